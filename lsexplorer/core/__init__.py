@@ -1,0 +1,1 @@
+"""Numerics, data and the session store of lsexplorer. Never imports Qt."""
