@@ -1,0 +1,244 @@
+"""The ``lsexplorer`` command: headless verbs over the core engine.
+
+Every user error (bad flag, impossible config, unreadable session, missing file) exits with status 2
+and one line on stderr saying what is wrong; Ctrl-C exits with 130. Tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+
+KIND_LABELS = {
+    "global_min": "global minima",
+    "local_min": "local minima",
+    "strict_saddle": "strict saddles",
+    "nonstrict_saddle": "non-strict saddles",
+    "not_converged": "not converged",
+}
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; printed as one line, exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+def _epochs(text: str) -> int:
+    """Epoch counts accept ``1e7`` as well as ``10000000``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of epochs, got {text!r}") from None
+    if value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of epochs, got {text}")
+    return int(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lsexplorer",
+        description="Train student networks, certify their critical points and explore the loss landscape.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"lsexplorer {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    p = sub.add_parser("train", help="train students from a preset and certify every end point into a session")
+    p.add_argument("--preset", default=None, help="experiment preset: toy (thesis §6.2) or gaussian (default: toy)")
+    p.add_argument("--config", metavar="FILE.toml", help="TOML config; flags given here override it")
+    p.add_argument("--width", type=_positive_int, help="student hidden width (every hidden layer)")
+    p.add_argument("--seeds", type=_positive_int, help="number of seeds (students), seeds FIRST..FIRST+S-1")
+    p.add_argument("--first-seed", type=int, default=None, metavar="FIRST", help="first seed (default 0)")
+    p.add_argument("--epochs", type=_epochs, help="full-batch training epochs (1e7 in the thesis)")
+    p.add_argument("--lr", type=_positive_float, help="learning rate (1e-4 in the thesis)")
+    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--dtype", choices=["float32", "float64"], help="training precision (refinement is float64)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing session file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("info", help="summarise a session: the outcome table (thesis Table 6.1)")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--json", action="store_true", help="print the outcome counts as one JSON object")
+    p.add_argument("--runs", action="store_true", help="also list every run")
+    return parser
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    overrides: dict = {}
+    if args.preset:
+        overrides["preset"] = args.preset
+    if args.width is not None:
+        overrides.setdefault("network", {})["width"] = args.width
+    if args.seeds is not None or args.first_seed is not None:
+        if args.first_seed is not None and args.first_seed < 0:
+            raise UserError(f"--first-seed must be non-negative, got {args.first_seed}")
+        if args.seeds is None:
+            raise UserError("--first-seed needs --seeds")
+        overrides["seeds"] = {"start": args.first_seed or 0, "count": args.seeds}
+    train = {k: getattr(args, k) for k in ("epochs", "lr", "optimizer", "dtype", "device")
+             if getattr(args, k) is not None}
+    if train:
+        overrides["train"] = train
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from .core.experiment import ConfigError, build_config, read_toml, run_experiment
+    from .core.session import save_session
+    from .core.train import resolve_device
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists; pass --force to overwrite it")
+    if not out.parent.exists():
+        raise UserError(f"directory {out.parent} does not exist")
+    try:
+        toml = read_toml(args.config) if args.config else None
+        config = build_config("toy", toml, _train_overrides(args))
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        resolve_device(config["train"]["device"])
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+    stop = threading.Event()
+    runner = run_experiment(config, stop)
+    bars: dict = {}
+    try:
+        while True:
+            try:
+                p = next(runner)
+            except StopIteration as done:
+                session = done.value
+                break
+            bar = bars.get(p.stage)
+            if bar is None:
+                for other in bars.values():
+                    other.close()
+                unit = "epoch" if p.stage == "train" else "point"
+                desc = "training" if p.stage == "train" else "refining"
+                bar = bars[p.stage] = tqdm(total=p.total, desc=desc, unit=unit, disable=args.quiet,
+                                           dynamic_ncols=True, unit_scale=p.stage == "train")
+            bar.n = p.done
+            if p.loss is not None and len(p.loss):
+                bar.set_postfix(median_loss=f"{float(np.median(p.loss)):.3e}", refresh=False)
+            bar.refresh()
+    except KeyboardInterrupt:
+        stop.set()
+        print("lsexplorer: interrupted; nothing written", file=sys.stderr)
+        return 130
+    finally:
+        for bar in bars.values():
+            bar.close()
+    save_session(session, out)
+    if not args.quiet:
+        print(format_outcome_table(session, out))
+    return 0
+
+
+def format_outcome_table(session, path: Path | str) -> str:
+    """The thesis' Table 6.1 for one session, with per-kind loss and gradient ranges."""
+    import numpy as np
+
+    counts = session.outcome_counts()
+    runs = session.runs
+    cfg = session.config
+    train = cfg.get("train", {})
+    epochs = train.get("epochs_done", train.get("epochs"))
+    lines = [f"{path}: {cfg.get('preset', '?')} preset, {session.spec.describe()}, {counts['runs']} runs, "
+             f"{train.get('optimizer', '?')} lr {train.get('lr', '?')}, {epochs} epochs"]
+    lines.append(f"{'outcome':<20}{'count':>7}   {'loss min … max':<23}  {'max ‖∇L‖':>9}  {'λ_min median':>12}")
+    for kind, label in KIND_LABELS.items():
+        mask = runs.kind == kind
+        n = int(mask.sum())
+        if n:
+            lo, hi = np.nanmin(runs.loss[mask]), np.nanmax(runs.loss[mask])
+            extra = (f"   {lo:9.2e} … {hi:9.2e}  {np.nanmax(runs.grad_norm[mask]):9.1e}"
+                     f"  {np.nanmedian(runs.lambda_min[mask]):12.2e}")
+        else:
+            extra = ""
+        lines.append(f"{label:<20}{n:>7}{extra}")
+        if kind == "local_min" and n:
+            si = int((mask & runs.symmetry_induced).sum())
+            lines.append(f"{'  symmetry-induced':<20}{si:>7}")
+            lines.append(f"{'  other':<20}{n - si:>7}")
+    lines.append(f"{'total':<20}{counts['runs']:>7}")
+    degenerate = int((runs.degeneracy > 0).sum())
+    lines.append(f"{degenerate} of {counts['runs']} points have zero Hessian eigenvalues "
+                 f"(tolerances: {json.dumps(cfg.get('tolerances', {}))})")
+    return "\n".join(lines)
+
+
+def format_run_list(session) -> str:
+    runs = session.runs
+    lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}  stop reason"]
+    for i in range(len(runs.seed)):
+        lines.append(f"{i:>4} {int(runs.seed[i]):>6}  {runs.kind[i]:<17}{runs.loss[i]:>11.3e}{runs.grad_norm[i]:>10.1e}"
+                     f"{runs.lambda_min[i]:>11.2e}{int(runs.degeneracy[i]):>7}  {runs.stop_reason[i]}")
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .core.session import load_session
+
+    session = load_session(args.session)
+    if args.json:
+        print(json.dumps({k: int(v) for k, v in session.outcome_counts().items()}))
+        return 0
+    print(format_outcome_table(session, args.session))
+    if args.runs:
+        print(format_run_list(session))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "info": cmd_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 0
+    from .core.session import SessionError
+
+    try:
+        return COMMANDS[args.verb](args)
+    except (UserError, SessionError) as exc:
+        print(f"lsexplorer {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lsexplorer: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Experiments: a preset plus overrides becomes one validated, JSON-able config, and a config runs
+(train all seeds, certify every end point) into a :class:`~lsexplorer.core.session.Session`.
+
+Precedence of settings, lowest first: the preset, a TOML file, explicit overrides (the CLI's flags).
+The config is written into the session as it was run, so a session always says how it was made.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import time
+import tomllib
+from collections.abc import Generator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .certify import CertifiedPoints, CertifyProgress, certify
+from .classify import Tolerances
+from .data import Dataset, gaussian_teacher_dataset, toy_dataset, toy_teacher
+from .nets import MLPSpec, loss, xavier_init
+from .refine import RefineConfig
+from .session import LossCurve, Runs, Session, Trajectory
+from .train import TrainConfig, TrainProgress, TrainResult, train
+
+#: Built-in experiments. ``toy`` is thesis section 6.2: the 41x41 grid, the 4-neuron sigmoid teacher,
+#: width-5 students, Adam at lr 1e-4 for 1e7 full-batch epochs, then float64 refinement.
+PRESETS: dict[str, dict[str, Any]] = {
+    "toy": {
+        "data": {"kind": "toy"},
+        "network": {"width": 5, "activation": "sigmoid", "bias": False},
+        "seeds": {"start": 0, "count": 100},
+        "train": {"optimizer": "adam", "lr": 1e-4, "epochs": 10_000_000, "dtype": "float32", "device": "auto"},
+    },
+    "gaussian": {
+        "data": {"kind": "gaussian", "n_samples": 1000, "seed": 0, "d_in": 2,
+                 "teacher_widths": [4], "activation": "sigmoid", "bias": False},
+        "network": {"width": 5, "activation": "sigmoid", "bias": False},
+        "seeds": {"start": 0, "count": 100},
+        "train": {"optimizer": "adam", "lr": 1e-3, "epochs": 100_000, "dtype": "float32", "device": "auto"},
+    },
+}
+
+_SECTIONS = ("data", "network", "seeds", "train", "refine", "tolerances")
+
+
+class ConfigError(ValueError):
+    """An experiment config that cannot be run; the message says which setting and why."""
+
+
+def _merge(base: dict, update: Mapping) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_toml(path: str | Path) -> dict:
+    """A TOML config file as a dict; a missing or malformed file raises :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def _seed_list(seeds: Any) -> list[int]:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = {"start": 0, "count": seeds}
+    if isinstance(seeds, Mapping):
+        start, count = seeds.get("start", 0), seeds.get("count")
+        if not isinstance(count, int) or count < 1:
+            raise ConfigError(f"seeds.count must be a positive integer, got {count!r}")
+        if not isinstance(start, int) or start < 0:
+            raise ConfigError(f"seeds.start must be a non-negative integer, got {start!r}")
+        return list(range(start, start + count))
+    if isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds):
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError("seeds must not repeat")
+        return list(seeds)
+    raise ConfigError(f"seeds must be a count, {{start, count}} or a list of non-negative integers, got {seeds!r}")
+
+
+def _student_widths(network: Mapping, d_in: int, d_out: int) -> list[int]:
+    if "widths" in network:
+        widths = list(network["widths"])
+        if widths[0] != d_in or widths[-1] != d_out:
+            raise ConfigError(f"network.widths {widths} must start with the data's input width {d_in} "
+                              f"and end with its output width {d_out}")
+        return widths
+    width = network.get("width")
+    depth = network.get("depth", 1)
+    if not isinstance(width, int) or width < 1:
+        raise ConfigError(f"network.width must be a positive integer, got {width!r}")
+    if not isinstance(depth, int) or depth < 1:
+        raise ConfigError(f"network.depth must be a positive integer, got {depth!r}")
+    return [d_in] + [width] * depth + [d_out]
+
+
+def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Mapping | None = None) -> dict:
+    """The full, validated experiment config: preset < ``toml`` < ``overrides``.
+
+    ``overrides`` uses the config's own layout, e.g. ``{"network": {"width": 3}, "train": {"lr": 0.01}}``.
+    The result holds only resolved values (explicit widths, the seed list, every training,
+    refinement and tolerance setting), so it re-runs identically.
+    """
+    for layer in (toml or {}, overrides or {}):
+        unknown = set(layer) - set(_SECTIONS) - {"preset"}
+        if unknown:
+            raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}; "
+                              f"known: preset, {', '.join(_SECTIONS)}")
+    preset = (overrides or {}).get("preset") or (toml or {}).get("preset") or preset
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    layered = _merge(PRESETS[preset], {k: v for k, v in (toml or {}).items() if k != "preset"})
+    layered = _merge(layered, {k: v for k, v in (overrides or {}).items() if k != "preset"})
+
+    data = dict(layered["data"])
+    if data["kind"] == "toy":
+        teacher_spec, _ = toy_teacher()
+        d_in, d_out = 2, 1
+        teacher = teacher_spec.to_dict()
+    elif data["kind"] == "gaussian":
+        try:
+            teacher_spec = MLPSpec((int(data["d_in"]), *[int(w) for w in data["teacher_widths"]], 1),
+                                   data.get("activation", "sigmoid"), bool(data.get("bias", False)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"data: invalid Gaussian teacher: {exc}") from None
+        if int(data.get("n_samples", 0)) < 1:
+            raise ConfigError(f"data.n_samples must be a positive integer, got {data.get('n_samples')!r}")
+        d_in, d_out = teacher_spec.d_in, teacher_spec.d_out
+        teacher = teacher_spec.to_dict()
+    else:
+        raise ConfigError(f"data.kind {data['kind']!r} is unknown; choose toy or gaussian")
+
+    network = layered["network"]
+    try:
+        spec = MLPSpec(tuple(_student_widths(network, d_in, d_out)), network.get("activation", "sigmoid"),
+                       bool(network.get("bias", False)))
+    except ValueError as exc:
+        raise ConfigError(f"network: {exc}") from None
+    try:
+        train_cfg = TrainConfig.from_dict(layered.get("train", {}))
+        refine_cfg = RefineConfig.from_dict(layered.get("refine", {}))
+        tolerances = Tolerances.from_dict(layered.get("tolerances", {}))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    return {
+        "preset": preset,
+        "data": data,
+        "network": spec.to_dict(),
+        "teacher": teacher,
+        "seeds": _seed_list(layered["seeds"]),
+        "train": train_cfg.to_dict(),
+        "refine": refine_cfg.to_dict(),
+        "tolerances": tolerances.to_dict(),
+    }
+
+
+def make_dataset(config: Mapping) -> Dataset:
+    """The data set a config names, rebuilt exactly (data sets are deterministic in their settings)."""
+    data = config["data"]
+    if data["kind"] == "toy":
+        return toy_dataset()
+    teacher_spec = MLPSpec.from_dict(config["teacher"])
+    return gaussian_teacher_dataset(int(data["n_samples"]), teacher_spec, seed=int(data.get("seed", 0)),
+                                    input_std=float(data.get("input_std", 1.0)),
+                                    teacher_std=float(data.get("teacher_std", 1.0)))
+
+
+@dataclasses.dataclass
+class ExperimentProgress:
+    """One progress record of :func:`run_experiment`: ``stage`` is ``"train"`` or ``"certify"``."""
+
+    stage: str
+    done: int
+    total: int
+    elapsed: float
+    loss: np.ndarray | None = None
+    epochs_per_s: float | None = None
+
+
+def run_experiment(config: Mapping, stop: threading.Event | None = None
+                   ) -> Generator[ExperimentProgress, None, Session]:
+    """Train every seed of ``config`` and certify every end point; returns the finished session.
+
+    If ``stop`` is set during training, the points reached so far are still certified (so a
+    cancelled run is a valid, smaller-epoch session); if set during certification, the
+    remaining points are stored as ``not_converged`` with stop reason ``cancelled``.
+    """
+    config = copy.deepcopy(dict(config))
+    spec = MLPSpec.from_dict(config["network"])
+    dataset = make_dataset(config)
+    seeds = np.asarray(config["seeds"], dtype=np.int64)
+    theta_init = xavier_init(spec, seeds)
+    train_cfg = TrainConfig.from_dict(config["train"])
+
+    trainer = train(spec, theta_init, dataset.x, dataset.y, train_cfg, stop)
+    while True:
+        try:
+            p: TrainProgress = next(trainer)
+        except StopIteration as done:
+            trained: TrainResult = done.value
+            break
+        yield ExperimentProgress("train", p.epoch, p.epochs, p.elapsed, p.loss, p.epochs_per_s)
+    if trained.stopped:
+        config["train"]["epochs_done"] = int(trained.epochs_done)
+
+    started = time.perf_counter()
+    certifier = certify(spec, trained.theta, dataset.x, dataset.y, RefineConfig.from_dict(config["refine"]),
+                        Tolerances.from_dict(config["tolerances"]), None)
+    while True:
+        try:
+            c: CertifyProgress = next(certifier)
+        except StopIteration as done:
+            points: CertifiedPoints = done.value
+            break
+        yield ExperimentProgress("certify", c.done, c.total, time.perf_counter() - started)
+
+    final_train_loss = trained.loss_curve[:, -1]
+    runs = Runs(
+        seed=seeds,
+        theta_init=theta_init,
+        theta=points.theta,
+        loss=points.loss,
+        grad_norm=points.grad_norm,
+        hessian_eigvals=points.hessian_eigvals,
+        kind=points.kind,
+        degeneracy=points.degeneracy,
+        lambda_min=points.lambda_min,
+        stop_reason=points.stop_reason,
+        train_loss=final_train_loss,
+        theta_trained=trained.theta,
+        symmetry_induced=np.zeros(len(seeds), dtype=bool),
+        trajectory=Trajectory(trained.snapshot_epochs, trained.snapshots,
+                              snapshot_losses(spec, trained.snapshots, dataset.x, dataset.y)),
+        loss_curve=LossCurve(trained.loss_epochs, trained.loss_curve),
+    )
+    return Session(config=config, x=dataset.x, y=dataset.y, teacher_theta=dataset.teacher_theta, runs=runs,
+                   analyses={}, lsexplorer_version=__version__)
+
+
+def snapshot_losses(spec: MLPSpec, snapshots: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Loss of every trajectory snapshot, recomputed in float64: ``snapshots (S, K, P)`` -> ``(S, K)``."""
+    s, k, p = snapshots.shape
+    with torch.no_grad():
+        flat = torch.from_numpy(np.ascontiguousarray(snapshots.reshape(s * k, p), dtype=np.float64))
+        values = loss(spec, flat, torch.from_numpy(x), torch.from_numpy(y))
+    return values.numpy().reshape(s, k)
