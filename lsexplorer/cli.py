@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--json", action="store_true", help="print the outcome counts as one JSON object")
     p.add_argument("--runs", action="store_true", help="also list every run")
+    p = sub.add_parser("counting", help="count global-minima and critical-point subspaces, T(r*, m) and G(r, m)")
+    p.add_argument("--r", type=_positive_int, required=True,
+                   help="width of the narrower network (the teacher's r* for T, the critical point's r for G)")
+    p.add_argument("--m", type=_positive_int, required=True, help="width of the student network")
+    p.add_argument("--zero-type", choices=["groups", "single"], default="groups",
+                   help="how T counts neurons with zero outgoing weight (docs/counting.md)")
+    p.add_argument("--json", action="store_true", help="print {\"T\": ..., \"G\": ...} as JSON")
     return parser
 
 
@@ -219,7 +226,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "info": cmd_info}
+def cmd_counting(args: argparse.Namespace) -> int:
+    from .core.counting import G, T
+
+    t, g = T(args.r, args.m, zero_type=args.zero_type), G(args.r, args.m)
+    if args.json:
+        print(json.dumps({"r": args.r, "m": args.m, "T": t, "G": g}))
+    else:
+        print(f"T(r*={args.r}, m={args.m}) = {t}   affine subspaces of global minima (teacher width {args.r})")
+        print(f"G(r={args.r}, m={args.m}) = {g}   subspaces of critical points induced by one width-{args.r} point")
+        if t:
+            print(f"G / T = {g / t:.6g}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "info": cmd_info, "counting": cmd_counting}
 
 
 def main(argv: list[str] | None = None) -> int:
