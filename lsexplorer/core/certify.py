@@ -1,0 +1,111 @@
+"""Certification of end points: refine each to a critical point, take its exact spectrum, classify.
+
+:func:`certify` is the pipeline the CLI and the GUI run over all end points of a session. It is a
+generator (``DESIGN.md``): it yields a :class:`CertifyProgress` after every point and returns the
+:class:`CertifiedPoints` (``StopIteration.value``; ``result = yield from certify(...)`` in a caller
+that is itself a generator). A ``threading.Event`` cancels it between points and inside a
+refinement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Generator
+
+import numpy as np
+import torch
+
+from .classify import Tolerances, classify, loss_scale
+from .hessian import loss_grad_hessian, spectrum
+from .nets import MLPSpec, as_tensor
+from .refine import RefineConfig, refine
+
+
+@dataclasses.dataclass
+class CertifyProgress:
+    """``done`` of ``total`` points certified, ``elapsed`` seconds since the start."""
+
+    done: int
+    total: int
+    elapsed: float
+
+
+@dataclasses.dataclass
+class CertifiedPoints:
+    """Per-point results for ``S`` points of ``P`` parameters.
+
+    theta (S, P) refined points; loss, grad_norm (S,); hessian_eigvals (S, P) ascending (NaN where
+    the point is not finite); kind (S,) strings from ``classify.KINDS``; degeneracy (S,) number of
+    zero eigenvalues; lambda_min (S,); stop_reason (S,) strings from ``RefineResult.stop_reason``
+    ("cancelled" for rows not refined); refine_seconds (S,).
+    """
+
+    theta: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    hessian_eigvals: np.ndarray
+    kind: np.ndarray
+    degeneracy: np.ndarray
+    lambda_min: np.ndarray
+    stop_reason: np.ndarray
+    refine_seconds: np.ndarray
+
+
+def certify(spec: MLPSpec, thetas, x, y, refine_config: RefineConfig | None = None,
+            tolerances: Tolerances | None = None, stop: threading.Event | None = None,
+            ) -> Generator[CertifyProgress, None, CertifiedPoints]:
+    """Refine, take the exact Hessian spectrum of, and classify every row of ``thetas (S, P)``.
+
+    ``x (N, d)``, ``y (N, d_out)`` are the training data. If ``stop`` is set, the points done so far
+    are returned as they are; every unfinished row keeps its input theta, with loss, gradient and
+    spectrum computed there, kind ``"not_converged"`` and stop reason ``"cancelled"``.
+    """
+    refine_config = refine_config or RefineConfig()
+    tolerances = tolerances or Tolerances()
+    thetas = np.array(thetas, dtype=np.float64, ndmin=2)
+    if thetas.ndim != 2 or thetas.shape[1] != spec.n_params:
+        raise ValueError(f"thetas must have shape (S, {spec.n_params}) for {spec.describe()}, got {thetas.shape}")
+    xt, yt = as_tensor(x, torch.float64, "cpu"), as_tensor(y, torch.float64, "cpu")
+    if yt.ndim == 1:
+        yt = yt[:, None]
+    y_scale = loss_scale(yt.numpy())
+    n_points, n_params = thetas.shape
+    out = CertifiedPoints(
+        theta=thetas.copy(), loss=np.full(n_points, np.nan), grad_norm=np.full(n_points, np.nan),
+        hessian_eigvals=np.full((n_points, n_params), np.nan), kind=np.full(n_points, "not_converged", dtype=object),
+        degeneracy=np.zeros(n_points, dtype=np.int64), lambda_min=np.full(n_points, np.nan),
+        stop_reason=np.full(n_points, "cancelled", dtype=object), refine_seconds=np.zeros(n_points))
+
+    def measure(row: int, theta: np.ndarray, cancelled: bool) -> None:
+        """Loss, gradient, spectrum and kind of ``theta`` into ``out[row]``."""
+        out.theta[row] = theta
+        if not np.isfinite(theta).all():
+            return
+        value, g, h = loss_grad_hessian(spec, theta, xt, yt)
+        out.loss[row], out.grad_norm[row] = value, float(np.linalg.norm(g))
+        if np.isfinite(h).all():
+            out.hessian_eigvals[row] = spectrum(h)[0]
+        c = classify(out.loss[row], out.grad_norm[row], out.hessian_eigvals[row], y_scale, tolerances)
+        out.kind[row] = "not_converged" if cancelled else c.kind
+        out.degeneracy[row], out.lambda_min[row] = c.n_zero, c.lambda_min
+
+    start = time.perf_counter()
+    done = 0
+    while done < n_points and not (stop is not None and stop.is_set()):
+        result = refine(spec, thetas[done], xt, yt, refine_config, stop)
+        if result.stop_reason == "cancelled":
+            break
+        measure(done, result.theta, cancelled=False)
+        out.stop_reason[done], out.refine_seconds[done] = result.stop_reason, result.elapsed
+        done += 1
+        yield CertifyProgress(done, n_points, time.perf_counter() - start)
+    for row in range(done, n_points):
+        measure(row, thetas[row], cancelled=True)
+    out.kind = out.kind.astype(str)
+    out.stop_reason = out.stop_reason.astype(str)
+    return out
+
+
+__all__ = ["CertifyProgress", "CertifiedPoints", "certify"]

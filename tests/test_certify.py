@@ -1,0 +1,87 @@
+"""The certification pipeline: shapes, kinds, progress, bad rows and cancellation."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from lsexplorer.core.certify import CertifiedPoints, CertifyProgress, certify
+from lsexplorer.core.classify import Tolerances
+from lsexplorer.core.data import toy_dataset, toy_teacher
+from lsexplorer.core.refine import RefineConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+
+def run(gen):
+    """Drain a certify generator: (progress records, returned CertifiedPoints)."""
+    progress = []
+    while True:
+        try:
+            progress.append(next(gen))
+        except StopIteration as done:
+            return progress, done.value
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return toy_dataset()
+
+
+@pytest.fixture(scope="module")
+def starts():
+    """Rows of the 2-4-1 toy student: two perturbed teachers (one with neurons permuted), NaN, inf."""
+    spec, teacher = toy_teacher()
+    rng = np.random.default_rng(0)
+    perm = [2, 0, 3, 1]
+    permuted = np.concatenate([teacher[:8].reshape(4, 2)[perm].ravel(), teacher[8:][perm]])
+    rows = np.stack([teacher + 1e-3 * rng.normal(size=12), permuted + 1e-3 * rng.normal(size=12),
+                     np.full(12, np.nan), np.full(12, np.inf)])
+    return spec, rows
+
+
+def test_certify_fills_every_field(toy, starts):
+    spec, rows = starts
+    progress, out = run(certify(spec, rows, toy.x, toy.y, RefineConfig(), Tolerances()))
+    assert isinstance(out, CertifiedPoints)
+    assert [p.done for p in progress] == [1, 2, 3, 4] and {p.total for p in progress} == {4}
+    assert all(isinstance(p, CertifyProgress) and p.elapsed >= 0 for p in progress)
+    assert out.theta.shape == rows.shape and out.hessian_eigvals.shape == rows.shape
+    for name in ("loss", "grad_norm", "kind", "degeneracy", "lambda_min", "stop_reason", "refine_seconds"):
+        assert getattr(out, name).shape == (4,), name
+    assert out.kind.dtype.kind == "U" and out.stop_reason.dtype.kind == "U"
+    # The two teachers: refined to the global minimum, spectrum ascending and positive.
+    assert list(out.kind[:2]) == ["global_min", "global_min"]
+    assert (out.grad_norm[:2] <= 1e-14).all() and (out.loss[:2] <= 1e-28).all()
+    assert (np.diff(out.hessian_eigvals[:2], axis=1) >= 0).all()
+    assert (out.degeneracy[:2] == 0).all()
+    assert np.array_equal(out.lambda_min[:2], out.hessian_eigvals[:2, 0])
+    assert all(r.endswith("newton:grad_converged") for r in out.stop_reason[:2])
+    assert (out.refine_seconds[:2] > 0).all()
+    # NaN and inf rows: reported, not raised.
+    assert list(out.kind[2:]) == ["not_converged", "not_converged"]
+    assert all(r.startswith("nonfinite") for r in out.stop_reason[2:])
+    assert np.isnan(out.hessian_eigvals[2:]).all() and np.isnan(out.loss[2:]).all()
+
+
+def test_a_stop_event_returns_what_is_done(toy, starts):
+    spec, rows = starts
+    stop = threading.Event()
+    gen = certify(spec, rows[:2], toy.x, toy.y, stop=stop)
+    first = next(gen)
+    assert first.done == 1
+    stop.set()
+    progress, out = run(gen)
+    assert progress == []
+    assert out.kind[0] == "global_min" and out.stop_reason[0] != "cancelled"
+    # The unfinished row keeps its start point, measured there.
+    assert out.kind[1] == "not_converged" and out.stop_reason[1] == "cancelled"
+    assert np.array_equal(out.theta[1], rows[1])
+    assert 1e-8 < out.loss[1] < 1e-2 and out.grad_norm[1] > 1e-6
+    assert np.isfinite(out.hessian_eigvals[1]).all() and out.refine_seconds[1] == 0
+
+
+def test_bad_shapes_are_refused(toy, starts):
+    spec, rows = starts
+    with pytest.raises(ValueError, match="shape"):
+        next(certify(spec, rows[:, :-1], toy.x, toy.y))
