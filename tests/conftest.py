@@ -5,6 +5,10 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Tests mostly touch small matrices, where a second thread only adds contention (measured 10x on a
+# loaded 2-core machine); set before torch or numpy load their thread pools.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 # Test helpers such as the independent numpy reference live beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))
