@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from lsexplorer.core.data import toy_dataset, toy_teacher
-from lsexplorer.core.escape import (EscapeScan, FlatSearch, Landscape, direction_scan, escape_verdict, flat_search,
-                                    flat_direction_search, network_landscape, smallest_direction_scan)
+from lsexplorer.core.escape import (EscapeScan, FlatSearch, direction_scan, escape_verdict, flat_direction_search,
+                                    flat_search, smallest_direction_scan)
+from lsexplorer.core.landscape import Landscape, network_landscape
 from lsexplorer.core.hessian import hessian, loss_grad_hessian, spectrum
 from lsexplorer.core.nets import MLPSpec, xavier_init
 from lsexplorer.core.progress import run_generator

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lsexplorer.core.data import toy_dataset
-from lsexplorer.core.escape import Landscape, network_landscape
+from lsexplorer.core.landscape import Landscape, network_landscape
 from lsexplorer.core.hessian import directional_derivative
 from lsexplorer.core.nets import MLPSpec, loss, xavier_init
 from lsexplorer.core.progress import run_generator

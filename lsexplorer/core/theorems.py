@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch.func import vmap
 
-from .escape import BATCH_BYTES, Landscape, Record, SearchProgress, network_landscape
+from .landscape import BATCH_BYTES, Landscape, Record, SearchProgress, network_landscape
 from .hessian import spectrum
 from .nets import MLPSpec
 
