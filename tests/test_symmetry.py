@@ -254,3 +254,20 @@ def test_impossible_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="differ in input"):
         tanh = MLPSpec((2, 4, 1), "tanh")
         match_to_teacher(tanh, teacher, spec, teacher)
+
+
+def test_match_counts_a_zero_weight_neuron_as_the_constant_that_cancels_a_single_flip():
+    """Toy global minima found by training: one teacher neuron sign-flipped alone (its constant a_t
+    left over) and a fifth neuron with w = 0, whose sigma(0) = 1/2 cancels that constant."""
+
+    tspec, tt = toy_teacher()
+    w, a = tt[:8].reshape(4, 2).copy(), tt[8:].copy()
+    w[0], a[0] = -w[0], -a[0]                      # a sigma(z) = a - a sigma(-z): the flip drops constant a = 1
+    w5, a5 = np.zeros(2), np.array([2.0])          # 2 * sigma(0) = 1 restores it
+    spec = MLPSpec((2, 5, 1))
+    theta = np.concatenate([w.ravel(), w5, a, a5])
+    ds = toy_dataset()
+    assert float(loss(spec, torch.from_numpy(theta), torch.from_numpy(ds.x), torch.from_numpy(ds.y))) < 1e-28
+    m = match_to_teacher(spec, theta, tspec, tt)
+    assert m.residual < 1e-12
+    assert m.teacher_of.tolist() == [0, 1, 2, 3, -1] and m.flipped.tolist() == [True, False, False, False, False]

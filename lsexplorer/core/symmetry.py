@@ -251,7 +251,7 @@ def _two_layer_parts(spec: MLPSpec, theta: np.ndarray, who: str):
 
 
 def match_to_teacher(spec: MLPSpec, theta, teacher_spec: MLPSpec, teacher_theta,
-                     merge_tol: float = 1e-8) -> Match:
+                     merge_tol: float = 1e-4) -> Match:
     """Which student neuron matches which teacher neuron, up to permutation and sign flips.
 
     Two-layer nets ``d -> m -> d_out`` and ``d -> r -> d_out`` with the same activation and bias
@@ -262,7 +262,13 @@ def match_to_teacher(spec: MLPSpec, theta, teacher_spec: MLPSpec, teacher_theta,
     group may stay unmatched (cost: its squared outgoing weight) and a teacher neuron may be missing
     (cost ``|a_t|^2``); each pair uses the orientation (``+v_t`` or ``-v_t``) with the smaller cost.
     The teacher is assumed irreducible (distinct incoming vectors up to sign, no zero outgoing weight).
-    Refined points carry exact duplicates; for near-duplicates of a trained point raise ``merge_tol``.
+    A student neuron whose incoming weights (bias excluded) are within ``merge_tol`` of zero computes
+    the constant ``sigma(b)`` and is counted into the output constant, not into a group: such a
+    neuron (``w = 0``, ``sigma(0) = 1/2``) can cancel the constants that sign flips leave, which
+    happens at toy global minima.
+    ``merge_tol`` defaults to 1e-4: refined zero-loss points of the toy keep duplicated neurons
+    split by 1e-7 to 2e-5 (the loss is quartic in the split), while distinct teacher neurons are
+    0.3 or more apart.
     """
     theta = _point(spec, theta)
     teacher_theta = _point(teacher_spec, teacher_theta)
@@ -276,10 +282,21 @@ def match_to_teacher(spec: MLPSpec, theta, teacher_spec: MLPSpec, teacher_theta,
     sigmoid = spec.activation == "sigmoid"
     m, r = len(v), len(vt)
 
+    # (0) constant neurons: zero incoming weights, output c_i act(b_i).
+    n_w = spec.d_in
+    constant = np.linalg.norm(v[:, :n_w], axis=1) <= merge_tol
+    bias_in = v[:, n_w] if spec.bias else np.zeros(m)
+    act = {"sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)), "tanh": np.tanh,
+           "softplus": lambda z: np.logaddexp(0.0, z)}[spec.activation]
+    for i in np.flatnonzero(constant):
+        const = const + c[i] * act(bias_in[i])
+
     # (1) groups: members and their orientation relative to the group's first neuron.
     members: list[list[int]] = []
     orient = np.ones(m)
     for i in range(m):
+        if constant[i]:
+            continue
         for g in members:
             rep = v[g[0]]
             if np.linalg.norm(v[i] - rep) <= merge_tol:
