@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
 from pathlib import Path
@@ -84,6 +85,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--json", action="store_true", help="print the outcome counts as one JSON object")
     p.add_argument("--runs", action="store_true", help="also list every run")
+    p = sub.add_parser("analyze", help="run symmetry analyses on chosen runs and store them in the session")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--runs", default="all", help="'all' or comma-separated run indices (rows, 0-based)")
+    p.add_argument("--symmetry", action="store_true",
+                   help="match each run to the teacher; decide which local minima are symmetry-induced")
+    p.add_argument("--closest-saddle", action="store_true", help="closest saddle of every local minimum (§6.2.5)")
+    p.add_argument("--mu-sweep", action="store_true", help="Hessian spectra along each closest saddle line (Thm 3)")
+    p.add_argument("--escape", action="store_true", help="escape searches, Algorithms 1 and 2 (§6.2.4)")
+    p.add_argument("--theorems", action="store_true", help="Theorems 1 and 2 at each closest saddle")
+    p.add_argument("--expand-neuron", type=int, metavar="J",
+                   help="duplicate neuron J of one run's point along mu and print spectra and inertia (no storing)")
+    p.add_argument("--layer", type=_positive_int, help="hidden layer of --expand-neuron (default: the last)")
+    p.add_argument("--mu", nargs="+", metavar="MU",
+                   help="split values for --expand-neuron, e.g. --mu -0.5 0 0.5 1 1.5 or --mu=-0.5,0,0.5 "
+                        "(default: a grid on [-1, 2], denser near 0 and 1)")
+    p.add_argument("-o", "--output", metavar="OUT.h5", help="write the analysed session here instead of in place")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
     p = sub.add_parser("counting", help="count global-minima and critical-point subspaces, T(r*, m) and G(r, m)")
     p.add_argument("--r", type=_positive_int, required=True,
                    help="width of the narrower network (the teacher's r* for T, the critical point's r for G)")
@@ -226,6 +246,111 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_indices(text: str, n_runs: int) -> list[int] | None:
+    if text.strip().lower() == "all":
+        return None
+    try:
+        rows = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"--runs must be 'all' or comma-separated integers, got {text!r}") from None
+    bad = [r for r in rows if not 0 <= r < n_runs]
+    if not rows or bad:
+        raise UserError(f"--runs: the session has runs 0..{n_runs - 1}, got {text!r}")
+    return rows
+
+
+def _mu_values(items: list[str] | None):
+    if not items:
+        return None
+    try:
+        values = [float(part) for item in items for part in item.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"--mu must be numbers, got {' '.join(items)!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise UserError("--mu needs at least one finite number")
+    return values
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .core.session import load_session, save_session
+
+    session = load_session(args.session)
+    rows = _run_indices(args.runs, len(session.runs.seed))
+    if args.expand_neuron is not None:
+        return _expand_neuron(args, session, rows)
+    if args.layer is not None or args.mu is not None:
+        raise UserError("--layer and --mu go with --expand-neuron")
+    from tqdm import tqdm
+
+    from .core.analyze import ANALYSES, analyze_session
+
+    chosen = [name for name in ANALYSES if getattr(args, name)] or list(ANALYSES)
+    runner = analyze_session(session, rows, chosen)
+    bar = None
+    stage = None
+    while True:
+        try:
+            p = next(runner)
+        except StopIteration as done:
+            summary = done.value
+            break
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if p.analysis != stage:
+            if bar is not None:
+                bar.close()
+            stage = p.analysis
+            bar = tqdm(total=p.total, desc=stage.replace("_", " "), unit="run", disable=args.quiet or args.json)
+        bar.n = p.done
+        bar.refresh()
+    if bar is not None:
+        bar.close()
+    out = Path(args.output) if args.output else Path(args.session)
+    save_session(session, out)
+    counts = session.outcome_counts()
+    if args.json:
+        print(json.dumps({"analyses": summary, "counts": {k: int(v) for k, v in counts.items()}}))
+    else:
+        for name, values in summary.items():
+            print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items()))
+        print(f"written to {out}")
+        print(format_outcome_table(session, out))
+    return 0
+
+
+def _expand_neuron(args: argparse.Namespace, session, rows: list[int] | None) -> int:
+    from .core.classify import Tolerances
+    from .core.inertia import default_mu_grid, expand_neuron_report
+
+    if rows is None or len(rows) != 1:
+        raise UserError("--expand-neuron needs exactly one run: --runs I")
+    spec = session.spec
+    layer = args.layer if args.layer is not None else len(spec.hidden_widths)
+    if not 1 <= layer <= len(spec.hidden_widths):
+        raise UserError(f"--layer must be in 1..{len(spec.hidden_widths)} for {spec.describe()}, got {layer}")
+    width = spec.widths[layer]
+    if not 0 <= args.expand_neuron < width:
+        raise UserError(f"--expand-neuron must be in 0..{width - 1} (hidden layer {layer} has {width} neurons)")
+    mus = _mu_values(args.mu)
+    mus = list(default_mu_grid()) if mus is None else mus
+    run = rows[0]
+    report = expand_neuron_report(spec, session.runs.theta[run], session.x, session.y, layer, args.expand_neuron,
+                                  mus, Tolerances.from_dict(session.config.get("tolerances", {})), run=run)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"run {run} ({session.runs.kind[run]}), neuron {args.expand_neuron} of hidden layer {layer} duplicated "
+          f"({spec.describe()} -> width {width + 1})")
+    print("Y eigenvalues: " + " ".join(f"{v:.3e}" for v in report["Y_eigenvalues"]))
+    print(f"{'mu':>8} {'‖∇L‖':>9}  {'λ_1':>10} {'λ_2':>10} {'λ_3':>10}   measured (−,0,+)  predicted (−,0,+)")
+    for pt in report["points"]:
+        ev = pt["eigenvalues"]
+        meas, pred = pt["inertia"], pt["predicted_inertia"]
+        print(f"{pt['mu']:>8.3f} {pt['grad_norm']:>9.1e}  {ev[0]:>10.2e} {ev[1]:>10.2e} {ev[2]:>10.2e}   "
+              f"({meas['neg']:>2},{meas['zero']:>2},{meas['pos']:>3})      ({pred['neg']:>2},{pred['zero']:>2},{pred['pos']:>3})")
+    return 0
+
+
 def cmd_counting(args: argparse.Namespace) -> int:
     from .core.counting import G, T
 
@@ -240,7 +365,7 @@ def cmd_counting(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "info": cmd_info, "counting": cmd_counting}
+COMMANDS = {"train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "counting": cmd_counting}
 
 
 def main(argv: list[str] | None = None) -> int:
