@@ -99,6 +99,10 @@ def certify(spec: MLPSpec, thetas, x, y, refine_config: RefineConfig | None = No
             break
         measure(done, result.theta, cancelled=False)
         out.stop_reason[done], out.refine_seconds[done] = result.stop_reason, result.elapsed
+        start_norm, end_norm = np.linalg.norm(thetas[done]), np.linalg.norm(result.theta)
+        if end_norm > tolerances.max_norm_growth * max(start_norm, 1.0):
+            out.kind[done] = "not_converged"
+            out.stop_reason[done] += f"+diverged:|theta| {start_norm:.3g}->{end_norm:.3g}"
         done += 1
         yield CertifyProgress(done, n_points, time.perf_counter() - start)
     for row in range(done, n_points):

@@ -58,6 +58,13 @@ class Tolerances:
         Zero-loss points refine to ``L`` ~ 1e-32 (1e-24..5e-22 where a duplicated neuron's outgoing
         weight is near 0, the slowest case), while the non-global critical points of the toy problem have
         ``L >= 6e-5``, i.e. ``>= 5e-4 * mean ||y||^2``. ``loss_atol`` covers targets that are all 0.
+    max_norm_growth = 10:
+        Applied by :func:`lsexplorer.core.certify.certify`, not here: a refined point whose norm exceeds
+        ``max_norm_growth * max(||theta_start||, 1)`` ran off towards infinity (saturating neurons)
+        rather than to a critical point near the end of training, and is ``not_converged`` with a
+        ``diverged`` stop reason. Measured on toy students after 2e4 Adam epochs: refinement moves
+        converging points by less than a factor 1.5 in norm, runaways from ``||theta|| ~ 3`` to
+        300..1000, where ``||grad L||`` can still fall below ``grad_tol``.
     """
 
     grad_tol: float = 1e-12
@@ -65,6 +72,7 @@ class Tolerances:
     eig_atol: float = 1e-14
     loss_rtol: float = 1e-12
     loss_atol: float = 1e-30
+    max_norm_growth: float = 10.0
 
     def zero_eig_tol(self, eigvals: np.ndarray) -> float:
         """``max(eig_rtol * max|lam|, eig_atol)`` for the spectrum ``eigvals (P,)``."""
