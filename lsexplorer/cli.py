@@ -139,7 +139,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from .core.experiment import ConfigError, build_config, read_toml, run_experiment
     from .core.session import save_session
-    from .core.train import resolve_device
+    from .core.train import resolve_device, tune_glibc_malloc
+
+    tune_glibc_malloc()
 
     out = Path(args.output)
     if out.exists() and not args.force:
@@ -198,10 +200,12 @@ def format_outcome_table(session, path: Path | str) -> str:
     counts = session.outcome_counts()
     runs = session.runs
     cfg = session.config
-    train = cfg.get("train", {})
-    epochs = train.get("epochs_done", train.get("epochs"))
+    train, ran = cfg.get("train", {}), cfg.get("run", {})
+    epochs = ran.get("epochs_done", train.get("epochs"))
+    how = f" on {ran['device']} ({ran['backend']}, {ran['train_seconds']:.1f} s)" if "backend" in ran else ""
     lines = [f"{path}: {cfg.get('preset', '?')} preset, {session.spec.describe()}, {counts['runs']} runs, "
-             f"{train.get('optimizer', '?')} lr {train.get('lr', '?')}, {epochs} epochs"]
+             f"{train.get('optimizer', '?')} lr {train.get('lr', '?')}, {epochs} epochs"
+             f"{' (stopped early)' if ran.get('stopped') else ''}{how}"]
     lines.append(f"{'outcome':<20}{'count':>7}   {'loss min … max':<23}  {'max ‖∇L‖':>9}  {'λ_min median':>12}")
     for kind, label in KIND_LABELS.items():
         mask = runs.kind == kind
@@ -273,7 +277,9 @@ def _mu_values(items: list[str] | None):
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .core.session import load_session, save_session
+    from .core.train import tune_glibc_malloc
 
+    tune_glibc_malloc()
     session = load_session(args.session)
     rows = _run_indices(args.runs, len(session.runs.seed))
     if args.expand_neuron is not None:

@@ -117,7 +117,10 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
     The result holds only resolved values (explicit widths, the seed list, every training,
     refinement and tolerance setting), so it re-runs identically.
     """
-    for layer in (toml or {}, overrides or {}):
+    # A session's own config can be fed back in: its "teacher" follows from the data and its "run"
+    # records how it ran, so both are dropped.
+    toml = {k: v for k, v in (toml or {}).items() if k not in ("teacher", "run")}
+    for layer in (toml, overrides or {}):
         unknown = set(layer) - set(_SECTIONS) - {"preset"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}; "
@@ -200,6 +203,8 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
     If ``stop`` is set during training, the points reached so far are still certified (so a
     cancelled run is a valid, smaller-epoch session); if set during certification, the
     remaining points are stored as ``not_converged`` with stop reason ``cancelled``.
+    How training actually ran is recorded in the session's config under ``run``: ``epochs_done``,
+    ``stopped``, ``device``, ``backend`` (``native``, ``triton`` or ``torch``), ``train_seconds``.
     """
     config = copy.deepcopy(dict(config))
     spec = MLPSpec.from_dict(config["network"])
@@ -216,12 +221,12 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
             trained: TrainResult = done.value
             break
         yield ExperimentProgress("train", p.epoch, p.epochs, p.elapsed, p.loss, p.epochs_per_s)
-    if trained.stopped:
-        config["train"]["epochs_done"] = int(trained.epochs_done)
+    config["run"] = {"epochs_done": int(trained.epochs_done), "stopped": bool(trained.stopped),
+                     "device": trained.device, "backend": trained.backend, "train_seconds": float(trained.elapsed)}
 
     started = time.perf_counter()
     certifier = certify(spec, trained.theta, dataset.x, dataset.y, RefineConfig.from_dict(config["refine"]),
-                        Tolerances.from_dict(config["tolerances"]), None)
+                        Tolerances.from_dict(config["tolerances"]), stop)
     while True:
         try:
             c: CertifyProgress = next(certifier)
