@@ -217,6 +217,9 @@ def format_outcome_table(session, path: Path | str) -> str:
         else:
             extra = ""
         lines.append(f"{label:<20}{n:>7}{extra}")
+        if kind == "not_converged" and n:
+            diverged = int(sum("diverged" in reason for reason in runs.stop_reason[mask]))
+            lines.append(f"{'  ran off (‖θ‖→∞)':<20}{diverged:>7}")
         if kind == "local_min" and n:
             si = int((mask & runs.symmetry_induced).sum())
             lines.append(f"{'  symmetry-induced':<20}{si:>7}")

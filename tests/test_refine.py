@@ -151,3 +151,20 @@ def test_config_round_trips_and_refuses_unknown_keys():
     assert RefineConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown"):
         RefineConfig.from_dict({"slsqp_maxevals": 3})
+
+
+def test_newton_reaches_a_minimum_whose_full_step_first_raises_the_gradient(toy):
+    """A width-5 toy end point (seed 8 of the sample, 1e7 Adam epochs at lr 1e-4) whose smallest
+    eigenvalue is 3.9e-7: the full Newton step along it is long and the cubic term raises ||grad L||
+    from 6e-11 to 3e-9 before quadratic convergence. A merit test on single steps rejects it and
+    stalls at 6e-11; judging two steps together reaches machine precision."""
+    start = np.array([-0.7313939929008484, 0.7476878762245178, -0.4934293329715729, -0.18546685576438904,
+                      0.6194459199905396, -0.9732088446617126, -1.1846895217895508, -0.8615052103996277,
+                      0.02970200404524803, -0.02494773082435131, -0.6466454267501831, -0.4715706706047058,
+                      -0.2818138897418976, -0.2401215136051178, 1.6401506662368774])
+    spec = MLPSpec((2, 5, 1))
+    result = refine(spec, start, toy.x, toy.y)
+    assert result.grad_norm <= 1e-14, result.stop_reason
+    assert result.stop_reason.endswith("newton:grad_converged")
+    eig = np.linalg.eigvalsh(hs.hessian(spec, result.theta, toy.x, toy.y))
+    assert eig[0] > 1e-7 and np.linalg.norm(result.theta - start) < 1e-2

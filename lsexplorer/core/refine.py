@@ -223,6 +223,20 @@ def _gauss_newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, str]:
     return theta, "max_iter"
 
 
+def _newton_lookahead(pb: _Problem, theta: np.ndarray, g: np.ndarray, mu: float
+                      ) -> tuple[np.ndarray, float, np.ndarray, float] | None:
+    """One more damped Newton step from ``theta``: ``(point, loss, gradient, ||gradient||)`` or None."""
+    h = hessian_t(pb.spec, torch.from_numpy(theta), pb.x, pb.y).numpy()
+    if not np.isfinite(h).all():
+        return None
+    lam, vecs = np.linalg.eigh(h)
+    point = theta - vecs @ (lam * (vecs.T @ g) / (lam * lam + mu))
+    value, grad = loss_grad_t(pb.spec, torch.from_numpy(point), pb.x, pb.y)
+    grad = grad.numpy()
+    norm = float(np.linalg.norm(grad))
+    return (point, value, grad, norm) if math.isfinite(value) and math.isfinite(norm) else None
+
+
 def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, int, str]:
     """Stage 3: LM/Newton on ``grad L = 0`` (module docstring).
 
@@ -250,6 +264,7 @@ def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndar
         c = vecs.T @ g
         mu_floor = (pb.config.newton_rcond * scale) ** 2
         mu = max(mu / 100.0, mu_floor)
+        first_try = True
         while True:
             step = -vecs @ (lam * c / (lam * lam + mu))
             if (why := pb.interrupted()) is not None:
@@ -261,6 +276,14 @@ def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndar
             if math.isfinite(cand_value) and cand_norm < gnorm:
                 theta, value, g, gnorm = candidate, cand_value, cand_g, cand_norm
                 break
+            if first_try and math.isfinite(cand_value):
+                # Watchdog: along a small eigenvalue the full step is long, and the cubic term
+                # raises ||grad|| once before Newton converges quadratically; judge the pair.
+                first_try = False
+                look = _newton_lookahead(pb, candidate, cand_g, mu)
+                if look is not None and look[3] < gnorm:
+                    theta, value, g, gnorm = look
+                    break
             mu = max(mu * 100.0, scale * scale * _EPS)
     return theta, value, g, pb.config.newton_max_iter, "max_iter"
 

@@ -1,0 +1,423 @@
+"""The main window: dockable panels around one :class:`SessionModel`, menus, status bar, run_gui.
+
+Files are read and written in a :class:`Worker` thread (a session of 1000 runs with trajectories is
+several MB), so the GUI thread never waits on disk. A file that cannot be opened shows an error
+and leaves the current session as it was. Closing the window while work runs asks first, stops the
+work and waits for its thread; saving is atomic, so a stopped save leaves the old file intact.
+
+The window layout (dock positions, sizes, visibility) and the recent files are remembered with
+QSettings under :data:`ORGANIZATION` / :data:`APPLICATION`; tests pass their own settings object.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+)
+
+from ..core.session import Session, SessionError, load_session, save_session
+from .export import FIGURE_FORMATS, ExportError, export_figure, register_pyqtgraph_exporters, write_csv
+from .model import SessionModel, derived_data
+from .panels import QtCountingPanel, QtNeuronPanel, QtRunTable, QtStatisticsPanel, QtTrainingPanel
+from .panels.base import PanelBase
+from .style import configure_pyqtgraph
+from .workers import Worker
+
+log = logging.getLogger(__name__)
+
+ORGANIZATION = "lsexplorer"
+APPLICATION = "lsexplorer"
+#: The session opened when no file is given; the project ships it in the repository.
+SAMPLE_SESSION = Path(__file__).resolve().parents[2] / "sample_data" / "toy_width5.h5"
+MAX_RECENT = 8
+#: Bumped when the dock set changes, so an old saved layout is not applied to new docks.
+LAYOUT_VERSION = 1
+SESSION_FILTER = "lsexplorer sessions (*.h5 *.hdf5);;All files (*)"
+
+
+def load_with_derived_data(path: Path) -> tuple[Session, dict]:
+    """Worker-thread part of opening a file: read and validate it, and compute what panels cache."""
+    session = load_session(path)
+    return session, derived_data(session)
+
+
+def default_settings() -> QSettings:
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+
+class MainWindow(QMainWindow):
+    """Run table, Neurons, Statistics, Training and Counting docks following one selection."""
+
+    def __init__(self, model: SessionModel | None = None, settings: QSettings | None = None) -> None:
+        super().__init__()
+        configure_pyqtgraph()
+        register_pyqtgraph_exporters()
+        self.model = model or SessionModel(self)
+        self.settings = settings if settings is not None else default_settings()
+        self.error_box: QMessageBox | None = None
+        self.resize(1500, 950)
+        self.setDockNestingEnabled(True)
+        self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowNestedDocks)
+
+        self.run_table = QtRunTable(self.model)
+        self.neurons = QtNeuronPanel(self.model)
+        self.statistics = QtStatisticsPanel(self.model)
+        self.training = QtTrainingPanel(self.model)
+        self.counting = QtCountingPanel(self.model)
+        self.panels: list[PanelBase] = [self.run_table, self.neurons, self.statistics, self.training, self.counting]
+        self.docks: dict[str, QDockWidget] = {}
+        for panel in self.panels:
+            dock = QDockWidget(panel.title, self)
+            dock.setObjectName(f"dock_{type(panel).__name__}")
+            dock.setWidget(panel)
+            self.docks[panel.title] = dock
+        d = self.docks
+        # Runs | Neurons over Training/Counting | Statistics, each column full height.
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["Runs"])
+        self.splitDockWidget(d["Runs"], d["Neurons"], Qt.Orientation.Horizontal)
+        self.splitDockWidget(d["Neurons"], d["Statistics"], Qt.Orientation.Horizontal)
+        self.splitDockWidget(d["Neurons"], d["Training"], Qt.Orientation.Vertical)
+        self.tabifyDockWidget(d["Training"], d["Counting"])
+        d["Training"].raise_()
+        self.resizeDocks([d["Runs"], d["Neurons"], d["Statistics"]], [520, 590, 480], Qt.Orientation.Horizontal)
+        self.resizeDocks([d["Neurons"], d["Training"]], [580, 340], Qt.Orientation.Vertical)
+        self._default_state = self.saveState(LAYOUT_VERSION)
+
+        self._build_status_bar()
+        self._build_menus()
+        self.model.sessionChanged.connect(self._update_title)
+        self.model.pathChanged.connect(self._update_title)
+        self.model.modifiedChanged.connect(self._update_title)
+        self.model.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.model.error.connect(self.show_error)
+        self.model.tasks.changed.connect(self._tasks_changed)
+        self.model.tasks.progress.connect(self._task_progress)
+        self._restore_layout()
+        self._update_title()
+
+    # ------------------------------------------------------------------ construction
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.session_label = QLabel()
+        self.task_label = QLabel()
+        self.task_progress = QProgressBar()
+        self.task_progress.setMaximumWidth(220)
+        self.task_progress.setTextVisible(True)
+        self.task_cancel = QPushButton("Cancel")
+        self.task_cancel.setToolTip("Stop the running background task")
+        self.task_cancel.clicked.connect(self.model.tasks.cancel_all)
+        for w in (self.session_label, self.task_label, self.task_progress, self.task_cancel):
+            bar.addPermanentWidget(w)
+        self._tasks_changed()
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        self.new_action = self._action("&New experiment…", self.training.new_experiment, "Ctrl+N",
+                                       "Train students from a preset and certify their end points")
+        self.open_action = self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.save_as_action = self._action("Save &As…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
+        menu.addActions([self.new_action, self.open_action])
+        self.recent_menu = menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        menu.addAction(self.save_as_action)
+        menu.addSeparator()
+        self.export_figure_menu = menu.addMenu("Export &figure")
+        self.export_figure_menu.aboutToShow.connect(lambda: self._fill_export_menu(self.export_figure_menu, True))
+        self.export_data_menu = menu.addMenu("Export &data (CSV)")
+        self.export_data_menu.aboutToShow.connect(lambda: self._fill_export_menu(self.export_data_menu, False))
+        menu.addSeparator()
+        menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+
+        go = self.menuBar().addMenu("&Go")
+        self.next_local_action = self._action("Next local minimum", lambda: self.model.step(+1, "local_min"),
+                                              "Ctrl+Down")
+        self.prev_local_action = self._action("Previous local minimum", lambda: self.model.step(-1, "local_min"),
+                                              "Ctrl+Up")
+        self.next_same_action = self._action("Next run of the same kind", lambda: self._step_same_kind(+1),
+                                             "Ctrl+Shift+Down")
+        self.prev_same_action = self._action("Previous run of the same kind", lambda: self._step_same_kind(-1),
+                                             "Ctrl+Shift+Up")
+        go.addActions([self.next_local_action, self.prev_local_action, self.next_same_action, self.prev_same_action])
+        self.addActions(go.actions())  # window-wide shortcuts, whichever panel has the focus
+
+        view = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        view.addAction(self._action("&Reset layout", self.reset_layout))
+
+    # ------------------------------------------------------------------ prompts (tests replace these)
+    def ask_open_path(self) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", self._last_dir(), SESSION_FILTER)
+        return path or None
+
+    def ask_save_path(self, caption: str, suggested: str, file_filter: str) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self, caption, suggested, file_filter)
+        return path or None
+
+    def ask_question(self, title: str, text: str, buttons: QMessageBox.StandardButton,
+                     default: QMessageBox.StandardButton) -> QMessageBox.StandardButton:
+        return QMessageBox.question(self, title, text, buttons, default)
+
+    def show_error(self, title: str, text: str) -> QMessageBox:
+        """A window-modal error box that does not block the event loop (kept in ``error_box``)."""
+        box = QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.error_box = box
+        self.statusBar().showMessage(f"{title}: {text.splitlines()[0] if text else ''}", 10000)
+        return box
+
+    def _last_dir(self) -> str:
+        if self.model.path is not None:
+            return str(self.model.path.parent)
+        recent = self.recent_files()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    # ------------------------------------------------------------------ files
+    def open_dialog(self) -> None:
+        path = self.ask_open_path()
+        if path:
+            self.open_session(path)
+
+    def open_session(self, path: str | Path) -> Worker:
+        """Load ``path`` in the background; on success it replaces the session, else an error shows."""
+        path = Path(path)
+        worker = Worker(load_with_derived_data, path)
+        # Reading cannot be interrupted; Cancel means "do not show it" once it is read.
+        worker.returned.connect(lambda loaded: None if worker.abort_requested else self._opened(*loaded, path))
+        worker.errored.connect(lambda exc: self._io_failed("Cannot open session", exc))
+        self.statusBar().showMessage(f"Opening {path}…")
+        self.model.tasks.start(worker, f"Opening {path.name}")
+        return worker
+
+    def _opened(self, session, derived: dict, path: Path) -> None:
+        self.model.set_session(session, path, derived=derived)
+        self.add_recent(path)
+        self.statusBar().showMessage(f"Opened {path} ({session.runs.n_runs} runs)", 8000)
+
+    def _io_failed(self, title: str, exc: BaseException) -> None:
+        if isinstance(exc, (SessionError, OSError)):
+            self.show_error(title, str(exc))
+        else:  # a bug: the user gets one line, the log the whole story
+            log.error("%s\n%s", title, getattr(exc, "worker_traceback", ""))
+            self.show_error(title, f"{type(exc).__name__}: {exc}")
+
+    def save_as_dialog(self) -> None:
+        if not self.model.has_session:
+            self.show_error("Nothing to save", "No session is open.")
+            return
+        suggested = str(self.model.path) if self.model.path else str(Path(self._last_dir()) / "session.h5")
+        path = self.ask_save_path("Save session as", suggested, SESSION_FILTER)
+        if path:
+            self.save_session_as(path if Path(path).suffix else path + ".h5")
+
+    def save_session_as(self, path: str | Path) -> Worker:
+        """Save the open session to ``path`` (atomically, in the background) and make it its file."""
+        path = Path(path)
+        worker = Worker(save_session, self.model.session, path)
+        worker.returned.connect(lambda _: self._saved(path))
+        worker.errored.connect(lambda exc: self._io_failed("Cannot save session", exc))
+        self.model.tasks.start(worker, f"Saving {path.name}")
+        return worker
+
+    def _saved(self, path: Path) -> None:
+        self.model.set_path(path, modified=False)
+        self.add_recent(path)
+        self.statusBar().showMessage(f"Saved {path}", 8000)
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def add_recent(self, path: str | Path) -> None:
+        path = str(Path(path).resolve())
+        files = [path] + [f for f in self.recent_files() if f != path]
+        self.settings.setValue("recent_files", files[:MAX_RECENT])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for f in files:
+            action = self.recent_menu.addAction(f)
+            action.triggered.connect(lambda _=False, f=f: self.open_session(f))
+        if not files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # ------------------------------------------------------------------ export
+    def _fill_export_menu(self, menu, figures: bool) -> None:
+        menu.clear()
+        for panel in self.panels:
+            items = panel.figures() if figures else panel.tables()
+            for name in items:
+                action = menu.addAction(f"{panel.title}: {name.replace('_', ' ')}")
+                action.triggered.connect(lambda _=False, p=panel, n=name, f=figures:
+                                         self.export_figure_dialog(p, n) if f else self.export_data_dialog(p, n))
+        if menu.isEmpty():
+            menu.addAction("(nothing to export)").setEnabled(False)
+
+    def export_figure_dialog(self, panel: PanelBase, name: str) -> None:
+        filters = ";;".join(f"{label} (*{suffix})" for suffix, label in FIGURE_FORMATS.items())
+        path = self.ask_save_path("Export figure", str(Path(self._last_dir()) / f"{name}.png"), filters)
+        if path:
+            self.export_figure(panel, name, path)
+
+    def export_figure(self, panel: PanelBase, name: str, path: str | Path) -> Path | None:
+        """Show ``panel``'s dock (a hidden plot has no layout) and write figure ``name`` to ``path``."""
+        dock = self.docks[panel.title]
+        if not dock.isVisible() or panel.visibleRegion().isEmpty():
+            dock.show()
+            dock.raise_()
+            QApplication.processEvents()
+        path = Path(path) if Path(path).suffix else Path(str(path) + ".png")
+        try:
+            export_figure(panel.figures()[name], path, title=f"lsexplorer — {panel.title}: {name}")
+        except ExportError as exc:
+            self.show_error("Cannot export the figure", str(exc))
+            return None
+        self.statusBar().showMessage(f"Wrote {path}", 8000)
+        return path
+
+    def export_data_dialog(self, panel: PanelBase, name: str) -> None:
+        path = self.ask_save_path("Export data", str(Path(self._last_dir()) / f"{name}.csv"), "CSV (*.csv)")
+        if path:
+            table = panel.tables()[name]
+            try:
+                write_csv(path if Path(path).suffix else path + ".csv", table.columns, table.rows)
+                self.statusBar().showMessage(f"Wrote {path}", 8000)
+            except ExportError as exc:
+                self.show_error("Cannot export the data", str(exc))
+
+    # ------------------------------------------------------------------ layout, status, title
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.sync()
+
+    def reset_layout(self) -> None:
+        """The docks where they start, all visible."""
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+
+    def _step_same_kind(self, step: int) -> None:
+        if self.model.has_session and self.model.current >= 0:
+            self.model.step(step, str(self.model.session.runs.kind[self.model.current]))
+
+    def _tasks_changed(self) -> None:
+        busy = bool(self.model.tasks.active)
+        self.task_label.setText(self.model.tasks.label)
+        for w in (self.task_label, self.task_progress, self.task_cancel):
+            w.setVisible(busy)
+        if busy:
+            self.task_progress.setRange(0, 0)  # busy indicator until the first record
+            self.task_progress.setFormat("")
+
+    def _task_progress(self, done: int, total: int, text: str) -> None:
+        if total > 0:
+            self.task_progress.setRange(0, total)
+            self.task_progress.setValue(min(done, total))
+            self.task_progress.setFormat(f"{text} %p%" if text else "%p%")
+
+    def _update_title(self, *args) -> None:
+        path = self.model.path
+        name = path.name if path else ("unsaved session" if self.model.has_session else "no session")
+        self.setWindowTitle(f"lsexplorer — {name}[*]")
+        self.setWindowModified(self.model.modified)
+        spec = self.model.spec
+        self.session_label.setText(f"{spec.describe()} · {self.model.n_runs} runs" if spec is not None else
+                                   "No session: File ▸ Open… or File ▸ New experiment…")
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, event) -> None:
+        if self.model.tasks.active:
+            answer = self.ask_question(
+                "Work in progress", f"{self.model.tasks.label} is still running. Stop it and quit?\n\n"
+                "Files already saved are kept; an unfinished training is discarded.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self.model.tasks.cancel_all()
+            if not self.model.tasks.wait_all(30_000):
+                self.show_error("Cannot quit yet", "The background work did not stop within 30 s.")
+                event.ignore()
+                return
+        if self.model.modified and self.model.has_session:
+            answer = self.ask_question(
+                "Unsaved session", "The open session is not saved to a file. Save it before quitting?",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+            if answer == QMessageBox.StandardButton.Cancel:
+                event.ignore()
+                return
+            if answer == QMessageBox.StandardButton.Save:
+                path = self.ask_save_path("Save session as", str(Path(self._last_dir()) / "session.h5"),
+                                          SESSION_FILTER)
+                if not path:
+                    event.ignore()
+                    return
+                worker = self.save_session_as(path)
+                worker.wait(60_000)
+                if self.model.modified:  # saving failed; the error box says why
+                    event.ignore()
+                    return
+        self.save_layout()
+        event.accept()
+
+
+def run_gui(path: str | Path | None = None) -> int:
+    """Open the main window on ``path`` (else the bundled sample session) and run the event loop.
+
+    Returns the application's exit status. Without a file and without the sample session the
+    window opens empty and says how to get a session.
+    """
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    window = MainWindow()
+    window.show()
+    target = Path(path) if path else SAMPLE_SESSION
+    if path or SAMPLE_SESSION.exists():
+        QTimer.singleShot(0, lambda: window.open_session(target))
+    else:
+        window.statusBar().showMessage(
+            f"The sample session {SAMPLE_SESSION} is not installed; open a session (File ▸ Open…) "
+            "or train one (File ▸ New experiment…).")
+    return app.exec()
+
+
+__all__ = ["APPLICATION", "ORGANIZATION", "SAMPLE_SESSION", "MainWindow", "default_settings", "run_gui"]

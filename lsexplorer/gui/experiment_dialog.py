@@ -1,0 +1,203 @@
+"""The "New experiment…" dialog: a training config built and validated by ``core.experiment``.
+
+Every edit re-runs :func:`~lsexplorer.core.experiment.build_config` with the preset and the fields
+as overrides — the same path as ``lsexplorer train`` — so the dialog accepts exactly the configs the
+CLI accepts and shows the same one-line reason for the ones it refuses. The dialog also asks where
+the finished session will be saved, so a long run needs nobody at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+def experiment_module():
+    """``lsexplorer.core.experiment``, imported on first use (it pulls in torch and the trainers)."""
+    from ..core import experiment
+
+    return experiment
+
+
+class QtExperimentDialog(QDialog):
+    """Collects preset, width, seeds, epochs, lr, optimizer, dtype, device and the output file.
+
+    After ``accepted``, :attr:`config` holds the validated config dict and :attr:`output_path` the
+    session file to write.
+    """
+
+    def __init__(self, parent: QWidget | None = None, default_dir: str | Path | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New experiment")
+        self.config: dict | None = None
+        self.output_path: Path | None = None
+        self._default_dir = Path(default_dir) if default_dir else Path.home()
+        try:
+            self._experiment = experiment_module()
+            self._import_error = ""
+        except Exception as exc:  # noqa: BLE001 - shown to the user instead of a crash
+            self._experiment = None
+            self._import_error = f"training is not available in this installation: {exc}"
+
+        self.preset = QComboBox()
+        self.width = QSpinBox()
+        self.width.setRange(1, 100_000)
+        self.seeds = QSpinBox()
+        self.seeds.setRange(1, 1_000_000)
+        self.first_seed = QSpinBox()
+        self.first_seed.setRange(0, 2**31 - 1)
+        self.epochs = QLineEdit()
+        self.epochs.setToolTip("Full-batch epochs; 1e7 in the thesis. Scientific notation is fine.")
+        self.lr = QLineEdit()
+        self.lr.setToolTip("Learning rate; 1e-4 in the thesis")
+        self.optimizer = QComboBox()
+        self.optimizer.addItems(["adam", "sgd"])
+        self.dtype = QComboBox()
+        self.dtype.addItems(["float32", "float64"])
+        self.dtype.setToolTip("Training precision; refinement is always float64")
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.output = QLineEdit()
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.output, 1)
+        out_row.addWidget(browse)
+
+        form = QFormLayout()
+        form.addRow("Preset", self.preset)
+        form.addRow("Hidden width", self.width)
+        form.addRow("Seeds", self.seeds)
+        form.addRow("First seed", self.first_seed)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Optimizer", self.optimizer)
+        form.addRow("Training dtype", self.dtype)
+        form.addRow("Device", self.device)
+        form.addRow("Save session to", out_row)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #b00020;")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Train")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+
+        if self._experiment is not None:
+            self.preset.addItems(list(self._experiment.PRESETS))
+        self.preset.currentTextChanged.connect(self._load_preset)
+        for edit in (self.epochs, self.lr, self.output):
+            edit.textChanged.connect(self.validate)
+        for spin in (self.width, self.seeds, self.first_seed):
+            spin.valueChanged.connect(self.validate)
+        for combo in (self.optimizer, self.dtype, self.device):
+            combo.currentTextChanged.connect(self.validate)
+        self._load_preset(self.preset.currentText())
+
+    def _load_preset(self, name: str) -> None:
+        """Fill the fields with the preset's settings (the user edits from there)."""
+        if self._experiment is None or name not in self._experiment.PRESETS:
+            self.validate()
+            return
+        p = self._experiment.PRESETS[name]
+        widgets = (self.width, self.seeds, self.first_seed, self.epochs, self.lr, self.optimizer, self.dtype,
+                   self.device)
+        for w in widgets:
+            w.blockSignals(True)
+        self.width.setValue(int(p["network"].get("width", 5)))
+        self.seeds.setValue(int(p["seeds"].get("count", 10)))
+        self.first_seed.setValue(int(p["seeds"].get("start", 0)))
+        self.epochs.setText(f"{int(p['train']['epochs']):g}" if p["train"]["epochs"] >= 1e5 else
+                            str(int(p["train"]["epochs"])))
+        self.lr.setText(f"{p['train']['lr']:g}")
+        self.optimizer.setCurrentText(p["train"].get("optimizer", "adam"))
+        self.dtype.setCurrentText(p["train"].get("dtype", "float32"))
+        self.device.setCurrentText(p["train"].get("device", "auto"))
+        for w in widgets:
+            w.blockSignals(False)
+        if not self.output.text():
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            self.output.setText(str(self._default_dir / f"{name}-{stamp}.h5"))
+        self.validate()
+
+    def overrides(self) -> dict:
+        """The fields as ``build_config`` overrides; ValueError names a field that is not a number."""
+        try:
+            epochs_f = float(self.epochs.text())
+        except ValueError:
+            raise ValueError(f"epochs must be a number, got {self.epochs.text()!r}") from None
+        if epochs_f != int(epochs_f):
+            raise ValueError(f"epochs must be a whole number, got {self.epochs.text()}")
+        try:
+            lr = float(self.lr.text())
+        except ValueError:
+            raise ValueError(f"learning rate must be a number, got {self.lr.text()!r}") from None
+        return {
+            "preset": self.preset.currentText(),
+            "network": {"width": self.width.value()},
+            "seeds": {"start": self.first_seed.value(), "count": self.seeds.value()},
+            "train": {"epochs": int(epochs_f), "lr": lr, "optimizer": self.optimizer.currentText(),
+                      "dtype": self.dtype.currentText(), "device": self.device.currentText()},
+        }
+
+    def validate(self) -> bool:
+        """Build the config from the fields; show the first problem and enable Train only when none."""
+        problem = self._import_error
+        config = None
+        if not problem:
+            try:
+                config = self._experiment.build_config(self.preset.currentText(), None, self.overrides())
+                self._check_device(config["train"]["device"])
+            except (ValueError, self._experiment.ConfigError) as exc:
+                problem = str(exc)
+        path = Path(self.output.text().strip()).expanduser() if self.output.text().strip() else None
+        if not problem:
+            if path is None:
+                problem = "choose where to save the session"
+            elif path.suffix.lower() not in (".h5", ".hdf5"):
+                problem = "the session file should end in .h5"
+            elif not path.parent.is_dir():
+                problem = f"folder {path.parent} does not exist"
+        note = f"{path.name} exists and will be replaced when training finishes" if (
+            not problem and path is not None and path.exists()) else ""
+        self.problem.setText(problem or note)
+        self.problem.setStyleSheet("color: #b00020;" if problem else "color: #8a6d00;")
+        self.config = config if not problem else None
+        self.output_path = path if not problem else None
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)
+        return not problem
+
+    @staticmethod
+    def _check_device(device: str) -> None:
+        from ..core.train import resolve_device
+
+        resolve_device(device)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the session to", self.output.text(),
+                                              "lsexplorer sessions (*.h5)")
+        if path:
+            self.output.setText(path if path.endswith(".h5") else path + ".h5")
+
+    def accept(self) -> None:
+        if self.validate():
+            super().accept()

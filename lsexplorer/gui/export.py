@@ -1,0 +1,262 @@
+"""Export of any plot to PNG, SVG or PDF, and of its data to CSV.
+
+pyqtgraph 0.14's own SVGExporter fails on Qt >= 6.11 (it parses Qt's SVG path output and trips over
+the closepath syntax), so figures are rendered with Qt's own paint devices instead: the plot's
+``QGraphicsScene`` is painted onto a ``QImage`` (PNG), a ``QSvgGenerator`` (SVG, vector) or a
+``QPdfWriter`` (PDF, vector). Before painting, every pyqtgraph item is switched to export mode, so
+scatter symbols are drawn as shapes rather than copied from the on-screen pixmap cache (which would
+make them bitmaps in a vector file, and tiny in a high-resolution PNG).
+
+:func:`register_pyqtgraph_exporters` also puts the SVG and PDF paths into pyqtgraph's right-click
+"Export..." dialog, in place of the broken SVG exporter.
+
+Export a plot only after it was shown and laid out (DESIGN.md): a never-shown widget has no size.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.exporters  # pyqtgraph does not import its exporters sub-package itself
+from PySide6.QtCore import QMarginsF, QRect, QRectF, QSize, QSizeF, Qt
+from PySide6.QtGui import QColor, QImage, QPageSize, QPainter, QPdfWriter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
+
+#: Formats :func:`export_figure` writes, by file suffix.
+FIGURE_FORMATS = {".png": "PNG image", ".svg": "SVG vector graphics", ".pdf": "PDF document"}
+
+
+class ExportError(Exception):
+    """A figure or table could not be written; the message says why, in one line."""
+
+
+def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: str | None = None) -> Path:
+    """Write the figure shown by ``view`` to ``path``; the suffix (.png, .svg, .pdf) picks the format.
+
+    ``view`` is a pyqtgraph ``GraphicsView`` (``PlotWidget``, ``GraphicsLayoutWidget``) or any widget.
+    PNGs are rendered at ``scale`` times the on-screen size. Returns the path written.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FIGURE_FORMATS:
+        raise ExportError(f"cannot export a figure as {suffix or 'a file without suffix'}; "
+                          f"use one of {', '.join(FIGURE_FORMATS)}")
+    size = view.size()
+    if size.width() < 2 or size.height() < 2:
+        raise ExportError("the figure has no size yet; show it before exporting")
+    try:
+        if suffix == ".png":
+            _write_png(view, path, scale)
+        elif suffix == ".svg":
+            _write_svg(view, path, title)
+        else:
+            _write_pdf(view, path, title)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not path.exists() or path.stat().st_size == 0:
+        raise ExportError(f"cannot write {path}: nothing was written (is the folder writable?)")
+    return path
+
+
+def figure_image(view: QWidget, scale: float = 1.0) -> QImage:
+    """The figure as an ARGB image of ``scale`` times the on-screen size, on a white background.
+
+    The scale is a device pixel ratio, not a painter transform: pyqtgraph draws legends and
+    pixel-sized symbols ignoring transforms, so a scaled painter would leave them screen-sized.
+    """
+    size = view.size()
+    image = QImage(QSize(max(1, round(size.width() * scale)), max(1, round(size.height() * scale))),
+                   QImage.Format.Format_ARGB32)
+    image.setDevicePixelRatio(scale)
+    # Logical DPI of the screen, so that pyqtgraph's recorded axis pictures replay at their size.
+    image.setDotsPerMeterX(round(view.logicalDpiX() / 0.0254))
+    image.setDotsPerMeterY(round(view.logicalDpiY() / 0.0254))
+    image.fill(_background(view))
+    painter = QPainter(image)
+    try:
+        _paint(view, painter, QRectF(0, 0, size.width(), size.height()))
+    finally:
+        painter.end()
+    return image
+
+
+def _write_png(view: QWidget, path: Path, scale: float) -> None:
+    if not figure_image(view, scale).save(str(path), "PNG"):
+        raise ExportError(f"cannot write {path}: Qt could not save the PNG (is the folder writable?)")
+
+
+def _write_svg(view: QWidget, path: Path, title: str | None, source: QRectF | None = None) -> None:
+    size = _size(view, source)
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(size)
+    generator.setViewBox(QRect(0, 0, size.width(), size.height()))
+    generator.setTitle(title or "lsexplorer figure")
+    generator.setDescription("Exported by lsexplorer")
+    # The screen's resolution: pyqtgraph's axes replay QPictures, which Qt rescales by the ratio of
+    # the recording and the target device's DPI (the default 72 would shrink every axis by 3/4).
+    generator.setResolution(view.logicalDpiX())
+    painter = QPainter(generator)
+    try:
+        page = QRectF(0, 0, size.width(), size.height())
+        painter.fillRect(page, _background(view))
+        _paint(view, painter, page, source)
+    finally:
+        painter.end()
+
+
+def _write_pdf(view: QWidget, path: Path, title: str | None, source: QRectF | None = None) -> None:
+    size = _size(view, source)
+    writer = QPdfWriter(str(path))
+    writer.setTitle(title or "lsexplorer figure")
+    writer.setCreator("lsexplorer")
+    # One page exactly the figure's size at the screen's resolution (see _write_svg for why that one).
+    dpi = view.logicalDpiX()
+    writer.setResolution(dpi)
+    writer.setPageSize(QPageSize(QSizeF(size.width() * 72 / dpi, size.height() * 72 / dpi), QPageSize.Unit.Point))
+    writer.setPageMargins(QMarginsF(0, 0, 0, 0))
+    painter = QPainter()
+    if not painter.begin(writer):
+        raise ExportError(f"cannot write {path}: Qt could not open the PDF for writing")
+    try:
+        page = QRectF(0, 0, writer.width(), writer.height())
+        painter.fillRect(page, _background(view))
+        _paint(view, painter, page, source)
+    finally:
+        painter.end()
+
+
+def _size(view: QWidget, source: QRectF | None) -> QSize:
+    return view.size() if source is None else source.size().toSize()
+
+
+def _background(view: QWidget) -> QColor:
+    if isinstance(view, QGraphicsView):
+        brush = view.backgroundBrush()
+        if brush.style() != Qt.BrushStyle.NoBrush:
+            return brush.color()
+    return QColor("white")
+
+
+def _paint(view: QWidget, painter: QPainter, target: QRectF, source: QRectF | None = None) -> None:
+    """Paint what ``view`` shows (or the scene rectangle ``source``) into ``target`` of ``painter``'s device."""
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+    if isinstance(view, QGraphicsView) and view.scene() is not None:
+        if source is None:
+            source = view.mapToScene(view.viewport().rect()).boundingRect()
+        _render_scene(view.scene(), painter, target, source)
+    else:
+        painter.save()
+        painter.scale(target.width() / max(1, view.width()), target.height() / max(1, view.height()))
+        view.render(painter)
+        painter.restore()
+
+
+def _render_scene(scene: QGraphicsScene, painter: QPainter, target: QRectF, source: QRectF) -> None:
+    items = [item for item in scene.items() if hasattr(item, "setExportMode")]
+    opts = {"antialias": True, "background": QColor("white"), "painter": painter}
+    # Items cached as pixmaps on screen (the axes) would land in a vector file as bitmaps.
+    cached = [(item, item.cacheMode()) for item in scene.items()
+              if item.cacheMode() != QGraphicsItem.CacheMode.NoCache]
+    for item, _ in cached:
+        item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+    for item in items:
+        item.setExportMode(True, opts)
+    try:
+        scene.render(painter, target, source)
+    finally:
+        for item in items:
+            item.setExportMode(False)
+        for item, mode in cached:
+            item.setCacheMode(mode)
+
+
+# --------------------------------------------------------------------------- data
+
+def write_csv(path: str | Path, columns: Sequence[str], rows) -> Path:
+    """Write a table: a header line ``columns`` and one line per row of ``rows`` ``(n, len(columns))``.
+
+    Floats are written with ``repr`` precision (17 significant digits), so the CSV holds exactly the
+    numbers plotted; NaN/inf are written as ``nan``/``inf``.
+    """
+    path = Path(path)
+    try:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(list(columns))
+            for row in rows:
+                writer.writerow([_cell(v) for v in row])
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _cell(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, (np.integer, np.bool_)):
+        return str(value.item())
+    return str(value)
+
+
+# --------------------------------------------------------------------------- pyqtgraph's dialog
+
+class _QtPaintExporter(pg.exporters.Exporter):
+    """Base of the exporters shown in pyqtgraph's right-click "Export..." dialog."""
+
+    suffix = ""
+
+    def parameters(self):
+        return None
+
+    def export(self, fileName=None, toBytes=False, copy=False):
+        if fileName is None:
+            self.fileSaveDialog(filter=f"{FIGURE_FORMATS[self.suffix]} (*{self.suffix})")
+            return
+        scene = self.getScene()
+        view = scene.getViewWidget()
+        path = Path(fileName)
+        if path.suffix.lower() != self.suffix:
+            path = path.with_name(path.name + self.suffix)
+        if self.item is scene:
+            export_figure(view, path)
+        else:  # a single item (e.g. one plot of a layout): its bounding rectangle only
+            write = _write_svg if self.suffix == ".svg" else _write_pdf
+            write(view, path, None, self.getSourceRect())
+
+
+class QtSvgExporter(_QtPaintExporter):
+    Name = "SVG vector graphics (Qt)"
+    suffix = ".svg"
+
+
+class QtPdfExporter(_QtPaintExporter):
+    Name = "PDF document (Qt)"
+    suffix = ".pdf"
+
+
+def register_pyqtgraph_exporters() -> None:
+    """Offer the Qt-painted SVG/PDF exporters in pyqtgraph's dialog and drop its broken SVG exporter."""
+    registry = pg.exporters.Exporter.Exporters
+    registry[:] = [e for e in registry if e.__name__ != "SVGExporter"]
+    for exporter in (QtSvgExporter, QtPdfExporter):
+        if exporter not in registry:
+            exporter.register()
+
+
+__all__ = [
+    "FIGURE_FORMATS",
+    "ExportError",
+    "QtPdfExporter",
+    "QtSvgExporter",
+    "export_figure",
+    "figure_image",
+    "register_pyqtgraph_exporters",
+    "write_csv",
+]

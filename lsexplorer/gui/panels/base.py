@@ -1,0 +1,85 @@
+"""What every panel shares: the model it observes, an empty state, and its exportable figures/tables."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
+
+from ..model import SessionModel
+
+#: Shown by panels that need a session while none is open.
+NO_SESSION_TEXT = ("No session open.\n\nFile \u25b8 Open\u2026 loads a session file;\n"
+                   "File \u25b8 New experiment\u2026 trains one.")
+
+
+class Table(tuple):
+    """``(columns, rows)``: CSV-ready data behind a figure; rows are sequences of numbers or str."""
+
+    def __new__(cls, columns, rows):
+        return super().__new__(cls, (list(columns), list(rows)))
+
+    @property
+    def columns(self) -> list[str]:
+        return self[0]
+
+    @property
+    def rows(self) -> list:
+        return self[1]
+
+
+class PanelBase(QWidget):
+    """A dockable panel that observes a :class:`SessionModel`.
+
+    Subclasses build their content widget, pass it to :meth:`set_content`, and override
+    :meth:`on_session_changed` and :meth:`on_current_changed`. Panels with ``needs_session`` show
+    :data:`NO_SESSION_TEXT` instead of their content while no session is open. ``figures()`` and
+    ``tables()`` name what File ▸ Export offers; the names are stable (they become file names).
+    """
+
+    #: Title of the dock and the View menu entry.
+    title = "Panel"
+    #: Show the empty state instead of the content while no session is open.
+    needs_session = True
+
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self._stack = QStackedLayout(self)
+        self._empty = QLabel(NO_SESSION_TEXT)
+        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._empty.setWordWrap(True)
+        self._empty.setStyleSheet("color: #666;")
+        self._stack.addWidget(self._empty)
+        model.sessionChanged.connect(self._session_changed)
+        model.currentChanged.connect(self._current_changed)
+
+    def set_content(self, widget: QWidget) -> None:
+        self._content = widget
+        self._stack.addWidget(widget)
+        self._update_page()
+
+    def _update_page(self) -> None:
+        show_content = self.model.has_session or not self.needs_session
+        self._stack.setCurrentIndex(1 if show_content and self._stack.count() > 1 else 0)
+
+    def _session_changed(self) -> None:
+        self._update_page()
+        self.on_session_changed()
+
+    def _current_changed(self, index: int) -> None:
+        self.on_current_changed(index)
+
+    # ---------------------------------------------------------------- overridables
+    def on_session_changed(self) -> None:
+        """A new session (or none) is in the model."""
+
+    def on_current_changed(self, index: int) -> None:
+        """Run ``index`` became the selection (-1: none)."""
+
+    def figures(self) -> dict[str, QWidget]:
+        """Exportable plots by stable name."""
+        return {}
+
+    def tables(self) -> dict[str, Table]:
+        """Data of each figure (and any other table) by stable name, for CSV export."""
+        return {}

@@ -1,0 +1,327 @@
+"""Neurons panel (thesis Fig 6.4): incoming weights of every hidden neuron of the selected run.
+
+Each student neuron ``j`` is a circle at its incoming vector ``w_j``, filled with the colour of its
+outgoing weight ``a_j`` (diverging map with a colour bar, 0 in the middle); the teacher's neurons
+are stars coloured the same way. A grey line follows each neuron from initialisation through the
+stored trajectory snapshots to the refined point. Inputs wider than two are shown through a chosen
+pair of coordinates or the first two principal directions of all runs' incoming vectors
+(uncentred, so the origin — the centre of the sign symmetry — stays at the origin).
+
+"Sign-flipped representatives": a sigmoid neuron may have learnt ``-w`` where the teacher has
+``w`` (``sigma(-z) = 1 - sigma(z)``, thesis section 6.2.2). With the option on, neurons that
+:func:`~lsexplorer.core.symmetry.match_to_teacher` finds flipped are drawn at ``(-w_j, -a_j)`` as
+squares, trajectory included, so they land next to the teacher neuron they represent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from ...core.nets import MLPSpec, unflatten
+from ...core.symmetry import SIGN_SYMMETRIC, match_to_teacher
+from ..model import SessionModel
+from ..style import TEACHER_COLOR, diverging_colormap, fmt, plain_axes, symmetric_limits
+from .base import PanelBase, Table
+
+
+def incoming_and_outgoing(spec: MLPSpec, thetas: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """Incoming vectors ``(..., m, k)`` (bias appended when on) and outgoing ``(..., n_next, m)`` of ``layer``.
+
+    ``thetas: (..., P)`` numpy; the batched counterpart of ``symmetry.incoming_vectors`` /
+    ``outgoing_weights`` for whole trajectories.
+    """
+    layers = unflatten(spec, np.asarray(thetas, dtype=np.float64))
+    w, b = layers[layer - 1]
+    v = w if b is None else np.concatenate([w, b[..., None]], axis=-1)
+    return np.asarray(v), np.asarray(layers[layer][0])
+
+
+class QtNeuronPanel(PanelBase):
+    """Panel: student neurons (circles), teacher (stars), trajectories, for the selected run."""
+
+    title = "Neurons"
+
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
+        super().__init__(model, parent)
+        self.layer_spin = QSpinBox()
+        self.layer_spin.setMinimum(1)
+        self.layer_spin.setToolTip("Hidden layer whose neurons are shown")
+        self.axes_label = QLabel("Axes:")
+        self.axes_combo = QComboBox()
+        self.axes_combo.setToolTip("Which two directions of the incoming vectors are plotted")
+        self.trajectory_check = QCheckBox("Trajectories")
+        self.trajectory_check.setChecked(True)
+        self.flip_check = QCheckBox("Sign-flipped representatives")
+        self.flip_check.setToolTip("Draw neurons that match a teacher neuron with the opposite sign at (−w, −a)")
+        self.layer_spin.valueChanged.connect(self._controls_changed)
+        self.axes_combo.currentIndexChanged.connect(self._controls_changed)
+        self.trajectory_check.toggled.connect(self._controls_changed)
+        self.flip_check.toggled.connect(self._controls_changed)
+
+        self.plot_widget = pg.GraphicsLayoutWidget()
+        self.plot = self.plot_widget.addPlot()
+        plain_axes(self.plot)  # no grid: its lines cost ~2 ms per axis and per run shown (thesis Fig 6.4 has none)
+        self.plot.setAspectLocked(True)
+        self.trajectory_item = pg.PlotCurveItem(pen=pg.mkPen("#888888", width=1.2), connect="finite")
+        self.init_item = pg.ScatterPlotItem(symbol="o", size=5, pen=pg.mkPen("#666666"), brush=pg.mkBrush(None))
+        self.teacher_item = pg.ScatterPlotItem(symbol="star", size=20, pen=pg.mkPen(TEACHER_COLOR, width=1.2),
+                                               hoverable=True, tip=self._tip)
+        self.student_item = pg.ScatterPlotItem(symbol="o", size=13, pen=pg.mkPen("#222222", width=1),
+                                               hoverable=True, tip=self._tip)
+        # Teacher stars on top, half transparent: a student neuron sitting on its teacher stays visible.
+        for item in (self.trajectory_item, self.init_item, self.student_item, self.teacher_item):
+            self.plot.addItem(item)
+        # The legend sits below the plot, where it never hides a neuron.
+        self.legend = pg.LegendItem(colCount=2, labelTextSize="9pt")
+        self.plot_widget.addItem(self.legend, row=1, col=0, colspan=2)
+        flipped_sample = pg.ScatterPlotItem(symbol="s", size=11, pen=pg.mkPen("#222222"), brush=pg.mkBrush("#dddddd"))
+        student_sample = pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("#222222"), brush=pg.mkBrush("#dddddd"))
+        teacher_sample = pg.ScatterPlotItem(symbol="star", size=15, pen=pg.mkPen(TEACHER_COLOR), brush=pg.mkBrush("#dddddd"))
+        self.legend.addItem(teacher_sample, "teacher")
+        self.legend.addItem(student_sample, "student")
+        self.legend.addItem(flipped_sample, "sign-flipped (−w, −a)")
+        self.legend.addItem(self.trajectory_item, "trajectory from init (○)")
+        self.colorbar = pg.ColorBarItem(values=(-1, 1), colorMap=diverging_colormap(), interactive=False,
+                                        label="outgoing weight a", width=14, colorMapMenu=False)
+        self.colorbar.setMinimumWidth(80)  # room for the tick labels however narrow the dock
+        self.plot_widget.addItem(self.colorbar, row=0, col=1)
+
+        self.message = QLabel()
+        self.message.setStyleSheet("color: #666;")
+        controls = QHBoxLayout()
+        self.layer_label = QLabel("Layer:")
+        for w in (self.layer_label, self.layer_spin, self.axes_label, self.axes_combo, self.trajectory_check,
+                  self.flip_check):
+            controls.addWidget(w)
+        controls.addStretch(1)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot_widget, 1)
+        layout.addWidget(self.message)
+        self.set_content(content)
+        self._pca: dict[int, np.ndarray] = {}
+        self._data: dict = {}
+        self.on_session_changed()
+
+    # ---------------------------------------------------------------- session / controls
+    def on_session_changed(self) -> None:
+        self._pca.clear()
+        spec = self.model.spec
+        n_hidden = len(spec.hidden_widths) if spec is not None else 1
+        for w in (self.layer_spin, self.axes_combo, self.flip_check):
+            w.blockSignals(True)
+        self.layer_spin.setMaximum(max(1, n_hidden))
+        self.layer_spin.setValue(1)
+        self.layer_spin.setVisible(n_hidden > 1)
+        self.layer_label.setVisible(n_hidden > 1)
+        self._fill_axes()
+        can_flip = self._flip_possible()
+        self.flip_check.setEnabled(can_flip)
+        if not can_flip:
+            self.flip_check.setChecked(False)
+        for w in (self.layer_spin, self.axes_combo, self.flip_check):
+            w.blockSignals(False)
+        self.redraw()
+
+    def on_current_changed(self, index: int) -> None:
+        self.redraw()
+
+    def _controls_changed(self, *args) -> None:
+        if self.sender() is self.layer_spin:
+            self.axes_combo.blockSignals(True)
+            self._fill_axes()
+            self.axes_combo.blockSignals(False)
+        self.redraw()
+
+    def _fill_axes(self) -> None:
+        """Coordinate pairs of the incoming vector, plus PCA when it has more than two entries."""
+        self.axes_combo.clear()
+        names = self._coordinate_names()
+        if len(names) > 2:
+            self.axes_combo.addItem("PCA of all runs", "pca")
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                self.axes_combo.addItem(f"{names[i]} vs {names[j]}", f"{i},{j}")
+        if len(names) == 3 and names[-1] == "b":  # d = 2 with biases: the weights themselves first
+            self.axes_combo.setCurrentIndex(1)
+        self.axes_combo.setVisible(self.axes_combo.count() > 1)
+        self.axes_label.setVisible(self.axes_combo.count() > 1)
+
+    def _coordinate_names(self) -> list[str]:
+        spec = self.model.spec
+        if spec is None:
+            return []
+        layer = self.layer_spin.value()
+        names = [f"w{i + 1}" for i in range(spec.widths[layer - 1])]
+        return names + (["b"] if spec.bias else [])
+
+    def _flip_possible(self) -> bool:
+        s, spec, tspec = self.model.session, self.model.spec, self.model.teacher_spec
+        return (s is not None and tspec is not None and len(spec.widths) == 3 and len(tspec.widths) == 3
+                and spec.activation in SIGN_SYMMETRIC and tspec.activation == spec.activation
+                and tspec.bias == spec.bias)
+
+    def projection(self) -> tuple[np.ndarray, tuple[str, str]]:
+        """``(k, 2)`` matrix mapping incoming vectors to the plotted plane, and the axis labels."""
+        names = self._coordinate_names()
+        choice = self.axes_combo.currentData()
+        if choice == "pca":
+            return self._pca_basis(), ("PC 1 of incoming weights", "PC 2 of incoming weights")
+        i, j = (int(k) for k in choice.split(",")) if choice else (0, 1)
+        basis = np.zeros((len(names), 2))
+        basis[i, 0] = basis[j, 1] = 1.0
+        return basis, (f"{names[i]} (incoming)", f"{names[j]} (incoming)")
+
+    def _pca_basis(self) -> np.ndarray:
+        layer = self.layer_spin.value()
+        if layer not in self._pca:
+            s = self.model.session
+            v, _ = incoming_and_outgoing(self.model.spec, s.runs.theta, layer)
+            v = v.reshape(-1, v.shape[-1])
+            v = v[np.isfinite(v).all(axis=1)]
+            _, _, vt = np.linalg.svd(v if len(v) else np.eye(v.shape[-1]), full_matrices=False)
+            basis = vt[:2].T
+            if basis.shape[1] < 2:
+                basis = np.eye(v.shape[-1])[:, :2]
+            self._pca[layer] = basis
+        return self._pca[layer]
+
+    # ---------------------------------------------------------------- drawing
+    def neuron_data(self, i: int) -> dict:
+        """What the plot shows for run ``i``, as plain arrays (also the CSV export's content).
+
+        ``v (m, k)`` incoming vectors (sign-flipped rows negated), ``value (m,)`` the colour value
+        (outgoing weight, or the norm of the outgoing column for several outputs), ``flipped (m,)``,
+        ``xy (m, 2)`` plotted positions, ``path (K, m, 2)`` plotted trajectories; the same ``teacher_*``
+        for the teacher (None when it has no comparable layer).
+        """
+        s, spec, layer = self.model.session, self.model.spec, self.layer_spin.value()
+        basis, labels = self.projection()
+        v, c = incoming_and_outgoing(spec, s.runs.theta[i], layer)
+        single_output = c.shape[0] == 1
+        value = c[0] if single_output else np.linalg.norm(c, axis=0)
+        flipped = np.zeros(len(v), dtype=bool)
+        if self.flip_check.isChecked() and self.flip_check.isEnabled() and np.isfinite(s.runs.theta[i]).all():
+            flipped = np.asarray(match_to_teacher(spec, s.runs.theta[i], self.model.teacher_spec,
+                                                  s.teacher_theta).flipped, dtype=bool)
+        sign = np.where(flipped, -1.0, 1.0)
+        v = v * sign[:, None]
+        if single_output:
+            value = value * sign
+        path = self._path(i, layer) * sign[None, :, None]
+        data = {"v": v, "value": value, "flipped": flipped, "xy": v @ basis, "path": path @ basis,
+                "labels": labels, "names": self._coordinate_names(), "single_output": single_output,
+                "teacher_v": None, "teacher_value": None, "teacher_xy": None}
+        tspec = self.model.teacher_spec
+        if tspec is not None and layer == 1 and tspec.d_in == spec.d_in and tspec.bias == spec.bias:
+            tv, tc = incoming_and_outgoing(tspec, s.teacher_theta, 1)
+            data.update(teacher_v=tv, teacher_value=tc[0] if tc.shape[0] == 1 else np.linalg.norm(tc, axis=0),
+                        teacher_xy=tv @ basis)
+        return data
+
+    def redraw(self) -> None:
+        """Recompute the plotted arrays of the current run and hand them to the plot items."""
+        s, i = self.model.session, self.model.current
+        if s is None or i < 0:
+            for item in (self.init_item, self.teacher_item, self.student_item):
+                item.setData(x=[], y=[])
+            self.trajectory_item.setData([], [])
+            self._data = {}
+            return
+        d = self._data = self.neuron_data(i)
+        teacher = d["teacher_v"] is not None
+        lo, hi = symmetric_limits(np.concatenate([d["value"], d["teacher_value"] if teacher else []]))
+        if not d["single_output"]:
+            lo = 0.0
+        self.colorbar.setLevels((lo, hi))
+        bar_label = "outgoing weight a" if d["single_output"] else "‖outgoing weights‖"
+        if self.colorbar.getAxis("left").labelText != bar_label:
+            self.colorbar.getAxis("left").setLabel(bar_label)
+        cmap = self.colorbar.colorMap()
+
+        def brushes(values: np.ndarray, alpha: int = 255) -> list:
+            t = np.clip((np.asarray(values) - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+            colors = cmap.map(np.nan_to_num(t, nan=0.5), mode="qcolor")
+            for color in colors:
+                color.setAlpha(alpha)
+            return [pg.mkBrush(color) for color in colors]
+
+        names, xy, flipped = d["names"], d["xy"], d["flipped"]
+        tips = [self._neuron_text(f"student neuron {j + 1}" + (" (sign-flipped: −w, −a)" if flipped[j] else ""),
+                                  d["v"][j], names, d["value"][j]) for j in range(len(xy))]
+        self.student_item.setData(x=xy[:, 0], y=xy[:, 1], brush=brushes(d["value"]), data=tips,
+                                  symbol=["s" if f else "o" for f in flipped])
+        if teacher:
+            txy = d["teacher_xy"]
+            ttips = [self._neuron_text(f"teacher neuron {t + 1}", d["teacher_v"][t], names, d["teacher_value"][t])
+                     for t in range(len(txy))]
+            self.teacher_item.setData(x=txy[:, 0], y=txy[:, 1], brush=brushes(d["teacher_value"], 150), data=ttips)
+        else:
+            self.teacher_item.setData(x=[], y=[])
+        if self.trajectory_check.isChecked():
+            pxy = d["path"]
+            gaps = np.full((1, pxy.shape[1], 2), np.nan)  # one NaN-separated line per neuron
+            lines = np.concatenate([pxy, gaps]).transpose(1, 0, 2).reshape(-1, 2)
+            self.trajectory_item.setData(lines[:, 0], lines[:, 1])
+            self.init_item.setData(x=pxy[0, :, 0], y=pxy[0, :, 1])
+        else:
+            self.trajectory_item.setData([], [])
+            self.init_item.setData(x=[], y=[])
+        for side, text in zip(("bottom", "left"), d["labels"]):
+            if self.plot.getAxis(side).labelText != text:  # a new label re-lays out the plot
+                self.plot.setLabel(side, text)
+        self.plot.setTitle(f"seed {int(s.runs.seed[i])} — {str(s.runs.kind[i]).replace('_', ' ')}", size="10pt")
+        self.plot.enableAutoRange()
+        self.message.setText(self._note(i, flipped))
+
+    def _path(self, i: int, layer: int) -> np.ndarray:
+        """Incoming vectors ``(K, m, k)`` from initialisation to the refined point of run ``i``."""
+        r = self.model.session.runs
+        spec = self.model.spec
+        snaps = r.trajectory.theta[i].astype(np.float64) if r.trajectory is not None else \
+            np.stack([r.theta_init[i], r.theta_trained[i]])
+        if r.trajectory is not None and r.trajectory.epochs[0] != 0:
+            snaps = np.concatenate([r.theta_init[i][None], snaps])
+        snaps = np.concatenate([snaps, r.theta[i][None]])
+        return incoming_and_outgoing(spec, snaps, layer)[0]
+
+    def _note(self, i: int, flipped: np.ndarray) -> str:
+        r = self.model.session.runs
+        parts = [f"loss {fmt(r.loss[i], 4)}", f"‖∇L‖ {fmt(r.grad_norm[i], 2)}", f"λ_min {fmt(r.lambda_min[i], 3)}"]
+        if r.trajectory is None:
+            parts.append("no stored trajectory: lines join init, end of training and refined point")
+        if flipped.any():
+            parts.append(f"{int(flipped.sum())} neuron(s) drawn sign-flipped (squares)")
+        return " · ".join(parts)
+
+    @staticmethod
+    def _neuron_text(title: str, v: np.ndarray, names: list[str], value: float) -> str:
+        coords = ", ".join(f"{n} = {fmt(x, 5)}" for n, x in zip(names, v))
+        return f"{title}\n{coords}\noutgoing {fmt(value, 5)}"
+
+    @staticmethod
+    def _tip(x: float, y: float, data) -> str:
+        return str(data) if data is not None else f"({fmt(x)}, {fmt(y)})"
+
+    # ---------------------------------------------------------------- export
+    def figures(self) -> dict[str, QWidget]:
+        return {"neurons": self.plot_widget}
+
+    def tables(self) -> dict[str, Table]:
+        d = self._data
+        if not d:
+            return {}
+        names = d["names"]
+        cols = ["role", "neuron", "x", "y", "outgoing", "sign_flipped"] + names
+        rows = [["student", j + 1, *d["xy"][j], d["value"][j], bool(d["flipped"][j]), *d["v"][j]]
+                for j in range(len(d["xy"]))]
+        if d["teacher_v"] is not None:
+            rows += [["teacher", t + 1, *d["teacher_xy"][t], d["teacher_value"][t], False, *d["teacher_v"][t]]
+                     for t in range(len(d["teacher_v"]))]
+        path = d["path"]
+        traj = [[j + 1, k, *path[k, j]] for j in range(path.shape[1]) for k in range(path.shape[0])]
+        return {"neurons": Table(cols, rows), "neuron_trajectories": Table(["neuron", "step", "x", "y"], traj)}

@@ -1,0 +1,307 @@
+"""Statistics panel: the outcome table (thesis Table 6.1), λ_min versus loss (Fig 6.3) and the
+nearest-neuron-distance histogram (Fig 6.7).
+
+The scatter plots one point per run, coloured by kind, on log axes: the loss spans 1e-32 (global
+minima) to 1e-3, the smallest eigenvalue 1e-16 to 1e-2. On the log axis the modulus ``|λ_min|`` is
+plotted and negative values (saddles) are drawn as downward triangles; the linear option shows the
+signed value. Zero losses or eigenvalues, which a log axis cannot show, are placed one decade below
+the smallest positive value and said so. Clicking a point selects its run; the selected run is
+ringed. The histogram counts, for the runs of a chosen kind, the distance between the two closest
+incoming vectors (``symmetry.nearest_neuron_pair``); the selected run's value is a vertical line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGraphicsItem,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.session import KINDS
+from ..model import SessionModel
+from ..style import KIND_COLORS, KIND_LABELS, KIND_PLURALS, SELECTION_COLOR, LogAxis, fmt, plain_axes
+from .base import PanelBase, Table
+
+
+def log_positions(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``log10`` of ``values`` (> 0 expected) with zeros one decade below the smallest positive one.
+
+    Returns the positions and whether any zero had to be placed so. NaN stays NaN.
+    """
+    v = np.asarray(values, dtype=float)
+    positive = v[np.isfinite(v) & (v > 0)]
+    floor = positive.min() / 10 if positive.size else 1e-300
+    zeros = np.isfinite(v) & (v <= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(np.where(zeros, floor, v)), bool(zeros.any())
+
+
+def _boxed(controls: list[QWidget], plot: QWidget, footer: QWidget | None = None) -> QWidget:
+    """A row of controls above a plot (and an optional note below it)."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    row = QHBoxLayout()
+    for w in controls:
+        row.addWidget(w)
+    row.addStretch(1)
+    layout.addLayout(row)
+    layout.addWidget(plot, 1)
+    if footer is not None:
+        layout.addWidget(footer)
+    return box
+
+
+class QtStatisticsPanel(PanelBase):
+    """Panel: outcome counts, λ_min vs loss scatter (clickable) and nearest-neuron distances."""
+
+    title = "Statistics"
+
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
+        super().__init__(model, parent)
+        self.histogram: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(1))
+        self._positions: tuple[np.ndarray, np.ndarray] | None = None
+        content = QSplitter(Qt.Orientation.Vertical)
+        content.addWidget(self._build_outcome_table())
+        content.addWidget(self._build_scatter())
+        content.addWidget(self._build_histogram())
+        content.setStretchFactor(1, 3)
+        content.setStretchFactor(2, 2)
+        content.setSizes([self.outcome_table.maximumHeight(), 420, 300])
+        self.set_content(content)
+        self.on_session_changed()
+
+    def _build_outcome_table(self) -> QWidget:
+        """Table 6.1: one row per kind and a total; columns count, symmetry-induced, other."""
+        table = self.outcome_table = QTableWidget(len(KINDS) + 1, 3)
+        table.setHorizontalHeaderLabels(["Count", "Symmetry-induced", "Other"])
+        table.setVerticalHeaderLabels([KIND_PLURALS[k] for k in KINDS] + ["Total"])
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        table.verticalHeader().setDefaultSectionSize(22)
+        table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        table.setMaximumHeight(table.horizontalHeader().sizeHint().height() + 22 * (len(KINDS) + 1) + 6)
+        return table
+
+    def _build_scatter(self) -> QWidget:
+        """Fig 6.3: one clickable point per run and kind, the selected run ringed."""
+        self.scatter_widget = pg.PlotWidget(axisItems={"bottom": LogAxis("bottom"), "left": LogAxis("left")})
+        self.scatter_plot = self.scatter_widget.getPlotItem()
+        plain_axes(self.scatter_plot)
+        self.scatter_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.scatter_plot.addLegend(offset=(-8, -8), labelTextSize="9pt")
+        self.kind_items: dict[str, pg.ScatterPlotItem] = {}
+        for kind in KINDS:
+            item = pg.ScatterPlotItem(size=8, pen=pg.mkPen("#333333", width=0.5), brush=pg.mkBrush(KIND_COLORS[kind]),
+                                      hoverable=True, tip=self._tip)
+            item.sigClicked.connect(self._points_clicked)
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # the ring moves, points stay
+            self.scatter_plot.addItem(item)
+            self.kind_items[kind] = item
+        self.selected_item = pg.ScatterPlotItem(size=18, pen=pg.mkPen(SELECTION_COLOR, width=2.5),
+                                                brush=pg.mkBrush(None))
+        self.scatter_plot.addItem(self.selected_item)
+        self.y_mode = QComboBox()
+        self.y_mode.addItem("|λ_min|, log axis", "log")
+        self.y_mode.addItem("λ_min, linear axis", "linear")
+        self.y_mode.currentIndexChanged.connect(self._draw_scatter)
+        self.scatter_note = QLabel()
+        self.scatter_note.setStyleSheet("color: #666;")
+        return _boxed([QLabel("Smallest eigenvalue vs loss:"), self.y_mode], self.scatter_widget, self.scatter_note)
+
+    def _build_histogram(self) -> QWidget:
+        """Fig 6.7: nearest-neuron distances of the runs of one kind, the selected run marked."""
+        self.hist_widget = pg.PlotWidget()
+        self.hist_plot = self.hist_widget.getPlotItem()
+        plain_axes(self.hist_plot)
+        self.hist_plot.showGrid(x=False, y=True, alpha=0.2)
+        self.hist_plot.setLabel("bottom", "nearest-neuron distance min ‖w_i − w_j‖")
+        self.hist_plot.setLabel("left", "runs")
+        self.hist_item = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=pg.mkPen("#333333"),
+                                         brush=pg.mkBrush(KIND_COLORS["local_min"]))
+        self.hist_plot.addItem(self.hist_item)
+        self.hist_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(SELECTION_COLOR, width=2), label="selected run",
+                                           labelOpts={"position": 0.92, "color": SELECTION_COLOR})
+        self.hist_plot.addItem(self.hist_marker)
+        self.hist_kind = QComboBox()
+        self.hist_kind.currentIndexChanged.connect(self._draw_histogram)
+        self.bins_spin = QSpinBox()
+        self.bins_spin.setRange(2, 500)
+        self.bins_spin.setValue(30)
+        self.bins_spin.valueChanged.connect(self._draw_histogram)
+        self.layer_spin = QSpinBox()
+        self.layer_spin.setMinimum(1)
+        self.layer_spin.valueChanged.connect(self._draw_histogram)
+        self.layer_label = QLabel("layer")
+        return _boxed([QLabel("Nearest neurons of:"), self.hist_kind, QLabel("bins"), self.bins_spin,
+                       self.layer_label, self.layer_spin], self.hist_widget)
+
+    # ---------------------------------------------------------------- model -> view
+    def on_session_changed(self) -> None:
+        s = self.model.session
+        spec = self.model.spec
+        n_hidden = len(spec.hidden_widths) if spec is not None else 1
+        self.layer_spin.blockSignals(True)
+        self.layer_spin.setMaximum(max(1, n_hidden))
+        self.layer_spin.setValue(1)
+        self.layer_spin.blockSignals(False)
+        self.layer_spin.setVisible(n_hidden > 1)
+        self.layer_label.setVisible(n_hidden > 1)
+        self.hist_kind.blockSignals(True)
+        self.hist_kind.clear()
+        self.hist_kind.addItem("local minima", "local_min")
+        self.hist_kind.addItem("all converged runs", "converged")
+        self.hist_kind.addItem("all runs", None)
+        for kind in KINDS:
+            if kind != "local_min":
+                self.hist_kind.addItem(KIND_PLURALS[kind].lower(), kind)
+        if s is not None and not np.any(s.runs.kind == "local_min"):
+            self.hist_kind.setCurrentIndex(1)
+        self.hist_kind.blockSignals(False)
+        self._fill_outcomes()
+        self._draw_scatter()
+        self._draw_histogram()
+
+    def on_current_changed(self, index: int) -> None:
+        self._mark_current()
+
+    def _fill_outcomes(self) -> None:
+        s = self.model.session
+        counts = s.outcome_counts() if s is not None else {"runs": 0}
+        for row, kind in enumerate(KINDS):
+            n = counts.get(kind, 0)
+            sym = int(np.count_nonzero((s.runs.kind == kind) & s.runs.symmetry_induced)) if s is not None else 0
+            self._set_cell(row, (n, sym, n - sym))
+        sym_all = counts.get("symmetry_induced", 0)
+        self._set_cell(len(KINDS), (counts["runs"], sym_all, counts["runs"] - sym_all))
+
+    def _set_cell(self, row: int, values) -> None:
+        for col, value in enumerate(values):
+            item = QTableWidgetItem(str(value))
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.outcome_table.setItem(row, col, item)
+
+    def _draw_scatter(self) -> None:
+        s = self.model.session
+        log_y = self.y_mode.currentData() == "log"
+        self.scatter_plot.setLogMode(x=True, y=log_y)
+        self.scatter_plot.setLabel("bottom", "loss")
+        self.scatter_plot.setLabel("left", "|λ_min|" if log_y else "λ_min")
+        notes = []
+        if s is None:
+            for item in self.kind_items.values():
+                item.setData(x=[], y=[])
+            self.scatter_note.setText("")
+            self._mark_current()
+            return
+        r = s.runs
+        finite = np.isfinite(r.loss) & np.isfinite(r.lambda_min)
+        x, zero_loss = log_positions(r.loss)
+        if log_y:
+            y, zero_eig = log_positions(np.abs(r.lambda_min))
+        else:
+            y, zero_eig = r.lambda_min.astype(float), False
+        self.scatter_plot.legend.clear()
+        for kind, item in self.kind_items.items():
+            rows = np.flatnonzero(finite & (r.kind == kind))
+            symbols = ["t" if (log_y and r.lambda_min[i] < 0) else "o" for i in rows]
+            item.setData(x=x[rows], y=y[rows], data=rows, symbol=symbols)
+            if rows.size:
+                self.scatter_plot.legend.addItem(item, f"{KIND_LABELS[kind]} ({rows.size})")
+        if zero_loss:
+            notes.append("zero losses are drawn one decade below the smallest positive loss")
+        if zero_eig:
+            notes.append("λ_min = 0 drawn one decade below the smallest |λ_min|")
+        if log_y and np.any(r.lambda_min[finite] < 0):
+            notes.append("▼ negative λ_min")
+        if (~finite).any():
+            notes.append(f"{int((~finite).sum())} run(s) without finite loss/λ_min not shown")
+        self.scatter_note.setText(" · ".join(notes))
+        self._positions = (x, y)
+        self._mark_current()
+        self.scatter_plot.enableAutoRange()
+
+    def _mark_current(self) -> None:
+        s, i = self.model.session, self.model.current
+        pos = self._positions
+        if s is None or i < 0 or pos is None or not (np.isfinite(pos[0][i]) and np.isfinite(pos[1][i])):
+            self.selected_item.setData(x=[], y=[])
+        else:
+            self.selected_item.setData(x=[pos[0][i]], y=[pos[1][i]])
+        d = self.model.nearest_neuron_distances(self.layer_spin.value()) if s is not None else None
+        if d is not None and i >= 0 and np.isfinite(d[i]):
+            self.hist_marker.setValue(d[i])
+            self.hist_marker.show()
+        else:
+            self.hist_marker.hide()
+
+    def histogram_values(self) -> np.ndarray:
+        """The distances the histogram counts: finite values of the runs of the chosen kind."""
+        s = self.model.session
+        if s is None or self.model.spec.widths[self.layer_spin.value()] < 2:
+            return np.zeros(0)
+        d = self.model.nearest_neuron_distances(self.layer_spin.value())
+        choice = self.hist_kind.currentData()
+        if choice == "converged":
+            keep = s.runs.kind != "not_converged"
+        elif choice is None:
+            keep = np.ones(len(d), dtype=bool)
+        else:
+            keep = s.runs.kind == choice
+        return d[keep & np.isfinite(d)]
+
+    def _draw_histogram(self) -> None:
+        values = self.histogram_values()
+        if values.size:
+            counts, edges = np.histogram(values, bins=self.bins_spin.value())
+        else:
+            counts, edges = np.zeros(0), np.zeros(1)
+        self.histogram = (counts, edges)
+        self.hist_item.setBrush(pg.mkBrush(KIND_COLORS.get(self.hist_kind.currentData(), "#7f9fbf")))
+        self.hist_item.setData(edges if counts.size else [], counts)
+        self.hist_plot.setTitle(f"{values.size} runs", size="9pt")
+        self._mark_current()
+        self.hist_plot.enableAutoRange()
+
+    # ---------------------------------------------------------------- view -> model
+    def _points_clicked(self, item, points, ev) -> None:
+        if len(points):
+            self.model.select(int(points[0].data()))
+
+    def _tip(self, x: float, y: float, data) -> str:
+        r = self.model.session.runs
+        i = int(data)
+        return (f"seed {int(r.seed[i])} ({KIND_LABELS.get(str(r.kind[i]), r.kind[i])})\n"
+                f"loss {fmt(r.loss[i], 5)}\nλ_min {fmt(r.lambda_min[i], 5)}\nclick to select")
+
+    # ---------------------------------------------------------------- export
+    def figures(self) -> dict[str, QWidget]:
+        return {"lambda_min_vs_loss": self.scatter_widget, "nearest_neuron_distance": self.hist_widget}
+
+    def tables(self) -> dict[str, Table]:
+        s = self.model.session
+        if s is None:
+            return {}
+        r = s.runs
+        scatter = [[int(r.seed[i]), str(r.kind[i]), r.loss[i], r.lambda_min[i]] for i in range(r.n_runs)]
+        counts, edges = self.histogram
+        hist = [[edges[k], edges[k + 1], int(counts[k])] for k in range(len(counts))]
+        outcome = []
+        for row in range(self.outcome_table.rowCount()):
+            label = self.outcome_table.verticalHeaderItem(row).text()
+            outcome.append([label] + [int(self.outcome_table.item(row, c).text()) for c in range(3)])
+        return {"lambda_min_vs_loss": Table(["seed", "kind", "loss", "lambda_min"], scatter),
+                "nearest_neuron_distance": Table(["bin_start", "bin_end", "count"], hist),
+                "outcomes": Table(["outcome", "count", "symmetry_induced", "other"], outcome)}

@@ -1,0 +1,217 @@
+"""Background work: the generator Worker, and training in a QThread with live curves, cancel, stop and save."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from lsexplorer.core.session import load_session
+from lsexplorer.gui._testsupport import *
+from lsexplorer.gui._testsupport import fake_experiment, make_gui_session
+from lsexplorer.gui.workers import Worker, running_threads
+
+HAVE_EXPERIMENT = all(importlib.util.find_spec(f"lsexplorer.core.{m}") is not None for m in ("certify", "classify"))
+needs_experiment = pytest.mark.skipif(not HAVE_EXPERIMENT, reason="core.certify / core.classify not there yet")
+
+
+# --------------------------------------------------------------------------- Worker
+
+def test_generator_worker_yields_returns_and_runs_off_the_gui_thread(qtbot):
+    gui_thread = threading.get_ident()
+    threads = []
+
+    def work(n):
+        for k in range(n):
+            threads.append(threading.get_ident())
+            yield k
+        return "done"
+
+    worker = Worker(work, 5)
+    got, result = [], []
+    worker.yielded.connect(got.append)
+    worker.returned.connect(result.append)
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        worker.start()
+    assert got == [0, 1, 2, 3, 4] and result == ["done"]
+    assert threads and all(t != gui_thread for t in threads)
+    assert not worker.is_running and running_threads() == []
+
+
+def test_worker_abort_is_honoured_at_the_next_yield_and_closes_the_generator(qtbot):
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                time.sleep(0.01)
+                yield 1
+        finally:
+            closed.set()
+
+    worker = Worker(endless)
+    events = []
+    worker.aborted.connect(lambda: events.append("aborted"))
+    worker.returned.connect(lambda r: events.append("returned"))
+    worker.start()
+    qtbot.waitSignal(worker.yielded, timeout=2000).wait()
+    started = time.perf_counter()
+    with qtbot.waitSignal(worker.finished, timeout=2000):
+        worker.quit()
+    assert time.perf_counter() - started < 0.5
+    assert events == ["aborted"] and closed.is_set()
+
+
+def test_worker_reports_errors_and_runs_plain_functions(qtbot):
+    def fails():
+        raise ValueError("bad input")
+        yield  # a generator
+
+    worker = Worker(fails)
+    errors = []
+    worker.errored.connect(errors.append)
+    with qtbot.waitSignal(worker.finished, timeout=2000):
+        worker.start()
+    assert isinstance(errors[0], ValueError) and str(errors[0]) == "bad input"
+
+    worker = Worker(np.arange, 4)
+    out = []
+    worker.returned.connect(out.append)
+    with qtbot.waitSignal(worker.finished, timeout=2000):
+        worker.start()
+    np.testing.assert_array_equal(out[0], np.arange(4))
+    with pytest.raises(RuntimeError, match="only once"):
+        worker.start()
+
+
+# --------------------------------------------------------------------------- training panel
+
+CONFIG = {"train": {"epochs": 10**9}, "seeds": [0, 1, 2]}
+
+
+def test_live_training_curves_and_cancel_within_a_second(qtbot, main_window, tmp_path):
+    w = main_window
+    panel = w.training
+    before = w.model.session
+    panel.experiment_runner = fake_experiment(make_gui_session(S=3))
+    out = tmp_path / "never.h5"
+    worker = panel.start(CONFIG, out)
+    assert not panel.new_button.isEnabled() and panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: len(panel._epochs) >= 5, timeout=5000)
+    panel.redraw()
+    epochs, losses = np.asarray(panel._epochs, float), np.stack(panel._losses)
+    x, y = panel.median_item.getOriginalDataset()
+    np.testing.assert_array_equal(x, epochs)
+    np.testing.assert_allclose(y, np.median(losses, axis=1))
+    assert panel.progress.isVisible() and panel.progress.value() == panel._epochs[-1]
+    assert "Training 3 seeds" in panel.status.text()
+
+    started = time.perf_counter()
+    with qtbot.waitSignal(worker.finished, timeout=1000):
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert time.perf_counter() - started < 1.0
+    assert running_threads() == []
+    assert w.model.session is before and not out.exists()
+    assert "cancelled" in panel.status.text() and panel.new_button.isEnabled()
+
+
+def test_stop_early_certifies_saves_and_opens_the_session(qtbot, main_window, tmp_path):
+    w = main_window
+    panel = w.training
+    result = make_gui_session(S=3, seed=7)
+    panel.experiment_runner = fake_experiment(result)
+    out = tmp_path / "trained.h5"
+    worker = panel.start(CONFIG, out)
+    qtbot.waitUntil(lambda: len(panel._epochs) >= 2, timeout=5000)
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    assert w.model.session is result and w.model.path == out and not w.model.modified
+    np.testing.assert_array_equal(load_session(out).runs.theta, result.runs.theta)
+    assert w.run_table.proxy.rowCount() == 3 and "trained.h5" in w.windowTitle()
+    # Back to the stored curves of the new session.
+    x, _ = panel.median_item.getOriginalDataset()
+    np.testing.assert_array_equal(x, result.runs.loss_curve.epochs[1:])
+
+
+def test_a_failed_save_keeps_the_session_open_and_marked_unsaved(qtbot, main_window, tmp_path):
+    w = main_window
+    panel = w.training
+    result = make_gui_session(S=2)
+    panel.experiment_runner = fake_experiment(result)
+    worker = panel.start({"train": {"epochs": 300}, "seeds": [0, 1]}, tmp_path / "no-such-dir" / "x.h5")
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=5000)
+    assert w.model.session is result and w.model.modified and w.model.path is None
+    assert w.error_box is not None and "not saved" in w.error_box.windowTitle()
+    w.error_box.close()
+
+
+def test_new_experiment_dialog_validates_through_build_config(qtbot, main_window, tmp_path, monkeypatch):
+    experiment = pytest.importorskip("lsexplorer.core.experiment") if HAVE_EXPERIMENT else None
+    if experiment is None:
+        pytest.skip("core.experiment cannot be imported yet (certify/classify missing)")
+    dialog = main_window.training.new_experiment()
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    dialog.output.setText(str(tmp_path / "new.h5"))
+    dialog.seeds.setValue(2)
+    dialog.epochs.setText("300")
+    dialog.lr.setText("0.01")
+    dialog.device.setCurrentText("cpu")
+    assert ok.isEnabled(), dialog.problem.text()
+    expected = experiment.build_config("toy", None, {"seeds": {"start": 0, "count": 2},
+                                                     "network": {"width": 5},
+                                                     "train": {"epochs": 300, "lr": 0.01, "device": "cpu",
+                                                               "optimizer": "adam", "dtype": "float32"}})
+    assert dialog.config == expected
+    dialog.lr.setText("-1")
+    assert not ok.isEnabled() and "lr" in dialog.problem.text()
+    dialog.lr.setText("abc")
+    assert not ok.isEnabled() and "learning rate" in dialog.problem.text()
+    dialog.lr.setText("0.01")
+    dialog.output.setText(str(tmp_path / "missing" / "x.h5"))
+    assert not ok.isEnabled() and "does not exist" in dialog.problem.text()
+    # Accepting a valid dialog starts the training with exactly that config.
+    dialog.output.setText(str(tmp_path / "new.h5"))
+    seen = []
+
+    def runner(config, stop):
+        seen.append(config)
+        yield from ()
+        return make_gui_session(S=2)
+
+    main_window.training.experiment_runner = runner
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not main_window.training.running, timeout=5000)
+    assert seen == [expected] and (tmp_path / "new.h5").exists()
+
+
+@needs_experiment
+@pytest.mark.slow
+def test_real_tiny_training_finishes_saves_and_opens(qtbot, main_window, tmp_path):
+    from lsexplorer.core.experiment import build_config
+
+    config = build_config("toy", None, {"seeds": {"start": 0, "count": 2},
+                                        "train": {"epochs": 300, "lr": 0.01, "device": "cpu"}})
+    out = tmp_path / "tiny.h5"
+    worker = main_window.training.start(config, out)
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
+    assert main_window.model.n_runs == 2 and main_window.model.path == out
+    assert load_session(out).runs.n_runs == 2
+
+
+@needs_experiment
+def test_real_training_cancels_within_a_second(qtbot, main_window, tmp_path):
+    from lsexplorer.core.experiment import build_config
+
+    config = build_config("toy", None, {"seeds": {"start": 0, "count": 2},
+                                        "train": {"epochs": 10_000_000, "lr": 0.01, "device": "cpu"}})
+    worker = main_window.training.start(config, tmp_path / "never.h5")
+    qtbot.waitUntil(lambda: len(main_window.training._epochs) >= 2, timeout=20_000)
+    started = time.perf_counter()
+    with qtbot.waitSignal(worker.finished, timeout=1000):
+        main_window.training.cancel()
+    assert time.perf_counter() - started < 1.0 and not (tmp_path / "never.h5").exists()
