@@ -65,6 +65,10 @@ def test_analyze_stores_every_analysis_and_counts(width3_session, tmp_path, caps
         assert {"teacher_match", "closest_saddle", "mu_sweep", "escape", "theorems"} <= groups
         assert f[f"analyses/closest_saddle/points/{run}"].attrs["distance"] >= 0
         assert f["analyses/escape/summary/run"][()].tolist() == [run]
+        sweep = f["analyses/mu_sweep/summary"]
+        if len(sweep["run"]):  # the closest saddle's narrower point converged
+            assert sweep["inertia_agrees"][()].all()
+            assert sweep["crossings_at_0"][0] == sweep["crossings_at_1"][0] == sweep["predicted_crossings"][0]
     assert main(["info", str(out), "--json"]) == 0
     counts = json.loads(capsys.readouterr().out)
     assert counts == result["counts"]

@@ -12,7 +12,7 @@ One generator drives them all, in dependency order, so the CLI and the GUI share
                     the minimum (does the theorem account for the minimum we know is there?).
 
 Layout written (each result's ``to_dict``): ``/analyses/teacher_match/summary``,
-``/analyses/closest_saddle/{settings,points/<row>,summary}``, ``/analyses/mu_sweep/<row>``,
+``/analyses/closest_saddle/{settings,points/<row>,summary}``, ``/analyses/mu_sweep/{points/<row>,summary}``,
 ``/analyses/escape/{points/<row>/{scan,flat},summary}``, ``/analyses/theorems/<row>``.
 """
 
@@ -28,7 +28,7 @@ import numpy as np
 from .classify import Tolerances
 from .closest_saddle import ClosestSaddle, closest_saddle_all, store_closest_saddle
 from .escape import escape_verdict, flat_direction_search, smallest_direction_scan
-from .inertia import mu_sweep
+from .inertia import MuSweep, mu_sweep
 from .session import Session
 from .symmetry import match_to_teacher
 from .theorems import saddle_theorem_report
@@ -133,6 +133,7 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
 
     if "mu_sweep" in wanted and not stopped():
         group = session.analyses.setdefault("mu_sweep", {})
+        points = group.setdefault("points", {})
         for done, row in enumerate(local, 1):
             if stopped():
                 break
@@ -142,9 +143,21 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
             sweep = _drive(mu_sweep(saddle.narrower.spec, saddle.narrower.theta, session.x, session.y,
                                     saddle.layer, saddle.neuron, tolerances=tolerances, stop=stop))
             if sweep is not None and not sweep.stopped:
-                group[str(row)] = sweep.to_dict()
+                points[str(row)] = sweep.to_dict()
             yield AnalyzeProgress("mu_sweep", done, len(local), row, time.perf_counter() - started)
-        summary["mu_sweep"] = {"runs": len(group)}
+        ordered = sorted(points, key=int)
+        sweeps = [MuSweep.from_dict(points[r]) for r in ordered]
+        crossings = np.array([sw.zero_crossings() for sw in sweeps], dtype=np.int64).reshape(-1, 2)
+        group["summary"] = {
+            "run": np.array([int(r) for r in ordered], dtype=np.int64),
+            "neuron": np.array([sw.neuron for sw in sweeps], dtype=np.int64),
+            "layer": np.array([sw.layer for sw in sweeps], dtype=np.int64),
+            "predicted_crossings": np.array([sw.predicted_crossings for sw in sweeps], dtype=np.int64),
+            "crossings_at_0": crossings[:, 0], "crossings_at_1": crossings[:, 1],
+            "inertia_agrees": np.array([bool(np.array_equal(sw.measured, sw.predicted)) for sw in sweeps], dtype=bool),
+        }
+        summary["mu_sweep"] = {"runs": len(ordered),
+                               "inertia_agrees_everywhere": int(group["summary"]["inertia_agrees"].sum())}
 
     if "escape" in wanted and not stopped():
         group = session.analyses.setdefault("escape", {})
