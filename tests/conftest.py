@@ -12,3 +12,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 # Test helpers such as the independent numpy reference live beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+import pytest  # noqa: E402  (after the thread settings above, which must precede torch's import)
+
+
+@pytest.fixture(scope="session")
+def toy():
+    """The thesis toy data set (1681 grid points, 4-neuron sigmoid teacher), built once."""
+    from lsexplorer.core.data import toy_dataset
+
+    return toy_dataset()

@@ -7,7 +7,7 @@ import pytest
 
 from lsexplorer.core.certify import CertifiedPoints, CertifyProgress, certify
 from lsexplorer.core.classify import Tolerances
-from lsexplorer.core.data import toy_dataset, toy_teacher
+from lsexplorer.core.data import toy_teacher
 from lsexplorer.core.refine import RefineConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
@@ -21,11 +21,6 @@ def run(gen):
             progress.append(next(gen))
         except StopIteration as done:
             return progress, done.value
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return toy_dataset()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from lsexplorer.core import hessian as hs
 from lsexplorer.core.classify import KINDS, Classification, Tolerances, classify, loss_scale
-from lsexplorer.core.data import toy_dataset, toy_teacher
+from lsexplorer.core.data import toy_teacher
 from lsexplorer.core.nets import MLPSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
@@ -18,11 +18,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated
 WIDTH3_MINIMUM = np.array([
     0.9379300267026176, 0.6229977379692156, -0.22993589745793527, 0.030731533290881505,
     0.9187529902477534, -0.7310483570597515, 0.4170626211692709, -0.7544098871740669, 0.33733527277425884])
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return toy_dataset()
 
 
 def split_neuron(theta, j, mu, m, d=2):

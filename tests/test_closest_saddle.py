@@ -16,7 +16,7 @@ from lsexplorer.core.classify import Tolerances, classify, loss_scale
 from lsexplorer.core.closest_saddle import (ClosestSaddle, SymmetryInduced, closest_saddle, closest_saddle_all,
                                             corollary_verdict, nearest_neuron_distances, si_tolerance,
                                             store_closest_saddle, symmetry_induced)
-from lsexplorer.core.data import gaussian_teacher_dataset, toy_dataset, toy_teacher
+from lsexplorer.core.data import gaussian_teacher_dataset, toy_teacher
 from lsexplorer.core.hessian import loss_grad_hessian, spectrum
 from lsexplorer.core.nets import MLPSpec, loss, xavier_init
 from lsexplorer.core.progress import run_generator
@@ -25,19 +25,6 @@ from lsexplorer.core.session import Runs, Session, load_session, save_session
 from lsexplorer.core.symmetry import duplicate_neuron, incoming_vectors, merge_neurons, permute_neurons
 
 W3 = MLPSpec((2, 3, 1))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return toy_dataset()
 
 
 @pytest.fixture(scope="module")

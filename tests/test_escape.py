@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core.data import toy_dataset, toy_teacher
+from lsexplorer.core.data import toy_teacher
 from lsexplorer.core.escape import (EscapeScan, FlatSearch, direction_scan, escape_verdict, flat_direction_search,
                                     flat_search, smallest_direction_scan)
 from lsexplorer.core.landscape import Landscape, network_landscape
@@ -20,20 +20,6 @@ from lsexplorer.core.session import load_session, save_session
 from lsexplorer.core.symmetry import duplicate_neuron
 
 from test_session import make_session
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The tensors here are small: extra threads only add overhead on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return toy_dataset()
 
 
 @pytest.fixture(scope="module")

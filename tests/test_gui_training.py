@@ -42,6 +42,31 @@ def test_generator_worker_yields_returns_and_runs_off_the_gui_thread(qtbot):
     assert not worker.is_running and running_threads() == []
 
 
+def test_results_are_not_kept_alive_by_the_worker(qtbot):
+    """PySide 6.12 leaks objects passed through Signal(object); the worker's payloads must be freed."""
+    import gc
+    import sys
+
+    payload = np.zeros(1000)
+    before = sys.getrefcount(payload)
+
+    def work():
+        yield payload
+        return payload
+
+    worker = Worker(work)
+    seen = []
+    worker.yielded.connect(seen.append)
+    worker.returned.connect(seen.append)
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        worker.start()
+    assert len(seen) == 2
+    seen.clear()
+    del worker
+    gc.collect()
+    assert sys.getrefcount(payload) == before
+
+
 def test_worker_abort_is_honoured_at_the_next_yield_and_closes_the_generator(qtbot):
     closed = threading.Event()
 
@@ -54,11 +79,12 @@ def test_worker_abort_is_honoured_at_the_next_yield_and_closes_the_generator(qtb
             closed.set()
 
     worker = Worker(endless)
-    events = []
+    events, records = [], []
     worker.aborted.connect(lambda: events.append("aborted"))
     worker.returned.connect(lambda r: events.append("returned"))
+    worker.yielded.connect(records.append)
     worker.start()
-    qtbot.waitSignal(worker.yielded, timeout=2000).wait()
+    qtbot.waitUntil(lambda: len(records) > 0, timeout=2000)
     started = time.perf_counter()
     with qtbot.waitSignal(worker.finished, timeout=2000):
         worker.quit()

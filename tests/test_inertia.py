@@ -10,7 +10,6 @@ import scipy.linalg
 import torch
 
 from lsexplorer.core.classify import Tolerances
-from lsexplorer.core.data import toy_dataset
 from lsexplorer.core.hessian import directional_derivative, loss_grad_hessian, output_jacobian_t
 from lsexplorer.core.inertia import (Inertia, MuSweep, corollary_check, default_mu_grid, expand_neuron_report,
                                      measured_inertia, mu_sweep, predicted_inertia, theorem3, theorem3_matrix,
@@ -24,20 +23,6 @@ from lsexplorer.core.symmetry import duplicate_neuron
 MUS = (-0.5, 0.0, 0.25, 0.5, 0.8, 1.0, 1.5)
 #: Seeds whose 2-3-1 students end, after 200 Adam steps and refinement, at four different strict minima.
 TOY_SEEDS = (12, 14, 19, 21)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: extra threads only add overhead on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return toy_dataset()
 
 
 @pytest.fixture(scope="module")

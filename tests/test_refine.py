@@ -10,16 +10,11 @@ import torch
 
 from lsexplorer.core import hessian as hs
 from lsexplorer.core.classify import classify, loss_scale
-from lsexplorer.core.data import toy_dataset, toy_teacher
+from lsexplorer.core.data import toy_teacher
 from lsexplorer.core.nets import MLPSpec, loss_and_grad, xavier_init
 from lsexplorer.core.refine import RefineConfig, refine
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return toy_dataset()
 
 
 def split_neuron(theta, j, mu, m, d=2):

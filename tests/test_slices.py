@@ -6,25 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core.data import toy_dataset, toy_teacher
+from lsexplorer.core.data import toy_teacher
 from lsexplorer.core.nets import MLPSpec, loss
 from lsexplorer.core.progress import run_generator
 from lsexplorer.core.slices import (LineSlice, PCADirections, PlaneSlice, Projection, SaddlePlane, line_slice,
                                     pca_directions, plane_slice, project, random_directions, saddle_plane)
 from lsexplorer.core.symmetry import duplicate_neuron, incoming_vectors
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return toy_dataset()
 
 
 def direct_loss(spec, theta, x, y):

@@ -32,15 +32,6 @@ def grad_norms(spec, thetas, x, y):
     return np.linalg.norm(g.numpy(), axis=-1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The tensors here are tiny: extra threads only add overhead, seconds of it on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def rng():
     return np.random.default_rng(7)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core.data import toy_dataset
 from lsexplorer.core.landscape import Landscape, network_landscape
 from lsexplorer.core.hessian import directional_derivative
 from lsexplorer.core.nets import MLPSpec, loss, xavier_init
@@ -23,20 +22,6 @@ from test_session import make_session
 
 #: Small search settings: the tests check the mathematics, not the search's reach.
 QUICK = dict(n_random_starts=2, maxeval=150, n_points=6, n_random_directions=4, max_eigvecs=4)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The tensors here are small: extra threads only add overhead on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return toy_dataset()
 
 
 @pytest.fixture(scope="module")
