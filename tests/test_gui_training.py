@@ -32,18 +32,19 @@ def test_generator_worker_yields_returns_and_runs_off_the_gui_thread(qtbot):
         return "done"
 
     worker = Worker(work, 5)
-    got, result = [], []
-    worker.yielded.connect(got.append)
-    worker.returned.connect(result.append)
+    got, result, slot_threads = [], [], set()
+    worker.yielded.connect(lambda r: (got.append(r), slot_threads.add(threading.get_ident())))
+    worker.returned.connect(lambda r: (result.append(r), slot_threads.add(threading.get_ident())))
     with qtbot.waitSignal(worker.finished, timeout=5000):
         worker.start()
     assert got == [0, 1, 2, 3, 4] and result == ["done"]
     assert threads and all(t != gui_thread for t in threads)
+    assert slot_threads == {gui_thread}  # even lambdas run on the GUI thread
     assert not worker.is_running and running_threads() == []
 
 
 def test_results_are_not_kept_alive_by_the_worker(qtbot):
-    """PySide 6.12 leaks objects passed through Signal(object); the worker's payloads must be freed."""
+    """Records and results pass through queued signals; nothing may keep them alive afterwards."""
     import gc
     import sys
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QMessageBox
 from ..core.data import toy_dataset, toy_teacher
 from ..core.nets import MLPSpec, xavier_init
 from ..core.session import LossCurve, Runs, Session, Trajectory
-from .workers import running_threads
+from .workers import running_threads, stop_all_workers
 
 TOLERANCES = {"grad_norm": 1e-10, "eig_rel": 1e-6}
 
@@ -119,9 +119,7 @@ def no_leaked_qthreads(qapp):
     leaked = running_threads()
     if leaked:
         names = [t.objectName() for t in leaked]
-        for t in leaked:
-            t.quit()
-            t.wait(5000)
+        stop_all_workers()
         pytest.fail(f"test left QThread(s) running: {names}")
 
 
@@ -172,6 +170,10 @@ def main_window(qtbot, gui_settings, gui_session):
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
+    # Window shortcuts need the active window; a bare X server (no window manager) activates only
+    # on request.
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
     window.model.set_session(gui_session)
     yield window
     window.model.tasks.cancel_all()

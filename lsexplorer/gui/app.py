@@ -34,7 +34,7 @@ from .model import SessionModel, derived_data
 from .panels import QtCountingPanel, QtNeuronPanel, QtRunTable, QtStatisticsPanel, QtTrainingPanel
 from .panels.base import PanelBase
 from .style import configure_pyqtgraph
-from .workers import Worker
+from .workers import GuiThreadGarbageCollector, Worker
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,18 @@ def load_with_derived_data(path: Path) -> tuple[Session, dict]:
     return session, derived_data(session)
 
 
+def _once(fn):
+    """``fn`` wrapped so that only its first call does anything (a closure, not a method: it may
+    run from ``destroyed``, when the window's Python wrapper is already gone)."""
+    pending = [True]
+
+    def call(*_args) -> None:
+        if pending:
+            pending.clear()
+            fn()
+    return call
+
+
 def default_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
 
@@ -65,6 +77,9 @@ class MainWindow(QMainWindow):
         super().__init__()
         configure_pyqtgraph()
         register_pyqtgraph_exporters()
+        self._release_gc = _once(GuiThreadGarbageCollector.release)
+        GuiThreadGarbageCollector.acquire()  # released when the window closes (or is destroyed)
+        self.destroyed.connect(self._release_gc)
         self.model = model or SessionModel(self)
         self.settings = settings if settings is not None else default_settings()
         self.error_box: QMessageBox | None = None
@@ -396,6 +411,7 @@ class MainWindow(QMainWindow):
                     event.ignore()
                     return
         self.save_layout()
+        self._release_gc()
         event.accept()
 
 

@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem
 
 #: Human labels of the kinds, as in the thesis' Table 6.1.
@@ -42,10 +41,6 @@ TEACHER_COLOR = "#000000"
 SELECTION_COLOR = "#D55E00"
 #: Diverging map for signed quantities (outgoing weights): blue negative, white 0, red positive.
 DIVERGING_CMAP = "CET-D1"
-
-
-def kind_color(kind: str) -> QColor:
-    return QColor(KIND_COLORS.get(str(kind), "#999999"))
 
 
 def plain_axes(plot: pg.PlotItem) -> None:
@@ -156,7 +151,6 @@ __all__ = [
     "decade_label",
     "diverging_colormap",
     "fmt",
-    "kind_color",
     "plain_axes",
     "symmetric_limits",
 ]

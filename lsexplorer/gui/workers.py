@@ -11,20 +11,21 @@ computation that never yields cannot be cancelled, which is why core loops yield
 Threading rules (DESIGN.md): the function runs in the worker thread and must not touch widgets;
 records and results are plain Python/numpy and cross the thread boundary through queued signals.
 All of :class:`Worker`'s own signals are emitted on the GUI thread — an internal runner object
-lives in the worker thread and forwards to private slots of the worker — so any callable,
-lambdas included, may be connected to them safely.
+lives in the worker thread and its signals are connected to the Worker's (queued) — so any
+callable, lambdas included, may be connected to them safely.
 
 :class:`TaskRegistry` keeps the workers the user can see and cancel (status bar, close prompt).
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import traceback
 from collections.abc import Callable, Generator
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QObject, Qt, QThread, QTimer, Signal, Slot
 
 #: Workers whose thread was started and has not finished; holding them here keeps them (and their
 #: QThread) alive until then, whoever else drops them.
@@ -34,6 +35,14 @@ _LIVE: set[Worker] = set()
 def running_threads() -> list[QThread]:
     """Worker threads that are still running (for shutdown and for tests)."""
     return [w._thread for w in list(_LIVE) if w._thread is not None and w._thread.isRunning()]
+
+
+def stop_all_workers(msecs: int = 5000) -> bool:
+    """Abort every live worker and wait for its thread (for shutdown and tests); False on timeout."""
+    workers = list(_LIVE)
+    for worker in workers:
+        worker.quit()
+    return all(worker.wait(msecs) for worker in workers)
 
 
 class _Runner(QObject):
@@ -55,13 +64,13 @@ class _Runner(QObject):
             result = self._func(*self._args, **self._kwargs)
             if isinstance(result, Generator):
                 result = self._drive(result)
-                if result is _ABORTED:
-                    self.aborted.emit()
-                    return
-            self.returned.emit(result)
+            if result is _ABORTED:
+                self.aborted.emit()
+            else:
+                self.returned.emit(result)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI thread
             # The traceback's frames hold the worker's locals (tensors among them); only its text
-            # crosses to the GUI thread, as ``exc.worker_traceback``.
+            # goes to the GUI thread, as ``exc.worker_traceback``.
             exc.worker_traceback = traceback.format_exc()
             self.errored.emit(exc.with_traceback(None))
         finally:
@@ -107,7 +116,7 @@ class Worker(QObject):
         super().__init__()
         self._abort = threading.Event()
         self._thread: QThread | None = None
-        self._runner = _Runner(func, args, kwargs, self._abort)
+        self._runner: _Runner | None = _Runner(func, args, kwargs, self._abort)
         self._is_running = False
         self._started = False
         self._name = getattr(func, "__name__", "work")
@@ -129,14 +138,16 @@ class Worker(QObject):
         thread = QThread()
         thread.setObjectName(f"lsexplorer-{self._name}")
         self._thread = thread
-        self._runner.moveToThread(thread)
-        self._runner.yielded.connect(self._on_yielded)
-        self._runner.returned.connect(self._on_returned)
-        self._runner.errored.connect(self._on_errored)
-        self._runner.aborted.connect(self._on_aborted)
+        runner = self._runner
+        runner.moveToThread(thread)
+        # Queued to this object's (the GUI) thread, in emission order; ``finished`` comes last.
+        runner.yielded.connect(self.yielded)
+        runner.returned.connect(self.returned)
+        runner.errored.connect(self.errored)
+        runner.aborted.connect(self.aborted)
         # quit() is thread-safe; calling it directly ends the event loop even while the GUI waits.
-        self._runner.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.started.connect(self._runner.run)
+        runner.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.started.connect(runner.run)
         thread.finished.connect(self._on_thread_finished)
         _LIVE.add(self)
         self._is_running = True
@@ -150,8 +161,8 @@ class Worker(QObject):
     def wait(self, msecs: int = 5000) -> bool:
         """Block until the thread has stopped and ``finished`` was delivered; False on timeout.
 
-        Events are processed meanwhile, so the queued signals of the last records arrive. Meant for
-        shutdown and tests, not for normal GUI code paths.
+        Events are processed meanwhile, so the last records arrive. Meant for shutdown and tests,
+        not for normal GUI code paths.
         """
         timer = QElapsedTimer()
         timer.start()
@@ -160,22 +171,6 @@ class Worker(QObject):
                 self._thread.wait(20)
             QCoreApplication.processEvents()
         return not self._is_running
-
-    @Slot(object)
-    def _on_yielded(self, record: object) -> None:
-        self.yielded.emit(record)
-
-    @Slot(object)
-    def _on_returned(self, result: object) -> None:
-        self.returned.emit(result)
-
-    @Slot(object)
-    def _on_errored(self, exc: object) -> None:
-        self.errored.emit(exc)
-
-    @Slot()
-    def _on_aborted(self) -> None:
-        self.aborted.emit()
 
     @Slot()
     def _on_thread_finished(self) -> None:
@@ -186,6 +181,58 @@ class Worker(QObject):
         self._is_running = False
         _LIVE.discard(self)
         self.finished.emit()
+
+
+class GuiThreadGarbageCollector(QObject):
+    """Python's cyclic garbage collection, on the GUI thread only, while worker threads exist.
+
+    CPython collects in whichever thread happens to allocate past the threshold. A worker thread
+    that allocates a lot (torch compiling its jvp decompositions, say) then frees the GUI's
+    cyclic garbage — widgets and plot items of closed windows — off the GUI thread, and Qt aborts
+    (seen here: "Fatal Python error: Aborted" with the worker thread "Garbage-collecting"). Like
+    pyqtgraph's ``GarbageCollector``, this turns automatic collection off and collects from a
+    timer on the GUI thread instead. :meth:`acquire` / :meth:`release` count users, so that
+    automatic collection comes back when the last main window closes.
+    """
+
+    _instance: GuiThreadGarbageCollector | None = None
+    _users = 0
+
+    def __init__(self, interval_ms: int = 500) -> None:
+        super().__init__()
+        self._threshold = gc.get_threshold()
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.collect)
+
+    @classmethod
+    def acquire(cls) -> None:
+        """Start collecting on the GUI thread (call there); nested calls are counted."""
+        if cls._instance is None:
+            cls._instance = cls()
+        if cls._users == 0:
+            gc.disable()
+            cls._instance._timer.start()
+        cls._users += 1
+
+    @classmethod
+    def release(cls) -> None:
+        """Undo one :meth:`acquire`; the last one collects once and turns automatic collection back on."""
+        if cls._users == 0:
+            return
+        cls._users -= 1
+        if cls._users == 0 and cls._instance is not None:
+            cls._instance._timer.stop()
+            gc.collect()
+            gc.enable()
+
+    def collect(self) -> None:
+        """Collect the generations that are due, as CPython itself would have."""
+        counts = gc.get_count()
+        for generation in range(3):
+            if counts[generation] <= self._threshold[generation]:
+                break
+            gc.collect(generation)
 
 
 def default_progress(record: object) -> tuple[int, int, str]:
@@ -253,4 +300,5 @@ class TaskRegistry(QObject):
         self.changed.emit()
 
 
-__all__ = ["TaskRegistry", "Worker", "default_progress", "running_threads"]
+__all__ = ["GuiThreadGarbageCollector", "TaskRegistry", "Worker", "default_progress", "running_threads",
+           "stop_all_workers"]
