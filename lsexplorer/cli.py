@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lsexplorer {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
+    p = sub.add_parser("gui", help="open the desktop app on a session (default: the bundled sample session)")
+    p.add_argument("session", nargs="?", metavar="SESSION.h5")
+
     p = sub.add_parser("train", help="train students from a preset and certify every end point into a session")
     p.add_argument("--preset", default=None, help="experiment preset: toy (thesis §6.2) or gaussian (default: toy)")
     p.add_argument("--config", metavar="FILE.toml", help="TOML config; flags given here override it")
@@ -360,6 +363,21 @@ def _expand_neuron(args: argparse.Namespace, session, rows: list[int] | None) ->
     return 0
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    import os
+
+    session = getattr(args, "session", None)
+    if session is not None and not Path(session).exists():
+        raise UserError(f"{session} does not exist")
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
+    if sys.platform.startswith("linux") and headless:
+        raise UserError("no display to open a window on (DISPLAY is unset); run under X, or use the "
+                        "command-line verbs (lsexplorer --help)")
+    from .gui import run_gui
+
+    return run_gui(session)
+
+
 def cmd_counting(args: argparse.Namespace) -> int:
     from .core.counting import G, T
 
@@ -374,15 +392,14 @@ def cmd_counting(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "counting": cmd_counting}
+COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "counting": cmd_counting}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verb is None:
-        parser.print_help()
-        return 0
+        args.verb, args.session = "gui", None
     from .core.session import SessionError
 
     try:

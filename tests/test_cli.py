@@ -142,3 +142,12 @@ def test_counting_json_matches_closed_forms(capsys):
     s53 = sum((-1) ** i * comb(3, i) * (3 - i) ** 5 for i in range(4)) // factorial(3)
     assert s53 == 25 and out["G"] == factorial(3) * s53 == 150
     assert out["T"] == 450 and out["r"] == 3 and out["m"] == 5
+
+
+def test_gui_without_a_display_says_so(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "lsexplorer"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "no display" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "lsexplorer", "gui", str(tmp_path / "none.h5")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
