@@ -3,8 +3,9 @@
     python scripts/screenshots.py [SESSION.h5] [--out docs/screenshots] [--run SEED]
 
 Opens SESSION (default: the bundled sample session) offscreen, selects a run (``--run`` seed, else
-the first local minimum, else the first run), lays the window out at a fixed size and writes
-``window.png`` plus one ``<panel>.png`` per panel. Uses throw-away settings, so the user's saved
+:func:`lsexplorer.gui.export.showcase_row`: the first local minimum with a converged closest saddle),
+lays the window out at a fixed size and writes ``window.png`` plus one ``<panel>.png`` per panel,
+after the panel's background work (live spectrum, 2D slice) has finished. Uses throw-away settings, so the user's saved
 window layout neither shapes nor receives the screenshots.
 """
 
@@ -24,10 +25,15 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from lsexplorer.gui.app import SAMPLE_SESSION, MainWindow
+from lsexplorer.gui.export import showcase_row
 
 #: File name of each panel's screenshot (stable: the README links them).
 PANEL_FILES = {"Runs": "runs.png", "Neurons": "neurons.png", "Statistics": "statistics.png",
-               "Training": "training.png", "Counting": "counting.png"}
+               "Training": "training.png", "Counting": "counting.png", "Saddle line": "saddle_line.png",
+               "Slices": "slices.png", "Escape": "escape.png"}
+
+#: Panels that share the window's narrow middle column are rendered floating, at this size.
+FLOAT_SIZES = {"Saddle line": (1000, 760), "Slices": (1000, 620), "Escape": (900, 700)}
 
 
 def settle(app: QApplication, rounds: int = 5) -> None:
@@ -69,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             window.model.select(hits[0])
         else:
-            window.model.step(+1, "local_min")
+            window.model.select(showcase_row(window.model.session))
+        settle(app)
+        window.saddle_line.wait_live()
+        window.slices.wait_done()
         settle(app)
         window.grab().save(str(out / "window.png"))
         written = ["window.png"]
@@ -77,9 +86,17 @@ def main(argv: list[str] | None = None) -> int:
             dock = window.docks[title]
             dock.show()
             dock.raise_()
+            if title in FLOAT_SIZES:  # tabbed in a narrow column: shown floating at a readable size
+                dock.setFloating(True)
+                dock.resize(*FLOAT_SIZES[title])
             settle(app)
+            if title == "Slices":
+                window.slices.wait_done()
+                settle(app)
             dock.widget().grab().save(str(out / name))
             written.append(name)
+        window.model.tasks.wait_all(30_000)
+        window.saddle_line.stop()
         window.model.set_modified(False)
         window.close()
     print(f"wrote {', '.join(written)} to {out}")

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from ..core.nets import MLPSpec
 from ..core.session import Session
 from ..core.symmetry import nearest_neuron_pair
+from .analysis import AnalysisQueue
 from .workers import TaskRegistry
 
 
@@ -58,6 +59,8 @@ class SessionModel(QObject):
         self._cache: dict = {}
         #: Background tasks the user sees in the status bar and can cancel.
         self.tasks = TaskRegistry(self)
+        #: Missing analyses, computed on request in the background (``analysis.finished`` after).
+        self.analysis = AnalysisQueue(self)
 
     # ------------------------------------------------------------------ state
     @property

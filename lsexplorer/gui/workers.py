@@ -25,7 +25,43 @@ import traceback
 from collections.abc import Callable, Generator
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QCoreApplication,
+    QElapsedTimer,
+    QObject,
+    Qt,
+    QThread,
+    QTimer,
+    Signal,
+    Slot,
+)
+
+#: Held by worker code around torch derivative computations (Hessians). torch's forward-mode AD
+#: keeps its dual levels in process-global state: two threads computing Hessians at once fail with
+#: "Trying to create a dual Tensor for forward AD but no level exists" (seen here when the live
+#: spectrum and the slice worker started together).
+TORCH_AUTODIFF_LOCK = threading.RLock()
+
+
+
+def autodiff_locked(gen: Generator):
+    """``gen``'s records and result, with :data:`TORCH_AUTODIFF_LOCK` held while ``gen`` computes.
+
+    The lock is released at every yield, so other workers' Hessians (the live spectrum) run between
+    the steps of a long computation (training, an analysis) instead of after it.
+    """
+    try:
+        while True:
+            with TORCH_AUTODIFF_LOCK:
+                try:
+                    record = next(gen)
+                except StopIteration as stop:
+                    return stop.value
+            yield record
+    finally:
+        with TORCH_AUTODIFF_LOCK:
+            gen.close()
+
 
 #: Workers whose thread was started and has not finished; holding them here keeps them (and their
 #: QThread) alive until then, whoever else drops them.
@@ -300,5 +336,13 @@ class TaskRegistry(QObject):
         self.changed.emit()
 
 
-__all__ = ["GuiThreadGarbageCollector", "TaskRegistry", "Worker", "default_progress", "running_threads",
-           "stop_all_workers"]
+__all__ = [
+    "TORCH_AUTODIFF_LOCK",
+    "GuiThreadGarbageCollector",
+    "TaskRegistry",
+    "Worker",
+    "autodiff_locked",
+    "default_progress",
+    "running_threads",
+    "stop_all_workers",
+]

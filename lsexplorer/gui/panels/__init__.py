@@ -1,9 +1,13 @@
 """The dockable panels; each is one class given the :class:`~lsexplorer.gui.model.SessionModel` only."""
 
 from .counting import QtCountingPanel
+from .escape import QtEscapePanel
 from .neurons import QtNeuronPanel
 from .run_table import QtRunTable
+from .saddle_line import QtSaddleLinePanel
+from .slices import QtSlicesPanel
 from .statistics import QtStatisticsPanel
 from .training import QtTrainingPanel
 
-__all__ = ["QtCountingPanel", "QtNeuronPanel", "QtRunTable", "QtStatisticsPanel", "QtTrainingPanel"]
+__all__ = ["QtCountingPanel", "QtEscapePanel", "QtNeuronPanel", "QtRunTable", "QtSaddleLinePanel", "QtSlicesPanel",
+           "QtStatisticsPanel", "QtTrainingPanel"]

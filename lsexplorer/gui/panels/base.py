@@ -83,3 +83,32 @@ class PanelBase(QWidget):
     def tables(self) -> dict[str, Table]:
         """Data of each figure (and any other table) by stable name, for CSV export."""
         return {}
+
+
+class MissingAnalysis(QWidget):
+    """Shown instead of a panel's plots when the selected run lacks an analysis: why, and a Compute button.
+
+    ``compute`` is the button (panels connect it); :meth:`show_reason` sets the text and whether the
+    button is offered (``can_compute``) or a computation is already under way (``running``).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        from PySide6.QtWidgets import QPushButton, QVBoxLayout
+
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        self.label = QLabel()
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setWordWrap(True)
+        self.label.setStyleSheet("color: #444;")
+        layout.addWidget(self.label)
+        self.compute = QPushButton("Compute")
+        self.compute.setToolTip("Compute the missing analysis in the background (File ▸ Save As keeps it)")
+        layout.addWidget(self.compute, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(1)
+
+    def show_reason(self, text: str, can_compute: bool, running: bool = False) -> None:
+        self.label.setText(text + ("\n\nComputing in the background…" if running else ""))
+        self.compute.setVisible(can_compute)
+        self.compute.setEnabled(can_compute and not running)

@@ -1,5 +1,5 @@
-"""Statistics panel: the outcome table (thesis Table 6.1), λ_min versus loss (Fig 6.3) and the
-nearest-neuron-distance histogram (Fig 6.7).
+"""Statistics panel: the outcome table (thesis Table 6.1), λ_min versus loss (Fig 6.3), the
+nearest-neuron-distance histogram (Fig 6.7) and the closest-saddle-distance histogram (Fig 6.9).
 
 The scatter plots one point per run, coloured by kind, on log axes: the loss spans 1e-32 (global
 minima) to 1e-3, the smallest eigenvalue 1e-16 to 1e-2. On the log axis the modulus ``|λ_min|`` is
@@ -8,6 +8,9 @@ signed value. Zero losses or eigenvalues, which a log axis cannot show, are plac
 the smallest positive value and said so. Clicking a point selects its run; the selected run is
 ringed. The histogram counts, for the runs of a chosen kind, the distance between the two closest
 incoming vectors (``symmetry.nearest_neuron_pair``); the selected run's value is a vertical line.
+The saddle-distance histogram counts ``/analyses/closest_saddle/summary/distance`` in log10 bins
+(distances span 1e-16 for symmetry-induced minima to 1e2 where the narrower point did not converge),
+optionally only the runs whose narrower point converged.
 """
 
 from __future__ import annotations
@@ -31,7 +34,15 @@ from PySide6.QtWidgets import (
 
 from ...core.session import KINDS
 from ..model import SessionModel
-from ..style import KIND_COLORS, KIND_LABELS, KIND_PLURALS, SELECTION_COLOR, LogAxis, fmt, plain_axes
+from ..style import (
+    KIND_COLORS,
+    KIND_LABELS,
+    KIND_PLURALS,
+    SELECTION_COLOR,
+    LogAxis,
+    fmt,
+    plain_axes,
+)
 from .base import PanelBase, Table
 
 
@@ -76,10 +87,14 @@ class QtStatisticsPanel(PanelBase):
         content = QSplitter(Qt.Orientation.Vertical)
         content.addWidget(self._build_outcome_table())
         content.addWidget(self._build_scatter())
-        content.addWidget(self._build_histogram())
+        histograms = QSplitter(Qt.Orientation.Horizontal)
+        histograms.addWidget(self._build_histogram())
+        histograms.addWidget(self._build_saddle_histogram())
+        content.addWidget(histograms)
         content.setStretchFactor(1, 3)
         content.setStretchFactor(2, 2)
         content.setSizes([self.outcome_table.maximumHeight(), 420, 300])
+        model.analysis.finished.connect(lambda *_: self._draw_saddle_histogram())
         self.set_content(content)
         self.on_session_changed()
 
@@ -145,8 +160,79 @@ class QtStatisticsPanel(PanelBase):
         self.layer_spin.setMinimum(1)
         self.layer_spin.valueChanged.connect(self._draw_histogram)
         self.layer_label = QLabel("layer")
-        return _boxed([QLabel("Nearest neurons of:"), self.hist_kind, QLabel("bins"), self.bins_spin,
+        return _boxed([QLabel("Nearest neurons:"), self.hist_kind, QLabel("bins"), self.bins_spin,
                        self.layer_label, self.layer_spin], self.hist_widget)
+
+    def _build_saddle_histogram(self) -> QWidget:
+        """Fig 6.9: distance from each analysed local minimum to its closest saddle, log10 bins."""
+        self.saddle_hist: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(1))
+        self.saddle_widget = pg.PlotWidget(axisItems={"bottom": LogAxis("bottom")})
+        self.saddle_plot = self.saddle_widget.getPlotItem()
+        plain_axes(self.saddle_plot)
+        self.saddle_plot.setLogMode(x=True, y=False)
+        self.saddle_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.saddle_plot.setLabel("bottom", "distance to the closest saddle ‖θ(μ*) − θ_min‖")
+        self.saddle_plot.setLabel("left", "runs")
+        self.saddle_item = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=pg.mkPen("#333333"),
+                                           brush=pg.mkBrush(KIND_COLORS["local_min"]))
+        self.saddle_plot.addItem(self.saddle_item)
+        self.saddle_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(SELECTION_COLOR, width=2), label="selected run",
+                                             labelOpts={"position": 0.92, "color": SELECTION_COLOR})
+        self.saddle_plot.addItem(self.saddle_marker)
+        self.saddle_converged = QComboBox()
+        self.saddle_converged.addItem("all analysed runs", False)
+        self.saddle_converged.addItem("converged narrower only", True)
+        self.saddle_converged.currentIndexChanged.connect(self._draw_saddle_histogram)
+        for combo in (self.saddle_converged, self.hist_kind):  # two histograms side by side: stay narrow
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
+        self.saddle_bins = QSpinBox()
+        self.saddle_bins.setRange(2, 500)
+        self.saddle_bins.setValue(30)
+        self.saddle_bins.valueChanged.connect(self._draw_saddle_histogram)
+        self.saddle_note = QLabel()
+        self.saddle_note.setStyleSheet("color: #666;")
+        return _boxed([QLabel("Saddle distance:"), self.saddle_converged, QLabel("bins"), self.saddle_bins],
+                      self.saddle_widget, self.saddle_note)
+
+    def saddle_distances(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, distances)`` the Fig 6.9 histogram counts (finite, positive, filtered)."""
+        s = self.model.session
+        summary = s.analyses.get("closest_saddle", {}).get("summary") if s is not None else None
+        if summary is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        rows = np.asarray(summary["run"], dtype=np.int64)
+        d = np.asarray(summary["distance"], dtype=float)
+        keep = np.isfinite(d) & (d > 0)
+        if self.saddle_converged.currentData():
+            keep &= np.asarray(summary["narrower_kind"]).astype(str) != "not_converged"
+        return rows[keep], d[keep]
+
+    def _draw_saddle_histogram(self) -> None:
+        d = self.saddle_distances()[1]
+        if d.size:
+            counts, edges = np.histogram(np.log10(d), bins=self.saddle_bins.value())
+        else:
+            counts, edges = np.zeros(0), np.zeros(1)
+        self.saddle_hist = (counts, edges)
+        # The axis is in log mode, which takes log10 of the data itself: hand it the bin edges' distances.
+        self.saddle_item.setData(10.0 ** edges if counts.size else [], counts)
+        s = self.model.session
+        analysed = s is not None and "summary" in s.analyses.get("closest_saddle", {})
+        self.saddle_plot.setTitle(f"{d.size} runs" if analysed else "no closest saddles in this session", size="9pt")
+        self.saddle_note.setText("" if analysed else "lsexplorer analyze SESSION (or the Saddle line panel's "
+                                 "Compute) finds them")
+        self._mark_saddle()
+        self.saddle_plot.enableAutoRange()
+
+    def _mark_saddle(self) -> None:
+        rows, d = self.saddle_distances()
+        hit = np.flatnonzero(rows == self.model.current)
+        if hit.size:
+            self.saddle_marker.setValue(np.log10(d[hit[0]]))
+            self.saddle_marker.show()
+        else:
+            self.saddle_marker.hide()
 
     # ---------------------------------------------------------------- model -> view
     def on_session_changed(self) -> None:
@@ -173,9 +259,11 @@ class QtStatisticsPanel(PanelBase):
         self._fill_outcomes()
         self._draw_scatter()
         self._draw_histogram()
+        self._draw_saddle_histogram()
 
     def on_current_changed(self, index: int) -> None:
         self._mark_current()
+        self._mark_saddle()
 
     def _fill_outcomes(self) -> None:
         s = self.model.session
@@ -288,7 +376,8 @@ class QtStatisticsPanel(PanelBase):
 
     # ---------------------------------------------------------------- export
     def figures(self) -> dict[str, QWidget]:
-        return {"lambda_min_vs_loss": self.scatter_widget, "nearest_neuron_distance": self.hist_widget}
+        return {"lambda_min_vs_loss": self.scatter_widget, "nearest_neuron_distance": self.hist_widget,
+                "saddle_distance": self.saddle_widget}
 
     def tables(self) -> dict[str, Table]:
         s = self.model.session
@@ -304,4 +393,8 @@ class QtStatisticsPanel(PanelBase):
             outcome.append([label] + [int(self.outcome_table.item(row, c).text()) for c in range(3)])
         return {"lambda_min_vs_loss": Table(["seed", "kind", "loss", "lambda_min"], scatter),
                 "nearest_neuron_distance": Table(["bin_start", "bin_end", "count"], hist),
-                "outcomes": Table(["outcome", "count", "symmetry_induced", "other"], outcome)}
+                "outcomes": Table(["outcome", "count", "symmetry_induced", "other"], outcome),
+                "saddle_distance": Table(["log10_bin_start", "log10_bin_end", "count"],
+                                         [[e0, e1, int(n)] for e0, e1, n in zip(self.saddle_hist[1][:-1],
+                                                                                  self.saddle_hist[1][1:],
+                                                                                  self.saddle_hist[0])])}

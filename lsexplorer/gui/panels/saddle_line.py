@@ -1,0 +1,427 @@
+"""Saddle line panel (thesis Fig 6.17): the Hessian spectrum along the closest saddle's line θ(μ).
+
+For the selected local minimum's closest saddle (``/analyses/closest_saddle``), the narrower point
+θ* with one neuron duplicated at share μ gives the line θ(μ). The top plot shows the smallest ``k``
+eigenvalues of the stored sweep (``/analyses/mu_sweep``) against μ with a draggable cursor kept in
+sync with the μ slider. At the cursor's μ the exact spectrum is computed live (duplicate the neuron,
+exact Hessian, eigh) in a Worker — ~15–80 ms on the toy on a loaded 2-core machine, too slow for the
+GUI thread's budget — and requests that arrive while one runs are coalesced: only the newest μ is
+computed next. Beside it: Y's eigenvalues, the loss along μ, and measured versus Theorem 3's
+predicted inertia at the current μ. Runs without the analysis show why and a Compute button.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.classify import Tolerances
+from ...core.hessian import loss_grad_hessian
+from ...core.inertia import Inertia, Theorem3, measured_inertia, theorem3
+from ...core.symmetry import duplicate_neuron
+from ..analysis import analysable, closest_saddle_of, mu_sweep_of
+from ..model import SessionModel
+from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
+from ..workers import TORCH_AUTODIFF_LOCK, Worker
+from .base import MissingAnalysis, PanelBase, Table
+
+SLIDER_STEPS = 1000
+CURVE_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
+
+
+@dataclasses.dataclass
+class LiveSpectrum:
+    """The exact Hessian spectrum at θ(μ): loss, ‖∇L‖, ascending ``eigvals (P',)``, inertias, timing."""
+
+    mu: float
+    loss: float
+    grad_norm: float
+    eigvals: np.ndarray
+    zero_tol: float
+    measured: Inertia
+    predicted: Inertia
+    theorem: Theorem3
+    seconds: float
+
+
+def live_spectrum(nspec, ntheta, x, y, layer: int, neuron: int, mu: float, tolerances: Tolerances,
+                  theorem: Theorem3 | None) -> LiveSpectrum:
+    """Worker-thread part: the spectrum at ``duplicate_neuron(nspec, ntheta, layer, neuron, mu)``.
+
+    ``theorem`` (Theorem 3's data of the narrow point) is computed on the first call of a run and
+    handed back in the result, so later calls only evaluate ``theorem.inertia(mu)``.
+    """
+    start = time.perf_counter()
+    with TORCH_AUTODIFF_LOCK:
+        if theorem is None:
+            theorem = theorem3(nspec, ntheta, x, y, layer, neuron, tolerances)
+        wspec, wtheta = duplicate_neuron(nspec, ntheta, layer, neuron, mu)
+        value, grad, hess = loss_grad_hessian(wspec, wtheta, x, y)
+    eig = np.linalg.eigvalsh(hess)
+    tol = tolerances.zero_eig_tol(eig)
+    return LiveSpectrum(float(mu), float(value), float(np.linalg.norm(grad)), eig, tol,
+                        measured_inertia(eig, tol), theorem.inertia(mu), theorem, time.perf_counter() - start)
+
+
+def _plot(left_log: bool = False) -> pg.PlotWidget:
+    widget = pg.PlotWidget(axisItems={"left": LogAxis("left")} if left_log else None)
+    plain_axes(widget.getPlotItem())
+    widget.getPlotItem().showGrid(x=True, y=True, alpha=0.2)
+    return widget
+
+
+class QtSaddleLinePanel(PanelBase):
+    """Panel: eigenvalues versus μ with a μ slider and cursor, the live spectrum, Y, inertia, loss."""
+
+    title = "Saddle line"
+
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
+        super().__init__(model, parent)
+        self.saddle = None
+        self.sweep = None
+        self.live: LiveSpectrum | None = None
+        self.mu = 0.0
+        self.mu_range = (-1.0, 2.0)
+        self.update_seconds: list[float] = []
+        self._theorem: Theorem3 | None = None
+        self._token = 0
+        self._live_worker: Worker | None = None
+        self._pending_mu: float | None = None
+        self._syncing = False
+
+        outer = QWidget()
+        self._pages = QStackedLayout(outer)
+        self.missing = MissingAnalysis()
+        self.missing.compute.clicked.connect(self.compute)
+        self._pages.addWidget(self.missing)
+        self._pages.addWidget(self._build_plots())
+        self.set_content(outer)
+        model.analysis.finished.connect(lambda row, names: row == model.current and self._load())
+        self.on_session_changed()
+
+    # ---------------------------------------------------------------- construction
+    def _build_plots(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.header = QLabel()
+        self.header.setWordWrap(True)
+        layout.addWidget(self.header)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.mu_label = QLabel()
+        self.mu_label.setMinimumWidth(90)
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(1, 64)
+        self.k_spin.setValue(6)
+        self.k_spin.setToolTip("How many of the smallest eigenvalues to draw")
+        self.k_spin.valueChanged.connect(self._draw_curves)
+        self.scale = QComboBox()
+        self.scale.addItem("linear", "linear")
+        self.scale.addItem("symlog", "symlog")
+        self.scale.setToolTip("symlog: sign(λ)·log10(1 + |λ|/10⁻⁸), to see eigenvalues near 0 cross")
+        self.scale.currentIndexChanged.connect(self._draw_curves)
+        for w in (QLabel("μ"), self.slider, self.mu_label, QLabel("smallest"), self.k_spin, self.scale):
+            row.addWidget(w)
+        row.setStretch(1, 1)
+        layout.addLayout(row)
+
+        self.eig_widget = _plot()
+        self.eig_plot = self.eig_widget.getPlotItem()
+        self.eig_plot.setLabel("bottom", "μ")
+        self.eig_plot.setTitle("Hessian eigenvalues along θ(μ)", size="9pt")
+        self.eig_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.curve_items: list[pg.PlotDataItem] = []
+        self.live_item = pg.ScatterPlotItem(size=9, symbol="o", pen=pg.mkPen(SELECTION_COLOR, width=1.5),
+                                            brush=pg.mkBrush(None))
+        self.eig_plot.addItem(self.live_item)
+        self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(SELECTION_COLOR, width=2),
+                                      hoverPen=pg.mkPen(SELECTION_COLOR, width=4), label="μ={value:.3f}",
+                                      labelOpts={"position": 0.95, "color": SELECTION_COLOR})
+        self.cursor.setZValue(10)
+        self.cursor.sigPositionChanged.connect(lambda line: self._cursor_moved(line.value()))
+        self.eig_plot.addItem(self.cursor)
+        self.zero_line = pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
+        self.eig_plot.addItem(self.zero_line)
+
+        self.spec_widget = _plot(left_log=True)
+        self.spec_plot = self.spec_widget.getPlotItem()
+        self.spec_plot.setLogMode(x=False, y=True)
+        self.spec_plot.setLabel("bottom", "index")
+        self.spec_plot.setLabel("left", "|λ|  (▼ λ < 0)")
+        self.spec_pos = pg.ScatterPlotItem(size=8, symbol="o", brush=pg.mkBrush("#0072B2"), pen=None)
+        self.spec_neg = pg.ScatterPlotItem(size=10, symbol="t", brush=pg.mkBrush("#D55E00"), pen=None)
+        self.spec_plot.addItem(self.spec_pos)
+        self.spec_plot.addItem(self.spec_neg)
+
+        self.y_widget = _plot()
+        self.y_plot = self.y_widget.getPlotItem()
+        self.y_plot.setTitle("eigenvalues of Y", size="9pt")
+        self.y_plot.setLabel("bottom", "index")
+        self.y_bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush="#56B4E9")
+        self.y_plot.addItem(self.y_bars)
+
+        self.loss_widget = _plot()
+        self.loss_plot = self.loss_widget.getPlotItem()
+        self.loss_plot.setTitle("loss along θ(μ) minus L(θ*)", size="9pt")
+        self.loss_plot.setLabel("left", "L(θ(μ)) − L(θ*)")
+        self.loss_plot.setLabel("bottom", "μ")
+        self.loss_item = pg.PlotDataItem(pen=pg.mkPen("#333333", width=1.5), symbol="o", symbolSize=4)
+        self.loss_plot.addItem(self.loss_item)
+        self.loss_cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(SELECTION_COLOR, width=2))
+        self.loss_cursor.sigPositionChanged.connect(lambda line: self._cursor_moved(line.value()))
+        self.loss_plot.addItem(self.loss_cursor)
+
+        self.inertia_label = QLabel()
+        self.inertia_label.setTextFormat(Qt.TextFormat.RichText)
+        self.inertia_label.setWordWrap(True)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.y_widget)
+        right.addWidget(self.loss_widget)
+        right.setSizes([200, 200])
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.spec_widget)
+        bottom.addWidget(right)
+        bottom.setSizes([500, 500])
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.eig_widget)
+        split.addWidget(bottom)
+        split.setSizes([440, 360])
+        layout.addWidget(split, 1)
+        layout.addWidget(self.inertia_label)
+        return box
+
+    # ---------------------------------------------------------------- model -> view
+    def on_session_changed(self) -> None:
+        self._load()
+
+    def on_current_changed(self, index: int) -> None:
+        self._load()
+
+    def _load(self) -> None:
+        """Read the selected run's closest saddle and sweep; show the plots or say what is missing."""
+        s, row = self.model.session, self.model.current
+        self._token += 1
+        self._theorem = None
+        self.live = None
+        self._pending_mu = None
+        self.saddle = closest_saddle_of(s, row)
+        self.sweep = mu_sweep_of(s, row)
+        if s is None or row < 0:
+            return
+        queue = self.model.analysis
+        running = queue.pending(row, "closest_saddle") or queue.pending(row, "mu_sweep")
+        if self.saddle is None:
+            kind = str(s.runs.kind[row]).replace("_", " ")
+            can = analysable(s, row)
+            text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet." if can else
+                    f"Run {row} (seed {int(s.runs.seed[row])}) is a {kind}: closest saddles are computed "
+                    "for local minima only.\n\nSelect a local minimum (Go ▸ Next local minimum).")
+            self.missing.show_reason(text, can, running)
+            self._pages.setCurrentIndex(0)
+            return
+        if self.saddle.narrower.kind == "not_converged":
+            self.missing.show_reason(
+                f"Run {row}: the narrower point of its closest saddle did not converge "
+                f"(‖∇L‖ = {fmt(self.saddle.narrower.grad_norm)}), so θ(μ) is not a line of critical points.",
+                False)
+            self._pages.setCurrentIndex(0)
+            return
+        if self.sweep is None:
+            self.missing.show_reason(f"Run {row} has a closest saddle but no μ sweep yet.", True, running)
+            self._pages.setCurrentIndex(0)
+            return
+        self._pages.setCurrentIndex(1)
+        c, sw = self.saddle, self.sweep
+        lo = min(float(sw.mus.min()), c.mu - 0.25)
+        hi = max(float(sw.mus.max()), c.mu + 0.25)
+        self.mu_range = (lo, hi)
+        self.k_spin.setMaximum(sw.eigvals.shape[1])
+        self.header.setText(
+            f"Run {row} (seed {int(s.runs.seed[row])}): narrower point {c.narrower.spec.describe()} "
+            f"({c.narrower.kind.replace('_', ' ')}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
+            f"{c.layer} duplicated; closest saddle at μ* = {fmt(c.mu)}, distance {fmt(c.distance)}.")
+        self.y_bars.setOpts(x=np.arange(sw.y_eigvals.size), height=sw.y_eigvals, width=0.6)
+        self.y_plot.enableAutoRange()
+        # θ(μ) is a line of critical points of one loss value: what is left is rounding (or, for a
+        # narrower point that is not exactly critical, the real change).
+        self.loss_item.setData(sw.mus, sw.loss - c.narrower.loss)
+        self.loss_plot.enableAutoRange()
+        self._draw_curves()
+        self.set_mu(c.mu)
+
+    def compute(self) -> None:
+        """Queue the missing closest saddle and μ sweep of the selected run."""
+        row = self.model.current
+        if self.model.session is None or row < 0:
+            return
+        self.model.analysis.request(row, ["closest_saddle", "mu_sweep"] if self.saddle is None else ["mu_sweep"])
+        self._load()
+
+    def _transform(self, values: np.ndarray) -> np.ndarray:
+        if self.scale.currentData() == "symlog":
+            return np.sign(values) * np.log10(1.0 + np.abs(values) / 1e-8)
+        return values
+
+    def _draw_curves(self) -> None:
+        sw = self.sweep
+        for item in self.curve_items:
+            self.eig_plot.removeItem(item)
+        self.curve_items = []
+        self.eig_plot.legend.clear()
+        if sw is None:
+            return
+        k = min(self.k_spin.value(), sw.eigvals.shape[1])
+        for i in range(k):
+            item = pg.PlotDataItem(sw.mus, self._transform(sw.eigvals[:, i]),
+                                   pen=pg.mkPen(CURVE_COLORS[i % len(CURVE_COLORS)], width=1.5))
+            self.eig_plot.addItem(item)
+            self.eig_plot.legend.addItem(item, f"λ{i + 1}")
+            self.curve_items.append(item)
+        symlog = self.scale.currentData() == "symlog"
+        self.eig_plot.setLabel("left", "sign(λ)·log10(1+|λ|/10⁻⁸)" if symlog else "λ")
+        self._draw_live()
+        self.eig_plot.enableAutoRange()
+
+    # ---------------------------------------------------------------- μ
+    def set_mu(self, mu: float) -> None:
+        """Move the slider and both cursors to ``mu`` and ask for the spectrum there."""
+        lo, hi = self.mu_range
+        self.mu = float(mu)
+        self._syncing = True
+        try:
+            self.slider.setValue(round((self.mu - lo) / (hi - lo) * SLIDER_STEPS))
+            self.cursor.setValue(self.mu)
+            self.loss_cursor.setValue(self.mu)
+        finally:
+            self._syncing = False
+        self.mu_label.setText(f"μ = {self.mu:.4f}")
+        self._request_live(self.mu)
+
+    def _slider_moved(self, value: int) -> None:
+        if not self._syncing:
+            lo, hi = self.mu_range
+            self.set_mu(lo + (hi - lo) * value / SLIDER_STEPS)
+
+    def _cursor_moved(self, mu: float) -> None:
+        if not self._syncing and float(mu) != self.mu:
+            self.set_mu(float(mu))
+
+    def _request_live(self, mu: float) -> None:
+        if self.saddle is None or self.model.session is None:
+            return
+        if self._live_worker is not None:
+            self._pending_mu = mu  # coalesce: only the newest μ is computed next
+            return
+        s, c = self.model.session, self.saddle
+        tolerances = Tolerances.from_dict(s.config.get("tolerances", {}))
+        token = self._token
+        worker = self._live_worker = Worker(live_spectrum, c.narrower.spec, c.narrower.theta, s.x, s.y, c.layer,
+                                            c.neuron, mu, tolerances, self._theorem)
+        requested = time.perf_counter()
+        worker.returned.connect(lambda live: self._live_arrived(live, token, requested))
+        worker.errored.connect(lambda exc: self.model.message.emit(f"Spectrum at μ = {mu:g} failed: {exc}"))
+        worker.finished.connect(self._live_finished)
+        worker.start()
+
+    def _live_arrived(self, live: LiveSpectrum, token: int, requested: float) -> None:
+        if token != self._token:
+            return
+        self._theorem = live.theorem
+        self.live = live
+        self.update_seconds.append(time.perf_counter() - requested)
+        self._draw_live()
+
+    def _live_finished(self) -> None:
+        self._live_worker = None
+        if self._pending_mu is not None:
+            mu, self._pending_mu = self._pending_mu, None
+            self._request_live(mu)
+
+    def wait_live(self, msecs: int = 10_000) -> bool:
+        """Block (processing events) until the spectrum at the current μ is shown (tests, export)."""
+        from PySide6.QtCore import QCoreApplication, QElapsedTimer
+
+        timer = QElapsedTimer()
+        timer.start()
+        while timer.elapsed() < msecs and (self._live_worker is not None or self._pending_mu is not None):
+            QCoreApplication.processEvents()
+            if self._live_worker is not None:
+                self._live_worker.wait(20)
+        return self.live is not None and self.live.mu == self.mu
+
+    def _draw_live(self) -> None:
+        live = self.live
+        if live is None:
+            self.live_item.setData(x=[], y=[])
+            self.spec_pos.setData(x=[], y=[])
+            self.spec_neg.setData(x=[], y=[])
+            self.inertia_label.setText("")
+            return
+        k = min(self.k_spin.value(), live.eigvals.size)
+        self.live_item.setData(x=np.full(k, live.mu), y=self._transform(live.eigvals[:k]))
+        ev = live.eigvals
+        idx = np.arange(1, ev.size + 1)
+        mag = np.log10(np.maximum(np.abs(ev), 1e-300))
+        self.spec_pos.setData(x=idx[ev >= 0], y=mag[ev >= 0])
+        self.spec_neg.setData(x=idx[ev < 0], y=mag[ev < 0])
+        self.spec_plot.setTitle(f"spectrum at μ = {live.mu:.3f}", size="9pt")
+        m, p = live.measured, live.predicted
+        agree = "agree" if m == p else "<b style='color:#D55E00'>differ</b>"
+        self.inertia_label.setText(
+            f"inertia (−, 0, +): measured <b>{m.as_tuple()}</b> · Theorem 3 predicts <b>{p.as_tuple()}</b> — "
+            f"{agree}<br>loss {fmt(live.loss, 6)} · ‖∇L‖ {fmt(live.grad_norm)} · zero tolerance {fmt(live.zero_tol)}"
+            f" · computed in {live.seconds * 1e3:.0f} ms")
+
+    def spectrum_values(self) -> np.ndarray:
+        """The eigenvalues the spectrum plot shows, ascending (from its two scatter items)."""
+        pos = 10.0 ** np.asarray(self.spec_pos.getData()[1], dtype=float)
+        neg = -(10.0 ** np.asarray(self.spec_neg.getData()[1], dtype=float))
+        return np.sort(np.concatenate([neg, pos]))
+
+    # ---------------------------------------------------------------- export
+    def figures(self) -> dict[str, QWidget]:
+        return {"eigenvalues_vs_mu": self.eig_widget, "spectrum_at_mu": self.spec_widget,
+                "y_eigenvalues": self.y_widget, "loss_along_mu": self.loss_widget}
+
+    def tables(self) -> dict[str, Table]:
+        sw, live = self.sweep, self.live
+        if sw is None:
+            return {}
+        k = min(self.k_spin.value(), sw.eigvals.shape[1])
+        out = {
+            "eigenvalues_vs_mu": Table(["mu"] + [f"lambda_{i + 1}" for i in range(k)],
+                                       [[sw.mus[j], *sw.eigvals[j, :k]] for j in range(sw.mus.size)]),
+            "y_eigenvalues": Table(["index", "eigenvalue"], [[i, v] for i, v in enumerate(sw.y_eigvals)]),
+            "loss_along_mu": Table(["mu", "loss", "grad_norm", "measured_neg", "measured_zero", "measured_pos",
+                                    "predicted_neg", "predicted_zero", "predicted_pos"],
+                                   [[sw.mus[j], sw.loss[j], sw.grad_norm[j], *sw.measured[j], *sw.predicted[j]]
+                                    for j in range(sw.mus.size)]),
+        }
+        if live is not None:
+            out["spectrum_at_mu"] = Table(["mu", "index", "eigenvalue"],
+                                          [[live.mu, i + 1, v] for i, v in enumerate(live.eigvals)])
+        return out
+
+    def stop(self) -> None:
+        """Forget pending spectrum requests and wait for the running one (closing, tests)."""
+        self._pending_mu = None
+        if self._live_worker is not None:
+            self._live_worker.wait(10_000)

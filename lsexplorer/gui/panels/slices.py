@@ -1,0 +1,350 @@
+"""Slices panel (thesis Fig 6.10): the loss from the closest saddle to the minimum, and on the plane
+spanned by the saddle line and the minimum.
+
+Left: ``L`` along ``θ(μ*) + t (θ_min − θ(μ*))`` (``slices.line_slice``; t = 0 the saddle, t = 1 the
+minimum). Right: ``log10 L`` on the plane of ``slices.saddle_plane`` — u along the saddle line
+(``u = (μ − μ*)·‖direction‖``), v towards the minimum — with a colour bar, the saddle line (v = 0),
+the saddle, the minimum and the training trajectory projected onto the plane. The projection is
+least squares; how far the snapshots lie *out of* the plane is said in the legend, because a path
+drawn in a 2D slice of a 15-dimensional space can mislead. Minima lying on their saddle line
+(symmetry-induced, distance at rounding level) get the smallest Hessian eigenvector as second axis.
+
+Everything is computed in one Worker: plane, line slice and projection first, then the image row by
+row from ``slices.plane_slice``, drawn as the rows arrive. The resolution control restarts it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QSplitter,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.closest_saddle import ClosestSaddle
+from ...core.hessian import loss_grad_hessian
+from ...core.slices import (
+    LineSlice,
+    PlaneRow,
+    Projection,
+    SaddlePlane,
+    line_slice,
+    plane_slice,
+    project,
+    saddle_plane,
+)
+from ..analysis import analysable, closest_saddle_of
+from ..model import SessionModel
+from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
+from ..workers import TORCH_AUTODIFF_LOCK, Worker
+from .base import MissingAnalysis, PanelBase, Table
+
+#: Steps of the 1D slice, over t in [-0.25, 1.25].
+LINE_POINTS = 301
+
+
+@dataclasses.dataclass
+class SliceSetup:
+    """First record of :func:`slice_work`: the plane, its grid, the 1D slice and the projected trajectory."""
+
+    plane: SaddlePlane
+    us: np.ndarray
+    vs: np.ndarray
+    line: LineSlice
+    trajectory: Projection | None
+    epochs: np.ndarray | None
+    fallback_used: bool
+
+
+def plane_grid(saddle: ClosestSaddle, plane: SaddlePlane, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """``us, vs (resolution,)``: u covers μ from min(0, μ*) − 0.5 to max(1, μ*) + 0.5 (the narrower
+    point's two special points 0 and 1, and the saddle), v ±1.6 times the minimum's distance."""
+    mu_lo, mu_hi = min(0.0, saddle.mu) - 0.5, max(1.0, saddle.mu) + 0.5
+    us = np.linspace((mu_lo - plane.mu_star) * plane.line_speed, (mu_hi - plane.mu_star) * plane.line_speed,
+                     resolution)
+    reach = max(1.6 * abs(float(plane.minimum[1])), 0.15 * (us[-1] - us[0]))
+    return us, np.linspace(-reach, reach, resolution)
+
+
+def slice_work(spec, theta_min, saddle: ClosestSaddle, x, y, trajectory, epochs, resolution: int):
+    """Worker generator: yields a :class:`SliceSetup`, then every ``PlaneRow``; returns the ``PlaneSlice``."""
+    theta_min = np.asarray(theta_min, dtype=np.float64)
+    with TORCH_AUTODIFF_LOCK:
+        hess = loss_grad_hessian(spec, theta_min, x, y)[2]
+    fallback = np.linalg.eigh(hess)[1][:, 0]
+    plane = saddle_plane(saddle.line_origin, saddle.line_direction, theta_min, fallback=fallback)
+    on_line = plane.distance <= 64 * np.finfo(np.float64).eps * float(np.linalg.norm(theta_min))
+    us, vs = plane_grid(saddle, plane, resolution)
+    line = line_slice(spec, saddle.saddle, theta_min, x, y, np.linspace(-0.25, 1.25, LINE_POINTS))
+    proj = None
+    if trajectory is not None:
+        proj = project(np.vstack([np.asarray(trajectory, dtype=np.float64), theta_min]), plane.origin, plane.basis)
+    yield SliceSetup(plane, us, vs, line, proj, epochs, on_line)
+    return (yield from plane_slice(spec, plane.origin, plane.basis[0], plane.basis[1], x, y, us, vs))
+
+
+class QtSlicesPanel(PanelBase):
+    """Panel: 1D loss saddle → minimum, and the 2D plane of saddle line and minimum (log colour)."""
+
+    title = "Slices"
+
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
+        super().__init__(model, parent)
+        self.saddle: ClosestSaddle | None = None
+        self.setup: SliceSetup | None = None
+        self.plane_values: np.ndarray | None = None
+        self.rows_done = 0
+        self._worker: Worker | None = None
+        self._token = 0
+        outer = QWidget()
+        self._pages = QStackedLayout(outer)
+        self.missing = MissingAnalysis()
+        self.missing.compute.clicked.connect(self.compute)
+        self._pages.addWidget(self.missing)
+        self._pages.addWidget(self._build_plots())
+        self.set_content(outer)
+        model.analysis.finished.connect(lambda row, names: row == model.current and self._load())
+        self.on_session_changed()
+
+    def _build_plots(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.header = QLabel()
+        self.header.setWordWrap(True)
+        row.addWidget(self.header, 1)
+        row.addWidget(QLabel("resolution"))
+        self.resolution = QSpinBox()
+        self.resolution.setRange(11, 401)
+        self.resolution.setSingleStep(10)
+        self.resolution.setValue(61)
+        self.resolution.setToolTip("Grid points per side of the 2D slice (computed row by row in the background)")
+        self.resolution.valueChanged.connect(lambda _: self._start())
+        row.addWidget(self.resolution)
+        layout.addLayout(row)
+
+        self.line_widget = pg.PlotWidget(axisItems={"left": LogAxis("left")})
+        self.line_plot = self.line_widget.getPlotItem()
+        plain_axes(self.line_plot)
+        self.line_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.line_plot.setLogMode(x=False, y=True)
+        self.line_plot.setLabel("bottom", "t  (θ_saddle + t·(θ_min − θ_saddle))")
+        self.line_plot.setLabel("left", "loss")
+        self.line_plot.setTitle("saddle → minimum", size="9pt")
+        self.line_item = pg.PlotDataItem(pen=pg.mkPen("#333333", width=1.5))
+        self.line_plot.addItem(self.line_item)
+        for t, text, at in ((0.0, "saddle", 0.95), (1.0, "minimum", 0.85)):
+            self.line_plot.addItem(pg.InfiniteLine(t, angle=90, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine),
+                                                   label=text, labelOpts={"position": at, "color": "#555555"}))
+
+        self.plane_widget = pg.PlotWidget()
+        self.plane_plot = self.plane_widget.getPlotItem()
+        plain_axes(self.plane_plot)
+        self.plane_plot.setLabel("bottom", "u  (along the saddle line)")
+        self.plane_plot.setLabel("left", "v  (towards the minimum)")
+        self.image = pg.ImageItem(axisOrder="col-major")
+        self.plane_plot.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(values=(-6, 0), colorMap="viridis", label="log10 loss", interactive=False)
+        self.colorbar.setImageItem(self.image, insert_in=self.plane_plot)
+        self.plane_plot.addLegend(offset=(8, -8), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210))
+        self.saddle_line_item = pg.PlotDataItem(pen=pg.mkPen("w", width=2.5, style=Qt.PenStyle.DashLine),
+                                                name="saddle line")
+        self.trajectory_item = pg.PlotDataItem(pen=pg.mkPen("#ff6666", width=1.5), symbol="o", symbolSize=4,
+                                               symbolBrush="#ff6666", symbolPen=None, name="trajectory")
+        self.saddle_item = pg.ScatterPlotItem(size=13, symbol="x", pen=pg.mkPen("w", width=2), brush=pg.mkBrush("w"),
+                                              name="saddle θ(μ*)")
+        self.minimum_item = pg.ScatterPlotItem(size=14, symbol="star", pen=pg.mkPen("k"),
+                                               brush=pg.mkBrush(SELECTION_COLOR), name="local minimum")
+        for item in (self.saddle_line_item, self.trajectory_item, self.saddle_item, self.minimum_item):
+            self.plane_plot.addItem(item)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #555;")
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.line_widget)
+        split.addWidget(self.plane_widget)
+        split.setSizes([430, 570])
+        layout.addWidget(split, 1)
+        layout.addWidget(self.note)
+        return box
+
+    # ---------------------------------------------------------------- model -> view
+    def on_session_changed(self) -> None:
+        self._load()
+
+    def on_current_changed(self, index: int) -> None:
+        self._load()
+
+    def _load(self) -> None:
+        s, row = self.model.session, self.model.current
+        self.saddle = closest_saddle_of(s, row)
+        if s is None or row < 0:
+            self._cancel()
+            return
+        if self.saddle is None:
+            self._cancel()
+            can = analysable(s, row)
+            running = self.model.analysis.pending(row, "closest_saddle")
+            text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet; the slices need it." if can
+                    else f"Run {row} (seed {int(s.runs.seed[row])}) is a {str(s.runs.kind[row]).replace('_', ' ')}: "
+                    "slices through the closest saddle are drawn for local minima.\n\n"
+                    "Select a local minimum (Go ▸ Next local minimum).")
+            self.missing.show_reason(text, can, running)
+            self._pages.setCurrentIndex(0)
+            return
+        self._pages.setCurrentIndex(1)
+        c = self.saddle
+        warn = "" if c.narrower.kind != "not_converged" else " — the narrower point did not converge, so this " \
+                                                             "line is not a line of critical points"
+        self.header.setText(f"Run {row} (seed {int(s.runs.seed[row])}): closest saddle at μ* = {fmt(c.mu)}, "
+                            f"distance {fmt(c.distance)}{warn}")
+        self._start()
+
+    def compute(self) -> None:
+        if self.model.session is not None and self.model.current >= 0:
+            self.model.analysis.request(self.model.current, ["closest_saddle"])
+            self._load()
+
+    def _cancel(self) -> None:
+        self._token += 1
+        if self._worker is not None:
+            self._worker.quit()
+            self._worker = None
+
+    def _start(self) -> None:
+        """(Re)compute the slices of the current run at the chosen resolution."""
+        s, row, c = self.model.session, self.model.current, self.saddle
+        self._cancel()
+        self.setup = None
+        self.plane_values = None
+        self.rows_done = 0
+        self.image.clear()
+        for item in (self.line_item, self.saddle_line_item, self.trajectory_item):
+            item.setData([], [])
+        self.saddle_item.setData([], [])
+        self.minimum_item.setData([], [])
+        if s is None or c is None:
+            return
+        traj = s.runs.trajectory
+        snaps = traj.theta[row] if traj is not None else None
+        epochs = traj.epochs if traj is not None else None
+        token = self._token
+        worker = self._worker = Worker(slice_work, s.spec, s.runs.theta[row], c, s.x, s.y, snaps, epochs,
+                                       self.resolution.value())
+        worker.yielded.connect(lambda rec: self._record(rec, token))
+        worker.errored.connect(lambda exc: token == self._token and self.model.error.emit(
+            "Slice failed", f"{type(exc).__name__}: {exc}"))
+        worker.finished.connect(lambda: token == self._token and setattr(self, "_worker", None))
+        self.model.tasks.start(worker, f"Slicing seed {int(s.runs.seed[row])}",
+                               lambda r: (r.row + 1, r.rows, "slice") if isinstance(r, PlaneRow) else (0, 1, "slice"))
+
+    def _record(self, record, token: int) -> None:
+        if token != self._token:
+            return
+        if isinstance(record, SliceSetup):
+            self._show_setup(record)
+        else:
+            self.plane_values[record.row] = record.loss
+            self.rows_done = record.row + 1
+            self._draw_image()
+
+    def _show_setup(self, setup: SliceSetup) -> None:
+        self.setup = setup
+        c, plane = self.saddle, setup.plane
+        self.plane_values = np.full((setup.vs.size, setup.us.size), np.nan)
+        self.line_item.setData(setup.line.ts, setup.line.loss)
+        self.line_plot.enableAutoRange()
+        mus = np.linspace(min(0.0, c.mu) - 0.5, max(1.0, c.mu) + 0.5, 200)
+        xy = plane.line_coords(mus)
+        self.saddle_line_item.setData(xy[:, 0], xy[:, 1])
+        self.saddle_item.setData([0.0], [0.0])
+        self.minimum_item.setData([plane.minimum[0]], [plane.minimum[1]])
+        us, vs = setup.us, setup.vs
+        du, dv = us[1] - us[0], vs[1] - vs[0]
+        self._rect = QRectF(us[0] - du / 2, vs[0] - dv / 2, du * us.size, dv * vs.size)
+        notes = []
+        if setup.trajectory is not None:
+            coords, res = setup.trajectory.coords, setup.trajectory.residual
+            self.trajectory_item.setData(coords[:, 0], coords[:, 1])
+            extent = float(np.hypot(us[-1] - us[0], vs[-1] - vs[0]))
+            label = f"trajectory (off-plane ≤ {fmt(res.max(), 2)})"
+            self.plane_plot.legend.getLabel(self.trajectory_item).setText(label)
+            notes.append(f"The trajectory's {len(res) - 1} snapshots and the refined point are projected onto "
+                         f"the plane by least squares; their distance out of it is {fmt(res.min(), 2)} to "
+                         f"{fmt(res.max(), 2)} (the plane shown spans {fmt(extent, 3)}), so the drawn path "
+                         "is a shadow of the real one.")
+        if setup.fallback_used:
+            notes.append("The minimum lies on its saddle line (symmetry-induced); v is the Hessian's smallest "
+                         "eigenvector at the minimum instead.")
+        notes.append(f"Minimum at distance {fmt(plane.distance)} from the line.")
+        self.note.setText(" ".join(notes))
+        self.plane_plot.setRange(xRange=(us[0], us[-1]), yRange=(vs[0], vs[-1]), padding=0.02)
+
+    def _draw_image(self) -> None:
+        values = self.plane_values
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logv = np.log10(np.where(values > 0, values, np.nan))
+        finite = logv[np.isfinite(logv)]
+        if finite.size == 0:
+            return
+        lo, hi = float(finite.min()), float(finite.max())
+        if hi <= lo:
+            hi = lo + 1e-9
+        self.image.setImage(logv.T, autoLevels=False)
+        self.image.setRect(self._rect)  # after setImage: the transform depends on the image's size
+        self.colorbar.setLevels((lo, hi))
+
+    def image_values(self) -> np.ndarray:
+        """``(V, U)`` log10 loss the image shows (row r at v = vs[r]); NaN where not computed yet."""
+        return np.asarray(self.image.image, dtype=float).T
+
+    def wait_done(self, msecs: int = 30_000) -> bool:
+        """Block (processing events) until the slice is complete (tests, export)."""
+        from PySide6.QtCore import QCoreApplication, QElapsedTimer
+
+        timer = QElapsedTimer()
+        timer.start()
+        while timer.elapsed() < msecs and not self.complete:
+            if self._worker is None:
+                QCoreApplication.processEvents()
+                if not self.complete and self._worker is None:
+                    break
+            else:
+                self._worker.wait(50)
+        return self.complete
+
+    @property
+    def complete(self) -> bool:
+        """Every row of the current slice is drawn."""
+        return self.setup is not None and self.rows_done == self.setup.vs.size
+
+    # ---------------------------------------------------------------- export
+    def figures(self) -> dict[str, QWidget]:
+        return {"saddle_to_minimum": self.line_widget, "plane": self.plane_widget}
+
+    def tables(self) -> dict[str, Table]:
+        setup = self.setup
+        if setup is None:
+            return {}
+        line = setup.line
+        out = {"saddle_to_minimum": Table(["t", "loss"], [[t, v] for t, v in zip(line.ts, line.loss)])}
+        if self.plane_values is not None:
+            out["plane"] = Table(["u", "v", "loss"], [[u, v, self.plane_values[r, c]]
+                                                       for r, v in enumerate(setup.vs) for c, u in enumerate(setup.us)])
+        if setup.trajectory is not None:
+            epochs = list(setup.epochs) + ["refined"] if setup.epochs is not None else [""] * len(setup.trajectory.residual)
+            out["plane_trajectory"] = Table(["epoch", "u", "v", "out_of_plane"],
+                                            [[e, *xy, r] for e, xy, r in zip(epochs, setup.trajectory.coords,
+                                                                             setup.trajectory.residual)])
+        return out
