@@ -207,6 +207,31 @@ def test_run_table_rows_hold_the_runs_and_sort_numerically(qtbot, session_model)
     np.testing.assert_array_equal(session_model.view_order(), loss_sorted)
 
 
+def test_run_table_and_statistics_follow_kinds_relabelled_in_place(qtbot, session_model):
+    """An escape search turns a local minimum into a non-strict saddle without a new session."""
+    table = shown(qtbot, QtRunTable(session_model))
+    stats = shown(qtbot, QtStatisticsPanel(session_model))
+    r = session_model.session.runs
+    row = int(np.flatnonzero(r.kind == "local_min")[0])
+    kind_column = next(c for c in range(table.table_model.columnCount())
+                       if table.table_model.headerData(c, Qt_horizontal()) == "Kind")
+    before = table.table_model.index(row, kind_column).data()
+    r.kind[row] = "nonstrict_saddle"
+    session_model.runsChanged.emit()
+    after = table.table_model.index(row, kind_column).data()
+    assert after != before and "saddle" in after
+    labels = [table.kind_filter.itemText(i) for i in range(table.kind_filter.count())]
+    n = int(np.count_nonzero(r.kind == "nonstrict_saddle"))
+    assert f"non-strict saddle ({n})" in labels and f"local minimum ({int(np.count_nonzero(r.kind == 'local_min'))})" in labels
+    assert stats is not None
+
+
+def Qt_horizontal():
+    from PySide6.QtCore import Qt
+
+    return Qt.Orientation.Horizontal
+
+
 def Qt_ascending():
     from PySide6.QtCore import Qt
 

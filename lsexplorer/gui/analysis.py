@@ -129,11 +129,15 @@ class AnalysisQueue(QObject):
     def _store(self, session: Session, row: int, names: tuple[str, ...], work: Session) -> None:
         if session is not self._model.session:  # another session was opened meanwhile
             return
+        relabelled = not (np.array_equal(session.runs.kind, work.runs.kind)
+                          and np.array_equal(session.runs.symmetry_induced, work.runs.symmetry_induced))
         session.analyses.clear()
         session.analyses.update(work.analyses)
         session.runs.kind[:] = work.runs.kind
         session.runs.symmetry_induced[:] = work.runs.symmetry_induced
         self._model.set_modified(True)
+        if relabelled:
+            self._model.runsChanged.emit()
         self._model.message.emit(f"Computed {', '.join(names)} for run {row}; save the session to keep them")
         self.finished.emit(row, names)
 

@@ -30,6 +30,9 @@ class SessionModel(QObject):
     -------
     sessionChanged()
         A different session was set (or cleared); ``currentChanged`` follows.
+    runsChanged()
+        The open session's per-run labels changed in place (an escape search turned a local minimum
+        into a non-strict saddle, the closest saddle marked runs symmetry-induced).
     currentChanged(int)
         The selected run's row index into ``session.runs`` (``-1``: none).
     pathChanged(str)
@@ -43,6 +46,7 @@ class SessionModel(QObject):
     """
 
     sessionChanged = Signal()
+    runsChanged = Signal()
     currentChanged = Signal(int)
     pathChanged = Signal(str)
     modifiedChanged = Signal(bool)

@@ -198,6 +198,7 @@ class QtRunTable(PanelBase):
         layout.addLayout(top)
         layout.addWidget(self.view)
         self.set_content(content)
+        model.runsChanged.connect(self.on_session_changed)
         self._syncing = False
         self.on_session_changed()
 

@@ -96,6 +96,7 @@ class QtStatisticsPanel(PanelBase):
         content.setSizes([self.outcome_table.maximumHeight(), 420, 300])
         model.analysis.finished.connect(lambda *_: self._draw_saddle_histogram())
         self.set_content(content)
+        model.runsChanged.connect(self.on_session_changed)
         self.on_session_changed()
 
     def _build_outcome_table(self) -> QWidget:
