@@ -70,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", nargs="?", metavar="SESSION.h5")
 
     p = sub.add_parser("train", help="train students from a preset and certify every end point into a session")
-    p.add_argument("--preset", default=None, help="experiment preset: toy (thesis §6.2) or gaussian (default: toy)")
+    p.add_argument("--preset", default=None,
+                   help="experiment preset: toy (thesis §6.2), gaussian, digits-pca10 (scikit-learn's 8x8 digits, "
+                        "PCA-10 odd/even, 10-10-10-10-1 net; not MNIST) or mnist-pca10 (thesis §6.3) (default: toy)")
+    p.add_argument("--mnist-dir", metavar="DIR",
+                   help="directory holding the MNIST IDX files for --preset mnist-pca10 (default: $LSEXPLORER_MNIST, "
+                        "else ~/.cache/lsexplorer/mnist, downloaded there when missing)")
     p.add_argument("--config", metavar="FILE.toml", help="TOML config; flags given here override it")
     p.add_argument("--width", type=_positive_int, help="student hidden width (every hidden layer)")
     p.add_argument("--seeds", type=_positive_int, help="number of seeds (students), seeds FIRST..FIRST+S-1")
@@ -103,9 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mu", nargs="+", metavar="MU",
                    help="split values for --expand-neuron, e.g. --mu -0.5 0 0.5 1 1.5 or --mu=-0.5,0,0.5 "
                         "(default: a grid on [-1, 2], denser near 0 and 1)")
+    descent = p.add_argument_group(
+        "saddle descent (§6.3.2)", "perturb points of the saddle line of --expand-neuron J (--layer L) at each --mu "
+        "(default 0.25 0.5 0.75) by N(0, sigma^2), retrain, refine and classify where each ends; stored in the session")
+    descent.add_argument("--saddle-descent", action="store_true", help="run it (needs --runs I and --expand-neuron J)")
+    descent.add_argument("--perturbations", type=_positive_int, help="noise draws per mu (default 4)")
+    descent.add_argument("--sigma", type=float, help="standard deviation of the perturbation (default 0.01)")
+    descent.add_argument("--descent-epochs", type=_epochs, help="retraining epochs (default 20000)")
+    descent.add_argument("--descent-lr", type=_positive_float, help="(peak) learning rate (default 1e-3)")
+    descent.add_argument("--descent-optimizer", choices=["adam", "sgd"], help="default adam")
+    descent.add_argument("--descent-schedule", choices=["constant", "cyclical"],
+                         help="constant, or cyclical: a triangle from 1e-6 up to the learning rate and back every "
+                              "2000 epochs (default constant)")
     p.add_argument("-o", "--output", metavar="OUT.h5", help="write the analysed session here instead of in place")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("export", help="write every figure of a session (PNG, SVG, PDF) and its data (CSV), headless")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for the files (created)")
+    p.add_argument("--json", action="store_true", help="print the written paths as a JSON list")
 
     p = sub.add_parser("counting", help="count global-minima and critical-point subspaces, T(r*, m) and G(r, m)")
     p.add_argument("--r", type=_positive_int, required=True,
@@ -129,6 +151,8 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         if args.seeds is None:
             raise UserError("--first-seed needs --seeds")
         overrides["seeds"] = {"start": args.first_seed or 0, "count": args.seeds}
+    if args.mnist_dir is not None:
+        overrides["data"] = {"mnist_dir": str(Path(args.mnist_dir).expanduser().resolve())}
     train = {k: getattr(args, k) for k in ("epochs", "lr", "optimizer", "dtype", "device")
              if getattr(args, k) is not None}
     if train:
@@ -141,6 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .core.experiment import ConfigError, build_config, read_toml, run_experiment
+    from .core.mnist import MnistError
     from .core.session import save_session
     from .core.train import resolve_device, tune_glibc_malloc
 
@@ -156,6 +181,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = build_config("toy", toml, _train_overrides(args))
     except ConfigError as exc:
         raise UserError(str(exc)) from None
+    if args.mnist_dir is not None and config["data"]["kind"] != "mnist-pca10":
+        raise UserError(f"--mnist-dir goes with --preset mnist-pca10, not with data kind {config['data']['kind']!r}")
     try:
         resolve_device(config["train"]["device"])
     except ValueError as exc:
@@ -187,6 +214,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         stop.set()
         print("lsexplorer: interrupted; nothing written", file=sys.stderr)
         return 130
+    except MnistError as exc:
+        raise UserError(str(exc)) from None
     finally:
         for bar in bars.values():
             bar.close()
@@ -288,6 +317,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     tune_glibc_malloc()
     session = load_session(args.session)
     rows = _run_indices(args.runs, len(session.runs.seed))
+    if args.saddle_descent:
+        return _saddle_descent(args, session, rows)
+    if any(getattr(args, name) is not None for name in _DESCENT_FLAGS):
+        raise UserError("--perturbations, --sigma and --descent-* go with --saddle-descent")
     if args.expand_neuron is not None:
         return _expand_neuron(args, session, rows)
     if args.layer is not None or args.mu is not None:
@@ -330,6 +363,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _layer_and_neuron(args: argparse.Namespace, spec) -> tuple[int, int]:
+    """``(--layer, --expand-neuron)`` checked against the network; the layer defaults to the last hidden one."""
+    layer = args.layer if args.layer is not None else len(spec.hidden_widths)
+    if not 1 <= layer <= len(spec.hidden_widths):
+        raise UserError(f"--layer must be in 1..{len(spec.hidden_widths)} for {spec.describe()}, got {layer}")
+    width = spec.widths[layer]
+    if not 0 <= args.expand_neuron < width:
+        raise UserError(f"--expand-neuron must be in 0..{width - 1} (hidden layer {layer} has {width} neurons)")
+    return layer, args.expand_neuron
+
+
 def _expand_neuron(args: argparse.Namespace, session, rows: list[int] | None) -> int:
     from .core.classify import Tolerances
     from .core.inertia import default_mu_grid, expand_neuron_report
@@ -337,12 +381,8 @@ def _expand_neuron(args: argparse.Namespace, session, rows: list[int] | None) ->
     if rows is None or len(rows) != 1:
         raise UserError("--expand-neuron needs exactly one run: --runs I")
     spec = session.spec
-    layer = args.layer if args.layer is not None else len(spec.hidden_widths)
-    if not 1 <= layer <= len(spec.hidden_widths):
-        raise UserError(f"--layer must be in 1..{len(spec.hidden_widths)} for {spec.describe()}, got {layer}")
+    layer, _ = _layer_and_neuron(args, spec)
     width = spec.widths[layer]
-    if not 0 <= args.expand_neuron < width:
-        raise UserError(f"--expand-neuron must be in 0..{width - 1} (hidden layer {layer} has {width} neurons)")
     mus = _mu_values(args.mu)
     mus = list(default_mu_grid()) if mus is None else mus
     run = rows[0]
@@ -378,6 +418,88 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_gui(session)
 
 
+#: ``args`` attributes of the saddle-descent flags, and the DescentConfig settings they set.
+_DESCENT_FLAGS = {"perturbations": "n_perturbations", "sigma": "sigma", "descent_epochs": "epochs",
+                  "descent_lr": "lr", "descent_optimizer": "optimizer", "descent_schedule": "schedule"}
+
+
+def _saddle_descent(args: argparse.Namespace, session, rows: list[int] | None) -> int:
+    from tqdm import tqdm
+
+    from .core.analyze import saddle_descent_analysis
+    from .core.saddle_descent import DescentConfig
+    from .core.session import save_session
+
+    if rows is None or len(rows) != 1:
+        raise UserError("--saddle-descent needs exactly one run: --runs I")
+    if args.expand_neuron is None:
+        raise UserError("--saddle-descent needs --expand-neuron J: the neuron whose saddle line it starts from")
+    layer, neuron = _layer_and_neuron(args, session.spec)
+    settings = {key: getattr(args, flag) for flag, key in _DESCENT_FLAGS.items() if getattr(args, flag) is not None}
+    mus = _mu_values(args.mu)
+    if mus is not None:
+        settings["mus"] = mus
+    try:
+        config = DescentConfig.from_dict(settings)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    run = rows[0]
+    bars: dict = {}
+    runner = saddle_descent_analysis(session, run, layer, neuron, config)
+    try:
+        while True:
+            try:
+                p = next(runner)
+            except StopIteration as done:
+                result = done.value
+                break
+            bar = bars.get(p.stage)
+            if bar is None:
+                for other in bars.values():
+                    other.close()
+                unit = "epoch" if p.stage == "retrain" else "point"
+                bar = bars[p.stage] = tqdm(total=p.total, desc=p.stage, unit=unit, disable=args.quiet or args.json,
+                                           dynamic_ncols=True)
+            bar.n = p.done
+            bar.refresh()
+    finally:
+        for bar in bars.values():
+            bar.close()
+    out = Path(args.output) if args.output else Path(args.session)
+    save_session(session, out)
+    if args.json:
+        print(json.dumps({"run": run, "layer": layer, "neuron": neuron, "line_loss": result.line_loss,
+                          "narrow_grad_norm": result.narrow_grad_norm, "table": result.table(), "written": str(out)}))
+    else:
+        print(f"run {run} ({session.runs.kind[run]}), {session.spec.describe()}")
+        print(result.format_table())
+        print(f"written to {out} (/analyses/saddle_descent/{run}/layer{layer}_neuron{neuron})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import os
+
+    from .core.session import load_session
+
+    load_session(args.session)  # a bad file fails here, with the session layer's one-line reason
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a directory")
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from .gui.export import ExportError, export_session_figures
+
+    try:
+        paths = export_session_figures(args.session, out)
+    except ExportError as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps([str(p) for p in paths]))
+    else:
+        print(f"wrote {len(paths)} files to {out} (names: lsexplorer/gui/export.py, export_session_figures)")
+    return 0
+
+
 def cmd_counting(args: argparse.Namespace) -> int:
     from .core.counting import G, T
 
@@ -392,7 +514,8 @@ def cmd_counting(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "counting": cmd_counting}
+COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "export": cmd_export,
+            "counting": cmd_counting}
 
 
 def main(argv: list[str] | None = None) -> int:

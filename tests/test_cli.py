@@ -151,3 +151,20 @@ def test_gui_without_a_display_says_so(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lsexplorer", "gui", str(tmp_path / "none.h5")],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_export_writes_every_figure_of_the_sample_headless(tmp_path, capsys):
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
+    assert main(["export", str(sample), "--out", str(tmp_path / "figs"), "--json"]) == 0
+    paths = [Path(p) for p in json.loads(capsys.readouterr().out)]
+    names = {p.name for p in paths}
+    for stem in ("neurons_neurons", "statistics_lambda_min_vs_loss", "saddle_line_eigenvalues_vs_mu",
+                 "slices_plane", "escape_escape"):
+        assert {f"{stem}.png", f"{stem}.svg", f"{stem}.pdf", f"{stem}.csv"} <= names
+    assert all(p.stat().st_size > 1000 for p in paths if p.suffix in (".png", ".svg", ".pdf"))
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\nnot really")
+    code, err = _one_line_error(capsys, ["export", str(bad), "--out", str(tmp_path / "x")])
+    assert code == 2 and "bad.h5" in err

@@ -14,6 +14,9 @@ One generator drives them all, in dependency order, so the CLI and the GUI share
 Layout written (each result's ``to_dict``): ``/analyses/teacher_match/summary``,
 ``/analyses/closest_saddle/{settings,points/<row>,summary}``, ``/analyses/mu_sweep/{points/<row>,summary}``,
 ``/analyses/escape/{points/<row>/{scan,flat},summary}``, ``/analyses/theorems/<row>``.
+
+:func:`saddle_descent_analysis` runs apart from these, on one run and a neuron the caller picks
+(thesis §6.3.2), into ``/analyses/saddle_descent/<row>/layer<L>_neuron<J>``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .classify import Tolerances
 from .closest_saddle import ClosestSaddle, closest_saddle_all, store_closest_saddle
 from .escape import escape_verdict, flat_direction_search, smallest_direction_scan
 from .inertia import MuSweep, mu_sweep
+from .saddle_descent import DescentConfig, DescentProgress, SaddleDescent, saddle_descent
 from .session import Session
 from .symmetry import match_to_teacher
 from .theorems import saddle_theorem_report
@@ -204,3 +208,23 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
             yield AnalyzeProgress("theorems", done, len(local), row, time.perf_counter() - started)
         summary["theorems"] = {"runs": len(group)}
     return summary
+
+
+def saddle_descent_analysis(session: Session, row: int, layer: int, neuron: int, config: DescentConfig | None = None,
+                            stop: threading.Event | None = None) -> Generator[DescentProgress, None, SaddleDescent]:
+    """Thesis §6.3.2 from run ``row``'s point, duplicating ``neuron`` of hidden ``layer``; stored in ``session``.
+
+    Stored under ``/analyses/saddle_descent/<row>/layer<L>_neuron<J>`` (:meth:`SaddleDescent.to_dict`),
+    replacing an earlier one; a stopped analysis is returned but not stored. Works in memory; the
+    caller saves.
+    """
+    n = len(session.runs.seed)
+    if not 0 <= row < n:
+        raise ValueError(f"run index must be in 0..{n - 1}, got {row}")
+    tolerances = Tolerances.from_dict(session.config.get("tolerances", {}))
+    result = yield from saddle_descent(session.spec, session.runs.theta[row], session.x, session.y, layer, neuron,
+                                       config, tolerances, stop)
+    if not result.stopped:
+        per_run = session.analyses.setdefault("saddle_descent", {}).setdefault(str(row), {})
+        per_run[f"layer{layer}_neuron{neuron}"] = result.to_dict()
+    return result

@@ -1,5 +1,7 @@
-"""Data sets a student is trained on: the thesis' toy grid with its fixed teacher, and a seeded
-Gaussian-input teacher-student set for any teacher.
+"""Data sets a student is trained on: the thesis' toy grid with its fixed teacher, a seeded
+Gaussian-input teacher-student set for any teacher, and the PCA-10 odd/even sets of thesis section
+6.3 (no teacher): MNIST, and scikit-learn's bundled 8x8 digits through the same pipeline
+(:mod:`lsexplorer.core.mnist` documents it).
 
 Every data set is float64 numpy; training casts to its own dtype.
 """
@@ -11,6 +13,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from .mnist import fit_pca, load_mnist, odd_even_targets
 from .nets import MLPSpec, forward
 
 #: Incoming weights of the thesis' teacher (section 6.2), one row per hidden neuron.
@@ -103,5 +106,41 @@ def gaussian_teacher_dataset(n_samples: int, teacher_spec: MLPSpec, seed: int = 
     return Dataset("gaussian", x, teacher_outputs(teacher_spec, teacher_theta, x), teacher_spec, teacher_theta, params)
 
 
+def _pca10_odd_even(name: str, pixels: np.ndarray, digits: np.ndarray, scale: float, params: dict) -> Dataset:
+    """The section 6.3 pipeline on training pixels ``(n, D)`` in ``[0, scale]``: PCA to 10, odd +1 / even -1."""
+    pca = fit_pca(pixels, scale, 10)
+    params = {"kind": name, **params, "n_samples": int(len(pixels)), "pixel_scale": float(scale),
+              "explained_variance_ratio": [float(v) for v in pca.explained_variance_ratio],
+              "explained_variance_total": float(pca.explained_variance_ratio.sum())}
+    return Dataset(name, pca.transform(pixels), odd_even_targets(digits), params=params)
+
+
+def digits_pca10_dataset() -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1797 images; *not* MNIST) through the MNIST pipeline.
+
+    Pixels 0..16 scaled to [0, 1], centred, projected on their top 10 principal axes (74% of the
+    variance); targets +1 for odd digits, -1 for even. Offline and deterministic.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return _pca10_odd_even("digits-pca10", digits.data, digits.target, 16.0, {"source": "sklearn.datasets.load_digits"})
+
+
+def mnist_pca10_dataset(mnist_dir=None, n_samples: int | None = None, download: bool = True) -> Dataset:
+    """MNIST's training images (all 60000, or the first ``n_samples``) as PCA-10 odd/even, thesis section 6.3.
+
+    The principal axes are fitted on the images used for training, pixels scaled by 1/255. Where
+    the files come from: :func:`lsexplorer.core.mnist.load_mnist` (``mnist_dir``, ``$LSEXPLORER_MNIST``,
+    or the cache, downloaded into when ``download``); MnistError when they cannot be had.
+    """
+    images, digits, info = load_mnist(mnist_dir, "train", download)
+    if n_samples is not None:
+        if not 1 <= n_samples <= len(images):
+            raise ValueError(f"n_samples must be in 1..{len(images)}, got {n_samples}")
+        images, digits = images[:n_samples], digits[:n_samples]
+    return _pca10_odd_even("mnist-pca10", images, digits, 255.0, {"files": info})
+
+
 __all__ = ["Dataset", "toy_dataset", "toy_grid", "toy_teacher", "gaussian_teacher_dataset", "teacher_outputs",
-           "TOY_TEACHER_W", "TOY_TEACHER_A"]
+           "digits_pca10_dataset", "mnist_pca10_dataset", "TOY_TEACHER_W", "TOY_TEACHER_A"]

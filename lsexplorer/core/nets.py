@@ -130,7 +130,8 @@ def activation_derivative_from_output(name: str, s: torch.Tensor, z: torch.Tenso
     if name == "tanh":
         return 1 - s * s
     if name == "softplus":
-        return torch.sigmoid(z)
+        # torch's softplus returns z itself above its threshold 20, so its derivative there is exactly 1.
+        return torch.where(z > 20, torch.ones_like(z), torch.sigmoid(z))
     raise ValueError(f"unknown activation {name!r}")
 
 

@@ -12,6 +12,13 @@ itself is done by a *stepper* from :mod:`lsexplorer.core.train_kernels`, chosen 
 ``TrainConfig.backend``: ``native`` (generated C, CPU) or ``triton`` (generated Triton, CUDA) for
 one hidden layer, from :mod:`lsexplorer.core.train_kernels`, or :class:`TorchStepper` here (any MLP
 and device, the reference); ``auto`` picks the fastest that covers the network.
+
+With ``TrainConfig.grad_tol > 0`` a seed stops where ``||grad L||`` (float64, at its current point)
+has fallen to ``grad_tol`` (the thesis' "stop at ~1e-6", section 6.3): its point, trajectory and
+loss stay there while the others go on, and training ends when every seed has stopped or at
+``epochs``. The check runs between chunks of epochs, at most every :data:`GRAD_CHECK_SECONDS` and at
+most 5% of the time, so a seed stops within about a second of wall time of getting there (it may be
+a little past it), and no stepper, fast kernels included, needs to know about it.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ BACKENDS = ("auto", "native", "triton", "torch")
 CHUNK_SECONDS = 0.1
 #: Least wall time between two progress records.
 PROGRESS_SECONDS = 0.1
+#: Least wall time between two gradient-norm checks for ``TrainConfig.grad_tol``.
+GRAD_CHECK_SECONDS = 1.0
 
 
 @dataclasses.dataclass
@@ -44,7 +53,9 @@ class TrainConfig:
     """How to train: optimizer, step size, length, precision, device and what to record.
 
     ``backend`` picks the implementation (``auto``: native C kernel on CPU, Triton on CUDA, where
-    they cover the network, else torch); all implement the same arithmetic.
+    they cover the network, else torch); all implement the same arithmetic. ``grad_tol > 0`` stops
+    each seed once its gradient norm is at most ``grad_tol`` (module docstring); 0 trains every seed
+    for ``epochs``.
     """
 
     optimizer: str = "adam"
@@ -58,6 +69,7 @@ class TrainConfig:
     n_snapshots: int = 64
     n_loss_points: int = 256
     backend: str = "auto"
+    grad_tol: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.betas, (list, tuple)):
@@ -100,6 +112,7 @@ class TrainConfig:
         number("momentum", 0.0, False, 1.0)
         count("n_snapshots", 2)
         count("n_loss_points", 2)
+        number("grad_tol", 0.0, False)
 
     def to_dict(self) -> dict:
         """JSON-able form; :meth:`from_dict` inverts it."""
@@ -125,7 +138,7 @@ class TrainProgress:
     """One progress record: plain numbers and numpy, safe to hand to another thread.
 
     ``loss: (S,)`` is the training loss at the last epoch run; ``epochs_per_s`` the rate since the
-    previous record.
+    previous record; ``converged`` the number of seeds stopped by ``grad_tol``.
     """
 
     epoch: int
@@ -133,6 +146,7 @@ class TrainProgress:
     loss: np.ndarray
     elapsed: float
     epochs_per_s: float
+    converged: int = 0
 
 
 @dataclasses.dataclass
@@ -143,6 +157,7 @@ class TrainResult:
     ``loss_curve: (S, L)`` at ``loss_epochs: (L,)``, each the loss of the point *before* that epoch's
     update, at ``epochs_done`` the loss of ``theta``. Both epoch lists start at 0 and end at
     ``epochs_done``; after a stop they hold the epochs reached plus the point where training stopped.
+    ``converged_epoch: (S,)`` is the epoch at which ``grad_tol`` stopped each seed, -1 where it did not.
     """
 
     theta: np.ndarray
@@ -156,6 +171,7 @@ class TrainResult:
     device: str
     dtype: str
     backend: str = ""
+    converged_epoch: np.ndarray | None = None
 
 
 def tune_glibc_malloc(threshold: int = 1 << 30) -> bool:
@@ -344,12 +360,13 @@ def _train(spec, theta0, x, y, config: TrainConfig, device: torch.device, stop: 
     snaps: list[np.ndarray] = []
     loss_epochs: list[int] = []
     losses: list[np.ndarray] = []
+    held = _ConvergedSeeds(spec, theta0, x, y, config.grad_tol)
     stepper = make_stepper(spec, theta0, x, y, config, device)
     try:
         done, chunk, b = 0, 1, 0
         last_yield, last_yield_epoch = time.perf_counter(), 0
         stopped = False
-        while done < epochs:
+        while done < epochs and not held.all_converged:
             if stop is not None and stop.is_set():
                 stopped = True
                 break
@@ -359,23 +376,24 @@ def _train(spec, theta0, x, y, config: TrainConfig, device: torch.device, stop: 
             t0 = time.perf_counter()
             if done in snap_set:
                 snap_epochs.append(done)
-                snaps.append(stepper.theta())
+                snaps.append(held.theta(stepper.theta()))
             loss_first, loss_last = stepper.advance(k)
             if done in loss_set:
                 loss_epochs.append(done)
-                losses.append(loss_first)
+                losses.append(held.loss(loss_first))
             done += k
             now = time.perf_counter()
             # Aim at CHUNK_SECONDS, growing at most 4x at a time so a chunk timed too fast cannot
             # overshoot much; a chunk cut short by a record is dominated by overhead and only grows.
             fit = min(int(CHUNK_SECONDS * k / max(now - t0, 1e-9)), 4 * chunk)
             chunk = max(1, fit) if k == chunk else max(chunk, fit)
-            if now - last_yield >= PROGRESS_SECONDS or done == epochs:
-                yield TrainProgress(done, epochs, loss_last, now - t_start,
-                                    (done - last_yield_epoch) / max(now - last_yield, 1e-9))
+            held.check(stepper, done, now)
+            if now - last_yield >= PROGRESS_SECONDS or done == epochs or held.all_converged:
+                yield TrainProgress(done, epochs, held.loss(loss_last), now - t_start,
+                                    (done - last_yield_epoch) / max(now - last_yield, 1e-9), held.n_converged)
                 last_yield, last_yield_epoch = now, done
-        final_loss, _ = stepper.advance(0)
-        theta = stepper.theta()
+        final_loss = held.loss(stepper.advance(0)[0])
+        theta = held.theta(stepper.theta())
     finally:
         stepper.close()
     snap_epochs.append(done)
@@ -386,4 +404,59 @@ def _train(spec, theta0, x, y, config: TrainConfig, device: torch.device, stop: 
         theta=theta, snapshot_epochs=np.asarray(snap_epochs, dtype=np.int64), snapshots=np.stack(snaps, axis=1),
         loss_epochs=np.asarray(loss_epochs, dtype=np.int64), loss_curve=np.stack(losses, axis=1),
         epochs_done=done, stopped=stopped, elapsed=time.perf_counter() - t_start, device=str(device),
-        dtype=config.dtype, backend=stepper.name)
+        dtype=config.dtype, backend=stepper.name, converged_epoch=held.epoch)
+
+
+class _ConvergedSeeds:
+    """Seeds that ``grad_tol`` has stopped: their point and loss, held while the stepper runs on.
+
+    :meth:`check` measures ``||grad L||`` in float64 at the stepper's current points of the seeds
+    still running, no sooner than :data:`GRAD_CHECK_SECONDS` after the last check and 20 times the
+    last check's cost (so checking takes at most 5% of the time). With ``grad_tol = 0`` it does nothing.
+    """
+
+    def __init__(self, spec: MLPSpec, theta0: np.ndarray, x: np.ndarray, y: np.ndarray, grad_tol: float) -> None:
+        self.spec, self.grad_tol = spec, float(grad_tol)
+        self.epoch = np.full(len(theta0), -1, dtype=np.int64)
+        self._theta = np.zeros_like(theta0)
+        self._loss = np.zeros(len(theta0))
+        self._x, self._y = torch.from_numpy(x), torch.from_numpy(y)
+        self._next = time.perf_counter() + GRAD_CHECK_SECONDS
+
+    @property
+    def n_converged(self) -> int:
+        return int((self.epoch >= 0).sum())
+
+    @property
+    def all_converged(self) -> bool:
+        return self.grad_tol > 0 and bool((self.epoch >= 0).all())
+
+    def check(self, stepper, done: int, now: float) -> None:
+        """Stop (hold) every running seed whose gradient norm is at most ``grad_tol`` after ``done`` epochs."""
+        if self.grad_tol <= 0 or now < self._next:
+            return
+        running = np.flatnonzero(self.epoch < 0)
+        theta = stepper.theta()[running]
+        with torch.no_grad():
+            value, grad = loss_and_grad(self.spec, torch.from_numpy(theta), self._x, self._y)
+        norms = torch.linalg.vector_norm(grad, dim=1).numpy()
+        hit = norms <= self.grad_tol
+        rows = running[hit]
+        self.epoch[rows] = done
+        self._theta[rows] = theta[hit]
+        self._loss[rows] = value.numpy()[hit]
+        cost = time.perf_counter() - now
+        self._next = time.perf_counter() + max(GRAD_CHECK_SECONDS, 20 * cost)
+
+    def theta(self, theta: np.ndarray) -> np.ndarray:
+        """``theta (S, P)`` with the held points in the rows of stopped seeds."""
+        stopped = self.epoch >= 0
+        theta[stopped] = self._theta[stopped]
+        return theta
+
+    def loss(self, loss: np.ndarray) -> np.ndarray:
+        """``loss (S,)`` with the held losses in the rows of stopped seeds."""
+        stopped = self.epoch >= 0
+        loss = np.array(loss, dtype=np.float64)
+        loss[stopped] = self._loss[stopped]
+        return loss
