@@ -112,3 +112,21 @@ class MissingAnalysis(QWidget):
         self.label.setText(text + ("\n\nComputing in the background…" if running else ""))
         self.compute.setVisible(can_compute)
         self.compute.setEnabled(can_compute and not running)
+
+
+class AnalysisPanelBase(PanelBase):
+    """A panel that plots one stored analysis of the current run, or says why it cannot and offers
+    to compute it. Subclasses implement ``_build_plots()``, ``_load()`` and ``compute()`` and call
+    :meth:`install_pages` at the end of their constructor."""
+
+    def install_pages(self) -> None:
+        """Stack the Compute page and the plots, and reload when an analysis of the current run lands."""
+        outer = QWidget()
+        self._pages = QStackedLayout(outer)
+        self.missing = MissingAnalysis()
+        self.missing.compute.clicked.connect(self.compute)
+        self._pages.addWidget(self.missing)
+        self._pages.addWidget(self._build_plots())
+        self.set_content(outer)
+        self.model.analysis.finished.connect(lambda row, names: row == self.model.current and self._load())
+        self.on_session_changed()

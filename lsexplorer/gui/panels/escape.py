@@ -12,15 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..analysis import analysable, escape_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
-from .base import MissingAnalysis, PanelBase, Table
+from .base import AnalysisPanelBase, Table
 
 
-class QtEscapePanel(PanelBase):
+class QtEscapePanel(AnalysisPanelBase):
     """Panel: loss, λ_min and ‖∇L‖ versus ε from Algorithm 1, Algorithm 2's outcome as text."""
 
     title = "Escape"
@@ -29,15 +29,7 @@ class QtEscapePanel(PanelBase):
         super().__init__(model, parent)
         self.scan = None
         self.flat = None
-        outer = QWidget()
-        self._pages = QStackedLayout(outer)
-        self.missing = MissingAnalysis()
-        self.missing.compute.clicked.connect(self.compute)
-        self._pages.addWidget(self.missing)
-        self._pages.addWidget(self._build_plots())
-        self.set_content(outer)
-        model.analysis.finished.connect(lambda row, names: row == model.current and self._load())
-        self.on_session_changed()
+        self.install_pages()
 
     def _build_plots(self) -> QWidget:
         box = QWidget()

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QSplitter,
-    QStackedLayout,
     QVBoxLayout,
     QWidget,
 )
@@ -38,7 +37,7 @@ from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
 from ..workers import TORCH_AUTODIFF_LOCK, Worker
-from .base import MissingAnalysis, PanelBase, Table
+from .base import AnalysisPanelBase, Table
 
 SLIDER_STEPS = 1000
 CURVE_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
@@ -85,7 +84,7 @@ def _plot(left_log: bool = False) -> pg.PlotWidget:
     return widget
 
 
-class QtSaddleLinePanel(PanelBase):
+class QtSaddleLinePanel(AnalysisPanelBase):
     """Panel: eigenvalues versus μ with a μ slider and cursor, the live spectrum, Y, inertia, loss."""
 
     title = "Saddle line"
@@ -104,15 +103,7 @@ class QtSaddleLinePanel(PanelBase):
         self._pending_mu: float | None = None
         self._syncing = False
 
-        outer = QWidget()
-        self._pages = QStackedLayout(outer)
-        self.missing = MissingAnalysis()
-        self.missing.compute.clicked.connect(self.compute)
-        self._pages.addWidget(self.missing)
-        self._pages.addWidget(self._build_plots())
-        self.set_content(outer)
-        model.analysis.finished.connect(lambda row, names: row == model.current and self._load())
-        self.on_session_changed()
+        self.install_pages()
 
     # ---------------------------------------------------------------- construction
     def _build_plots(self) -> QWidget:

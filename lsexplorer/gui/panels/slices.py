@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QSpinBox,
     QSplitter,
-    QStackedLayout,
     QVBoxLayout,
     QWidget,
 )
@@ -46,7 +45,7 @@ from ..analysis import analysable, closest_saddle_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
 from ..workers import TORCH_AUTODIFF_LOCK, Worker
-from .base import MissingAnalysis, PanelBase, Table
+from .base import AnalysisPanelBase, Table
 
 #: Steps of the 1D slice, over t in [-0.25, 1.25].
 LINE_POINTS = 301
@@ -92,7 +91,7 @@ def slice_work(spec, theta_min, saddle: ClosestSaddle, x, y, trajectory, epochs,
     return (yield from plane_slice(spec, plane.origin, plane.basis[0], plane.basis[1], x, y, us, vs))
 
 
-class QtSlicesPanel(PanelBase):
+class QtSlicesPanel(AnalysisPanelBase):
     """Panel: 1D loss saddle → minimum, and the 2D plane of saddle line and minimum (log colour)."""
 
     title = "Slices"
@@ -105,15 +104,7 @@ class QtSlicesPanel(PanelBase):
         self.rows_done = 0
         self._worker: Worker | None = None
         self._token = 0
-        outer = QWidget()
-        self._pages = QStackedLayout(outer)
-        self.missing = MissingAnalysis()
-        self.missing.compute.clicked.connect(self.compute)
-        self._pages.addWidget(self.missing)
-        self._pages.addWidget(self._build_plots())
-        self.set_content(outer)
-        model.analysis.finished.connect(lambda row, names: row == model.current and self._load())
-        self.on_session_changed()
+        self.install_pages()
 
     def _build_plots(self) -> QWidget:
         box = QWidget()
