@@ -130,3 +130,9 @@ class AnalysisPanelBase(PanelBase):
         self.set_content(outer)
         self.model.analysis.finished.connect(lambda row, names: row == self.model.current and self._load())
         self.on_session_changed()
+
+    def on_session_changed(self) -> None:
+        self._load()
+
+    def on_current_changed(self, index: int) -> None:
+        self._load()

@@ -71,12 +71,6 @@ class QtEscapePanel(AnalysisPanelBase):
         layout.addWidget(self.outcome)
         return box
 
-    def on_session_changed(self) -> None:
-        self._load()
-
-    def on_current_changed(self, index: int) -> None:
-        self._load()
-
     def _load(self) -> None:
         s, row = self.model.session, self.model.current
         found = escape_of(s, row)

@@ -199,13 +199,6 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         layout.addWidget(self.inertia_label)
         return box
 
-    # ---------------------------------------------------------------- model -> view
-    def on_session_changed(self) -> None:
-        self._load()
-
-    def on_current_changed(self, index: int) -> None:
-        self._load()
-
     def _load(self) -> None:
         """Read the selected run's closest saddle and sweep; show the plots or say what is missing."""
         s, row = self.model.session, self.model.current

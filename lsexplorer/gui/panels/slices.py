@@ -170,13 +170,6 @@ class QtSlicesPanel(AnalysisPanelBase):
         layout.addWidget(self.note)
         return box
 
-    # ---------------------------------------------------------------- model -> view
-    def on_session_changed(self) -> None:
-        self._load()
-
-    def on_current_changed(self, index: int) -> None:
-        self._load()
-
     def _load(self) -> None:
         s, row = self.model.session, self.model.current
         self.saddle = closest_saddle_of(s, row)
