@@ -16,12 +16,13 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
+from ..core.classify import Tolerances
 from ..core.data import toy_dataset, toy_teacher
 from ..core.nets import MLPSpec, xavier_init
 from ..core.session import LossCurve, Runs, Session, Trajectory
 from .workers import running_threads, stop_all_workers
 
-TOLERANCES = {"grad_norm": 1e-10, "eig_rel": 1e-6}
+TOLERANCES = Tolerances().to_dict()
 
 #: Kinds of the runs of :func:`make_gui_session`, cycled: every kind appears, local minima most.
 KIND_CYCLE = ("global_min", "local_min", "strict_saddle", "local_min", "global_min", "nonstrict_saddle",
@@ -77,6 +78,45 @@ def make_gui_session(S: int = 24, K: int = 9, L: int = 30, d_in: int = 2, width:
               "network": spec.to_dict(), "teacher": tspec.to_dict(), "seeds": seeds.tolist(),
               "train": {"epochs": 10_000, "lr": 0.01}, "refine": {}, "tolerances": TOLERANCES}
     return Session(config=config, x=x, y=y, teacher_theta=tth, runs=runs, analyses={})
+
+
+def make_deep_gui_session(S: int = 3, d_in: int = 10, hidden: tuple[int, ...] = (4, 4, 4), N: int = 40,
+                          seed: int = 0) -> Session:
+    """A small deep session as ``train --preset digits-pca10`` writes it: ``d_in`` inputs, several
+    hidden sigmoid layers with biases, no teacher, labels ±1, and every run ``not_converged``.
+
+    Losses, gradients and Hessian spectra are the exact ones of each row's point.
+    """
+    from ..core.hessian import loss_grad_hessian
+
+    rng = np.random.default_rng(seed)
+    spec = MLPSpec((d_in, *hidden, 1), "sigmoid", True)
+    P = spec.n_params
+    x = rng.normal(size=(N, d_in))
+    y = np.where(rng.random((N, 1)) < 0.5, -1.0, 1.0)
+    seeds = np.arange(S, dtype=np.int64)
+    theta_init = xavier_init(spec, seeds)
+    theta = theta_init + rng.normal(scale=0.3, size=(S, P))
+    theta_trained = theta + rng.normal(scale=1e-3, size=(S, P))
+    loss, grad, eig = np.empty(S), np.empty(S), np.empty((S, P))
+    for i in range(S):
+        value, g, h = loss_grad_hessian(spec, theta[i], x, y)
+        loss[i], grad[i], eig[i] = float(value), float(np.linalg.norm(g)), np.linalg.eigvalsh(h)
+    K, L = 5, 12
+    t = np.linspace(0, 1, K)[None, :, None]
+    snaps = (theta_init[:, None, :] * (1 - t) + theta_trained[:, None, :] * t).astype(np.float32)
+    epochs = np.unique(np.rint(np.geomspace(1, 301, K)).astype(np.int64) - 1)
+    curve_epochs = np.unique(np.rint(np.geomspace(1, 301, L)).astype(np.int64) - 1)
+    curve = loss[:, None] * (1 + np.exp(-np.linspace(0, 4, len(curve_epochs))))[None, :]
+    runs = Runs(seed=seeds, theta_init=theta_init, theta=theta, loss=loss, grad_norm=grad, hessian_eigvals=eig,
+                kind=np.array(["not_converged"] * S), degeneracy=np.zeros(S, dtype=np.int64), lambda_min=eig[:, 0],
+                stop_reason=np.array(["epoch_cap"] * S), train_loss=curve[:, -1], theta_trained=theta_trained,
+                trajectory=Trajectory(epochs, snaps[:, :len(epochs)], rng.uniform(0, 1, (S, len(epochs)))),
+                loss_curve=LossCurve(curve_epochs, curve))
+    config = {"preset": "digits-pca10", "data": {"kind": "digits-pca10"}, "network": spec.to_dict(),
+              "teacher": None, "seeds": seeds.tolist(), "train": {"epochs": 300, "lr": 1e-4}, "refine": {},
+              "tolerances": Tolerances().to_dict()}
+    return Session(config=config, x=x, y=y, teacher_theta=None, runs=runs, analyses={})
 
 
 @dataclasses.dataclass
@@ -187,6 +227,7 @@ __all__ = [
     "gui_session",
     "gui_settings",
     "main_window",
+    "make_deep_gui_session",
     "make_gui_session",
     "no_leaked_qthreads",
     "session_model",

@@ -8,6 +8,12 @@ exact Hessian, eigh) in a Worker — ~15–80 ms on the toy on a loaded 2-core m
 GUI thread's budget — and requests that arrive while one runs are coalesced: only the newest μ is
 computed next. Beside it: Y's eigenvalues, the loss along μ, and measured versus Theorem 3's
 predicted inertia at the current μ. Runs without the analysis show why and a Compute button.
+
+Source "expand a neuron of this run" (any depth, issue 5): the line is instead the selected run's own
+point θ with neuron ``j`` of hidden layer ``l`` (both chosen in spin boxes) duplicated at share μ; its
+sweep (``core.inertia.mu_sweep`` on :attr:`QtSaddleLinePanel.expand_mus`) is computed on request in a
+Worker (a status-bar task, cancellable) and kept in memory per (row, layer, neuron) for the open
+session only; it is not written to the session file.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -31,12 +38,19 @@ from PySide6.QtWidgets import (
 
 from ...core.classify import Tolerances
 from ...core.hessian import loss_grad_hessian
-from ...core.inertia import Inertia, Theorem3, measured_inertia, theorem3
+from ...core.inertia import (
+    Inertia,
+    MuSweep,
+    Theorem3,
+    measured_inertia,
+    mu_sweep,
+    theorem3,
+)
 from ...core.symmetry import duplicate_neuron
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
-from ..workers import TORCH_AUTODIFF_LOCK, Worker
+from ..workers import TORCH_AUTODIFF_LOCK, Worker, autodiff_locked
 from .base import AnalysisPanelBase, Table
 
 SLIDER_STEPS = 1000
@@ -77,6 +91,24 @@ def live_spectrum(nspec, ntheta, x, y, layer: int, neuron: int, mu: float, toler
                         measured_inertia(eig, tol), theorem.inertia(mu), theorem, time.perf_counter() - start)
 
 
+def expand_sweep(spec, theta, x, y, layer: int, neuron: int, mus, tolerances: Tolerances):
+    """Worker generator: ``mu_sweep`` of ``theta`` at (layer, neuron), holding the autodiff lock between yields."""
+    return (yield from autodiff_locked(mu_sweep(spec, np.asarray(theta, dtype=np.float64), x, y, layer, neuron,
+                                                mus, tolerances)))
+
+
+@dataclasses.dataclass
+class Line:
+    """The line θ(μ) shown: the narrow point, the duplicated neuron, L(θ*), and the μ to start at."""
+
+    spec: object
+    theta: np.ndarray
+    layer: int
+    neuron: int
+    base_loss: float
+    mu0: float
+
+
 def _plot(left_log: bool = False) -> pg.PlotWidget:
     widget = pg.PlotWidget(axisItems={"left": LogAxis("left")} if left_log else None)
     plain_axes(widget.getPlotItem())
@@ -93,6 +125,13 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         super().__init__(model, parent)
         self.saddle = None
         self.sweep = None
+        self.line: Line | None = None
+        #: μ grid of "expand a neuron" sweeps; None: ``core.inertia.default_mu_grid()``.
+        self.expand_mus: np.ndarray | None = None
+        self._expand_cache: dict[tuple[int, int, int], MuSweep] = {}
+        self._cache_session = None
+        self._sweep_worker: Worker | None = None
+        self._sweep_key: tuple[int, int, int] | None = None
         self.live: LiveSpectrum | None = None
         self.mu = 0.0
         self.mu_range = (-1.0, 2.0)
@@ -103,7 +142,62 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self._pending_mu: float | None = None
         self._syncing = False
 
+        self._build_source_bar()
         self.install_pages()
+
+    def _build_source_bar(self) -> None:
+        self.source_bar = QWidget()
+        row = QHBoxLayout(self.source_bar)
+        row.setContentsMargins(4, 2, 4, 2)
+        self.source_combo = QComboBox()
+        self.source_combo.addItem("closest saddle", "closest")
+        self.source_combo.addItem("expand a neuron of this run", "expand")
+        self.source_combo.setToolTip("Closest saddle: the stored analysis of a local minimum. Expand a neuron: "
+                                     "duplicate neuron j of hidden layer l of the selected run's point")
+        self.layer_spin = QSpinBox()
+        self.layer_spin.setRange(1, 1)
+        self.layer_spin.setToolTip("Hidden layer (1 = first)")
+        self.neuron_spin = QSpinBox()
+        self.neuron_spin.setRange(0, 0)
+        self.neuron_spin.setToolTip("Neuron of that layer (0-based, as the CLI's --expand-neuron)")
+        self.sweep_button = QPushButton("Sweep μ")
+        self.sweep_button.setToolTip("Compute the eigenvalues along θ(μ) in the background")
+        self.sweep_button.clicked.connect(self.compute)
+        for w in (QLabel("Line:"), self.source_combo, QLabel("layer"), self.layer_spin, QLabel("neuron"),
+                  self.neuron_spin, self.sweep_button):
+            row.addWidget(w)
+        row.addStretch(1)
+        self.source_combo.currentIndexChanged.connect(lambda _: self._load())
+        self.layer_spin.valueChanged.connect(lambda _: self._load())
+        self.neuron_spin.valueChanged.connect(lambda _: self._load())
+        self._update_source_widgets()
+
+    def set_content(self, widget: QWidget) -> None:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.source_bar)
+        layout.addWidget(widget, 1)
+        super().set_content(box)
+
+    @property
+    def source(self) -> str:
+        return self.source_combo.currentData()
+
+    def _update_source_widgets(self) -> None:
+        expand = self.source == "expand"
+        for w in (self.layer_spin, self.neuron_spin, self.sweep_button):
+            w.setEnabled(expand)
+        spec = self.model.spec
+        if spec is None:
+            return
+        hidden = spec.hidden_widths
+        for spin, hi in ((self.layer_spin, len(hidden)), (self.neuron_spin, None)):
+            spin.blockSignals(True)
+            try:
+                spin.setMaximum(hi if hi is not None else hidden[self.layer_spin.value() - 1] - 1)
+            finally:
+                spin.blockSignals(False)
 
     # ---------------------------------------------------------------- construction
     def _build_plots(self) -> QWidget:
@@ -206,6 +300,15 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self._theorem = None
         self.live = None
         self._pending_mu = None
+        self.line = None
+        if s is not self._cache_session:
+            self._expand_cache.clear()
+            self._cache_session = s
+        self._update_source_widgets()
+        if self.source == "expand":
+            self.saddle = None
+            self._load_expand()
+            return
         self.saddle = closest_saddle_of(s, row)
         self.sweep = mu_sweep_of(s, row)
         if s is None or row < 0:
@@ -232,29 +335,103 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self.missing.show_reason(f"Run {row} has a closest saddle but no μ sweep yet.", True, running)
             self._pages.setCurrentIndex(0)
             return
+        c = self.saddle
+        self._show(Line(c.narrower.spec, c.narrower.theta, c.layer, c.neuron, c.narrower.loss, c.mu),
+                   f"Run {row} (seed {int(s.runs.seed[row])}): narrower point {c.narrower.spec.describe()} "
+                   f"({c.narrower.kind.replace('_', ' ')}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
+                   f"{c.layer} duplicated; closest saddle at μ* = {fmt(c.mu)}, distance {fmt(c.distance)}.")
+
+    def _show(self, line: Line, header: str) -> None:
+        """Plot ``self.sweep`` along ``line`` and put the cursor at ``line.mu0``."""
         self._pages.setCurrentIndex(1)
-        c, sw = self.saddle, self.sweep
-        lo = min(float(sw.mus.min()), c.mu - 0.25)
-        hi = max(float(sw.mus.max()), c.mu + 0.25)
+        self.line, sw = line, self.sweep
+        lo = min(float(sw.mus.min()), line.mu0 - 0.25)
+        hi = max(float(sw.mus.max()), line.mu0 + 0.25)
         self.mu_range = (lo, hi)
         self.k_spin.setMaximum(sw.eigvals.shape[1])
-        self.header.setText(
-            f"Run {row} (seed {int(s.runs.seed[row])}): narrower point {c.narrower.spec.describe()} "
-            f"({c.narrower.kind.replace('_', ' ')}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
-            f"{c.layer} duplicated; closest saddle at μ* = {fmt(c.mu)}, distance {fmt(c.distance)}.")
+        self.header.setText(header)
         self.y_bars.setOpts(x=np.arange(sw.y_eigvals.size), height=sw.y_eigvals, width=0.6)
         self.y_plot.enableAutoRange()
         # θ(μ) is a line of critical points of one loss value: what is left is rounding (or, for a
         # narrower point that is not exactly critical, the real change).
-        self.loss_item.setData(sw.mus, sw.loss - c.narrower.loss)
+        self.loss_item.setData(sw.mus, sw.loss - line.base_loss)
         self.loss_plot.enableAutoRange()
         self._draw_curves()
-        self.set_mu(c.mu)
+        self.set_mu(line.mu0)
+
+    def expand_key(self) -> tuple[int, int, int]:
+        """(row, layer, neuron) of the "expand a neuron" line now selected."""
+        return int(self.model.current), int(self.layer_spin.value()), int(self.neuron_spin.value())
+
+    def _load_expand(self) -> None:
+        s, row = self.model.session, self.model.current
+        self.sweep = None
+        if s is None or row < 0:
+            return
+        key = self.expand_key()
+        _, layer, neuron = key
+        theta = s.runs.theta[row]
+        kind = str(s.runs.kind[row]).replace("_", " ")
+        if not np.isfinite(theta).all():
+            self.missing.show_reason(f"Run {row}: its point is not finite, so it has no line to expand.", False)
+            self._pages.setCurrentIndex(0)
+            return
+        self.sweep = self._expand_cache.get(key)
+        if self.sweep is None:
+            running = self._sweep_worker is not None and self._sweep_key == key
+            self.missing.show_reason(
+                f"Run {row} ({kind}): no μ sweep yet for neuron {neuron} of hidden layer {layer} duplicated.",
+                self._sweep_worker is None or running, running)
+            self._pages.setCurrentIndex(0)
+            return
+        loss = float(s.runs.loss[row])
+        base = loss if np.isfinite(loss) else float(self.sweep.loss[0])
+        note = "" if kind in ("local min", "global min") else \
+            f" The point is a {kind}: θ(μ) need not be a line of critical points."
+        self._show(Line(s.spec, np.asarray(theta, dtype=np.float64), layer, neuron, base, 0.5),
+                   f"Run {row} (seed {int(s.runs.seed[row])}, {kind}, loss {fmt(loss)}): {s.spec.describe()}, "
+                   f"neuron {neuron} of hidden layer {layer} duplicated at share μ.{note}")
+
+    def _start_expand(self) -> None:
+        s, row = self.model.session, self.model.current
+        if s is None or row < 0 or self._sweep_worker is not None:
+            return
+        key = self.expand_key()
+        if key in self._expand_cache:
+            self._load()
+            return
+        tolerances = Tolerances.from_dict(s.config.get("tolerances", {}))
+        worker = self._sweep_worker = Worker(expand_sweep, s.spec, s.runs.theta[row], s.x, s.y, key[1], key[2],
+                                             self.expand_mus, tolerances)
+        self._sweep_key = key
+        session = s
+
+        def arrived(sweep: MuSweep) -> None:
+            if self.model.session is session and not sweep.stopped:
+                self._expand_cache[key] = sweep
+
+        def finished() -> None:
+            self._sweep_worker = self._sweep_key = None
+            self._load()
+
+        worker.returned.connect(arrived)
+        worker.errored.connect(lambda exc: self.model.message.emit(f"μ sweep failed: {exc}"))
+        worker.finished.connect(finished)
+        self.model.tasks.start(worker, f"μ sweep: run {key[0]}, layer {key[1]}, neuron {key[2]}")
+        self._load()
+
+    def wait_sweep(self, msecs: int = 60_000) -> bool:
+        """Block (processing events) until the running expand-neuron sweep has finished (tests)."""
+        worker = self._sweep_worker
+        return worker is None or worker.wait(msecs)
 
     def compute(self) -> None:
         """Queue the missing closest saddle and μ sweep of the selected run."""
         row = self.model.current
         if self.model.session is None or row < 0:
+            return
+        if self.source == "expand":
+            self._start_expand()
             return
         self.model.analysis.request(row, ["closest_saddle", "mu_sweep"] if self.saddle is None else ["mu_sweep"])
         self._load()
@@ -309,15 +486,15 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self.set_mu(float(mu))
 
     def _request_live(self, mu: float) -> None:
-        if self.saddle is None or self.model.session is None:
+        if self.line is None or self.model.session is None:
             return
         if self._live_worker is not None:
             self._pending_mu = mu  # coalesce: only the newest μ is computed next
             return
-        s, c = self.model.session, self.saddle
+        s, c = self.model.session, self.line
         tolerances = Tolerances.from_dict(s.config.get("tolerances", {}))
         token = self._token
-        worker = self._live_worker = Worker(live_spectrum, c.narrower.spec, c.narrower.theta, s.x, s.y, c.layer,
+        worker = self._live_worker = Worker(live_spectrum, c.spec, c.theta, s.x, s.y, c.layer,
                                             c.neuron, mu, tolerances, self._theorem)
         requested = time.perf_counter()
         worker.returned.connect(lambda live: self._live_arrived(live, token, requested))
@@ -407,5 +584,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
     def stop(self) -> None:
         """Forget pending spectrum requests and wait for the running one (closing, tests)."""
         self._pending_mu = None
+        if self._sweep_worker is not None:
+            self._sweep_worker.quit()
+            self._sweep_worker.wait(10_000)
         if self._live_worker is not None:
             self._live_worker.wait(10_000)
