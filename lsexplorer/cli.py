@@ -160,9 +160,44 @@ def _train_overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+#: tqdm description, unit and unit scaling for each stage of :func:`run_experiment`'s progress.
+_TRAIN_STAGES = {"train": ("training", "epoch", True), "certify": ("refining", "point", False)}
+
+
+def drive_with_progress(runner, stages: dict, quiet: bool):
+    """Run a core progress generator to its return value with one tqdm bar per stage.
+
+    Records need ``stage``, ``done``, ``total``; a ``loss (S,)`` attribute shows as the median loss.
+    ``stages`` maps a stage to ``(description, unit, unit_scale)``; others are named as they are.
+    """
     import numpy as np
     from tqdm import tqdm
+
+    bars: dict = {}
+    try:
+        while True:
+            try:
+                p = next(runner)
+            except StopIteration as done:
+                return done.value
+            bar = bars.get(p.stage)
+            if bar is None:
+                for other in bars.values():
+                    other.close()
+                desc, unit, scale = stages.get(p.stage, (p.stage, "point", False))
+                bar = bars[p.stage] = tqdm(total=p.total, desc=desc, unit=unit, disable=quiet,
+                                           dynamic_ncols=True, unit_scale=scale)
+            bar.n = p.done
+            loss = getattr(p, "loss", None)
+            if loss is not None and len(loss):
+                bar.set_postfix(median_loss=f"{float(np.median(loss)):.3e}", refresh=False)
+            bar.refresh()
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
 
     from .core.experiment import ConfigError, build_config, read_toml, run_experiment
     from .core.mnist import MnistError
@@ -190,35 +225,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     runner = run_experiment(config, stop)
-    bars: dict = {}
     try:
-        while True:
-            try:
-                p = next(runner)
-            except StopIteration as done:
-                session = done.value
-                break
-            bar = bars.get(p.stage)
-            if bar is None:
-                for other in bars.values():
-                    other.close()
-                unit = "epoch" if p.stage == "train" else "point"
-                desc = "training" if p.stage == "train" else "refining"
-                bar = bars[p.stage] = tqdm(total=p.total, desc=desc, unit=unit, disable=args.quiet,
-                                           dynamic_ncols=True, unit_scale=p.stage == "train")
-            bar.n = p.done
-            if p.loss is not None and len(p.loss):
-                bar.set_postfix(median_loss=f"{float(np.median(p.loss)):.3e}", refresh=False)
-            bar.refresh()
+        session = drive_with_progress(runner, _TRAIN_STAGES, args.quiet)
     except KeyboardInterrupt:
         stop.set()
         print("lsexplorer: interrupted; nothing written", file=sys.stderr)
         return 130
     except MnistError as exc:
         raise UserError(str(exc)) from None
-    finally:
-        for bar in bars.values():
-            bar.close()
     save_session(session, out)
     if not args.quiet:
         print(format_outcome_table(session, out))
@@ -424,7 +438,6 @@ _DESCENT_FLAGS = {"perturbations": "n_perturbations", "sigma": "sigma", "descent
 
 
 def _saddle_descent(args: argparse.Namespace, session, rows: list[int] | None) -> int:
-    from tqdm import tqdm
 
     from .core.analyze import saddle_descent_analysis
     from .core.saddle_descent import DescentConfig
@@ -444,27 +457,8 @@ def _saddle_descent(args: argparse.Namespace, session, rows: list[int] | None) -
     except ValueError as exc:
         raise UserError(str(exc)) from None
     run = rows[0]
-    bars: dict = {}
     runner = saddle_descent_analysis(session, run, layer, neuron, config)
-    try:
-        while True:
-            try:
-                p = next(runner)
-            except StopIteration as done:
-                result = done.value
-                break
-            bar = bars.get(p.stage)
-            if bar is None:
-                for other in bars.values():
-                    other.close()
-                unit = "epoch" if p.stage == "retrain" else "point"
-                bar = bars[p.stage] = tqdm(total=p.total, desc=p.stage, unit=unit, disable=args.quiet or args.json,
-                                           dynamic_ncols=True)
-            bar.n = p.done
-            bar.refresh()
-    finally:
-        for bar in bars.values():
-            bar.close()
+    result = drive_with_progress(runner, {"retrain": ("retrain", "epoch", False)}, args.quiet or args.json)
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
     if args.json:

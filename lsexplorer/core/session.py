@@ -379,7 +379,7 @@ def save_session(session: Session, path: str | os.PathLike) -> None:
     The file is written under a temporary name in the target's folder, fsynced, renamed onto
     ``path`` and the folder fsynced: a reader sees either the old file or the complete new one,
     also when the process is killed or the machine loses power. On any failure the temporary file
-    is removed (a killed process may leave one, named ``.NAME.XXXX.tmp``) and an existing file at
+    is removed (a killed process may leave one, named ``.NAME.<random>.tmp``) and an existing file at
     ``path`` is left untouched. Raises :class:`SessionError`.
     """
     shown = os.fspath(path)
