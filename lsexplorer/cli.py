@@ -18,6 +18,8 @@ KIND_LABELS = {
     "local_min": "local minima",
     "strict_saddle": "strict saddles",
     "nonstrict_saddle": "non-strict saddles",
+    "channel": "minima at infinity",
+    "channel_saddle": "saddles at infinity",
     "not_converged": "not converged",
 }
 
@@ -96,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="run symmetry analyses on chosen runs and store them in the session")
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--runs", default="all", help="'all' or comma-separated run indices (rows, 0-based)")
+    p.add_argument("--channels", action="store_true",
+                   help="re-examine not-converged runs for flat channels to infinity (minima/saddles at infinity)")
     p.add_argument("--symmetry", action="store_true",
                    help="match each run to the teacher; decide which local minima are symmetry-induced")
     p.add_argument("--closest-saddle", action="store_true", help="closest saddle of every local minimum (§6.2.5)")
@@ -263,6 +267,11 @@ def format_outcome_table(session, path: Path | str) -> str:
         else:
             extra = ""
         lines.append(f"{label:<20}{n:>7}{extra}")
+        if kind in ("channel", "channel_saddle") and n:
+            limits = session.analyses.get("channels", {}).get("summary", {})
+            if len(limits.get("run", ())):
+                lim = np.asarray(limits["loss_limit"])[np.asarray(limits["kind"]) == kind]
+                lines.append(f"{'  limit loss L∞':<20}{'':>7}   {lim.min():9.2e} … {lim.max():9.2e}")
         if kind == "not_converged" and n:
             diverged = int(sum("diverged" in reason for reason in runs.stop_reason[mask]))
             lines.append(f"{'  ran off (‖θ‖→∞)':<20}{diverged:>7}")
@@ -279,10 +288,13 @@ def format_outcome_table(session, path: Path | str) -> str:
 
 def format_run_list(session) -> str:
     runs = session.runs
+    points = session.analyses.get("channels", {}).get("points", {})
     lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}  stop reason"]
     for i in range(len(runs.seed)):
+        channel = points.get(str(i)) if runs.kind[i] in ("channel", "channel_saddle") else None
+        limit = f"  [{channel['reason']}]" if channel else ""
         lines.append(f"{i:>4} {int(runs.seed[i]):>6}  {runs.kind[i]:<17}{runs.loss[i]:>11.3e}{runs.grad_norm[i]:>10.1e}"
-                     f"{runs.lambda_min[i]:>11.2e}{int(runs.degeneracy[i]):>7}  {runs.stop_reason[i]}")
+                     f"{runs.lambda_min[i]:>11.2e}{int(runs.degeneracy[i]):>7}  {runs.stop_reason[i]}{limit}")
     return "\n".join(lines)
 
 

@@ -2,6 +2,9 @@
 
 One generator drives them all, in dependency order, so the CLI and the GUI share it:
 
+``channels``        every ``not_converged`` run re-examined for a flat channel to infinity
+                    (``channel_session.py``); found ones become ``channel`` / ``channel_saddle``;
+
 ``symmetry``        teacher matching of every chosen run (two-layer nets with a teacher) and the
                     symmetry-induced decision, which needs the closest saddle;
 ``closest_saddle``  thesis §6.2.5 for every chosen local minimum (sets ``/runs/symmetry_induced``);
@@ -28,6 +31,7 @@ from collections.abc import Generator, Sequence
 
 import numpy as np
 
+from .channel_session import analyse_session_channels
 from .classify import Tolerances
 from .closest_saddle import ClosestSaddle, closest_saddle_all, store_closest_saddle
 from .escape import escape_verdict, flat_direction_search, smallest_direction_scan
@@ -37,7 +41,7 @@ from .session import Session
 from .symmetry import match_to_teacher
 from .theorems import saddle_theorem_report
 
-ANALYSES = ("symmetry", "closest_saddle", "mu_sweep", "escape", "theorems")
+ANALYSES = ("channels", "symmetry", "closest_saddle", "mu_sweep", "escape", "theorems")
 #: A run counts as matching the teacher when the match residual is below this (parameter units);
 #: refined toy global minima measure 1e-15 to 2e-5, other points 0.1 and more.
 MATCH_RESIDUAL = 1e-4
@@ -98,6 +102,15 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
     summary: dict = {}
     started = time.perf_counter()
     wanted = set(analyses)
+    if "channels" in wanted:
+        runner = analyse_session_channels(session, rows.tolist(), stop=stop)
+        while True:
+            try:
+                p = next(runner)
+            except StopIteration as done:
+                summary["channels"] = done.value
+                break
+            yield AnalyzeProgress("channels", p.done, p.total, p.row, time.perf_counter() - started)
     local = [int(r) for r in rows if session.runs.kind[r] == "local_min"]
 
     def stopped() -> bool:

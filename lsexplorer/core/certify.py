@@ -17,6 +17,7 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
+from .channels import ChannelResult, analyse_channel
 from .classify import Tolerances, classify, loss_scale
 from .hessian import loss_grad_hessian, spectrum
 from .nets import MLPSpec, as_tensor
@@ -44,7 +45,8 @@ class CertifiedPoints:
     theta (S, P) refined points; loss, grad_norm (S,); hessian_eigvals (S, P) ascending (NaN where
     the point is not finite); kind (S,) strings from ``classify.KINDS``; degeneracy (S,) number of
     zero eigenvalues; lambda_min (S,); stop_reason (S,) strings from ``RefineResult.stop_reason``
-    ("cancelled" for rows not refined); refine_seconds (S,).
+    ("cancelled" for rows not refined); refine_seconds (S,); channels: the channel analysis
+    (``channels.py``) of every diverged row by row index, whose kind it sets.
     """
 
     theta: np.ndarray
@@ -56,6 +58,7 @@ class CertifiedPoints:
     lambda_min: np.ndarray
     stop_reason: np.ndarray
     refine_seconds: np.ndarray
+    channels: dict[int, ChannelResult] = dataclasses.field(default_factory=dict)
 
 
 def certify(spec: MLPSpec, thetas, x, y, refine_config: RefineConfig | None = None,
@@ -114,6 +117,11 @@ def certify(spec: MLPSpec, thetas, x, y, refine_config: RefineConfig | None = No
         if end_norm > tolerances.max_norm_growth * max(start_norm, 1.0):
             out.kind[done] = "not_converged"
             out.stop_reason[done] += f"+diverged:|theta| {start_norm:.3g}->{end_norm:.3g}"
+            if np.isfinite(out.hessian_eigvals[done]).all() and np.isfinite(out.lambda_min[done]):
+                channel = analyse_channel(spec, [thetas[done], result.theta], xt.numpy(), yt.numpy(), tolerances,
+                                          stop=stop)
+                out.channels[done] = channel
+                out.kind[done] = channel.kind
         done += 1
         yield CertifyProgress(done, n_points, time.perf_counter() - start)
     for row in range(done, n_points):

@@ -16,6 +16,9 @@ Kinds (thesis chapter 3 and section 6.2):
     *degeneracy*; with ``n_zero > 0`` the second-order test is inconclusive, and the point may be a
     non-strict saddle (thesis section 6.2.4: lower loss reachable along a flat direction only
     through third- or fourth-order terms).
+``channel``, ``channel_saddle``
+    Never assigned here: a diverged point whose limit model (``channels.py``) has a certified
+    critical point without / with a negative eigenvalue, a minimum / saddle at infinity.
 ``nonstrict_saddle``
     Never assigned here. An escape-direction search (``escape.py``, thesis Algorithms 1 and 2)
     turns a degenerate ``local_min`` into a ``nonstrict_saddle`` when it finds lower loss.
@@ -32,7 +35,8 @@ import math
 
 import numpy as np
 
-KINDS = ("global_min", "local_min", "strict_saddle", "nonstrict_saddle", "not_converged")
+KINDS = ("global_min", "local_min", "strict_saddle", "nonstrict_saddle", "channel", "channel_saddle",
+         "not_converged")
 
 
 @dataclasses.dataclass

@@ -21,6 +21,8 @@ import torch
 
 from .. import __version__
 from .certify import CertifiedPoints, CertifyProgress, certify
+from .channel_session import store_channels
+from .channels import ChannelSettings
 from .classify import Tolerances
 from .data import Dataset, digits_pca10_dataset, gaussian_teacher_dataset, mnist_pca10_dataset, toy_dataset, toy_teacher
 from .nets import MLPSpec, loss, xavier_init
@@ -304,8 +306,11 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
                               snapshot_losses(spec, trained.snapshots, dataset.x, dataset.y)),
         loss_curve=LossCurve(trained.loss_epochs, trained.loss_curve),
     )
-    return Session(config=config, x=dataset.x, y=dataset.y, teacher_theta=dataset.teacher_theta, runs=runs,
-                   analyses={}, lsexplorer_version=__version__)
+    session = Session(config=config, x=dataset.x, y=dataset.y, teacher_theta=dataset.teacher_theta, runs=runs,
+                      analyses={}, lsexplorer_version=__version__)
+    if points.channels:
+        store_channels(session, points.channels, {row: "not_converged" for row in points.channels}, ChannelSettings())
+    return session
 
 
 def snapshot_losses(spec: MLPSpec, snapshots: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

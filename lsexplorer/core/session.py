@@ -5,7 +5,7 @@ seed in :class:`Runs` (initial, trained and refined points, their loss, gradient
 spectrum and kind, plus the training trajectory and loss curve) and a free-form ``analyses`` tree.
 :func:`save_session` writes it atomically; :func:`load_session` reads it back and validates it, so
 every other module can trust a loaded session's shapes and values. The on-disk schema (format
-version 1) is specified in ``docs/session-format.md``; keep the two in step.
+version 2) is specified in ``docs/session-format.md``; keep the two in step.
 
 Every reason a file cannot be opened or saved surfaces as a one-line :class:`SessionError`.
 """
@@ -29,10 +29,14 @@ from .. import __version__
 from .nets import MLPSpec
 
 FORMAT = "lsexplorer.session"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this reader opens; older ones are migrated in memory and written as FORMAT_VERSION.
+#: Version 2 added the kinds ``channel`` and ``channel_saddle`` (and ``/analyses/channels``).
+READABLE_VERSIONS = (1, 2)
 
 #: What a refined point can be; see docs/session-format.md for the meaning of each.
-KINDS = ("global_min", "local_min", "strict_saddle", "nonstrict_saddle", "not_converged")
+KINDS = ("global_min", "local_min", "strict_saddle", "nonstrict_saddle", "channel", "channel_saddle",
+         "not_converged")
 
 #: Arrays with at least this many elements are stored chunked with shuffle + gzip + checksum;
 #: below it the chunk index costs more than compression saves.
