@@ -82,18 +82,19 @@ def test_bad_shapes_are_refused(toy, starts):
         next(certify(spec, rows[:, :-1], toy.x, toy.y))
 
 
-def test_a_point_that_runs_off_to_infinity_is_not_converged(toy):
+def test_a_point_that_runs_off_to_infinity_is_a_channel_not_a_finite_minimum(toy):
     """A width-5 end point of 2e4 Adam epochs (lr 0.01, seed 4) on a slope towards saturation:
     refinement follows it to ||theta|| in the hundreds, where ||grad L|| is tiny but no critical
-    point is near. It must not be certified as a minimum."""
+    point is near. It must not be certified as a finite minimum; it is a flat channel to infinity."""
     from lsexplorer.core.nets import MLPSpec
 
     start = np.array([0.782674, -0.989978, 0.715252, -1.134552, -0.174217, 0.034861, 0.763889, -0.505983,
                       0.934213, 0.613864, 0.502763, -0.36348, -0.805589, 0.233719, 0.432559])
     _, out = run(certify(MLPSpec((2, 5, 1)), start[None], toy.x, toy.y))
     assert np.linalg.norm(out.theta[0]) > 10 * np.linalg.norm(start)
-    assert out.kind[0] == "not_converged"
+    assert out.kind[0] == "channel", out.channels[0].reason
     assert "diverged" in out.stop_reason[0]
+    assert out.channels[0].grad_norm_limit < 1e-12 and out.channels[0].loss_limit <= out.loss[0]
     tolerant = Tolerances(max_norm_growth=1e6, grad_tol=1e-9)
     _, kept = run(certify(MLPSpec((2, 5, 1)), start[None], toy.x, toy.y, tolerances=tolerant))
     assert kept.kind[0] != "not_converged" and "diverged" not in kept.stop_reason[0]

@@ -89,7 +89,8 @@ def test_tolerances_round_trip_and_refuse_unknown_keys():
     assert Tolerances.from_dict(tol.to_dict()) == tol
     with pytest.raises(ValueError, match="unknown"):
         Tolerances.from_dict({"grad": 1.0})
-    assert set(KINDS) == {"global_min", "local_min", "strict_saddle", "nonstrict_saddle", "not_converged"}
+    assert set(KINDS) == {"global_min", "local_min", "strict_saddle", "nonstrict_saddle", "channel", "channel_saddle",
+                          "not_converged"}
 
 
 # --- points whose nature is known -------------------------------------------------------------

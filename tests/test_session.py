@@ -27,15 +27,19 @@ REPO = Path(__file__).resolve().parents[1]
 TOLERANCES = {"grad_norm": 1e-10, "eig_rel": 1e-6, "loss_global": 1e-12, "method": "relative", "nested": {"a": 1}}
 
 
+#: The kinds of format 1; make_session cycles through them.
+FIVE_KINDS = ("global_min", "local_min", "strict_saddle", "nonstrict_saddle", "not_converged")
+
+
 def make_session(S: int = 6, N: int = 30, K: int = 5, L: int = 20, teacher: bool = True, seed: int = 0) -> Session:
-    """A small 2-5-1 session with every field filled; run ``i`` has kind ``KINDS[i % 5]``.
+    """A small 2-5-1 session with every field filled; run ``i`` has kind ``FIVE_KINDS[i % 5]``.
 
     The not_converged rows carry NaN/inf where the schema allows them.
     """
     rng = np.random.default_rng(seed)
     spec = MLPSpec((2, 5, 1))
     P = spec.n_params
-    kind = np.array([KINDS[i % len(KINDS)] for i in range(S)])
+    kind = np.array([FIVE_KINDS[i % 5] for i in range(S)])
     bad = kind == "not_converged"
     eig = np.sort(rng.normal(size=(S, P)), axis=1)
     loss = rng.uniform(0, 1, S)
@@ -188,7 +192,8 @@ def test_outcome_counts():
     session.runs.symmetry_induced[:] = False
     session.runs.symmetry_induced[[1, 4, 7]] = True
     assert session.outcome_counts() == {"runs": 12, "global_min": 3, "local_min": 3, "strict_saddle": 2,
-                                        "nonstrict_saddle": 2, "not_converged": 2, "symmetry_induced": 3}
+                                        "nonstrict_saddle": 2, "channel": 0, "channel_saddle": 0,
+                                        "not_converged": 2, "symmetry_induced": 3}
 
 
 def test_file_layout_readable_with_plain_h5py(saved):
@@ -250,8 +255,8 @@ def _set_row(name: str, row: int, value):
 BAD_EDITS = {
     "wrong format": (lambda f: f.attrs.__setitem__("format", "pandas.table"),
                      "not an lsexplorer session (format 'pandas.table'"),
-    "newer version": (lambda f: f.attrs.__setitem__("format_version", 2),
-                      "written by a newer lsexplorer (format 2); this one reads up to 1"),
+    "newer version": (lambda f: f.attrs.__setitem__("format_version", 3),
+                      "written by a newer lsexplorer (format 3); this one reads up to 2"),
     "bad json": (lambda f: f.attrs.__setitem__("config", "{network: [2, 5"), "config attribute is not valid JSON"),
     "no network": (_set_config(network=None), 'config["network"] must be an object'),
     "no tolerances": (_set_config(tolerances=None), 'config["tolerances"] must be an object'),
@@ -433,3 +438,16 @@ def test_killed_save_leaves_old_file_untouched(saved):
     leftovers = [p for p in saved.parent.iterdir() if p != saved]
     assert len(leftovers) == 1 and leftovers[0].name.startswith(f".{saved.name}.")  # the kill hit mid-write
 
+
+
+def test_format_1_files_open_and_are_written_as_format_2(tmp_path):
+    session = make_session()
+    path = tmp_path / "old.h5"
+    save_session(session, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["format_version"] = np.int64(1)
+    old = load_session(path)
+    np.testing.assert_array_equal(old.runs.kind, session.runs.kind)
+    save_session(old, path)
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format_version"] == FORMAT_VERSION == 2

@@ -18,6 +18,8 @@ KIND_LABELS = {
     "local_min": "local minimum",
     "strict_saddle": "strict saddle",
     "nonstrict_saddle": "non-strict saddle",
+    "channel": "minimum at infinity",
+    "channel_saddle": "saddle at infinity",
     "not_converged": "not converged",
 }
 #: Plural labels for tables and legends.
@@ -26,6 +28,8 @@ KIND_PLURALS = {
     "local_min": "Local minima",
     "strict_saddle": "Strict saddles",
     "nonstrict_saddle": "Non-strict saddles",
+    "channel": "Minima at infinity",
+    "channel_saddle": "Saddles at infinity",
     "not_converged": "Not converged",
 }
 #: Colour-blind-safe (Okabe–Ito) colours per kind.
@@ -34,6 +38,8 @@ KIND_COLORS = {
     "local_min": "#E69F00",
     "strict_saddle": "#0072B2",
     "nonstrict_saddle": "#CC79A7",
+    "channel": "#56B4E9",
+    "channel_saddle": "#F0E442",
     "not_converged": "#999999",
 }
 

@@ -27,7 +27,8 @@ from ..style import KIND_COLORS, KIND_LABELS, fmt
 
 #: Short kind names that keep the column narrow.
 SHORT_KINDS = {"global_min": "global min", "local_min": "local min", "strict_saddle": "strict saddle",
-               "nonstrict_saddle": "non-strict saddle", "not_converged": "not converged"}
+               "nonstrict_saddle": "non-strict saddle", "channel": "min. at ∞", "channel_saddle": "saddle at ∞",
+               "not_converged": "not converged"}
 from .base import PanelBase, Table
 
 #: (header, runs field, tooltip) of each column.
