@@ -334,6 +334,11 @@ def _realised_loss(structure: LimitStructure, phi, amplitude: float, x, y) -> fl
     return _network_loss(spec, theta, x, y)
 
 
+#: The limit model has tens of parameters; more than one torch thread only adds contention (on a
+#: loaded 2-core machine two threads made the sample's analysis 15x slower than one).
+_THREADS = 1
+
+
 def analyse_channel(spec: MLPSpec, history, x, y, tolerances: Tolerances | None = None,
                     settings: ChannelSettings | None = None, stop: threading.Event | None = None) -> ChannelResult:
     """Is the last row of ``history (H, P)`` (points in time order) in a flat channel? Certify its limit.
@@ -341,6 +346,16 @@ def analyse_channel(spec: MLPSpec, history, x, y, tolerances: Tolerances | None 
     ``x (N, d)``, ``y (N, 1)`` are the training data. Never raises for a point that is not in a
     channel: the result then has kind ``not_converged`` and a reason.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(_THREADS)
+    try:
+        return _analyse_channel(spec, history, x, y, tolerances, settings, stop)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _analyse_channel(spec: MLPSpec, history, x, y, tolerances: Tolerances | None,
+                     settings: ChannelSettings | None, stop: threading.Event | None) -> ChannelResult:
     tolerances = tolerances or Tolerances()
     settings = settings or ChannelSettings()
     history = np.array(history, dtype=np.float64, ndmin=2)
