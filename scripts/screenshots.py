@@ -30,10 +30,10 @@ from lsexplorer.gui.export import showcase_row
 #: File name of each panel's screenshot (stable: the README links them).
 PANEL_FILES = {"Runs": "runs.png", "Neurons": "neurons.png", "Statistics": "statistics.png",
                "Training": "training.png", "Counting": "counting.png", "Saddle line": "saddle_line.png",
-               "Slices": "slices.png", "Escape": "escape.png"}
+               "Slices": "slices.png", "Escape": "escape.png", "Channel": "channel.png"}
 
 #: Panels that share the window's narrow middle column are rendered floating, at this size.
-FLOAT_SIZES = {"Saddle line": (1000, 760), "Slices": (1000, 620), "Escape": (900, 700)}
+FLOAT_SIZES = {"Saddle line": (1000, 760), "Slices": (1000, 620), "Escape": (900, 700), "Channel": (1000, 900)}
 
 
 def settle(app: QApplication, rounds: int = 5) -> None:

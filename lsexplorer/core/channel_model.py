@@ -48,8 +48,8 @@ import torch
 
 _EPS = float(np.finfo(np.float64).eps)
 
-#: sigma(0) and sigma'(0) of the activations the limit model supports.
-_AT_ZERO = {"sigmoid": (0.5, 0.25), "tanh": (0.0, 1.0), "softplus": (math.log(2.0), 0.5)}
+#: sigma(0) and sigma'(0) of the activations the limit model supports (the affine limit's coefficients).
+AT_ZERO = {"sigmoid": (0.5, 0.25), "tanh": (0.0, 1.0), "softplus": (math.log(2.0), 0.5)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +65,7 @@ class LimitStructure:
     linear: bool
 
     def __post_init__(self) -> None:
-        if self.activation not in _AT_ZERO:
+        if self.activation not in AT_ZERO:
             raise ValueError(f"no limit model for activation {self.activation!r}")
 
     @property
@@ -293,7 +293,7 @@ def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
         ws.append(np.stack([u + v / (2 * A), u - v / (2 * A)]))
         as_.append(np.array([c / 2 + A, c / 2 - A]))
     if structure.constant or structure.linear:
-        s0, ds0 = _AT_ZERO[structure.activation]
+        s0, ds0 = AT_ZERO[structure.activation]
         if structure.constant and s0 == 0.0:
             raise ValueError(f"a {structure.activation} net cannot realise a free constant")
         half = p.b / (2 * s0) if structure.constant else 0.0
@@ -308,5 +308,5 @@ def realised_width(structure: LimitStructure) -> int:
     return structure.n_finite + 2 * structure.n_glu + 2 * int(structure.constant or structure.linear)
 
 
-__all__ = ["LimitStructure", "LimitParams", "LimitCriticalPoint", "pack", "unpack", "limit_output", "unit_output",
+__all__ = ["AT_ZERO", "LimitStructure", "LimitParams", "LimitCriticalPoint", "pack", "unpack", "limit_output", "unit_output",
            "limit_loss_t", "limit_loss_grad_hessian", "refine_limit", "realise", "realised_width"]

@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 import torch
 
-from .channel_model import (_AT_ZERO, LimitParams, LimitStructure, limit_loss_grad_hessian, limit_output, pack,
+from .channel_model import (AT_ZERO, LimitParams, LimitStructure, limit_loss_grad_hessian, limit_output, pack,
                             realise, realised_width, refine_limit)
 from .classify import Tolerances, classify, loss_scale
 from .nets import MLPSpec
@@ -71,7 +71,8 @@ class ChannelSettings:
         The certified limit may lie at most this far (relative, ``||phi* - phi_0|| / max(||phi*||, 1)``)
         from the parameters read off the end point; farther, it is some other critical point.
     approach_amplitudes:
-        Outgoing amplitudes ``A`` at which the loss along the channel is measured.
+        Outgoing amplitudes ``A`` at which the loss along the channel is measured. Above ~2000 the
+        realised pair's ``+-A`` cancellation rounds the toy loss at the level of ``L - L_inf`` itself.
     """
 
     divergent_ratio: float = 10.0
@@ -79,7 +80,7 @@ class ChannelSettings:
     link_moment: float = 20.0
     approx_rtol: float = 1e-3
     max_drift: float = 0.5
-    approach_amplitudes: tuple = (1e1, 2e1, 5e1, 1e2, 2e2, 5e2, 1e3, 2e3, 5e3, 1e4)
+    approach_amplitudes: tuple = tuple(float(a) for a in np.geomspace(10.0, 2000.0, 12))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -114,7 +115,7 @@ class ChannelGroups:
 def _two_layer(spec: MLPSpec) -> str | None:
     if len(spec.hidden_widths) != 1 or spec.d_out != 1 or spec.bias:
         return "channels are analysed for nets with one hidden layer, one output and no biases"
-    if spec.activation not in _AT_ZERO:
+    if spec.activation not in AT_ZERO:
         return f"no limit model for activation {spec.activation}"
     return None
 
@@ -128,10 +129,11 @@ def _parts(spec: MLPSpec, theta) -> tuple[np.ndarray, np.ndarray]:
 def network_output(spec: MLPSpec, theta, x) -> np.ndarray:
     """``f(x) (N,)`` of a two-layer net without biases, numpy float64."""
     w, a = _parts(spec, theta)
-    return _sigma(spec.activation, np.asarray(x, dtype=np.float64) @ w.T) @ a
+    return activation(spec.activation, np.asarray(x, dtype=np.float64) @ w.T) @ a
 
 
-def _sigma(name: str, z: np.ndarray) -> np.ndarray:
+def activation(name: str, z: np.ndarray) -> np.ndarray:
+    """``sigma(z)`` of the named activation, numpy float64."""
     if name == "sigmoid":
         return 0.5 * (1.0 + np.tanh(0.5 * z))
     if name == "tanh":
@@ -166,7 +168,7 @@ def decompose(spec: MLPSpec, theta, x, settings: ChannelSettings | None = None) 
     w, a = _parts(spec, theta)
     m, d = w.shape
     act = spec.activation
-    s0, ds0 = _AT_ZERO[act]
+    s0, ds0 = AT_ZERO[act]
     div = diverging_neurons(a, settings)
     if div.size == 0:
         return "no outgoing weight diverges"
@@ -442,5 +444,5 @@ def read_channel(group: h5py.Group) -> ChannelResult:
 
 
 __all__ = ["CHANNEL_KINDS", "FINITE", "AFFINE", "ChannelSettings", "ChannelGroups", "ChannelResult",
-           "diverging_neurons", "decompose", "analyse_channel", "network_output", "limit_hessian",
+           "diverging_neurons", "decompose", "activation", "analyse_channel", "network_output", "limit_hessian",
            "write_channel", "read_channel"]

@@ -27,7 +27,7 @@ from ..core.session import Session
 from .workers import Worker, autodiff_locked
 
 #: Analyses a panel may request, in the names of :data:`lsexplorer.core.analyze.ANALYSES`.
-REQUESTABLE = ("closest_saddle", "mu_sweep", "escape")
+REQUESTABLE = ("channels", "closest_saddle", "mu_sweep", "escape")
 
 
 def closest_saddle_of(session: Session | None, row: int) -> ClosestSaddle | None:

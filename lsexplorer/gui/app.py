@@ -38,6 +38,7 @@ from .export import (
 )
 from .model import SessionModel, derived_data
 from .panels import (
+    QtChannelPanel,
     QtCountingPanel,
     QtEscapePanel,
     QtNeuronPanel,
@@ -59,7 +60,7 @@ APPLICATION = "lsexplorer"
 SAMPLE_SESSION = Path(__file__).resolve().parents[2] / "sample_data" / "toy_width5.h5"
 MAX_RECENT = 8
 #: Bumped when the dock set changes, so an old saved layout is not applied to new docks.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 SESSION_FILTER = "lsexplorer sessions (*.h5 *.hdf5);;All files (*)"
 
 
@@ -111,8 +112,9 @@ class MainWindow(QMainWindow):
         self.saddle_line = QtSaddleLinePanel(self.model)
         self.slices = QtSlicesPanel(self.model)
         self.escape = QtEscapePanel(self.model)
+        self.channel = QtChannelPanel(self.model)
         self.panels: list[PanelBase] = [self.run_table, self.neurons, self.statistics, self.training, self.counting,
-                                        self.saddle_line, self.slices, self.escape]
+                                        self.saddle_line, self.slices, self.escape, self.channel]
         self.docks: dict[str, QDockWidget] = {}
         for panel in self.panels:
             dock = QDockWidget(panel.title, self)
@@ -126,7 +128,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(d["Neurons"], d["Statistics"], Qt.Orientation.Horizontal)
         self.splitDockWidget(d["Neurons"], d["Training"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(d["Training"], d["Counting"])
-        for title in ("Saddle line", "Slices", "Escape"):
+        for title in ("Saddle line", "Slices", "Escape", "Channel"):
             self.tabifyDockWidget(d["Neurons"], d[title])
         d["Training"].raise_()
         d["Neurons"].raise_()

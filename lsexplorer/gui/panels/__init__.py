@@ -1,5 +1,6 @@
 """The dockable panels; each is one class given the :class:`~lsexplorer.gui.model.SessionModel` only."""
 
+from .channel import QtChannelPanel
 from .counting import QtCountingPanel
 from .escape import QtEscapePanel
 from .neurons import QtNeuronPanel
@@ -9,5 +10,5 @@ from .slices import QtSlicesPanel
 from .statistics import QtStatisticsPanel
 from .training import QtTrainingPanel
 
-__all__ = ["QtCountingPanel", "QtEscapePanel", "QtNeuronPanel", "QtRunTable", "QtSaddleLinePanel", "QtSlicesPanel",
+__all__ = ["QtChannelPanel", "QtCountingPanel", "QtEscapePanel", "QtNeuronPanel", "QtRunTable", "QtSaddleLinePanel", "QtSlicesPanel",
            "QtStatisticsPanel", "QtTrainingPanel"]

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSpinBo
 from ...core.nets import MLPSpec, unflatten
 from ...core.symmetry import SIGN_SYMMETRIC, match_to_teacher
 from ..model import SessionModel
-from ..style import TEACHER_COLOR, diverging_colormap, fmt, plain_axes, symmetric_limits
+from ..style import SELECTION_COLOR, TEACHER_COLOR, diverging_colormap, fmt, plain_axes, symmetric_limits
 from .base import PanelBase, Table
 
 
@@ -70,8 +70,13 @@ class QtNeuronPanel(PanelBase):
                                                hoverable=True, tip=self._tip)
         self.student_item = pg.ScatterPlotItem(symbol="o", size=13, pen=pg.mkPen("#222222", width=1),
                                                hoverable=True, tip=self._tip)
+        # A run in a flat channel to infinity: its group's neurons ringed, their paths drawn in colour.
+        self.channel_path_item = pg.PlotCurveItem(pen=pg.mkPen(SELECTION_COLOR, width=2), connect="finite")
+        self.channel_item = pg.ScatterPlotItem(symbol="o", size=24, pen=pg.mkPen(SELECTION_COLOR, width=2.5),
+                                               brush=pg.mkBrush(None))
         # Teacher stars on top, half transparent: a student neuron sitting on its teacher stays visible.
-        for item in (self.trajectory_item, self.init_item, self.student_item, self.teacher_item):
+        for item in (self.trajectory_item, self.channel_path_item, self.init_item, self.student_item,
+                     self.channel_item, self.teacher_item):
             self.plot.addItem(item)
         # The legend sits below the plot, where it never hides a neuron.
         self.legend = pg.LegendItem(colCount=2, labelTextSize="9pt")
@@ -83,6 +88,7 @@ class QtNeuronPanel(PanelBase):
         self.legend.addItem(student_sample, "student")
         self.legend.addItem(flipped_sample, "sign-flipped (−w, −a)")
         self.legend.addItem(self.trajectory_item, "trajectory from init (○)")
+        self.legend.addItem(self.channel_item, "group running into a channel to ∞")
         self.colorbar = pg.ColorBarItem(values=(-1, 1), colorMap=diverging_colormap(), interactive=False,
                                         label="outgoing weight a", width=14, colorMapMenu=False)
         self.colorbar.setMinimumWidth(80)  # room for the tick labels however narrow the dock
@@ -227,9 +233,10 @@ class QtNeuronPanel(PanelBase):
         """Recompute the plotted arrays of the current run and hand them to the plot items."""
         s, i = self.model.session, self.model.current
         if s is None or i < 0:
-            for item in (self.init_item, self.teacher_item, self.student_item):
+            for item in (self.init_item, self.teacher_item, self.student_item, self.channel_item):
                 item.setData(x=[], y=[])
             self.trajectory_item.setData([], [])
+            self.channel_path_item.setData([], [])
             self._data = {}
             return
         d = self._data = self.neuron_data(i)
@@ -271,12 +278,32 @@ class QtNeuronPanel(PanelBase):
         else:
             self.trajectory_item.setData([], [])
             self.init_item.setData(x=[], y=[])
+        group = self._channel_group(i, len(xy))
+        self.channel_item.setData(x=xy[group, 0], y=xy[group, 1])
+        if group.size and self.trajectory_check.isChecked():
+            pxy = d["path"][:, group]
+            gaps = np.full((1, pxy.shape[1], 2), np.nan)
+            lines = np.concatenate([pxy, gaps]).transpose(1, 0, 2).reshape(-1, 2)
+            self.channel_path_item.setData(lines[:, 0], lines[:, 1])
+        else:
+            self.channel_path_item.setData([], [])
         for side, text in zip(("bottom", "left"), d["labels"]):
             if self.plot.getAxis(side).labelText != text:  # a new label re-lays out the plot
                 self.plot.setLabel(side, text)
         self.plot.setTitle(f"seed {int(s.runs.seed[i])} — {str(s.runs.kind[i]).replace('_', ' ')}", size="10pt")
         self.plot.enableAutoRange()
         self.message.setText(self._note(i, flipped))
+
+    def _channel_group(self, i: int, n_neurons: int) -> np.ndarray:
+        """Neurons of run ``i`` in a channel to infinity (its stored channel analysis), for layer 1."""
+        s = self.model.session
+        if self.layer_spin.value() != 1 or str(s.runs.kind[i]) not in ("channel", "channel_saddle"):
+            return np.zeros(0, dtype=np.int64)
+        point = s.analyses.get("channels", {}).get("points", {}).get(str(i))
+        if point is None:
+            return np.zeros(0, dtype=np.int64)
+        group_of = np.asarray(point["group_of"])
+        return np.flatnonzero(group_of[:n_neurons] != -1)
 
     def _path(self, i: int, layer: int) -> np.ndarray:
         """Incoming vectors ``(K, m, k)`` from initialisation to the refined point of run ``i``."""

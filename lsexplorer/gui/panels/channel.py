@@ -1,0 +1,277 @@
+"""Channel panel: a run that ran off to infinity, seen as a flat channel towards its certified limit.
+
+Three figures from ``/analyses/channels/points/<row>`` (``core/channels.py``):
+
+* ``approach``: ``L - L_inf`` against the norm of the outgoing weights ``||a||``, log-log: the
+  training trajectory's snapshots and the trained and refined points (the measured history), and
+  the path ``channel_model.realise`` builds towards the certified limit (``L - L_inf ~ ||a||^-p``);
+* ``unit``: the limit unit ``c sigma(u.x) + (v.x) sigma'(u.x)`` of the chosen group over the input
+  plane (two-dimensional inputs), next to the group's own output at the end point against the unit
+  at every data point (they agree to ``O(1/A^2)``);
+* ``spectrum``: the limit model's exact Hessian eigenvalues, ``log10 |lambda|`` coloured by sign.
+
+A run without the analysis (a ``not_converged`` row of an older session) offers to compute it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from ...core.channel_model import AT_ZERO, realise, unit_output, unpack
+from ...core.channel_session import channel_result
+from ...core.channels import AFFINE, ChannelResult, activation
+from ..model import SessionModel
+from ..style import KIND_COLORS, KIND_LABELS, SELECTION_COLOR, LogAxis, diverging_colormap, fmt, plain_axes
+from .base import AnalysisPanelBase, Table
+
+_CHANNEL_ROWS = ("not_converged", "channel", "channel_saddle")
+
+
+class QtChannelPanel(AnalysisPanelBase):
+    """Panel: approach of the loss to L∞ along the channel, the limit unit, the limit spectrum."""
+
+    title = "Channel"
+
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
+        super().__init__(model, parent)
+        self.result: ChannelResult | None = None
+        self._approach: dict = {}
+        self._scatter: dict = {}
+        self.install_pages()
+
+    # ---------------------------------------------------------------- widgets
+    def _build_plots(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("font-size: 9pt;")
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.summary)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Group (neurons from 0):"))
+        self.group_combo = QComboBox()
+        self.group_combo.setToolTip("Which group of neurons (limit unit) the middle plots show")
+        self.group_combo.currentIndexChanged.connect(self._draw_unit)
+        controls.addWidget(self.group_combo)
+        controls.addStretch(1)
+        layout.addLayout(controls)
+
+        self.approach_widget = pg.GraphicsLayoutWidget()
+        self.approach_plot = self.approach_widget.addPlot(axisItems={"left": LogAxis("left"),
+                                                                     "bottom": LogAxis("bottom")})
+        self.approach_plot.setLogMode(x=True, y=True)
+        plain_axes(self.approach_plot)
+        self.approach_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.approach_plot.setLabel("bottom", "‖a‖  (outgoing weights)")
+        self.approach_plot.setLabel("left", "L − L∞")
+        self.approach_plot.addLegend(offset=(10, -10), labelTextSize="8pt")
+        self.path_item = self.approach_plot.plot(pen=pg.mkPen("#0072B2", width=1.5), name="channel towards the limit")
+        self.trajectory_item = self.approach_plot.plot(pen=None, symbol="o", symbolSize=5, symbolBrush="#999999",
+                                                       symbolPen=None, name="training snapshots")
+        self.history_item = self.approach_plot.plot(pen=None, symbol="s", symbolSize=9,
+                                                    symbolBrush=SELECTION_COLOR, symbolPen="#222222",
+                                                    name="trained → refined point")
+
+        self.unit_widget = pg.GraphicsLayoutWidget()
+        self.unit_plot = self.unit_widget.addPlot(row=0, col=0)
+        plain_axes(self.unit_plot)
+        self.unit_plot.setAspectLocked(True)
+        self.unit_image = pg.ImageItem()
+        self.unit_plot.addItem(self.unit_image)
+        self.unit_bar = pg.ColorBarItem(values=(-1, 1), colorMap=diverging_colormap(), interactive=False,
+                                        label="limit unit", width=12, colorMapMenu=False)
+        self.unit_bar.setImageItem(self.unit_image)
+        self.unit_widget.addItem(self.unit_bar, row=0, col=1)
+        self.gate_item = pg.PlotCurveItem(pen=pg.mkPen("#222222", width=1.2, style=Qt.PenStyle.DashLine))
+        self.unit_plot.addItem(self.gate_item)
+        self.match_plot = self.unit_widget.addPlot(row=0, col=2)
+        plain_axes(self.match_plot)
+        self.match_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.match_plot.setLabel("bottom", "limit unit g(x_i)")
+        self.match_plot.setLabel("left", "group's output at the end point")
+        self.match_item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(0, 114, 178, 120))
+        self.diag_item = pg.PlotCurveItem(pen=pg.mkPen("#888888", style=Qt.PenStyle.DotLine))
+        self.match_plot.addItem(self.diag_item)
+        self.match_plot.addItem(self.match_item)
+
+        self.spectrum_widget = pg.GraphicsLayoutWidget()
+        self.spectrum_plot = self.spectrum_widget.addPlot()
+        plain_axes(self.spectrum_plot)
+        self.spectrum_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.spectrum_plot.setLabel("bottom", "eigenvalue index (ascending)")
+        self.spectrum_plot.setLabel("left", "log10 |λ|  (limit model)")
+        self.spectrum_item = pg.ScatterPlotItem(size=9, pen=pg.mkPen("#222222"))
+        self.spectrum_plot.addItem(self.spectrum_item)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        for widget, stretch in ((self.approach_widget, 3), (self.unit_widget, 3), (self.spectrum_widget, 2)):
+            splitter.addWidget(widget)
+            splitter.setStretchFactor(splitter.count() - 1, stretch)
+        layout.addWidget(splitter, 1)
+        return box
+
+    # ---------------------------------------------------------------- data
+    def _load(self) -> None:
+        s, row = self.model.session, self.model.current
+        self.result = result = channel_result(s, row) if s is not None and row >= 0 else None
+        if s is None or row < 0:
+            return
+        if result is None or not result.structure:
+            kind = str(s.runs.kind[row])
+            can = kind in _CHANNEL_ROWS and result is None
+            seed = int(s.runs.seed[row])
+            if result is not None:
+                text = f"Run {row} (seed {seed}) is not in a flat channel: {result.reason}."
+            elif can:
+                text = (f"Run {row} (seed {seed}) did not converge and has no channel analysis yet: "
+                        "is it running off along a flat channel to a minimum at infinity?")
+            else:
+                text = (f"Run {row} (seed {seed}) is a {KIND_LABELS.get(kind, kind)}, a finite critical point.\n\n"
+                        "Channels are analysed for runs that ran off to infinity.")
+            self.missing.show_reason(text, can, self.model.analysis.pending(row, "channels"))
+            self._pages.setCurrentIndex(0)
+            return
+        self._pages.setCurrentIndex(1)
+        self._write_summary(row)
+        self.group_combo.blockSignals(True)
+        self.group_combo.clear()
+        for g, members in enumerate(result.groups()):
+            affine = bool((result.group_of[members] == AFFINE).all())
+            names = "+".join(str(k) for k in members)
+            self.group_combo.addItem(f"neurons {names}" + (" (w → 0: affine)" if affine else ""), g)
+        self.group_combo.blockSignals(False)
+        self._draw_approach(row)
+        self._draw_unit()
+        self._draw_spectrum()
+
+    def _write_summary(self, row: int) -> None:
+        r, s = self.result, self.model.session
+        color = KIND_COLORS.get(r.kind, "#000000")
+        reason = r.reason.split(": ", 1)[-1]
+        lines = [f"<b style='color:{color}'>{KIND_LABELS.get(r.kind, r.kind)}</b>: {reason}",
+                 f"L∞ = {fmt(r.loss_limit, 8)} (network at the end point {fmt(r.network_loss, 8)}, "
+                 f"after training {fmt(s.runs.train_loss[row], 8)}); limit model ‖∇‖ = {fmt(r.grad_norm_limit, 2)}, "
+                 f"λ_min = {fmt(r.lambda_min, 3)}, {len(r.eigvals)} parameters; "
+                 f"L − L∞ ∝ ‖a‖^−{fmt(r.approach_exponent, 3)} along the channel"]
+        p = unpack(r.limit_structure, r.phi)
+        for g in range(len(p.c)):
+            lines.append(f"unit {g + 1}: u = {np.array2string(p.u[g], precision=4)}, c = {fmt(p.c[g], 5)}, "
+                         f"v = {np.array2string(p.v[g], precision=4)}")
+        if r.limit_structure.constant or r.limit_structure.linear:
+            lines.append(f"affine part: b = {fmt(p.b, 5)}, l = {np.array2string(p.l, precision=4)}")
+        self.summary.setText("<br>".join(lines))
+
+    def _draw_approach(self, row: int) -> None:
+        r, s = self.result, self.model.session
+        structure = r.limit_structure
+        m = structure.n_finite + 2 * structure.n_glu + 2 * int(structure.constant or structure.linear)
+        norms = np.array([np.linalg.norm(realise(structure, r.phi, amp)[m * structure.d:])
+                          for amp in r.approach_amplitude])
+        excess = r.approach_loss - r.loss_limit
+        ok = excess > 0
+        self.path_item.setData(norms[ok], excess[ok])
+        spec = s.spec
+        m_net, d = spec.hidden_widths[0], spec.d_in
+        traj_x, traj_y = np.zeros(0), np.zeros(0)
+        if s.runs.trajectory is not None:
+            snaps = s.runs.trajectory.theta[row].astype(np.float64)
+            traj_x = np.linalg.norm(snaps[:, m_net * d:m_net * d + m_net], axis=1)
+            traj_y = s.runs.trajectory.loss[row] - r.loss_limit
+        keep = (traj_y > 0) & (traj_x > 0)
+        self.trajectory_item.setData(traj_x[keep], traj_y[keep])
+        hist = r.history_loss - r.loss_limit
+        keep_h = hist > 0
+        self.history_item.setData(r.history_norm_a[keep_h], hist[keep_h])
+        self.approach_plot.setTitle("loss along the channel approaching L∞", size="9pt")
+        self.approach_plot.enableAutoRange()
+        self._approach = {"path": (norms, excess), "trajectory": (traj_x, traj_y),
+                          "history": (r.history_norm_a, hist)}
+
+    def _draw_unit(self, *args) -> None:
+        r, s = self.result, self.model.session
+        if r is None or s is None or self.group_combo.count() == 0:
+            return
+        g = max(self.group_combo.currentIndex(), 0)
+        members = r.groups()[g]
+        structure, x = r.limit_structure, s.x
+        p = unpack(structure, r.phi)
+        affine = bool((r.group_of[members] == AFFINE).all())
+        theta = s.runs.theta[self.model.current]
+        m, d = s.spec.hidden_widths[0], s.spec.d_in
+        w, a = theta[:m * d].reshape(m, d), theta[m * d:m * d + m]
+
+        def unit(points: np.ndarray) -> np.ndarray:
+            if affine:  # its diverging constant cancels against others; compare the linear part
+                return points @ p.l
+            return unit_output(structure.activation, p.u[g], float(p.c[g]), p.v[g], points)
+
+        # A sign-flipped member enters its unit as (-w, -a) plus the constant a (sigmoid), and an
+        # affine member as a sigma(0) + sigma'(0) a (w.x): take the constants out of the group's output.
+        if affine:
+            constant = AT_ZERO[structure.activation][0] * float(a[members].sum())
+        else:
+            flipped = members[r.sign[members] < 0]
+            constant = float(a[flipped].sum()) if structure.activation == "sigmoid" else 0.0
+        group_out = activation(structure.activation, x @ w[members].T) @ a[members] - constant
+        limit_at_data = unit(x)
+        self.match_item.setData(limit_at_data, group_out)
+        lo, hi = float(min(limit_at_data.min(), group_out.min())), float(max(limit_at_data.max(), group_out.max()))
+        self.diag_item.setData([lo, hi], [lo, hi])
+        self.match_plot.setTitle(f"max |difference| {fmt(np.abs(group_out - limit_at_data).max(), 2)}", size="9pt")
+        self._scatter = {"limit": limit_at_data, "group": group_out}
+        if d == 2:
+            (x0, y0), (x1, y1) = x.min(axis=0), x.max(axis=0)
+            gx, gy = np.meshgrid(np.linspace(x0, x1, 101), np.linspace(y0, y1, 101), indexing="ij")
+            values = unit(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+            self.unit_image.setImage(values)
+            self.unit_image.setRect(x0, y0, x1 - x0, y1 - y0)
+            top = float(np.abs(values).max()) or 1.0
+            self.unit_bar.setLevels((-top, top))
+            if not affine and np.linalg.norm(p.u[g]) > 0:  # the gate's centre line u.x = 0
+                u = p.u[g] / np.linalg.norm(p.u[g])
+                t = np.linspace(-10, 10, 2)
+                self.gate_item.setData(-u[1] * t, u[0] * t)
+            else:
+                self.gate_item.setData([], [])
+            self.unit_plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+            self.unit_plot.setLabel("bottom", "x₁")
+            self.unit_plot.setLabel("left", "x₂")
+            what = "l·x (w → 0: affine)" if affine else "c σ(u·x) + (v·x) σ′(u·x)"
+            self.unit_plot.setTitle(f"limit unit {what}", size="9pt")
+        self.unit_plot.setVisible(d == 2)
+
+    def _draw_spectrum(self) -> None:
+        eig = self.result.eigvals
+        tol = max(1e-10 * float(np.abs(eig).max(initial=0.0)), 1e-14)
+        colors = ["#D55E00" if v < -tol else "#999999" if abs(v) <= tol else "#0072B2" for v in eig]
+        self.spectrum_item.setData(np.arange(len(eig)), np.log10(np.maximum(np.abs(eig), 1e-300)),
+                                   brush=[pg.mkBrush(c) for c in colors])
+        self.spectrum_plot.setTitle("limit model Hessian: blue positive, grey ≈ 0, orange negative", size="9pt")
+        self.spectrum_plot.enableAutoRange()
+
+    # ---------------------------------------------------------------- actions and export
+    def compute(self) -> None:
+        if self.model.session is not None and self.model.current >= 0:
+            self.model.analysis.request(self.model.current, ["channels"])
+            self._load()
+
+    def figures(self) -> dict[str, QWidget]:
+        return {"approach": self.approach_widget, "unit": self.unit_widget, "spectrum": self.spectrum_widget}
+
+    def tables(self) -> dict[str, Table]:
+        if self.result is None or not self.result.structure:
+            return {}
+        rows = []
+        for source, (xs, ys) in self._approach.items():
+            rows += [[source, float(u), float(v)] for u, v in zip(xs, ys)]
+        out = {"approach": Table(["source", "norm_a", "loss_minus_limit"], rows),
+               "spectrum": Table(["index", "eigenvalue"], [[i, float(v)] for i, v in enumerate(self.result.eigvals)])}
+        if self._scatter:
+            out["unit"] = Table(["limit_unit", "group_output"],
+                                [[float(u), float(v)] for u, v in zip(self._scatter["limit"], self._scatter["group"])])
+        return out
