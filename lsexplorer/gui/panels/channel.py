@@ -80,7 +80,6 @@ class QtChannelPanel(AnalysisPanelBase):
         self.unit_widget = pg.GraphicsLayoutWidget()
         self.unit_plot = self.unit_widget.addPlot(row=0, col=0)
         plain_axes(self.unit_plot)
-        self.unit_plot.setAspectLocked(True)
         self.unit_image = pg.ImageItem()
         self.unit_plot.addItem(self.unit_image)
         self.unit_bar = pg.ColorBarItem(values=(-1, 1), colorMap=diverging_colormap(), interactive=False,
