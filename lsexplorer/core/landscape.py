@@ -21,6 +21,7 @@ from torch.func import grad_and_value, hessian, vmap
 
 from .hessian import float64_problem, hessian_t
 from .nets import MLPSpec, activation_derivative_from_output, activation_fn, loss, loss_and_grad
+from .progress import Progress
 
 #: Memory, in bytes, one vectorised batch of derivative evaluations may use.
 BATCH_BYTES = 256 * 2**20
@@ -65,14 +66,8 @@ class Record:
         return cls(**kwargs)
 
 
-@dataclasses.dataclass
-class SearchProgress:
-    """One progress record: ``done`` of ``total`` units of ``stage`` after ``elapsed`` seconds."""
-
-    stage: str
-    done: int
-    total: int
-    elapsed: float
+#: The record of the searches on a landscape: ``done`` of ``total`` units of ``stage``.
+SearchProgress = Progress
 
 
 # --------------------------------------------------------------------------- landscapes

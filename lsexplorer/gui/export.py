@@ -216,18 +216,17 @@ def showcase_row(session) -> int:
     """The run the export (and the screenshots) show: the first local minimum whose closest saddle's
     narrower point converged and that has a μ sweep and an escape scan; else the first local minimum
     with any closest saddle; else the first local minimum; else run 0."""
-    from .analysis import closest_saddle_of
+    from ..core.analyses import closest_saddle, escape, mu_sweep
+    from ..core.kinds import Kind
 
-    kinds = np.asarray(session.runs.kind).astype(str)
-    local = [int(r) for r in np.flatnonzero(kinds == "local_min")]
-    a = session.analyses
+    local = [int(r) for r in np.flatnonzero(np.asarray(session.runs.kind).astype(str) == Kind.LOCAL_MIN)]
+    swept, escaped = set(mu_sweep.analysed_rows(session)), set(escape.analysed_rows(session))
     for row in local:
-        c = closest_saddle_of(session, row)
-        if (c is not None and c.narrower.kind != "not_converged" and str(row) in a.get("mu_sweep", {}).get("points", {})
-                and str(row) in a.get("escape", {}).get("points", {})):
+        c = closest_saddle.read(session, row)
+        if c is not None and c.narrower.kind != Kind.NOT_CONVERGED and row in swept and row in escaped:
             return row
     for row in local:
-        if closest_saddle_of(session, row) is not None:
+        if closest_saddle.read(session, row) is not None:
             return row
     return local[0] if local else 0
 

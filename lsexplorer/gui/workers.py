@@ -271,12 +271,17 @@ class GuiThreadGarbageCollector(QObject):
             gc.collect(generation)
 
 
+#: Status-bar words of progress stages that read better than their names.
+STAGE_WORDS = {"train": "training", "certify": "certifying"}
+
+
 def default_progress(record: object) -> tuple[int, int, str]:
-    """``(done, total, text)`` of a core progress record (``done``/``total``/``stage`` attributes)."""
+    """``(done, total, text)`` of a core :class:`~lsexplorer.core.progress.Progress` record, the one
+    adapter from core progress to the status bar; records without those fields count as nothing."""
     done = int(getattr(record, "done", 0) or 0)
     total = int(getattr(record, "total", 0) or 0)
-    stage = getattr(record, "stage", "")
-    return done, total, str(stage) if stage else ""
+    stage = str(getattr(record, "stage", "") or "")
+    return done, total, STAGE_WORDS.get(stage, stage.replace("_", " "))
 
 
 class TaskRegistry(QObject):

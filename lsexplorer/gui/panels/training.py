@@ -203,7 +203,7 @@ class QtTrainingPanel(PanelBase):
         self.worker.finished.connect(self._on_finished)
         self._set_running(True)
         self.status.setText(f"Starting: {self._n_seeds} seeds, {self._total_epochs:,} epochs → {Path(path).name}")
-        self.model.tasks.start(self.worker, "Training", self._task_progress)
+        self.model.tasks.start(self.worker, "Training")
         self._timer.start()
         self.redraw()
         return self.worker
@@ -226,11 +226,6 @@ class QtTrainingPanel(PanelBase):
         self.progress.setVisible(running)
         if not running:
             self._timer.stop()
-
-    @staticmethod
-    def _task_progress(record) -> tuple[int, int, str]:
-        text = "training" if record.stage == "train" else "certifying"
-        return int(record.done), int(record.total), text
 
     # ---------------------------------------------------------------- worker -> view
     def _on_progress(self, record) -> None:
