@@ -475,7 +475,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a directory")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from .gui.export import ExportError, export_session_figures
+    from .gui.export_session import ExportError, export_session_figures
 
     try:
         paths = export_session_figures(args.session, out)
@@ -484,7 +484,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([str(p) for p in paths]))
     else:
-        print(f"wrote {len(paths)} files to {out} (names: lsexplorer/gui/export.py, export_session_figures)")
+        print(f"wrote {len(paths)} files to {out} (names: lsexplorer/gui/export_session.py, export_session_figures)")
     return 0
 
 
