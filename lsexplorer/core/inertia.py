@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from torch.func import jvp
 
+from .autodiff import forward_mode
 from .classify import Tolerances
 from .hessian import float64_problem, loss_grad_hessian, spectrum
 from .nets import MLPSpec, activation_fn, unflatten
@@ -90,6 +91,7 @@ def measured_inertia(eigvals, zero_tol: float) -> Inertia:
 
 # --------------------------------------------------------------------------- Y and U
 
+@forward_mode
 def _duplication_blocks(spec: MLPSpec, theta, x, y, layer: int, j: int) -> tuple[np.ndarray, np.ndarray]:
     """``(Y (q, q), U (q, n))`` of neuron ``j`` of hidden layer ``layer`` at ``theta`` (module docstring)."""
     if not 1 <= layer <= len(spec.hidden_widths):

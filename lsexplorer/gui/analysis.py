@@ -26,7 +26,7 @@ from ..core.closest_saddle import ClosestSaddle
 from ..core.inertia import MuSweep
 from ..core.kinds import Kind
 from ..core.session import Session
-from .workers import Worker, autodiff_locked
+from .workers import Worker
 
 #: Analyses a panel may request, in the names of :data:`lsexplorer.core.analyses.REGISTRY`.
 REQUESTABLE = ("closest_saddle", "mu_sweep", "escape")
@@ -62,8 +62,8 @@ def _working_copy(session: Session) -> Session:
 
 
 def _analyze(work: Session, row: int, names: tuple[str, ...]):
-    """Worker generator: ``analyze_session`` on the copy, holding the autodiff lock while it computes."""
-    result = yield from autodiff_locked(analyze_session(work, [row], names))
+    """Worker generator: ``analyze_session`` on the copy (core takes its own autodiff lock)."""
+    result = yield from analyze_session(work, [row], names)
     return work, result
 
 

@@ -36,19 +36,20 @@ from PySide6.QtCore import (
     Slot,
 )
 
-#: Held by worker code around torch derivative computations (Hessians). torch's forward-mode AD
-#: keeps its dual levels in process-global state: two threads computing Hessians at once fail with
-#: "Trying to create a dual Tensor for forward AD but no level exists" (seen here when the live
-#: spectrum and the slice worker started together).
-TORCH_AUTODIFF_LOCK = threading.RLock()
+from ..core.autodiff import FORWARD_AD_LOCK
+
+#: The core's lock around torch's forward-mode derivatives (:mod:`lsexplorer.core.autodiff`). Core
+#: takes it itself wherever it enters forward mode, so worker code needs no lock of its own; it is
+#: named here for code that wants to keep the core's derivative computations out for a while.
+TORCH_AUTODIFF_LOCK = FORWARD_AD_LOCK
 
 
 
 def autodiff_locked(gen: Generator):
     """``gen``'s records and result, with :data:`TORCH_AUTODIFF_LOCK` held while ``gen`` computes.
 
-    The lock is released at every yield, so other workers' Hessians (the live spectrum) run between
-    the steps of a long computation (training, an analysis) instead of after it.
+    Not needed for core computations, which take the lock themselves where it matters; kept for
+    code outside core that enters torch's forward mode. Released at every yield.
     """
     try:
         while True:

@@ -37,7 +37,7 @@ from ...core.session import Session, SessionError, save_session
 from ..experiment_dialog import QtExperimentDialog, experiment_module
 from ..model import SessionModel, derived_data
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
-from ..workers import Worker, autodiff_locked
+from ..workers import Worker
 from .base import PanelBase, Table
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class TrainingOutcome:
 def train_and_save(runner: Callable, config: dict, stop: threading.Event, path: Path):
     """Generator run in the worker thread: yields ``runner``'s progress, then saves the session."""
     started = time.perf_counter()
-    session = yield from autodiff_locked(runner(config, stop))  # certification computes Hessians
+    session = yield from runner(config, stop)
     derived = derived_data(session)
     try:
         save_session(session, path)
