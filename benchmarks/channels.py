@@ -1,6 +1,6 @@
 """Speed of the channel analysis: every diverged run of the bundled sample, re-examined.
 
-Times :func:`lsexplorer.core.channel_session.analyse_session_channels` over all the sample's rows
+Times the ``channels`` analysis (:func:`lsexplorer.core.analyze.analyze_session`) over all the sample's rows
 that refinement drove off to infinity (30 of 100: decomposition, limit model refinement with its
 exact Hessian, approach curve), and, as the in-process baseline, the float64 refinement
 (:func:`lsexplorer.core.refine.refine`) of the trained points of a few of the same rows (one torch
@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.channel_session import analyse_session_channels
+from lsexplorer.core.analyze import analyze_session
 from lsexplorer.core.progress import run_generator
 from lsexplorer.core.refine import refine
 from lsexplorer.core.session import load_session
@@ -44,7 +44,7 @@ def main() -> int:
     fresh.runs.kind[rows] = "not_converged"
 
     started = time.perf_counter()
-    summary = run_generator(analyse_session_channels(fresh, rows))
+    summary = run_generator(analyze_session(fresh, rows, ["channels"]))["channels"]
     analysis = time.perf_counter() - started
 
     base_rows = rows[:args.baseline_rows]

@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 
-from lsexplorer.core.channel_session import channel_result
+from lsexplorer.core.analyses.channels import read as channel_result
 from lsexplorer.core.session import load_session
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.app import SAMPLE_SESSION

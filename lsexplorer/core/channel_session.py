@@ -1,8 +1,9 @@
 """Channel analyses of a session's runs, stored under ``/analyses/channels``.
 
-Certification (``certify.py``) analyses every diverged point as it goes; :func:`analyse_session_channels`
-re-examines the ``not_converged`` rows of an existing session (older sessions included) from their
-trained and refined points, so nothing needs retraining. A row found in a channel gets the kind
+Certification (``certify.py``) analyses every diverged point as it goes; the registered analysis
+``channels`` (``analyses/channels.py``, ``lsexplorer analyze --channels``) re-examines the
+``not_converged`` rows of an existing session (older sessions included) from their trained and
+refined points, so nothing needs retraining. A row found in a channel gets the kind
 ``channel`` or ``channel_saddle``; its network point, loss and spectrum in ``/runs`` stay those of
 the refined end point, and the certified limit model is stored per row.
 
@@ -14,26 +15,10 @@ Layout: ``/analyses/channels/settings`` (:class:`ChannelSettings`), ``points/<ro
 
 from __future__ import annotations
 
-import dataclasses
-import threading
-import time
-from collections.abc import Generator, Sequence
-
 import numpy as np
 
-from .channels import ChannelResult, ChannelSettings, analyse_channel
-from .classify import Tolerances
+from .channels import ChannelResult, ChannelSettings
 from .session import Session
-
-
-@dataclasses.dataclass
-class ChannelProgress:
-    """``done`` of ``total`` rows examined; ``row`` the last one."""
-
-    done: int
-    total: int
-    row: int
-    elapsed: float
 
 
 def channel_results(session: Session) -> dict[int, ChannelResult]:
@@ -77,37 +62,4 @@ def store_channels(session: Session, results: dict[int, ChannelResult], kind_bef
     }
 
 
-def analyse_session_channels(session: Session, rows: Sequence[int] | None = None,
-                             settings: ChannelSettings | None = None, stop: threading.Event | None = None
-                             ) -> Generator[ChannelProgress, None, dict]:
-    """Examine ``rows`` (default: every ``not_converged`` or channel row) for channels; store the results.
-
-    History of each row: its trained point, then its refined point. Works in memory; the caller
-    saves. Returns ``{"runs": examined, "channel": n, "channel_saddle": n}``. A set ``stop`` ends
-    after the current row, keeping what is complete.
-    """
-    settings = settings or ChannelSettings()
-    tolerances = Tolerances.from_dict(session.config.get("tolerances", {}))
-    runs = session.runs
-    eligible = np.isin(runs.kind, ("not_converged", "channel", "channel_saddle"))
-    todo = [int(r) for r in (np.flatnonzero(eligible) if rows is None else rows) if eligible[int(r)]]
-    results, before = {}, {}
-    started = time.perf_counter()
-    for done, row in enumerate(todo, 1):
-        if stop is not None and stop.is_set():
-            break
-        history = [runs.theta_trained[row], runs.theta[row]]
-        result = analyse_channel(session.spec, history, session.x, session.y, tolerances, settings, stop)
-        measured = (runs.theta[row], runs.hessian_eigvals[row], [runs.loss[row], runs.grad_norm[row], runs.lambda_min[row]])
-        if result.kind != "not_converged" and not all(np.isfinite(m).all() for m in measured):
-            result.kind, result.reason = "not_converged", "the refined point's own spectrum is not finite"
-        results[row] = result
-        before[row] = str(runs.kind[row])
-        yield ChannelProgress(done, len(todo), row, time.perf_counter() - started)
-    if results:
-        store_channels(session, results, before, settings)
-    kinds = [r.kind for r in results.values()]
-    return {"runs": len(results), "channel": kinds.count("channel"), "channel_saddle": kinds.count("channel_saddle")}
-
-
-__all__ = ["ChannelProgress", "channel_results", "channel_result", "store_channels", "analyse_session_channels"]
+__all__ = ["channel_results", "channel_result", "store_channels"]

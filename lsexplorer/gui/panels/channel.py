@@ -21,7 +21,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ...core.channel_model import AT_ZERO, realise, unit_output, unpack
-from ...core.channel_session import channel_result
+from ...core.analyses import channels as channel_analysis
 from ...core.channels import AFFINE, ChannelResult, activation
 from ..model import SessionModel
 from ..style import KIND_COLORS, KIND_LABELS, SELECTION_COLOR, LogAxis, diverging_colormap, fmt, plain_axes
@@ -117,7 +117,7 @@ class QtChannelPanel(AnalysisPanelBase):
     # ---------------------------------------------------------------- data
     def _load(self) -> None:
         s, row = self.model.session, self.model.current
-        self.result = result = channel_result(s, row) if s is not None and row >= 0 else None
+        self.result = result = channel_analysis.read(s, row)
         if s is None or row < 0:
             return
         if result is None or not result.structure:

@@ -1,0 +1,92 @@
+"""``channels``: every chosen ``not_converged`` run re-examined for a flat channel to infinity.
+
+A run whose trained and refined points show a group of neurons running into a channel, with a
+certified critical point of the limit model, becomes ``channel`` (minimum at infinity) or
+``channel_saddle`` (saddle at infinity); see :mod:`lsexplorer.core.channels`. Certification does
+the same for new sessions; this analysis brings older sessions up to date without retraining.
+Stored under ``/analyses/channels`` by :func:`lsexplorer.core.channel_session.store_channels`:
+``settings``, ``points/<row>`` (:meth:`ChannelResult.to_dict`) and ``summary``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from ..kinds import Kind
+from .base import Analysis, Context, group_of
+
+if TYPE_CHECKING:
+    from ..channels import ChannelResult
+    from ..session import Session
+
+GROUP = "channels"
+#: Kinds a channel analysis may (re)examine.
+ELIGIBLE = (Kind.NOT_CONVERGED, Kind.CHANNEL, Kind.CHANNEL_SADDLE)
+
+
+class ChannelAnalysis(NamedTuple):
+    """One run's channel analysis and the kind it had before."""
+
+    result: ChannelResult
+    kind_before: str
+
+
+def rows(ctx: Context) -> list[int]:
+    return [r for r in ctx.rows if str(ctx.session.runs.kind[r]) in ELIGIBLE]
+
+
+def compute(ctx: Context, row: int):
+    from ..channels import analyse_channel
+
+    s = ctx.session
+    result = analyse_channel(s.spec, [s.runs.theta_trained[row], s.runs.theta[row]], s.x, s.y, ctx.tolerances,
+                             stop=ctx.stop)
+    measured = (s.runs.theta[row], s.runs.hessian_eigvals[row], [s.runs.loss[row], s.runs.grad_norm[row]])
+    if result.kind != Kind.NOT_CONVERGED and not all(np.isfinite(m).all() for m in measured):
+        result.kind, result.reason = str(Kind.NOT_CONVERGED), "the refined point's own spectrum is not finite"
+    return None if ctx.stopped() else ChannelAnalysis(result, str(s.runs.kind[row]))
+    yield  # a generator without progress of its own: one run takes well under a second
+
+
+def write(session: Session, results: dict[int, ChannelAnalysis]) -> None:
+    """Store the results, relabel the runs and rebuild the summary."""
+    from ..channel_session import store_channels
+    from ..channels import ChannelSettings
+
+    if results:
+        store_channels(session, {r: a.result for r, a in results.items()},
+                       {r: a.kind_before for r, a in results.items()}, ChannelSettings())
+
+
+def read(session: Session | None, row: int) -> ChannelResult | None:
+    """The stored channel analysis of run ``row``, None if absent."""
+    from ..channels import ChannelResult
+
+    if session is None or row < 0:
+        return None
+    point = group_of(session, GROUP).get("points", {}).get(str(int(row)))
+    return None if point is None else ChannelResult.from_dict(point)
+
+
+def summary(session: Session) -> dict | None:
+    table = group_of(session, GROUP).get("summary")
+    if table is None:
+        return None
+    kinds = np.asarray(table["kind"])
+    return {"runs": int(len(table["run"])), "channel": int(np.sum(kinds == Kind.CHANNEL)),
+            "channel_saddle": int(np.sum(kinds == Kind.CHANNEL_SADDLE))}
+
+
+def applies(session: Session) -> bool:
+    spec = session.spec
+    return len(spec.hidden_widths) == 1 and spec.d_out == 1 and not spec.bias
+
+
+ANALYSIS = Analysis(
+    name="channels", group=GROUP,
+    help="re-examine not-converged runs for flat channels to infinity (minima/saddles at infinity)",
+    compute=compute, write=write, read=read, summary=summary, rows=rows, applies=applies)
+
+__all__ = ["ANALYSIS", "ChannelAnalysis", "ELIGIBLE", "read", "write"]
