@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsexplorer.core.analyses import REGISTRY, closest_saddle, escape, mu_sweep, teacher_match, theorems
+from lsexplorer.core.analyses import REGISTRY, channels, closest_saddle, escape, mu_sweep, teacher_match, theorems
 from lsexplorer.core.analyze import analyze_session, plan
 from lsexplorer.core.kinds import KINDS, Kind
 from lsexplorer.core.progress import Progress
@@ -26,9 +26,9 @@ def sample():
 def _bare(session):
     """The session with no analyses, and kinds as they were before any escape relabelled them."""
     kind = session.runs.kind.copy()
-    for r, before in zip(session.analyses["escape"]["summary"]["run"],
-                         session.analyses["escape"]["summary"]["kind_before"]):
-        kind[r] = before
+    for group in ("escape", "channels"):
+        for r, before in zip(session.analyses[group]["summary"]["run"], session.analyses[group]["summary"]["kind_before"]):
+            kind[r] = before
     runs = dataclasses.replace(session.runs, kind=kind, symmetry_induced=np.zeros_like(session.runs.symmetry_induced))
     return dataclasses.replace(session, runs=runs, analyses={})
 
@@ -46,13 +46,13 @@ def _assert_tree_equal(a, b, where=""):
 
 
 def test_plan_runs_needs_first_and_includes_in_full():
-    assert list(REGISTRY) == ["symmetry", "closest_saddle", "mu_sweep", "escape", "theorems"]
+    assert list(REGISTRY) == ["channels", "symmetry", "closest_saddle", "mu_sweep", "escape", "theorems"]
     assert [(a.name, missing) for a, missing in plan(["theorems", "mu_sweep"])] == [
         ("closest_saddle", True), ("mu_sweep", False), ("theorems", False)]
     assert [(a.name, missing) for a, missing in plan(["symmetry"])] == [("symmetry", False),
                                                                          ("closest_saddle", False)]
     assert [a.name for a, _ in plan(["escape"])] == ["escape"]
-    with pytest.raises(ValueError, match="choose from symmetry, closest_saddle"):
+    with pytest.raises(ValueError, match="choose from channels, symmetry, closest_saddle"):
         plan(["nope"])
 
 
@@ -69,7 +69,10 @@ def test_every_writer_rebuilds_the_stored_tree_from_its_reader(sample):
     mu_sweep.write(bare, {r: mu_sweep.read(sample, r) for r in mu_sweep.analysed_rows(sample)})
     escape.write(bare, {r: escape.read(sample, r) for r in escape.analysed_rows(sample)})
     theorems.write(bare, {int(r): theorems.read(sample, int(r)) for r in a["theorems"]})
-    for group in ("teacher_match", "closest_saddle", "escape"):
+    before = dict(zip(a["channels"]["summary"]["run"], a["channels"]["summary"]["kind_before"]))
+    channels.write(bare, {int(r): channels.ChannelAnalysis(channels.read(sample, int(r)), str(before[int(r)]))
+                          for r in a["channels"]["points"]})
+    for group in ("teacher_match", "closest_saddle", "escape", "channels"):
         _assert_tree_equal(a[group], bare.analyses[group], group)
     _assert_tree_equal(a["mu_sweep"]["summary"], bare.analyses["mu_sweep"]["summary"], "mu_sweep/summary")
     assert set(a["mu_sweep"]["points"]) == set(bare.analyses["mu_sweep"]["points"])
