@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             if title in FLOAT_SIZES:  # tabbed in a narrow column: shown floating at a readable size
                 dock.setFloating(True)
                 dock.resize(*FLOAT_SIZES[title])
+            if title == "Channel":  # the showcase is a local minimum: show the first run in a channel
+                channel_rows = [i for i, k in enumerate(runs.kind) if k in ("channel", "channel_saddle")]
+                if channel_rows:
+                    window.model.select(channel_rows[0])
             settle(app)
             if title == "Slices":
                 window.slices.wait_done()
