@@ -169,3 +169,21 @@ def test_channel_result_round_trips_through_hdf5(tmp_path, toy, sample):
     np.testing.assert_array_equal(back.phi, result.phi)
     np.testing.assert_array_equal(back.group_of, result.group_of)
     assert back.loss_limit == result.loss_limit
+
+
+def test_planted_three_neuron_group_is_one_gated_linear_unit(toy, planted):
+    """Two neurons at a = c/3 + A/2 and one at c/3 - A around u (offsets v/A, v/A, 0): the first
+    moment is v (1 + O(1/A)), the second v v^T / A, so the group tends to the same unit."""
+    structure, crit = planted
+    p = unpack(structure, crit.phi)
+    u, c, v = p.u[0], p.c[0], p.v[0]
+    history = []
+    for amplitude in (1e2, 1e3, 1e4):
+        w = np.concatenate([p.w, [u + v / amplitude, u + v / amplitude + 1e-9, u]])
+        a = np.concatenate([p.a, [c / 3 + amplitude / 2, c / 3 + amplitude / 2, c / 3 - amplitude]])
+        history.append(np.concatenate([w.ravel(), a]))
+    result = analyse_channel(MLPSpec((2, 6, 1)), history, toy.x, toy.y)
+    assert result.kind == "channel", result.reason
+    np.testing.assert_array_equal(result.group_of, [FINITE, FINITE, FINITE, 0, 0, 0])
+    assert np.linalg.norm(result.phi - crit.phi) <= 1e-10 * np.linalg.norm(crit.phi)
+    assert np.linalg.norm(result.phi_start - crit.phi) < 1e-3 * np.linalg.norm(crit.phi)  # read off right
