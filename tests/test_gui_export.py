@@ -47,8 +47,8 @@ def pdf_drawing_operators(data: bytes) -> int:
     count = 0
     for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.DOTALL):
         raw = match.group(1)
-        try:
-            raw = zlib.decompress(raw)
+        try:  # a stream may end in a byte the pattern above takes for the line end: decompress leniently
+            raw = zlib.decompressobj().decompress(raw)
         except zlib.error:
             pass
         count += len(re.findall(rb"[\d.]+ [\d.]+ [ml]\b", raw))

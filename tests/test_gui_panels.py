@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lsexplorer.core.counting import G, T, ratio_curve
+from lsexplorer.core.kinds import KINDS
 from lsexplorer.core.nets import MLPSpec
 from lsexplorer.core.symmetry import incoming_vectors, nearest_neuron_pair, outgoing_weights
 from lsexplorer.gui._testsupport import *
@@ -113,11 +114,11 @@ def test_statistics_outcome_table_scatter_and_histogram(qtbot, session_model):
     r = s.runs
     panel = shown(qtbot, QtStatisticsPanel(session_model))
     counts = s.outcome_counts()
-    for row, kind in enumerate(("global_min", "local_min", "strict_saddle", "nonstrict_saddle", "not_converged")):
+    for row, kind in enumerate(KINDS):
         sym = int(np.count_nonzero((r.kind == kind) & r.symmetry_induced))
         assert [panel.outcome_table.item(row, c).text() for c in range(3)] == \
             [str(counts[kind]), str(sym), str(counts[kind] - sym)]
-    assert panel.outcome_table.item(5, 0).text() == str(r.n_runs)
+    assert panel.outcome_table.item(len(KINDS), 0).text() == str(r.n_runs)
 
     # λ_min vs loss: log10 positions, one point per finite run, in the item of its kind.
     for kind, item in panel.kind_items.items():
