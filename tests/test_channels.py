@@ -122,11 +122,11 @@ def test_sample_limit_loss_matches_an_independent_reduced_model(sample, row, pai
     i, j = pair
     if affine:  # a_k sigma(w_k.x) ~ a_k/2 + a_k (w_k.x)/4 near w = 0
         start = np.concatenate([w[finite].ravel(), a[finite], [(a[i] + a[j]) / 2], (a[i] * w[i] + a[j] * w[j]) / 4])
-        shape = dict(finite=3, n_glu=0, affine=True)
+        shape = {"finite": 3, "n_glu": 0, "affine": True}
     else:
         u = (w[i] + w[j]) / 2
         start = np.concatenate([w[finite].ravel(), a[finite], u, [a[i] + a[j]], a[i] * (w[i] - u) + a[j] * (w[j] - u)])
-        shape = dict(finite=3, n_glu=1, affine=False)
+        shape = {"finite": 3, "n_glu": 1, "affine": False}
     res = scipy.optimize.minimize(lambda p: _reduced_loss_grad(p, x, y, **shape), start, jac=True,
                                   method="BFGS", options={"gtol": 1e-15, "maxiter": 20000})
     p = res.x

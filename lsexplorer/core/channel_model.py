@@ -176,7 +176,7 @@ def limit_loss_grad_hessian(structure: LimitStructure, phi, x, y) -> tuple[float
     """Loss, gradient ``(Q,)`` and exact Hessian ``(Q, Q)`` of the limit model, float64 autograd."""
     xt, yt = _data(x, y)
     t = torch.as_tensor(np.asarray(phi, dtype=np.float64))
-    f = lambda p: limit_loss_t(structure, p, xt, yt)  # noqa: E731
+    f = lambda p: limit_loss_t(structure, p, xt, yt)
     value = f(t)
     return float(value), _grad(f, t).numpy(), _hessian(f, t).numpy()
 
@@ -218,7 +218,7 @@ def refine_limit(structure: LimitStructure, phi0, x, y, max_iter: int = 60, newt
     what is left.
     """
     xt, yt = _data(x, y)
-    f = lambda p: limit_loss_t(structure, p, xt, yt)  # noqa: E731
+    f = lambda p: limit_loss_t(structure, p, xt, yt)
 
     def grad_f(t):
         return _grad(f, t)
@@ -308,5 +308,18 @@ def realised_width(structure: LimitStructure) -> int:
     return structure.n_finite + 2 * structure.n_glu + 2 * int(structure.constant or structure.linear)
 
 
-__all__ = ["AT_ZERO", "LimitStructure", "LimitParams", "LimitCriticalPoint", "pack", "unpack", "limit_output", "unit_output",
-           "limit_loss_t", "limit_loss_grad_hessian", "refine_limit", "realise", "realised_width"]
+__all__ = [
+    "AT_ZERO",
+    "LimitCriticalPoint",
+    "LimitParams",
+    "LimitStructure",
+    "limit_loss_grad_hessian",
+    "limit_loss_t",
+    "limit_output",
+    "pack",
+    "realise",
+    "realised_width",
+    "refine_limit",
+    "unit_output",
+    "unpack",
+]

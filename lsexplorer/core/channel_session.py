@@ -62,4 +62,4 @@ def store_channels(session: Session, results: dict[int, ChannelResult], kind_bef
     }
 
 
-__all__ = ["channel_results", "channel_result", "store_channels"]
+__all__ = ["channel_result", "channel_results", "store_channels"]

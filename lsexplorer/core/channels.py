@@ -37,8 +37,17 @@ import h5py
 import numpy as np
 import torch
 
-from .channel_model import (AT_ZERO, LimitParams, LimitStructure, limit_loss_grad_hessian, limit_output, pack,
-                            realise, realised_width, refine_limit)
+from .channel_model import (
+    AT_ZERO,
+    LimitParams,
+    LimitStructure,
+    limit_loss_grad_hessian,
+    limit_output,
+    pack,
+    realise,
+    realised_width,
+    refine_limit,
+)
 from .classify import Tolerances, classify, loss_scale
 from .nets import MLPSpec
 
@@ -443,6 +452,19 @@ def read_channel(group: h5py.Group) -> ChannelResult:
     return ChannelResult.from_dict(d)
 
 
-__all__ = ["CHANNEL_KINDS", "FINITE", "AFFINE", "ChannelSettings", "ChannelGroups", "ChannelResult",
-           "diverging_neurons", "decompose", "activation", "analyse_channel", "network_output", "limit_hessian",
-           "write_channel", "read_channel"]
+__all__ = [
+    "AFFINE",
+    "CHANNEL_KINDS",
+    "FINITE",
+    "ChannelGroups",
+    "ChannelResult",
+    "ChannelSettings",
+    "activation",
+    "analyse_channel",
+    "decompose",
+    "diverging_neurons",
+    "limit_hessian",
+    "network_output",
+    "read_channel",
+    "write_channel",
+]

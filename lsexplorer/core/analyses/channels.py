@@ -75,7 +75,7 @@ def summary(session: Session) -> dict | None:
     if table is None:
         return None
     kinds = np.asarray(table["kind"])
-    return {"runs": int(len(table["run"])), "channel": int(np.sum(kinds == Kind.CHANNEL)),
+    return {"runs": len(table["run"]), "channel": int(np.sum(kinds == Kind.CHANNEL)),
             "channel_saddle": int(np.sum(kinds == Kind.CHANNEL_SADDLE))}
 
 
@@ -89,4 +89,4 @@ ANALYSIS = Analysis(
     help="re-examine not-converged runs for flat channels to infinity (minima/saddles at infinity)",
     compute=compute, write=write, read=read, summary=summary, rows=rows, applies=applies)
 
-__all__ = ["ANALYSIS", "ChannelAnalysis", "ELIGIBLE", "read", "write"]
+__all__ = ["ANALYSIS", "ELIGIBLE", "ChannelAnalysis", "read", "write"]

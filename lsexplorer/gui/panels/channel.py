@@ -20,8 +20,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from ...core.channel_model import AT_ZERO, realise, unit_output, unpack
 from ...core.analyses import channels as channel_analysis
+from ...core.channel_model import AT_ZERO, realise, unit_output, unpack
 from ...core.channels import AFFINE, ChannelResult, activation
 from ..model import SessionModel
 from ..style import KIND_COLORS, KIND_LABELS, SELECTION_COLOR, LogAxis, diverging_colormap, fmt, plain_axes
