@@ -31,10 +31,10 @@ from .kinds import KINDS  # what a refined point can be; docs/session-format.md 
 from .spec import MLPSpec
 
 FORMAT = "lsexplorer.session"
+#: Written by this version; every older one (1..FORMAT_VERSION) is read and written back as this one.
+#: Version 2 added the kinds ``channel`` and ``channel_saddle`` (and ``/analyses/channels``); a
+#: version-1 file has the same layout, so reading it needs no conversion.
 FORMAT_VERSION = 2
-#: Versions this reader opens; older ones are migrated in memory and written as FORMAT_VERSION.
-#: Version 2 added the kinds ``channel`` and ``channel_saddle`` (and ``/analyses/channels``).
-READABLE_VERSIONS = (1, 2)
 
 
 #: Arrays with at least this many elements are stored chunked with shuffle + gzip + checksum;
