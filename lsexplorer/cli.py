@@ -52,8 +52,8 @@ def _epochs(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of epochs, got {text!r}") from None
-    if value < 1 or value != int(value):
-        raise argparse.ArgumentTypeError(f"expected a positive whole number of epochs, got {text}")
+    if not 1 <= value <= 1e12 or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a whole number of epochs from 1 to 1e12, got {text}")
     return int(value)
 
 
@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing session file")
+    p.add_argument("--yes", action="store_true",
+                   help="start even when the run is estimated to take more than 2 hours")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("info", help="summarise a session: the outcome table (thesis Table 6.1)")
@@ -198,6 +200,13 @@ def drive_with_progress(runner, stages: dict, quiet: bool):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .core.session import session_writer
+
+    with session_writer(args.output):  # checks -o now, and keeps other writers off it until saved
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
 
     from .core.experiment import ConfigError, build_config, read_toml, run_experiment
     from .core.mnist import MnistError
@@ -221,6 +230,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         resolve_device(config["train"]["device"])
     except ValueError as exc:
+        raise UserError(str(exc)) from None
+    from .core.resources import ResourceError, check_budget, estimate_experiment
+
+    try:
+        check_budget(estimate_experiment(config), confirmed=args.yes)
+    except ResourceError as exc:
         raise UserError(str(exc)) from None
 
     stop = threading.Event()
@@ -325,6 +340,16 @@ def _mu_values(items: list[str] | None):
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from .core.session import session_writer
+
+    if args.expand_neuron is not None and not args.saddle_descent:
+        return _analyze(args)  # prints only
+    # The lock is held from before reading until the save, so no other writer's results are lost.
+    with session_writer(args.output or args.session):
+        return _analyze(args)
+
+
+def _analyze(args: argparse.Namespace) -> int:
     from .core.session import load_session, save_session
     from .core.train import tune_glibc_malloc
 
@@ -480,6 +505,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"{out} is not writable")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from .gui.export import ExportError, export_session_figures
 
@@ -487,6 +518,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         paths = export_session_figures(args.session, out)
     except ExportError as exc:
         raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write into {out}: {exc.strerror or exc}") from None
     if args.json:
         print(json.dumps([str(p) for p in paths]))
     else:
@@ -508,6 +541,15 @@ def cmd_counting(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_stdout() -> None:
+    """The reader of stdout has gone (``info --runs | head -1``): drop what is left, without a message."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "export": cmd_export,
             "counting": cmd_counting}
 
@@ -520,7 +562,12 @@ def main(argv: list[str] | None = None) -> int:
     from .core.session import SessionError
 
     try:
-        return COMMANDS[args.verb](args)
+        code = COMMANDS[args.verb](args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
     except (UserError, SessionError) as exc:
         print(f"lsexplorer {args.verb}: error: {exc}", file=sys.stderr)
         return 2

@@ -104,22 +104,21 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
         return stop is not None and stop.is_set()
 
     if "symmetry" in wanted and session.teacher_theta is not None and len(session.spec.hidden_widths) == 1:
+        # Diverged (not_converged) rows may hold NaN: there is no point to match.
+        finite = np.isfinite(session.runs.theta).all(axis=1)
         matches = []
         for done, row in enumerate(rows, 1):
             if stopped():
                 break
-            matches.append((int(row), match_to_teacher(session.spec, session.runs.theta[row], session.teacher_spec,
-                                                       session.teacher_theta)))
+            if finite[row]:
+                matches.append((int(row), match_to_teacher(session.spec, session.runs.theta[row], session.teacher_spec,
+                                                           session.teacher_theta)))
             yield AnalyzeProgress("symmetry", done, len(rows), int(row), time.perf_counter() - started)
         if matches:
-            session.analyses["teacher_match"] = {"summary": {
-                "run": np.array([r for r, _ in matches], dtype=np.int64),
-                "residual": np.array([m.residual for _, m in matches]),
-                "teacher_of": np.array([m.teacher_of for _, m in matches], dtype=np.int64),
-                "flipped": np.array([m.flipped for _, m in matches], dtype=bool),
-            }}
+            session.analyses["teacher_match"] = {"summary": _merged_matches(session, matches)}
             summary["teacher_match"] = {"runs": len(matches),
-                                        "matched": int(sum(m.residual < MATCH_RESIDUAL for _, m in matches))}
+                                        "matched": int(sum(m.residual < MATCH_RESIDUAL for _, m in matches)),
+                                        "skipped_nonfinite": int((~finite[rows]).sum())}
 
     needs_saddle = wanted & {"symmetry", "closest_saddle", "mu_sweep", "theorems"}
     if needs_saddle and local and not stopped():
@@ -208,6 +207,24 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
             yield AnalyzeProgress("theorems", done, len(local), row, time.perf_counter() - started)
         summary["theorems"] = {"runs": len(group)}
     return summary
+
+
+def _merged_matches(session: Session, matches: list) -> dict:
+    """The teacher-match summary: rows matched before and not now are kept, rows matched now replace theirs."""
+    entries: dict[int, tuple] = {}
+    old = session.analyses.get("teacher_match", {}).get("summary")
+    if old is not None:
+        for i, run in enumerate(old["run"]):
+            entries[int(run)] = (float(old["residual"][i]), np.asarray(old["teacher_of"][i]), np.asarray(old["flipped"][i]))
+    for run, m in matches:
+        entries[run] = (float(m.residual), np.asarray(m.teacher_of), np.asarray(m.flipped))
+    runs = sorted(entries)
+    return {
+        "run": np.array(runs, dtype=np.int64),
+        "residual": np.array([entries[r][0] for r in runs]),
+        "teacher_of": np.array([entries[r][1] for r in runs], dtype=np.int64),
+        "flipped": np.array([entries[r][2] for r in runs], dtype=bool),
+    }
 
 
 def saddle_descent_analysis(session: Session, row: int, layer: int, neuron: int, config: DescentConfig | None = None,

@@ -175,8 +175,11 @@ SCHEMA: dict[str, dict[str, Any]] = {
 }
 
 
-def check_seeds(seeds: Any, key: str = "seeds") -> list[int]:
-    """The seed list of a count, ``{start, count}`` or a list of seeds; raises naming what is wrong."""
+def check_seeds(seeds: Any, key: str = "seeds", min_count: int = 1) -> list[int]:
+    """The seed list of a count, ``{start, count}`` or a list of seeds; raises naming what is wrong.
+
+    A stored session may have no runs (``min_count = 0``); an experiment to run needs one.
+    """
     if isinstance(seeds, Mapping):
         start, count = seeds.get("start", 0), seeds.get("count")
         Integer(1, SEEDS_MAX).check(f"{key}.count", count)
@@ -185,7 +188,7 @@ def check_seeds(seeds: Any, key: str = "seeds") -> list[int]:
             raise ConfigValueError(f"{key}: the last seed {start + count - 1} exceeds {SEED_MAX}")
         return list(range(start, start + count))
     if isinstance(seeds, (list, tuple)):
-        Sequence(Integer(0, SEED_MAX), 1, SEEDS_MAX).check(key, seeds)
+        Sequence(Integer(0, SEED_MAX), min_count, SEEDS_MAX).check(key, seeds)
         if len(set(seeds)) != len(seeds):
             raise ConfigValueError(f"{key} must not repeat")
         return [int(s) for s in seeds]
@@ -203,7 +206,7 @@ def _check_section(name: str, section: Any, rules: Mapping[str, Any]) -> None:
             rule.check(f"{name}.{key}", value)
 
 
-def check_config_values(config: Mapping) -> None:
+def check_config_values(config: Mapping, min_seeds: int = 1) -> None:
     """Check every known value of ``config`` (sections as in a TOML file); raises :class:`ConfigValueError`.
 
     Missing keys and sections are allowed (defaults fill them); keys the schema does not know are
@@ -224,7 +227,7 @@ def check_config_values(config: Mapping) -> None:
             OneOf(tuple(DATA_KINDS)).check("data.kind", data["kind"])
             _check_section("data", data, DATA_KINDS[data["kind"]])
     if "seeds" in config:
-        check_seeds(config["seeds"])
+        check_seeds(config["seeds"], min_count=min_seeds)
 
 
 def check_stored_config(config: Any) -> None:
@@ -237,7 +240,7 @@ def check_stored_config(config: Any) -> None:
             raise ConfigValueError(f'config["{name}"] must be an object, got {config[name]!r}')
     if "preset" in config and not isinstance(config["preset"], str):
         raise ConfigValueError(f'config["preset"] must be a string, got {config["preset"]!r}')
-    check_config_values(config)
+    check_config_values(config, min_seeds=0)
 
 
 __all__ = ["SEED_MAX", "EPOCHS_MAX", "SEEDS_MAX", "WIDTH_MAX", "DEPTH_MAX", "ConfigValueError", "Integer", "Number",

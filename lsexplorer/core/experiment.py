@@ -26,6 +26,7 @@ from .config_schema import ConfigValueError, check_config_values, check_seeds
 from .data import Dataset, digits_pca10_dataset, gaussian_teacher_dataset, mnist_pca10_dataset, toy_dataset, toy_teacher
 from .nets import MLPSpec, loss, xavier_init
 from .refine import RefineConfig
+from .resources import SNAPSHOT_CHUNK_BYTES
 from .session import LossCurve, Runs, Session, Trajectory
 from .train import TrainConfig, TrainProgress, TrainResult, train
 
@@ -305,9 +306,19 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
 
 
 def snapshot_losses(spec: MLPSpec, snapshots: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Loss of every trajectory snapshot, recomputed in float64: ``snapshots (S, K, P)`` -> ``(S, K)``."""
+    """Loss of every trajectory snapshot, recomputed in float64: ``snapshots (S, K, P)`` -> ``(S, K)``.
+
+    Evaluated in chunks of snapshots so the activations stay under ``SNAPSHOT_CHUNK_BYTES`` however
+    many seeds and snapshots there are.
+    """
     s, k, p = snapshots.shape
+    flat = snapshots.reshape(s * k, p)
+    per_point = 8 * x.shape[0] * max(spec.widths) * 3
+    chunk = max(1, SNAPSHOT_CHUNK_BYTES // max(per_point, 1))
+    out = np.empty(s * k)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     with torch.no_grad():
-        flat = torch.from_numpy(np.ascontiguousarray(snapshots.reshape(s * k, p), dtype=np.float64))
-        values = loss(spec, flat, torch.from_numpy(x), torch.from_numpy(y))
-    return values.numpy().reshape(s, k)
+        for start in range(0, s * k, chunk):
+            part = torch.from_numpy(np.ascontiguousarray(flat[start:start + chunk], dtype=np.float64))
+            out[start:start + chunk] = loss(spec, part, xt, yt).numpy()
+    return out.reshape(s, k)

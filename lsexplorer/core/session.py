@@ -418,13 +418,18 @@ def save_session(session: Session, path: str | os.PathLike) -> None:
 def session_writer(path: str | os.PathLike) -> Iterator[None]:
     """Be the only lsexplorer writing the session at ``path`` for the ``with`` block.
 
-    Take it before loading a session that will be saved back, so no other process can save in
+    First checks that ``path`` can be saved to (a regular file or absent, in a writable folder), so
+    a command taking it before long work fails at once. Take it before loading a session that will be saved back, so no other process can save in
     between (:mod:`.writer_lock`). Reentrant in one process. Raises :class:`SessionError` naming the
     pid of the process that holds it, or why the lock could not be made.
     """
     shown = os.fspath(path)
     try:
-        with writer_lock(Path(os.path.realpath(path)), shown):
+        target = check_save_target(path)
+    except SaveError as e:
+        raise SessionError(f"cannot save {shown}: {e}") from None
+    try:
+        with writer_lock(target, shown):
             yield
     except LockHeld as e:
         raise SessionError(str(e)) from None
