@@ -72,30 +72,30 @@ def _check_dtype(name: str, dtype: np.dtype) -> None:
         raise UnsafeFile(f"{name} has the HDF5 type {dtype}, which a session never holds")
 
 
-def _check_attributes(obj: h5py.HLObject, file_size: int) -> None:
-    attrs = obj.attrs
-    for key in attrs:
-        aid = attrs.get_id(key)
-        name = f"attribute {key!r} of {obj.name}"
+def _check_attributes(obj, where: str, n_attrs: int, file_size: int) -> None:
+    for i in range(n_attrs):
+        aid = h5py.h5a.open(obj, index=i)
+        name = f"attribute {aid.name.decode('utf-8', 'replace')!r} of {where}"
         _check_dtype(name, aid.dtype)
         # Attribute values are always stored whole, so they cannot be larger than the file.
         if _declared_bytes(aid.shape, aid.dtype) > file_size + SMALL_BYTES:
             raise UnsafeFile(f"{name} declares {aid.shape} values, more than the file can hold")
 
 
-def _check_dataset(ds: h5py.Dataset, file_size: int) -> int:
-    name = ds.name
-    if ds.external:
+def _check_dataset(dsid, name: str, file_size: int) -> int:
+    dcpl = dsid.get_create_plist()
+    if dcpl.get_external_count():
         raise UnsafeFile(f"{name} keeps its data in another file (HDF5 external storage); refused")
-    if ds.is_virtual:
+    layout = dcpl.get_layout()
+    if layout == h5py.h5d.VIRTUAL:
         raise UnsafeFile(f"{name} is a virtual dataset reading other files; refused")
-    _check_dtype(name, ds.dtype)
-    declared = _declared_bytes(ds.shape, ds.dtype)
-    stored = ds.id.get_storage_size()
+    _check_dtype(name, dsid.dtype)
+    declared = _declared_bytes(dsid.shape, dsid.dtype)
+    stored = dsid.get_storage_size()
     # Contiguous and compact data are stored verbatim; chunks may be compressed, up to MAX_RATIO.
-    limit = stored if ds.chunks is None else MAX_RATIO * stored + SMALL_BYTES
+    limit = MAX_RATIO * stored + SMALL_BYTES if layout == h5py.h5d.CHUNKED else stored
     if declared > limit or stored > file_size:
-        raise UnsafeFile(f"{name} declares shape {ds.shape} ({declared:,} bytes) but the file stores "
+        raise UnsafeFile(f"{name} declares shape {dsid.shape} ({declared:,} bytes) but the file stores "
                          f"{stored:,} bytes of it; refused")
     return declared
 
@@ -103,42 +103,58 @@ def _check_dataset(ds: h5py.Dataset, file_size: int) -> int:
 def check_hdf5_tree(f: h5py.File, file_size: int, memory_limit: int | None = None) -> int:
     """Walk every link, object and attribute of ``f``; return the bytes the datasets declare.
 
-    Refuses external and soft links, external storage, virtual datasets, types a session never
-    holds, declared sizes the file cannot hold, and (when ``memory_limit`` is given) a total larger
-    than it. Raises :class:`UnsafeFile`.
+    Refuses external, soft and user-defined links, external storage, virtual datasets, types a
+    session never holds, declared sizes the file cannot hold, and (when ``memory_limit`` is given)
+    a total larger than it. Uses HDF5's own visitors, which never follow a link out of the file.
+    Raises :class:`UnsafeFile`.
     """
-    total = 0
+    fid = f.id
+    problem: list[str] = []
     count = 0
+
+    def on_link(name: bytes, info) -> int | None:
+        nonlocal count
+        count += 1
+        where = "/" + name.decode("utf-8", "replace")
+        if info.type == h5py.h5l.TYPE_EXTERNAL:
+            problem.append(f"{where} is an external link to another file; refused")
+        elif info.type == h5py.h5l.TYPE_SOFT:
+            problem.append(f"{where} is a soft link; sessions hold no links")
+        elif info.type != h5py.h5l.TYPE_HARD:
+            problem.append(f"{where} is a user-defined link; refused")
+        elif count > MAX_OBJECTS:
+            problem.append(f"it holds more than {MAX_OBJECTS:,} objects")
+        elif where.count("/") > MAX_DEPTH:
+            problem.append(f"{where} nests deeper than {MAX_DEPTH} groups")
+        return 1 if problem else None
+
+    total = 0
     seen: set[int] = set()
 
-    def walk(group: h5py.Group, depth: int) -> None:
-        nonlocal total, count
-        if depth > MAX_DEPTH:
-            raise UnsafeFile(f"{group.name} nests deeper than {MAX_DEPTH} groups")
-        _check_attributes(group, file_size)
-        for key in group:
-            count += 1
-            if count > MAX_OBJECTS:
-                raise UnsafeFile(f"it holds more than {MAX_OBJECTS:,} objects")
-            link = group.get(key, getlink=True)
-            where = f"{group.name.rstrip('/')}/{key}"
-            if isinstance(link, h5py.ExternalLink):
-                raise UnsafeFile(f"{where} is an external link to {link.filename}:{link.path}; refused")
-            if isinstance(link, h5py.SoftLink):
-                raise UnsafeFile(f"{where} is a soft link to {link.path}; sessions hold no links")
-            obj = group.get(key)
-            if not isinstance(obj, (h5py.Group, h5py.Dataset)):
+    def on_object(name: bytes, info) -> int | None:
+        nonlocal total
+        where = "/" if name == b"." else "/" + name.decode("utf-8", "replace")
+        if info.addr in seen:  # a second hard link to an object already checked
+            problem.append(f"{where} links to an object stored elsewhere in the file; sessions hold no links")
+            return 1
+        seen.add(info.addr)
+        try:
+            obj = h5py.h5o.open(fid, name)
+            _check_attributes(obj, where, info.num_attrs, file_size)
+            if info.type == h5py.h5o.TYPE_DATASET:
+                total += _check_dataset(obj, where, file_size)
+            elif info.type != h5py.h5o.TYPE_GROUP:
                 raise UnsafeFile(f"{where} is neither a group nor a dataset")
-            if hash(obj.id) in seen:  # a second hard link to an object already checked
-                raise UnsafeFile(f"{where} links to an object stored elsewhere in the file; sessions hold no links")
-            seen.add(hash(obj.id))
-            if isinstance(obj, h5py.Group):
-                walk(obj, depth + 1)
-            else:
-                _check_attributes(obj, file_size)
-                total += _check_dataset(obj, file_size)
+        except UnsafeFile as e:
+            problem.append(str(e))
+            return 1
+        return None
 
-    walk(f, 0)
+    fid.links.visit(on_link, info=True)
+    if not problem:
+        h5py.h5o.visit(fid, on_object, info=True)
+    if problem:
+        raise UnsafeFile(problem[0])
     if memory_limit is not None and total > memory_limit:
         raise UnsafeFile(f"its arrays need {total / 2**30:.1f} GiB in memory, more than the "
                          f"{memory_limit / 2**30:.1f} GiB available")

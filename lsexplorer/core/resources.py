@@ -96,8 +96,10 @@ def estimate_experiment(config: Mapping) -> Estimate:
 
     data_bytes = 8 * N * (widths[0] + widths[-1]) * 3
     # Parameters, optimizer state and gradients of every seed (float64 copies kept beside the training
-    # dtype), and for the batched torch path the activations and their gradients of all seeds at once.
-    train_bytes = S * P * 8 * 6 + S * N * hidden * itemsize * 4
+    # dtype), and for the batched torch path the activations and their gradients of all seeds at once
+    # (the native one-hidden-layer kernels keep one seed's per thread).
+    native = len(widths) == 3 and train.get("backend", "auto") in ("auto", "native")
+    train_bytes = S * P * 8 * 6 + (64 if native else S) * N * hidden * itemsize * 4
     # What the session holds: (S, P) float64 arrays, the float32 trajectory, the loss curve; the saved
     # file is built in memory beside it.
     session_bytes = S * P * 8 * 5 + S * K * P * 4 + S * (K + L) * 8
@@ -107,7 +109,6 @@ def estimate_experiment(config: Mapping) -> Estimate:
     snapshot_bytes = min(S * K * N * max(widths) * 8 * 3, SNAPSHOT_CHUNK_BYTES * 3)
     memory = data_bytes + session_bytes + max(train_bytes, refine_bytes, snapshot_bytes, session_bytes)
 
-    native = len(widths) == 3 and train.get("backend", "auto") in ("auto", "native")
     train_seconds = S * epochs * N * P / (_NATIVE_RATE if native else _TORCH_RATE)
     evals = int(refine.get("slsqp_maxeval", 20000))
     newton = int(refine.get("newton_max_iter", 30))
