@@ -234,13 +234,13 @@ def _check_shape(name: str, arr: np.ndarray, expected: tuple, why: str) -> None:
 
 def _check_session(s: Session) -> None:
     try:
+        check_stored_config(s.config)  # first, so a NaN or a wrong type is reported with its key
+    except ConfigValueError as e:
+        _invalid(f"config: {e}")
+    try:
         json.dumps(s.config, allow_nan=False)
     except (TypeError, ValueError) as e:
         _invalid(f"config is not JSON-serialisable ({e})")
-    try:
-        check_stored_config(s.config)
-    except ConfigValueError as e:
-        _invalid(f"config: {e}")
     spec = _spec_from_config(s.config, "network")
     teacher_spec = _teacher_spec(s.config)
     tolerances = s.config.get("tolerances")
