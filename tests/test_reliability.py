@@ -197,6 +197,45 @@ def test_non_regular_targets_are_never_replaced(copy, tmp_path):
     assert Path(fifo).is_fifo() and Path("/dev/full").is_char_device()
 
 
+@pytest.mark.parametrize("target, needle", [("folder", "it is a folder"), ("missing/out.h5", "does not exist")])
+def test_bad_output_paths_are_found_before_any_work(copy, tmp_path, target, needle):
+    (tmp_path / "folder").mkdir()
+    t = time.perf_counter()
+    for argv in (["analyze", copy, "--closest-saddle", "--escape", "-o", tmp_path / target, "-q"],
+                 ["train", "--seeds", "1", "--epochs", "1000000", "-o", tmp_path / target, "--force", "-q"]):
+        code, _, err = run_main(*argv)
+        assert code == 2
+        one_line_error(err, needle)
+    assert time.perf_counter() - t < 10  # neither analysed nor trained
+
+
+def test_estimates_scale_with_the_run():
+    from lsexplorer.core.experiment import build_config
+    from lsexplorer.core.resources import LONG_SECONDS, estimate_experiment
+
+    default = estimate_experiment(build_config("toy"))
+    assert default.seconds < LONG_SECONDS and default.memory < 1e9  # the thesis protocol starts without --yes
+    many = estimate_experiment(build_config("toy", overrides={"seeds": {"start": 0, "count": 1_000_000}}))
+    assert many.seconds > 1e4 * default.seconds / 2
+    wide = estimate_experiment(build_config("toy", overrides={"network": {"width": 10_000}, "seeds": 1}))
+    P = 3 * 10_000
+    assert wide.memory >= 4 * 8 * P * P  # SLSQP's matrix, the Hessian, its eigenvectors, workspace
+
+
+def test_snapshot_losses_in_chunks_match_a_direct_evaluation(toy, monkeypatch):
+    import lsexplorer.core.experiment as experiment
+    from lsexplorer.core.nets import MLPSpec
+    from numpy_reference import loss_grad_hessian
+
+    spec = MLPSpec((2, 3, 1))
+    snaps = np.random.default_rng(1).normal(size=(3, 4, spec.n_params)).astype(np.float32)
+    monkeypatch.setattr(experiment, "SNAPSHOT_CHUNK_BYTES", 8 * toy.x.shape[0] * 3 * 3 * 5)  # 5 points a chunk
+    got = experiment.snapshot_losses(spec, snaps, toy.x, toy.y)
+    expected = [[loss_grad_hessian(snaps[s, k].astype(np.float64), toy.x, toy.y, 3)[0] for k in range(4)]
+                for s in range(3)]
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+
+
 def _external_link(path: Path, tmp: Path) -> None:
     secret = tmp / "secret.h5"
     with h5py.File(secret, "w") as f:

@@ -240,6 +240,11 @@ def check_stored_config(config: Any) -> None:
             raise ConfigValueError(f'config["{name}"] must be an object, got {config[name]!r}')
     if "preset" in config and not isinstance(config["preset"], str):
         raise ConfigValueError(f'config["preset"] must be a string, got {config["preset"]!r}')
+    # Every reader rebuilds the classification tolerances from this section, so it holds known keys only.
+    unknown = sorted(set(config.get("tolerances", {})) - set(SCHEMA["tolerances"]))
+    if unknown:
+        raise ConfigValueError(f"tolerances.{unknown[0]} is not a tolerance lsexplorer knows "
+                               f"({', '.join(SCHEMA['tolerances'])})")
     check_config_values(config, min_seeds=0)
 
 
