@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing session file")
     p.add_argument("--yes", action="store_true",
-                   help="start even when the run is estimated to take more than 2 hours")
+                   help="start even when the run is estimated to take more than a day")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("info", help="summarise a session: the outcome table (thesis Table 6.1)")
@@ -231,12 +231,15 @@ def _train(args: argparse.Namespace) -> int:
         resolve_device(config["train"]["device"])
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    from .core.resources import ResourceError, check_budget, estimate_experiment
+    from .core.resources import NOTE_SECONDS, ResourceError, check_budget, estimate_experiment
 
+    estimate = estimate_experiment(config)
     try:
-        check_budget(estimate_experiment(config), confirmed=args.yes)
+        check_budget(estimate, confirmed=args.yes)
     except ResourceError as exc:
         raise UserError(str(exc)) from None
+    if estimate.seconds > NOTE_SECONDS and not args.quiet:
+        print(f"lsexplorer train: this run needs {estimate.describe()}", file=sys.stderr)
 
     stop = threading.Event()
     runner = run_experiment(config, stop)

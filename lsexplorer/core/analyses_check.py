@@ -203,8 +203,9 @@ def _escape(g: Any, where: str, session) -> None:
 
 
 def _theorems(g: Any, where: str, session) -> None:
-    for row, report in _rows(g, where, session.runs.n_runs).items():
-        _parse(TheoremReport, report, f"{where}/{row}")
+    # Keyed by run row when the analysis driver writes them; nothing reads the keys back as rows.
+    for key, report in _mapping(g, where).items():
+        _parse(TheoremReport, report, f"{where}/{key}")
 
 
 def _saddle_descent(g: Any, where: str, session) -> None:
