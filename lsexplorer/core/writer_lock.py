@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import threading
 from collections.abc import Iterator
@@ -29,6 +28,18 @@ class LockHeld(Exception):
 
 class LockFailed(Exception):
     """The lock file could not be created (e.g. a read-only folder); the message says why."""
+
+
+try:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except ImportError:  # Windows: a byte-range lock, also dropped by the system when the process ends
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
 
 
 _held: dict[str, list] = {}  # lock path -> [fd, depth]
@@ -55,7 +66,7 @@ def _acquire(path: Path, shown: str) -> int:
         except OSError as e:
             raise LockFailed(f"cannot create the lock file {path} ({e.strerror or e})") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd)
         except OSError as e:
             os.close(fd)
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
