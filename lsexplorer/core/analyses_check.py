@@ -2,12 +2,13 @@
 
 :func:`lsexplorer.core.session.load_session` checks that ``/analyses`` is a tree of dicts, arrays
 and scalars; this module checks the analyses lsexplorer itself writes (teacher matching, closest
-saddles, mu sweeps, escape searches, theorem reports, saddle descents): every stored result parses
-with the reader the analyses and panels use, each field has its declared type, the arrays have the
-shapes the session's network implies, and per-run keys name existing runs. A file edited by hand or
-damaged in transit is then refused when it is opened, with the path of the first bad entry,
-instead of crashing an analysis, a panel or an export later. Other names under ``/analyses`` are
-left alone.
+saddles, mu sweeps, escape searches, theorem reports, saddle descents) in two steps.
+:func:`check_analyses_layout` needs no torch: groups are groups, per-run keys name existing runs,
+every summary table has its columns with one row per analysed run. :func:`check_analysis_results`
+parses every stored result with the reader the analyses and panels use, checks each field's
+declared type and the shapes the session's network implies. A file edited by hand or damaged in
+transit is then refused when it is opened, with the path of the first bad entry, instead of crashing
+an analysis, a panel or an export later. Other names under ``/analyses`` are left alone.
 """
 
 from __future__ import annotations
@@ -19,11 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .closest_saddle import ClosestSaddle, SymmetryInduced
-from .escape import EscapeScan, FlatSearch
-from .inertia import MuSweep
-from .saddle_descent import SaddleDescent
-from .theorems import TheoremReport
+from .kinds import KINDS
 
 _PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
@@ -117,18 +114,48 @@ def _summary(group: Any, where: str, n_runs: int, keys: tuple[str, ...]) -> None
             _bad(f"{where}/{key}", f"must be an array with one row per entry of run ({run.shape[0]})")
 
 
-def _teacher_match(g: Any, where: str, session) -> None:
-    _summary(_mapping(g, where).get("summary", {"run": np.zeros(0, np.int64), "residual": np.zeros(0),
-                                                 "teacher_of": np.zeros(0), "flipped": np.zeros(0)}),
-             f"{where}/summary", session.runs.n_runs, ("run", "residual", "teacher_of", "flipped"))
+_SUMMARIES = {
+    "teacher_match": ("run", "residual", "teacher_of", "flipped"),
+    "closest_saddle": ("run", "seed", "distance", "mu", "nearest_neuron_distance", "saddle_eigvals", "narrower_kind",
+                       "symmetry_induced", "corollary_verdict"),
+    "mu_sweep": ("run", "neuron", "layer", "predicted_crossings", "crossings_at_0", "crossings_at_1", "inertia_agrees"),
+    "escape": ("run", "kind_before", "kind_after", "scan_found_lower", "flat_found_lower"),
+}
 
 
-def _closest_saddle(g: Any, where: str, session) -> None:
-    spec, S = session.spec, session.runs.n_runs
+def _layout(name: str, g: Any, session) -> None:
+    where, S = f"/analyses/{name}", session.runs.n_runs
     g = _mapping(g, where)
+    if name == "teacher_match":
+        if "summary" in g:
+            _summary(g["summary"], f"{where}/summary", S, _SUMMARIES[name])
+        return
+    if name == "theorems":  # keyed by run row when the driver writes them; nothing reads the keys as rows
+        for key, report in g.items():
+            _mapping(report, f"{where}/{key}")
+        return
+    if name == "saddle_descent":
+        for row, per_run in _rows(g, where, S).items():
+            for key, result in _mapping(per_run, f"{where}/{row}").items():
+                _mapping(result, f"{where}/{row}/{key}")
+        return
     if "settings" in g:
         _mapping(g["settings"], f"{where}/settings")
     for row, point in _rows(g.get("points", {}), f"{where}/points", S).items():
+        _mapping(point, f"{where}/points/{row}")
+    if "summary" in g:
+        _summary(g["summary"], f"{where}/summary", S, _SUMMARIES[name])
+    if name == "escape":
+        for row, point in g.get("points", {}).items():
+            if point.get("kind_before") not in KINDS:
+                _bad(f"{where}/points/{row}/kind_before", f"must be one of {', '.join(KINDS)}")
+
+
+def _closest_saddle(g: dict, where: str, session) -> None:
+    from .closest_saddle import ClosestSaddle, SymmetryInduced
+
+    spec = session.spec
+    for row, point in g.get("points", {}).items():
         at = f"{where}/points/{row}"
         c = _parse(ClosestSaddle, point, at)
         _parse(SymmetryInduced, point.get("symmetry_induced"), f"{at}/symmetry_induced")
@@ -151,15 +178,12 @@ def _closest_saddle(g: Any, where: str, session) -> None:
         _shape(f"{at}/narrower/theta", c.narrower.theta, c.narrower.spec.n_params)
         _shape(f"{at}/narrower/eigvals", c.narrower.eigvals, c.narrower.spec.n_params)
         _shape(f"{at}/saddle_eigvals", c.saddle_eigvals, None)
-    if "summary" in g:
-        _summary(g["summary"], f"{where}/summary", S,
-                 ("run", "seed", "distance", "mu", "nearest_neuron_distance", "saddle_eigvals", "narrower_kind",
-                  "symmetry_induced", "corollary_verdict"))
 
 
-def _mu_sweep(g: Any, where: str, session) -> None:
-    g = _mapping(g, where)
-    for row, point in _rows(g.get("points", {}), f"{where}/points", session.runs.n_runs).items():
+def _mu_sweep(g: dict, where: str, session) -> None:
+    from .inertia import MuSweep
+
+    for row, point in g.get("points", {}).items():
         at = f"{where}/points/{row}"
         sw = _parse(MuSweep, point, at)
         K = sw.mus.shape[0] if sw.mus.ndim == 1 else -1
@@ -170,24 +194,16 @@ def _mu_sweep(g: Any, where: str, session) -> None:
         _shape(f"{at}/predicted", sw.predicted, K, 3)
         for name in ("y_eigvals", "y_restricted_eigvals", "u_singular_values", "narrow_eigvals"):
             _shape(f"{at}/{name}", getattr(sw, name), None)
-    if "summary" in g:
-        _summary(g["summary"], f"{where}/summary", session.runs.n_runs,
-                 ("run", "neuron", "layer", "predicted_crossings", "crossings_at_0", "crossings_at_1",
-                  "inertia_agrees"))
 
 
-def _escape(g: Any, where: str, session) -> None:
-    from .session import KINDS
+def _escape(g: dict, where: str, session) -> None:
+    from .escape import EscapeScan, FlatSearch
 
     P = session.spec.n_params
-    g = _mapping(g, where)
-    for row, point in _rows(g.get("points", {}), f"{where}/points", session.runs.n_runs).items():
+    for row, point in g.get("points", {}).items():
         at = f"{where}/points/{row}"
-        _mapping(point, at)
         scan = _parse(EscapeScan, point.get("scan"), f"{at}/scan")
         flat = _parse(FlatSearch, point.get("flat"), f"{at}/flat")
-        if point.get("kind_before") not in KINDS:
-            _bad(f"{at}/kind_before", f"must be one of {', '.join(KINDS)}")
         _shape(f"{at}/scan/direction", scan.direction, P)
         n = scan.eps.shape[0] if scan.eps.ndim == 1 else -1
         for name in ("eps", "loss", "grad_norm"):
@@ -197,32 +213,48 @@ def _escape(g: Any, where: str, session) -> None:
         if flat.path.size:
             _shape(f"{at}/flat/path", flat.path, None, P)
             _shape(f"{at}/flat/path_loss", flat.path_loss, flat.path.shape[0])
-    if "summary" in g:
-        _summary(g["summary"], f"{where}/summary", session.runs.n_runs,
-                 ("run", "kind_before", "kind_after", "scan_found_lower", "flat_found_lower"))
 
 
-def _theorems(g: Any, where: str, session) -> None:
-    # Keyed by run row when the analysis driver writes them; nothing reads the keys back as rows.
-    for key, report in _mapping(g, where).items():
+def _theorems(g: dict, where: str, session) -> None:
+    from .theorems import TheoremReport
+
+    for key, report in g.items():
         _parse(TheoremReport, report, f"{where}/{key}")
 
 
-def _saddle_descent(g: Any, where: str, session) -> None:
-    for row, per_run in _rows(g, where, session.runs.n_runs).items():
-        for name, result in _mapping(per_run, f"{where}/{row}").items():
+def _saddle_descent(g: dict, where: str, session) -> None:
+    from .saddle_descent import SaddleDescent
+
+    for row, per_run in g.items():
+        for name, result in per_run.items():
             _parse(SaddleDescent, result, f"{where}/{row}/{name}")
 
 
-_CHECKS: dict[str, Callable[[Any, str, Any], None]] = {
-    "teacher_match": _teacher_match, "closest_saddle": _closest_saddle, "mu_sweep": _mu_sweep,
-    "escape": _escape, "theorems": _theorems, "saddle_descent": _saddle_descent,
+_RESULTS: dict[str, Callable[[dict, str, Any], None]] = {
+    "closest_saddle": _closest_saddle, "mu_sweep": _mu_sweep, "escape": _escape, "theorems": _theorems,
+    "saddle_descent": _saddle_descent,
 }
+_LAYOUTS = ("teacher_match", *_RESULTS)
 
 
 def check_analyses_layout(session) -> None:
-    """Raise ``ValueError`` naming the first stored analysis of ``session`` its readers cannot use."""
-    for name, check in _CHECKS.items():
+    """Raise ``ValueError`` naming the first stored analysis of ``session`` whose layout its readers
+    cannot use (groups, per-run keys, summary tables). Needs no torch."""
+    for name in _LAYOUTS:
+        if name in session.analyses:
+            try:
+                _layout(name, session.analyses[name], session)
+            except _Bad:
+                raise
+            except _PARSE_ERRORS as e:
+                raise ValueError(f"/analyses/{name} is malformed ({type(e).__name__}: {e})") from None
+
+
+def check_analysis_results(session) -> None:
+    """Raise ``ValueError`` naming the first stored result of ``session`` that does not parse with its
+    reader, has a field of the wrong type or an array of the wrong shape. Call after
+    :func:`check_analyses_layout`; imports the analyses' modules (torch)."""
+    for name, check in _RESULTS.items():
         if name in session.analyses:
             try:
                 check(session.analyses[name], f"/analyses/{name}", session)
@@ -232,4 +264,4 @@ def check_analyses_layout(session) -> None:
                 raise ValueError(f"/analyses/{name} is malformed ({type(e).__name__}: {e})") from None
 
 
-__all__ = ["check_analyses_layout"]
+__all__ = ["check_analyses_layout", "check_analysis_results"]

@@ -20,8 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .nets import ACTIVATIONS
-from .train import BACKENDS, DTYPES, OPTIMIZERS
+from .spec import ACTIVATIONS
+
+#: Training choices (:class:`lsexplorer.core.train.TrainConfig` imports them from here, so that
+#: checking a config needs no torch).
+OPTIMIZERS = ("adam", "sgd")
+DTYPES = ("float32", "float64")
+BACKENDS = ("auto", "native", "triton", "torch")
 
 #: Seeds are stored as int64 and written into JSON; above 2**53 some JSON readers round them.
 SEED_MAX = 2**53 - 1
@@ -248,6 +253,6 @@ def check_stored_config(config: Any) -> None:
     check_config_values(config, min_seeds=0)
 
 
-__all__ = ["SEED_MAX", "EPOCHS_MAX", "SEEDS_MAX", "WIDTH_MAX", "DEPTH_MAX", "ConfigValueError", "Integer", "Number",
+__all__ = ["OPTIMIZERS", "DTYPES", "BACKENDS", "SEED_MAX", "EPOCHS_MAX", "SEEDS_MAX", "WIDTH_MAX", "DEPTH_MAX", "ConfigValueError", "Integer", "Number",
            "Flag", "OneOf", "Text", "Sequence", "Nullable", "DATA_KINDS", "SCHEMA", "check_seeds",
            "check_config_values", "check_stored_config"]

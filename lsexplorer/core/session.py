@@ -28,15 +28,15 @@ import numpy as np
 from .. import __version__
 from .atomic_write import SaveError, check_save_target, write_atomically
 from .config_schema import ConfigValueError, check_stored_config
+from .errors import InputError
 from .hdf5_guard import UnsafeFile, available_memory, check_hdf5_tree, check_regular_file
-from .nets import MLPSpec
+from .kinds import KINDS  # what a refined point can be; docs/session-format.md says what each means
+from .spec import MLPSpec
 from .writer_lock import LockFailed, LockHeld, writer_lock
 
 FORMAT = "lsexplorer.session"
 FORMAT_VERSION = 1
 
-#: What a refined point can be; see docs/session-format.md for the meaning of each.
-KINDS = ("global_min", "local_min", "strict_saddle", "nonstrict_saddle", "not_converged")
 
 #: Arrays with at least this many elements are stored chunked with shuffle + gzip + checksum;
 #: below it the chunk index costs more than compression saves.
@@ -55,7 +55,7 @@ _TRAJECTORY_FIELDS = {"epochs": np.int64, "theta": np.float32, "loss": np.float6
 _LOSS_CURVE_FIELDS = {"epochs": np.int64, "loss": np.float64}
 
 
-class SessionError(Exception):
+class SessionError(InputError):
     """One-line, user-facing reason a file cannot be opened/saved."""
 
 
@@ -525,16 +525,19 @@ def _write_analyses(group: h5py.Group, tree: dict) -> None:
 # Reading
 # --------------------------------------------------------------------------------------------
 
-def load_session(path: str | os.PathLike) -> Session:
+def load_session(path: str | os.PathLike, *, check_results: bool = True) -> Session:
     """Read and validate the session at ``path``; raises :class:`SessionError` saying why it cannot.
 
-    Everything is loaded eagerly into numpy arrays and the file is closed before returning.
+    Everything is loaded eagerly into numpy arrays and the file is closed before returning. The
+    layout of ``/analyses`` is always checked; ``check_results`` also parses every stored analysis
+    result with its reader (which imports torch): a caller that reads only the summary tables
+    (``lsexplorer info``) may skip it.
     """
     shown = os.fspath(path)
-    return _wrap(lambda: _read_and_check(Path(path)), f"cannot open {shown}")
+    return _wrap(lambda: _read_and_check(Path(path), check_results), f"cannot open {shown}")
 
 
-def _read_and_check(path: Path) -> Session:
+def _read_and_check(path: Path, check_results: bool = True) -> Session:
     try:
         size = check_regular_file(path)
     except UnsafeFile as e:
@@ -555,10 +558,12 @@ def _read_and_check(path: Path) -> Session:
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, OverflowError) as e:
         _invalid(f"not a readable HDF5 file, it may be truncated or corrupt ({_one_line(e)})")
     _check_session(session)
-    from .analyses_check import check_analyses_layout
+    from .analyses_check import check_analyses_layout, check_analysis_results
 
     try:
         check_analyses_layout(session)
+        if check_results:
+            check_analysis_results(session)
     except ValueError as e:
         _invalid(str(e))
     session._origin = (os.fspath(Path(os.path.realpath(path))), identity)
