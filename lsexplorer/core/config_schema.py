@@ -186,6 +186,9 @@ def check_seeds(seeds: Any, key: str = "seeds", min_count: int = 1) -> list[int]
     A stored session may have no runs (``min_count = 0``); an experiment to run needs one.
     """
     if isinstance(seeds, Mapping):
+        unknown = sorted(set(seeds) - {"start", "count"})
+        if unknown:
+            raise ConfigValueError(f"unknown setting(s) in [{key}]: {', '.join(map(str, unknown))}; known: count, start")
         start, count = seeds.get("start", 0), seeds.get("count")
         Integer(1, SEEDS_MAX).check(f"{key}.count", count)
         Integer(0, SEED_MAX).check(f"{key}.start", start)

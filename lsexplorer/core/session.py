@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -446,12 +446,13 @@ def _identity(path: Path) -> tuple | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _file_image(session: Session) -> bytes:
-    """The session as the bytes of an HDF5 file, built in memory (nothing touches the disk)."""
-    with h5py.File(f"lsexplorer-{secrets.token_hex(8)}.h5", "w", driver="core", backing_store=False) as f:
+def _file_image(session: Session) -> memoryview:
+    """The session as the bytes of an HDF5 file, built in memory (nothing touches the disk); a view
+    of the buffer HDF5 wrote into, so the file exists once in memory."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         _write(f, session)
-        f.flush()
-        return f.id.get_file_image()
+    return buffer.getbuffer()
 
 
 def _write(f: h5py.File, s: Session) -> None:
