@@ -554,12 +554,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     drop_offscreen_noise()
     args.on_interrupt = f"no partial file left in {out} (files are written whole or not at all)"
+    # A signal must not raise inside a Qt callback (PySide would swallow it, or Qt be torn down
+    # mid-paint): the handlers only ask the export to stop between files; it is raised from here.
+    stop, received = threading.Event(), []
+
+    def ask_to_stop(signum, frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        paths = export_session_figures(args.session, out)
+        paths = export_session_figures(args.session, out, stop=stop)
     except ExportError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"cannot write into {out}: {exc.strerror or exc}") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
     if args.json:
         print(json.dumps([str(p) for p in paths]))
     else:
