@@ -214,11 +214,12 @@ def _check_section(name: str, section: Any, rules: Mapping[str, Any]) -> None:
             rule.check(f"{name}.{key}", value)
 
 
-def check_config_values(config: Mapping, min_seeds: int = 1) -> None:
+def check_config_values(config: Mapping, stored: bool = False) -> None:
     """Check every known value of ``config`` (sections as in a TOML file); raises :class:`ConfigValueError`.
 
     Missing keys and sections are allowed (defaults fill them); keys the schema does not know are
-    not judged here.
+    not judged here. ``stored``: the config of a saved session, which may have no runs and may name
+    a data kind of another lsexplorer version.
     """
     if not isinstance(config, Mapping):
         raise ConfigValueError(f"a config must be a table of sections, got {type(config).__name__}")
@@ -231,11 +232,11 @@ def check_config_values(config: Mapping, min_seeds: int = 1) -> None:
         data = config["data"]
         if not isinstance(data, Mapping):
             raise ConfigValueError(f"data must be a table of settings, got {data!r}")
-        if "kind" in data:
+        if "kind" in data and not (stored and data["kind"] not in DATA_KINDS):  # a newer version's kind
             OneOf(tuple(DATA_KINDS)).check("data.kind", data["kind"])
             _check_section("data", data, DATA_KINDS[data["kind"]])
     if "seeds" in config:
-        check_seeds(config["seeds"], min_count=min_seeds)
+        check_seeds(config["seeds"], min_count=0 if stored else 1)  # a stored session may have no runs
 
 
 def check_stored_config(config: Any) -> None:
@@ -253,7 +254,7 @@ def check_stored_config(config: Any) -> None:
     if unknown:
         raise ConfigValueError(f"tolerances.{unknown[0]} is not a tolerance lsexplorer knows "
                                f"({', '.join(SCHEMA['tolerances'])})")
-    check_config_values(config, min_seeds=0)
+    check_config_values(config, stored=True)
 
 
 __all__ = ["OPTIMIZERS", "DTYPES", "BACKENDS", "SEED_MAX", "EPOCHS_MAX", "SEEDS_MAX", "WIDTH_MAX", "DEPTH_MAX", "ConfigValueError", "Integer", "Number",
