@@ -244,11 +244,14 @@ def _train(args: argparse.Namespace) -> int:
         raise UserError(f"directory {out.parent} does not exist")
     try:
         toml = read_toml(args.config) if args.config else None
-        config = build_config("toy", toml, _train_overrides(args))
+        overrides = _train_overrides(args)
+        if args.mnist_dir is not None:  # a flag for the wrong preset is named as such, not as a config key
+            kind = build_config("toy", toml, {k: v for k, v in overrides.items() if k != "data"})["data"]["kind"]
+            if kind != "mnist-pca10":
+                raise UserError(f"--mnist-dir goes with --preset mnist-pca10, not with data kind {kind!r}")
+        config = build_config("toy", toml, overrides)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
-    if args.mnist_dir is not None and config["data"]["kind"] != "mnist-pca10":
-        raise UserError(f"--mnist-dir goes with --preset mnist-pca10, not with data kind {config['data']['kind']!r}")
     try:
         resolve_device(config["train"]["device"])
     except ValueError as exc:
