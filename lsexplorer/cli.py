@@ -309,9 +309,12 @@ def format_outcome_table(session, path: Path | str) -> str:
         lines.append(f"{label:<20}{n:>7}{extra}")
         if kind in ("channel", "channel_saddle") and n:
             limits = session.analyses.get("channels", {}).get("summary", {})
-            if len(limits.get("run", ())):
-                lim = np.asarray(limits["loss_limit"])[np.asarray(limits["kind"]) == kind]
-                lines.append(f"{'  limit loss L∞':<20}{'':>7}   {lim.min():9.2e} … {lim.max():9.2e}")
+            try:
+                lim = np.asarray(limits["loss_limit"], dtype=np.float64)[np.asarray(limits["kind"]) == kind]
+            except (TypeError, ValueError, KeyError, IndexError):
+                lim = np.zeros(0)  # a malformed summary: `info` names it below
+            if lim.size:
+                lines.append(f"{'  limit loss L∞':<20}{'':>7}   {np.nanmin(lim):9.2e} … {np.nanmax(lim):9.2e}")
         if kind == "not_converged" and n:
             diverged = int(sum("diverged" in reason for reason in runs.stop_reason[mask]))
             lines.append(f"{'  ran off (‖θ‖→∞)':<20}{diverged:>7}")
@@ -332,7 +335,11 @@ def format_analyses(session) -> str:
 
     lines = []
     for analysis in REGISTRY.values():
-        headline = analysis.summary(session)
+        try:
+            headline = analysis.summary(session)
+        except (TypeError, ValueError, KeyError, IndexError) as exc:
+            raise UserError(f"/analyses/{analysis.group} of this session is malformed ({exc}); "
+                            f"recompute it with lsexplorer analyze --{analysis.name.replace('_', '-')}") from None
         if headline:
             lines.append(f"analysis {analysis.name.replace('_', ' ')}: "
                          + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in headline.items()))
@@ -345,7 +352,7 @@ def format_run_list(session) -> str:
     lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}  stop reason"]
     for i in range(len(runs.seed)):
         channel = points.get(str(i)) if runs.kind[i] in ("channel", "channel_saddle") else None
-        limit = f"  [{channel['reason']}]" if channel else ""
+        limit = f"  [{channel.get('reason', '')}]" if isinstance(channel, dict) else ""
         lines.append(f"{i:>4} {int(runs.seed[i]):>6}  {runs.kind[i]:<17}{runs.loss[i]:>11.3e}{runs.grad_norm[i]:>10.1e}"
                      f"{runs.lambda_min[i]:>11.2e}{int(runs.degeneracy[i]):>7}  {runs.stop_reason[i]}{limit}")
     return "\n".join(lines)
