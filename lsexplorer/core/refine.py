@@ -54,6 +54,9 @@ from .nets import MLPSpec, forward, loss_and_grad
 
 _EPS = float(np.finfo(np.float64).eps)
 
+#: Stage-1 methods of :class:`RefineConfig` (``minimizer``).
+MINIMIZERS = ("slsqp", "trust_newton")
+
 #: nlopt result codes by number, e.g. ``4 -> "XTOL_REACHED"``.
 NLOPT_RESULTS = {getattr(nlopt, name): name for name in (
     "SUCCESS", "STOPVAL_REACHED", "FTOL_REACHED", "XTOL_REACHED", "MAXEVAL_REACHED", "MAXTIME_REACHED",
@@ -89,6 +92,11 @@ class RefineConfig:
         term is the rounding floor (module docstring). 0 means "as far as float64 allows".
     polish_maxtime:
         Seconds for stages 2 and 3 together.
+    minimizer:
+        Stage 1: ``"slsqp"`` (above) or ``"trust_newton"``, trust-region Newton with the exact Hessian
+        (:mod:`lsexplorer.core.trust_newton`), for deep nets whose training ends far from a
+        critical point; it runs for at most ``trust_max_iter`` Hessians and ``trust_maxtime``
+        seconds, or until ``||grad L|| <= trust_gtol``, where stage 3 takes over.
     """
 
     slsqp_maxeval: int = 20000
@@ -101,6 +109,14 @@ class RefineConfig:
     newton_rcond: float = 1e-10
     grad_target: float = 0.0
     polish_maxtime: float = 30.0
+    minimizer: str = "slsqp"
+    trust_max_iter: int = 3000
+    trust_maxtime: float = 1800.0
+    trust_gtol: float = 1e-9
+
+    def __post_init__(self) -> None:
+        if self.minimizer not in MINIMIZERS:
+            raise ValueError(f"unknown refine minimizer {self.minimizer!r}; choose one of {', '.join(MINIMIZERS)}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -304,8 +320,11 @@ def refine(spec: MLPSpec, theta0, x, y, config: RefineConfig | None = None,
         return RefineResult(theta, math.nan, math.nan, "nonfinite: the start point has NaN/inf entries", 0, 0,
                             time.perf_counter() - start)
     pb = _Problem(spec, xt, yt, config, stop)
-    theta, slsqp_loss, evals, slsqp_name = _slsqp(pb, theta)
-    reasons = [f"slsqp:{slsqp_name}"]
+    if config.minimizer == "trust_newton":
+        theta, slsqp_loss, evals, reasons = _trust_newton_stage(pb, theta)
+    else:
+        theta, slsqp_loss, evals, slsqp_name = _slsqp(pb, theta)
+        reasons = [f"slsqp:{slsqp_name}"]
     pb.deadline = time.monotonic() + config.polish_maxtime
     if slsqp_loss <= config.gauss_newton_below * loss_scale(yt.numpy()) and not pb.interrupted():
         theta, gn_name = _gauss_newton(pb, theta)
@@ -319,6 +338,17 @@ def refine(spec: MLPSpec, theta0, x, y, config: RefineConfig | None = None,
     elif not (math.isfinite(value) and math.isfinite(gnorm)):
         reason = f"nonfinite: loss {value}, gradient norm {gnorm} after {reason}"
     return RefineResult(theta, value, gnorm, reason, evals, iters, time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------- stage 1 for deep nets (trust region)
+
+def _trust_newton_stage(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, int, list[str]]:
+    """Stage 1 by trust-region Newton: (point, loss, 0 SLSQP evaluations, ``["trust_newton:REASON"]``)."""
+    from .trust_newton import trust_newton
+
+    c = pb.config
+    res = trust_newton(pb.spec, theta, pb.x, pb.y, c.trust_gtol, c.trust_max_iter, c.trust_maxtime, pb.stop)
+    return res.theta, res.loss, 0, [f"trust_newton:{res.reason}:{res.iterations}"]
 
 
 __all__ = ["RefineConfig", "RefineResult", "refine", "NLOPT_RESULTS"]
