@@ -302,6 +302,12 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
             break
         yield ExperimentProgress("certify", c.done, c.total, time.perf_counter() - started)
 
+    return experiment_session(config, spec, dataset, seeds, theta_init, trained, points)
+
+
+def experiment_session(config: dict, spec: MLPSpec, dataset: Dataset, seeds: np.ndarray, theta_init: np.ndarray,
+                       trained: TrainResult, points: CertifiedPoints) -> Session:
+    """The session of a finished experiment: its config, data, training records and certified points."""
     final_train_loss = trained.loss_curve[:, -1]
     runs = Runs(
         seed=seeds,
