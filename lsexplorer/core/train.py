@@ -339,7 +339,8 @@ def train(spec: MLPSpec, theta0: np.ndarray, x: np.ndarray, y: np.ndarray, confi
 
     Inputs, device and an explicitly chosen backend are checked here, so bad input fails at the
     call; the stepper (and any CUDA memory) is made on the first ``next``, in the consuming thread,
-    which also builds a generated kernel the first time a shape is seen (about a second). Setting
+    which also builds a generated kernel the first time a shape is seen (about a second; a few seconds
+    for a deep net on an idle machine, up to a minute under heavy load). Setting
     ``stop`` ends training within one chunk (about 0.1 s) with ``stopped=True``.
     """
     config.validate()
