@@ -83,7 +83,7 @@ def main() -> None:
     def report(p) -> None:
         if time.perf_counter() - last[0] > 15:
             last[0] = time.perf_counter()
-            print(f"epoch {p.epoch}: {p.epochs_per_s * len(seeds):,.0f} student-epochs/s, "
+            print(f"epoch {p.done}: {p.epochs_per_s * len(seeds):,.0f} student-epochs/s, "
                   f"median loss {np.median(p.loss):.4e}, {p.converged} at grad_tol", flush=True)
 
     trained = run_generator(train(spec, theta_init, dataset.x, dataset.y, TrainConfig.from_dict(config["train"]),

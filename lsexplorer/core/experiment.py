@@ -8,9 +8,7 @@ The config is written into the session as it was run, so a session always says h
 from __future__ import annotations
 
 import copy
-import dataclasses
 import threading
-import time
 import tomllib
 from collections.abc import Generator, Mapping
 from pathlib import Path
@@ -20,14 +18,18 @@ import numpy as np
 import torch
 
 from .. import __version__
-from .certify import CertifiedPoints, CertifyProgress, certify
+from .certify import CertifiedPoints, certify
 from .classify import Tolerances
+from .config_schema import ConfigValueError, check_config_values, check_seeds
 from .data import (Dataset, digits_pca10_dataset, gaussian_teacher_dataset, mnist5k_pca10_dataset, mnist_pca10_dataset,
                    toy_dataset, toy_teacher)
+from .errors import InputError
 from .nets import MLPSpec, loss, xavier_init
+from .progress import Progress
 from .refine import RefineConfig
+from .resources import SNAPSHOT_CHUNK_BYTES
 from .session import LossCurve, Runs, Session, Trajectory
-from .train import TrainConfig, TrainProgress, TrainResult, train
+from .train import TrainConfig, TrainResult, train
 
 #: Epoch cap of the deep presets. The thesis ran 2e7 epochs, days on a CPU; 1e5 takes 8 seeds about
 #: 3 min on 2 cores (4.7k student-epochs/s, the batched torch path) and brings digits-pca10 losses from
@@ -83,8 +85,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 _SECTIONS = ("data", "network", "seeds", "train", "refine", "tolerances")
 
+#: The settings each data kind reads; anything else in ``[data]`` is a typo and refused.
+DATA_KEYS: dict[str, frozenset[str]] = {
+    "toy": frozenset({"kind"}),
+    "gaussian": frozenset({"kind", "n_samples", "seed", "d_in", "teacher_widths", "activation", "bias",
+                           "input_std", "teacher_std"}),
+    "digits-pca10": frozenset({"kind"}),
+    "mnist-pca10": frozenset({"kind", "mnist_dir", "n_samples"}),
+    "mnist5k-pca10": frozenset({"kind"}),
+}
+#: The settings ``[network]`` and ``[seeds]`` read.
+NETWORK_KEYS = frozenset({"width", "depth", "widths", "activation", "bias"})
+SEEDS_KEYS = frozenset({"start", "count"})
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError, ValueError):
     """An experiment config that cannot be run; the message says which setting and why."""
 
 
@@ -113,20 +128,10 @@ def read_toml(path: str | Path) -> dict:
 
 
 def _seed_list(seeds: Any) -> list[int]:
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = {"start": 0, "count": seeds}
-    if isinstance(seeds, Mapping):
-        start, count = seeds.get("start", 0), seeds.get("count")
-        if not isinstance(count, int) or count < 1:
-            raise ConfigError(f"seeds.count must be a positive integer, got {count!r}")
-        if not isinstance(start, int) or start < 0:
-            raise ConfigError(f"seeds.start must be a non-negative integer, got {start!r}")
-        return list(range(start, start + count))
-    if isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds):
-        if len(set(seeds)) != len(seeds):
-            raise ConfigError("seeds must not repeat")
-        return list(seeds)
-    raise ConfigError(f"seeds must be a count, {{start, count}} or a list of non-negative integers, got {seeds!r}")
+    try:
+        return check_seeds(seeds)
+    except ConfigValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _student_widths(network: Mapping, d_in: int, d_out: int) -> list[int]:
@@ -160,12 +165,18 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}; "
                               f"known: preset, {', '.join(_SECTIONS)}")
+    for layer in (toml, overrides or {}):
+        try:
+            check_config_values(layer)
+        except ConfigValueError as exc:
+            raise ConfigError(str(exc)) from None
     preset = (overrides or {}).get("preset") or (toml or {}).get("preset") or preset
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     layered = _merge(PRESETS[preset], {k: v for k, v in (toml or {}).items() if k != "preset"})
     layered = _merge(layered, {k: v for k, v in (overrides or {}).items() if k != "preset"})
 
+    _refuse_unknown_keys((toml, overrides or {}), layered["data"].get("kind"))
     data = dict(layered["data"])
     if data["kind"] == "toy":
         teacher_spec, _ = toy_teacher()
@@ -195,12 +206,13 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
                        bool(network.get("bias", False)))
     except ValueError as exc:
         raise ConfigError(f"network: {exc}") from None
-    try:
-        train_cfg = TrainConfig.from_dict(layered.get("train", {}))
-        refine_cfg = RefineConfig.from_dict(layered.get("refine", {}))
-        tolerances = Tolerances.from_dict(layered.get("tolerances", {}))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
+    settings = {}
+    for section, cls in (("train", TrainConfig), ("refine", RefineConfig), ("tolerances", Tolerances)):
+        try:
+            settings[section] = cls.from_dict(layered.get(section, {}))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"[{section}]: {exc}") from None
+    train_cfg, refine_cfg, tolerances = settings["train"], settings["refine"], settings["tolerances"]
     return {
         "preset": preset,
         "data": data,
@@ -211,6 +223,24 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
         "refine": refine_cfg.to_dict(),
         "tolerances": tolerances.to_dict(),
     }
+
+
+def _refuse_unknown_keys(layers: tuple[Mapping, ...], kind: Any) -> None:
+    """Refuse any ``[data]``, ``[network]`` or ``[seeds]`` key the experiment would not read.
+
+    ``[train]``, ``[refine]`` and ``[tolerances]`` are checked by their own ``from_dict``.
+    """
+    allowed = {"data": DATA_KEYS.get(kind) if isinstance(kind, str) else None,
+               "network": NETWORK_KEYS, "seeds": SEEDS_KEYS}
+    for layer in layers:
+        for section, known in allowed.items():
+            given = layer.get(section)
+            if not isinstance(given, Mapping) or known is None:
+                continue
+            unknown = sorted(set(given) - known)
+            if unknown:
+                raise ConfigError(f"unknown setting(s) in [{section}]: {', '.join(unknown)}; "
+                                  f"known: {', '.join(sorted(known))}")
 
 
 def _mnist_data(data: dict) -> dict:
@@ -249,16 +279,8 @@ def make_dataset(config: Mapping) -> Dataset:
                                     teacher_std=float(data.get("teacher_std", 1.0)))
 
 
-@dataclasses.dataclass
-class ExperimentProgress:
-    """One progress record of :func:`run_experiment`: ``stage`` is ``"train"`` or ``"certify"``."""
-
-    stage: str
-    done: int
-    total: int
-    elapsed: float
-    loss: np.ndarray | None = None
-    epochs_per_s: float | None = None
+#: :func:`run_experiment`'s record: ``stage`` is ``"train"`` (epochs) or ``"certify"`` (points).
+ExperimentProgress = Progress
 
 
 def run_experiment(config: Mapping, stop: threading.Event | None = None
@@ -279,28 +301,14 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
     theta_init = xavier_init(spec, seeds)
     train_cfg = TrainConfig.from_dict(config["train"])
 
-    trainer = train(spec, theta_init, dataset.x, dataset.y, train_cfg, stop)
-    while True:
-        try:
-            p: TrainProgress = next(trainer)
-        except StopIteration as done:
-            trained: TrainResult = done.value
-            break
-        yield ExperimentProgress("train", p.epoch, p.epochs, p.elapsed, p.loss, p.epochs_per_s)
+    trained: TrainResult = yield from train(spec, theta_init, dataset.x, dataset.y, train_cfg, stop)
     config["run"] = {"epochs_done": int(trained.epochs_done), "stopped": bool(trained.stopped),
                      "device": trained.device, "backend": trained.backend, "train_seconds": float(trained.elapsed),
                      "grad_tol_converged": int((trained.converged_epoch >= 0).sum())}
 
-    started = time.perf_counter()
-    certifier = certify(spec, trained.theta, dataset.x, dataset.y, RefineConfig.from_dict(config["refine"]),
-                        Tolerances.from_dict(config["tolerances"]), stop)
-    while True:
-        try:
-            c: CertifyProgress = next(certifier)
-        except StopIteration as done:
-            points: CertifiedPoints = done.value
-            break
-        yield ExperimentProgress("certify", c.done, c.total, time.perf_counter() - started)
+    points: CertifiedPoints = yield from certify(spec, trained.theta, dataset.x, dataset.y,
+                                                 RefineConfig.from_dict(config["refine"]),
+                                                 Tolerances.from_dict(config["tolerances"]), stop)
 
     return experiment_session(config, spec, dataset, seeds, theta_init, trained, points)
 
@@ -332,9 +340,19 @@ def experiment_session(config: dict, spec: MLPSpec, dataset: Dataset, seeds: np.
 
 
 def snapshot_losses(spec: MLPSpec, snapshots: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Loss of every trajectory snapshot, recomputed in float64: ``snapshots (S, K, P)`` -> ``(S, K)``."""
+    """Loss of every trajectory snapshot, recomputed in float64: ``snapshots (S, K, P)`` -> ``(S, K)``.
+
+    Evaluated in chunks of snapshots so the activations stay under ``SNAPSHOT_CHUNK_BYTES`` however
+    many seeds and snapshots there are.
+    """
     s, k, p = snapshots.shape
+    flat = snapshots.reshape(s * k, p)
+    per_point = 8 * x.shape[0] * max(spec.widths) * 3
+    chunk = max(1, SNAPSHOT_CHUNK_BYTES // max(per_point, 1))
+    out = np.empty(s * k)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     with torch.no_grad():
-        flat = torch.from_numpy(np.ascontiguousarray(snapshots.reshape(s * k, p), dtype=np.float64))
-        values = loss(spec, flat, torch.from_numpy(x), torch.from_numpy(y))
-    return values.numpy().reshape(s, k)
+        for start in range(0, s * k, chunk):
+            part = torch.from_numpy(np.ascontiguousarray(flat[start:start + chunk], dtype=np.float64))
+            out[start:start + chunk] = loss(spec, part, xt, yt).numpy()
+    return out.reshape(s, k)
