@@ -28,8 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.nets import MLPSpec, xavier_init  # noqa: E402
-from lsexplorer.core.train import TrainConfig, train  # noqa: E402
+from lsexplorer.core.nets import MLPSpec, xavier_init
+from lsexplorer.core.train import TrainConfig, train
 
 SPEC = MLPSpec((10, 10, 10, 10, 1), "sigmoid", bias=True)
 

@@ -24,14 +24,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.certify import CertifiedPoints, certify  # noqa: E402
-from lsexplorer.core.classify import Tolerances  # noqa: E402
-from lsexplorer.core.experiment import build_config, experiment_session, make_dataset  # noqa: E402
-from lsexplorer.core.nets import MLPSpec, xavier_init  # noqa: E402
-from lsexplorer.core.progress import run_generator  # noqa: E402
-from lsexplorer.core.refine import RefineConfig  # noqa: E402
-from lsexplorer.core.session import save_session  # noqa: E402
-from lsexplorer.core.train import TrainConfig, train  # noqa: E402
+from lsexplorer.core.certify import CertifiedPoints, certify
+from lsexplorer.core.classify import Tolerances
+from lsexplorer.core.experiment import build_config, experiment_session, make_dataset
+from lsexplorer.core.nets import MLPSpec, xavier_init
+from lsexplorer.core.progress import run_generator
+from lsexplorer.core.refine import RefineConfig
+from lsexplorer.core.session import save_session
+from lsexplorer.core.train import TrainConfig, train
 
 
 def certify_one(config: dict, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> CertifiedPoints:
