@@ -29,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from lsexplorer.core.nets import MLPSpec, xavier_init
+from lsexplorer.core.threads import set_parallel_threads
 from lsexplorer.core.train import TrainConfig, train
 
 SPEC = MLPSpec((10, 10, 10, 10, 1), "sigmoid", bias=True)
@@ -102,6 +103,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=1.0, help="untimed seconds before each batched measurement")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    set_parallel_threads(args.threads)  # the native kernel's seed-parallel threads
     dataset = load(args.data)
     print(f"{args.data}: N={dataset.n}, {SPEC.describe()}, Adam, float32, CPU, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.seeds} seeds")
