@@ -87,3 +87,17 @@ def test_cancelled_trust_newton_returns_the_start():
 def test_unknown_minimizer_is_refused():
     with pytest.raises(ValueError, match="trust_newton"):
         RefineConfig(minimizer="lbfgs")
+
+
+def test_a_run_off_to_infinity_is_stopped_as_runaway():
+    """Sign labels of a smooth function: a sigmoid net lowers the loss by saturating, weights growing without bound."""
+    spec = MLPSpec((3, 4, 3, 1), "sigmoid", bias=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    y = np.sign(np.sin(2 * x @ np.array([1.0, -0.5, 0.7])))[:, None]
+    theta0 = xavier_init(spec, [0])[0]
+    t, xt, yt = float64_problem(spec, theta0, x, y)
+    limit = 3 * np.linalg.norm(theta0)
+    res = trust_newton(spec, t.numpy(), xt, yt, 1e-12, 400, 120.0, max_norm=limit)
+    assert res.reason == "runaway" and np.linalg.norm(res.theta) > limit
+    assert res.loss < loss_grad_hessian(spec, theta0, x, y)[0]

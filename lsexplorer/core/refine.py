@@ -95,7 +95,9 @@ class RefineConfig:
         Stage 1: ``"slsqp"`` (above) or ``"trust_newton"``, trust-region Newton with the exact Hessian
         (:mod:`lsexplorer.core.trust_newton`), for deep nets whose training ends far from a
         critical point; it runs for at most ``trust_max_iter`` Hessians and ``trust_maxtime``
-        seconds, or until ``||grad L|| <= trust_gtol``, where stage 3 takes over.
+        seconds, or until ``||grad L|| <= trust_gtol``, where stage 3 takes over, and gives up
+        ("runaway") once ``||theta||`` exceeds ``trust_max_norm_growth * max(||theta_0||, 1)``,
+        the growth at which certification calls a point diverged.
     """
 
     slsqp_maxeval: int = 20000
@@ -110,8 +112,9 @@ class RefineConfig:
     polish_maxtime: float = 30.0
     minimizer: str = "slsqp"
     trust_max_iter: int = 3000
-    trust_maxtime: float = 1800.0
+    trust_maxtime: float = 600.0
     trust_gtol: float = 1e-9
+    trust_max_norm_growth: float = 10.0
 
     def __post_init__(self) -> None:
         if self.minimizer not in MINIMIZERS:
@@ -347,7 +350,8 @@ def _trust_newton_stage(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, fl
     from .trust_newton import trust_newton
 
     c = pb.config
-    res = trust_newton(pb.spec, theta, pb.x, pb.y, c.trust_gtol, c.trust_max_iter, c.trust_maxtime, pb.stop)
+    max_norm = c.trust_max_norm_growth * max(float(np.linalg.norm(theta)), 1.0)
+    res = trust_newton(pb.spec, theta, pb.x, pb.y, c.trust_gtol, c.trust_max_iter, c.trust_maxtime, pb.stop, max_norm)
     return res.theta, res.loss, 0, [f"trust_newton:{res.reason}:{res.iterations}"]
 
 

@@ -17,7 +17,10 @@ evaluation costs ``O(P)``); in the *hard case*, where ``g`` has no component alo
 of ``lam_min < 0``, that eigenvector completes the step to the boundary (Nocedal & Wright,
 *Numerical Optimization*, section 4.3). The radius follows the usual ratio of actual to predicted
 decrease. The stage ends once ``||grad L||`` is at most ``gtol`` (the Newton polish then takes it to
-rounding level), at ``max_iter``, at the deadline or on ``stop``.
+rounding level), at ``max_iter``, at the deadline, on ``stop``, or once ``||theta||`` exceeds
+``max_norm``: lowering the loss by growing the weights without bound is the mark of a flat channel to
+infinity (neurons saturating, or two merging while their outgoing weights diverge), where no finite
+critical point lies ahead and more iterations only cost time.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from .nets import MLPSpec
 class TrustNewtonResult:
     """The point reached ``theta (P,)``, its loss and gradient ``(P,)``, iterations (exact Hessians)
     and why the stage ended: ``grad_small``, ``max_iter``, ``maxtime``, ``cancelled``,
-    ``stalled`` (the radius fell below rounding) or ``nonfinite``."""
+    ``stalled`` (the radius fell below rounding), ``runaway`` (``||theta|| > max_norm``) or ``nonfinite``."""
 
     theta: np.ndarray
     loss: float
@@ -84,7 +87,8 @@ def trust_region_step(lam: np.ndarray, c: np.ndarray, radius: float) -> np.ndarr
 
 
 def trust_newton(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, gtol: float,
-                 max_iter: int, maxtime: float, stop: threading.Event | None = None) -> TrustNewtonResult:
+                 max_iter: int, maxtime: float, stop: threading.Event | None = None,
+                 max_norm: float = math.inf) -> TrustNewtonResult:
     """Minimise the float64 loss from ``theta (P,)`` by trust-region Newton (module docstring).
 
     ``x (N, d)``, ``y (N, d_out)`` float64 CPU tensors. Never raises for a bad point: a non-finite
@@ -129,6 +133,8 @@ def trust_newton(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Ten
                 radius = 2.0 * radius
             if rho > 0.0 or (finite and cand_value < value):
                 theta, value, g = theta + step, cand_value, cand_g
+                if float(np.linalg.norm(theta)) > max_norm:
+                    return TrustNewtonResult(theta, value, g, it + 1, "runaway")
                 break
             if stop is not None and stop.is_set():
                 return TrustNewtonResult(theta, value, g, it + 1, "cancelled")
