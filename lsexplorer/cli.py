@@ -89,8 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing session file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("info", help="summarise a session: the outcome table (thesis Table 6.1)")
-    p.add_argument("session", metavar="SESSION.h5")
+    from .cli_sweep import add_sweep_parser
+
+    add_sweep_parser(sub, _positive_int, _positive_float, _epochs)
+
+    p = sub.add_parser("info", help="summarise a session (the outcome table, thesis Table 6.1) or a sweep folder")
+    p.add_argument("session", metavar="SESSION.h5|SWEEP_DIR")
     p.add_argument("--json", action="store_true", help="print the outcome counts as one JSON object")
     p.add_argument("--runs", action="store_true", help="also list every run")
     p = sub.add_parser("analyze", help="run symmetry analyses on chosen runs and store them in the session")
@@ -288,6 +292,11 @@ def format_run_list(session) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .core.session import load_session
+
+    if Path(args.session).is_dir():
+        from .cli_sweep import sweep_info
+
+        return sweep_info(args)
 
     session = load_session(args.session)
     if args.json:
@@ -508,8 +517,14 @@ def cmd_counting(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .cli_sweep import cmd_sweep as run_sweep_verb
+
+    return run_sweep_verb(args)
+
+
 COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "export": cmd_export,
-            "counting": cmd_counting}
+            "counting": cmd_counting, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:
