@@ -1,7 +1,9 @@
 """The ``lsexplorer`` command: headless verbs over the core engine.
 
 Every user error (bad flag, impossible config, unreadable session, missing file) exits with status 2
-and one line on stderr saying what is wrong; Ctrl-C exits with 130. Tracebacks are for bugs only.
+and one line on stderr saying what is wrong; Ctrl-C exits with 130 and SIGTERM with 143, also with
+one line, leaving no partial file. Tracebacks are for bugs only. Heavy modules (numpy, torch, Qt)
+are imported inside the verbs that need them, so ``--help`` and ``counting`` start at once.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -24,6 +27,21 @@ KIND_LABELS = {
 
 class UserError(Exception):
     """A problem with what the user asked for; printed as one line, exit status 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every clean-up path for one also serves the other."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line: what is wrong and where to read the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -58,7 +76,7 @@ def _epochs(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lsexplorer",
         description="Train student networks, certify their critical points and explore the loss landscape.")
     from . import __version__
@@ -88,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing session file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
+                        "thread unless OMP_NUM_THREADS etc. say otherwise")
 
     from .cli_sweep import add_sweep_parser
 
@@ -127,11 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.h5", help="write the analysed session here instead of in place")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
+                        "thread unless OMP_NUM_THREADS etc. say otherwise")
 
     p = sub.add_parser("export", help="write every figure of a session (PNG, SVG, PDF) and its data (CSV), headless")
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the files (created)")
     p.add_argument("--json", action="store_true", help="print the written paths as a JSON list")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
+                        "thread unless OMP_NUM_THREADS etc. say otherwise")
 
     p = sub.add_parser("counting", help="count global-minima and critical-point subspaces, T(r*, m) and G(r, m)")
     p.add_argument("--r", type=_positive_int, required=True,
@@ -229,15 +256,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     runner = run_experiment(config, stop)
+    args.on_interrupt = f"nothing written to {out}"
     try:
         session = drive_with_progress(runner, _TRAIN_STAGES, args.quiet)
     except KeyboardInterrupt:
         stop.set()
-        print("lsexplorer: interrupted; nothing written", file=sys.stderr)
-        return 130
+        raise
     except MnistError as exc:
         raise UserError(str(exc)) from None
     save_session(session, out)
+    args.on_interrupt = f"{out} was written"
     if not args.quiet:
         print(format_outcome_table(session, out))
     return 0
@@ -333,12 +361,24 @@ def _mu_values(items: list[str] | None):
     return values
 
 
+def _check_output_folder(path: Path) -> None:
+    """Refuse, before any work, an output whose folder is missing or not a folder."""
+    folder = path.parent
+    if not folder.exists():
+        raise UserError(f"directory {folder} does not exist")
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a directory")
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .core.session import load_session, save_session
     from .core.train import tune_glibc_malloc
 
+    if args.output:
+        _check_output_folder(Path(args.output))
     tune_glibc_malloc()
     session = load_session(args.session)
+    args.on_interrupt = f"nothing written to {args.output}" if args.output else f"{args.session} unchanged"
     rows = _run_indices(args.runs, len(session.runs.seed))
     if args.saddle_descent:
         return _saddle_descent(args, session, rows)
@@ -356,23 +396,25 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     runner = analyze_session(session, rows, chosen)
     bar = None
     stage = None
-    while True:
-        try:
-            p = next(runner)
-        except StopIteration as done:
-            summary = done.value
-            break
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        if p.analysis != stage:
-            if bar is not None:
-                bar.close()
-            stage = p.analysis
-            bar = tqdm(total=p.total, desc=stage.replace("_", " "), unit="run", disable=args.quiet or args.json)
-        bar.n = p.done
-        bar.refresh()
-    if bar is not None:
-        bar.close()
+    try:
+        while True:
+            try:
+                p = next(runner)
+            except StopIteration as done:
+                summary = done.value
+                break
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            if p.analysis != stage:
+                if bar is not None:
+                    bar.close()
+                stage = p.analysis
+                bar = tqdm(total=p.total, desc=stage.replace("_", " "), unit="run", disable=args.quiet or args.json)
+            bar.n = p.done
+            bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
     counts = session.outcome_counts()
@@ -491,7 +533,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UserError(f"{out} exists and is not a directory")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from .gui.export import ExportError, export_session_figures
+    from .gui.qt_messages import drop_offscreen_noise
 
+    drop_offscreen_noise()
+    args.on_interrupt = f"no partial file left in {out} (files are written whole or not at all)"
     try:
         paths = export_session_figures(args.session, out)
     except ExportError as exc:
@@ -499,7 +544,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([str(p) for p in paths]))
     else:
-        print(f"wrote {len(paths)} files to {out} (names: lsexplorer/gui/export.py, export_session_figures)")
+        print(f"wrote {len(paths)} files to {out} (--json lists them)")
     return 0
 
 
@@ -527,21 +572,48 @@ COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd
             "counting": cmd_counting, "sweep": cmd_sweep}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.verb is None:
-        args.verb, args.session = "gui", None
-    from .core.session import SessionError
+def _configure_threads(args: argparse.Namespace) -> None:
+    """Thread pools for this process, before numpy or torch load (see core/threads.py for why)."""
+    from .core.threads import pin_intra_op_pools, set_parallel_threads
 
+    pin_intra_op_pools()
+    set_parallel_threads(getattr(args, "threads", None))
+
+
+def _stopped(verb: str, exc: KeyboardInterrupt, what: str | None) -> int:
+    terminated = isinstance(exc, Terminated)
+    how = "terminated (SIGTERM)" if terminated else "interrupted"
+    print(f"{verb}: {how}{'; ' + what if what else ''}", file=sys.stderr)
+    return 143 if terminated else 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    verb = "lsexplorer"
+    previous_term = None
     try:
-        return COMMANDS[args.verb](args)
-    except (UserError, SessionError) as exc:
-        print(f"lsexplorer {args.verb}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("lsexplorer: interrupted", file=sys.stderr)
-        return 130
+        args = build_parser().parse_args(argv)
+        if args.verb is None:
+            args.verb, args.session = "gui", None
+        verb = f"lsexplorer {args.verb}"
+        # The app keeps the default SIGTERM (quit at once); a computing verb turns it into a clean stop.
+        if args.verb != "gui" and threading.current_thread() is threading.main_thread():
+            previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
+        args.on_interrupt = "nothing written"
+        _configure_threads(args)
+        from .core.errors import InputError
+
+        try:
+            return COMMANDS[args.verb](args)
+        except (UserError, InputError) as exc:
+            print(f"{verb}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as exc:
+            return _stopped(verb, exc, args.on_interrupt)
+    except KeyboardInterrupt as exc:  # before a verb started: nothing to clean up
+        return _stopped(verb, exc, None)
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from scipy.optimize import linear_sum_assignment
 from .classify import Tolerances, classify, loss_scale
 from .hessian import float64_problem, loss_grad_hessian, spectrum
 from .nets import MLPSpec, loss, loss_and_grad
+from .nlopt_guard import CallbackGuard
 from .refine import NLOPT_RESULTS, RefineConfig, refine
 from .session import Session
 from .symmetry import (duplicate_neuron, incoming_vectors, merge_neurons, nearest_neuron_pair, outgoing_weights,
@@ -237,6 +238,7 @@ def _pull_pair_together(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: to
     best = {"f": math.inf, "x": theta.copy()}
     opt = nlopt.opt(nlopt.LD_SLSQP, theta.size)
     opt.set_exceptions_enabled(False)
+    guard = CallbackGuard(opt)
 
     def objective(th: np.ndarray, grad_out: np.ndarray) -> float:
         if stop is not None and stop.is_set():
@@ -256,11 +258,11 @@ def _pull_pair_together(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: to
             best["f"], best["x"] = f, th.copy()
         return f
 
-    opt.set_min_objective(objective)
+    opt.set_min_objective(guard(objective))
     opt.set_xtol_rel(config.xtol_rel)
     opt.set_maxeval(config.maxeval)
     opt.set_maxtime(config.maxtime)
-    opt.optimize(theta.copy())
+    guard.optimize(theta.copy())
     return best["x"], opt.get_numevals(), NLOPT_RESULTS.get(opt.last_optimize_result(), "UNKNOWN")
 
 

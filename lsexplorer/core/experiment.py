@@ -23,6 +23,7 @@ from .. import __version__
 from .certify import CertifiedPoints, CertifyProgress, certify
 from .classify import Tolerances
 from .data import Dataset, digits_pca10_dataset, gaussian_teacher_dataset, mnist_pca10_dataset, toy_dataset, toy_teacher
+from .errors import InputError
 from .nets import MLPSpec, loss, xavier_init
 from .refine import RefineConfig
 from .session import LossCurve, Runs, Session, Trajectory
@@ -69,8 +70,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 _SECTIONS = ("data", "network", "seeds", "train", "refine", "tolerances")
 
+#: The settings each data kind reads; anything else in ``[data]`` is a typo and refused.
+DATA_KEYS: dict[str, frozenset[str]] = {
+    "toy": frozenset({"kind"}),
+    "gaussian": frozenset({"kind", "n_samples", "seed", "d_in", "teacher_widths", "activation", "bias",
+                           "input_std", "teacher_std"}),
+    "digits-pca10": frozenset({"kind"}),
+    "mnist-pca10": frozenset({"kind", "mnist_dir", "n_samples"}),
+}
+#: The settings ``[network]`` and ``[seeds]`` read.
+NETWORK_KEYS = frozenset({"width", "depth", "widths", "activation", "bias"})
+SEEDS_KEYS = frozenset({"start", "count"})
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError, ValueError):
     """An experiment config that cannot be run; the message says which setting and why."""
 
 
@@ -152,6 +165,7 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
     layered = _merge(PRESETS[preset], {k: v for k, v in (toml or {}).items() if k != "preset"})
     layered = _merge(layered, {k: v for k, v in (overrides or {}).items() if k != "preset"})
 
+    _refuse_unknown_keys((toml, overrides or {}), layered["data"].get("kind"))
     data = dict(layered["data"])
     if data["kind"] == "toy":
         teacher_spec, _ = toy_teacher()
@@ -180,12 +194,13 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
                        bool(network.get("bias", False)))
     except ValueError as exc:
         raise ConfigError(f"network: {exc}") from None
-    try:
-        train_cfg = TrainConfig.from_dict(layered.get("train", {}))
-        refine_cfg = RefineConfig.from_dict(layered.get("refine", {}))
-        tolerances = Tolerances.from_dict(layered.get("tolerances", {}))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
+    settings = {}
+    for section, cls in (("train", TrainConfig), ("refine", RefineConfig), ("tolerances", Tolerances)):
+        try:
+            settings[section] = cls.from_dict(layered.get(section, {}))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"[{section}]: {exc}") from None
+    train_cfg, refine_cfg, tolerances = settings["train"], settings["refine"], settings["tolerances"]
     return {
         "preset": preset,
         "data": data,
@@ -196,6 +211,24 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
         "refine": refine_cfg.to_dict(),
         "tolerances": tolerances.to_dict(),
     }
+
+
+def _refuse_unknown_keys(layers: tuple[Mapping, ...], kind: Any) -> None:
+    """Refuse any ``[data]``, ``[network]`` or ``[seeds]`` key the experiment would not read.
+
+    ``[train]``, ``[refine]`` and ``[tolerances]`` are checked by their own ``from_dict``.
+    """
+    allowed = {"data": DATA_KEYS.get(kind) if isinstance(kind, str) else None,
+               "network": NETWORK_KEYS, "seeds": SEEDS_KEYS}
+    for layer in layers:
+        for section, known in allowed.items():
+            given = layer.get(section)
+            if not isinstance(given, Mapping) or known is None:
+                continue
+            unknown = sorted(set(given) - known)
+            if unknown:
+                raise ConfigError(f"unknown setting(s) in [{section}]: {', '.join(unknown)}; "
+                                  f"known: {', '.join(sorted(known))}")
 
 
 def _mnist_data(data: dict) -> dict:

@@ -26,7 +26,8 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from .nets import MLPSpec
+from .errors import InputError
+from .spec import MLPSpec
 
 FORMAT = "lsexplorer.session"
 FORMAT_VERSION = 1
@@ -51,7 +52,7 @@ _TRAJECTORY_FIELDS = {"epochs": np.int64, "theta": np.float32, "loss": np.float6
 _LOSS_CURVE_FIELDS = {"epochs": np.int64, "loss": np.float64}
 
 
-class SessionError(Exception):
+class SessionError(InputError):
     """One-line, user-facing reason a file cannot be opened/saved."""
 
 

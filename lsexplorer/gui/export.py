@@ -15,8 +15,11 @@ Export a plot only after it was shown and laid out (DESIGN.md): a never-shown wi
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Sequence
+import os
+import secrets
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +30,13 @@ from PySide6.QtGui import QColor, QImage, QPageSize, QPainter, QPdfWriter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
 
+from ..core.errors import InputError
+
 #: Formats :func:`export_figure` writes, by file suffix.
 FIGURE_FORMATS = {".png": "PNG image", ".svg": "SVG vector graphics", ".pdf": "PDF document"}
 
 
-class ExportError(Exception):
+class ExportError(InputError):
     """A figure or table could not be written; the message says why, in one line."""
 
 
@@ -50,17 +55,34 @@ def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: st
     if size.width() < 2 or size.height() < 2:
         raise ExportError("the figure has no size yet; show it before exporting")
     try:
-        if suffix == ".png":
-            _write_png(view, path, scale)
-        elif suffix == ".svg":
-            _write_svg(view, path, title)
-        else:
-            _write_pdf(view, path, title)
+        with _replacing(path) as tmp:
+            if suffix == ".png":
+                _write_png(view, tmp, scale)
+            elif suffix == ".svg":
+                _write_svg(view, tmp, title)
+            else:
+                _write_pdf(view, tmp, title)
+            if not tmp.exists() or tmp.stat().st_size == 0:
+                raise ExportError(f"cannot write {path}: nothing was written (is the folder writable?)")
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
-    if not path.exists() or path.stat().st_size == 0:
-        raise ExportError(f"cannot write {path}: nothing was written (is the folder writable?)")
     return path
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` that becomes ``path`` only when the block completes.
+
+    An interrupted or failed export leaves no half-written figure and keeps an older file intact.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def figure_image(view: QWidget, scale: float = 1.0) -> QImage:
@@ -187,7 +209,7 @@ def write_csv(path: str | Path, columns: Sequence[str], rows) -> Path:
     """
     path = Path(path)
     try:
-        with path.open("w", newline="", encoding="utf-8") as fh:
+        with _replacing(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(list(columns))
             for row in rows:
