@@ -60,8 +60,9 @@ RUN_ARRAYS = ("seed", "theta_init", "theta", "loss", "grad_norm", "hessian_eigva
 
 
 def _task_threads() -> None:
-    """One torch thread per task thread of a Dask worker: parallelism comes from tasks, and extra
-    intra-op threads on a shared node only contend."""
+    """One thread per task in a Dask worker, for torch and for the seed-parallel kernels: the
+    parallelism comes from tasks (one per worker thread), and extra threads on a node already busy
+    with other tasks only contend."""
     try:
         from distributed import get_worker
 
@@ -70,7 +71,10 @@ def _task_threads() -> None:
         return
     import torch
 
+    from .threads import set_parallel_threads
+
     torch.set_num_threads(1)
+    set_parallel_threads(1)
 
 
 def run_chunk(config: Mapping, seeds: Sequence[int]) -> dict[str, Any]:

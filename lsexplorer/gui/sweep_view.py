@@ -147,7 +147,8 @@ class QtSweepView(QWidget):
             f"{', '.join(str(w) for w in sorted({p.width for p in outcomes.points}))}, "
             f"{'/'.join(map(str, sorted(seeds)))} seeds each, {train.get('optimizer', '?')} "
             f"{train.get('epochs', '?')} epochs; {done} of {asked} seeds done"
-            + (f" (unfinished: {', '.join(unfinished)})" if unfinished else ""))
+            + (f" (unfinished: {', '.join(unfinished)})" if unfinished else "")
+            + ". Click a point, or double-click a row, to open that width's session.")
         self.setWindowTitle(f"Sweep {outcomes.folder} — lsexplorer")
         self._set_lr_choices(sorted({p.lr for p in outcomes.points}))
         self._redraw()
@@ -219,9 +220,17 @@ class QtSweepView(QWidget):
                 cells.append("—" if math.isnan(f) else f"{f:.3f}  [{lo:.3f}, {hi:.3f}]  ({n})")
             for col, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
-                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                cell.setTextAlignment((Qt.AlignmentFlag.AlignRight if col < 3 else Qt.AlignmentFlag.AlignHCenter)
+                                      | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, cell)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = self.table.horizontalHeader()
+        for col in range(len(headers)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents if col < 3
+                                        else QHeaderView.ResizeMode.Stretch)
+        # Room for every row up to eight without scrolling; the plot takes the rest.
+        shown = min(max(len(points), 1), 8)
+        self.table.setMinimumHeight(header.sizeHint().height() + shown * self.table.verticalHeader()
+                                    .defaultSectionSize() + 2 * self.table.frameWidth() + 2)
 
     # ------------------------------------------------------------------ opening a width
     def _points_clicked(self, curve, spots, *_args) -> None:
