@@ -117,15 +117,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     if p.kinds:
                         bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in sorted(p.kinds.items())), refresh=False)
                     bar.refresh()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: cancel what is queued, keep what finished
                 runner.close()
+                args.on_interrupt = f"finished tasks are kept in {out}; run the same command to finish"
                 raise
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        print(f"lsexplorer sweep: interrupted; finished tasks are kept in {out}; run the same command to finish",
-              file=sys.stderr)
-        return 130
     except SweepError as exc:
         raise UserError(str(exc)) from None
     finally:

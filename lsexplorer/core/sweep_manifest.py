@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .experiment import ConfigError, build_config
 
 MANIFEST_NAME = "sweep.json"
 MANIFEST_FORMAT = "lsexplorer.sweep"
@@ -110,11 +109,13 @@ def plan_sweep(preset: str = "toy", toml: Mapping | None = None, overrides: Mapp
                widths: Sequence[int] = (), lrs: Sequence[float] | None = None, chunk: int = 8) -> SweepPlan:
     """The sweep of ``widths`` x ``lrs`` over the config ``preset < toml < overrides`` and its seeds.
 
-    ``lrs`` None keeps the config's learning rate. Raises :class:`ConfigError` for a config that
+    ``lrs`` None keeps the config's learning rate. Raises :class:`~lsexplorer.core.experiment.ConfigError` for a config that
     cannot run and :class:`SweepError` for impossible axes. Sweeps train a fixed number of epochs
     (``train.grad_tol`` must be 0): a gradient-norm stop is checked on a wall-clock schedule, so a
     seed's end point would depend on the machine and on its chunk.
     """
+    from .experiment import build_config  # torch: only to plan a sweep, not to read one
+
     widths = list(widths)
     if not widths:
         raise SweepError("a sweep needs at least one width (--widths 4 5 6)")
@@ -259,5 +260,5 @@ def check_same_sweep(manifest: Mapping, plan: SweepPlan, folder: Path) -> None:
                              f"choose another output folder")
 
 
-__all__ = ["ConfigError", "SweepChunk", "SweepError", "SweepPlan", "SweepPoint", "check_same_sweep", "chunk_done",
+__all__ = ["SweepChunk", "SweepError", "SweepPlan", "SweepPoint", "check_same_sweep", "chunk_done",
            "plan_sweep", "read_chunk", "read_manifest", "write_chunk", "write_manifest"]
