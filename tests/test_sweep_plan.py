@@ -139,3 +139,20 @@ def test_sweep_cli_refuses_bad_requests_with_one_line(tmp_path, capsys):
     assert "--workers" in capsys.readouterr().err
     assert cli_main(["info", str(tmp_path / "busy")]) == 2
     assert "not a sweep folder" in capsys.readouterr().err
+
+
+def test_bundled_sweep_is_complete_and_its_sessions_load():
+    from pathlib import Path
+
+    from lsexplorer.core.session import load_session
+
+    folder = Path(__file__).resolve().parents[1] / "sample_data" / "toy_sweep"
+    outcomes = read_sweep_outcomes(folder)
+    assert [p.width for p in outcomes.points] == [4, 5, 6]
+    for p in outcomes.points:
+        assert p.complete and p.n_done == 32
+        session = load_session(p.session)
+        assert session.runs.seed.tolist() == list(range(32))
+        assert session.config["network"]["widths"] == [2, p.width, 1]
+        assert dict(zip(*np.unique(session.runs.kind, return_counts=True))) == p.kinds
+    assert read_manifest(folder)["done"]["complete"]
