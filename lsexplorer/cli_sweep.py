@@ -123,8 +123,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 raise
     except SweepError as exc:
         raise UserError(str(exc)) from None
-    except OSError as exc:  # the output folder: not writable, disk full
-        raise UserError(f"cannot write into {out}: {exc.strerror or exc}; finished tasks are kept there") from None
+    except OSError as exc:  # the output folder (not writable, disk full) or the connection to the cluster
+        raise UserError(f"stopped: {exc.strerror or exc}; finished tasks are kept in {out}") from None
     finally:
         if bar is not None:
             bar.close()

@@ -256,8 +256,10 @@ def run_sweep(plan: SweepPlan, folder: str | os.PathLike, client, stop: threadin
                     done.add(chunk.key)
                     ran.append(chunk.key)
                     kinds.update(str(k) for k in arrays["kind"])
-                else:
+                elif future.status == "error":
                     failed[chunk.key] = _one_line(future.exception())
+                else:  # cancelled or lost, e.g. when the connection to the scheduler went away
+                    failed[chunk.key] = f"task {future.status}"
                 future.release()
             assemble_ready()
             save_manifest()
