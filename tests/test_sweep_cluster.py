@@ -211,3 +211,20 @@ def _kill_a_busy_worker(client, cluster: LocalDaskCluster) -> str | None:
                 return name
         time.sleep(0.01)
     return None
+
+
+def test_a_task_that_fails_on_its_worker_is_reported_and_the_sweep_exits_1(cluster, toml_file, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("the failure provoked here is a worker without a GPU")
+    args = _sweep_args(toml_file, tmp_path / "sweep", cluster, 2)
+    args[args.index("--seeds") + 1] = "2"
+    args[args.index("--widths") + 1: args.index("--seeds")] = ["2"]
+    # The workers here have no GPU: each task raises there, and says why.
+    assert cli_main([*args, "--device", "cuda"]) == 1
+    err = capsys.readouterr().err
+    assert "task w2/00000 failed: ValueError: device 'cuda' requested" in err
+    assert "1 task(s) failed" in err
+    manifest = read_manifest(tmp_path / "sweep")
+    assert manifest["done"]["chunks"] == [] and not manifest["done"]["complete"]
