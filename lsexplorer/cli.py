@@ -16,13 +16,10 @@ import sys
 import threading
 from pathlib import Path
 
-KIND_LABELS = {
-    "global_min": "global minima",
-    "local_min": "local minima",
-    "strict_saddle": "strict saddles",
-    "nonstrict_saddle": "non-strict saddles",
-    "not_converged": "not converged",
-}
+from .core.kinds import Kind
+
+#: Row labels of the outcome table, one per kind.
+KIND_LABELS = {k.value: k.plural for k in Kind}
 
 
 class UserError(Exception):
@@ -121,12 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="run symmetry analyses on chosen runs and store them in the session")
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--runs", default="all", help="'all' or comma-separated run indices (rows, 0-based)")
-    p.add_argument("--symmetry", action="store_true",
-                   help="match each run to the teacher; decide which local minima are symmetry-induced")
-    p.add_argument("--closest-saddle", action="store_true", help="closest saddle of every local minimum (§6.2.5)")
-    p.add_argument("--mu-sweep", action="store_true", help="Hessian spectra along each closest saddle line (Thm 3)")
-    p.add_argument("--escape", action="store_true", help="escape searches, Algorithms 1 and 2 (§6.2.4)")
-    p.add_argument("--theorems", action="store_true", help="Theorems 1 and 2 at each closest saddle")
+    from .core.analyses import REGISTRY
+
+    for analysis in REGISTRY.values():  # one flag per registered analysis, e.g. --closest-saddle
+        p.add_argument(f"--{analysis.name.replace('_', '-')}", action="store_true", help=analysis.help)
     p.add_argument("--expand-neuron", type=int, metavar="J",
                    help="duplicate neuron J of one run's point along mu and print spectra and inertia (no storing)")
     p.add_argument("--layer", type=_positive_int, help="hidden layer of --expand-neuron (default: the last)")
@@ -309,6 +304,19 @@ def format_outcome_table(session, path: Path | str) -> str:
     return "\n".join(lines)
 
 
+def format_analyses(session) -> str:
+    """One line per stored analysis of the registry with its headline counts; empty when none."""
+    from .core.analyses import REGISTRY
+
+    lines = []
+    for analysis in REGISTRY.values():
+        headline = analysis.summary(session)
+        if headline:
+            lines.append(f"analysis {analysis.name.replace('_', ' ')}: "
+                         + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in headline.items()))
+    return "\n".join(lines)
+
+
 def format_run_list(session) -> str:
     runs = session.runs
     lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}  stop reason"]
@@ -331,6 +339,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps({k: int(v) for k, v in session.outcome_counts().items()}))
         return 0
     print(format_outcome_table(session, args.session))
+    stored = format_analyses(session)
+    if stored:
+        print(stored)
     if args.runs:
         print(format_run_list(session))
     return 0
@@ -388,33 +399,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return _expand_neuron(args, session, rows)
     if args.layer is not None or args.mu is not None:
         raise UserError("--layer and --mu go with --expand-neuron")
-    from tqdm import tqdm
-
     from .core.analyze import ANALYSES, analyze_session
 
     chosen = [name for name in ANALYSES if getattr(args, name)] or list(ANALYSES)
-    runner = analyze_session(session, rows, chosen)
-    bar = None
-    stage = None
+    stages = {name: (name.replace("_", " "), "run", False) for name in ANALYSES}
     try:
-        while True:
-            try:
-                p = next(runner)
-            except StopIteration as done:
-                summary = done.value
-                break
-            except ValueError as exc:
-                raise UserError(str(exc)) from None
-            if p.analysis != stage:
-                if bar is not None:
-                    bar.close()
-                stage = p.analysis
-                bar = tqdm(total=p.total, desc=stage.replace("_", " "), unit="run", disable=args.quiet or args.json)
-            bar.n = p.done
-            bar.refresh()
-    finally:
-        if bar is not None:
-            bar.close()
+        summary = drive_with_progress(analyze_session(session, rows, chosen), stages, args.quiet or args.json)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
     counts = session.outcome_counts()
@@ -532,15 +524,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a directory")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from .gui.export import ExportError, export_session_figures
+    from .gui.export_session import ExportError, export_session_figures
     from .gui.qt_messages import drop_offscreen_noise
 
     drop_offscreen_noise()
     args.on_interrupt = f"no partial file left in {out} (files are written whole or not at all)"
+    # A signal must not raise inside a Qt callback (PySide would swallow it, or Qt be torn down
+    # mid-paint): the handlers only ask the export to stop between files; it is raised from here.
+    stop, received = threading.Event(), []
+
+    def ask_to_stop(signum, frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        paths = export_session_figures(args.session, out)
+        paths = export_session_figures(args.session, out, stop=stop)
     except ExportError as exc:
         raise UserError(str(exc)) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
     if args.json:
         print(json.dumps([str(p) for p in paths]))
     else:

@@ -8,9 +8,7 @@ The config is written into the session as it was run, so a session always says h
 from __future__ import annotations
 
 import copy
-import dataclasses
 import threading
-import time
 import tomllib
 from collections.abc import Generator, Mapping
 from pathlib import Path
@@ -20,14 +18,15 @@ import numpy as np
 import torch
 
 from .. import __version__
-from .certify import CertifiedPoints, CertifyProgress, certify
+from .certify import CertifiedPoints, certify
 from .classify import Tolerances
 from .data import Dataset, digits_pca10_dataset, gaussian_teacher_dataset, mnist_pca10_dataset, toy_dataset, toy_teacher
 from .errors import InputError
 from .nets import MLPSpec, loss, xavier_init
+from .progress import Progress
 from .refine import RefineConfig
 from .session import LossCurve, Runs, Session, Trajectory
-from .train import TrainConfig, TrainProgress, TrainResult, train
+from .train import TrainConfig, TrainResult, train
 
 #: Epoch cap of the deep presets. The thesis ran 2e7 epochs, days on a CPU; 1e5 takes 8 seeds about
 #: 3 min on 2 cores (4.7k student-epochs/s, the batched torch path) and brings digits-pca10 losses from
@@ -265,16 +264,8 @@ def make_dataset(config: Mapping) -> Dataset:
                                     teacher_std=float(data.get("teacher_std", 1.0)))
 
 
-@dataclasses.dataclass
-class ExperimentProgress:
-    """One progress record of :func:`run_experiment`: ``stage`` is ``"train"`` or ``"certify"``."""
-
-    stage: str
-    done: int
-    total: int
-    elapsed: float
-    loss: np.ndarray | None = None
-    epochs_per_s: float | None = None
+#: :func:`run_experiment`'s record: ``stage`` is ``"train"`` (epochs) or ``"certify"`` (points).
+ExperimentProgress = Progress
 
 
 def run_experiment(config: Mapping, stop: threading.Event | None = None
@@ -295,28 +286,14 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
     theta_init = xavier_init(spec, seeds)
     train_cfg = TrainConfig.from_dict(config["train"])
 
-    trainer = train(spec, theta_init, dataset.x, dataset.y, train_cfg, stop)
-    while True:
-        try:
-            p: TrainProgress = next(trainer)
-        except StopIteration as done:
-            trained: TrainResult = done.value
-            break
-        yield ExperimentProgress("train", p.epoch, p.epochs, p.elapsed, p.loss, p.epochs_per_s)
+    trained: TrainResult = yield from train(spec, theta_init, dataset.x, dataset.y, train_cfg, stop)
     config["run"] = {"epochs_done": int(trained.epochs_done), "stopped": bool(trained.stopped),
                      "device": trained.device, "backend": trained.backend, "train_seconds": float(trained.elapsed),
                      "grad_tol_converged": int((trained.converged_epoch >= 0).sum())}
 
-    started = time.perf_counter()
-    certifier = certify(spec, trained.theta, dataset.x, dataset.y, RefineConfig.from_dict(config["refine"]),
-                        Tolerances.from_dict(config["tolerances"]), stop)
-    while True:
-        try:
-            c: CertifyProgress = next(certifier)
-        except StopIteration as done:
-            points: CertifiedPoints = done.value
-            break
-        yield ExperimentProgress("certify", c.done, c.total, time.perf_counter() - started)
+    points: CertifiedPoints = yield from certify(spec, trained.theta, dataset.x, dataset.y,
+                                                 RefineConfig.from_dict(config["refine"]),
+                                                 Tolerances.from_dict(config["tolerances"]), stop)
 
     final_train_loss = trained.loss_curve[:, -1]
     runs = Runs(

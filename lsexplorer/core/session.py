@@ -27,13 +27,12 @@ import numpy as np
 
 from .. import __version__
 from .errors import InputError
+from .kinds import KINDS  # what a refined point can be; docs/session-format.md says what each means
 from .spec import MLPSpec
 
 FORMAT = "lsexplorer.session"
 FORMAT_VERSION = 1
 
-#: What a refined point can be; see docs/session-format.md for the meaning of each.
-KINDS = ("global_min", "local_min", "strict_saddle", "nonstrict_saddle", "not_converged")
 
 #: Arrays with at least this many elements are stored chunked with shuffle + gzip + checksum;
 #: below it the chunk index costs more than compression saves.
