@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import __version__
 from .experiment import make_dataset, run_experiment
-from .progress import run_generator
+from .progress import Progress, run_generator
 from .session import LossCurve, Runs, Session, Trajectory, save_session
 from .sweep_manifest import (
     MANIFEST_NAME,
@@ -151,18 +151,16 @@ def _merged_run_info(runs: list[dict], chunk: int) -> dict:
 
 
 @dataclasses.dataclass
-class SweepProgress:
-    """One progress record of :func:`run_sweep`.
+class SweepProgress(Progress):
+    """The :class:`~lsexplorer.core.progress.Progress` record of :func:`run_sweep` (stage ``"sweep"``).
 
     ``done`` of ``total`` chunks are finished (``skipped`` of them were already on disk);
     ``chunk`` is the key of the chunk that just arrived (None for the first record); ``kinds``
     counts the outcomes of every finished seed; ``failed`` chunks raised on their worker.
     """
 
-    done: int
-    total: int
-    skipped: int
-    elapsed: float
+    _: dataclasses.KW_ONLY
+    skipped: int = 0
     chunk: str | None = None
     kinds: dict[str, int] = dataclasses.field(default_factory=dict)
     failed: int = 0
@@ -230,7 +228,8 @@ def run_sweep(plan: SweepPlan, folder: str | os.PathLike, client, stop: threadin
     save_manifest()
     ran: list[str] = []
     failed: dict[str, str] = {}
-    yield SweepProgress(len(done), len(chunks), len(skipped), time.perf_counter() - started, None, dict(kinds))
+    yield SweepProgress("sweep", len(done), len(chunks), time.perf_counter() - started, skipped=len(skipped),
+                        kinds=dict(kinds))
 
     todo = [c for c in chunks if c.key not in done]
     pending: dict[Any, SweepChunk] = {}
@@ -263,8 +262,8 @@ def run_sweep(plan: SweepPlan, folder: str | os.PathLike, client, stop: threadin
                 future.release()
             assemble_ready()
             save_manifest()
-            yield SweepProgress(len(done), len(chunks), len(skipped), time.perf_counter() - started,
-                                chunk.key, dict(kinds), len(failed))
+            yield SweepProgress("sweep", len(done), len(chunks), time.perf_counter() - started, skipped=len(skipped),
+                                chunk=chunk.key, kinds=dict(kinds), failed=len(failed))
     finally:
         if pending:
             with contextlib.suppress(Exception):
