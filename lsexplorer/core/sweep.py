@@ -83,11 +83,11 @@ def run_chunk(config: Mapping, seeds: Sequence[int]) -> dict[str, Any]:
     Returns the per-seed arrays of :data:`RUN_ARRAYS` (``(S,)`` or ``(S, P)``), the trajectory
     (``snapshot_epochs (K,)``, ``snapshots (S, K, P)`` float32, ``snapshot_loss (S, K)``), the loss
     curve (``loss_epochs (L,)``, ``loss_curve (S, L)``) and ``run``, a dict saying how and where it
-    ran (``config["run"]`` of a session plus ``worker`` and ``seconds``).
+    ran (``config["run"]`` of a session plus ``worker``, ``seconds`` and ``cpu_seconds`` of the task).
     """
     from .train import tune_glibc_malloc
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     _task_threads()
     tune_glibc_malloc()
     cfg = json.loads(json.dumps(dict(config)))
@@ -101,7 +101,7 @@ def run_chunk(config: Mapping, seeds: Sequence[int]) -> dict[str, Any]:
                snapshot_loss=runs.trajectory.loss, loss_epochs=runs.loss_curve.epochs,
                loss_curve=runs.loss_curve.loss)
     out["run"] = {**session.config["run"], "worker": _worker_name(),
-                  "seconds": time.perf_counter() - started}
+                  "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started}
     return out
 
 
