@@ -104,3 +104,25 @@ def test_open_sweep_on_a_folder_that_is_not_a_sweep_shows_an_error(qtbot, main_w
     assert "not a sweep folder" in main_window.error_box.text()
     main_window.error_box.close()
     view.close()
+
+
+def test_a_learning_rate_axis_is_chosen_in_the_view(qtbot, tmp_path):
+    from lsexplorer.core.sweep_outcomes import PointOutcomes, SweepOutcomes
+    from lsexplorer.gui.sweep_view import QtSweepView
+
+    points = [PointOutcomes(f"w{w}_lr{lr:g}", w, lr, tmp_path / f"w{w}_lr{lr:g}.h5", 4, 4,
+                            {"global_min": k, "local_min": 4 - k})
+              for lr, ks in ((1e-3, (1, 2)), (1e-2, (3, 4))) for w, k in zip((4, 5), ks)]
+    view = QtSweepView()
+    qtbot.addWidget(view)
+    view.set_outcomes(SweepOutcomes(tmp_path, points, ["global", "local", "saddle", "not converged"], {}))
+    view.show()
+    assert view.lr_choice.isVisible() and view.lr_choice.count() == 2
+
+    def global_curve():
+        return next(c for c in view.plot.getPlotItem().listDataItems() if c.name() == "global").getData()[1]
+
+    np.testing.assert_allclose(global_curve(), [0.25, 0.5])
+    view.lr_choice.setCurrentIndex(1)
+    np.testing.assert_allclose(global_curve(), [0.75, 1.0])
+    assert [view.table.item(r, 1).text() for r in range(2)] == ["0.01", "0.01"]
