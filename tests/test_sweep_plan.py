@@ -156,3 +156,31 @@ def test_bundled_sweep_is_complete_and_its_sessions_load():
         assert session.config["network"]["widths"] == [2, p.width, 1]
         assert dict(zip(*np.unique(session.runs.kind, return_counts=True))) == p.kinds
     assert read_manifest(folder)["done"]["complete"]
+
+
+def test_a_second_sweep_into_the_same_folder_is_refused_while_the_first_runs(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lsexplorer.core.progress import run_generator
+    from lsexplorer.core.sweep import run_sweep
+
+    plan = plan_sweep("toy", None, {"seeds": {"count": 2}}, [3], None, chunk=2)
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    manifest = Path(os.path.realpath(folder / "sweep.json"))
+    root = Path(__file__).resolve().parents[1]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from lsexplorer.core.writer_lock import writer_lock\n"
+         f"with writer_lock(__import__('pathlib').Path({str(manifest)!r})):\n"
+         "    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        with pytest.raises(SweepError, match="being written by another lsexplorer"):
+            run_generator(run_sweep(plan, folder, client=None))
+    finally:
+        holder.kill()
+        holder.wait()

@@ -199,9 +199,21 @@ def run_sweep(plan: SweepPlan, folder: str | os.PathLike, client, stop: threadin
         manifest = read_manifest(folder)
         check_same_sweep(manifest, plan, folder)
         created = manifest.get("created")
-    elif folder.exists() and any(folder.iterdir()):
+    elif folder.exists() and any(not p.name.startswith(".") for p in folder.iterdir()):  # locks, temporaries
         raise SweepError(f"{folder} exists, is not empty and holds no sweep; choose a new or empty folder")
     folder.mkdir(parents=True, exist_ok=True)
+    from .writer_lock import LockFailed, LockHeld, writer_lock
+
+    try:
+        with writer_lock(Path(os.path.realpath(folder / MANIFEST_NAME)), str(folder)):
+            return (yield from _run_locked(plan, folder, client, stop, created, dict(engine or {}), retries))
+    except (LockHeld, LockFailed) as exc:
+        raise SweepError(str(exc)) from None
+
+
+def _run_locked(plan: SweepPlan, folder: Path, client, stop: threading.Event | None, created: str | None,
+                engine: dict, retries: int) -> Generator[SweepProgress, None, SweepSummary]:
+    """:func:`run_sweep` once the folder is checked and its writer lock held."""
     started = time.perf_counter()
 
     chunks = plan.chunks
@@ -213,7 +225,6 @@ def run_sweep(plan: SweepPlan, folder: str | os.PathLike, client, stop: threadin
     for c in chunks:
         if c.key in done:
             kinds.update(str(k) for k in read_chunk(folder, c)["kind"])
-    engine = dict(engine or {})
 
     def save_manifest() -> None:
         write_manifest(folder, plan, sorted(done), sorted(sessions), created, engine)

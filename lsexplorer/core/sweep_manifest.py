@@ -9,19 +9,18 @@ its seeds are cut into *chunks*, the unit of work (one Dask task). The output fo
     chunks/<point>/<index>.npz       one finished chunk's arrays, written the moment it arrives
     <point>.h5                       the point's session, assembled once all its chunks are in
 
-Everything is written atomically (temporary file, fsync, rename), so a killed process leaves
-either the old or the complete new file; a re-run reads the manifest and the chunk files and
-computes only what is missing.
+Everything is written atomically (:mod:`lsexplorer.core.atomic_write`: temporary file, fsync,
+rename), so a killed process leaves either the old or the complete new file; a re-run reads the
+manifest and the chunk files and computes only what is missing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
+import io
 import json
 import os
-import secrets
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -148,27 +147,15 @@ def plan_sweep(preset: str = "toy", toml: Mapping | None = None, overrides: Mapp
 # Atomic files
 # ------------------------------------------------------------------------------------------------
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(fh)`` on a temporary file beside ``path``, fsync it and rename it onto ``path``."""
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` through the project's one checked atomic write; the folder is made."""
+    from .atomic_write import SaveError, write_atomically
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        if hasattr(os, "O_DIRECTORY"):
-            fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        write_atomically(Path(os.path.realpath(path)), data)
+    except SaveError as exc:
+        raise SweepError(f"cannot write {path}: {exc}") from None
 
 
 def write_chunk(folder: Path, chunk: SweepChunk, arrays: Mapping[str, Any]) -> Path:
@@ -176,7 +163,9 @@ def write_chunk(folder: Path, chunk: SweepChunk, arrays: Mapping[str, Any]) -> P
     path = Path(folder) / chunk.relpath
     plain = {k: np.asarray(v) for k, v in arrays.items() if k != "run"}
     plain["run_json"] = np.asarray(json.dumps(arrays.get("run", {})))
-    _atomic_write(path, lambda fh: np.savez(fh, **plain))
+    buffer = io.BytesIO()
+    np.savez(buffer, **plain)
+    _atomic_write(path, buffer.getbuffer())
     return path
 
 
@@ -221,8 +210,7 @@ def write_manifest(folder: Path, plan: SweepPlan, done_chunks: Sequence[str], se
                 "done": {"chunks": sorted(done_chunks), "sessions": sorted(sessions),
                          "chunks_total": len(plan.chunks), "complete": len(sessions) == len(plan.points)},
                 "engine": dict(engine or {})}
-    text = json.dumps(manifest, indent=1, allow_nan=False).encode()
-    _atomic_write(Path(folder) / MANIFEST_NAME, lambda fh: fh.write(text))
+    _atomic_write(Path(folder) / MANIFEST_NAME, json.dumps(manifest, indent=1, allow_nan=False).encode())
     return manifest
 
 
