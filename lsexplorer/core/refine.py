@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from .classify import loss_scale
+from .config_schema import MINIMIZERS
 from .hessian import float64_problem, hessian_t, loss_grad_t, output_jacobian_t
 from .nets import MLPSpec, forward, loss_and_grad
 from .nlopt_guard import CallbackGuard
@@ -90,6 +91,13 @@ class RefineConfig:
         term is the rounding floor (module docstring). 0 means "as far as float64 allows".
     polish_maxtime:
         Seconds for stages 2 and 3 together.
+    minimizer:
+        Stage 1: ``"slsqp"`` (above) or ``"trust_newton"``, trust-region Newton with the exact Hessian
+        (:mod:`lsexplorer.core.trust_newton`), for deep nets whose training ends far from a
+        critical point; it runs for at most ``trust_max_iter`` Hessians and ``trust_maxtime``
+        seconds, or until ``||grad L|| <= trust_gtol``, where stage 3 takes over, and gives up
+        ("runaway") once ``||theta||`` exceeds ``trust_max_norm_growth * max(||theta_0||, 1)``,
+        the growth at which certification calls a point diverged.
     """
 
     slsqp_maxeval: int = 20000
@@ -102,6 +110,15 @@ class RefineConfig:
     newton_rcond: float = 1e-10
     grad_target: float = 0.0
     polish_maxtime: float = 30.0
+    minimizer: str = "slsqp"
+    trust_max_iter: int = 3000
+    trust_maxtime: float = 600.0
+    trust_gtol: float = 1e-9
+    trust_max_norm_growth: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.minimizer not in MINIMIZERS:
+            raise ValueError(f"unknown refine minimizer {self.minimizer!r}; choose one of {', '.join(MINIMIZERS)}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -306,8 +323,11 @@ def refine(spec: MLPSpec, theta0, x, y, config: RefineConfig | None = None,
         return RefineResult(theta, math.nan, math.nan, "nonfinite: the start point has NaN/inf entries", 0, 0,
                             time.perf_counter() - start)
     pb = _Problem(spec, xt, yt, config, stop)
-    theta, slsqp_loss, evals, slsqp_name = _slsqp(pb, theta)
-    reasons = [f"slsqp:{slsqp_name}"]
+    if config.minimizer == "trust_newton":
+        theta, slsqp_loss, evals, reasons = _trust_newton_stage(pb, theta)
+    else:
+        theta, slsqp_loss, evals, slsqp_name = _slsqp(pb, theta)
+        reasons = [f"slsqp:{slsqp_name}"]
     pb.deadline = time.monotonic() + config.polish_maxtime
     if slsqp_loss <= config.gauss_newton_below * loss_scale(yt.numpy()) and not pb.interrupted():
         theta, gn_name = _gauss_newton(pb, theta)
@@ -321,6 +341,18 @@ def refine(spec: MLPSpec, theta0, x, y, config: RefineConfig | None = None,
     elif not (math.isfinite(value) and math.isfinite(gnorm)):
         reason = f"nonfinite: loss {value}, gradient norm {gnorm} after {reason}"
     return RefineResult(theta, value, gnorm, reason, evals, iters, time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------- stage 1 for deep nets (trust region)
+
+def _trust_newton_stage(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, int, list[str]]:
+    """Stage 1 by trust-region Newton: (point, loss, 0 SLSQP evaluations, ``["trust_newton:REASON"]``)."""
+    from .trust_newton import trust_newton
+
+    c = pb.config
+    max_norm = c.trust_max_norm_growth * max(float(np.linalg.norm(theta)), 1.0)
+    res = trust_newton(pb.spec, theta, pb.x, pb.y, c.trust_gtol, c.trust_max_iter, c.trust_maxtime, pb.stop, max_norm)
+    return res.theta, res.loss, 0, [f"trust_newton:{res.reason}:{res.iterations}"]
 
 
 __all__ = ["RefineConfig", "RefineResult", "refine", "NLOPT_RESULTS"]

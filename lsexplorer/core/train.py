@@ -9,9 +9,10 @@ epochs (the loss curve), both including epoch 0 and the last epoch.
 :func:`train` is a generator: it yields a :class:`TrainProgress` about every 0.1 s of wall time,
 checks a ``threading.Event`` between chunks of epochs, and returns a :class:`TrainResult`. The work
 itself is done by a *stepper* from :mod:`lsexplorer.core.train_kernels`, chosen by
-``TrainConfig.backend``: ``native`` (generated C, CPU) or ``triton`` (generated Triton, CUDA) for
-one hidden layer, from :mod:`lsexplorer.core.train_kernels`, or :class:`TorchStepper` here (any MLP
-and device, the reference); ``auto`` picks the fastest that covers the network.
+``TrainConfig.backend``: ``native`` (generated C, CPU; one hidden layer from
+:mod:`lsexplorer.core.train_kernels`, deeper nets from :mod:`lsexplorer.core.deep_kernels`) or
+``triton`` (generated Triton, CUDA, one hidden layer), or :class:`TorchStepper` here (any MLP and
+device, the reference); ``auto`` picks the fastest that covers the network.
 
 With ``TrainConfig.grad_tol > 0`` a seed stops where ``||grad L||`` (float64, at its current point)
 has fallen to ``grad_tol`` (the thesis' "stop at ~1e-6", section 6.3): its point, trajectory and
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 
 from . import train_kernels as tk
+from .deep_kernels import MAX_DEEP_PARAMS, DeepNativeStepper, deep_supports
 from .nets import MLPSpec, loss_and_grad
 from .progress import Progress
 
@@ -270,13 +272,21 @@ class TorchStepper:
         pass
 
 
+def _kernel_covers(backend: str, spec: MLPSpec) -> bool:
+    """Whether the generated kernels of ``backend`` cover ``spec`` (native: any depth; triton: one hidden layer)."""
+    return tk.unrolled_supports(spec) or (backend == "native" and deep_supports(spec))
+
+
 def check_backend(backend: str, spec: MLPSpec, device: torch.device) -> None:
     """ValueError if an explicitly chosen backend cannot run ``spec`` on ``device`` (cheap, no build)."""
+    if backend == "native" and device.type == "cpu" and deep_supports(spec):
+        return
     if backend in ("native", "triton"):
         wanted = {"native": "cpu", "triton": "cuda"}[backend]
         if device.type != wanted or not tk.unrolled_supports(spec):
+            deeper = f", or two or more with at most {MAX_DEEP_PARAMS}" if backend == "native" else ""
             raise ValueError(f"backend {backend!r} runs on {wanted} for one hidden layer and at most "
-                             f"{tk.MAX_UNROLLED_PARAMS} parameters, not for {spec.describe()} on {device}")
+                             f"{tk.MAX_UNROLLED_PARAMS} parameters{deeper}, not for {spec.describe()} on {device}")
 
 
 def make_stepper(spec: MLPSpec, theta0: np.ndarray, x: np.ndarray, y: np.ndarray, config: TrainConfig,
@@ -289,7 +299,7 @@ def make_stepper(spec: MLPSpec, theta0: np.ndarray, x: np.ndarray, y: np.ndarray
     backend = config.backend
     if backend == "auto":
         kernel = {"cpu": "native", "cuda": "triton"}.get(device.type)
-        if kernel is not None and tk.unrolled_supports(spec):
+        if kernel is not None and _kernel_covers(kernel, spec):
             try:
                 return _kernel_stepper(kernel, spec, theta0, x, y, config, device)
             except ValueError:
@@ -304,7 +314,8 @@ def make_stepper(spec: MLPSpec, theta0: np.ndarray, x: np.ndarray, y: np.ndarray
 def _kernel_stepper(backend: str, spec, theta0, x, y, config: TrainConfig, device: torch.device):
     try:
         if backend == "native":
-            return tk.NativeStepper(spec, theta0, x, y, config)
+            stepper = DeepNativeStepper if deep_supports(spec) else tk.NativeStepper
+            return stepper(spec, theta0, x, y, config)
         return tk.TritonStepper(spec, theta0, x, y, config, device)
     except (RuntimeError, ImportError) as exc:  # no C compiler, no triton, a failed build
         raise ValueError(f"backend {backend!r} is unavailable: {exc}") from exc
@@ -316,7 +327,8 @@ def train(spec: MLPSpec, theta0: np.ndarray, x: np.ndarray, y: np.ndarray, confi
 
     Inputs, device and an explicitly chosen backend are checked here, so bad input fails at the
     call; the stepper (and any CUDA memory) is made on the first ``next``, in the consuming thread,
-    which also builds a generated kernel the first time a shape is seen (about a second). Setting
+    which also builds a generated kernel the first time a shape is seen (about a second; a few seconds
+    for a deep net on an idle machine, up to a minute under heavy load). Setting
     ``stop`` ends training within one chunk (about 0.1 s) with ``stopped=True``.
     """
     config.validate()

@@ -68,21 +68,12 @@ def unrolled_sample_code(spec: MLPSpec, lang: str) -> list[str]:
     d, m, d_out = spec.d_in, spec.hidden_widths[0], spec.d_out
     l1, l2 = spec.layers
     a = lambda q, j: f"p{l2.w_start + q * m + j}"  # noqa: E731 - outgoing weight of neuron j to output q
-    dec, end, exp, recip = L["decl"], L["end"], L["exp"], L["recip"].format
+    dec, end = L["decl"], L["end"]
     code: list[str] = []
     for j in range(m):
         z = " + ".join(f"x{k} * p{l1.w_start + j * d + k}" for k in range(d)) + (
             f" + p{l1.b_start + j}" if spec.bias else "")
-        if spec.activation == "sigmoid":
-            code += [f"{dec}h{j} = {recip(f'1 + {exp}(-({z}))')}{end}", f"{dec}dh{j} = h{j} - h{j} * h{j}{end}"]
-        elif spec.activation == "tanh":
-            code += [f"{dec}h{j} = 2 * {recip(f'1 + {exp}(-2 * ({z}))')} - 1{end}",
-                     f"{dec}dh{j} = 1 - h{j} * h{j}{end}"]
-        else:  # softplus, stable for both signs; its derivative is the sigmoid
-            code += [f"{dec}z{j} = {z}{end}", f"{dec}e{j} = {exp}(-{L['abs']}(z{j})){end}",
-                     f"{dec}h{j} = {L['max0'].format(f'z{j}')} + {L['log1p'].format(f'e{j}')}{end}",
-                     f"{dec}s{j} = {recip(f'1 + e{j}')}{end}",
-                     f"{dec}dh{j} = {L['where']}(z{j} >= 0, s{j}, e{j} * s{j}){end}"]
+        code += activation_code(spec.activation, lang, z, str(j))
     for q in range(d_out):
         out = " + ".join(f"h{j} * {a(q, j)}" for j in range(m)) + (f" + p{l2.b_start + q}" if spec.bias else "")
         code += [f"{dec}r{q} = {L['masked'].format(f'{out} - y{q}')}{end}", f"acc_loss += r{q} * r{q}{end}"]
@@ -93,6 +84,23 @@ def unrolled_sample_code(spec: MLPSpec, lang: str) -> list[str]:
         code += [f"acc{l1.w_start + j * d + k} += gz{j} * x{k}{end}" for k in range(d)]
         code += [f"acc{l1.b_start + j} += gz{j}{end}"] if spec.bias else []
     return code
+
+
+def activation_code(activation: str, lang: str, z: str, name: str) -> list[str]:
+    """Statements setting ``h{name} = sigma(z)`` and ``dh{name} = sigma'(z)`` for the expression ``z``."""
+    L = _LANG[lang]
+    dec, end, exp, recip = L["decl"], L["end"], L["exp"], L["recip"].format
+    h, dh = f"h{name}", f"dh{name}"
+    if activation == "sigmoid":
+        return [f"{dec}{h} = {recip(f'1 + {exp}(-({z}))')}{end}", f"{dec}{dh} = {h} - {h} * {h}{end}"]
+    if activation == "tanh":
+        return [f"{dec}{h} = 2 * {recip(f'1 + {exp}(-2 * ({z}))')} - 1{end}", f"{dec}{dh} = 1 - {h} * {h}{end}"]
+    # softplus, stable for both signs; its derivative is the sigmoid
+    zn, en, sn = f"z{name}", f"e{name}", f"s{name}"
+    return [f"{dec}{zn} = {z}{end}", f"{dec}{en} = {exp}(-{L['abs']}({zn})){end}",
+            f"{dec}{h} = {L['max0'].format(zn)} + {L['log1p'].format(en)}{end}",
+            f"{dec}{sn} = {recip(f'1 + {en}')}{end}",
+            f"{dec}{dh} = {L['where']}({zn} >= 0, {sn}, {en} * {sn}){end}"]
 
 
 def _render(template: str, **parts: str) -> str:
@@ -212,8 +220,10 @@ static inline real lsx_log1p(real e) {{
 }}"""
 
 
-def native_source(spec: MLPSpec, dtype: str) -> str:
-    """C source of the native kernel for ``spec`` and ``dtype`` ("float32" or "float64")."""
+def native_source(spec: MLPSpec, dtype: str, body: list[str] | None = None) -> str:
+    """C source of the native kernel for ``spec`` and ``dtype`` ("float32" or "float64").
+
+    ``body`` is the per-sample code (default :func:`unrolled_sample_code`, one hidden layer)."""
     n_par, d, d_out = spec.n_params, spec.d_in, spec.d_out
     accs = [f"acc{i}" for i in range(n_par)]
     return _render(
@@ -222,7 +232,7 @@ def native_source(spec: MLPSpec, dtype: str) -> str:
         ACC_INIT="".join(f", {a} = 0" for a in accs), ACC_LIST="".join(f", {a}" for a in accs),
         XY="".join(f", x{k} = x[{k} * NP + i]" for k in range(d)) + "".join(
             f", y{q} = y[{q} * NP + i]" for q in range(d_out)),
-        BODY=_indent(unrolled_sample_code(spec, "c"), 16),
+        BODY=_indent(unrolled_sample_code(spec, "c") if body is None else body, 16),
         STORE_G=_indent([f"g[{i}] = acc{i};" for i in range(n_par)], 12))
 
 
@@ -242,12 +252,14 @@ def _cpu_fingerprint() -> str:
         return platform.processor() + platform.machine()
 
 
-def native_library(spec: MLPSpec, dtype: str) -> ctypes.CDLL:
-    """Build (once per shape and machine, cached on disk) and load the C kernel; RuntimeError if impossible."""
+def native_library(spec: MLPSpec, dtype: str, src: str | None = None) -> ctypes.CDLL:
+    """Build (once per source and machine, cached on disk) and load the C kernel; RuntimeError if impossible.
+
+    ``src`` defaults to :func:`native_source` of ``spec``."""
     cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if not cc:
         raise RuntimeError("the native CPU kernel is unavailable: no C compiler found (install gcc or set CC)")
-    src = native_source(spec, dtype)
+    src = native_source(spec, dtype) if src is None else src
     key = hashlib.sha256("\0".join([src, cc, *_C_FLAGS, _cpu_fingerprint()]).encode()).hexdigest()[:20]
     if key in _native_errors:
         raise RuntimeError(_native_errors[key])
@@ -284,9 +296,9 @@ class NativeStepper:
 
     def __init__(self, spec: MLPSpec, theta0: np.ndarray, x: np.ndarray, y: np.ndarray, config,
                  n_threads: int | None = None) -> None:
-        if not unrolled_supports(spec):
+        if not self.supports(spec):
             raise ValueError(f"the native kernel does not cover {spec.describe()}")
-        self._lib = native_library(spec, config.dtype)
+        self._lib = native_library(spec, config.dtype, self.source(spec, config.dtype))
         dtype = np.float32 if config.dtype == "float32" else np.float64
         self.config = config
         n = x.shape[0]
@@ -308,6 +320,16 @@ class NativeStepper:
         bounds = np.linspace(0, s, max(1, min(n_threads or parallel_threads(), s)) + 1).astype(int)
         self._ranges = [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
         self._pool = ThreadPoolExecutor(len(self._ranges)) if len(self._ranges) > 1 else None
+
+    @staticmethod
+    def supports(spec: MLPSpec) -> bool:
+        """Whether this stepper covers ``spec``."""
+        return unrolled_supports(spec)
+
+    @staticmethod
+    def source(spec: MLPSpec, dtype: str) -> str:
+        """The C source this stepper builds for ``spec``."""
+        return native_source(spec, dtype)
 
     def _run(self, lo: int, hi: int, k: int) -> int:
         c = self.config
