@@ -110,8 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
                         "thread unless OMP_NUM_THREADS etc. say otherwise")
 
-    p = sub.add_parser("info", help="summarise a session: the outcome table (thesis Table 6.1)")
-    p.add_argument("session", metavar="SESSION.h5")
+    from .cli_sweep import add_sweep_parser
+
+    add_sweep_parser(sub, _positive_int, _positive_float, _epochs)
+
+    p = sub.add_parser("info", help="summarise a session (the outcome table, thesis Table 6.1) or a sweep folder")
+    p.add_argument("session", metavar="SESSION.h5|SWEEP_DIR")
     p.add_argument("--json", action="store_true", help="print the outcome counts as one JSON object")
     p.add_argument("--runs", action="store_true", help="also list every run")
     p = sub.add_parser("analyze", help="run symmetry analyses on chosen runs and store them in the session")
@@ -361,6 +365,11 @@ def format_run_list(session) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .core.session import load_session
+
+    if Path(args.session).is_dir():
+        from .cli_sweep import sweep_info
+
+        return sweep_info(args)
 
     session = load_session(args.session, check_results=False)  # info reads the summary tables only
     if args.json:
@@ -614,6 +623,12 @@ def cmd_counting(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .cli_sweep import cmd_sweep as run_sweep_verb
+
+    return run_sweep_verb(args)
+
+
 def _quiet_stdout() -> None:
     """The reader of stdout has gone (``info --runs | head -1``): drop what is left, without a message."""
     import os
@@ -624,7 +639,7 @@ def _quiet_stdout() -> None:
 
 
 COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "export": cmd_export,
-            "counting": cmd_counting}
+            "counting": cmd_counting, "sweep": cmd_sweep}
 
 
 def _configure_threads(args: argparse.Namespace) -> None:

@@ -51,6 +51,7 @@ from .panels import (
 )
 from .panels.base import PanelBase
 from .style import configure_pyqtgraph
+from .sweep_view import QtSweepView
 from .workers import GuiThreadGarbageCollector, Worker
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,9 @@ class MainWindow(QMainWindow):
                                        "Train students from a preset and certify their end points")
         self.open_action = self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.save_as_action = self._action("Save &As…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
-        menu.addActions([self.new_action, self.open_action])
+        self.open_sweep_action = self._action("Open s&weep…", self.open_sweep_dialog, None,
+                                              "Outcome fractions against width of a sweep folder (lsexplorer sweep)")
+        menu.addActions([self.new_action, self.open_action, self.open_sweep_action])
         self.recent_menu = menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         menu.addAction(self.save_as_action)
@@ -242,6 +245,25 @@ class MainWindow(QMainWindow):
         path = self.ask_open_path()
         if path:
             self.open_session(path)
+
+    def ask_sweep_folder(self) -> str | None:
+        return QFileDialog.getExistingDirectory(self, "Open sweep folder", self._last_dir()) or None
+
+    def open_sweep_dialog(self) -> None:
+        folder = self.ask_sweep_folder()
+        if folder:
+            self.open_sweep(folder)
+
+    def open_sweep(self, folder: str | Path) -> QtSweepView:
+        """A Sweep window on ``folder``; clicking a width there opens its session here."""
+        view = QtSweepView(self)
+        view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        view.openSession.connect(self.open_session)
+        view.failed.connect(lambda text: self.show_error("Cannot open sweep", text))
+        self.sweep_views = [v for v in getattr(self, "sweep_views", []) if v.isVisible()] + [view]
+        view.open_folder(folder)
+        view.show()
+        return view
 
     def open_session(self, path: str | Path) -> Worker:
         """Load ``path`` in the background; on success it replaces the session, else an error shows."""
