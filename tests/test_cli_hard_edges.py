@@ -254,3 +254,31 @@ def test_info_json_keys_are_unchanged(capsys):
     counts = json.loads(capsys.readouterr().out)
     assert {"runs", "global_min", "local_min", "strict_saddle", "nonstrict_saddle", "not_converged",
             "symmetry_induced"} <= set(counts)
+
+
+def test_a_real_signal_inside_nlopt_is_raised_after_it_returns():
+    """Ctrl-C while nlopt is in its C loop: recorded, the run stopped, KeyboardInterrupt raised after."""
+    import nlopt
+    import numpy as np
+
+    from lsexplorer.core.nlopt_guard import CallbackGuard
+
+    opt = nlopt.opt(nlopt.LD_SLSQP, 2)
+    opt.set_exceptions_enabled(False)
+    guard = CallbackGuard(opt)
+    calls = {"n": 0}
+
+    def quartic(x, grad):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        if grad.size:
+            grad[:] = 4 * (x - 3) ** 3
+        return float(np.sum((x - 3) ** 4)) + 1.0
+
+    opt.set_min_objective(guard(quartic))
+    opt.set_maxeval(100_000)
+    with pytest.raises(KeyboardInterrupt):
+        guard.optimize(np.array([1.0, 2.0]))
+    assert 5 <= calls["n"] <= 6  # stopped at once, not after the budget
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
