@@ -89,16 +89,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing session file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+    p = sub.add_parser("import", help="build a session from students trained elsewhere (.npz/.npy/.csv of flat θ "
+                                      "rows, PyTorch state_dict or saved nn.Sequential)")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".npz, .npy, .csv, .pt or .pth files (any mix)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--preset", help="data and network of a preset (default: toy)")
+    source.add_argument("--config", metavar="FILE.toml", help="data and network of a TOML config")
+    source.add_argument("--like", metavar="SESSION.h5", help="data, network and settings of an existing session")
+    p.add_argument("--width", type=_positive_int, help="student hidden width (every hidden layer), with --preset/--config")
+    p.add_argument("--refine", action="store_true",
+                   help="refine and certify every point (default: store them as given, measured and classified)")
+    p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing session file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no table")
+
     p = sub.add_parser("info", help="summarise a session: the outcome table (thesis Table 6.1)")
     p.add_argument("session", metavar="SESSION.h5")
-    p.add_argument("--json", action="store_true", help="print the outcome counts as one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="print the outcome counts as one JSON object (with --runs, one record per run under 'per_run')")
     p.add_argument("--runs", action="store_true", help="also list every run")
     p = sub.add_parser("analyze", help="run symmetry analyses on chosen runs and store them in the session")
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--runs", default="all", help="'all' or comma-separated run indices (rows, 0-based)")
     p.add_argument("--symmetry", action="store_true",
-                   help="match each run to the teacher; decide which local minima are symmetry-induced")
-    p.add_argument("--closest-saddle", action="store_true", help="closest saddle of every local minimum (§6.2.5)")
+                   help="match each run to the teacher; decide which critical points (any kind) are "
+                        "symmetry-induced")
+    p.add_argument("--closest-saddle", action="store_true",
+                   help="closest saddle of every certified critical point (§6.2.5)")
     p.add_argument("--mu-sweep", action="store_true", help="Hessian spectra along each closest saddle line (Thm 3)")
     p.add_argument("--escape", action="store_true", help="escape searches, Algorithms 1 and 2 (§6.2.4)")
     p.add_argument("--theorems", action="store_true", help="Theorems 1 and 2 at each closest saddle")
@@ -252,25 +269,27 @@ def format_outcome_table(session, path: Path | str) -> str:
     lines = [f"{path}: {cfg.get('preset', '?')} preset, {session.spec.describe()}, {counts['runs']} runs, "
              f"{train.get('optimizer', '?')} lr {train.get('lr', '?')}, {epochs} epochs"
              f"{' (stopped early)' if ran.get('stopped') else ''}{how}"]
-    lines.append(f"{'outcome':<20}{'count':>7}   {'loss min … max':<23}  {'max ‖∇L‖':>9}  {'λ_min median':>12}")
+    if "imported_from" in ran:
+        lines[0] = (f"{path}: {session.spec.describe()}, {counts['runs']} runs imported from "
+                    f"{', '.join(ran['imported_from'])} ({'refined' if ran.get('refined') else 'as given'}"
+                    f"{', stopped early' if ran.get('stopped') else ''})")
+    lines.append(f"{'outcome':<20}{'count':>7}{'sym.-ind.':>10}   {'loss min … max':<23}  {'max ‖∇L‖':>9}"
+                 f"  {'λ_min median':>12}")
     for kind, label in KIND_LABELS.items():
         mask = runs.kind == kind
         n = int(mask.sum())
+        si = int((mask & runs.symmetry_induced).sum())
         if n:
             lo, hi = np.nanmin(runs.loss[mask]), np.nanmax(runs.loss[mask])
             extra = (f"   {lo:9.2e} … {hi:9.2e}  {np.nanmax(runs.grad_norm[mask]):9.1e}"
                      f"  {np.nanmedian(runs.lambda_min[mask]):12.2e}")
         else:
             extra = ""
-        lines.append(f"{label:<20}{n:>7}{extra}")
+        lines.append(f"{label:<20}{n:>7}{si:>10}{extra}")
         if kind == "not_converged" and n:
             diverged = int(sum("diverged" in reason for reason in runs.stop_reason[mask]))
             lines.append(f"{'  ran off (‖θ‖→∞)':<20}{diverged:>7}")
-        if kind == "local_min" and n:
-            si = int((mask & runs.symmetry_induced).sum())
-            lines.append(f"{'  symmetry-induced':<20}{si:>7}")
-            lines.append(f"{'  other':<20}{n - si:>7}")
-    lines.append(f"{'total':<20}{counts['runs']:>7}")
+    lines.append(f"{'total':<20}{counts['runs']:>7}{counts['symmetry_induced']:>10}")
     degenerate = int((runs.degeneracy > 0).sum())
     lines.append(f"{degenerate} of {counts['runs']} points have zero Hessian eigenvalues "
                  f"(tolerances: {json.dumps(cfg.get('tolerances', {}))})")
@@ -279,11 +298,75 @@ def format_outcome_table(session, path: Path | str) -> str:
 
 def format_run_list(session) -> str:
     runs = session.runs
-    lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}  stop reason"]
+    lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}{'sym.':>5}"
+             f"  stop reason"]
     for i in range(len(runs.seed)):
         lines.append(f"{i:>4} {int(runs.seed[i]):>6}  {runs.kind[i]:<17}{runs.loss[i]:>11.3e}{runs.grad_norm[i]:>10.1e}"
-                     f"{runs.lambda_min[i]:>11.2e}{int(runs.degeneracy[i]):>7}  {runs.stop_reason[i]}")
+                     f"{runs.lambda_min[i]:>11.2e}{int(runs.degeneracy[i]):>7}"
+                     f"{'yes' if runs.symmetry_induced[i] else '-':>5}  {runs.stop_reason[i]}")
     return "\n".join(lines)
+
+
+def run_records(session) -> list[dict]:
+    """One JSON-able record per run: what ``info --runs`` lists (non-finite numbers as null)."""
+    runs = session.runs
+
+    def num(value) -> float | None:
+        return float(value) if math.isfinite(value) else None
+
+    return [{"run": i, "seed": int(runs.seed[i]), "kind": str(runs.kind[i]), "loss": num(runs.loss[i]),
+             "grad_norm": num(runs.grad_norm[i]), "lambda_min": num(runs.lambda_min[i]),
+             "degeneracy": int(runs.degeneracy[i]), "symmetry_induced": bool(runs.symmetry_induced[i]),
+             "stop_reason": str(runs.stop_reason[i])} for i in range(runs.n_runs)]
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .core.experiment import ConfigError, build_config, make_dataset, read_toml
+    from .core.importer import ImportFileError, import_points, read_points
+    from .core.mnist import MnistError
+    from .core.session import load_session, save_session
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists; pass --force to overwrite it")
+    if not out.parent.exists():
+        raise UserError(f"directory {out.parent} does not exist")
+    if args.like and args.width is not None:
+        raise UserError("--width goes with --preset or --config; --like takes the network of the session")
+    try:
+        if args.like:
+            like = load_session(args.like)
+            config = build_config("toy", like.config)
+            x, y, teacher = like.x, like.y, like.teacher_theta
+        else:
+            overrides = {"preset": args.preset} if args.preset else {}
+            if args.width is not None:
+                overrides["network"] = {"width": args.width}
+            config = build_config("toy", read_toml(args.config) if args.config else None, overrides)
+            data = make_dataset(config)
+            x, y, teacher = data.x, data.y, data.teacher_theta
+        points = read_points(args.files, _spec_of(config))
+    except (ConfigError, ImportFileError, MnistError) as exc:
+        raise UserError(str(exc)) from None
+    stop = threading.Event()
+    stages = {"measure": ("measuring", "point", False), "refine": ("refining", "point", False)}
+    try:
+        session = drive_with_progress(import_points(config, x, y, teacher, points, args.refine, stop), stages,
+                                      args.quiet)
+    except KeyboardInterrupt:
+        stop.set()
+        print("lsexplorer: interrupted; nothing written", file=sys.stderr)
+        return 130
+    save_session(session, out)
+    if not args.quiet:
+        print(format_outcome_table(session, out))
+    return 0
+
+
+def _spec_of(config: dict):
+    from .core.nets import MLPSpec
+
+    return MLPSpec.from_dict(config["network"])
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -291,7 +374,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     session = load_session(args.session)
     if args.json:
-        print(json.dumps({k: int(v) for k, v in session.outcome_counts().items()}))
+        record: dict = {k: int(v) for k, v in session.outcome_counts().items()}
+        if args.runs:
+            record["per_run"] = run_records(session)
+        print(json.dumps(record))
         return 0
     print(format_outcome_table(session, args.session))
     if args.runs:
@@ -508,7 +594,7 @@ def cmd_counting(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "export": cmd_export,
+COMMANDS = {"gui": cmd_gui, "train": cmd_train, "import": cmd_import, "info": cmd_info, "analyze": cmd_analyze, "export": cmd_export,
             "counting": cmd_counting}
 
 

@@ -4,7 +4,8 @@ One generator drives them all, in dependency order, so the CLI and the GUI share
 
 ``symmetry``        teacher matching of every chosen run (two-layer nets with a teacher) and the
                     symmetry-induced decision, which needs the closest saddle;
-``closest_saddle``  thesis §6.2.5 for every chosen local minimum (sets ``/runs/symmetry_induced``);
+``closest_saddle``  thesis §6.2.5 for every chosen certified critical point, whatever its kind
+                    (``closest_saddle.SI_KINDS``; sets ``/runs/symmetry_induced`` for each);
 ``mu_sweep``        Theorem 3 spectra along the saddle line of each closest saddle (Fig 6.17);
 ``escape``          Algorithms 1 and 2 at every chosen local minimum; an escape turns the run's
                     kind into ``nonstrict_saddle`` (the kind before is kept in the summary);
@@ -29,7 +30,7 @@ from collections.abc import Generator, Sequence
 import numpy as np
 
 from .classify import Tolerances
-from .closest_saddle import ClosestSaddle, closest_saddle_all, store_closest_saddle
+from .closest_saddle import SI_KINDS, ClosestSaddle, closest_saddle_all, store_closest_saddle
 from .escape import escape_verdict, flat_direction_search, smallest_direction_scan
 from .inertia import MuSweep, mu_sweep
 from .saddle_descent import DescentConfig, DescentProgress, SaddleDescent, saddle_descent
@@ -99,6 +100,7 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
     started = time.perf_counter()
     wanted = set(analyses)
     local = [int(r) for r in rows if session.runs.kind[r] == "local_min"]
+    critical = [int(r) for r in rows if session.runs.kind[r] in SI_KINDS]
 
     def stopped() -> bool:
         return stop is not None and stop.is_set()
@@ -122,8 +124,8 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
                                         "matched": int(sum(m.residual < MATCH_RESIDUAL for _, m in matches))}
 
     needs_saddle = wanted & {"symmetry", "closest_saddle", "mu_sweep", "theorems"}
-    if needs_saddle and local and not stopped():
-        todo = local if "closest_saddle" in wanted or "symmetry" in wanted else \
+    if needs_saddle and critical and not stopped():
+        todo = critical if "closest_saddle" in wanted or "symmetry" in wanted else \
             [r for r in local if _closest(session, r) is None]
         if todo:
             result = _drive(closest_saddle_all(session, todo, lam=options.lam, tolerances=tolerances, stop=stop))

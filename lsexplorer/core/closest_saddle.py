@@ -71,6 +71,9 @@ from .symmetry import (duplicate_neuron, incoming_vectors, merge_neurons, neares
 #: ~1e-4 from their line) need an explicit ``distance_tol``.
 SI_RTOL = 1e-6
 SI_ATOL = 1e-12
+#: Kinds whose rows get the symmetry-induced decision: every certified critical point (a duplicated
+#: neuron embeds a narrower critical point of any kind, global minima included).
+SI_KINDS = ("global_min", "local_min", "strict_saddle", "nonstrict_saddle")
 
 
 @dataclasses.dataclass
@@ -467,14 +470,14 @@ def closest_saddle_all(session: Session, runs: Sequence[int] | None = None, laye
                        ) -> Generator[ClosestSaddleProgress, None, dict]:
     """:func:`closest_saddle` and :func:`symmetry_induced` for the rows ``runs`` of a session.
 
-    ``runs`` defaults to every ``local_min``; ``tolerances`` to the session's. Yields after each
+    ``runs`` defaults to every certified critical point (:data:`SI_KINDS`); ``tolerances`` to the session's. Yields after each
     point; a set ``stop`` ends it after the current point, which is dropped. Returns
     ``{"settings": {...}, "points": {"<row>": ClosestSaddle.to_dict() + {"seed", "symmetry_induced"}}}``
     for :func:`store_closest_saddle`.
     """
     spec = session.spec
     if runs is None:
-        runs = np.flatnonzero(session.runs.kind == "local_min")
+        runs = np.flatnonzero(np.isin(session.runs.kind, SI_KINDS))
     tolerances = tolerances or Tolerances.from_dict(session.config["tolerances"])
     layer = len(spec.hidden_widths) if layer is None else int(layer)
     merge_config = merge_config or MergeConfig()
@@ -534,6 +537,6 @@ def store_closest_saddle(session: Session, analysis: dict) -> None:
     session.runs.symmetry_induced[group["summary"]["run"]] = group["summary"]["symmetry_induced"]
 
 
-__all__ = ["SI_RTOL", "SI_ATOL", "MergeConfig", "MergeStats", "NarrowerPoint", "ClosestSaddle", "closest_saddle",
+__all__ = ["SI_RTOL", "SI_ATOL", "SI_KINDS", "MergeConfig", "MergeStats", "NarrowerPoint", "ClosestSaddle", "closest_saddle",
            "nearest_neuron_distances", "SymmetryInduced", "si_tolerance", "symmetry_induced", "corollary_verdict",
            "ClosestSaddleProgress", "closest_saddle_all", "store_closest_saddle"]
