@@ -321,38 +321,23 @@ def run_records(session) -> list[dict]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .core.experiment import ConfigError, build_config, make_dataset, read_toml
-    from .core.importer import ImportFileError, import_points, read_points
+    from .core.experiment import ConfigError
+    from .core.importer import ImportFileError, import_files
     from .core.mnist import MnistError
-    from .core.session import load_session, save_session
+    from .core.session import save_session
 
     out = Path(args.output)
     if out.exists() and not args.force:
         raise UserError(f"{out} exists; pass --force to overwrite it")
     if not out.parent.exists():
         raise UserError(f"directory {out.parent} does not exist")
-    if args.like and args.width is not None:
-        raise UserError("--width goes with --preset or --config; --like takes the network of the session")
-    try:
-        if args.like:
-            like = load_session(args.like)
-            config = build_config("toy", like.config)
-            x, y, teacher = like.x, like.y, like.teacher_theta
-        else:
-            overrides = {"preset": args.preset} if args.preset else {}
-            if args.width is not None:
-                overrides["network"] = {"width": args.width}
-            config = build_config("toy", read_toml(args.config) if args.config else None, overrides)
-            data = make_dataset(config)
-            x, y, teacher = data.x, data.y, data.teacher_theta
-        points = read_points(args.files, _spec_of(config))
-    except (ConfigError, ImportFileError, MnistError) as exc:
-        raise UserError(str(exc)) from None
     stop = threading.Event()
+    runner = import_files(args.files, args.preset, args.config, args.like, args.width, args.refine, stop)
     stages = {"measure": ("measuring", "point", False), "refine": ("refining", "point", False)}
     try:
-        session = drive_with_progress(import_points(config, x, y, teacher, points, args.refine, stop), stages,
-                                      args.quiet)
+        session = drive_with_progress(runner, stages, args.quiet)
+    except (ConfigError, ImportFileError, MnistError) as exc:
+        raise UserError(str(exc)) from None
     except KeyboardInterrupt:
         stop.set()
         print("lsexplorer: interrupted; nothing written", file=sys.stderr)
@@ -361,12 +346,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_outcome_table(session, out))
     return 0
-
-
-def _spec_of(config: dict):
-    from .core.nets import MLPSpec
-
-    return MLPSpec.from_dict(config["network"])
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -317,6 +317,39 @@ def import_points(config: Mapping, x: np.ndarray, y: np.ndarray, teacher_theta: 
                    lsexplorer_version=__version__)
 
 
+def import_files(files: Sequence[str | Path], preset: str | None = None, toml: str | Path | None = None,
+                 like: str | Path | None = None, width: int | None = None, refine: bool = False,
+                 stop: threading.Event | None = None) -> Generator[ImportProgress, None, Session]:
+    """:func:`import_points` of ``files`` with data and network from a preset, a TOML config or a session.
+
+    At most one of ``preset``, ``toml`` (a path) and ``like`` (a session path) is given (default: the
+    toy preset); ``width`` overrides the hidden width of a preset or config. Raises
+    :class:`ImportFileError`, :class:`lsexplorer.core.experiment.ConfigError`,
+    :class:`lsexplorer.core.session.SessionError` or :class:`lsexplorer.core.mnist.MnistError`, each
+    with a one-line message, before any work is done.
+    """
+    from .experiment import ConfigError, build_config, make_dataset, read_toml
+    from .session import load_session
+
+    if sum(v is not None for v in (preset, toml, like)) > 1:
+        raise ConfigError("give at most one of a preset, a TOML config and a session to import like")
+    if like is not None:
+        if width is not None:
+            raise ConfigError("the width comes from the session imported like; do not set it as well")
+        source = load_session(like)
+        config = build_config("toy", source.config)
+        x, y, teacher = source.x, source.y, source.teacher_theta
+    else:
+        overrides: dict = {"preset": preset} if preset else {}
+        if width is not None:
+            overrides["network"] = {"width": int(width)}
+        config = build_config("toy", read_toml(toml) if toml is not None else None, overrides)
+        data = make_dataset(config)
+        x, y, teacher = data.x, data.y, data.teacher_theta
+    points = read_points(files, MLPSpec.from_dict(config["network"]))
+    return (yield from import_points(config, x, y, teacher, points, refine, stop))
+
+
 def _measure_all(spec, theta, x, y, tol, stop, started) -> Generator[ImportProgress, None, CertifiedPoints]:
     """Loss, gradient, spectrum and kind of every row of ``theta`` without moving it."""
     xt, yt = torch.from_numpy(np.asarray(x, dtype=np.float64)), torch.from_numpy(np.asarray(y, dtype=np.float64))
@@ -343,4 +376,4 @@ def _measure_all(spec, theta, x, y, tol, stop, started) -> Generator[ImportProgr
 
 
 __all__ = ["FORMATS", "ImportFileError", "ImportedPoints", "ImportProgress", "read_points", "to_state_dict",
-           "import_points"]
+           "import_points", "import_files"]
