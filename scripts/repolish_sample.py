@@ -28,6 +28,7 @@ def main(path: str) -> None:
     config = RefineConfig.from_dict(s.config.get("refine", {}))
     tol = Tolerances.from_dict(s.config.get("tolerances", {}))
     x, y = torch.from_numpy(s.x), torch.from_numpy(s.y)
+    reasons = runs.stop_reason.astype(object)  # a fixed-width str array would cut the longer reasons
     for row in range(runs.n_runs):
         if runs.kind[row] == "not_converged" or not np.isfinite(runs.theta[row]).all():
             continue
@@ -35,7 +36,7 @@ def main(path: str) -> None:
         if not result.reason:
             continue
         before = (runs.kind[row], runs.loss[row])
-        runs.stop_reason[row] = f"{runs.stop_reason[row]}+polish:{result.reason}"
+        reasons[row] = f"{reasons[row]}+polish:{result.reason}"
         if result.accepted:
             value, g, h = loss_grad_hessian(spec, result.theta, x, y)
             eig = spectrum(h)[0]
@@ -44,6 +45,7 @@ def main(path: str) -> None:
             runs.hessian_eigvals[row], runs.kind[row] = eig, c.kind
             runs.degeneracy[row], runs.lambda_min[row] = c.n_zero, c.lambda_min
         print(f"row {row}: {before[0]} {before[1]:.3e} -> {runs.kind[row]} {runs.loss[row]:.3e}  {result.reason}")
+    runs.stop_reason = reasons.astype(str)
     s.config["refine"] = config.to_dict()
     save_session(s, path)
 
