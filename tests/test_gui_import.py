@@ -8,7 +8,7 @@ import torch
 from lsexplorer.core.data import toy_teacher
 from lsexplorer.core.importer import to_state_dict
 from lsexplorer.core.symmetry import duplicate_neuron
-from lsexplorer.gui._testsupport import *  # noqa: F403 (fixtures)
+from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.import_dialog import QtImportDialog
 
 

@@ -10,10 +10,10 @@ precision; every exact point must be flagged symmetry-induced, whatever its kind
 import json
 
 import numpy as np
+from numpy_reference import loss_grad_hessian
 
 from lsexplorer.cli import main
 from lsexplorer.core.session import load_session
-from numpy_reference import loss_grad_hessian
 
 GRID = np.arange(-20, 21) / 4.0
 X = np.stack(np.meshgrid(GRID, GRID, indexing="ij"), axis=-1).reshape(-1, 2)

@@ -41,8 +41,10 @@ import torch
 from .. import __version__
 from .certify import CertifiedPoints, certify
 from .classify import Tolerances, classify, loss_scale
+from .errors import InputError
 from .hessian import loss_grad_hessian, spectrum
 from .nets import MLPSpec, flatten
+from .progress import Progress
 from .refine import RefineConfig
 from .session import Runs, Session
 
@@ -51,7 +53,7 @@ FORMATS = {".npz": "npz", ".npy": "npy", ".csv": "csv", ".pt": "torch", ".pth": 
 _ACTIVATION_MODULES = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus"}
 
 
-class ImportFileError(ValueError):
+class ImportFileError(InputError, ValueError):
     """A file that cannot be imported into the target network; the message is one line."""
 
 
@@ -63,16 +65,6 @@ class ImportedPoints:
     seed: np.ndarray
     source: np.ndarray
     formats: tuple[str, ...]
-
-
-@dataclasses.dataclass
-class ImportProgress:
-    """``done`` of ``total`` points measured or refined."""
-
-    stage: str
-    done: int
-    total: int
-    elapsed: float
 
 
 # --------------------------------------------------------------------------- reading
@@ -279,7 +271,7 @@ def _first_line(exc: BaseException) -> str:
 
 def import_points(config: Mapping, x: np.ndarray, y: np.ndarray, teacher_theta: np.ndarray | None,
                   points: ImportedPoints, refine: bool = False, stop: threading.Event | None = None
-                  ) -> Generator[ImportProgress, None, Session]:
+                  ) -> Generator[Progress, None, Session]:
     """A session of ``points`` on data ``x (N, d)``, ``y (N, d_out)`` with ``config`` (as ``build_config`` makes).
 
     As given (``refine=False``): every point is measured where it is, with stop reason ``"imported"``.
@@ -294,14 +286,7 @@ def import_points(config: Mapping, x: np.ndarray, y: np.ndarray, teacher_theta: 
     theta = points.theta
     started = time.perf_counter()
     if refine:
-        runner = certify(spec, theta, x, y, RefineConfig.from_dict(config["refine"]), tol, stop)
-        while True:
-            try:
-                p = next(runner)
-            except StopIteration as done:
-                certified: CertifiedPoints = done.value
-                break
-            yield ImportProgress("refine", p.done, p.total, time.perf_counter() - started)
+        certified = yield from certify(spec, theta, x, y, RefineConfig.from_dict(config["refine"]), tol, stop)
     else:
         certified = yield from _measure_all(spec, theta, x, y, tol, stop, started)
     xt, yt = torch.from_numpy(np.asarray(x, dtype=np.float64)), torch.from_numpy(np.asarray(y, dtype=np.float64))
@@ -319,7 +304,7 @@ def import_points(config: Mapping, x: np.ndarray, y: np.ndarray, teacher_theta: 
 
 def import_files(files: Sequence[str | Path], preset: str | None = None, toml: str | Path | None = None,
                  like: str | Path | None = None, width: int | None = None, refine: bool = False,
-                 stop: threading.Event | None = None) -> Generator[ImportProgress, None, Session]:
+                 stop: threading.Event | None = None) -> Generator[Progress, None, Session]:
     """:func:`import_points` of ``files`` with data and network from a preset, a TOML config or a session.
 
     At most one of ``preset``, ``toml`` (a path) and ``like`` (a session path) is given (default: the
@@ -350,7 +335,7 @@ def import_files(files: Sequence[str | Path], preset: str | None = None, toml: s
     return (yield from import_points(config, x, y, teacher, points, refine, stop))
 
 
-def _measure_all(spec, theta, x, y, tol, stop, started) -> Generator[ImportProgress, None, CertifiedPoints]:
+def _measure_all(spec, theta, x, y, tol, stop, started) -> Generator[Progress, None, CertifiedPoints]:
     """Loss, gradient, spectrum and kind of every row of ``theta`` without moving it."""
     xt, yt = torch.from_numpy(np.asarray(x, dtype=np.float64)), torch.from_numpy(np.asarray(y, dtype=np.float64))
     s, p = theta.shape
@@ -369,11 +354,18 @@ def _measure_all(spec, theta, x, y, tol, stop, started) -> Generator[ImportProgr
         c = classify(out.loss[row], out.grad_norm[row], out.hessian_eigvals[row], y_scale, tol)
         out.kind[row], out.degeneracy[row], out.lambda_min[row] = c.kind, c.n_zero, c.lambda_min
         out.stop_reason[row] = "imported"
-        yield ImportProgress("measure", row + 1, s, time.perf_counter() - started)
+        yield Progress("measure", row + 1, s, time.perf_counter() - started)
     out.kind = out.kind.astype(str)
     out.stop_reason = out.stop_reason.astype(str)
     return out
 
 
-__all__ = ["FORMATS", "ImportFileError", "ImportedPoints", "ImportProgress", "read_points", "to_state_dict",
-           "import_points", "import_files"]
+__all__ = [
+    "FORMATS",
+    "ImportFileError",
+    "ImportedPoints",
+    "import_files",
+    "import_points",
+    "read_points",
+    "to_state_dict",
+]

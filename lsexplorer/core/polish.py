@@ -222,4 +222,4 @@ def _rejection(theta, value, gnorm, cand, c_value, c_norm, newton_reason, merge_
     return None
 
 
-__all__ = ["Reduction", "PolishResult", "find_reduction", "reduce_point", "embed_point", "polish"]
+__all__ = ["PolishResult", "Reduction", "embed_point", "find_reduction", "polish", "reduce_point"]

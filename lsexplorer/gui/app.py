@@ -289,7 +289,9 @@ class MainWindow(QMainWindow):
         return worker
 
     def _import_failed(self, exc: BaseException) -> None:
-        if isinstance(exc, ValueError):  # the importer's and the config's one-line reasons
+        from ..core.errors import InputError
+
+        if isinstance(exc, InputError):  # the importer's, the config's and the session's one-line reasons
             self.show_error("Cannot import students", str(exc))
         else:
             self._io_failed("Cannot import students", exc)

@@ -28,8 +28,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .workers import autodiff_locked
-
 FILE_FILTER = "Student parameters (*.npz *.npy *.csv *.pt *.pth);;All files (*)"
 LIKE_OPEN = "like the open session"
 TOML = "TOML config…"
@@ -40,7 +38,7 @@ def import_and_save(files: list[str], source: dict, refine: bool, path: Path, st
     from ..core.importer import import_files
     from ..core.session import save_session
 
-    session = yield from autodiff_locked(import_files(files, refine=refine, stop=stop, **source))
+    session = yield from import_files(files, refine=refine, stop=stop, **source)
     save_session(session, path)
     return path
 
