@@ -41,3 +41,22 @@ def test_dropped_neuron_keeps_its_incoming_weights_and_the_function():
 def test_nothing_to_reduce_at_distinct_neurons():
     tspec, tth = toy_teacher()
     assert find_reduction(tspec, tth, 1, merge_tol=0.05, zero_tol=1e-3) is None
+
+
+def test_sign_flipped_duplicate_of_the_teacher_is_merged_and_keeps_its_orientation(toy):
+    from lsexplorer.core.polish import flip_for_merging
+    from lsexplorer.core.refine import refine
+    from lsexplorer.core.symmetry import match_to_teacher, sign_flip
+
+    tspec, tth = toy_teacher()
+    spec, wide = duplicate_neuron(tspec, tth, 1, 1, 2.0)  # outgoing weights -2 and +1 on one neuron
+    wide = sign_flip(spec, wide, 1, [4, 3])  # the copy flipped, teacher neuron 3 flipped: constants cancel
+    flips = flip_for_merging(spec, wide, 1, merge_tol=0.05)
+    assert len(flips) == 2 and (1 in flips) != (4 in flips)
+    start = wide + 1e-3 * np.random.default_rng(1).standard_normal(wide.shape)
+    r = refine(spec, start, toy.x, toy.y)
+    assert "flipped2:accepted" in r.stop_reason and r.loss < 1e-28
+    assert match_to_teacher(spec, r.theta, tspec, tth).residual < 1e-10
+    w = r.theta[:10].reshape(5, 2)
+    np.testing.assert_allclose(w[4], -w[1], rtol=0, atol=1e-14)  # exact antipodes, in the start's orientation
+    assert np.sign(r.theta[10:]).tolist() == np.sign(wide[10:]).tolist()

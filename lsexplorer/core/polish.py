@@ -30,6 +30,16 @@ What it does (the reduce -> refine -> duplicate heuristic of the thesis, made ex
    ``merge_tol * max(1, |theta|)``; losses within ``16 eps^2 mean |y_i|^2`` (rounding of a zero loss)
    count as equal. Otherwise the start is kept and the reason recorded.
 
+Sign-flipped pairs. For the sigmoid and tanh a neuron ``(v, a)`` computes the same as ``(-v, -a)``
+up to the constant ``a`` (sigmoid: ``a sigma(z) = a - a sigma(-z)``; tanh: none), so a pair with
+``v_i ~ -v_j`` is a duplicate in disguise, and gradient methods leave it split like any other
+(seen on 4 of the toy sample's teacher copies, 2e-7 .. 7e-6 apart at loss up to 1e-26). Before step
+1 a set ``F`` of neurons holding one member of every such pair is flipped (:func:`flip_for_merging`)
+when that keeps the function: always for tanh or when the next layer has a bias (it takes the
+constant), else only if the flipped outgoing weights sum to ~0 (other flipped neurons cancel the
+constants, as at the sample's minima; subsets are searched up to width 12). The same flips are
+undone after step 3, so the point keeps its orientation.
+
 A point on a saddle line comes out with its pair *exactly* duplicated, so it is found on the line
 at distance ~1e-16 whatever its kind.
 """
@@ -37,6 +47,7 @@ at distance ~1e-16 whatever its kind.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import threading
 
@@ -44,6 +55,7 @@ import numpy as np
 import torch
 
 from .nets import MLPSpec, flatten, unflatten
+from .symmetry import sign_flip
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -162,6 +174,49 @@ def embed_point(spec: MLPSpec, theta: np.ndarray, nspec: MLPSpec, ntheta: np.nda
     return flatten(spec, [tuple(l) for l in layers])
 
 
+#: Widths up to which subsets of neurons are searched for a function-preserving flip set (2^12 sums).
+FLIP_SEARCH_WIDTH = 12
+
+
+def _antipodal_pairs(v: np.ndarray, merge_tol: float) -> list[tuple[int, int]]:
+    norms = np.linalg.norm(v, axis=1)
+    return [(i, j) for i in range(len(v)) for j in range(i + 1, len(v))
+            if np.linalg.norm(v[i] + v[j]) <= merge_tol * max(1.0, norms[i], norms[j])]
+
+
+def flip_for_merging(spec: MLPSpec, theta: np.ndarray, layer: int, merge_tol: float) -> tuple[int, ...]:
+    """Neurons of ``layer`` to sign-flip so that near-antipodal pairs become near-duplicates; ``()`` if none.
+
+    The set holds one member of as many antipodal pairs as possible and keeps the function (module
+    docstring): for the sigmoid without a bias in the next layer, its outgoing columns must sum to
+    within ``merge_tol * max(1, max |a|)`` of zero.
+    """
+    from .symmetry import SIGN_SYMMETRIC
+
+    if spec.activation not in SIGN_SYMMETRIC:
+        return ()
+    _, v, a = _layer_parts(spec, theta, layer)
+    pairs = _antipodal_pairs(v, merge_tol)
+    if not pairs:
+        return ()
+    m = v.shape[0]
+    free = spec.activation == "tanh" or spec.bias
+    if free:
+        return tuple(sorted({j for _, j in pairs}))
+    if m > FLIP_SEARCH_WIDTH:
+        return ()
+    slack = merge_tol * max(1.0, float(np.abs(a).max()))
+    best: tuple[int, int, tuple[int, ...]] | None = None
+    for size in range(1, m + 1):
+        for subset in itertools.combinations(range(m), size):
+            if np.abs(a[:, list(subset)].sum(axis=1)).max() > slack:
+                continue
+            covered = sum((i in subset) != (j in subset) for i, j in pairs)
+            if covered and (best is None or covered > best[0]):
+                best = (covered, size, subset)
+    return () if best is None else best[2]
+
+
 def polish(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, config,
            stop: threading.Event | None = None) -> PolishResult:
     """Reduce, refine, re-embed and accept (module docstring) each hidden layer of ``theta (P,)`` in turn.
@@ -181,24 +236,34 @@ def polish(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, c
     for layer in range(1, len(spec.hidden_widths) + 1):
         if stop is not None and stop.is_set():
             break
-        red = find_reduction(spec, theta, layer, config.polish_merge_tol, config.polish_zero_tol)
+        flips = flip_for_merging(spec, theta, layer, config.polish_merge_tol)
+        flip_tol = config.polish_merge_tol * max(1.0, float(np.abs(_layer_parts(spec, theta, layer)[2]).max()))
+        start = sign_flip(spec, theta, layer, list(flips), atol=flip_tol) if flips else theta
+        red = find_reduction(spec, start, layer, config.polish_merge_tol, config.polish_zero_tol)
         if red is None:
             continue
-        nspec, ntheta = reduce_point(spec, theta, red)
+        nspec, ntheta = reduce_point(spec, start, red)
         narrow = refine(nspec, ntheta, x, y, inner, stop)
         if narrow.stop_reason == "cancelled" or not np.isfinite(narrow.theta).all():
             reasons.append(f"{red.describe()}:rejected(narrower {narrow.stop_reason.split(':')[0]})")
             continue
-        candidate = embed_point(spec, theta, nspec, narrow.theta, red)
+        candidate = embed_point(spec, start, nspec, narrow.theta, red)
+        if flips:
+            try:
+                candidate = sign_flip(spec, candidate, layer, list(flips), atol=flip_tol)
+            except ValueError:  # the refined constants no longer cancel: not this way
+                reasons.append(f"{red.describe()}+flipped{len(flips)}:rejected(flip back)")
+                continue
         cand, c_value, c_g, _, newton_reason = newton_stage(spec, candidate, x, y, inner, stop)
         c_norm = float(np.linalg.norm(c_g))
         why = _rejection(theta, value, gnorm, cand, c_value, c_norm, newton_reason, config.polish_merge_tol,
                          loss_slack)
+        what = red.describe() + (f"+flipped{len(flips)}" if flips else "")
         if why is None:
             theta, value, gnorm, accepted = cand, c_value, c_norm, True
-            reasons.append(f"{red.describe()}:accepted")
+            reasons.append(f"{what}:accepted")
         else:
-            reasons.append(f"{red.describe()}:rejected({why})")
+            reasons.append(f"{what}:rejected({why})")
     return PolishResult(theta, value, gnorm, accepted, ",".join(reasons))
 
 
