@@ -6,6 +6,7 @@ above the app; :mod:`lsexplorer.gui.export` (one figure, one table) stays below 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,8 @@ def showcase_row(session) -> int:
     return local[0] if local else 0
 
 
-def export_session_figures(session_path: str | Path, out_dir: str | Path, size: tuple[int, int] = (1600, 1000)
-                           ) -> list[Path]:
+def export_session_figures(session_path: str | Path, out_dir: str | Path, size: tuple[int, int] = (1600, 1000),
+                           stop: threading.Event | None = None) -> list[Path]:
     """Write every figure of a session as PNG, SVG and PDF, and its data as CSV, without a display.
 
     Opens ``session_path`` in an offscreen main window of ``size`` (creating a QApplication with the
@@ -59,7 +60,8 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
 
     A panel whose analysis is missing for the chosen run (e.g. a session never analysed) writes no
     figure; nothing is computed. Returns the paths written, in order. Raises ExportError when the
-    session cannot be opened.
+    session cannot be opened. Once ``stop`` is set, no further file is started and the files written
+    so far are returned (each file is whole: see :func:`export_figure`).
     """
     import os
     import tempfile
@@ -77,6 +79,10 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
     with tempfile.TemporaryDirectory() as tmp:
         window = MainWindow(settings=QSettings(str(Path(tmp) / "export.ini"), QSettings.Format.IniFormat))
         errors: list[str] = []
@@ -91,6 +97,8 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
                 raise ExportError(errors[0] if errors else f"cannot open {session_path}")
             window.model.select(showcase_row(window.model.session))
             for panel in window.panels:
+                if stopped():
+                    break
                 dock = window.docks[panel.title]
                 dock.show()
                 dock.raise_()
@@ -107,9 +115,13 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
                     if not view.isVisible() or view.width() < 2:
                         continue  # its analysis is missing: the panel shows a message instead
                     for suffix in FIGURE_FORMATS:
+                        if stopped():
+                            break
                         written.append(export_figure(view, out / f"{slug}_{name}{suffix}",
                                                      title=f"lsexplorer — {panel.title}: {name}"))
                 for name, table in panel.tables().items():
+                    if stopped():
+                        break
                     written.append(write_csv(out / f"{slug}_{name}.csv", table.columns, table.rows))
         finally:
             window.model.tasks.cancel_all()
