@@ -114,9 +114,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_parser(sub, _positive_int, _positive_float, _epochs)
 
+    p = sub.add_parser("import", help="build a session from students trained elsewhere (.npz/.npy/.csv of flat θ "
+                                      "rows, PyTorch state_dict or saved nn.Sequential)")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".npz, .npy, .csv, .pt or .pth files (any mix)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--preset", help="data and network of a preset (default: toy)")
+    source.add_argument("--config", metavar="FILE.toml", help="data and network of a TOML config")
+    source.add_argument("--like", metavar="SESSION.h5", help="data, network and settings of an existing session")
+    p.add_argument("--width", type=_positive_int, help="student hidden width (every hidden layer), with --preset/--config")
+    p.add_argument("--refine", action="store_true",
+                   help="refine and certify every point (default: store them as given, measured and classified)")
+    p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing session file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no table")
+
     p = sub.add_parser("info", help="summarise a session (the outcome table, thesis Table 6.1) or a sweep folder")
     p.add_argument("session", metavar="SESSION.h5|SWEEP_DIR")
-    p.add_argument("--json", action="store_true", help="print the outcome counts as one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="print the outcome counts as one JSON object (with --runs, one record per run under 'per_run')")
     p.add_argument("--runs", action="store_true", help="also list every run")
     p = sub.add_parser("analyze", help="run symmetry analyses on chosen runs and store them in the session")
     p.add_argument("session", metavar="SESSION.h5")
@@ -301,17 +316,23 @@ def format_outcome_table(session, path: Path | str) -> str:
     lines = [f"{path}: {cfg.get('preset', '?')} preset, {session.spec.describe()}, {counts['runs']} runs, "
              f"{train.get('optimizer', '?')} lr {train.get('lr', '?')}, {epochs} epochs"
              f"{' (stopped early)' if ran.get('stopped') else ''}{how}"]
-    lines.append(f"{'outcome':<20}{'count':>7}   {'loss min … max':<23}  {'max ‖∇L‖':>9}  {'λ_min median':>12}")
+    if "imported_from" in ran:
+        lines[0] = (f"{path}: {session.spec.describe()}, {counts['runs']} runs imported from "
+                    f"{', '.join(ran['imported_from'])} ({'refined' if ran.get('refined') else 'as given'}"
+                    f"{', stopped early' if ran.get('stopped') else ''})")
+    lines.append(f"{'outcome':<20}{'count':>7}{'sym.-ind.':>10}   {'loss min … max':<23}  {'max ‖∇L‖':>9}"
+                 f"  {'λ_min median':>12}")
     for kind, label in KIND_LABELS.items():
         mask = runs.kind == kind
         n = int(mask.sum())
+        si = int((mask & runs.symmetry_induced).sum())
         if n:
             lo, hi = np.nanmin(runs.loss[mask]), np.nanmax(runs.loss[mask])
             extra = (f"   {lo:9.2e} … {hi:9.2e}  {np.nanmax(runs.grad_norm[mask]):9.1e}"
                      f"  {np.nanmedian(runs.lambda_min[mask]):12.2e}")
         else:
             extra = ""
-        lines.append(f"{label:<20}{n:>7}{extra}")
+        lines.append(f"{label:<20}{n:>7}{si:>10}{extra}")
         if kind in ("channel", "channel_saddle") and n:
             limits = session.analyses.get("channels", {}).get("summary", {})
             try:
@@ -323,11 +344,7 @@ def format_outcome_table(session, path: Path | str) -> str:
         if kind == "not_converged" and n:
             diverged = int(sum("diverged" in reason for reason in runs.stop_reason[mask]))
             lines.append(f"{'  ran off (‖θ‖→∞)':<20}{diverged:>7}")
-        if kind == "local_min" and n:
-            si = int((mask & runs.symmetry_induced).sum())
-            lines.append(f"{'  symmetry-induced':<20}{si:>7}")
-            lines.append(f"{'  other':<20}{n - si:>7}")
-    lines.append(f"{'total':<20}{counts['runs']:>7}")
+    lines.append(f"{'total':<20}{counts['runs']:>7}{counts['symmetry_induced']:>10}")
     degenerate = int((runs.degeneracy > 0).sum())
     lines.append(f"{degenerate} of {counts['runs']} points have zero Hessian eigenvalues "
                  f"(tolerances: {json.dumps(cfg.get('tolerances', {}))})")
@@ -354,13 +371,60 @@ def format_analyses(session) -> str:
 def format_run_list(session) -> str:
     runs = session.runs
     points = session.analyses.get("channels", {}).get("points", {})
-    lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}  stop reason"]
+    lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}{'sym.':>5}"
+             f"  stop reason"]
     for i in range(len(runs.seed)):
         channel = points.get(str(i)) if runs.kind[i] in ("channel", "channel_saddle") else None
         limit = f"  [{channel.get('reason', '')}]" if isinstance(channel, dict) else ""
         lines.append(f"{i:>4} {int(runs.seed[i]):>6}  {runs.kind[i]:<17}{runs.loss[i]:>11.3e}{runs.grad_norm[i]:>10.1e}"
-                     f"{runs.lambda_min[i]:>11.2e}{int(runs.degeneracy[i]):>7}  {runs.stop_reason[i]}{limit}")
+                     f"{runs.lambda_min[i]:>11.2e}{int(runs.degeneracy[i]):>7}"
+                     f"{'yes' if runs.symmetry_induced[i] else '-':>5}  {runs.stop_reason[i]}{limit}")
     return "\n".join(lines)
+
+
+def run_records(session) -> list[dict]:
+    """One JSON-able record per run: what ``info --runs`` lists (non-finite numbers as null)."""
+    runs = session.runs
+
+    def num(value) -> float | None:
+        return float(value) if math.isfinite(value) else None
+
+    return [{"run": i, "seed": int(runs.seed[i]), "kind": str(runs.kind[i]), "loss": num(runs.loss[i]),
+             "grad_norm": num(runs.grad_norm[i]), "lambda_min": num(runs.lambda_min[i]),
+             "degeneracy": int(runs.degeneracy[i]), "symmetry_induced": bool(runs.symmetry_induced[i]),
+             "stop_reason": str(runs.stop_reason[i])} for i in range(runs.n_runs)]
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .core.session import session_writer
+
+    with session_writer(args.output):  # checks -o now, and keeps other writers off it until saved
+        return _import(args)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .core.importer import import_files
+    from .core.session import save_session
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists; pass --force to overwrite it")
+    if not out.parent.exists():
+        raise UserError(f"directory {out.parent} does not exist")
+    stop = threading.Event()
+    runner = import_files(args.files, args.preset, args.config, args.like, args.width, args.refine, stop)
+    stages = {"measure": ("measuring", "point", False), "certify": ("refining", "point", False)}
+    args.on_interrupt = f"nothing written to {out}"
+    try:
+        session = drive_with_progress(runner, stages, args.quiet)  # bad files raise InputError: one line, exit 2
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    save_session(session, out)
+    args.on_interrupt = f"{out} was written"
+    if not args.quiet:
+        print(format_outcome_table(session, out))
+    return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -373,7 +437,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     session = load_session(args.session, check_results=False)  # info reads the summary tables only
     if args.json:
-        print(json.dumps({k: int(v) for k, v in session.outcome_counts().items()}))
+        record: dict = {k: int(v) for k, v in session.outcome_counts().items()}
+        if args.runs:
+            record["per_run"] = run_records(session)
+        print(json.dumps(record))
         return 0
     print(format_outcome_table(session, args.session))
     stored = format_analyses(session)
@@ -638,8 +705,8 @@ def _quiet_stdout() -> None:
     os.close(devnull)
 
 
-COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "export": cmd_export,
-            "counting": cmd_counting, "sweep": cmd_sweep}
+COMMANDS = {"gui": cmd_gui, "train": cmd_train, "import": cmd_import, "info": cmd_info, "analyze": cmd_analyze,
+            "export": cmd_export, "counting": cmd_counting, "sweep": cmd_sweep}
 
 
 def _configure_threads(args: argparse.Namespace) -> None:

@@ -99,8 +99,14 @@ def test_saddle_line_curves_are_the_stored_sweep_and_mu_moves_the_live_spectrum(
 def test_saddle_line_without_a_closest_saddle_offers_compute_not_an_empty_plot(qtbot, sample_model):
     s = sample_model.session
     panel = shown(qtbot, QtSaddleLinePanel(sample_model))
-    glob = int(np.flatnonzero(s.runs.kind == "global_min")[0])
+    summary = s.analyses["closest_saddle"]["summary"]
+    # A global minimum has a closest saddle (every certified kind gets one) but no μ sweep: nothing to compute.
+    glob = next(int(r) for r, k in zip(summary["run"], summary["narrower_kind"])
+                if s.runs.kind[r] == "global_min" and k != "not_converged")
     sample_model.select(glob)
+    assert panel._pages.currentIndex() == 0 and "local minima only" in panel.missing.label.text()
+    assert not panel.missing.compute.isVisible()
+    sample_model.select(int(np.flatnonzero(s.runs.kind == "not_converged")[0]))
     assert panel._pages.currentIndex() == 0 and "local minima only" in panel.missing.label.text()
     assert not panel.missing.compute.isVisible()
     unconverged = int(s.analyses["closest_saddle"]["summary"]["run"][
@@ -183,12 +189,17 @@ def test_saddle_distance_histogram_counts_are_numpys(qtbot, sample_model):
     s = sample_model.session
     panel = shown(qtbot, QtStatisticsPanel(sample_model))
     d = s.analyses["closest_saddle"]["summary"]["distance"]
+    # Polished symmetry-induced points lie on their line exactly (distance 0): one decade below the rest.
+    floor = d[d > 0].min() / 10
     counts, edges = panel.saddle_hist
-    np.testing.assert_array_equal(counts, np.histogram(np.log10(d), bins=30)[0])
-    np.testing.assert_allclose(edges, np.histogram(np.log10(d), bins=30)[1])
+    np.testing.assert_array_equal(counts, np.histogram(np.log10(np.maximum(d, floor)), bins=30)[0])
+    np.testing.assert_allclose(edges, np.histogram(np.log10(np.maximum(d, floor)), bins=30)[1])
+    assert counts.sum() == d.size
     panel.saddle_converged.setCurrentIndex(1)
     kinds = s.analyses["closest_saddle"]["summary"]["narrower_kind"].astype(str)
-    np.testing.assert_array_equal(panel.saddle_hist[0], np.histogram(np.log10(d[kinds != "not_converged"]), bins=30)[0])
+    conv = d[kinds != "not_converged"]
+    np.testing.assert_array_equal(panel.saddle_hist[0],
+                                  np.histogram(np.log10(np.maximum(conv, conv[conv > 0].min() / 10)), bins=30)[0])
     row = showcase_row(s)
     sample_model.select(row)
     assert panel.saddle_marker.isVisible()

@@ -37,3 +37,20 @@ def test_every_certified_point_recomputes_in_closed_form(sample):
             assert eig[0] > -1e-10 * np.abs(eig).max() and loss > 1e-6
         if runs.kind[s] == "global_min":
             assert loss < 1e-12
+
+
+def test_every_global_minimum_matches_the_teacher(sample):
+    from lsexplorer.core.analyze import MATCH_RESIDUAL
+    from lsexplorer.core.symmetry import match_to_teacher
+
+    runs = sample.runs
+    rows = np.flatnonzero(runs.kind == "global_min")
+    assert rows.size >= 50
+    residuals = [match_to_teacher(sample.spec, runs.theta[r], sample.teacher_spec, sample.teacher_theta).residual
+                 for r in rows]
+    assert max(residuals) < MATCH_RESIDUAL
+    stored = sample.analyses["teacher_match"]["summary"]
+    at = {int(r): res for r, res in zip(stored["run"], stored["residual"])}
+    np.testing.assert_allclose([at[int(r)] for r in rows], residuals, rtol=1e-6, atol=1e-15)
+    # Duplicated neurons are merged exactly (refinement's polishing stage): those minima are symmetry-induced.
+    assert runs.symmetry_induced[rows].sum() >= 25 and runs.loss[rows].max() < 1e-25

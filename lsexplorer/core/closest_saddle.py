@@ -55,6 +55,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .classify import Tolerances, classify, loss_scale
 from .hessian import float64_problem, loss_grad_hessian, spectrum
+from .kinds import Kind
 from .nets import MLPSpec, loss, loss_and_grad
 from .nlopt_guard import CallbackGuard
 from .progress import Progress
@@ -75,6 +76,9 @@ from .symmetry import (duplicate_neuron, incoming_vectors, merge_neurons, neares
 #: ~1e-4 from their line) need an explicit ``distance_tol``.
 SI_RTOL = 1e-6
 SI_ATOL = 1e-12
+#: Kinds whose rows get the symmetry-induced decision: every certified critical point (a duplicated
+#: neuron embeds a narrower critical point of any kind, global minima included).
+SI_KINDS = tuple(k.value for k in Kind if k is not Kind.NOT_CONVERGED)
 
 
 @dataclasses.dataclass
@@ -446,7 +450,9 @@ def corollary_verdict(result: ClosestSaddle, x, y, tolerances: Tolerances | None
     ``x (N, d)``, ``y (N, d_out)`` are the data. Returns ``lsexplorer.core.inertia.corollary_check``'s
     dict (its ``verdict`` is for the range of ``mu`` holding ``mu*``).
     """
-    from .inertia import corollary_check  # imported late: inertia is a sibling analysis, not a dependency
+    from .inertia import (
+        corollary_check,  # imported late: inertia is a sibling analysis, not a dependency
+    )
     n = result.narrower
     return corollary_check(n.spec, n.theta, x, y, result.layer, result.neuron, tolerances or Tolerances(),
                            mu=result.mu)
@@ -465,14 +471,15 @@ def closest_saddle_all(session: Session, runs: Sequence[int] | None = None, laye
                        ) -> Generator[ClosestSaddleProgress, None, dict]:
     """:func:`closest_saddle` and :func:`symmetry_induced` for the rows ``runs`` of a session.
 
-    ``runs`` defaults to every ``local_min``; ``tolerances`` to the session's. Yields after each
-    point; a set ``stop`` ends it after the current point, which is dropped. Returns
+    ``runs`` defaults to every certified critical point (:data:`SI_KINDS`); ``tolerances`` to the
+    session's. Yields after each point; a set ``stop`` ends it after the current point, which is
+    dropped. Returns
     ``{"settings": {...}, "points": {"<row>": ClosestSaddle.to_dict() + {"seed", "symmetry_induced"}}}``
     for :func:`store_closest_saddle`.
     """
     spec = session.spec
     if runs is None:
-        runs = np.flatnonzero(session.runs.kind == "local_min")
+        runs = np.flatnonzero(np.isin(session.runs.kind, SI_KINDS))
     tolerances = tolerances or Tolerances.from_dict(session.config["tolerances"])
     layer = len(spec.hidden_widths) if layer is None else int(layer)
     merge_config = merge_config or MergeConfig()
@@ -504,11 +511,28 @@ def store_closest_saddle(session: Session, analysis: dict) -> None:
     The layout of ``/analyses/closest_saddle`` is written and read by
     :mod:`lsexplorer.core.analyses.closest_saddle`, the only module that knows it.
     """
-    from .analyses.closest_saddle import store  # imported late: the registry builds on this module
+    from .analyses.closest_saddle import (
+        store,  # imported late: the registry builds on this module
+    )
 
     store(session, analysis)
 
 
-__all__ = ["SI_RTOL", "SI_ATOL", "MergeConfig", "MergeStats", "NarrowerPoint", "ClosestSaddle", "closest_saddle",
-           "nearest_neuron_distances", "SymmetryInduced", "si_tolerance", "symmetry_induced", "corollary_verdict",
-           "ClosestSaddleProgress", "closest_saddle_all", "store_closest_saddle"]
+__all__ = [
+    "SI_ATOL",
+    "SI_KINDS",
+    "SI_RTOL",
+    "ClosestSaddle",
+    "ClosestSaddleProgress",
+    "MergeConfig",
+    "MergeStats",
+    "NarrowerPoint",
+    "SymmetryInduced",
+    "closest_saddle",
+    "closest_saddle_all",
+    "corollary_verdict",
+    "nearest_neuron_distances",
+    "si_tolerance",
+    "store_closest_saddle",
+    "symmetry_induced",
+]

@@ -174,7 +174,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
                "newton_max_iter": _ITERATIONS, "newton_rcond": Number(0.0, 1.0, hi_open=True),
                "grad_target": Number(0.0, 1e6), "polish_maxtime": _SECONDS,
                "minimizer": OneOf(MINIMIZERS), "trust_max_iter": _ITERATIONS, "trust_maxtime": _SECONDS,
-               "trust_gtol": Number(0.0, 1e6), "trust_max_norm_growth": Number(1.0, 1e12)},
+               "trust_gtol": Number(0.0, 1e6), "trust_max_norm_growth": Number(1.0, 1e12),
+               "polish": Flag(), "polish_merge_tol": Number(0.0, 1.0), "polish_zero_tol": Number(0.0, 1.0)},
     # Relative tolerances below 1; absolute ones up to 1e3 (anything larger classifies every point alike).
     "tolerances": {"grad_tol": Number(0.0, 1e3), "eig_rtol": Number(0.0, 1.0, hi_open=True),
                    "eig_atol": Number(0.0, 1e3), "loss_rtol": Number(0.0, 1.0, hi_open=True),

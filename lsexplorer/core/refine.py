@@ -1,6 +1,6 @@
 """Float64 refinement of a training end point to a nearby critical point.
 
-Up to three stages; ``RefineResult.stop_reason`` records how each ended, e.g.
+Up to four stages; ``RefineResult.stop_reason`` records how each ended, e.g.
 ``"slsqp:XTOL_REACHED+gauss_newton:loss_converged+newton:grad_converged"``.
 
 1. **nlopt ``LD_SLSQP``** (the thesis protocol, section 6.2.1) minimises the float64 loss with its
@@ -25,6 +25,11 @@ Up to three stages; ``RefineResult.stop_reason`` records how each ended, e.g.
    (near-)null directions. ``mu`` starts at ``(newton_rcond * max|lam|)^2``; a step is accepted only if
    it lowers ``||grad L||``, otherwise ``mu`` grows a hundredfold (the step turns to steepest descent
    on ``||grad L||^2``, which lowers it for a small enough step).
+
+4. **Symmetry-aware polishing** (:mod:`lsexplorer.core.polish`), where a hidden layer has
+   near-duplicate neurons or neurons with zero outgoing weight: reduce to the narrower net, refine
+   there, embed back exactly, keep the result if it is no worse. Stages 2 and 3 cannot be relied on
+   to close a split pair at zero loss (``polish.py`` says why); this stage does, whatever the start.
 
 How far ``||grad L||`` can go: a float64 point is known to one unit in the last place per
 coordinate, and moving it by that much changes the gradient by up to ``max|lam| * eps * ||theta||``
@@ -98,6 +103,13 @@ class RefineConfig:
         seconds, or until ``||grad L|| <= trust_gtol``, where stage 3 takes over, and gives up
         ("runaway") once ``||theta||`` exceeds ``trust_max_norm_growth * max(||theta_0||, 1)``,
         the growth at which certification calls a point diverged.
+    polish, polish_merge_tol, polish_zero_tol:
+        Stage 4 (:mod:`lsexplorer.core.polish`): neurons of a hidden layer whose incoming vectors are
+        within ``polish_merge_tol`` (relative to their norms, floor 1) are merged, neurons whose
+        outgoing weights are below ``polish_zero_tol`` (relative) dropped, the narrower point refined
+        and embedded back exactly. Refined toy points left half-merged by stages 1..3 have pairs 1e-8
+        .. 2e-2 apart; distinct neurons of toy critical points are >= 0.2 apart. The embedded point
+        replaces the refined one only if it is no worse (``polish.py``, step 4).
     """
 
     slsqp_maxeval: int = 20000
@@ -115,6 +127,9 @@ class RefineConfig:
     trust_maxtime: float = 600.0
     trust_gtol: float = 1e-9
     trust_max_norm_growth: float = 10.0
+    polish: bool = True
+    polish_merge_tol: float = 0.05
+    polish_zero_tol: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.minimizer not in MINIMIZERS:
@@ -307,6 +322,14 @@ def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndar
     return theta, value, g, pb.config.newton_max_iter, "max_iter"
 
 
+def newton_stage(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, config: RefineConfig,
+                 stop: threading.Event | None = None) -> tuple[np.ndarray, float, np.ndarray, int, str]:
+    """Stage 3 alone from ``theta (P,)`` on float64 tensors: (point, loss, gradient, Hessians, reason)."""
+    pb = _Problem(spec, x, y, config, stop)
+    pb.deadline = time.monotonic() + config.polish_maxtime
+    return _newton(pb, np.asarray(theta, dtype=np.float64).copy())
+
+
 def refine(spec: MLPSpec, theta0, x, y, config: RefineConfig | None = None,
            stop: threading.Event | None = None) -> RefineResult:
     """Refine ``theta0 (P,)`` on data ``x (N, d)``, ``y (N, d_out)`` to a nearby critical point, float64.
@@ -335,6 +358,14 @@ def refine(spec: MLPSpec, theta0, x, y, config: RefineConfig | None = None,
     theta, value, g, iters, newton_name = _newton(pb, theta)
     reasons.append(f"newton:{newton_name}")
     gnorm = float(np.linalg.norm(g))
+    if config.polish and math.isfinite(value) and math.isfinite(gnorm) and not pb.interrupted():
+        from .polish import polish  # polish refines narrower nets with this module
+
+        polished = polish(spec, theta, xt, yt, config, stop)
+        if polished.reason:
+            reasons.append(f"polish:{polished.reason}")
+        if polished.accepted:
+            theta, value, gnorm = polished.theta, polished.loss, polished.grad_norm
     reason = "+".join(reasons)
     if stop is not None and stop.is_set():
         reason = "cancelled"
@@ -355,4 +386,4 @@ def _trust_newton_stage(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, fl
     return res.theta, res.loss, 0, [f"trust_newton:{res.reason}:{res.iterations}"]
 
 
-__all__ = ["RefineConfig", "RefineResult", "refine", "NLOPT_RESULTS"]
+__all__ = ["RefineConfig", "RefineResult", "refine", "newton_stage", "NLOPT_RESULTS"]

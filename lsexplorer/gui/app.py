@@ -182,7 +182,9 @@ class MainWindow(QMainWindow):
         self.save_as_action = self._action("Save &As…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
         self.open_sweep_action = self._action("Open s&weep…", self.open_sweep_dialog, None,
                                               "Outcome fractions against width of a sweep folder (lsexplorer sweep)")
-        menu.addActions([self.new_action, self.open_action, self.open_sweep_action])
+        self.import_action = self._action("&Import students…", self.import_dialog, None,
+                                          "Build a session from students trained elsewhere (.npz/.npy/.csv/PyTorch)")
+        menu.addActions([self.new_action, self.import_action, self.open_action, self.open_sweep_action])
         self.recent_menu = menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         menu.addAction(self.save_as_action)
@@ -287,6 +289,37 @@ class MainWindow(QMainWindow):
         else:  # a bug: the user gets one line, the log the whole story
             log.error("%s\n%s", title, getattr(exc, "worker_traceback", ""))
             self.show_error(title, f"{type(exc).__name__}: {exc}")
+
+    def import_dialog(self):
+        """File ▸ Import students…: the (non-blocking) dialog; accepting it starts :meth:`import_students`."""
+        from ..core.experiment import PRESETS
+        from .import_dialog import QtImportDialog
+
+        self.import_box = QtImportDialog(self, list(PRESETS), self.model.path, Path(self._last_dir()))
+        self.import_box.accepted.connect(lambda: self.import_students(*self.import_box.job()))
+        self.import_box.open()
+        return self.import_box
+
+    def import_students(self, files: list[str], source: dict, refine: bool, path: str | Path) -> Worker:
+        """Import ``files`` in the background, save the session to ``path`` and open it."""
+        import threading
+
+        from .import_dialog import import_and_save
+
+        path = Path(path)
+        worker = Worker(import_and_save, files, source, refine, path, threading.Event())
+        worker.returned.connect(lambda saved: None if worker.abort_requested else self.open_session(saved))
+        worker.errored.connect(self._import_failed)
+        self.model.tasks.start(worker, f"Importing {len(files)} file(s)")
+        return worker
+
+    def _import_failed(self, exc: BaseException) -> None:
+        from ..core.errors import InputError
+
+        if isinstance(exc, InputError):  # the importer's, the config's and the session's one-line reasons
+            self.show_error("Cannot import students", str(exc))
+        else:
+            self._io_failed("Cannot import students", exc)
 
     def save_as_dialog(self) -> None:
         if not self.model.has_session:

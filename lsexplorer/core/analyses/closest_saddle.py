@@ -1,4 +1,8 @@
-"""``closest_saddle``: thesis §6.2.5 for every chosen local minimum, and the symmetry-induced decision.
+"""``closest_saddle``: thesis §6.2.5 for every chosen certified critical point, and the symmetry-induced decision.
+
+Every kind gets the decision (:data:`lsexplorer.core.closest_saddle.SI_KINDS`: global and local
+minima, strict and non-strict saddles): a duplicated neuron embeds a narrower critical point of any
+kind, and ``/runs/symmetry_induced`` must be right for every analysed row.
 
 The computation is :func:`lsexplorer.core.closest_saddle.closest_saddle_all`; this module owns the
 stored layout of ``/analyses/closest_saddle``: ``settings`` (attributes; ``merge``, ``refine``,
@@ -120,12 +124,19 @@ def summary(session: Session) -> dict | None:
     table = read_table(session)
     if table is None:
         return None
-    return {"runs": int(len(table.run)), "symmetry_induced": int(np.sum(table.symmetry_induced))}
+    return {"runs": len(table.run), "symmetry_induced": int(np.sum(table.symmetry_induced))}
+
+
+def critical_rows(ctx: Context) -> list[int]:
+    """The runs asked for that are certified critical points, whatever their kind."""
+    from ..closest_saddle import SI_KINDS
+
+    return [r for r in ctx.rows if str(ctx.session.runs.kind[r]) in SI_KINDS]
 
 
 ANALYSIS = Analysis(
-    name="closest_saddle", group=GROUP, help="closest saddle of every local minimum (§6.2.5)",
-    compute=compute, write=write, read=read, summary=summary)
+    name="closest_saddle", group=GROUP, help="closest saddle of every certified critical point, any kind (§6.2.5)",
+    compute=compute, write=write, read=read, summary=summary, rows=critical_rows)
 
 __all__ = ["ANALYSIS", "ClosestSaddleTable", "analysed_rows", "read", "read_decision", "read_table", "store",
            "write"]

@@ -93,7 +93,7 @@ def summary(session: Session) -> dict | None:
 
 ANALYSIS = Analysis(
     name="symmetry", group=GROUP, summary_key=GROUP,
-    help="match each run to the teacher; decide which local minima are symmetry-induced",
+    help="match each run to the teacher; decide which critical points (any kind) are symmetry-induced",
     compute=compute, write=write, read=read, summary=summary, rows=lambda ctx: list(ctx.rows),
     includes=("closest_saddle",), applies=applies)
 

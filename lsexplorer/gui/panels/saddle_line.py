@@ -317,8 +317,9 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             kind = str(s.runs.kind[row]).replace("_", " ")
             can = analysable(s, row)
             text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet." if can else
-                    f"Run {row} (seed {int(s.runs.seed[row])}) is a {kind}: closest saddles are computed "
-                    "for local minima only.\n\nSelect a local minimum (Go ▸ Next local minimum).")
+                    f"Run {row} (seed {int(s.runs.seed[row])}) is a {kind}: the app computes closest saddles "
+                    "for local minima only (lsexplorer analyze SESSION --closest-saddle does every certified "
+                    "point).\n\nSelect a local minimum (Go ▸ Next local minimum).")
             self.missing.show_reason(text, can, running)
             self._pages.setCurrentIndex(0)
             return
@@ -327,6 +328,13 @@ class QtSaddleLinePanel(AnalysisPanelBase):
                 f"Run {row}: the narrower point of its closest saddle did not converge "
                 f"(‖∇L‖ = {fmt(self.saddle.narrower.grad_norm)}), so θ(μ) is not a line of critical points.",
                 False)
+            self._pages.setCurrentIndex(0)
+            return
+        if self.sweep is None and not analysable(s, row):
+            kind = str(s.runs.kind[row]).replace("_", " ")
+            self.missing.show_reason(
+                f"Run {row} is a {kind}: its closest saddle is {fmt(self.saddle.distance)} away; μ sweeps are "
+                "computed for local minima only.\n\nSelect a local minimum (Go ▸ Next local minimum).", False)
             self._pages.setCurrentIndex(0)
             return
         if self.sweep is None:

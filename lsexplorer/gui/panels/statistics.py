@@ -198,13 +198,13 @@ class QtStatisticsPanel(PanelBase):
                       self.saddle_widget, self.saddle_note)
 
     def saddle_distances(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, distances)`` the Fig 6.9 histogram counts (finite, positive, filtered)."""
+        """``(rows, distances)`` the Fig 6.9 histogram counts (finite, filtered; polished points sit at 0)."""
         table = closest_saddle.read_table(self.model.session)
         if table is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         rows = np.asarray(table.run, dtype=np.int64)
         d = np.asarray(table.distance, dtype=float)
-        keep = np.isfinite(d) & (d > 0)
+        keep = np.isfinite(d) & (d >= 0)
         if self.saddle_converged.currentData():
             keep &= table.narrower_kind.astype(str) != Kind.NOT_CONVERGED
         return rows[keep], d[keep]
@@ -212,7 +212,7 @@ class QtStatisticsPanel(PanelBase):
     def _draw_saddle_histogram(self) -> None:
         d = self.saddle_distances()[1]
         if d.size:
-            counts, edges = np.histogram(np.log10(d), bins=self.saddle_bins.value())
+            counts, edges = np.histogram(log_positions(d)[0], bins=self.saddle_bins.value())
         else:
             counts, edges = np.zeros(0), np.zeros(1)
         self.saddle_hist = (counts, edges)
@@ -230,7 +230,7 @@ class QtStatisticsPanel(PanelBase):
         rows, d = self.saddle_distances()
         hit = np.flatnonzero(rows == self.model.current)
         if hit.size:
-            self.saddle_marker.setValue(np.log10(d[hit[0]]))
+            self.saddle_marker.setValue(log_positions(d)[0][hit[0]])
             self.saddle_marker.show()
         else:
             self.saddle_marker.hide()

@@ -1,0 +1,371 @@
+"""Students trained elsewhere: read their parameters, check them against a network, build a session.
+
+Formats (by file suffix), every one giving flat points ``theta (S, P)`` in the layout of
+:mod:`lsexplorer.core.nets` (layer by layer ``W_l`` row-major ``(n_l, n_{l-1})``, then ``b_l``):
+
+``.npz``         the array ``theta`` (or the file's only array), ``(S, P)`` or ``(P,)``; an optional
+                 ``seed (S,)`` integer array names the runs.
+``.npy``         one array ``(S, P)`` or ``(P,)``; loaded with ``allow_pickle=False``.
+``.csv``         one point per line, comma-separated; a first line that is not numbers is a header.
+``.pt``/``.pth`` a PyTorch ``state_dict`` of the ``Linear`` layers (2-D weights, each followed by its
+                 1-D bias when the net has biases, in order) or a whole saved ``nn.Sequential`` of
+                 ``Linear`` and activation layers. Loaded with ``torch.load(weights_only=True)``: only
+                 tensors, containers and, for a saved ``Sequential``, the classes ``Sequential``,
+                 ``Linear``, ``Sigmoid``, ``Tanh`` and ``Softplus`` are ever unpickled.
+
+Everything is checked against the target network before a session is built, and every problem is
+an :class:`ImportFileError` whose message is one line naming the file: wrong widths or bias layout,
+wrong number of parameters, NaN/inf entries, missing tensors, unknown layer types, a different
+activation.
+
+:func:`import_points` builds the session from the points, as given (loss, gradient, Hessian spectrum
+and kind measured at each point, exactly as certification measures) or refined and certified
+(:func:`lsexplorer.core.certify.certify`). :func:`to_state_dict` maps a flat point back to a
+``Sequential``'s ``state_dict`` (``0.weight``, ``0.bias``, ``2.weight``, ...).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import threading
+import time
+import zipfile
+from collections.abc import Generator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .certify import CertifiedPoints, certify
+from .classify import Tolerances, classify, loss_scale
+from .errors import InputError
+from .hessian import loss_grad_hessian, spectrum
+from .nets import MLPSpec, flatten
+from .progress import Progress
+from .refine import RefineConfig
+from .session import Runs, Session
+
+FORMATS = {".npz": "npz", ".npy": "npy", ".csv": "csv", ".pt": "torch", ".pth": "torch"}
+#: Activation modules a saved ``nn.Sequential`` may hold, by the activation name they stand for.
+_ACTIVATION_MODULES = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus"}
+
+
+class ImportFileError(InputError, ValueError):
+    """A file that cannot be imported into the target network; the message is one line."""
+
+
+@dataclasses.dataclass
+class ImportedPoints:
+    """Points read from files: ``theta (S, P)``, ``seed (S,)`` and where each came from (``source (S,)``)."""
+
+    theta: np.ndarray
+    seed: np.ndarray
+    source: np.ndarray
+    formats: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------- reading
+
+def _rows(name: str, arr: np.ndarray, spec: MLPSpec) -> np.ndarray:
+    """``arr`` as float64 ``(S, P)`` checked for shape and finiteness."""
+    if arr.dtype.kind not in "fiu":
+        raise ImportFileError(f"{name}: expected numbers, got an array of dtype {arr.dtype}")
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise ImportFileError(f"{name}: expected points as rows (S, {spec.n_params}), got shape {arr.shape}")
+    if arr.shape[1] != spec.n_params:
+        raise ImportFileError(f"{name}: {arr.shape[1]} parameters per point, but the network "
+                              f"({'-'.join(map(str, spec.widths))} {spec.activation}"
+                              f"{' with biases' if spec.bias else ''}) has {spec.n_params}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ImportFileError(f"{name}: {int(bad.sum())} NaN/inf entries (first at point {row}, parameter {col})")
+    return arr
+
+
+def _read_npz(path: Path, spec: MLPSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            names = list(f.files)
+            key = "theta" if "theta" in names else (names[0] if len(names) == 1 else None)
+            if key is None:
+                raise ImportFileError(f"{path.name}: no array 'theta' among {', '.join(names) or 'none'}")
+            theta = f[key]
+            seed = f["seed"] if "seed" in names and key == "theta" else None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, ImportFileError):
+            raise
+        raise ImportFileError(f"{path.name}: not a readable .npz file ({_first_line(exc)})") from None
+    theta = _rows(path.name, theta, spec)
+    if seed is not None:
+        seed = np.asarray(seed)
+        if seed.shape != (theta.shape[0],) or seed.dtype.kind not in "iu":
+            raise ImportFileError(f"{path.name}: 'seed' must be {theta.shape[0]} integers, got shape {seed.shape}")
+    return theta, seed
+
+
+def _read_npy(path: Path, spec: MLPSpec) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ImportFileError(f"{path.name}: not a readable .npy array ({_first_line(exc)})") from None
+    return _rows(path.name, arr, spec)
+
+
+def _read_csv(path: Path, spec: MLPSpec) -> np.ndarray:
+    try:
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFileError(f"{path.name}: cannot read it as text ({_first_line(exc)})") from None
+    rows = []
+    for k, line in enumerate(lines):
+        try:
+            rows.append([float(v) for v in line.split(",")])
+        except ValueError:
+            if k == 0:
+                continue  # a header
+            raise ImportFileError(f"{path.name}: line {k + 1} is not comma-separated numbers: {line[:60]!r}") from None
+    if not rows:
+        raise ImportFileError(f"{path.name}: no rows of numbers")
+    if len({len(r) for r in rows}) != 1:
+        raise ImportFileError(f"{path.name}: rows have different numbers of values "
+                              f"({', '.join(str(n) for n in sorted({len(r) for r in rows}))})")
+    return _rows(path.name, np.array(rows), spec)
+
+
+def _torch_load(path: Path):
+    """``torch.load(weights_only=True)``, allowing only the module classes a ``Sequential`` MLP needs."""
+    nn = torch.nn
+    allowed = [nn.Sequential, nn.Linear, nn.Sigmoid, nn.Tanh, nn.Softplus]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise ImportFileError(f"{path.name}: unknown layer type {found.group(1).rsplit('.', 1)[-1]} "
+                                  f"({found.group(1)}); only Linear, Sigmoid, Tanh and Softplus layers are read"
+                                  ) from None
+        raise ImportFileError(f"{path.name}: not a state_dict or nn.Sequential that torch.load(weights_only=True) "
+                              f"reads ({type(exc).__name__})") from None
+
+
+def _sequential_tensors(name: str, model, spec: MLPSpec) -> list[tuple[str, torch.Tensor]]:
+    """The (name, tensor) pairs of a saved ``Sequential``, its layer types and activation checked."""
+    acts = set()
+    for k, layer in enumerate(model):
+        kind = type(layer).__name__
+        if kind in _ACTIVATION_MODULES:
+            acts.add(_ACTIVATION_MODULES[kind])
+        elif kind != "Linear":
+            raise ImportFileError(f"{name}: unknown layer type {kind} at position {k}; only Linear, Sigmoid, "
+                                  f"Tanh and Softplus layers are read")
+    if acts and acts != {spec.activation}:
+        raise ImportFileError(f"{name}: activation {', '.join(sorted(acts))}, but the network uses {spec.activation}")
+    return list(model.state_dict().items())
+
+
+def _tensors_to_theta(name: str, tensors: Sequence[tuple[str, object]], spec: MLPSpec) -> np.ndarray:
+    """Map ``Linear`` weights (and biases) in order onto the flat layout of ``spec``: ``(P,)``."""
+    layers: list[list] = []
+    for key, value in tensors:
+        if not isinstance(value, torch.Tensor):
+            raise ImportFileError(f"{name}: entry {key!r} is a {type(value).__name__}, not a tensor")
+        if value.ndim == 2:
+            layers.append([key, value.detach().to(torch.float64).numpy(), None])
+        elif value.ndim == 1 and layers and layers[-1][2] is None and key.endswith("bias"):
+            layers[-1][2] = value.detach().to(torch.float64).numpy()
+        else:
+            raise ImportFileError(f"{name}: tensor {key!r} of shape {tuple(value.shape)} is not a Linear weight "
+                                  f"or the bias that follows one")
+    if not layers:
+        raise ImportFileError(f"{name}: no Linear weight tensors found")
+    if len(layers) != spec.n_layers:
+        raise ImportFileError(f"{name}: {len(layers)} Linear weight tensor(s) ({', '.join(k for k, _, _ in layers)}), "
+                              f"but the network {'-'.join(map(str, spec.widths))} has {spec.n_layers} layers")
+    widths = [layers[0][1].shape[1]] + [w.shape[0] for _, w, _ in layers]
+    for (key, w, _), n_in in zip(layers, widths[:-1]):
+        if w.shape[1] != n_in:
+            raise ImportFileError(f"{name}: {key!r} takes {w.shape[1]} inputs but the layer before gives {n_in}")
+    if tuple(widths) != spec.widths:
+        raise ImportFileError(f"{name}: layer widths {'-'.join(map(str, widths))}, but the network is "
+                              f"{'-'.join(map(str, spec.widths))}")
+    has_bias = [b is not None for _, _, b in layers]
+    if spec.bias and not all(has_bias):
+        missing = [key for key, _, b in layers if b is None]
+        raise ImportFileError(f"{name}: missing bias tensor(s) for {', '.join(missing)}; the network has biases")
+    if not spec.bias and any(has_bias):
+        raise ImportFileError(f"{name}: has bias tensors, but the network has none (set network.bias = true)")
+    theta = flatten(spec, [(w, b) for _, w, b in layers])
+    return _rows(name, theta, spec)[0]
+
+
+def _read_torch(path: Path, spec: MLPSpec) -> np.ndarray:
+    obj = _torch_load(path)
+    if isinstance(obj, torch.nn.Sequential):
+        tensors = _sequential_tensors(path.name, obj, spec)
+    elif isinstance(obj, Mapping):
+        tensors = list(obj.items())
+    else:
+        raise ImportFileError(f"{path.name}: holds a {type(obj).__name__}; expected a state_dict or an nn.Sequential")
+    return _tensors_to_theta(path.name, tensors, spec)[None]
+
+
+def read_points(paths: Sequence[str | Path], spec: MLPSpec) -> ImportedPoints:
+    """Every point in ``paths`` (any mix of formats), checked against ``spec``; seeds default to 0..S-1."""
+    thetas, seeds, sources, formats = [], [], [], []
+    for p in paths:
+        path = Path(p)
+        fmt = FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            raise ImportFileError(f"{path.name}: unknown file type {path.suffix!r}; use "
+                                  f"{', '.join(sorted(FORMATS))}")
+        if not path.is_file():
+            raise ImportFileError(f"{path}: no such file")
+        seed = None
+        if fmt == "npz":
+            theta, seed = _read_npz(path, spec)
+        elif fmt == "npy":
+            theta = _read_npy(path, spec)
+        elif fmt == "csv":
+            theta = _read_csv(path, spec)
+        else:
+            theta = _read_torch(path, spec)
+        thetas.append(theta)
+        seeds.append(seed)
+        sources += [path.name] * len(theta)
+        formats.append(fmt)
+    theta = np.concatenate(thetas)
+    if all(s is not None for s in seeds) and len(np.unique(np.concatenate(seeds))) == len(theta):
+        seed = np.concatenate(seeds).astype(np.int64)
+    else:
+        seed = np.arange(len(theta), dtype=np.int64)
+    return ImportedPoints(theta, seed, np.array(sources, dtype=str), tuple(formats))
+
+
+def to_state_dict(spec: MLPSpec, theta) -> dict[str, torch.Tensor]:
+    """One flat point ``(P,)`` as the ``state_dict`` of ``Sequential(Linear, act, Linear, ...)``, float64."""
+    from .nets import unflatten
+
+    theta = np.asarray(theta, dtype=np.float64)
+    out = {}
+    for l, (w, b) in enumerate(unflatten(spec, theta)):
+        out[f"{2 * l}.weight"] = torch.tensor(np.array(w))
+        if b is not None:
+            out[f"{2 * l}.bias"] = torch.tensor(np.array(b))
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- building a session
+
+def import_points(config: Mapping, x: np.ndarray, y: np.ndarray, teacher_theta: np.ndarray | None,
+                  points: ImportedPoints, refine: bool = False, stop: threading.Event | None = None
+                  ) -> Generator[Progress, None, Session]:
+    """A session of ``points`` on data ``x (N, d)``, ``y (N, d_out)`` with ``config`` (as ``build_config`` makes).
+
+    As given (``refine=False``): every point is measured where it is, with stop reason ``"imported"``.
+    With ``refine``: :func:`certify` refines and classifies them as after training. The initial and
+    trained points of the session are the imported ones. ``config["run"]`` records the import:
+    ``imported_from`` (file names), ``formats``, ``refined``. A set ``stop`` ends early; unfinished
+    rows are ``not_converged`` (``"cancelled"``).
+    """
+    config = copy.deepcopy(dict(config))
+    spec = MLPSpec.from_dict(config["network"])
+    tol = Tolerances.from_dict(config["tolerances"])
+    theta = points.theta
+    started = time.perf_counter()
+    if refine:
+        certified = yield from certify(spec, theta, x, y, RefineConfig.from_dict(config["refine"]), tol, stop)
+    else:
+        certified = yield from _measure_all(spec, theta, x, y, tol, stop, started)
+    xt, yt = torch.from_numpy(np.asarray(x, dtype=np.float64)), torch.from_numpy(np.asarray(y, dtype=np.float64))
+    given_loss = np.array([loss_grad_hessian(spec, t, xt, yt)[0] for t in theta]) if refine else certified.loss
+    config["seeds"] = points.seed.tolist()
+    config["run"] = {"imported_from": sorted(set(points.source.tolist())), "formats": list(points.formats),
+                     "refined": bool(refine), "stopped": bool(stop is not None and stop.is_set())}
+    runs = Runs(seed=points.seed, theta_init=theta, theta=certified.theta, loss=certified.loss,
+                grad_norm=certified.grad_norm, hessian_eigvals=certified.hessian_eigvals, kind=certified.kind,
+                degeneracy=certified.degeneracy, lambda_min=certified.lambda_min, stop_reason=certified.stop_reason,
+                train_loss=given_loss, theta_trained=theta, symmetry_induced=np.zeros(len(theta), dtype=bool))
+    return Session(config=config, x=x, y=y, teacher_theta=teacher_theta, runs=runs, analyses={},
+                   lsexplorer_version=__version__)
+
+
+def import_files(files: Sequence[str | Path], preset: str | None = None, toml: str | Path | None = None,
+                 like: str | Path | None = None, width: int | None = None, refine: bool = False,
+                 stop: threading.Event | None = None) -> Generator[Progress, None, Session]:
+    """:func:`import_points` of ``files`` with data and network from a preset, a TOML config or a session.
+
+    At most one of ``preset``, ``toml`` (a path) and ``like`` (a session path) is given (default: the
+    toy preset); ``width`` overrides the hidden width of a preset or config. Raises
+    :class:`ImportFileError`, :class:`lsexplorer.core.experiment.ConfigError`,
+    :class:`lsexplorer.core.session.SessionError` or :class:`lsexplorer.core.mnist.MnistError`, each
+    with a one-line message, before any work is done.
+    """
+    from .experiment import ConfigError, build_config, make_dataset, read_toml
+    from .session import load_session
+
+    if sum(v is not None for v in (preset, toml, like)) > 1:
+        raise ConfigError("give at most one of a preset, a TOML config and a session to import like")
+    if like is not None:
+        if width is not None:
+            raise ConfigError("the width comes from the session imported like; do not set it as well")
+        source = load_session(like)
+        config = build_config("toy", source.config)
+        x, y, teacher = source.x, source.y, source.teacher_theta
+    else:
+        overrides: dict = {"preset": preset} if preset else {}
+        if width is not None:
+            overrides["network"] = {"width": int(width)}
+        config = build_config("toy", read_toml(toml) if toml is not None else None, overrides)
+        data = make_dataset(config)
+        x, y, teacher = data.x, data.y, data.teacher_theta
+    points = read_points(files, MLPSpec.from_dict(config["network"]))
+    return (yield from import_points(config, x, y, teacher, points, refine, stop))
+
+
+def _measure_all(spec, theta, x, y, tol, stop, started) -> Generator[Progress, None, CertifiedPoints]:
+    """Loss, gradient, spectrum and kind of every row of ``theta`` without moving it."""
+    xt, yt = torch.from_numpy(np.asarray(x, dtype=np.float64)), torch.from_numpy(np.asarray(y, dtype=np.float64))
+    s, p = theta.shape
+    out = CertifiedPoints(theta=theta.copy(), loss=np.full(s, np.nan), grad_norm=np.full(s, np.nan),
+                          hessian_eigvals=np.full((s, p), np.nan), kind=np.full(s, "not_converged", dtype=object),
+                          degeneracy=np.zeros(s, dtype=np.int64), lambda_min=np.full(s, np.nan),
+                          stop_reason=np.full(s, "cancelled", dtype=object), refine_seconds=np.zeros(s))
+    y_scale = loss_scale(yt.numpy())
+    for row in range(s):
+        if stop is not None and stop.is_set():
+            break
+        value, g, h = loss_grad_hessian(spec, theta[row], xt, yt)
+        out.loss[row], out.grad_norm[row] = value, float(np.linalg.norm(g))
+        if np.isfinite(h).all():
+            out.hessian_eigvals[row] = spectrum(h)[0]
+        c = classify(out.loss[row], out.grad_norm[row], out.hessian_eigvals[row], y_scale, tol)
+        out.kind[row], out.degeneracy[row], out.lambda_min[row] = c.kind, c.n_zero, c.lambda_min
+        out.stop_reason[row] = "imported"
+        yield Progress("measure", row + 1, s, time.perf_counter() - started)
+    out.kind = out.kind.astype(str)
+    out.stop_reason = out.stop_reason.astype(str)
+    return out
+
+
+__all__ = [
+    "FORMATS",
+    "ImportFileError",
+    "ImportedPoints",
+    "import_files",
+    "import_points",
+    "read_points",
+    "to_state_dict",
+]
