@@ -110,11 +110,11 @@ class NEBConfig:
 
 @dataclasses.dataclass
 class BandProgress:
-    """``step`` of at most ``total`` FIRE steps of ``stage`` (``"neb"``, ``"climb"``, ``"autoneb:<cycle>"``);
+    """``done`` of at most ``total`` optimizer steps of ``stage`` (``"neb"``, ``"climb"``, ``"autoneb:<cycle>"``);
     ``images`` in the band (ends included), its largest NEB force and barrier so far."""
 
     stage: str
-    step: int
+    done: int
     total: int
     images: int
     max_force: float
@@ -128,7 +128,7 @@ class Band:
 
     images (K, P), values (K,), tangents (K, P) unit tangents (zero rows at the ends), forces (K,)
     NEB force norms (0 at the ends), climbing (index of the climbing image, -1 without), converged,
-    steps (FIRE steps over all cycles), force_tol, spring, stop_reason (``"converged"``,
+    steps (optimizer steps over all cycles), force_tol, spring, stop_reason (``"converged"``,
     ``"max_steps"``, ``"max_seconds"``, ``"cancelled"``, ``"not_finite"``), cycles (AutoNEB cycles
     run, 0 for plain NEB), evaluations (image gradients computed).
     """

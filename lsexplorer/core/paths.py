@@ -154,6 +154,24 @@ class PathResult(Record):
         return out
 
 
+def path_summary(result: PathResult) -> dict:
+    """The numbers a person or a script wants from a path, JSON-ready."""
+    s = result.saddle
+    out = {"from": result.run_from, "to": result.run_to, "to_global": result.to_global, "method": result.method,
+           "images": int(len(result.images)), "converged": result.converged, "stop_reason": result.stop_reason,
+           "steps": result.steps, "cycles": result.cycles, "distance_before": result.alignment.distance_before,
+           "distance_after": result.alignment.distance_after, "distance_saved": result.alignment.saved,
+           "loss_from": float(result.values[0]), "loss_to": float(result.values[-1]),
+           "barrier": result.barrier, "straight_barrier": result.straight_barrier,
+           "local_maxima": int(len(result.local_maxima)), "elapsed": result.elapsed}
+    if s is not None:
+        out["saddle"] = {"loss": s.loss, "grad_norm": s.grad_norm, "n_negative": s.n_negative, "n_zero": s.n_zero,
+                         "kind": s.kind, "certified": s.certified, "index1": s.index1,
+                         "lambda_min": float(s.eigvals[0]), "distance_to_climbing": s.distance_to_climbing,
+                         "search": result.search.stop_reason}
+    return out
+
+
 def _flat_config(config: dict) -> dict:
     return {k: (_flat_config(v) if isinstance(v, dict) else v) for k, v in config.items()}
 
@@ -332,5 +350,5 @@ def read_path(group: h5py.Group) -> PathResult:
 
 
 __all__ = ["PathConfig", "SaddleCertificate", "PathPlane", "PathResult", "path_key", "certify_saddle", "path_plane",
-           "band_on_landscape", "minimum_energy_path", "nearest_global_minimum", "path_analysis", "stored_paths",
+           "band_on_landscape", "minimum_energy_path", "nearest_global_minimum", "path_analysis", "stored_paths", "path_summary",
            "write_path", "read_path"]

@@ -38,8 +38,8 @@ class SaddleConfig:
     by ``switch_factor``; ``newton_steps`` Newton steps at most; ``trust`` the first trust radius
     (None: a tenth of ``||theta0||`` or 0.1); ``zero_rtol`` the relative cut of null eigenvalues."""
 
-    follow_steps: int = 200
-    newton_steps: int = 60
+    follow_steps: int = 100
+    newton_steps: int = 100
     switch_factor: float = 1e-6
     trust: float | None = None
     zero_rtol: float = 1e-10
