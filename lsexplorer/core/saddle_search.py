@@ -4,9 +4,9 @@ A converged climbing image sits near the saddle of its path but only to the band
 Two stages take it the rest of the way:
 
 1. **Eigenvector following** (Cerjan & Miller 1981; Baker 1986): in the eigenbasis of the exact
-   Hessian ``H = V diag(lam) V^T`` the step ascends along one followed mode and descends along all
-   others, ``s = -sum_i v_i (v_i . g) / lam~_i`` with ``lam~ = -|lam|`` on the followed mode and
-   ``|lam|`` elsewhere, inside a trust radius that grows after a step lowering ``||grad L||`` and
+   Hessian ``H = V diag(lam) V^T`` the partitioned rational-function (P-RFO) step ascends along one
+   followed mode and descends along all others, with shifts that keep it bounded along soft modes,
+   inside a trust radius that grows after a step lowering ``||grad L||`` and
    shrinks (the step is retried) after one raising it. The followed mode starts as the band's
    tangent at the climbing image and is then the eigenvector overlapping most with the previous one,
    so the search stays on the saddle of *this* path rather than the nearest one of any index.
@@ -68,6 +68,33 @@ def _floor(lam: np.ndarray, theta: np.ndarray) -> float:
     return float(np.abs(lam).max(initial=0.0)) * _EPS * max(float(np.linalg.norm(theta)), 1.0)
 
 
+def _prfo_step(lam: np.ndarray, vec: np.ndarray, g: np.ndarray, j: int, cut: float) -> np.ndarray:
+    """Partitioned rational-function step: maximise along mode ``j``, minimise along the others.
+
+    The shifts of Baker's P-RFO keep the step bounded along soft modes (a Newton step ``g_i / lam_i``
+    would be huge where ``lam_i ~ 0``): ``mu_p = lam_j / 2 + sqrt(lam_j^2 / 4 + g_j^2)`` for the
+    followed mode, and for the others ``mu_n``, the lowest eigenvalue of the augmented Hessian
+    ``[[diag(lam_i), g_i], [g_i^T, 0]]``. Null modes (``|lam| <= cut``) are left out.
+    """
+    gi = vec.T @ g
+    keep = np.abs(lam) > cut
+    keep[j] = True
+    others = np.flatnonzero(keep & (np.arange(len(lam)) != j))
+    step = np.zeros_like(gi)
+    mu_p = lam[j] / 2 + np.sqrt(lam[j] ** 2 / 4 + gi[j] ** 2)
+    if lam[j] - mu_p != 0:
+        step[j] = -gi[j] / (lam[j] - mu_p)
+    if others.size:
+        aug = np.zeros((others.size + 1, others.size + 1))
+        aug[np.arange(others.size), np.arange(others.size)] = lam[others]
+        aug[:-1, -1] = aug[-1, :-1] = gi[others]
+        mu_n = min(float(np.linalg.eigvalsh(aug)[0]), 0.0)
+        denom = lam[others] - mu_n
+        ok = np.abs(denom) > 0
+        step[others[ok]] = -gi[others[ok]] / denom[ok]
+    return vec @ step
+
+
 def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig | None = None,
                 stop: threading.Event | None = None) -> SaddleSearch:
     """Search a saddle from ``theta0 (P,)`` following the mode closest to ``mode0 (P,)`` (module docstring).
@@ -91,12 +118,7 @@ def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig |
             break
         j = int(np.argmax(np.abs(vec.T @ mode)))
         mode = vec[:, j] * np.sign(vec[:, j] @ mode or 1.0)
-        cut = config.zero_rtol * float(np.abs(lam).max())
-        scale = np.abs(lam)
-        scale[j] = -scale[j]
-        keep = np.abs(lam) > cut
-        gi = vec.T @ g
-        step = -vec[:, keep] @ (gi[keep] / scale[keep])
+        step = _prfo_step(lam, vec, g, j, config.zero_rtol * float(np.abs(lam).max()))
         length = float(np.linalg.norm(step))
         if length > trust:
             step *= trust / length
