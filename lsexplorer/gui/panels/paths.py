@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgr
 from ...core.classify import Tolerances
 from ...core.neb import NEBConfig
 from ...core.paths import PathConfig, PathResult, minimum_energy_path, nearest_global_minimum, path_key
+from ...core.saddle_search import SaddleConfig
 from ...core.slices import batched_loss
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
@@ -68,6 +69,9 @@ class QtPathsPanel(PanelBase):
         self.result: PathResult | None = None
         self.plane_data = None
         self.worker: Worker | None = None
+        #: Step budgets of the band and the saddle search (``NEBConfig`` / ``SaddleConfig`` fields).
+        self.budget = {"max_steps": NEBConfig.max_steps, "follow_steps": SaddleConfig.follow_steps,
+                       "newton_steps": SaddleConfig.newton_steps}
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -252,7 +256,10 @@ class QtPathsPanel(PanelBase):
             self.model.error.emit("Paths", f"a path needs two different runs (both are run {row})")
             return None
         config = PathConfig(auto=self.auto.isChecked(),
-                            neb=NEBConfig(images=self.images.value(), auto_max_images=max(self.images.value(), 4)))
+                            neb=NEBConfig(images=self.images.value(), auto_max_images=max(self.images.value(), 4),
+                                          max_steps=self.budget["max_steps"]),
+                            saddle=SaddleConfig(follow_steps=self.budget["follow_steps"],
+                                                newton_steps=self.budget["newton_steps"]))
         copy = type(s)(s.config, s.x.copy(), s.y.copy(), None, s.runs)
         worker = Worker(lambda: autodiff_locked(compute_path(copy, row, target, config)))
         worker.yielded.connect(self._progress)
