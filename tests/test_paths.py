@@ -166,3 +166,14 @@ def test_path_rejects_bad_runs():
         run_generator(path_analysis(session, 3, 3))
     with pytest.raises(ValueError, match="'global'"):
         run_generator(path_analysis(session, 3, "nearest"))
+
+
+def test_cli_path_reports_bad_input_in_one_line(tmp_path, capsys):
+    from lsexplorer.cli import main
+
+    assert main(["path", str(SAMPLE), "--from", "1", "--to", "nearest"]) == 2
+    assert "--to must be a run index or 'global'" in capsys.readouterr().err
+    assert main(["path", str(SAMPLE), "--from", "500", "--to", "global"]) == 2
+    err = capsys.readouterr().err
+    assert "source run must be an index in 0..99" in err and err.count("\n") == 1
+    assert main(["path", str(tmp_path / "missing.h5"), "--from", "1", "--to", "2"]) == 2
