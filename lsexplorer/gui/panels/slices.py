@@ -44,7 +44,7 @@ from ...core.slices import (
 from ..analysis import analysable, closest_saddle_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
-from ..workers import TORCH_AUTODIFF_LOCK, Worker
+from ..workers import Worker
 from .base import AnalysisPanelBase, Table
 
 #: Steps of the 1D slice, over t in [-0.25, 1.25].
@@ -77,8 +77,7 @@ def plane_grid(saddle: ClosestSaddle, plane: SaddlePlane, resolution: int) -> tu
 def slice_work(spec, theta_min, saddle: ClosestSaddle, x, y, trajectory, epochs, resolution: int):
     """Worker generator: yields a :class:`SliceSetup`, then every ``PlaneRow``; returns the ``PlaneSlice``."""
     theta_min = np.asarray(theta_min, dtype=np.float64)
-    with TORCH_AUTODIFF_LOCK:
-        hess = loss_grad_hessian(spec, theta_min, x, y)[2]
+    hess = loss_grad_hessian(spec, theta_min, x, y)[2]
     fallback = np.linalg.eigh(hess)[1][:, 0]
     plane = saddle_plane(saddle.line_origin, saddle.line_direction, theta_min, fallback=fallback)
     on_line = plane.distance <= 64 * np.finfo(np.float64).eps * float(np.linalg.norm(theta_min))
