@@ -34,7 +34,7 @@ def main() -> None:
     config = PathConfig(auto=args.auto, neb=NEBConfig(images=args.images))
     rows = []
     print(f"{'run':>4} {'to':>4} {'saved':>6} {'barrier':>10} {'straight':>10} {'|grad|':>9} {'neg':>3} {'zero':>4} "
-          f"{'|theta|':>8} {'lambda_2':>9} {'pair':>7} {'min|a|':>7} {'kind':>14} search")
+          f"{'|theta|':>8} {'lambda_2':>9} {'pair':>7} {'a_i,a_j':>13} {'min|a|':>7} {'kind':>14} search")
     for row in np.flatnonzero(session.runs.kind == "local_min"):
         started = time.perf_counter()
         r = run_generator(path_analysis(session, int(row), "global", config))
@@ -46,12 +46,16 @@ def main() -> None:
                "climbing_norm": float(np.linalg.norm(r.images[max(r.climbing, 1)])),
                "lambda_2": float(s.eigvals[1]), "nearest_pair": nearest_neuron_pair(session.spec, s.theta, 1)[2],
                "min_outgoing": float(np.abs(outgoing_weights(session.spec, s.theta, 1)).min()),
+               "pair_outgoing": [float(outgoing_weights(session.spec, s.theta, 1)[0, k])
+                                 for k in nearest_neuron_pair(session.spec, s.theta, 1)[:2]],
+               "route": s.route,
                "search": r.search.stop_reason, "moved": s.distance_to_climbing, "seconds": time.perf_counter() - started}
         rows.append(rec)
         print(f"{row:>4} {r.run_to:>4} {r.alignment.saved:>6.3f} {r.barrier:>10.3e} {r.straight_barrier:>10.3e} "
               f"{s.grad_norm:>9.1e} {s.n_negative:>3} {s.n_zero:>4} {rec['theta_norm']:>8.2f} {rec['lambda_2']:>9.1e} "
-              f"{rec['nearest_pair']:>7.3f} {rec['min_outgoing']:>7.3f} {s.kind:>14} "
-              f"{r.search.stop_reason} (moved {s.distance_to_climbing:.3g}, {rec['seconds']:.0f} s)", flush=True)
+              f"{rec['nearest_pair']:>7.3f} {rec['pair_outgoing'][0]:>6.2f},{rec['pair_outgoing'][1]:>6.2f} "
+              f"{rec['min_outgoing']:>7.3f} {s.kind:>14} "
+              f"{r.search.stop_reason}/{s.route} (moved {s.distance_to_climbing:.3g}, {rec['seconds']:.0f} s)", flush=True)
     n = len(rows)
     below = sum(r["barrier"] <= r["straight_barrier"] for r in rows)
     index1 = sum(r["index1"] for r in rows)

@@ -177,3 +177,27 @@ def test_cli_path_reports_bad_input_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "source run must be an index in 0..99" in err and err.count("\n") == 1
     assert main(["path", str(tmp_path / "missing.h5"), "--from", "1", "--to", "2"]) == 2
+
+
+def test_a_point_split_off_a_saddle_line_is_certified_through_the_narrower_net():
+    from lsexplorer.core.paths import symmetry_reduced_saddle
+    from lsexplorer.core.session import load_session
+    from lsexplorer.core.symmetry import incoming_vectors, nearest_neuron_pair
+
+    session = load_session(SAMPLE)
+    spec, x, y = session.spec, session.x, session.y
+    # a global minimum with a duplicated neuron: it lies on a line of critical points
+    row = next(int(r) for r in np.flatnonzero(session.runs.kind == "global_min")
+               if nearest_neuron_pair(spec, session.runs.theta[r], 1)[2] < 1e-6)
+    theta = session.runs.theta[row]
+    i, j, _ = nearest_neuron_pair(spec, theta, 1)
+    split = theta.copy()
+    split[2 * i:2 * i + 2] += [1e-3, -2e-3]    # pull the pair apart: off the line, not critical
+    split[2 * j:2 * j + 2] -= [1e-3, -2e-3]
+    assert np.linalg.norm(_numpy_grad(session, split)) > 1e-9
+    cert = symmetry_reduced_saddle(spec, x, y, split, SaddleConfig())
+    assert cert is not None and cert.certified and cert.route == f"merged 1:{i},{j}"
+    assert cert.grad_norm <= 1e-12 and cert.loss < 1e-20 and cert.n_negative == 0
+    v = incoming_vectors(spec, cert.theta, 1)
+    np.testing.assert_allclose(v[i], v[j], atol=1e-9)                 # back on the line, in the run's order
+    np.testing.assert_allclose(cert.theta, theta, atol=1e-6)          # with the split it had

@@ -34,6 +34,7 @@ from collections.abc import Generator
 import numpy as np
 
 from .landscape import Landscape, stop_requested
+from .progress import Progress
 
 OPTIMIZERS = ("lbfgs", "fire")
 
@@ -108,18 +109,14 @@ class NEBConfig:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
-@dataclasses.dataclass
-class BandProgress:
+@dataclasses.dataclass(kw_only=True)
+class BandProgress(Progress):
     """``done`` of at most ``total`` optimizer steps of ``stage`` (``"neb"``, ``"climb"``, ``"autoneb:<cycle>"``);
     ``images`` in the band (ends included), its largest NEB force and barrier so far."""
 
-    stage: str
-    done: int
-    total: int
-    images: int
-    max_force: float
-    barrier: float
-    elapsed: float
+    images: int = 0
+    max_force: float = float("nan")
+    barrier: float = float("nan")
 
 
 @dataclasses.dataclass
@@ -352,8 +349,8 @@ def relax_band(landscape: Landscape, images: np.ndarray, config: NEBConfig, scal
             reason = "converged"
             break
         if step % 25 == 0:
-            yield BandProgress(stage, step, max_steps, k, float(norms.max()), float(values.max() - values[0]),
-                               time.perf_counter() - started)
+            yield BandProgress(stage, step, max_steps, time.perf_counter() - started, images=k,
+                               max_force=float(norms.max()), barrier=float(values.max() - values[0]))
             if stop_requested(stop):
                 reason = "cancelled"
                 break

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .alignment import Alignment, align_to
+from .analyses import paths as stored
 from .certify import SINGLE_THREAD_PARAMS
 from .classify import Tolerances, classify, loss_scale
 from .hessian import loss_grad_hessian, spectrum
@@ -37,6 +38,8 @@ from .neb import Band, BandProgress, NEBConfig, auto_neb, neb
 from .nets import MLPSpec
 from .saddle_search import SaddleConfig, SaddleSearch, find_saddle
 from .session import Session, _read_analyses, _write_analyses
+from .slices import batched_loss
+from .symmetry import duplicate_neuron, merge_neurons, nearest_neuron_pair, outgoing_weights, permute_neurons
 
 
 @dataclasses.dataclass
@@ -62,7 +65,10 @@ class SaddleCertificate(Record):
     ``eigvals (P,)`` ascending exact Hessian spectrum, inertia ``n_negative`` / ``n_zero`` /
     ``n_positive`` under ``zero_eig_tol``, ``kind`` (:func:`classify.classify`), ``certified``
     (``grad_norm <= grad_tol``), ``index1`` (certified with exactly one negative eigenvalue), and
-    ``distance_to_climbing`` (how far the search moved from the climbing image)."""
+    ``distance_to_climbing`` (how far the search moved from the climbing image), ``route``:
+    ``"direct"``, or ``"merged L:i,j"`` when the point was found in the narrower net with neurons
+    ``i`` and ``j`` of hidden layer ``L`` merged and put back on its saddle line
+    (:func:`symmetry_reduced_saddle`)."""
 
     theta: np.ndarray
     loss: float
@@ -76,6 +82,7 @@ class SaddleCertificate(Record):
     certified: bool
     index1: bool
     distance_to_climbing: float
+    route: str = "direct"
 
 
 @dataclasses.dataclass
@@ -178,7 +185,7 @@ def _flat_config(config: dict) -> dict:
 
 def path_key(run_from: int, run_to: int) -> str:
     """The name of a path's group under ``/analyses/paths``."""
-    return f"{run_from}_to_{run_to}"
+    return stored.key(run_from, run_to)
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -196,6 +203,56 @@ def certify_saddle(spec: MLPSpec, theta, x, y, tolerances: Tolerances | None = N
     moved = float("nan") if start is None else float(np.linalg.norm(theta - np.asarray(start)))
     return SaddleCertificate(theta, float(value), float(np.linalg.norm(g)), eig, c.n_negative, c.n_zero,
                              c.n_positive, c.zero_eig_tol, c.kind, certified, certified and c.n_negative == 1, moved)
+
+
+def symmetry_reduced_saddle(spec: MLPSpec, x, y, theta, config: SaddleConfig, tolerances: Tolerances | None = None,
+                            start=None, stop: threading.Event | None = None) -> SaddleCertificate | None:
+    """A certified critical point on the saddle line through ``theta (P,)``, or None.
+
+    A saddle search that creeps towards two neurons merging (nearest incoming vectors shrinking, one
+    eigenvalue going to 0) is converging onto a *line* of critical points, the image of a critical
+    point of the narrower net under neuron duplication (thesis section 4.3), where Newton converges
+    only linearly. For every hidden layer the nearest pair is merged, the narrower net's critical
+    point searched from there (:func:`find_saddle`), and the neuron
+    duplicated back with the outgoing split it had, in the original neuron order; the first
+    certified result is returned (Newton alone is tried first, then eigenvector following). A pair whose merge raises the loss by more than 1 % is skipped:
+    neurons that approach each other with opposite, growing outgoing weights are entering a flat
+    channel towards infinity (Martinelli et al. 2025), not a saddle line.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    for layer in range(1, len(spec.hidden_widths) + 1):
+        if spec.widths[layer] < 2:
+            continue
+        i, j, _ = nearest_neuron_pair(spec, theta, layer)
+        a = outgoing_weights(spec, theta, layer)
+        total = a[:, i] + a[:, j]
+        mu = float(a[:, i] @ total / (total @ total)) if float(total @ total) > 0 else 0.5
+        nspec, ntheta = merge_neurons(spec, theta, layer, i, j)
+        if not _merge_keeps_loss(spec, theta, nspec, ntheta, x, y):
+            continue  # not near a saddle line: the merged net computes another function
+        narrow = network_landscape(nspec, x, y)
+        # Newton first (the nearest critical point of the narrower net), then eigenvector following
+        for cfg in (dataclasses.replace(config, follow_steps=0), config):
+            search = find_saddle(narrow, ntheta, None, cfg, stop)
+            if search.stop_reason == "cancelled":
+                return None
+            if not np.isfinite(search.theta).all():
+                continue
+            wide = duplicate_neuron(nspec, search.theta, layer, i, mu)[1]
+            keep = [k for k in range(spec.widths[layer]) if k != j]
+            wide = permute_neurons(spec, wide, layer, np.argsort(keep + [j]))
+            cert = certify_saddle(spec, wide, x, y, tolerances, start)
+            if cert.certified:
+                cert.route = f"merged {layer}:{i},{j}"
+                return cert
+    return None
+
+
+def _merge_keeps_loss(spec: MLPSpec, theta, nspec: MLPSpec, ntheta, x, y, rtol: float = 1e-2) -> bool:
+    """Whether merging raised the loss by at most ``rtol`` of it (near a saddle line it changes only
+    to second order in the split, and lowers it when the line holds a minimum)."""
+    wide, narrow = batched_loss(spec, theta[None], x, y)[0], batched_loss(nspec, ntheta[None], x, y)[0]
+    return bool(narrow <= (1 + rtol) * wide + 1e-30)
 
 
 def path_plane(source: np.ndarray, target: np.ndarray, third: np.ndarray, images: np.ndarray) -> PathPlane:
@@ -246,7 +303,7 @@ def minimum_energy_path(spec: MLPSpec, x, y, theta_from, theta_to, config: PathC
         torch.set_num_threads(1)
     try:
         a = np.asarray(theta_from, dtype=np.float64)
-        yield BandProgress("align", 0, 1, 2, float("nan"), float("nan"), 0.0)
+        yield BandProgress("align", 0, 1, 0.0, images=2)
         if config.align:
             alignment = align_to(spec, a, theta_to)
         else:
@@ -255,18 +312,23 @@ def minimum_energy_path(spec: MLPSpec, x, y, theta_from, theta_to, config: PathC
                                   d, d, 0.0, "none")
         b = alignment.theta
         landscape = network_landscape(spec, x, y)
-        yield BandProgress("straight", 0, 1, 2, float("nan"), float("nan"), time.perf_counter() - started)
+        yield BandProgress("straight", 0, 1, time.perf_counter() - started, images=2)
         t = np.linspace(0.0, 1.0, config.straight_points)
         straight = landscape.values_and_grads((1 - t)[:, None] * a + t[:, None] * b)[0]
         band = yield from band_on_landscape(landscape, a, b, config, stop)
         climbing = band.climbing if band.climbing > 0 else band.highest
         search = certificate = None
         if band.stop_reason != "cancelled":
-            yield BandProgress("saddle", 0, 1, len(band.images), float(band.forces.max()),
-                               float(band.values.max() - band.values[0]), time.perf_counter() - started)
+            yield BandProgress("saddle", 0, 1, time.perf_counter() - started, images=len(band.images),
+                               max_force=float(band.forces.max()), barrier=float(band.values.max() - band.values[0]))
             search = find_saddle(landscape, band.images[climbing], band.tangents[climbing], config.saddle, stop)
             if search.stop_reason != "cancelled":
                 certificate = certify_saddle(spec, search.theta, x, y, tolerances, band.images[climbing])
+                if not certificate.certified and spec.hidden_widths:
+                    yield BandProgress("saddle line", 0, 1, time.perf_counter() - started, images=len(band.images))
+                    reduced = symmetry_reduced_saddle(spec, x, y, search.theta, config.saddle, tolerances,
+                                                      band.images[climbing], stop)
+                    certificate = reduced or certificate
         third = certificate.theta if certificate is not None else band.images[climbing]
         plane = path_plane(a, b, third, band.images)
         return PathResult(
@@ -330,13 +392,13 @@ def path_analysis(session: Session, row_from: int, to: int | str = "global", con
                                             session.runs.theta[row_to], config, tolerances, stop,
                                             row_from, row_to, to_global)
     if result.stop_reason != "cancelled":
-        session.analyses.setdefault("paths", {})[result.key] = result.to_dict()
+        stored.write(session, result)
     return result
 
 
 def stored_paths(session: Session) -> dict[str, PathResult]:
     """Every path stored in ``session``, by key."""
-    return {k: PathResult.from_dict(v) for k, v in session.analyses.get("paths", {}).items()}
+    return stored.read_all(session)
 
 
 def write_path(group: h5py.Group, result: PathResult) -> None:
@@ -349,6 +411,6 @@ def read_path(group: h5py.Group) -> PathResult:
     return PathResult.from_dict(_read_analyses(group))
 
 
-__all__ = ["PathConfig", "SaddleCertificate", "PathPlane", "PathResult", "path_key", "certify_saddle", "path_plane",
+__all__ = ["PathConfig", "SaddleCertificate", "PathPlane", "PathResult", "path_key", "certify_saddle", "symmetry_reduced_saddle", "path_plane",
            "band_on_landscape", "minimum_energy_path", "nearest_global_minimum", "path_analysis", "stored_paths", "path_summary",
            "write_path", "read_path"]

@@ -17,9 +17,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
+from ...core.analyses import paths as stored_paths
 from ...core.classify import Tolerances
 from ...core.neb import NEBConfig
-from ...core.paths import PathConfig, PathResult, minimum_energy_path, nearest_global_minimum, path_key
+from ...core.paths import PathConfig, PathResult, minimum_energy_path, nearest_global_minimum
 from ...core.saddle_search import SaddleConfig
 from ...core.slices import batched_loss
 from ..model import SessionModel
@@ -157,14 +158,9 @@ class QtPathsPanel(PanelBase):
         s, row = self.model.session, self.model.current
         if s is None or row < 0:
             return None
-        paths = s.analyses.get("paths", {})
         if self.target.currentData() == "run":
-            d = paths.get(path_key(row, self.target_run.value()))
-            return None if d is None else PathResult.from_dict(d)
-        for key, d in paths.items():  # the stored path to a global minimum, if any
-            if key.startswith(f"{row}_to_") and bool(d.get("to_global")):
-                return PathResult.from_dict(d)
-        return None
+            return stored_paths.read(s, row, self.target_run.value())
+        return stored_paths.to_global(s, row)
 
     def _load(self) -> None:
         result = self._stored()
@@ -288,7 +284,7 @@ class QtPathsPanel(PanelBase):
         s = self.model.session
         if s is None:
             return
-        s.analyses.setdefault("paths", {})[result.key] = result.to_dict()
+        stored_paths.write(s, result)
         self.model.set_modified(True)
         if self.model.current == result.run_from:
             self.result, self.plane_data = result, (u, v, loss)
