@@ -37,6 +37,11 @@ def test_paths_panel_computes_stores_draws_and_exports(main_window, qtbot):
     assert panel.result is not None and panel.result.key == key
 
 
+def test_run_table_offers_the_path_to_the_nearest_global_minimum(main_window):
+    assert main_window.path_action in main_window.run_table.view.actions()
+    assert main_window.docks["Paths"].widget() is main_window.paths
+
+
 def test_paths_panel_cancel_stores_nothing(main_window, qtbot):
     panel = main_window.paths
     s = main_window.model.session

@@ -229,7 +229,8 @@ class QtPathsPanel(PanelBase):
         cert = ("—" if s is None else
                 f"loss {fmt(s.loss, 6)}, ‖∇L‖ = {s.grad_norm:.1e}, λ_min = {fmt(float(s.eigvals[0]))}, "
                 f"<b>{'certified index-1 saddle' if s.index1 else s.kind.replace('_', ' ')}</b>"
-                f" ({s.n_negative} negative eigenvalue{'s' if s.n_negative != 1 else ''})")
+                f" ({s.n_negative} negative eigenvalue{'s' if s.n_negative != 1 else ''}"
+                + (f"; found on a saddle line, {s.route}" if s.route != "direct" else "") + ")")
         residual = float(p.residual.max()) / max(float(np.linalg.norm(p.target)), 1e-300)
         self.summary.setText(
             f"<b>{r.method.upper()}</b>, {len(r.images)} images, {r.stop_reason} after {r.steps} steps · "
