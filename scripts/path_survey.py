@@ -6,6 +6,13 @@ how many refined highest images are certified index-1 saddles. The rest are desc
 saddle search ended. ``--json FILE`` writes the rows.
 
     python scripts/path_survey.py sample_data/toy_width5.h5 [--auto] [--images N] [--json out.json]
+    python scripts/path_survey.py --summarize out.json      # the summary of a saved survey
+
+A highest image that is not certified is described by where its saddle search was heading: two
+neurons' incoming vectors closing in (nearest pair < 0.2) with outgoing weights of opposite sign is a
+*flat channel* towards infinity (Martinelli et al. 2025: the loss falls as the weights grow, no finite
+critical point); an outgoing weight below 0.01 is a neuron being switched off (*zero-type*); anything
+else is listed as *other*.
 """
 
 from __future__ import annotations
@@ -25,11 +32,18 @@ from lsexplorer.core.symmetry import nearest_neuron_pair, outgoing_weights
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("session")
+    parser.add_argument("session", nargs="?")
+    parser.add_argument("--summarize", metavar="JSON", help="print the summary of a saved survey and stop")
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--auto", action="store_true")
     parser.add_argument("--json")
     args = parser.parse_args()
+    if args.summarize:
+        with open(args.summarize) as f:
+            summarize(json.load(f))
+        return
+    if not args.session:
+        parser.error("give a session file (or --summarize JSON)")
     session = load_session(args.session)
     config = PathConfig(auto=args.auto, neb=NEBConfig(images=args.images))
     rows = []
@@ -56,15 +70,37 @@ def main() -> None:
               f"{rec['nearest_pair']:>7.3f} {rec['pair_outgoing'][0]:>6.2f},{rec['pair_outgoing'][1]:>6.2f} "
               f"{rec['min_outgoing']:>7.3f} {s.kind:>14} "
               f"{r.search.stop_reason}/{s.route} (moved {s.distance_to_climbing:.3g}, {rec['seconds']:.0f} s)", flush=True)
-    n = len(rows)
-    below = sum(r["barrier"] <= r["straight_barrier"] for r in rows)
-    index1 = sum(r["index1"] for r in rows)
-    certified = sum(r["certified"] for r in rows)
-    print(f"{n} local minima: band barrier <= straight-line barrier for {below}; refined highest image certified for "
-          f"{certified}, of which index 1: {index1} ({index1 / max(n, 1):.0%} of all)")
+    summarize(rows)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
+
+
+def diagnosis(rec: dict) -> str:
+    """Certified index-1 saddle, or where an uncertified saddle search was heading (module docstring)."""
+    if rec["certified"]:
+        return "index-1 saddle" if rec["index1"] else f"certified, index {rec['n_negative']}"
+    a_i, a_j = rec["pair_outgoing"]
+    if rec["nearest_pair"] < 0.2 and a_i * a_j < 0:
+        return "flat channel"
+    if rec["min_outgoing"] < 0.01:
+        return "zero-type neuron"
+    return "other"
+
+
+def summarize(rows: list[dict]) -> None:
+    n = len(rows)
+    below = [r["run"] for r in rows if r["barrier"] <= r["straight_barrier"]]
+    above = [r["run"] for r in rows if r["barrier"] > r["straight_barrier"]]
+    index1 = sum(r["index1"] for r in rows)
+    print(f"{n} local minima: band barrier <= straight-line barrier for {len(below)}"
+          + (f" (not for runs {', '.join(map(str, above))})" if above else ""))
+    print(f"refined highest image a certified index-1 saddle: {index1} of {n} ({index1 / max(n, 1):.0%})")
+    groups: dict[str, list[int]] = {}
+    for r in rows:
+        groups.setdefault(diagnosis(r), []).append(r["run"])
+    for name, runs in groups.items():
+        print(f"  {name}: {len(runs)} (runs {', '.join(map(str, runs))})")
 
 
 if __name__ == "__main__":
