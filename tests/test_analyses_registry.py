@@ -115,3 +115,13 @@ def test_kinds_are_one_enum():
     assert KINDS == tuple(Kind) and Kind("local_min") is Kind.LOCAL_MIN
     assert (np.array(["local_min", "global_min"]) == Kind.LOCAL_MIN).tolist() == [True, False]
     assert {k.plural for k in Kind} >= {"local minima", "non-strict saddles"}
+
+
+def test_info_names_every_stored_analysis_with_its_counts(sample):
+    from lsexplorer.cli import format_analyses
+
+    lines = format_analyses(sample).splitlines()
+    assert [line.split(":")[0] for line in lines] == [f"analysis {name.replace('_', ' ')}" for name in REGISTRY]
+    assert f"closest saddle: runs {len(closest_saddle.analysed_rows(sample))}, symmetry induced " \
+           f"{int(sample.runs.symmetry_induced.sum())}" in lines[1]
+    assert format_analyses(_bare(sample)) == ""

@@ -11,6 +11,7 @@ from lsexplorer.core.nets import MLPSpec, loss
 from lsexplorer.core.progress import run_generator
 from lsexplorer.core.slices import (LineSlice, PCADirections, PlaneSlice, Projection, SaddlePlane, line_slice,
                                     pca_directions, plane_slice, project, random_directions, saddle_plane)
+from lsexplorer.core.session import _read_analyses, _write_analyses
 from lsexplorer.core.symmetry import duplicate_neuron, incoming_vectors
 
 
@@ -18,6 +19,17 @@ def direct_loss(spec, theta, x, y):
     with torch.no_grad():
         return float(loss(spec, torch.from_numpy(np.asarray(theta, dtype=np.float64)), torch.from_numpy(x),
                           torch.from_numpy(y)))
+
+
+def _through_a_session_file(result, tmp_path):
+    """``result`` written as a session's ``/analyses`` item and read back into its class."""
+    import h5py
+
+    path = tmp_path / "round_trip.h5"
+    with h5py.File(path, "w") as f:
+        _write_analyses(f.create_group("analyses"), {"item": result.to_dict()})
+    with h5py.File(path, "r") as f:
+        return type(result).from_dict(_read_analyses(f["analyses"])["item"])
 
 
 def test_line_slice_is_the_loss_on_the_line(toy):
@@ -102,7 +114,7 @@ def test_saddle_plane_basis_and_coordinates():
         saddle_plane(origin, np.zeros_like(direction), theta_min)
 
 
-def test_projection_is_exact_in_the_plane_and_measures_the_rest():
+def test_projection_is_exact_in_the_plane_and_measures_the_rest(tmp_path):
     rng = np.random.default_rng(2)
     p = 20
     origin = rng.normal(size=p)
@@ -119,7 +131,10 @@ def test_projection_is_exact_in_the_plane_and_measures_the_rest():
     off = project(inside + heights[:, None] * normal, origin, basis)
     np.testing.assert_allclose(off.coords, coords, atol=1e-12)
     np.testing.assert_allclose(off.residual, heights, atol=1e-12)
-    assert isinstance(Projection.from_dict(off.to_dict()), Projection)
+    back = _through_a_session_file(off, tmp_path)
+    assert isinstance(back, Projection)
+    np.testing.assert_array_equal(back.coords, off.coords)
+    np.testing.assert_array_equal(back.residual, off.residual)
 
 
 @pytest.mark.parametrize("spec", [MLPSpec((2, 5, 1)), MLPSpec((3, 4, 3, 2), "tanh", True)],
@@ -148,7 +163,7 @@ def test_filter_normalised_directions_match_each_neurons_norm(spec):
         random_directions(spec, theta, 0, "batch")
 
 
-def test_pca_recovers_the_line_a_trajectory_moves_along():
+def test_pca_recovers_the_line_a_trajectory_moves_along(tmp_path):
     rng = np.random.default_rng(4)
     start, line = rng.normal(size=15), rng.normal(size=15)
     line /= np.linalg.norm(line)
@@ -169,4 +184,8 @@ def test_pca_recovers_the_line_a_trajectory_moves_along():
     pca2 = pca_directions(traj + wiggle[:, None] * side)
     assert abs(pca2.components[1] @ side) == pytest.approx(1.0, abs=1e-12)
     assert pca2.explained_variance_ratio.sum() == pytest.approx(1.0, abs=1e-12)
-    assert isinstance(PCADirections.from_dict(pca.to_dict()), PCADirections)
+    back = _through_a_session_file(pca2, tmp_path)
+    assert isinstance(back, PCADirections)
+    for field in ("mean", "components", "explained_variance", "explained_variance_ratio"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(pca2, field), err_msg=field)
+        assert getattr(back, field).shape == getattr(pca2, field).shape

@@ -9,8 +9,8 @@ import torch
 from lsexplorer.core.data import toy_dataset, toy_teacher
 from lsexplorer.core.nets import MLPSpec, forward, loss, loss_and_grad
 from lsexplorer.core.symmetry import (duplicate_neuron, flip_neuron_pair, flips_preserve_function, incoming_vectors,
-                                      match_to_teacher, merge_neurons, nearest_neuron_pair, outgoing_weights,
-                                      permute_neurons, remove_neuron, saddle_line, sign_flip, sign_flip_offset)
+                                      match_to_teacher, merge_neurons, nearest_neuron_distances, nearest_neuron_pair,
+                                      outgoing_weights, permute_neurons, remove_neuron, saddle_line, sign_flip, sign_flip_offset)
 
 SPECS = [MLPSpec((2, 5, 1)), MLPSpec((3, 4, 2), "tanh", True), MLPSpec((3, 4, 5, 3, 2), "sigmoid", True),
          MLPSpec((2, 3, 4, 3, 1), "sigmoid", False), MLPSpec((2, 4, 3, 2), "softplus", True)]
@@ -219,6 +219,19 @@ def test_nearest_neuron_pair():
     i, j, d = nearest_neuron_pair(spec, theta, 1)
     assert (i, j) == (0, 2) and d == pytest.approx(np.sqrt(2 + 0.25))
     assert nearest_neuron_pair(*duplicate_neuron(spec, theta, 1, 3, 0.4), 1) == (3, 4, 0.0)
+
+
+def test_nearest_neuron_distances_per_point_nan_where_undefined():
+    spec = MLPSpec((2, 4, 3, 1), "tanh", True)
+    thetas = np.random.default_rng(3).normal(size=(4, spec.n_params))
+    thetas[2, 5] = np.inf
+    for layer in (1, 2):
+        got = nearest_neuron_distances(spec, thetas, layer)
+        want = [nearest_neuron_pair(spec, t, layer)[2] for t in thetas[[0, 1, 3]]]
+        np.testing.assert_array_equal(got[[0, 1, 3]], want)
+        assert np.isnan(got[2])
+    np.testing.assert_array_equal(nearest_neuron_distances(spec, thetas), nearest_neuron_distances(spec, thetas, 2))
+    assert np.isnan(nearest_neuron_distances(MLPSpec((2, 1, 1)), np.zeros((2, 5)))).all()  # one neuron: no pair
 
 
 def test_impossible_inputs_raise_clear_errors():

@@ -60,6 +60,7 @@ from .nlopt_guard import CallbackGuard
 from .progress import Progress
 from .refine import NLOPT_RESULTS, RefineConfig, refine
 from .session import Session
+from .symmetry import nearest_neuron_distances as symmetry_nearest_neuron_distances
 from .symmetry import (duplicate_neuron, incoming_vectors, merge_neurons, nearest_neuron_pair, outgoing_weights,
                        permute_neurons)
 
@@ -374,12 +375,11 @@ def nearest_neuron_distances(source: Session | tuple[MLPSpec, np.ndarray], layer
     """Smallest distance between two neurons' incoming vectors for every point (thesis Fig 6.7).
 
     ``source`` is a session (its refined points ``/runs/theta``) or ``(spec, thetas (S, P))``;
-    ``layer`` defaults to the last hidden layer. Returns ``(S,)``, NaN for non-finite points.
+    ``layer`` defaults to the last hidden layer. Returns ``(S,)``, NaN for non-finite points
+    (:func:`lsexplorer.core.symmetry.nearest_neuron_distances`).
     """
     spec, thetas = (source.spec, source.runs.theta) if isinstance(source, Session) else source
-    thetas = np.atleast_2d(np.asarray(thetas, dtype=np.float64))
-    layer = len(spec.hidden_widths) if layer is None else layer
-    return np.array([nearest_neuron_pair(spec, th, layer)[2] if np.isfinite(th).all() else np.nan for th in thetas])
+    return symmetry_nearest_neuron_distances(spec, thetas, layer)
 
 
 # --------------------------------------------------------------------------- symmetry-induced points

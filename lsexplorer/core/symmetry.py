@@ -456,6 +456,19 @@ def nearest_neuron_pair(spec: MLPSpec, theta, layer: int) -> tuple[int, int, flo
     return int(i), int(j), float(d[i, j])
 
 
+def nearest_neuron_distances(spec: MLPSpec, thetas, layer: int | None = None) -> np.ndarray:
+    """Smallest distance between two neurons' incoming vectors of hidden ``layer`` (default: the
+    last) for every point of ``thetas (S, P)`` (thesis Fig 6.7): ``(S,)``, NaN for non-finite points
+    and for every point when the layer has a single neuron."""
+    thetas = np.atleast_2d(np.asarray(thetas, dtype=np.float64))
+    layer = len(spec.hidden_widths) if layer is None else int(layer)
+    out = np.full(len(thetas), np.nan)
+    if spec.widths[layer] >= 2:
+        for i in np.flatnonzero(np.isfinite(thetas).all(axis=1)):
+            out[i] = nearest_neuron_pair(spec, thetas[i], layer)[2]
+    return out
+
+
 __all__ = ["SIGN_SYMMETRIC", "Match", "incoming_vectors", "outgoing_weights", "permute_neurons", "sign_flip_offset",
            "flips_preserve_function", "sign_flip", "flip_neuron_pair", "match_to_teacher", "merge_neurons",
-           "remove_neuron", "duplicate_neuron", "saddle_line", "nearest_neuron_pair"]
+           "remove_neuron", "duplicate_neuron", "saddle_line", "nearest_neuron_pair", "nearest_neuron_distances"]

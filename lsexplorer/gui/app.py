@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
+from ..core.samples import sample_session_path
 from ..core.session import Session, SessionError, load_session, save_session
 from .export import (
     FIGURE_FORMATS,
@@ -56,8 +57,8 @@ log = logging.getLogger(__name__)
 
 ORGANIZATION = "lsexplorer"
 APPLICATION = "lsexplorer"
-#: The session opened when no file is given; the project ships it in the repository.
-SAMPLE_SESSION = Path(__file__).resolve().parents[2] / "sample_data" / "toy_width5.h5"
+#: The session opened when no file is given (a checkout's sample_data/, or installed with the wheel).
+SAMPLE_SESSION = sample_session_path()
 MAX_RECENT = 8
 #: Bumped when the dock set changes, so an old saved layout is not applied to new docks.
 LAYOUT_VERSION = 2

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.nets import MLPSpec
 from ..core.session import Session
-from ..core.symmetry import nearest_neuron_pair
+from ..core import symmetry
 from .analysis import AnalysisQueue
 from .workers import TaskRegistry
 
@@ -183,15 +183,10 @@ class SessionModel(QObject):
 
 
 def nearest_neuron_distances(session: Session | None, layer: int) -> np.ndarray:
-    """``(S,)`` nearest-neuron distance of hidden ``layer`` per run (NaN where undefined); see the method."""
+    """``(S,)`` nearest-neuron distance of hidden ``layer`` per run (NaN where undefined), from core."""
     if session is None:
         return np.zeros(0)
-    out = np.full(session.runs.n_runs, np.nan)
-    spec, theta = session.spec, session.runs.theta
-    if spec.widths[layer] >= 2:
-        for i in np.flatnonzero(np.isfinite(theta).all(axis=1)):
-            out[i] = nearest_neuron_pair(spec, theta[i], layer)[2]
-    return out
+    return symmetry.nearest_neuron_distances(session.spec, session.runs.theta, layer)
 
 
 def derived_data(session: Session) -> dict:

@@ -1,0 +1,54 @@
+"""The wheel carries what the package promises: ``py.typed`` and the sample session, which an
+installed lsexplorer finds through :func:`lsexplorer.core.samples.sample_session_path`."""
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_finds_its_sample_session(tmp_path):
+    pytest.importorskip("setuptools", reason="builds the wheel without network access, with this setuptools")
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("lsexplorer", "sample_data"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(src)], check=True, capture_output=True, env=env, timeout=300)
+    wheel, = (tmp_path / "dist").glob("lsexplorer-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "lsexplorer/py.typed" in names
+    stored = [n for n in names if n.endswith("/share/lsexplorer/toy_width5.h5")]
+    assert len(stored) == 1 and zipfile.ZipFile(wheel).getinfo(stored[0]).file_size == \
+        (ROOT / "sample_data" / "toy_width5.h5").stat().st_size
+
+    # Installed into a fresh environment (dependencies from this one), run from elsewhere.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                   check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
+                   check=True, capture_output=True, env=env, timeout=300)
+    code = ("import lsexplorer; from lsexplorer.core.samples import sample_session_path; "
+            "print(lsexplorer.__file__); print(sample_session_path())")
+    out = subprocess.run([str(python), "-c", code], cwd=tmp_path, check=True, capture_output=True, text=True,
+                         env=env, timeout=120).stdout.split()
+    assert out[0].startswith(str(venv)), out  # the installed copy, not the checkout
+    found = Path(out[1])
+    assert found.is_file() and found.is_relative_to(venv) and found.parent.name == "lsexplorer"
+    assert found.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+
+
+def test_a_checkout_finds_its_own_sample_session():
+    from lsexplorer.core.samples import sample_session_path
+
+    assert sample_session_path() == ROOT / "sample_data" / "toy_width5.h5"
