@@ -598,11 +598,22 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_path(args: argparse.Namespace) -> int:
+    from .core.session import session_writer
+
+    # The lock is held from before reading until the save, so no other writer's results are lost.
+    with session_writer(args.output or args.session):
+        return _path(args)
+
+
+def _path(args: argparse.Namespace) -> int:
     from .core.neb import NEBConfig
     from .core.paths import PathConfig, path_analysis, path_summary
     from .core.session import load_session, save_session
 
+    if args.output:
+        _check_output_folder(Path(args.output))
     session = load_session(args.session)
+    args.on_interrupt = f"nothing written to {args.output}" if args.output else f"{args.session} unchanged"
     to = args.run_to
     if to != "global":
         try:
