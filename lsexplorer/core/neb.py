@@ -126,7 +126,7 @@ class Band:
     images (K, P), values (K,), tangents (K, P) unit tangents (zero rows at the ends), forces (K,)
     NEB force norms (0 at the ends), climbing (index of the climbing image, -1 without), converged,
     steps (optimizer steps over all cycles), force_tol, spring, stop_reason (``"converged"``,
-    ``"max_steps"``, ``"max_seconds"``, ``"cancelled"``, ``"not_finite"``), cycles (AutoNEB cycles
+    ``"max_steps"``, ``"max_seconds"``, ``"cancelled"``, ``"not_finite"``, ``"ran_away"``), cycles (AutoNEB cycles
     run, 0 for plain NEB), evaluations (image gradients computed).
     """
 
@@ -328,13 +328,29 @@ def relax_band(landscape: Landscape, images: np.ndarray, config: NEBConfig, scal
     climbing, evaluations, reason = -1, 2, "max_steps"
     force = tau = None
     step = 0
+    # A band whose highest image rises well above the band it started from has run away (the NEB
+    # force is no gradient, and L-BFGS can be thrown far along flat directions): go back to the
+    # last band below that ceiling with half the step cap and a fresh optimizer.
+    start_values = landscape.values_and_grads(r[1:-1])[0]
+    low = min(values[0], values[-1])
+    ceiling = float(max(start_values.max(), values.max())) + 0.5 * float(max(start_values.max(), values.max()) - low)
+    safe, move_cap = r.copy(), scales.max_move
     for step in range(1, max_steps + 1):
         v, g = landscape.values_and_grads(r[1:-1])
         evaluations += k - 2
+        if not (np.isfinite(v).all() and np.isfinite(g).all()) or v.max() > ceiling:
+            if move_cap < 1e-6 * scales.max_move:
+                reason = "not_finite" if not np.isfinite(v).all() else "ran_away"
+                r = safe.copy()
+                v, g = landscape.values_and_grads(r[1:-1])
+                values[1:-1] = v
+                break
+            r, move_cap = safe.copy(), 0.5 * move_cap
+            optimizer.reset()
+            continue
         values[1:-1] = v
-        if not (np.isfinite(v).all() and np.isfinite(g).all()):
-            reason = "not_finite"
-            break
+        if step % 10 == 0:
+            safe = r.copy()
         if climb and climbing < 0 and force is not None:
             fmax = float(np.linalg.norm(force, axis=1).max())
             if fmax <= config.climb_after * scales.f0 or step > max_steps // 5:
@@ -359,13 +375,13 @@ def relax_band(landscape: Landscape, images: np.ndarray, config: NEBConfig, scal
                 break
         move = optimizer.move(r[1:-1], force)
         longest = float(np.linalg.norm(move, axis=1).max())
-        if longest > scales.max_move:
-            move *= scales.max_move / longest
+        if longest > move_cap:
+            move *= move_cap / longest
         r[1:-1] += move
-    if force is None:  # cancelled or not finite before any force: measure the band as it is
+    if force is None or reason in ("ran_away", "not_finite"):  # measure the band as it is left
         v, g = landscape.values_and_grads(r[1:-1])
         values[1:-1] = v
-        force, tau = neb_forces(r, values, g, scales.spring, -1)
+        force, tau = neb_forces(r, values, g, scales.spring, climbing if climbing > 0 else -1)
     tangents = np.zeros_like(r)
     tangents[1:-1] = tau
     forces = np.zeros(k)
