@@ -173,6 +173,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
                         "thread unless OMP_NUM_THREADS etc. say otherwise")
 
+    p = sub.add_parser("path", help="minimum-energy path (NEB/AutoNEB) between two runs, with its certified saddle")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--from", dest="run_from", type=int, required=True, metavar="I", help="source run")
+    p.add_argument("--to", dest="run_to", required=True, metavar="J|global",
+                   help="target run, or 'global' for the global minimum nearest after symmetry alignment")
+    p.add_argument("--images", type=_positive_int, default=16, help="interior images of the band (default 16; "
+                   "with --auto, the most it may grow to)")
+    p.add_argument("--auto", action="store_true", help="AutoNEB: start with few images and insert where needed")
+    p.add_argument("--no-align", action="store_true", help="keep the target as it is (no permutation/sign alignment)")
+    p.add_argument("-o", "--output", metavar="OUT.h5", help="write the session with the path here instead of in place")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
     p = sub.add_parser("counting", help="count global-minima and critical-point subspaces, T(r*, m) and G(r, m)")
     p.add_argument("--r", type=_positive_int, required=True,
                    help="width of the narrower network (the teacher's r* for T, the critical point's r for G)")
@@ -676,6 +689,55 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_path(args: argparse.Namespace) -> int:
+    from .core.session import session_writer
+
+    # The lock is held from before reading until the save, so no other writer's results are lost.
+    with session_writer(args.output or args.session):
+        return _path(args)
+
+
+def _path(args: argparse.Namespace) -> int:
+    from .core.neb import NEBConfig
+    from .core.paths import PathConfig, path_analysis, path_summary
+    from .core.session import load_session, save_session
+
+    if args.output:
+        _check_output_folder(Path(args.output))
+    session = load_session(args.session)
+    args.on_interrupt = f"nothing written to {args.output}" if args.output else f"{args.session} unchanged"
+    to = args.run_to
+    if to != "global":
+        try:
+            to = int(to)
+        except ValueError:
+            raise UserError(f"--to must be a run index or 'global', got {to!r}") from None
+    neb = NEBConfig(images=args.images, auto_max_images=max(args.images, 4))
+    config = PathConfig(auto=args.auto, align=not args.no_align, neb=neb)
+    try:
+        runner = path_analysis(session, args.run_from, to, config)
+        result = drive_with_progress(runner, {"climb": ("band", "step", False)}, args.quiet or args.json)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    out = Path(args.output) if args.output else Path(args.session)
+    save_session(session, out)
+    summary = path_summary(result)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    s = summary.get("saddle")
+    print(f"path {summary['from']} -> {summary['to']}{' (nearest global minimum)' if result.to_global else ''}: "
+          f"{summary['method']}, {summary['images']} images, {summary['stop_reason']} after {summary['steps']} steps")
+    print(f"alignment: distance {summary['distance_before']:.4g} -> {summary['distance_after']:.4g}")
+    print(f"barrier {summary['barrier']:.4e} (straight line {summary['straight_barrier']:.4e}) above "
+          f"loss {summary['loss_from']:.4e}")
+    if s is not None:
+        print(f"highest image refined: loss {s['loss']:.6e}, |grad| {s['grad_norm']:.1e}, {s['n_negative']} negative "
+              f"and {s['n_zero']} zero eigenvalues ({s['kind']}{', certified index-1 saddle' if s['index1'] else ''})")
+    print(f"written to {out} under /analyses/paths/{result.key}")
+    return 0
+
+
 def cmd_counting(args: argparse.Namespace) -> int:
     from .core.counting import G, T
 
@@ -706,7 +768,8 @@ def _quiet_stdout() -> None:
 
 
 COMMANDS = {"gui": cmd_gui, "train": cmd_train, "import": cmd_import, "info": cmd_info, "analyze": cmd_analyze,
-            "export": cmd_export, "counting": cmd_counting, "sweep": cmd_sweep}
+            "export": cmd_export, "counting": cmd_counting, "sweep": cmd_sweep,
+            "path": cmd_path}
 
 
 def _configure_threads(args: argparse.Namespace) -> None:

@@ -30,10 +30,11 @@ from lsexplorer.gui.export_session import showcase_row
 #: File name of each panel's screenshot (stable: the README links them).
 PANEL_FILES = {"Runs": "runs.png", "Neurons": "neurons.png", "Statistics": "statistics.png",
                "Training": "training.png", "Counting": "counting.png", "Saddle line": "saddle_line.png",
-               "Slices": "slices.png", "Escape": "escape.png", "Channel": "channel.png"}
+               "Slices": "slices.png", "Escape": "escape.png", "Channel": "channel.png",
+               "Paths": "paths.png"}
 
 #: Panels that share the window's narrow middle column are rendered floating, at this size.
-FLOAT_SIZES = {"Saddle line": (1000, 760), "Slices": (1000, 620), "Escape": (900, 700), "Channel": (1000, 900)}
+FLOAT_SIZES = {"Saddle line": (1000, 760), "Slices": (1000, 620), "Escape": (900, 700), "Channel": (1000, 900), "Paths": (1100, 760)}
 
 
 def settle(app: QApplication, rounds: int = 5) -> None:
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         settle(app)
         window.saddle_line.wait_live()
         window.slices.wait_done()
+        path_worker = window.paths.compute()  # the selected run's path to the nearest global minimum
+        if path_worker is not None:
+            path_worker.wait(600_000)
         settle(app)
         window.grab().save(str(out / "window.png"))
         written = ["window.png"]

@@ -42,6 +42,7 @@ from .panels import (
     QtChannelPanel,
     QtCountingPanel,
     QtEscapePanel,
+    QtPathsPanel,
     QtNeuronPanel,
     QtRunTable,
     QtSaddleLinePanel,
@@ -115,8 +116,9 @@ class MainWindow(QMainWindow):
         self.slices = QtSlicesPanel(self.model)
         self.escape = QtEscapePanel(self.model)
         self.channel = QtChannelPanel(self.model)
+        self.paths = QtPathsPanel(self.model)
         self.panels: list[PanelBase] = [self.run_table, self.neurons, self.statistics, self.training, self.counting,
-                                        self.saddle_line, self.slices, self.escape, self.channel]
+                                        self.saddle_line, self.slices, self.escape, self.channel, self.paths]
         self.docks: dict[str, QDockWidget] = {}
         for panel in self.panels:
             dock = QDockWidget(panel.title, self)
@@ -130,7 +132,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(d["Neurons"], d["Statistics"], Qt.Orientation.Horizontal)
         self.splitDockWidget(d["Neurons"], d["Training"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(d["Training"], d["Counting"])
-        for title in ("Saddle line", "Slices", "Escape", "Channel"):
+        for title in ("Saddle line", "Slices", "Escape", "Channel", "Paths"):
             self.tabifyDockWidget(d["Neurons"], d[title])
         d["Training"].raise_()
         d["Neurons"].raise_()
@@ -208,11 +210,21 @@ class MainWindow(QMainWindow):
         go.addActions([self.next_local_action, self.prev_local_action, self.next_same_action, self.prev_same_action])
         self.addActions(go.actions())  # window-wide shortcuts, whichever panel has the focus
 
+        self.path_action = self._action("Path to nearest global minimum", self._path_from_selection,
+                                        tip="Minimum-energy path (NEB) from the selected run, in the Paths panel")
+        self.run_table.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.run_table.view.addAction(self.path_action)
+
         view = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction(self._action("&Reset layout", self.reset_layout))
+
+    def _path_from_selection(self) -> None:
+        self.docks["Paths"].raise_()
+        self.paths.target.setCurrentIndex(0)
+        self.paths.compute()
 
     # ------------------------------------------------------------------ prompts (tests replace these)
     def ask_open_path(self) -> str | None:

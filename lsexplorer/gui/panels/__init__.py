@@ -4,11 +4,12 @@ from .channel import QtChannelPanel
 from .counting import QtCountingPanel
 from .escape import QtEscapePanel
 from .neurons import QtNeuronPanel
+from .paths import QtPathsPanel
 from .run_table import QtRunTable
 from .saddle_line import QtSaddleLinePanel
 from .slices import QtSlicesPanel
 from .statistics import QtStatisticsPanel
 from .training import QtTrainingPanel
 
-__all__ = ["QtChannelPanel", "QtCountingPanel", "QtEscapePanel", "QtNeuronPanel", "QtRunTable", "QtSaddleLinePanel", "QtSlicesPanel",
+__all__ = ["QtChannelPanel", "QtCountingPanel", "QtEscapePanel", "QtNeuronPanel", "QtPathsPanel", "QtRunTable", "QtSaddleLinePanel", "QtSlicesPanel",
            "QtStatisticsPanel", "QtTrainingPanel"]

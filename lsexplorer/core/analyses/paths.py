@@ -1,0 +1,63 @@
+"""``paths`` storage: minimum-energy paths between two runs, one group per ordered pair.
+
+Not a batch analysis of the registry: a path runs between two runs the caller picks
+(:func:`lsexplorer.core.paths.path_analysis`, ``lsexplorer path``, the app's Paths panel). Stored
+under ``/analyses/paths/<from>_to_<to>`` (:meth:`PathResult.to_dict`); a new path between the same
+runs replaces the earlier one. :func:`lsexplorer.core.paths.write_path` / ``read_path`` move one
+result to and from any HDF5 group in the same layout.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import group_of
+
+if TYPE_CHECKING:
+    from ..paths import PathResult
+    from ..session import Session
+
+GROUP = "paths"
+
+
+def key(run_from: int, run_to: int) -> str:
+    return f"{int(run_from)}_to_{int(run_to)}"
+
+
+def path(run_from: int, run_to: int) -> str:
+    """Where the path from run ``run_from`` to run ``run_to`` is stored in the file."""
+    return f"/analyses/{GROUP}/{key(run_from, run_to)}"
+
+
+def write(session: Session, result: PathResult) -> None:
+    session.analyses.setdefault(GROUP, {})[key(result.run_from, result.run_to)] = result.to_dict()
+
+
+def read(session: Session | None, run_from: int, run_to: int) -> PathResult | None:
+    """The stored path from run ``run_from`` to run ``run_to``, None if absent."""
+    from ..paths import PathResult
+
+    if session is None:
+        return None
+    stored = group_of(session, GROUP).get(key(run_from, run_to))
+    return None if stored is None else PathResult.from_dict(stored)
+
+
+def read_all(session: Session | None) -> dict[str, PathResult]:
+    """Every stored path by key."""
+    from ..paths import PathResult
+
+    if session is None:
+        return {}
+    return {k: PathResult.from_dict(v) for k, v in group_of(session, GROUP).items()}
+
+
+def to_global(session: Session | None, run_from: int) -> PathResult | None:
+    """The stored path from run ``run_from`` to the global minimum picked as nearest, None if absent."""
+    for k, v in group_of(session, GROUP).items() if session is not None else ():
+        if k.startswith(f"{int(run_from)}_to_") and bool(v.get("to_global")):
+            return read(session, run_from, int(k.split("_to_")[1]))
+    return None
+
+
+__all__ = ["GROUP", "key", "path", "read", "read_all", "to_global", "write"]

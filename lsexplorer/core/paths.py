@@ -1,0 +1,416 @@
+"""Minimum-energy paths between two points of a session's network, with a certified saddle on each.
+
+The pipeline of :func:`minimum_energy_path`:
+
+1. **align** the target to its symmetry-equivalent copy nearest the source (:mod:`.alignment`), so the
+   path measures a change of function, not a relabelling of neurons;
+2. the **straight line** between them, sampled densely: the barrier a path must beat;
+3. a climbing-image **NEB**, or **AutoNEB** (:mod:`.neb`), on the float64 loss;
+4. the climbing image **refined to a saddle** (:mod:`.saddle_search`) and **certified** from the
+   exact Hessian of :mod:`.hessian`: ``||grad L||``, the full spectrum and its inertia, and a kind
+   by :func:`classify.classify` with the session's tolerances;
+5. the **plane** through source, aligned target and saddle, with every image's coordinates in it.
+
+:func:`path_analysis` runs it between two runs of a session (``to="global"``: the global minimum
+whose aligned copy is nearest) and stores the :class:`PathResult` under
+``/analyses/paths/<from>_to_<to>``; :func:`write_path` / :func:`read_path` move one result to and
+from an HDF5 group (layout in ``docs/session-format.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Generator
+
+import h5py
+import numpy as np
+import torch
+
+from .alignment import Alignment, align_to
+from .analyses import paths as stored
+from .certify import SINGLE_THREAD_PARAMS
+from .classify import Tolerances, classify, loss_scale
+from .hessian import loss_grad_hessian, spectrum
+from .landscape import Landscape, Record, network_landscape
+from .neb import Band, BandProgress, NEBConfig, auto_neb, neb
+from .nets import MLPSpec
+from .saddle_search import SaddleConfig, SaddleSearch, find_saddle
+from .session import Session, _read_analyses, _write_analyses
+from .slices import batched_loss
+from .symmetry import duplicate_neuron, merge_neurons, nearest_neuron_pair, outgoing_weights, permute_neurons
+
+
+@dataclasses.dataclass
+class PathConfig:
+    """What :func:`minimum_energy_path` does: ``auto`` for AutoNEB (else NEB with ``neb.images``),
+    ``align`` the target first, ``straight_points`` samples of the straight line, and the settings of
+    the band (:class:`NEBConfig`) and of the saddle search (:class:`SaddleConfig`)."""
+
+    auto: bool = False
+    align: bool = True
+    straight_points: int = 101
+    neb: NEBConfig = dataclasses.field(default_factory=NEBConfig)
+    saddle: SaddleConfig = dataclasses.field(default_factory=SaddleConfig)
+
+    def to_dict(self) -> dict:
+        return {"auto": self.auto, "align": self.align, "straight_points": self.straight_points,
+                "neb": self.neb.to_dict(), "saddle": self.saddle.to_dict()}
+
+
+@dataclasses.dataclass
+class SaddleCertificate(Record):
+    """The refined highest image, measured independently: ``theta (P,)``, ``loss``, ``grad_norm``,
+    ``eigvals (P,)`` ascending exact Hessian spectrum, inertia ``n_negative`` / ``n_zero`` /
+    ``n_positive`` under ``zero_eig_tol``, ``kind`` (:func:`classify.classify`), ``certified``
+    (``grad_norm <= grad_tol``), ``index1`` (certified with exactly one negative eigenvalue), and
+    ``distance_to_climbing`` (how far the search moved from the climbing image), ``route``:
+    ``"direct"``, or ``"merged L:i,j"`` when the point was found in the narrower net with neurons
+    ``i`` and ``j`` of hidden layer ``L`` merged and put back on its saddle line
+    (:func:`symmetry_reduced_saddle`)."""
+
+    theta: np.ndarray
+    loss: float
+    grad_norm: float
+    eigvals: np.ndarray
+    n_negative: int
+    n_zero: int
+    n_positive: int
+    zero_eig_tol: float
+    kind: str
+    certified: bool
+    index1: bool
+    distance_to_climbing: float
+    route: str = "direct"
+
+
+@dataclasses.dataclass
+class PathPlane(Record):
+    """The plane through the source (origin), the aligned target and the saddle: orthonormal
+    ``basis (2, P)``, image coordinates ``coords (K, 2)`` and their out-of-plane ``residual (K,)``,
+    ``saddle (2,)`` and ``target (2,)`` coordinates."""
+
+    origin: np.ndarray
+    basis: np.ndarray
+    coords: np.ndarray
+    residual: np.ndarray
+    saddle: np.ndarray
+    target: np.ndarray
+
+
+@dataclasses.dataclass
+class PathResult(Record):
+    """A minimum-energy path between two points and the certified saddle on it.
+
+    run_from, run_to: session rows (-1 for points given directly); to_global: whether ``run_to`` was
+    picked as the nearest global minimum. alignment: how the target was aligned. method:
+    ``"neb"`` or ``"autoneb"``. images (K, P), values (K,), arc (K,) cumulative length, forces (K,)
+    final NEB force norms; climbing index of the climbing image (-1 without); local_maxima indices of
+    the band's interior local maxima; converged, stop_reason, steps, cycles, force_tol, spring of the
+    band. barrier = max(values) - values[0]; straight_t (M,), straight_values (M,), straight_barrier
+    the same along the straight line. search: the saddle search; saddle: its certificate (None if
+    the search was cancelled). plane: :class:`PathPlane`. elapsed seconds. config: the settings.
+    """
+
+    run_from: int
+    run_to: int
+    to_global: bool
+    alignment: Alignment
+    method: str
+    images: np.ndarray
+    values: np.ndarray
+    arc: np.ndarray
+    forces: np.ndarray
+    climbing: int
+    local_maxima: np.ndarray
+    converged: bool
+    stop_reason: str
+    steps: int
+    cycles: int
+    force_tol: float
+    spring: float
+    barrier: float
+    straight_t: np.ndarray
+    straight_values: np.ndarray
+    straight_barrier: float
+    search: SaddleSearch | None
+    saddle: SaddleCertificate | None
+    plane: PathPlane
+    elapsed: float
+    config: dict
+
+    @property
+    def key(self) -> str:
+        return path_key(self.run_from, self.run_to)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PathResult:
+        d = dict(d)
+        for name, kind in (("search", SaddleSearch), ("saddle", SaddleCertificate)):
+            d[name] = None if d.get(name) is None else kind.from_dict(d[name])
+        search, saddle = d.pop("search"), d.pop("saddle")
+        d["search"] = d["saddle"] = None
+        out = super().from_dict(d)
+        out.search, out.saddle = search, saddle
+        return out
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        out["config"] = _flat_config(self.config)
+        return out
+
+
+def path_summary(result: PathResult) -> dict:
+    """The numbers a person or a script wants from a path, JSON-ready."""
+    s = result.saddle
+    out = {"from": result.run_from, "to": result.run_to, "to_global": result.to_global, "method": result.method,
+           "images": int(len(result.images)), "converged": result.converged, "stop_reason": result.stop_reason,
+           "steps": result.steps, "cycles": result.cycles, "distance_before": result.alignment.distance_before,
+           "distance_after": result.alignment.distance_after, "distance_saved": result.alignment.saved,
+           "loss_from": float(result.values[0]), "loss_to": float(result.values[-1]),
+           "barrier": result.barrier, "straight_barrier": result.straight_barrier,
+           "local_maxima": int(len(result.local_maxima)), "elapsed": result.elapsed}
+    if s is not None:
+        out["saddle"] = {"loss": s.loss, "grad_norm": s.grad_norm, "n_negative": s.n_negative, "n_zero": s.n_zero,
+                         "kind": s.kind, "certified": s.certified, "index1": s.index1,
+                         "lambda_min": float(s.eigvals[0]), "distance_to_climbing": s.distance_to_climbing,
+                         "search": result.search.stop_reason}
+    return out
+
+
+def _flat_config(config: dict) -> dict:
+    return {k: (_flat_config(v) if isinstance(v, dict) else v) for k, v in config.items()}
+
+
+def path_key(run_from: int, run_to: int) -> str:
+    """The name of a path's group under ``/analyses/paths``."""
+    return stored.key(run_from, run_to)
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+def certify_saddle(spec: MLPSpec, theta, x, y, tolerances: Tolerances | None = None,
+                   start=None) -> SaddleCertificate:
+    """Certificate of ``theta (P,)`` from the exact loss, gradient and Hessian of :mod:`.hessian`."""
+    tolerances = tolerances or Tolerances()
+    theta = np.asarray(theta, dtype=np.float64)
+    value, g, h = loss_grad_hessian(spec, theta, x, y)
+    eig = spectrum(h)[0] if np.isfinite(h).all() else np.full(spec.n_params, np.nan)
+    y2 = np.asarray(y, dtype=np.float64)
+    c = classify(value, float(np.linalg.norm(g)), eig, loss_scale(y2.reshape(len(y2), -1)), tolerances)
+    certified = bool(np.isfinite(value) and np.linalg.norm(g) <= tolerances.grad_tol)
+    moved = float("nan") if start is None else float(np.linalg.norm(theta - np.asarray(start)))
+    return SaddleCertificate(theta, float(value), float(np.linalg.norm(g)), eig, c.n_negative, c.n_zero,
+                             c.n_positive, c.zero_eig_tol, c.kind, certified, certified and c.n_negative == 1, moved)
+
+
+def symmetry_reduced_saddle(spec: MLPSpec, x, y, theta, config: SaddleConfig, tolerances: Tolerances | None = None,
+                            start=None, stop: threading.Event | None = None) -> SaddleCertificate | None:
+    """A certified critical point on the saddle line through ``theta (P,)``, or None.
+
+    A saddle search that creeps towards two neurons merging (nearest incoming vectors shrinking, one
+    eigenvalue going to 0) is converging onto a *line* of critical points, the image of a critical
+    point of the narrower net under neuron duplication (thesis section 4.3), where Newton converges
+    only linearly. For every hidden layer the nearest pair is merged, the narrower net's critical
+    point searched from there (:func:`find_saddle`), and the neuron
+    duplicated back with the outgoing split it had, in the original neuron order; the first
+    certified result is returned (Newton alone is tried first, then eigenvector following). A pair whose merge raises the loss by more than 1 % is skipped:
+    neurons that approach each other with opposite, growing outgoing weights are entering a flat
+    channel towards infinity (Martinelli et al. 2025), not a saddle line.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    for layer in range(1, len(spec.hidden_widths) + 1):
+        if spec.widths[layer] < 2:
+            continue
+        i, j, _ = nearest_neuron_pair(spec, theta, layer)
+        a = outgoing_weights(spec, theta, layer)
+        total = a[:, i] + a[:, j]
+        mu = float(a[:, i] @ total / (total @ total)) if float(total @ total) > 0 else 0.5
+        nspec, ntheta = merge_neurons(spec, theta, layer, i, j)
+        if not _merge_keeps_loss(spec, theta, nspec, ntheta, x, y):
+            continue  # not near a saddle line: the merged net computes another function
+        narrow = network_landscape(nspec, x, y)
+        # Newton first (the nearest critical point of the narrower net), then eigenvector following
+        for cfg in (dataclasses.replace(config, follow_steps=0), config):
+            search = find_saddle(narrow, ntheta, None, cfg, stop)
+            if search.stop_reason == "cancelled":
+                return None
+            if not np.isfinite(search.theta).all():
+                continue
+            wide = duplicate_neuron(nspec, search.theta, layer, i, mu)[1]
+            keep = [k for k in range(spec.widths[layer]) if k != j]
+            wide = permute_neurons(spec, wide, layer, np.argsort(keep + [j]))
+            cert = certify_saddle(spec, wide, x, y, tolerances, start)
+            if cert.certified:
+                cert.route = f"merged {layer}:{i},{j}"
+                return cert
+    return None
+
+
+def _merge_keeps_loss(spec: MLPSpec, theta, nspec: MLPSpec, ntheta, x, y, rtol: float = 1e-2) -> bool:
+    """Whether merging raised the loss by at most ``rtol`` of it (near a saddle line it changes only
+    to second order in the split, and lowers it when the line holds a minimum)."""
+    wide, narrow = batched_loss(spec, theta[None], x, y)[0], batched_loss(nspec, ntheta[None], x, y)[0]
+    return bool(narrow <= (1 + rtol) * wide + 1e-30)
+
+
+def path_plane(source: np.ndarray, target: np.ndarray, third: np.ndarray, images: np.ndarray) -> PathPlane:
+    """:class:`PathPlane` through ``source``, ``target`` and ``third`` (the saddle), all ``(P,)``."""
+    e1 = target - source
+    n1 = np.linalg.norm(e1)
+    e1 = e1 / n1 if n1 > 0 else np.eye(len(source))[0]
+    r = third - source
+    e2 = r - (r @ e1) * e1
+    if np.linalg.norm(e2) <= 1e-12 * max(np.linalg.norm(r), 1e-300):  # saddle on the line: any normal
+        e2 = np.eye(len(source))[int(np.argmin(np.abs(e1)))]
+        e2 = e2 - (e2 @ e1) * e1
+    e2 = e2 / np.linalg.norm(e2)
+    basis = np.stack([e1, e2])
+    rel = images - source
+    coords = rel @ basis.T
+    residual = np.linalg.norm(rel - coords @ basis, axis=1)
+    return PathPlane(source.copy(), basis, coords, residual, (third - source) @ basis.T, (target - source) @ basis.T)
+
+
+def _local_maxima(values: np.ndarray) -> np.ndarray:
+    inner = np.arange(1, len(values) - 1)
+    return inner[(values[1:-1] > values[:-2]) & (values[1:-1] >= values[2:])]
+
+
+def band_on_landscape(landscape: Landscape, theta_a, theta_b, config: PathConfig,
+                      stop: threading.Event | None = None) -> Generator[BandProgress, None, Band]:
+    """NEB or AutoNEB between two points of any landscape, as ``config`` says."""
+    run = auto_neb if config.auto else neb
+    band = yield from run(landscape, theta_a, theta_b, config.neb, stop)
+    return band
+
+
+def minimum_energy_path(spec: MLPSpec, x, y, theta_from, theta_to, config: PathConfig | None = None,
+                        tolerances: Tolerances | None = None, stop: threading.Event | None = None,
+                        run_from: int = -1, run_to: int = -1, to_global: bool = False,
+                        ) -> Generator[BandProgress, None, PathResult]:
+    """The pipeline of the module docstring between ``theta_from (P,)`` and ``theta_to (P,)``.
+
+    Yields :class:`BandProgress` records (stages ``"align"``, ``"straight"``, the band's, ``"saddle"``);
+    returns the :class:`PathResult`. When ``stop`` is set the band is returned as it is, with no
+    saddle search.
+    """
+    config = config or PathConfig()
+    started = time.perf_counter()
+    threads = torch.get_num_threads()
+    if spec.n_params <= SINGLE_THREAD_PARAMS:
+        torch.set_num_threads(1)
+    try:
+        a = np.asarray(theta_from, dtype=np.float64)
+        yield BandProgress("align", 0, 1, 0.0, images=2)
+        if config.align:
+            alignment = align_to(spec, a, theta_to)
+        else:
+            d = float(np.linalg.norm(a - np.asarray(theta_to, dtype=np.float64)))
+            alignment = Alignment(np.array(theta_to, dtype=np.float64), np.zeros(0, np.int64), np.zeros(0, bool),
+                                  d, d, 0.0, "none")
+        b = alignment.theta
+        landscape = network_landscape(spec, x, y)
+        yield BandProgress("straight", 0, 1, time.perf_counter() - started, images=2)
+        t = np.linspace(0.0, 1.0, config.straight_points)
+        straight = landscape.values_and_grads((1 - t)[:, None] * a + t[:, None] * b)[0]
+        band = yield from band_on_landscape(landscape, a, b, config, stop)
+        climbing = band.climbing if band.climbing > 0 else band.highest
+        search = certificate = None
+        if band.stop_reason != "cancelled":
+            yield BandProgress("saddle", 0, 1, time.perf_counter() - started, images=len(band.images),
+                               max_force=float(band.forces.max()), barrier=float(band.values.max() - band.values[0]))
+            search = find_saddle(landscape, band.images[climbing], band.tangents[climbing], config.saddle, stop)
+            if search.stop_reason != "cancelled":
+                certificate = certify_saddle(spec, search.theta, x, y, tolerances, band.images[climbing])
+                if not certificate.certified and spec.hidden_widths:
+                    yield BandProgress("saddle line", 0, 1, time.perf_counter() - started, images=len(band.images))
+                    reduced = symmetry_reduced_saddle(spec, x, y, search.theta, config.saddle, tolerances,
+                                                      band.images[climbing], stop)
+                    certificate = reduced or certificate
+        third = certificate.theta if certificate is not None else band.images[climbing]
+        plane = path_plane(a, b, third, band.images)
+        return PathResult(
+            run_from=int(run_from), run_to=int(run_to), to_global=bool(to_global), alignment=alignment,
+            method="autoneb" if config.auto else "neb", images=band.images, values=band.values, arc=band.arc_length,
+            forces=band.forces, climbing=int(band.climbing), local_maxima=_local_maxima(band.values).astype(np.int64),
+            converged=bool(band.converged), stop_reason=band.stop_reason, steps=int(band.steps), cycles=int(band.cycles),
+            force_tol=float(band.force_tol), spring=float(band.spring),
+            barrier=float(band.values.max() - band.values[0]), straight_t=t, straight_values=straight,
+            straight_barrier=float(straight.max() - straight[0]), search=search, saddle=certificate, plane=plane,
+            elapsed=time.perf_counter() - started, config=config.to_dict())
+    finally:
+        torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------- sessions
+
+def nearest_global_minimum(session: Session, row: int) -> tuple[int, Alignment]:
+    """The ``global_min`` run whose symmetry-aligned copy is nearest run ``row``, and that alignment."""
+    candidates = np.flatnonzero(session.runs.kind == "global_min")
+    candidates = candidates[candidates != row]
+    if candidates.size == 0:
+        raise ValueError("the session has no global minimum to connect to (no run of kind global_min)")
+    spec, source = session.spec, session.runs.theta[row]
+    best = None
+    for j in candidates:
+        al = align_to(spec, source, session.runs.theta[j])
+        if best is None or al.distance_after < best[1].distance_after:
+            best = (int(j), al)
+    return best
+
+
+def _check_row(session: Session, row, what: str) -> int:
+    n = session.runs.n_runs
+    if not isinstance(row, (int, np.integer)) or not 0 <= row < n:
+        raise ValueError(f"{what} run must be an index in 0..{n - 1}, got {row!r}")
+    if not np.isfinite(session.runs.theta[row]).all():
+        raise ValueError(f"{what} run {row} has no finite point")
+    return int(row)
+
+
+def path_analysis(session: Session, row_from: int, to: int | str = "global", config: PathConfig | None = None,
+                  stop: threading.Event | None = None) -> Generator[BandProgress, None, PathResult]:
+    """The path from run ``row_from`` to run ``to`` (or ``"global"``: the nearest global minimum).
+
+    Stored in ``session.analyses["paths"][path_key(...)]`` unless cancelled; works in memory, the
+    caller saves.
+    """
+    row_from = _check_row(session, row_from, "source")
+    if isinstance(to, str):
+        if to != "global":
+            raise ValueError(f"the target must be a run index or 'global', got {to!r}")
+        row_to, _ = nearest_global_minimum(session, row_from)
+        to_global = True
+    else:
+        row_to, to_global = _check_row(session, to, "target"), False
+        if row_to == row_from:
+            raise ValueError(f"a path needs two different runs, got {row_from} twice")
+    tolerances = Tolerances.from_dict(session.config.get("tolerances", {}))
+    result = yield from minimum_energy_path(session.spec, session.x, session.y, session.runs.theta[row_from],
+                                            session.runs.theta[row_to], config, tolerances, stop,
+                                            row_from, row_to, to_global)
+    if result.stop_reason != "cancelled":
+        stored.write(session, result)
+    return result
+
+
+def stored_paths(session: Session) -> dict[str, PathResult]:
+    """Every path stored in ``session``, by key."""
+    return stored.read_all(session)
+
+
+def write_path(group: h5py.Group, result: PathResult) -> None:
+    """Write ``result`` into the empty HDF5 ``group`` (the layout of ``/analyses/paths/<key>``)."""
+    _write_analyses(group, result.to_dict())
+
+
+def read_path(group: h5py.Group) -> PathResult:
+    """The :class:`PathResult` stored in ``group`` by :func:`write_path` or a session save."""
+    return PathResult.from_dict(_read_analyses(group))
+
+
+__all__ = ["PathConfig", "SaddleCertificate", "PathPlane", "PathResult", "path_key", "certify_saddle", "symmetry_reduced_saddle", "path_plane",
+           "band_on_landscape", "minimum_energy_path", "nearest_global_minimum", "path_analysis", "stored_paths", "path_summary",
+           "write_path", "read_path"]
