@@ -37,16 +37,7 @@ from .export import (
     write_csv,
 )
 from .model import SessionModel, derived_data
-from .panels import (
-    QtCountingPanel,
-    QtEscapePanel,
-    QtNeuronPanel,
-    QtRunTable,
-    QtSaddleLinePanel,
-    QtSlicesPanel,
-    QtStatisticsPanel,
-    QtTrainingPanel,
-)
+from .layout import DOCKS, Role, arrange_docks, fitted_size, make_dock, new_window_size
 from .panels.base import PanelBase
 from .style import configure_pyqtgraph
 from .workers import GuiThreadGarbageCollector, Worker
@@ -59,7 +50,7 @@ APPLICATION = "lsexplorer"
 SAMPLE_SESSION = Path(__file__).resolve().parents[2] / "sample_data" / "toy_width5.h5"
 MAX_RECENT = 8
 #: Bumped when the dock set changes, so an old saved layout is not applied to new docks.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 4
 SESSION_FILTER = "lsexplorer sessions (*.h5 *.hdf5);;All files (*)"
 
 
@@ -86,7 +77,7 @@ def default_settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    """Run table, Neurons, Statistics, Training, Counting, Saddle line, Slices and Escape docks, one selection."""
+    """The docks of :data:`~lsexplorer.gui.layout.DOCKS` around one selection."""
 
     def __init__(self, model: SessionModel | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -98,41 +89,20 @@ class MainWindow(QMainWindow):
         self.model = model or SessionModel(self)
         self.settings = settings if settings is not None else default_settings()
         self.error_box: QMessageBox | None = None
-        self.resize(1500, 950)
         self.setDockNestingEnabled(True)
         self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowNestedDocks)
 
-        self.run_table = QtRunTable(self.model)
-        self.neurons = QtNeuronPanel(self.model)
-        self.statistics = QtStatisticsPanel(self.model)
-        self.training = QtTrainingPanel(self.model)
-        self.counting = QtCountingPanel(self.model)
-        self.saddle_line = QtSaddleLinePanel(self.model)
-        self.slices = QtSlicesPanel(self.model)
-        self.escape = QtEscapePanel(self.model)
-        self.panels: list[PanelBase] = [self.run_table, self.neurons, self.statistics, self.training, self.counting,
-                                        self.saddle_line, self.slices, self.escape]
-        self.docks: dict[str, QDockWidget] = {}
-        for panel in self.panels:
-            dock = QDockWidget(panel.title, self)
-            dock.setObjectName(f"dock_{type(panel).__name__}")
-            dock.setWidget(panel)
-            self.docks[panel.title] = dock
-        d = self.docks
-        # Runs | Neurons (tabbed with Saddle line, Slices, Escape) over Training/Counting | Statistics.
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["Runs"])
-        self.splitDockWidget(d["Runs"], d["Neurons"], Qt.Orientation.Horizontal)
-        self.splitDockWidget(d["Neurons"], d["Statistics"], Qt.Orientation.Horizontal)
-        self.splitDockWidget(d["Neurons"], d["Training"], Qt.Orientation.Vertical)
-        self.tabifyDockWidget(d["Training"], d["Counting"])
-        for title in ("Saddle line", "Slices", "Escape"):
-            self.tabifyDockWidget(d["Neurons"], d[title])
-        d["Training"].raise_()
-        d["Neurons"].raise_()
-        self.resizeDocks([d["Runs"], d["Neurons"], d["Statistics"]], [520, 590, 480], Qt.Orientation.Horizontal)
-        self.resizeDocks([d["Neurons"], d["Training"]], [580, 340], Qt.Orientation.Vertical)
-        self._default_state = self.saveState(LAYOUT_VERSION)
+        self.panels: list[PanelBase] = []
+        self.roles: dict[str, Role] = {}
+        for spec in DOCKS:
+            panel = spec.panel_class(self.model)
+            setattr(self, spec.attribute, panel)
+            self.panels.append(panel)
+            self.roles[panel.title] = spec.role
+        self.docks: dict[str, QDockWidget] = {p.title: make_dock(self, p) for p in self.panels}
+        self.resize(new_window_size(self._available_geometry()))
+        arrange_docks(self, self.docks, self.roles)
 
         self._build_status_bar()
         self._build_menus()
@@ -351,11 +321,17 @@ class MainWindow(QMainWindow):
                 self.show_error("Cannot export the data", str(exc))
 
     # ------------------------------------------------------------------ layout, status, title
+    def _available_geometry(self):
+        screen = self.screen() or QApplication.primaryScreen()
+        return screen.availableGeometry()
+
     def _restore_layout(self) -> None:
+        """The saved geometry and docks, the window shrunk to the screen if it was saved on a larger one."""
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)
+            self.resize(fitted_size(self.size(), self._available_geometry()))
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
 
@@ -365,10 +341,10 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def reset_layout(self) -> None:
-        """The docks where they start, all visible."""
-        self.restoreState(self._default_state, LAYOUT_VERSION)
-        for dock in self.docks.values():
-            dock.show()
+        """Every dock shown and docked where it starts, arranged for the window shrunk to the current screen."""
+        if not (self.isMaximized() or self.isFullScreen()):
+            self.resize(fitted_size(self.size(), self._available_geometry()))
+        arrange_docks(self, self.docks, self.roles)
 
     def _step_same_kind(self, step: int) -> None:
         if self.model.has_session and self.model.current >= 0:
