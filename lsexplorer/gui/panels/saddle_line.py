@@ -150,6 +150,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.source_combo = QComboBox()
         self.source_combo.addItem("closest saddle", "closest")
         self.source_combo.addItem("expand a neuron of this run", "expand")
+        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source_combo.setMinimumContentsLength(10)
         self.source_combo.setToolTip("Closest saddle: the stored analysis of a local minimum. Expand a neuron: "
                                      "duplicate neuron j of hidden layer l of the selected run's point")
         self.layer_spin = QSpinBox()

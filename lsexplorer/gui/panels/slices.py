@@ -128,7 +128,7 @@ class QtSlicesPanel(AnalysisPanelBase):
         plain_axes(self.line_plot)
         self.line_plot.showGrid(x=True, y=True, alpha=0.2)
         self.line_plot.setLogMode(x=False, y=True)
-        self.line_plot.setLabel("bottom", "t  (θ_saddle + t·(θ_min − θ_saddle))")
+        self.line_plot.setLabel("bottom", "t  (saddle → minimum)")
         self.line_plot.setLabel("left", "loss")
         self.line_plot.setTitle("saddle → minimum", size="9pt")
         self.line_item = pg.PlotDataItem(pen=pg.mkPen("#333333", width=1.5))

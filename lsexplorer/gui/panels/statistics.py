@@ -60,6 +60,11 @@ def log_positions(values: np.ndarray) -> tuple[np.ndarray, bool]:
         return np.log10(np.where(zeros, floor, v)), bool(zeros.any())
 
 
+#: Smallest height of a plot here, and the panel width from which the two histograms sit side by side.
+PLOT_MIN_HEIGHT = 150
+SIDE_BY_SIDE_FROM = 640
+
+
 def _boxed(controls: list[QWidget], plot: QWidget, footer: QWidget | None = None) -> QWidget:
     """A row of controls above a plot (and an optional note below it)."""
     box = QWidget()
@@ -70,6 +75,7 @@ def _boxed(controls: list[QWidget], plot: QWidget, footer: QWidget | None = None
         row.addWidget(w)
     row.addStretch(1)
     layout.addLayout(row)
+    plot.setMinimumHeight(PLOT_MIN_HEIGHT)  # the dock scrolls rather than squash a plot's labels
     layout.addWidget(plot, 1)
     if footer is not None:
         layout.addWidget(footer)
@@ -88,7 +94,7 @@ class QtStatisticsPanel(PanelBase):
         content = QSplitter(Qt.Orientation.Vertical)
         content.addWidget(self._build_outcome_table())
         content.addWidget(self._build_scatter())
-        histograms = QSplitter(Qt.Orientation.Horizontal)
+        self.histograms = histograms = QSplitter(Qt.Orientation.Horizontal)
         histograms.addWidget(self._build_histogram())
         histograms.addWidget(self._build_saddle_histogram())
         content.addWidget(histograms)
@@ -144,7 +150,7 @@ class QtStatisticsPanel(PanelBase):
         self.hist_plot = self.hist_widget.getPlotItem()
         plain_axes(self.hist_plot)
         self.hist_plot.showGrid(x=False, y=True, alpha=0.2)
-        self.hist_plot.setLabel("bottom", "nearest-neuron distance min ‖w_i − w_j‖")
+        self.hist_plot.setLabel("bottom", "min ‖w_i − w_j‖")
         self.hist_plot.setLabel("left", "runs")
         self.hist_item = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=pg.mkPen("#333333"),
                                          brush=pg.mkBrush(KIND_COLORS["local_min"]))
@@ -173,7 +179,7 @@ class QtStatisticsPanel(PanelBase):
         plain_axes(self.saddle_plot)
         self.saddle_plot.setLogMode(x=True, y=False)
         self.saddle_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.saddle_plot.setLabel("bottom", "distance to the closest saddle ‖θ(μ*) − θ_min‖")
+        self.saddle_plot.setLabel("bottom", "‖θ(μ*) − θ_min‖")
         self.saddle_plot.setLabel("left", "runs")
         self.saddle_item = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=pg.mkPen("#333333"),
                                            brush=pg.mkBrush(KIND_COLORS["local_min"]))
@@ -236,6 +242,12 @@ class QtStatisticsPanel(PanelBase):
             self.saddle_marker.hide()
 
     # ---------------------------------------------------------------- model -> view
+    def resizeEvent(self, event) -> None:
+        """The two histograms side by side in a wide dock, one above the other in a narrow one."""
+        wide = event.size().width() >= SIDE_BY_SIDE_FROM
+        self.histograms.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
+        super().resizeEvent(event)
+
     def on_session_changed(self) -> None:
         s = self.model.session
         spec = self.model.spec
