@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QRect, QSize
@@ -98,8 +101,12 @@ def test_layout_and_geometry_survive_a_restart(qtbot, gui_settings):
     assert abs(second.docks["Runs"].width() - splitter_width) <= 2
 
 
-def _label_outside(view: pg.GraphicsView) -> list[str]:
-    """Axis labels of ``view`` whose rectangle is not inside the view."""
+def _shown(text: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", text)).split())
+
+
+def _label_problems(view: pg.GraphicsView) -> list[str]:
+    """Axis labels of ``view`` whose rectangle is not inside the view, or whose text HTML swallowed."""
     bounds = view.rect().adjusted(-1, -1, 1, 1)
     bad = []
     for item in view.scene().items():
@@ -109,11 +116,13 @@ def _label_outside(view: pg.GraphicsView) -> list[str]:
             rect = view.mapFromScene(item.label.mapRectToScene(text)).boundingRect()
             if not bounds.contains(rect):
                 bad.append(f"{item.orientation} '{item.labelText}' at {rect.getRect()} outside {bounds.getRect()}")
+            if _shown(item.labelText) not in " ".join(item.label.toPlainText().split()):
+                bad.append(f"{item.orientation} '{item.labelText}' shows as '{item.label.toPlainText()}'")
     return bad
 
 
 @pytest.mark.skipif(not SAMPLE_SESSION.exists(), reason="the bundled sample session is missing")
-def test_axis_labels_fit_in_every_plot_at_1280x720(qtbot, gui_settings):
+def test_axis_labels_fit_in_every_plot_at_1280x720(qtbot, gui_settings, tmp_path):
     w = _window(qtbot, gui_settings)
     _arrange(w, 1280, 720)
     session = load_session(SAMPLE_SESSION)
@@ -130,9 +139,11 @@ def test_axis_labels_fit_in_every_plot_at_1280x720(qtbot, gui_settings):
         for name, view in panel.figures().items():
             if view.isVisible() and isinstance(view, pg.GraphicsView):
                 checked += 1
-                problems += [f"{panel.title}/{name}: {p}" for p in _label_outside(view)]
+                problems += [f"{panel.title}/{name}: {p}" for p in _label_problems(view)]
+    svg = w.export_figure(w.saddle_line, "spectrum_at_mu", tmp_path / "spectrum.svg")
     w.model.tasks.cancel_all()
     w.model.tasks.wait_all(10_000)
     w.saddle_line.stop()
+    assert "(▼ λ &lt; 0)" in svg.read_text(encoding="utf-8")
     assert checked >= 8
     assert not problems, "\n".join(problems)

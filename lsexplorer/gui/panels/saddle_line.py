@@ -250,7 +250,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.spec_plot = self.spec_widget.getPlotItem()
         self.spec_plot.setLogMode(x=False, y=True)
         self.spec_plot.setLabel("bottom", "index")
-        self.spec_plot.setLabel("left", "|λ|  (▼ λ < 0)")
+        self.spec_plot.setLabel("left", "|λ|  (▼ λ &lt; 0)")  # axis labels are HTML
         self.spec_pos = pg.ScatterPlotItem(size=8, symbol="o", brush=pg.mkBrush("#0072B2"), pen=None)
         self.spec_neg = pg.ScatterPlotItem(size=10, symbol="t", brush=pg.mkBrush("#D55E00"), pen=None)
         self.spec_plot.addItem(self.spec_pos)
