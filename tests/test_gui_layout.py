@@ -147,3 +147,19 @@ def test_axis_labels_fit_in_every_plot_at_1280x720(qtbot, gui_settings, tmp_path
     assert "(▼ λ &lt; 0)" in svg.read_text(encoding="utf-8")
     assert checked >= 8
     assert not problems, "\n".join(problems)
+
+
+def test_runs_kind_column_and_filter_items_are_not_cut(qtbot, gui_settings, gui_session):
+    from lsexplorer.core.kinds import KINDS
+    from lsexplorer.gui.panels.run_table import COLUMNS, SHORT_KINDS
+
+    w = _window(qtbot, gui_settings)
+    w.model.set_session(gui_session)
+    table = w.run_table
+    metrics = table.view.fontMetrics()
+    column = [f for _, f, _ in COLUMNS].index("kind")
+    widest = max(metrics.horizontalAdvance(SHORT_KINDS[k]) for k in KINDS)
+    assert table.view.horizontalHeader().sectionSize(column) >= widest + 16
+    combo = table.kind_filter
+    assert all(combo.view().minimumWidth() >= metrics.horizontalAdvance(combo.itemText(i)) + 16
+               for i in range(combo.count()))
