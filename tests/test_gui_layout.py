@@ -106,7 +106,7 @@ def _shown(text: str) -> str:
 
 
 def _label_problems(view: pg.GraphicsView) -> list[str]:
-    """Axis labels of ``view`` whose rectangle is not inside the view, or whose text HTML swallowed."""
+    """Axis labels of ``view`` not inside the view or swallowed by HTML; legends over the data."""
     bounds = view.rect().adjusted(-1, -1, 1, 1)
     bad = []
     for item in view.scene().items():
@@ -118,6 +118,12 @@ def _label_problems(view: pg.GraphicsView) -> list[str]:
                 bad.append(f"{item.orientation} '{item.labelText}' at {rect.getRect()} outside {bounds.getRect()}")
             if _shown(item.labelText) not in " ".join(item.label.toPlainText().split()):
                 bad.append(f"{item.orientation} '{item.labelText}' shows as '{item.label.toPlainText()}'")
+    for item in view.scene().items():
+        legend = getattr(item, "legend", None) if isinstance(item, pg.PlotItem) else None
+        if legend is not None and legend.isVisible() and legend.items:
+            overlap = legend.sceneBoundingRect().intersected(item.vb.sceneBoundingRect())
+            if overlap.width() > 1 and overlap.height() > 1:
+                bad.append(f"legend of '{item.titleLabel.text}' covers the data area")
     return bad
 
 

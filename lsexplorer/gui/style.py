@@ -53,6 +53,18 @@ def plain_axes(plot: pg.PlotItem) -> None:
         axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
+def legend_below(plot: pg.PlotItem, columns: int = 3, text_size: str = "8pt", **options) -> pg.LegendItem:
+    """A legend in ``plot``'s own layout under its x axis, where it never covers data or a cursor.
+
+    It becomes ``plot.legend``, so items added with a ``name`` list themselves as with ``addLegend``;
+    ``options`` go to :class:`pyqtgraph.LegendItem` (e.g. a dark ``brush`` for white samples).
+    """
+    legend = pg.LegendItem(colCount=columns, labelTextSize=text_size, **options)
+    plot.layout.addItem(legend, 4, 1)
+    plot.legend = legend
+    return legend
+
+
 def configure_pyqtgraph() -> None:
     """White figures with black text, antialiased: readable on screen and in papers."""
     pg.setConfigOptions(background="w", foreground="k", antialias=True)
@@ -162,6 +174,7 @@ __all__ = [
     "decade_label",
     "diverging_colormap",
     "fmt",
+    "legend_below",
     "plain_axes",
     "robust_symmetric_limits",
     "symmetric_limits",

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpin
 
 from ...core.counting import ZERO_TYPES, G, RatioCurve, T, ratio_curve
 from ..model import SessionModel
-from ..style import LogAxis, plain_axes
+from ..style import LogAxis, legend_below, plain_axes
 from .base import PanelBase, Table
 
 MAX_R_STAR = 60
@@ -75,7 +75,7 @@ class QtCountingPanel(PanelBase):
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", "student width m")
         self.plot.setLabel("left", "G(r, m) / T(r*, m)")
-        self.plot.addLegend(offset=(8, -8), labelTextSize="9pt")
+        legend_below(self.plot)
         self.total_item = pg.PlotDataItem(pen=pg.mkPen("#1f4e99", width=2.5), name="Σ_r G(r, m) / T(r*, m)")
         self.plot.addItem(self.total_item)
         self.r_items: list[pg.PlotDataItem] = []

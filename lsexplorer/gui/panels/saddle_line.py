@@ -49,7 +49,7 @@ from ...core.inertia import (
 from ...core.symmetry import duplicate_neuron
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
-from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
+from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker
 from .base import AnalysisPanelBase, Table
 
@@ -232,7 +232,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.eig_plot = self.eig_widget.getPlotItem()
         self.eig_plot.setLabel("bottom", "μ")
         self.eig_plot.setTitle("Hessian eigenvalues along θ(μ)", size="9pt")
-        self.eig_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        legend_below(self.eig_plot, columns=4)
         self.curve_items: list[pg.PlotDataItem] = []
         self.live_item = pg.ScatterPlotItem(size=9, symbol="o", pen=pg.mkPen(SELECTION_COLOR, width=1.5),
                                             brush=pg.mkBrush(None))

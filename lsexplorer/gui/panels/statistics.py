@@ -42,6 +42,7 @@ from ..style import (
     SELECTION_COLOR,
     LogAxis,
     fmt,
+    legend_below,
     plain_axes,
 )
 from .base import PanelBase, Table
@@ -124,7 +125,7 @@ class QtStatisticsPanel(PanelBase):
         self.scatter_plot = self.scatter_widget.getPlotItem()
         plain_axes(self.scatter_plot)
         self.scatter_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.scatter_plot.addLegend(offset=(-8, -8), labelTextSize="9pt")
+        legend_below(self.scatter_plot)
         self.kind_items: dict[str, pg.ScatterPlotItem] = {}
         for kind in KINDS:
             item = pg.ScatterPlotItem(size=8, pen=pg.mkPen("#333333", width=0.5), brush=pg.mkBrush(KIND_COLORS[kind]),

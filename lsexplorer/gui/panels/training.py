@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from ...core.session import Session, SessionError, save_session
 from ..experiment_dialog import QtExperimentDialog, experiment_module
 from ..model import SessionModel, derived_data
-from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
+from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker
 from .base import PanelBase, Table
 
@@ -157,7 +157,7 @@ class QtTrainingPanel(PanelBase):
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", "epoch")
         self.plot.setLabel("left", "training loss")
-        self.plot.addLegend(offset=(-8, 8), labelTextSize="9pt")
+        legend_below(self.plot)
         self.all_item = pg.PlotDataItem(pen=pg.mkPen((70, 110, 170, 60), width=1), connect="finite")
         self.low_item = pg.PlotDataItem(pen=pg.mkPen((70, 110, 170, 90)))
         self.high_item = pg.PlotDataItem(pen=pg.mkPen((70, 110, 170, 90)))
