@@ -169,3 +169,61 @@ def test_runs_kind_column_and_filter_items_are_not_cut(qtbot, gui_settings, gui_
     combo = table.kind_filter
     assert all(combo.view().minimumWidth() >= metrics.horizontalAdvance(combo.itemText(i)) + 16
                for i in range(combo.count()))
+
+
+def test_new_experiment_dialog_remembers_values_and_folder_across_a_restart(qtbot, gui_settings, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from lsexplorer.gui.experiment_dialog import QtExperimentDialog
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    first = QtExperimentDialog(None, None, gui_settings)
+    qtbot.addWidget(first)
+    first.width.setValue(7)
+    first.seeds.setValue(3)
+    first.lr.setText("0.003")
+    first.epochs.setText("250")
+    first.output.setText(str(folder / "mine.h5"))
+    first.accept()
+    assert first.result() == first.DialogCode.Accepted
+    restarted = QSettings(gui_settings.fileName(), QSettings.Format.IniFormat)  # a new process' view
+    second = QtExperimentDialog(None, tmp_path / "elsewhere", restarted)
+    qtbot.addWidget(second)
+    assert (second.width.value(), second.seeds.value(), second.lr.text(), second.epochs.text()) == \
+        (7, 3, "0.003", "250")
+    assert second.preset.currentText() == first.preset.currentText()
+    assert second.output_path is not None and second.output_path.parent == folder  # not the session's folder
+
+
+def test_export_dialogs_start_in_the_last_export_folder_after_a_restart(qtbot, main_window, gui_settings, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    w = main_window
+    out = tmp_path / "figures"
+    out.mkdir()
+    w.ask_save_path = lambda caption, suggested, filters: str(out / "spectrum.svg")
+    w.model.select(1)
+    w.export_figure_dialog(w.neurons, "neurons")
+    assert (out / "spectrum.svg").exists()
+    restarted = MainWindow(settings=QSettings(gui_settings.fileName(), QSettings.Format.IniFormat))
+    qtbot.addWidget(restarted)
+    restarted.model.set_session(w.model.session)
+    suggested = []
+    restarted.ask_save_path = lambda caption, path, filters: suggested.append(path)
+    restarted.export_figure_dialog(restarted.neurons, "neurons")
+    restarted.export_data_dialog(restarted.neurons, "neurons")
+    assert [str(p) for p in suggested] == [str(out / "neurons.svg"), str(out / "neurons.csv")]
+
+
+def test_training_dock_is_raised_when_training_starts(qtbot, main_window, tmp_path):
+    w = main_window
+    w.docks["Statistics"].raise_()
+    _settle()
+    assert w.docks["Training"].visibleRegion().isEmpty()
+    w.training.experiment_runner = fake_experiment(make_gui_session(S=2))  # noqa: F405
+    w.training.start({"train": {"epochs": 10**9}, "seeds": [0, 1]}, tmp_path / "new.h5")
+    _settle()
+    assert not w.docks["Training"].visibleRegion().isEmpty()
+    w.training.cancel()
+    w.model.tasks.wait_all(10_000)

@@ -36,8 +36,9 @@ from .export import (
     register_pyqtgraph_exporters,
     write_csv,
 )
-from .model import SessionModel, derived_data
 from .layout import DOCKS, Role, arrange_docks, fitted_size, make_dock, new_window_size
+from .model import SessionModel, derived_data
+from .remembered import last_folder, remember_folder
 from .panels.base import PanelBase
 from .style import configure_pyqtgraph
 from .workers import GuiThreadGarbageCollector, Worker
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
         self.model.error.connect(self.show_error)
         self.model.tasks.changed.connect(self._tasks_changed)
         self.model.tasks.progress.connect(self._task_progress)
+        self.training.started.connect(lambda: self.show_dock("Training"))
         self._restore_layout()
         self._update_title()
 
@@ -288,11 +290,18 @@ class MainWindow(QMainWindow):
         if menu.isEmpty():
             menu.addAction("(nothing to export)").setEnabled(False)
 
+    def _export_dir(self) -> Path:
+        """Where the last export went (else next to the session, a recent file, or home)."""
+        return last_folder(self.settings, "export") or Path(self._last_dir())
+
     def export_figure_dialog(self, panel: PanelBase, name: str) -> None:
         filters = ";;".join(f"{label} (*{suffix})" for suffix, label in FIGURE_FORMATS.items())
-        path = self.ask_save_path("Export figure", str(Path(self._last_dir()) / f"{name}.png"), filters)
+        suffix = str(self.settings.value("export/figure_suffix", ".png"))
+        path = self.ask_save_path("Export figure", str(self._export_dir() / f"{name}{suffix}"), filters)
         if path:
-            self.export_figure(panel, name, path)
+            if self.export_figure(panel, name, path) is not None:
+                remember_folder(self.settings, "export", path)
+                self.settings.setValue("export/figure_suffix", Path(path).suffix or ".png")
 
     def export_figure(self, panel: PanelBase, name: str, path: str | Path) -> Path | None:
         """Show ``panel``'s dock (a hidden plot has no layout) and write figure ``name`` to ``path``."""
@@ -311,11 +320,12 @@ class MainWindow(QMainWindow):
         return path
 
     def export_data_dialog(self, panel: PanelBase, name: str) -> None:
-        path = self.ask_save_path("Export data", str(Path(self._last_dir()) / f"{name}.csv"), "CSV (*.csv)")
+        path = self.ask_save_path("Export data", str(self._export_dir() / f"{name}.csv"), "CSV (*.csv)")
         if path:
             table = panel.tables()[name]
             try:
                 write_csv(path if Path(path).suffix else path + ".csv", table.columns, table.rows)
+                remember_folder(self.settings, "export", path)
                 self.statusBar().showMessage(f"Wrote {path}", 8000)
             except ExportError as exc:
                 self.show_error("Cannot export the data", str(exc))
@@ -345,6 +355,11 @@ class MainWindow(QMainWindow):
         if not (self.isMaximized() or self.isFullScreen()):
             self.resize(fitted_size(self.size(), self._available_geometry()))
         arrange_docks(self, self.docks, self.roles)
+
+    def show_dock(self, title: str) -> None:
+        """Show dock ``title`` and bring it to the front of its tab group."""
+        self.docks[title].show()
+        self.docks[title].raise_()
 
     def _step_same_kind(self, step: int) -> None:
         if self.model.has_session and self.model.current >= 0:

@@ -53,14 +53,19 @@ def plain_axes(plot: pg.PlotItem) -> None:
         axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
-def legend_below(plot: pg.PlotItem, columns: int = 3, text_size: str = "8pt", **options) -> pg.LegendItem:
-    """A legend in ``plot``'s own layout under its x axis, where it never covers data or a cursor.
+def legend_below(plot: pg.PlotItem, columns: int = 3, text_size: str = "8pt", beside: bool = False,
+                 **options) -> pg.LegendItem:
+    """A legend in ``plot``'s own layout under its x axis (``beside``: right of the data, in one
+    column, for short wide plots), where it never covers data or a cursor.
 
     It becomes ``plot.legend``, so items added with a ``name`` list themselves as with ``addLegend``;
     ``options`` go to :class:`pyqtgraph.LegendItem` (e.g. a dark ``brush`` for white samples).
     """
-    legend = pg.LegendItem(colCount=columns, labelTextSize=text_size, **options)
-    plot.layout.addItem(legend, 4, 1)
+    legend = pg.LegendItem(colCount=1 if beside else columns, labelTextSize=text_size, **options)
+    if beside:
+        plot.layout.addItem(legend, 2, 3)
+    else:
+        plot.layout.addItem(legend, 4, 1)
     plot.legend = legend
     return legend
 

@@ -125,7 +125,7 @@ class QtStatisticsPanel(PanelBase):
         self.scatter_plot = self.scatter_widget.getPlotItem()
         plain_axes(self.scatter_plot)
         self.scatter_plot.showGrid(x=True, y=True, alpha=0.2)
-        legend_below(self.scatter_plot)
+        legend_below(self.scatter_plot, beside=True)
         self.kind_items: dict[str, pg.ScatterPlotItem] = {}
         for kind in KINDS:
             item = pg.ScatterPlotItem(size=8, pen=pg.mkPen("#333333", width=0.5), brush=pg.mkBrush(KIND_COLORS[kind]),
@@ -245,7 +245,8 @@ class QtStatisticsPanel(PanelBase):
     # ---------------------------------------------------------------- model -> view
     def resizeEvent(self, event) -> None:
         """The two histograms side by side in a wide dock, one above the other in a narrow one."""
-        wide = event.size().width() >= SIDE_BY_SIDE_FROM
+        side_by_side = sum(self.histograms.widget(i).minimumSizeHint().width() for i in range(2))
+        wide = event.size().width() >= max(SIDE_BY_SIDE_FROM, side_by_side + 20)
         self.histograms.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
         super().resizeEvent(event)
 

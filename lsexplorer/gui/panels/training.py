@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsItem,
@@ -97,6 +97,8 @@ class QtTrainingPanel(PanelBase):
 
     title = "Training"
     needs_session = False
+    #: A training has started (the window raises this panel).
+    started = Signal()
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
@@ -180,8 +182,8 @@ class QtTrainingPanel(PanelBase):
 
     def new_experiment(self) -> QtExperimentDialog:
         """Open the (non-blocking) dialog; accepting it starts the training."""
-        default_dir = self.model.path.parent if self.model.path else None
-        self.dialog = QtExperimentDialog(self.window(), default_dir)
+        # The folder of the last new experiment, not of the open session; the window's settings if any.
+        self.dialog = QtExperimentDialog(self.window(), None, getattr(self.window(), "settings", None))
         self.dialog.accepted.connect(lambda: self.start(self.dialog.config, self.dialog.output_path))
         self.dialog.open()
         return self.dialog
@@ -204,6 +206,7 @@ class QtTrainingPanel(PanelBase):
         self._set_running(True)
         self.status.setText(f"Starting: {self._n_seeds} seeds, {self._total_epochs:,} epochs → {Path(path).name}")
         self.model.tasks.start(self.worker, "Training")
+        self.started.emit()
         self._timer.start()
         self.redraw()
         return self.worker
