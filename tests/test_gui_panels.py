@@ -43,8 +43,8 @@ def test_neurons_plots_incoming_weights_teacher_and_trajectory_of_selected_run(q
         np.testing.assert_array_equal(scatter_xy(panel.teacher_item),
                                       incoming_vectors(s.teacher_spec, s.teacher_theta, 1))
         # Circles are coloured by outgoing weight on one symmetric map for the whole session, ending at
-        # the 98th percentile of |a| over every run and the teacher; larger |a| saturate.
-        finite = np.isfinite(s.runs.theta).all(axis=1)
+        # the 98th percentile of |a| over the converged runs and the teacher; larger |a| saturate.
+        finite = np.isfinite(s.runs.theta).all(axis=1) & (s.runs.kind != "not_converged")
         every_a = np.concatenate([outgoing_weights(spec, th, 1)[0] for th in s.runs.theta[finite]]
                                  + [outgoing_weights(s.teacher_spec, s.teacher_theta, 1)[0]])
         limit = np.percentile(np.abs(every_a), 98)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from PySide6.QtCore import QRect, QSize, Qt
-from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
+from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QStyle, QWidget
 
 from .panels import (
     QtCountingPanel,
@@ -75,16 +75,48 @@ def focus_columns(width: int) -> int:
     return 3 if width >= THREE_COLUMNS_FROM else 2 if width >= TWO_COLUMNS_FROM else 1
 
 
+class QtPanelScrollArea(QScrollArea):
+    """A frameless scroll area that gives its panel the whole viewport, and scrolls only below the
+    panel's minimum size.
+
+    ``setWidgetResizable`` is not used: with a word-wrapped label in the panel it sizes the panel to
+    its *preferred* height for the width, which for a column of plots is far taller than the dock.
+    """
+
+    def __init__(self, panel: QWidget) -> None:
+        super().__init__()
+        self.setObjectName(f"scroll_{type(panel).__name__}")
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidgetResizable(False)
+        self.setWidget(panel)
+        panel.installEventFilter(self)
+
+    def fit_panel(self) -> None:
+        panel = self.widget()
+        least = panel.minimumSizeHint().expandedTo(panel.minimumSize())
+        room = self.maximumViewportSize()
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        width = room.width() - (bar if least.height() > room.height() else 0)
+        height = room.height() - (bar if least.width() > room.width() else 0)
+        size = QSize(max(width, least.width()), max(height, least.height()))
+        if panel.size() != size:
+            panel.resize(size)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_panel()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.fit_panel()  # the panel's minimum may have changed (another page, new controls)
+        return super().eventFilter(watched, event)
+
+
 def make_dock(window: QMainWindow, panel: QWidget) -> QDockWidget:
-    """A dock titled after ``panel``, holding it in a frameless scroll area that fits it to the dock."""
+    """A dock titled after ``panel``, holding it in a :class:`QtPanelScrollArea`."""
     dock = QDockWidget(panel.title, window)
     dock.setObjectName(f"dock_{type(panel).__name__}")
-    scroll = QScrollArea()
-    scroll.setObjectName(f"scroll_{type(panel).__name__}")
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setWidget(panel)
-    dock.setWidget(scroll)
+    dock.setWidget(QtPanelScrollArea(panel))
     return dock
 
 
@@ -143,5 +175,5 @@ def arrange_docks(window: QMainWindow, docks: dict[str, QDockWidget], roles: dic
         window.resizeDocks([tops[0], stacked[0]], [nav_h, height - nav_h], Qt.Orientation.Vertical)
 
 
-__all__ = ["DOCKS", "DockSpec", "Role", "arrange_docks", "fitted_size", "focus_columns", "make_dock",
+__all__ = ["DOCKS", "DockSpec", "QtPanelScrollArea", "Role", "arrange_docks", "fitted_size", "focus_columns", "make_dock",
            "new_window_size"]

@@ -299,14 +299,17 @@ class QtNeuronPanel(PanelBase):
     def colour_levels(self) -> tuple[float, float]:
         """The colour bar's range for the shown layer, the same for every run of the session.
 
-        Symmetric about 0 over the outgoing weights of every run and the teacher, ending at the
-        98th percentile of |a|, so one run with large weights neither rescales the map per run nor
-        washes the others out; ``(0, a)`` for norms of several outputs.
+        Symmetric about 0 over the outgoing weights of the teacher and every run that converged
+        (all runs when none did: unconverged runs drifting to a minimum at infinity have |a| in the
+        hundreds), ending at the 98th percentile of |a|, so one run with large weights neither
+        rescales the map per run nor washes the others out; ``(0, a)`` for norms of several outputs.
         """
         layer = self.layer_spin.value()
         if layer not in self._levels:
             s, spec = self.model.session, self.model.spec
-            theta = s.runs.theta[np.isfinite(s.runs.theta).all(axis=1)]
+            finite = np.isfinite(s.runs.theta).all(axis=1)
+            converged = finite & (np.asarray(s.runs.kind) != "not_converged")
+            theta = s.runs.theta[converged if converged.any() else finite]
             c = incoming_and_outgoing(spec, theta, layer)[1]  # (S, n_next, m)
             values = [c[:, 0, :] if c.shape[1] == 1 else np.linalg.norm(c, axis=1)]
             tspec = self.model.teacher_spec
