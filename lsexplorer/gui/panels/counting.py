@@ -80,12 +80,15 @@ class QtCountingPanel(PanelBase):
         self.plot.addItem(self.total_item)
         self.r_items: list[pg.PlotDataItem] = []
 
-        sizes = QHBoxLayout()
-        for text, spin in (("r*", self.r_star), ("m up to", self.m_max), ("zero-type", self.zero_type),
-                           ("r", self.r), ("m", self.m)):
-            sizes.addWidget(QLabel(text))
-            sizes.addWidget(spin)
-        sizes.addStretch(1)
+        sizes = QVBoxLayout()  # two short rows: the panel fits a narrow secondary column
+        for group in ((("r*", self.r_star), ("m up to", self.m_max), ("zero-type", self.zero_type)),
+                      (("r", self.r), ("m", self.m))):
+            row = QHBoxLayout()
+            for text, spin in group:
+                row.addWidget(QLabel(text))
+                row.addWidget(spin)
+            row.addStretch(1)
+            sizes.addLayout(row)
         values = QFormLayout()
         values.addRow("T(r*, m)", self.t_label)
         values.addRow("G(r, m)", self.g_label)
