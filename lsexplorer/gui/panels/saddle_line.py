@@ -54,6 +54,8 @@ from ..workers import Worker
 from .base import AnalysisPanelBase, Table
 
 SLIDER_STEPS = 1000
+#: Least height of the "eigenvalues of Y" and "loss along θ(μ)" plots (title, three ticks, x axis).
+SMALL_PLOT_MIN_HEIGHT = 130
 CURVE_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
 
 
@@ -265,7 +267,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
 
         self.loss_widget = _plot()
         self.loss_plot = self.loss_widget.getPlotItem()
-        self.loss_plot.setTitle("loss along θ(μ) minus L(θ*)", size="9pt")
+        self.loss_plot.setTitle("loss along θ(μ) − L(θ*)", size="9pt")
         self.loss_plot.setLabel("left", "L(θ(μ)) − L(θ*)")
         self.loss_plot.setLabel("bottom", "μ")
         self.loss_item = pg.PlotDataItem(pen=pg.mkPen("#333333", width=1.5), symbol="o", symbolSize=4)
@@ -277,6 +279,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.inertia_label = QLabel()
         self.inertia_label.setTextFormat(Qt.TextFormat.RichText)
         self.inertia_label.setWordWrap(True)
+        for small in (self.y_widget, self.loss_widget):
+            small.setMinimumHeight(SMALL_PLOT_MIN_HEIGHT)  # tick labels of a shorter plot collide
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.y_widget)
         right.addWidget(self.loss_widget)
