@@ -137,8 +137,8 @@ def arrange_docks(window: QMainWindow, docks: dict[str, QDockWidget], roles: dic
     right, each column a tab group whose first view is raised.
     """
     for dock in docks.values():
+        dock.setFloating(False)  # docked first: removing a floating dock leaves a stale window behind
         window.removeDockWidget(dock)
-        dock.setFloating(False)
     by_role = {role: [docks[t] for t, r in roles.items() if r is role] for role in Role}
     left = by_role[Role.NAVIGATOR] + by_role[Role.SECONDARY]
     focus = by_role[Role.FOCUS]
