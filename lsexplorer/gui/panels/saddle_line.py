@@ -54,8 +54,10 @@ from ..workers import Worker
 from .base import AnalysisPanelBase, Table
 
 SLIDER_STEPS = 1000
-#: Least height of the "eigenvalues of Y" and "loss along θ(μ)" plots (title, three ticks, x axis).
-SMALL_PLOT_MIN_HEIGHT = 130
+#: Least heights of the "eigenvalues of Y" and "loss along θ(μ)" plots (title, three ticks, x axis)
+#: and of the eigenvalues-along-μ plot (with its legend), so none is squashed on a laptop screen.
+SMALL_PLOT_MIN_HEIGHT = 110
+MAIN_PLOT_MIN_HEIGHT = 190
 CURVE_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
 
 
@@ -281,6 +283,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.inertia_label.setWordWrap(True)
         for small in (self.y_widget, self.loss_widget):
             small.setMinimumHeight(SMALL_PLOT_MIN_HEIGHT)  # tick labels of a shorter plot collide
+        self.eig_widget.setMinimumHeight(MAIN_PLOT_MIN_HEIGHT)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.y_widget)
         right.addWidget(self.loss_widget)

@@ -110,13 +110,13 @@ class QtStatisticsPanel(PanelBase):
     def _build_outcome_table(self) -> QWidget:
         """Table 6.1: one row per kind and a total; columns count, symmetry-induced, other."""
         table = self.outcome_table = QTableWidget(len(KINDS) + 1, 3)
-        table.setHorizontalHeaderLabels(["Count", "Symmetry-induced", "Other"])
+        table.setHorizontalHeaderLabels(["Count", "Symmetry-\ninduced", "Other"])  # two lines: fits a narrow dock
         table.setVerticalHeaderLabels([KIND_PLURALS[k] for k in KINDS] + ["Total"])
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         table.verticalHeader().setDefaultSectionSize(22)
         table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        table.setMaximumHeight(table.horizontalHeader().sizeHint().height() + 22 * (len(KINDS) + 1) + 6)
+        table.setFixedHeight(table.horizontalHeader().sizeHint().height() + 22 * (len(KINDS) + 1) + 6)
         return table
 
     def _build_scatter(self) -> QWidget:
