@@ -11,7 +11,7 @@ from PySide6.QtCore import QRect, QSize
 from PySide6.QtWidgets import QApplication
 
 from lsexplorer.core.session import load_session
-from lsexplorer.gui._testsupport import *  # noqa: F403 (fixtures)
+from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.app import SAMPLE_SESSION, MainWindow
 from lsexplorer.gui.export_session import showcase_row
 from lsexplorer.gui.layout import DOCKS, Role, arrange_docks, fitted_size, focus_columns
@@ -221,7 +221,7 @@ def test_training_dock_is_raised_when_training_starts(qtbot, main_window, tmp_pa
     w.docks["Statistics"].raise_()
     _settle()
     assert w.docks["Training"].visibleRegion().isEmpty()
-    w.training.experiment_runner = fake_experiment(make_gui_session(S=2))  # noqa: F405
+    w.training.experiment_runner = fake_experiment(make_gui_session(S=2))
     w.training.start({"train": {"epochs": 10**9}, "seeds": [0, 1]}, tmp_path / "new.h5")
     _settle()
     assert not w.docks["Training"].visibleRegion().isEmpty()

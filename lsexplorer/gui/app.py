@@ -38,8 +38,8 @@ from .export import (
 )
 from .layout import DOCKS, Role, arrange_docks, fitted_size, make_dock, new_window_size
 from .model import SessionModel, derived_data
-from .remembered import last_folder, remember_folder
 from .panels.base import PanelBase
+from .remembered import last_folder, remember_folder
 from .style import configure_pyqtgraph
 from .workers import GuiThreadGarbageCollector, Worker
 
@@ -298,10 +298,9 @@ class MainWindow(QMainWindow):
         filters = ";;".join(f"{label} (*{suffix})" for suffix, label in FIGURE_FORMATS.items())
         suffix = str(self.settings.value("export/figure_suffix", ".png"))
         path = self.ask_save_path("Export figure", str(self._export_dir() / f"{name}{suffix}"), filters)
-        if path:
-            if self.export_figure(panel, name, path) is not None:
-                remember_folder(self.settings, "export", path)
-                self.settings.setValue("export/figure_suffix", Path(path).suffix or ".png")
+        if path and self.export_figure(panel, name, path) is not None:
+            remember_folder(self.settings, "export", path)
+            self.settings.setValue("export/figure_suffix", Path(path).suffix or ".png")
 
     def export_figure(self, panel: PanelBase, name: str, path: str | Path) -> Path | None:
         """Show ``panel``'s dock (a hidden plot has no layout) and write figure ``name`` to ``path``."""

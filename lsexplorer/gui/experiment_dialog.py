@@ -27,7 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .remembered import last_folder, remember_folder, save_fields, saved_fields, user_settings
+from .remembered import (
+    last_folder,
+    remember_folder,
+    save_fields,
+    saved_fields,
+    user_settings,
+)
 
 #: QSettings group of the fields the dialog remembers, and the folder kind of its output file.
 SETTINGS_GROUP = "new_experiment"
@@ -59,7 +65,7 @@ class QtExperimentDialog(QDialog):
         try:
             self._experiment = experiment_module()
             self._import_error = ""
-        except Exception as exc:  # noqa: BLE001 - shown to the user instead of a crash
+        except Exception as exc:
             self._experiment = None
             self._import_error = f"training is not available in this installation: {exc}"
 

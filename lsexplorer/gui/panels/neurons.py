@@ -17,12 +17,26 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...core.nets import MLPSpec, unflatten
 from ...core.symmetry import SIGN_SYMMETRIC, match_to_teacher
 from ..model import SessionModel
-from ..style import TEACHER_COLOR, diverging_colormap, fmt, plain_axes, robust_symmetric_limits
+from ..style import (
+    TEACHER_COLOR,
+    diverging_colormap,
+    fmt,
+    plain_axes,
+    robust_symmetric_limits,
+)
 from .base import PanelBase, Table
 
 
