@@ -1,12 +1,15 @@
 """Render the main window and each panel of lsexplorer's GUI to PNG (for docs/ and for review).
 
     python scripts/screenshots.py [SESSION.h5] [--out docs/screenshots] [--run SEED]
+                                  [--sizes 1280x720 1920x1080]
 
 Opens SESSION (default: the bundled sample session) offscreen, selects a run (``--run`` seed, else
-:func:`lsexplorer.gui.export_session.showcase_row`: the first local minimum with a converged closest saddle),
-lays the window out at a fixed size and writes ``window.png`` plus one ``<panel>.png`` per panel,
-after the panel's background work (live spectrum, 2D slice) has finished. Uses throw-away settings, so the user's saved
-window layout neither shapes nor receives the screenshots.
+:func:`lsexplorer.gui.export_session.showcase_row`: the first local minimum with a converged closest
+saddle), and for every window size lays the window out as View ▸ Reset layout does and writes
+``<out>/<W>x<H>/window.png`` plus one ``<panel>.png`` per panel as it sits in the window, after the
+panel's background work (live spectrum, 2D slice) has finished. The offscreen screen is made 4K so
+that no size is shrunk to it. Uses throw-away settings, so the user's saved window layout neither
+shapes nor receives the screenshots.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if "QT_QPA_PLATFORM" not in os.environ:  # offscreen, on a virtual 4K screen
+    _SCREEN = Path(tempfile.gettempdir()) / "lsexplorer-screenshots-screen.json"
+    _SCREEN.write_text('{"screens": [{"name": "virtual", "x": 0, "y": 0, "width": 3840, "height": 2160, '
+                       '"logicalDpiX": 96, "logicalDpiY": 96, "dpr": 1}]}')
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_SCREEN}"
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -26,15 +33,12 @@ from PySide6.QtWidgets import QApplication
 
 from lsexplorer.gui.app import SAMPLE_SESSION, MainWindow
 from lsexplorer.gui.export_session import showcase_row
+from lsexplorer.gui.layout import arrange_docks
 
 #: File name of each panel's screenshot (stable: the README links them).
 PANEL_FILES = {"Runs": "runs.png", "Neurons": "neurons.png", "Statistics": "statistics.png",
                "Training": "training.png", "Counting": "counting.png", "Saddle line": "saddle_line.png",
-               "Slices": "slices.png", "Escape": "escape.png", "Channel": "channel.png",
-               "Paths": "paths.png"}
-
-#: Panels that share the window's narrow middle column are rendered floating, at this size.
-FLOAT_SIZES = {"Saddle line": (1000, 760), "Slices": (1000, 620), "Escape": (900, 700), "Channel": (1000, 900), "Paths": (1100, 760)}
+               "Slices": "slices.png", "Escape": "escape.png", "Channel": "channel.png", "Paths": "paths.png"}
 
 
 def settle(app: QApplication, rounds: int = 5) -> None:
@@ -47,21 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("session", nargs="?", default=str(SAMPLE_SESSION), help="session file (default: sample)")
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"), help="output folder")
     parser.add_argument("--run", type=int, default=None, help="seed of the run to select")
-    parser.add_argument("--size", default="1600x1000", help="window size WxH")
+    parser.add_argument("--sizes", nargs="+", default=["1280x720", "1920x1080"], help="window sizes WxH")
     args = parser.parse_args(argv)
     session = Path(args.session)
     if not session.exists():
         print(f"screenshots: {session} does not exist; pass a session file", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
         settings = QSettings(str(Path(tmp) / "screenshots.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings)
-        width, height = (int(v) for v in args.size.lower().split("x"))
-        window.resize(width, height)
         window.show()
         settle(app)
         worker = window.open_session(session)
@@ -77,32 +78,41 @@ def main(argv: list[str] | None = None) -> int:
             window.model.select(hits[0])
         else:
             window.model.select(showcase_row(window.model.session))
-        settle(app)
-        window.saddle_line.wait_live()
-        window.slices.wait_done()
         path_worker = window.paths.compute()  # the selected run's path to the nearest global minimum
         if path_worker is not None:
             path_worker.wait(600_000)
-        settle(app)
-        window.grab().save(str(out / "window.png"))
-        written = ["window.png"]
-        for title, name in PANEL_FILES.items():
-            dock = window.docks[title]
-            dock.show()
-            dock.raise_()
-            if title in FLOAT_SIZES:  # tabbed in a narrow column: shown floating at a readable size
-                dock.setFloating(True)
-                dock.resize(*FLOAT_SIZES[title])
-            if title == "Channel":  # the showcase is a local minimum: show the first run in a channel
-                channel_rows = [i for i, k in enumerate(runs.kind) if k in ("channel", "channel_saddle")]
-                if channel_rows:
-                    window.model.select(channel_rows[0])
+        showcase = window.model.current
+        channel_rows = [i for i, k in enumerate(runs.kind) if k in ("channel", "channel_saddle")]
+        written = []
+        for size in args.sizes:
+            width, height = (int(v) for v in size.lower().split("x"))
+            folder = out / f"{width}x{height}"
+            folder.mkdir(parents=True, exist_ok=True)
+            window.resize(width, height)
             settle(app)
-            if title == "Slices":
-                window.slices.wait_done()
+            arrange_docks(window, window.docks, window.roles)
+            settle(app)
+            window.saddle_line.wait_live()
+            window.slices.wait_done()
+            settle(app)
+            window.grab().save(str(folder / "window.png"))
+            written.append(f"{folder.name}/window.png")
+            for title, name in PANEL_FILES.items():
+                dock = window.docks[title]
+                dock.raise_()
                 settle(app)
-            dock.widget().grab().save(str(out / name))
-            written.append(name)
+                if title == "Slices":
+                    window.slices.wait_done()
+                if title == "Saddle line":
+                    window.saddle_line.wait_live()
+                if title == "Channel" and channel_rows:  # the showcase is a local minimum: a run in a channel
+                    window.model.select(channel_rows[0])
+                settle(app)
+                dock.widget().widget().grab().save(str(folder / name))  # the panel, in its scroll area
+                written.append(f"{folder.name}/{name}")
+                if window.model.current != showcase:
+                    window.model.select(showcase)
+                    settle(app)
         window.model.tasks.wait_all(30_000)
         window.saddle_line.stop()
         window.model.set_modified(False)

@@ -43,12 +43,16 @@ def test_neurons_plots_incoming_weights_teacher_and_trajectory_of_selected_run(q
         np.testing.assert_array_equal(scatter_xy(panel.student_item), v)
         np.testing.assert_array_equal(scatter_xy(panel.teacher_item),
                                       incoming_vectors(s.teacher_spec, s.teacher_theta, 1))
-        # Circles are coloured by outgoing weight on a symmetric map: the largest |a| gets an end colour.
-        limit = max(np.abs(a).max(), np.abs(outgoing_weights(s.teacher_spec, s.teacher_theta, 1)).max())
+        # Circles are coloured by outgoing weight on one symmetric map for the whole session, ending at
+        # the 98th percentile of |a| over the converged runs and the teacher; larger |a| saturate.
+        finite = np.isfinite(s.runs.theta).all(axis=1) & (s.runs.kind != "not_converged")
+        every_a = np.concatenate([outgoing_weights(spec, th, 1)[0] for th in s.runs.theta[finite]]
+                                 + [outgoing_weights(s.teacher_spec, s.teacher_theta, 1)[0]])
+        limit = np.percentile(np.abs(every_a), 98)
         assert panel.colorbar.levels() == pytest.approx((-limit, limit))
         cmap = panel.colorbar.colorMap()
-        j = int(np.argmax(np.abs(a)))
-        expected = cmap.map([(a[j] + limit) / (2 * limit)], mode="qcolor")[0]
+        j = int(np.argmin(np.abs(a)))
+        expected = cmap.map([np.clip((a[j] + limit) / (2 * limit), 0, 1)], mode="qcolor")[0]
         assert panel.student_item.points()[j].brush().color().name() == expected.name()
         # Trajectories: init, every snapshot, then the refined point, one NaN-separated line per neuron.
         tx, ty = panel.trajectory_item.getData()
@@ -61,6 +65,29 @@ def test_neurons_plots_incoming_weights_teacher_and_trajectory_of_selected_run(q
         np.testing.assert_allclose(scatter_xy(panel.init_item), incoming_vectors(spec, snaps[0], 1))
     panel.trajectory_check.setChecked(False)
     assert panel.trajectory_item.getData()[0] is None or len(panel.trajectory_item.getData()[0]) == 0
+
+
+def test_neurons_colour_range_is_the_same_for_every_run(qtbot, session_model):
+    s = session_model.session
+    # One run with a huge outgoing weight must neither change the range nor wash the others out.
+    s.runs.theta[3, -1] = 1e3
+    session_model.set_session(s)
+    panel = shown(qtbot, QtNeuronPanel(session_model))
+    levels = set()
+    for i in range(s.runs.n_runs):
+        session_model.select(i)
+        levels.add(tuple(panel.colorbar.levels()))
+    assert len(levels) == 1
+    lo, hi = levels.pop()
+    assert lo == -hi and 0 < hi < 1e3
+
+
+def test_neurons_legend_lists_only_what_is_drawn(qtbot, session_model):
+    panel = shown(qtbot, QtNeuronPanel(session_model))
+    labels = lambda: [label.text for _, label in panel.legend.items]  # noqa: E731
+    assert labels() == ["teacher", "student", "trajectory from init (○)"]  # nothing is sign-flipped
+    panel.trajectory_check.setChecked(False)
+    assert labels() == ["teacher", "student"]
 
 
 def test_neurons_tooltip_states_values(qtbot, session_model):
@@ -86,9 +113,13 @@ def test_neurons_sign_flipped_representatives_land_on_the_teacher(qtbot, session
     assert panel.flip_check.isEnabled()
     np.testing.assert_array_equal(scatter_xy(panel.student_item), w)
     panel.flip_check.setChecked(True)
-    xy = scatter_xy(panel.student_item)
-    np.testing.assert_allclose(xy[:4], w_t)
-    assert [p.symbol() for p in panel.student_item.points()] == ["s", "s", "o", "o", "o"]
+    np.testing.assert_allclose(scatter_xy(panel.flipped_item), w_t[:2])  # squares on their teachers
+    np.testing.assert_allclose(scatter_xy(panel.student_item), w[2:])
+    assert {p.symbol() for p in panel.flipped_item.points()} == {"s"}
+    # Drawn above the teacher stars they sit on, which are above the other students.
+    assert panel.flipped_item.zValue() > panel.teacher_item.zValue() > panel.student_item.zValue()
+    shown_in_legend = [label.text for _, label in panel.legend.items]
+    assert "sign-flipped (−w, −a)" in shown_in_legend
     np.testing.assert_allclose(panel.tables()["neurons"].rows[0][4], a_t[0])  # outgoing shown as -(-a_1)
 
 

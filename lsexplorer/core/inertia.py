@@ -233,14 +233,21 @@ def predicted_inertia(spec: MLPSpec, theta, x, y, layer: int, j: int, mu: float,
 
 # --------------------------------------------------------------------------- sweeps over mu
 
-def default_mu_grid() -> np.ndarray:
-    """``(41,)`` ascending: ``-1, -0.875, ..., 2`` (step 1/8, 0 and 1 included) plus ``mu0 +- delta``
+def default_mu_grid(cover: Sequence[float] = ()) -> np.ndarray:
+    """``(K,)`` ascending: ``-1, -0.875, ..., 2`` (step 1/8, 0 and 1 included) plus ``mu0 +- delta``
     for ``mu0 in {0, 1}`` and ``delta in {0.001, 0.01, 0.03, 0.06}``, where the eigenvalues that cross
-    zero there are linear in ``mu(1 - mu)`` and hence small."""
-    coarse = np.linspace(-1.0, 2.0, 25)
+    zero there are linear in ``mu(1 - mu)`` and hence small.
+
+    Every finite ``mu`` of ``cover`` (e.g. the closest saddle's μ*) is added, and the step-1/8 grid
+    is extended to reach ``mu +- 0.25``, so a plot of the sweep shows the point it is about.
+    """
+    marks = np.asarray([m for m in cover if np.isfinite(m)], dtype=np.float64)
+    lo = min(-1.0, float(np.floor((marks.min() - 0.25) * 8) / 8)) if marks.size else -1.0
+    hi = max(2.0, float(np.ceil((marks.max() + 0.25) * 8) / 8)) if marks.size else 2.0
+    coarse = np.linspace(lo, hi, round((hi - lo) * 8) + 1)
     deltas = np.array([1e-3, 1e-2, 3e-2, 6e-2])
     near = np.concatenate([mu0 + s * deltas for mu0 in (0.0, 1.0) for s in (-1.0, 1.0)])
-    return np.unique(np.concatenate([coarse, near]))
+    return np.unique(np.concatenate([coarse, near, marks]))
 
 
 #: :func:`mu_sweep`'s record: stage ``"mu_sweep"``, ``done`` of ``total`` points, ``mu`` the last one.

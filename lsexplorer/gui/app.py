@@ -37,20 +37,10 @@ from .export import (
     register_pyqtgraph_exporters,
     write_csv,
 )
+from .layout import DOCKS, Role, arrange_docks, fitted_size, make_dock, new_window_size
 from .model import SessionModel, derived_data
-from .panels import (
-    QtChannelPanel,
-    QtCountingPanel,
-    QtEscapePanel,
-    QtPathsPanel,
-    QtNeuronPanel,
-    QtRunTable,
-    QtSaddleLinePanel,
-    QtSlicesPanel,
-    QtStatisticsPanel,
-    QtTrainingPanel,
-)
 from .panels.base import PanelBase
+from .remembered import last_folder, remember_folder
 from .style import configure_pyqtgraph
 from .sweep_view import QtSweepView
 from .workers import GuiThreadGarbageCollector, Worker
@@ -63,7 +53,7 @@ APPLICATION = "lsexplorer"
 SAMPLE_SESSION = sample_session_path()
 MAX_RECENT = 8
 #: Bumped when the dock set changes, so an old saved layout is not applied to new docks.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 5
 SESSION_FILTER = "lsexplorer sessions (*.h5 *.hdf5);;All files (*)"
 
 
@@ -90,7 +80,7 @@ def default_settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    """Run table, Neurons, Statistics, Training, Counting, Saddle line, Slices and Escape docks, one selection."""
+    """The docks of :data:`~lsexplorer.gui.layout.DOCKS` around one selection."""
 
     def __init__(self, model: SessionModel | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -102,43 +92,20 @@ class MainWindow(QMainWindow):
         self.model = model or SessionModel(self)
         self.settings = settings if settings is not None else default_settings()
         self.error_box: QMessageBox | None = None
-        self.resize(1500, 950)
         self.setDockNestingEnabled(True)
         self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowNestedDocks)
 
-        self.run_table = QtRunTable(self.model)
-        self.neurons = QtNeuronPanel(self.model)
-        self.statistics = QtStatisticsPanel(self.model)
-        self.training = QtTrainingPanel(self.model)
-        self.counting = QtCountingPanel(self.model)
-        self.saddle_line = QtSaddleLinePanel(self.model)
-        self.slices = QtSlicesPanel(self.model)
-        self.escape = QtEscapePanel(self.model)
-        self.channel = QtChannelPanel(self.model)
-        self.paths = QtPathsPanel(self.model)
-        self.panels: list[PanelBase] = [self.run_table, self.neurons, self.statistics, self.training, self.counting,
-                                        self.saddle_line, self.slices, self.escape, self.channel, self.paths]
-        self.docks: dict[str, QDockWidget] = {}
-        for panel in self.panels:
-            dock = QDockWidget(panel.title, self)
-            dock.setObjectName(f"dock_{type(panel).__name__}")
-            dock.setWidget(panel)
-            self.docks[panel.title] = dock
-        d = self.docks
-        # Runs | Neurons (tabbed with Saddle line, Slices, Escape) over Training/Counting | Statistics.
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["Runs"])
-        self.splitDockWidget(d["Runs"], d["Neurons"], Qt.Orientation.Horizontal)
-        self.splitDockWidget(d["Neurons"], d["Statistics"], Qt.Orientation.Horizontal)
-        self.splitDockWidget(d["Neurons"], d["Training"], Qt.Orientation.Vertical)
-        self.tabifyDockWidget(d["Training"], d["Counting"])
-        for title in ("Saddle line", "Slices", "Escape", "Channel", "Paths"):
-            self.tabifyDockWidget(d["Neurons"], d[title])
-        d["Training"].raise_()
-        d["Neurons"].raise_()
-        self.resizeDocks([d["Runs"], d["Neurons"], d["Statistics"]], [520, 590, 480], Qt.Orientation.Horizontal)
-        self.resizeDocks([d["Neurons"], d["Training"]], [580, 340], Qt.Orientation.Vertical)
-        self._default_state = self.saveState(LAYOUT_VERSION)
+        self.panels: list[PanelBase] = []
+        self.roles: dict[str, Role] = {}
+        for spec in DOCKS:
+            panel = spec.panel_class(self.model)
+            setattr(self, spec.attribute, panel)
+            self.panels.append(panel)
+            self.roles[panel.title] = spec.role
+        self.docks: dict[str, QDockWidget] = {p.title: make_dock(self, p) for p in self.panels}
+        self.resize(new_window_size(self._available_geometry()))
+        arrange_docks(self, self.docks, self.roles)
 
         self._build_status_bar()
         self._build_menus()
@@ -149,6 +116,7 @@ class MainWindow(QMainWindow):
         self.model.error.connect(self.show_error)
         self.model.tasks.changed.connect(self._tasks_changed)
         self.model.tasks.progress.connect(self._task_progress)
+        self.training.started.connect(lambda: self.show_dock("Training"))
         self._restore_layout()
         self._update_title()
 
@@ -388,11 +356,17 @@ class MainWindow(QMainWindow):
         if menu.isEmpty():
             menu.addAction("(nothing to export)").setEnabled(False)
 
+    def _export_dir(self) -> Path:
+        """Where the last export went (else next to the session, a recent file, or home)."""
+        return last_folder(self.settings, "export") or Path(self._last_dir())
+
     def export_figure_dialog(self, panel: PanelBase, name: str) -> None:
         filters = ";;".join(f"{label} (*{suffix})" for suffix, label in FIGURE_FORMATS.items())
-        path = self.ask_save_path("Export figure", str(Path(self._last_dir()) / f"{name}.png"), filters)
-        if path:
-            self.export_figure(panel, name, path)
+        suffix = str(self.settings.value("export/figure_suffix", ".png"))
+        path = self.ask_save_path("Export figure", str(self._export_dir() / f"{name}{suffix}"), filters)
+        if path and self.export_figure(panel, name, path) is not None:
+            remember_folder(self.settings, "export", path)
+            self.settings.setValue("export/figure_suffix", Path(path).suffix or ".png")
 
     def export_figure(self, panel: PanelBase, name: str, path: str | Path) -> Path | None:
         """Show ``panel``'s dock (a hidden plot has no layout) and write figure ``name`` to ``path``."""
@@ -411,21 +385,28 @@ class MainWindow(QMainWindow):
         return path
 
     def export_data_dialog(self, panel: PanelBase, name: str) -> None:
-        path = self.ask_save_path("Export data", str(Path(self._last_dir()) / f"{name}.csv"), "CSV (*.csv)")
+        path = self.ask_save_path("Export data", str(self._export_dir() / f"{name}.csv"), "CSV (*.csv)")
         if path:
             table = panel.tables()[name]
             try:
                 write_csv(path if Path(path).suffix else path + ".csv", table.columns, table.rows)
+                remember_folder(self.settings, "export", path)
                 self.statusBar().showMessage(f"Wrote {path}", 8000)
             except ExportError as exc:
                 self.show_error("Cannot export the data", str(exc))
 
     # ------------------------------------------------------------------ layout, status, title
+    def _available_geometry(self):
+        screen = self.screen() or QApplication.primaryScreen()
+        return screen.availableGeometry()
+
     def _restore_layout(self) -> None:
+        """The saved geometry and docks, the window shrunk to the screen if it was saved on a larger one."""
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)
+            self.resize(fitted_size(self.size(), self._available_geometry()))
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
 
@@ -435,10 +416,15 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def reset_layout(self) -> None:
-        """The docks where they start, all visible."""
-        self.restoreState(self._default_state, LAYOUT_VERSION)
-        for dock in self.docks.values():
-            dock.show()
+        """Every dock shown and docked where it starts, arranged for the window shrunk to the current screen."""
+        if not (self.isMaximized() or self.isFullScreen()):
+            self.resize(fitted_size(self.size(), self._available_geometry()))
+        arrange_docks(self, self.docks, self.roles)
+
+    def show_dock(self, title: str) -> None:
+        """Show dock ``title`` and bring it to the front of its tab group."""
+        self.docks[title].show()
+        self.docks[title].raise_()
 
     def _step_same_kind(self, step: int) -> None:
         if self.model.has_session and self.model.current >= 0:

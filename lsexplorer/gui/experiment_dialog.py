@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -25,6 +26,17 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from .remembered import (
+    last_folder,
+    remember_folder,
+    save_fields,
+    saved_fields,
+    user_settings,
+)
+
+#: QSettings group of the fields the dialog remembers, and the folder kind of its output file.
+SETTINGS_GROUP = "new_experiment"
 
 
 def experiment_module():
@@ -41,16 +53,19 @@ class QtExperimentDialog(QDialog):
     session file to write.
     """
 
-    def __init__(self, parent: QWidget | None = None, default_dir: str | Path | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, default_dir: str | Path | None = None,
+                 settings: QSettings | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New experiment")
         self.config: dict | None = None
         self.output_path: Path | None = None
-        self._default_dir = Path(default_dir) if default_dir else Path.home()
+        self.settings = settings if settings is not None else user_settings()
+        remembered = last_folder(self.settings, SETTINGS_GROUP)
+        self._default_dir = remembered or (Path(default_dir) if default_dir else Path.home())
         try:
             self._experiment = experiment_module()
             self._import_error = ""
-        except Exception as exc:  # noqa: BLE001 - shown to the user instead of a crash
+        except Exception as exc:
             self._experiment = None
             self._import_error = f"training is not available in this installation: {exc}"
 
@@ -111,7 +126,7 @@ class QtExperimentDialog(QDialog):
             spin.valueChanged.connect(self.validate)
         for combo in (self.optimizer, self.dtype, self.device):
             combo.currentTextChanged.connect(self.validate)
-        self._load_preset(self.preset.currentText())
+        self._restore_fields()
 
     def _load_preset(self, name: str) -> None:
         """Fill the fields with the preset's settings (the user edits from there)."""
@@ -137,6 +152,33 @@ class QtExperimentDialog(QDialog):
         if not self.output.text():
             stamp = time.strftime("%Y%m%d-%H%M%S")
             self.output.setText(str(self._default_dir / f"{name}-{stamp}.h5"))
+        self.validate()
+
+    def _fields(self) -> dict[str, object]:
+        return {"preset": self.preset.currentText(), "width": self.width.value(), "seeds": self.seeds.value(),
+                "first_seed": self.first_seed.value(), "epochs": self.epochs.text(), "lr": self.lr.text(),
+                "optimizer": self.optimizer.currentText(), "dtype": self.dtype.currentText(),
+                "device": self.device.currentText()}
+
+    def _restore_fields(self) -> None:
+        """The preset and fields of the last accepted dialog (the preset's own values the first time)."""
+        saved = saved_fields(self.settings, SETTINGS_GROUP)
+        if saved.get("preset") and self.preset.findText(saved["preset"]) >= 0:
+            self.preset.blockSignals(True)
+            self.preset.setCurrentText(saved["preset"])
+            self.preset.blockSignals(False)
+        self._load_preset(self.preset.currentText())
+        if saved.get("preset") != self.preset.currentText():
+            return
+        for spin, key in ((self.width, "width"), (self.seeds, "seeds"), (self.first_seed, "first_seed")):
+            if saved.get(key, "").isdigit():
+                spin.setValue(int(saved[key]))
+        for edit, key in ((self.epochs, "epochs"), (self.lr, "lr")):
+            if saved.get(key):
+                edit.setText(saved[key])
+        for combo, key in ((self.optimizer, "optimizer"), (self.dtype, "dtype"), (self.device, "device")):
+            if combo.findText(saved.get(key, "")) >= 0:
+                combo.setCurrentText(saved[key])
         self.validate()
 
     def overrides(self) -> dict:
@@ -200,4 +242,6 @@ class QtExperimentDialog(QDialog):
 
     def accept(self) -> None:
         if self.validate():
+            save_fields(self.settings, SETTINGS_GROUP, self._fields())
+            remember_folder(self.settings, SETTINGS_GROUP, self.output_path)
             super().accept()

@@ -55,6 +55,23 @@ def plain_axes(plot: pg.PlotItem) -> None:
         axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
+def legend_below(plot: pg.PlotItem, columns: int = 3, text_size: str = "8pt", beside: bool = False,
+                 **options) -> pg.LegendItem:
+    """A legend in ``plot``'s own layout under its x axis (``beside``: right of the data, in one
+    column, for short wide plots), where it never covers data or a cursor.
+
+    It becomes ``plot.legend``, so items added with a ``name`` list themselves as with ``addLegend``;
+    ``options`` go to :class:`pyqtgraph.LegendItem` (e.g. a dark ``brush`` for white samples).
+    """
+    legend = pg.LegendItem(colCount=1 if beside else columns, labelTextSize=text_size, **options)
+    if beside:
+        plot.layout.addItem(legend, 2, 3)
+    else:
+        plot.layout.addItem(legend, 4, 1)
+    plot.legend = legend
+    return legend
+
+
 def configure_pyqtgraph() -> None:
     """White figures with black text, antialiased: readable on screen and in papers."""
     pg.setConfigOptions(background="w", foreground="k", antialias=True)
@@ -70,6 +87,20 @@ def symmetric_limits(values: np.ndarray) -> tuple[float, float]:
     v = v[np.isfinite(v)]
     a = float(np.max(np.abs(v))) if v.size else 1.0
     return (-a, a) if a > 0 else (-1.0, 1.0)
+
+
+#: Percentile of |value| that ends a robust colour scale: a few outliers saturate instead of
+#: washing every other value out to the map's white middle.
+ROBUST_PERCENTILE = 98.0
+
+
+def robust_symmetric_limits(values: np.ndarray, percentile: float = ROBUST_PERCENTILE) -> tuple[float, float]:
+    """``(-a, a)`` with ``a`` the ``percentile``-th percentile of the finite ``|values|`` (1 when none is
+    positive), for a colour scale shared by many runs: 0 stays the map's middle."""
+    v = np.abs(np.asarray(values, dtype=float).ravel())
+    v = v[np.isfinite(v)]
+    a = float(np.percentile(v, percentile)) if v.size else 0.0
+    return (-a, a) if a > 0 else symmetric_limits(v)
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -150,6 +181,8 @@ __all__ = [
     "decade_label",
     "diverging_colormap",
     "fmt",
+    "legend_below",
     "plain_axes",
+    "robust_symmetric_limits",
     "symmetric_limits",
 ]

@@ -24,14 +24,14 @@ GROUP = "mu_sweep"
 
 
 def compute(ctx: Context, row: int):
-    from ..inertia import mu_sweep
+    from ..inertia import default_mu_grid, mu_sweep
 
     saddle = closest_saddle.read(ctx.session, row)
     if saddle is None or saddle.narrower.kind == "not_converged":
         return None
     s = ctx.session
     sweep = yield from mu_sweep(saddle.narrower.spec, saddle.narrower.theta, s.x, s.y, saddle.layer, saddle.neuron,
-                                tolerances=ctx.tolerances, stop=ctx.stop)
+                                default_mu_grid(cover=(saddle.mu,)), tolerances=ctx.tolerances, stop=ctx.stop)
     return None if sweep is None or sweep.stopped else sweep
 
 

@@ -13,11 +13,19 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...core.counting import ZERO_TYPES, G, RatioCurve, T, ratio_curve
 from ..model import SessionModel
-from ..style import LogAxis, plain_axes
+from ..style import LogAxis, legend_below, plain_axes
 from .base import PanelBase, Table
 
 MAX_R_STAR = 60
@@ -75,17 +83,20 @@ class QtCountingPanel(PanelBase):
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", "student width m")
         self.plot.setLabel("left", "G(r, m) / T(r*, m)")
-        self.plot.addLegend(offset=(8, -8), labelTextSize="9pt")
+        legend_below(self.plot)
         self.total_item = pg.PlotDataItem(pen=pg.mkPen("#1f4e99", width=2.5), name="Σ_r G(r, m) / T(r*, m)")
         self.plot.addItem(self.total_item)
         self.r_items: list[pg.PlotDataItem] = []
 
-        sizes = QHBoxLayout()
-        for text, spin in (("r*", self.r_star), ("m up to", self.m_max), ("zero-type", self.zero_type),
-                           ("r", self.r), ("m", self.m)):
-            sizes.addWidget(QLabel(text))
-            sizes.addWidget(spin)
-        sizes.addStretch(1)
+        sizes = QVBoxLayout()  # two short rows: the panel fits a narrow secondary column
+        for group in ((("r*", self.r_star), ("m up to", self.m_max), ("zero-type", self.zero_type)),
+                      (("r", self.r), ("m", self.m))):
+            row = QHBoxLayout()
+            for text, spin in group:
+                row.addWidget(QLabel(text))
+                row.addWidget(spin)
+            row.addStretch(1)
+            sizes.addLayout(row)
         values = QFormLayout()
         values.addRow("T(r*, m)", self.t_label)
         values.addRow("G(r, m)", self.g_label)

@@ -17,12 +17,27 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...core.nets import MLPSpec, unflatten
 from ...core.symmetry import SIGN_SYMMETRIC, match_to_teacher
 from ..model import SessionModel
-from ..style import SELECTION_COLOR, TEACHER_COLOR, diverging_colormap, fmt, plain_axes, symmetric_limits
+from ..style import (
+    SELECTION_COLOR,
+    TEACHER_COLOR,
+    diverging_colormap,
+    fmt,
+    plain_axes,
+    robust_symmetric_limits,
+)
 from .base import PanelBase, Table
 
 
@@ -70,25 +85,30 @@ class QtNeuronPanel(PanelBase):
                                                hoverable=True, tip=self._tip)
         self.student_item = pg.ScatterPlotItem(symbol="o", size=13, pen=pg.mkPen("#222222", width=1),
                                                hoverable=True, tip=self._tip)
+        self.flipped_item = pg.ScatterPlotItem(symbol="s", size=12, pen=pg.mkPen("#222222", width=1.4),
+                                               hoverable=True, tip=self._tip)
         # A run in a flat channel to infinity: its group's neurons ringed, their paths drawn in colour.
         self.channel_path_item = pg.PlotCurveItem(pen=pg.mkPen(SELECTION_COLOR, width=2), connect="finite")
         self.channel_item = pg.ScatterPlotItem(symbol="o", size=24, pen=pg.mkPen(SELECTION_COLOR, width=2.5),
                                                brush=pg.mkBrush(None))
-        # Teacher stars on top, half transparent: a student neuron sitting on its teacher stays visible.
-        for item in (self.trajectory_item, self.channel_path_item, self.init_item, self.student_item,
-                     self.channel_item, self.teacher_item):
+        # Teacher stars above students, half transparent: a student sitting on its teacher stays visible.
+        # A sign-flipped square lands on the teacher neuron it represents, so it goes above the star.
+        for z, item in enumerate((self.trajectory_item, self.channel_path_item, self.init_item, self.student_item,
+                                  self.channel_item, self.teacher_item, self.flipped_item)):
+            item.setZValue(z)
             self.plot.addItem(item)
-        # The legend sits below the plot, where it never hides a neuron.
+        # The legend sits below the plot, where it never hides a neuron, and lists only what is drawn.
         self.legend = pg.LegendItem(colCount=2, labelTextSize="9pt")
         self.plot_widget.addItem(self.legend, row=1, col=0, colspan=2)
-        flipped_sample = pg.ScatterPlotItem(symbol="s", size=11, pen=pg.mkPen("#222222"), brush=pg.mkBrush("#dddddd"))
-        student_sample = pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("#222222"), brush=pg.mkBrush("#dddddd"))
-        teacher_sample = pg.ScatterPlotItem(symbol="star", size=15, pen=pg.mkPen(TEACHER_COLOR), brush=pg.mkBrush("#dddddd"))
-        self.legend.addItem(teacher_sample, "teacher")
-        self.legend.addItem(student_sample, "student")
-        self.legend.addItem(flipped_sample, "sign-flipped (−w, −a)")
-        self.legend.addItem(self.trajectory_item, "trajectory from init (○)")
-        self.legend.addItem(self.channel_item, "group running into a channel to ∞")
+        self._legend_samples = {
+            "teacher": pg.ScatterPlotItem(symbol="star", size=15, pen=pg.mkPen(TEACHER_COLOR),
+                                          brush=pg.mkBrush("#dddddd")),
+            "student": pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("#222222"), brush=pg.mkBrush("#dddddd")),
+            "sign-flipped (−w, −a)": pg.ScatterPlotItem(symbol="s", size=11, pen=pg.mkPen("#222222"),
+                                                         brush=pg.mkBrush("#dddddd")),
+            "trajectory from init (○)": self.trajectory_item,
+            "group running into a channel to ∞": self.channel_item}
+        self._legend_shown: tuple[str, ...] = ()
         self.colorbar = pg.ColorBarItem(values=(-1, 1), colorMap=diverging_colormap(), interactive=False,
                                         label="outgoing weight a", width=14, colorMapMenu=False)
         self.colorbar.setMinimumWidth(80)  # room for the tick labels however narrow the dock
@@ -110,12 +130,14 @@ class QtNeuronPanel(PanelBase):
         layout.addWidget(self.message)
         self.set_content(content)
         self._pca: dict[int, np.ndarray] = {}
+        self._levels: dict[int, tuple[float, float]] = {}
         self._data: dict = {}
         self.on_session_changed()
 
     # ---------------------------------------------------------------- session / controls
     def on_session_changed(self) -> None:
         self._pca.clear()
+        self._levels.clear()
         spec = self.model.spec
         n_hidden = len(spec.hidden_widths) if spec is not None else 1
         for w in (self.layer_spin, self.axes_combo, self.flip_check):
@@ -233,7 +255,7 @@ class QtNeuronPanel(PanelBase):
         """Recompute the plotted arrays of the current run and hand them to the plot items."""
         s, i = self.model.session, self.model.current
         if s is None or i < 0:
-            for item in (self.init_item, self.teacher_item, self.student_item, self.channel_item):
+            for item in (self.init_item, self.teacher_item, self.student_item, self.flipped_item, self.channel_item):
                 item.setData(x=[], y=[])
             self.trajectory_item.setData([], [])
             self.channel_path_item.setData([], [])
@@ -241,9 +263,7 @@ class QtNeuronPanel(PanelBase):
             return
         d = self._data = self.neuron_data(i)
         teacher = d["teacher_v"] is not None
-        lo, hi = symmetric_limits(np.concatenate([d["value"], d["teacher_value"] if teacher else []]))
-        if not d["single_output"]:
-            lo = 0.0
+        lo, hi = self.colour_levels()
         self.colorbar.setLevels((lo, hi))
         bar_label = "outgoing weight a" if d["single_output"] else "‖outgoing weights‖"
         if self.colorbar.getAxis("left").labelText != bar_label:
@@ -260,8 +280,10 @@ class QtNeuronPanel(PanelBase):
         names, xy, flipped = d["names"], d["xy"], d["flipped"]
         tips = [self._neuron_text(f"student neuron {j + 1}" + (" (sign-flipped: −w, −a)" if flipped[j] else ""),
                                   d["v"][j], names, d["value"][j]) for j in range(len(xy))]
-        self.student_item.setData(x=xy[:, 0], y=xy[:, 1], brush=brushes(d["value"]), data=tips,
-                                  symbol=["s" if f else "o" for f in flipped])
+        brush = brushes(d["value"])
+        for item, rows in ((self.student_item, ~flipped), (self.flipped_item, flipped)):
+            item.setData(x=xy[rows, 0], y=xy[rows, 1], brush=[b for b, r in zip(brush, rows) if r],
+                         data=[t for t, r in zip(tips, rows) if r])
         if teacher:
             txy = d["teacher_xy"]
             ttips = [self._neuron_text(f"teacher neuron {t + 1}", d["teacher_v"][t], names, d["teacher_value"][t])
@@ -293,6 +315,43 @@ class QtNeuronPanel(PanelBase):
         self.plot.setTitle(f"seed {int(s.runs.seed[i])} — {str(s.runs.kind[i]).replace('_', ' ')}", size="10pt")
         self.plot.enableAutoRange()
         self.message.setText(self._note(i, flipped))
+        self._show_legend(("teacher",) * teacher + ("student",) * bool((~flipped).any())
+                          + ("sign-flipped (−w, −a)",) * bool(flipped.any())
+                          + ("trajectory from init (○)",) * self.trajectory_check.isChecked()
+                          + ("group running into a channel to ∞",) * bool(group.size))
+
+    def _show_legend(self, names: tuple[str, ...]) -> None:
+        if names != self._legend_shown:
+            self.legend.clear()
+            for name in names:
+                self.legend.addItem(self._legend_samples[name], name)
+            self._legend_shown = names
+
+    def colour_levels(self) -> tuple[float, float]:
+        """The colour bar's range for the shown layer, the same for every run of the session.
+
+        Symmetric about 0 over the outgoing weights of the teacher and every run that converged
+        (all runs when none did: unconverged runs drifting to a minimum at infinity have |a| in the
+        hundreds), ending at the 98th percentile of |a|, so one run with large weights neither
+        rescales the map per run nor washes the others out; ``(0, a)`` for norms of several outputs.
+        """
+        layer = self.layer_spin.value()
+        if layer not in self._levels:
+            s, spec = self.model.session, self.model.spec
+            finite = np.isfinite(s.runs.theta).all(axis=1)
+            # Points at finite critical points only: runs in a channel to infinity have |a| in the hundreds too.
+            converged = finite & ~np.isin(np.asarray(s.runs.kind).astype(str),
+                                          ["not_converged", "channel", "channel_saddle"])
+            theta = s.runs.theta[converged if converged.any() else finite]
+            c = incoming_and_outgoing(spec, theta, layer)[1]  # (S, n_next, m)
+            values = [c[:, 0, :] if c.shape[1] == 1 else np.linalg.norm(c, axis=1)]
+            tspec = self.model.teacher_spec
+            if tspec is not None and layer == 1 and tspec.d_in == spec.d_in and tspec.bias == spec.bias:
+                tc = incoming_and_outgoing(tspec, s.teacher_theta, 1)[1]
+                values.append(tc[0] if tc.shape[0] == 1 else np.linalg.norm(tc, axis=0))
+            lo, hi = robust_symmetric_limits(np.concatenate([v.ravel() for v in values]))
+            self._levels[layer] = (lo if c.shape[1] == 1 else 0.0, hi)
+        return self._levels[layer]
 
     def _channel_group(self, i: int, n_neurons: int) -> np.ndarray:
         """Neurons of run ``i`` in a channel to infinity (its stored channel analysis), for layer 1."""

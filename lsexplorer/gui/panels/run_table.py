@@ -207,6 +207,19 @@ class QtRunTable(PanelBase):
         self._fill_filter()
         self._publish_order()
         self.view.resizeColumnsToContents()
+        self._fit_kind_column()
+
+    def _fit_kind_column(self) -> None:
+        """Kind column and filter popup wide enough for every kind's label, whichever rows were measured."""
+        metrics = self.view.fontMetrics()
+        icon = self.view.style().pixelMetric(self.view.style().PixelMetric.PM_SmallIconSize)
+        label = max(metrics.horizontalAdvance(SHORT_KINDS[k]) for k in KINDS)
+        column = [f for _, f, _ in COLUMNS].index("kind")
+        header = self.view.horizontalHeader()
+        header.resizeSection(column, max(header.sectionSize(column), label + icon + 24))
+        items = [self.kind_filter.itemText(i) for i in range(self.kind_filter.count())]
+        popup = max((metrics.horizontalAdvance(t) for t in items), default=0) + icon + 40
+        self.kind_filter.view().setMinimumWidth(popup)
 
     def on_current_changed(self, index: int) -> None:
         self._show_current()

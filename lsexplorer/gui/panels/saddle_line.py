@@ -49,11 +49,15 @@ from ...core.inertia import (
 from ...core.symmetry import duplicate_neuron
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
-from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
+from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker
 from .base import AnalysisPanelBase, Table
 
 SLIDER_STEPS = 1000
+#: Least heights of the "eigenvalues of Y" and "loss along θ(μ)" plots (title, three ticks, x axis)
+#: and of the eigenvalues-along-μ plot (with its legend), so none is squashed on a laptop screen.
+SMALL_PLOT_MIN_HEIGHT = 110
+MAIN_PLOT_MIN_HEIGHT = 190
 CURVE_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
 
 
@@ -150,6 +154,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.source_combo = QComboBox()
         self.source_combo.addItem("closest saddle", "closest")
         self.source_combo.addItem("expand a neuron of this run", "expand")
+        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source_combo.setMinimumContentsLength(10)
         self.source_combo.setToolTip("Closest saddle: the stored analysis of a local minimum. Expand a neuron: "
                                      "duplicate neuron j of hidden layer l of the selected run's point")
         self.layer_spin = QSpinBox()
@@ -230,7 +236,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.eig_plot = self.eig_widget.getPlotItem()
         self.eig_plot.setLabel("bottom", "μ")
         self.eig_plot.setTitle("Hessian eigenvalues along θ(μ)", size="9pt")
-        self.eig_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        legend_below(self.eig_plot, columns=4)
         self.curve_items: list[pg.PlotDataItem] = []
         self.live_item = pg.ScatterPlotItem(size=9, symbol="o", pen=pg.mkPen(SELECTION_COLOR, width=1.5),
                                             brush=pg.mkBrush(None))
@@ -248,7 +254,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.spec_plot = self.spec_widget.getPlotItem()
         self.spec_plot.setLogMode(x=False, y=True)
         self.spec_plot.setLabel("bottom", "index")
-        self.spec_plot.setLabel("left", "|λ|  (▼ λ < 0)")
+        self.spec_plot.setLabel("left", "|λ|  (▼ λ &lt; 0)")  # axis labels are HTML
         self.spec_pos = pg.ScatterPlotItem(size=8, symbol="o", brush=pg.mkBrush("#0072B2"), pen=None)
         self.spec_neg = pg.ScatterPlotItem(size=10, symbol="t", brush=pg.mkBrush("#D55E00"), pen=None)
         self.spec_plot.addItem(self.spec_pos)
@@ -263,7 +269,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
 
         self.loss_widget = _plot()
         self.loss_plot = self.loss_widget.getPlotItem()
-        self.loss_plot.setTitle("loss along θ(μ) minus L(θ*)", size="9pt")
+        self.loss_plot.setTitle("loss along θ(μ) − L(θ*)", size="9pt")
         self.loss_plot.setLabel("left", "L(θ(μ)) − L(θ*)")
         self.loss_plot.setLabel("bottom", "μ")
         self.loss_item = pg.PlotDataItem(pen=pg.mkPen("#333333", width=1.5), symbol="o", symbolSize=4)
@@ -275,6 +281,9 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.inertia_label = QLabel()
         self.inertia_label.setTextFormat(Qt.TextFormat.RichText)
         self.inertia_label.setWordWrap(True)
+        for small in (self.y_widget, self.loss_widget):
+            small.setMinimumHeight(SMALL_PLOT_MIN_HEIGHT)  # tick labels of a shorter plot collide
+        self.eig_widget.setMinimumHeight(MAIN_PLOT_MIN_HEIGHT)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.y_widget)
         right.addWidget(self.loss_widget)

@@ -43,7 +43,7 @@ from ...core.slices import (
 )
 from ..analysis import analysable, closest_saddle_of
 from ..model import SessionModel
-from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
+from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker
 from .base import AnalysisPanelBase, Table
 
@@ -90,6 +90,10 @@ def slice_work(spec, theta_min, saddle: ClosestSaddle, x, y, trajectory, epochs,
     return (yield from plane_slice(spec, plane.origin, plane.basis[0], plane.basis[1], x, y, us, vs))
 
 
+#: Panel width from which the 1D and 2D slices sit side by side.
+SIDE_BY_SIDE_FROM = 720
+
+
 class QtSlicesPanel(AnalysisPanelBase):
     """Panel: 1D loss saddle → minimum, and the 2D plane of saddle line and minimum (log colour)."""
 
@@ -128,7 +132,7 @@ class QtSlicesPanel(AnalysisPanelBase):
         plain_axes(self.line_plot)
         self.line_plot.showGrid(x=True, y=True, alpha=0.2)
         self.line_plot.setLogMode(x=False, y=True)
-        self.line_plot.setLabel("bottom", "t  (θ_saddle + t·(θ_min − θ_saddle))")
+        self.line_plot.setLabel("bottom", "t  (saddle → minimum)")
         self.line_plot.setLabel("left", "loss")
         self.line_plot.setTitle("saddle → minimum", size="9pt")
         self.line_item = pg.PlotDataItem(pen=pg.mkPen("#333333", width=1.5))
@@ -146,7 +150,7 @@ class QtSlicesPanel(AnalysisPanelBase):
         self.plane_plot.addItem(self.image)
         self.colorbar = pg.ColorBarItem(values=(-6, 0), colorMap="viridis", label="log10 loss", interactive=False)
         self.colorbar.setImageItem(self.image, insert_in=self.plane_plot)
-        self.plane_plot.addLegend(offset=(8, -8), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210))
+        legend_below(self.plane_plot, columns=1, brush=pg.mkBrush("#3b3b3b"), labelTextColor="w")  # white samples
         self.saddle_line_item = pg.PlotDataItem(pen=pg.mkPen("w", width=2.5, style=Qt.PenStyle.DashLine),
                                                 name="saddle line")
         self.trajectory_item = pg.PlotDataItem(pen=pg.mkPen("#ff6666", width=1.5), symbol="o", symbolSize=4,
@@ -161,13 +165,19 @@ class QtSlicesPanel(AnalysisPanelBase):
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #555;")
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+        self.split = split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.line_widget)
         split.addWidget(self.plane_widget)
         split.setSizes([430, 570])
         layout.addWidget(split, 1)
         layout.addWidget(self.note)
         return box
+
+    def resizeEvent(self, event) -> None:
+        """The 1D and 2D slices side by side in a wide dock, one above the other in a narrow one."""
+        wide = event.size().width() >= SIDE_BY_SIDE_FROM
+        self.split.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
+        super().resizeEvent(event)
 
     def _load(self) -> None:
         s, row = self.model.session, self.model.current

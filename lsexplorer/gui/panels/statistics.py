@@ -42,6 +42,7 @@ from ..style import (
     SELECTION_COLOR,
     LogAxis,
     fmt,
+    legend_below,
     plain_axes,
 )
 from .base import PanelBase, Table
@@ -60,6 +61,11 @@ def log_positions(values: np.ndarray) -> tuple[np.ndarray, bool]:
         return np.log10(np.where(zeros, floor, v)), bool(zeros.any())
 
 
+#: Smallest height of a plot here, and the panel width from which the two histograms sit side by side.
+PLOT_MIN_HEIGHT = 150
+SIDE_BY_SIDE_FROM = 640
+
+
 def _boxed(controls: list[QWidget], plot: QWidget, footer: QWidget | None = None) -> QWidget:
     """A row of controls above a plot (and an optional note below it)."""
     box = QWidget()
@@ -70,6 +76,7 @@ def _boxed(controls: list[QWidget], plot: QWidget, footer: QWidget | None = None
         row.addWidget(w)
     row.addStretch(1)
     layout.addLayout(row)
+    plot.setMinimumHeight(PLOT_MIN_HEIGHT)  # the dock scrolls rather than squash a plot's labels
     layout.addWidget(plot, 1)
     if footer is not None:
         layout.addWidget(footer)
@@ -88,7 +95,7 @@ class QtStatisticsPanel(PanelBase):
         content = QSplitter(Qt.Orientation.Vertical)
         content.addWidget(self._build_outcome_table())
         content.addWidget(self._build_scatter())
-        histograms = QSplitter(Qt.Orientation.Horizontal)
+        self.histograms = histograms = QSplitter(Qt.Orientation.Horizontal)
         histograms.addWidget(self._build_histogram())
         histograms.addWidget(self._build_saddle_histogram())
         content.addWidget(histograms)
@@ -103,13 +110,13 @@ class QtStatisticsPanel(PanelBase):
     def _build_outcome_table(self) -> QWidget:
         """Table 6.1: one row per kind and a total; columns count, symmetry-induced, other."""
         table = self.outcome_table = QTableWidget(len(KINDS) + 1, 3)
-        table.setHorizontalHeaderLabels(["Count", "Symmetry-induced", "Other"])
+        table.setHorizontalHeaderLabels(["Count", "Symmetry-\ninduced", "Other"])  # two lines: fits a narrow dock
         table.setVerticalHeaderLabels([KIND_PLURALS[k] for k in KINDS] + ["Total"])
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         table.verticalHeader().setDefaultSectionSize(22)
         table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        table.setMaximumHeight(table.horizontalHeader().sizeHint().height() + 22 * (len(KINDS) + 1) + 6)
+        table.setFixedHeight(table.horizontalHeader().sizeHint().height() + 22 * (len(KINDS) + 1) + 6)
         return table
 
     def _build_scatter(self) -> QWidget:
@@ -118,7 +125,7 @@ class QtStatisticsPanel(PanelBase):
         self.scatter_plot = self.scatter_widget.getPlotItem()
         plain_axes(self.scatter_plot)
         self.scatter_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.scatter_plot.addLegend(offset=(-8, -8), labelTextSize="9pt")
+        legend_below(self.scatter_plot, beside=True)
         self.kind_items: dict[str, pg.ScatterPlotItem] = {}
         for kind in KINDS:
             item = pg.ScatterPlotItem(size=8, pen=pg.mkPen("#333333", width=0.5), brush=pg.mkBrush(KIND_COLORS[kind]),
@@ -144,7 +151,7 @@ class QtStatisticsPanel(PanelBase):
         self.hist_plot = self.hist_widget.getPlotItem()
         plain_axes(self.hist_plot)
         self.hist_plot.showGrid(x=False, y=True, alpha=0.2)
-        self.hist_plot.setLabel("bottom", "nearest-neuron distance min ‖w_i − w_j‖")
+        self.hist_plot.setLabel("bottom", "min ‖w_i − w_j‖")
         self.hist_plot.setLabel("left", "runs")
         self.hist_item = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=pg.mkPen("#333333"),
                                          brush=pg.mkBrush(KIND_COLORS["local_min"]))
@@ -173,7 +180,7 @@ class QtStatisticsPanel(PanelBase):
         plain_axes(self.saddle_plot)
         self.saddle_plot.setLogMode(x=True, y=False)
         self.saddle_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.saddle_plot.setLabel("bottom", "distance to the closest saddle ‖θ(μ*) − θ_min‖")
+        self.saddle_plot.setLabel("bottom", "‖θ(μ*) − θ_min‖")
         self.saddle_plot.setLabel("left", "runs")
         self.saddle_item = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=pg.mkPen("#333333"),
                                            brush=pg.mkBrush(KIND_COLORS["local_min"]))
@@ -236,6 +243,13 @@ class QtStatisticsPanel(PanelBase):
             self.saddle_marker.hide()
 
     # ---------------------------------------------------------------- model -> view
+    def resizeEvent(self, event) -> None:
+        """The two histograms side by side in a wide dock, one above the other in a narrow one."""
+        side_by_side = sum(self.histograms.widget(i).minimumSizeHint().width() for i in range(2))
+        wide = event.size().width() >= max(SIDE_BY_SIDE_FROM, side_by_side + 20)
+        self.histograms.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
+        super().resizeEvent(event)
+
     def on_session_changed(self) -> None:
         s = self.model.session
         spec = self.model.spec

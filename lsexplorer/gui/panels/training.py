@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsItem,
@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from ...core.session import Session, SessionError, save_session
 from ..experiment_dialog import QtExperimentDialog, experiment_module
 from ..model import SessionModel, derived_data
-from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
+from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker
 from .base import PanelBase, Table
 
@@ -97,6 +97,8 @@ class QtTrainingPanel(PanelBase):
 
     title = "Training"
     needs_session = False
+    #: A training has started (the window raises this panel).
+    started = Signal()
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
@@ -120,6 +122,8 @@ class QtTrainingPanel(PanelBase):
         self.mode = QComboBox()
         self.mode.addItem("median and 10–90 % band", "band")
         self.mode.addItem("all seeds", "all")
+        self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode.setMinimumContentsLength(10)
         self.mode.currentIndexChanged.connect(self.redraw)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -131,14 +135,17 @@ class QtTrainingPanel(PanelBase):
         for w in (self.new_button, self.stop_button, self.cancel_button):
             buttons.addWidget(w)
         buttons.addStretch(1)
-        buttons.addWidget(QLabel("Show:"))
-        buttons.addWidget(self.mode)
+        status_row = QHBoxLayout()  # status beside the curve choice: the panel fits a narrow column
+        self.status.setWordWrap(True)
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(QLabel("Show:"))
+        status_row.addWidget(self.mode)
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
-        layout.addWidget(self.status)
+        layout.addLayout(status_row)
         layout.addWidget(self.plot_widget, 1)
         self.set_content(content)
 
@@ -157,7 +164,7 @@ class QtTrainingPanel(PanelBase):
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", "epoch")
         self.plot.setLabel("left", "training loss")
-        self.plot.addLegend(offset=(-8, 8), labelTextSize="9pt")
+        legend_below(self.plot)
         self.all_item = pg.PlotDataItem(pen=pg.mkPen((70, 110, 170, 60), width=1), connect="finite")
         self.low_item = pg.PlotDataItem(pen=pg.mkPen((70, 110, 170, 90)))
         self.high_item = pg.PlotDataItem(pen=pg.mkPen((70, 110, 170, 90)))
@@ -180,8 +187,8 @@ class QtTrainingPanel(PanelBase):
 
     def new_experiment(self) -> QtExperimentDialog:
         """Open the (non-blocking) dialog; accepting it starts the training."""
-        default_dir = self.model.path.parent if self.model.path else None
-        self.dialog = QtExperimentDialog(self.window(), default_dir)
+        # The folder of the last new experiment, not of the open session; the window's settings if any.
+        self.dialog = QtExperimentDialog(self.window(), None, getattr(self.window(), "settings", None))
         self.dialog.accepted.connect(lambda: self.start(self.dialog.config, self.dialog.output_path))
         self.dialog.open()
         return self.dialog
@@ -204,6 +211,7 @@ class QtTrainingPanel(PanelBase):
         self._set_running(True)
         self.status.setText(f"Starting: {self._n_seeds} seeds, {self._total_epochs:,} epochs → {Path(path).name}")
         self.model.tasks.start(self.worker, "Training")
+        self.started.emit()
         self._timer.start()
         self.redraw()
         return self.worker
