@@ -39,7 +39,7 @@ def test_paths_panel_computes_stores_draws_and_exports(main_window, qtbot):
 
 def test_run_table_offers_the_path_to_the_nearest_global_minimum(main_window):
     assert main_window.path_action in main_window.run_table.view.actions()
-    assert main_window.docks["Paths"].widget() is main_window.paths
+    assert main_window.docks["Paths"].widget().widget() is main_window.paths  # the panel, in its scroll area
 
 
 def test_paths_panel_cancel_stores_nothing(main_window, qtbot):

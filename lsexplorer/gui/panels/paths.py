@@ -24,7 +24,7 @@ from ...core.paths import PathConfig, PathResult, minimum_energy_path, nearest_g
 from ...core.saddle_search import SaddleConfig
 from ...core.slices import batched_loss
 from ..model import SessionModel
-from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
+from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker, autodiff_locked
 from .base import PanelBase, Table
 
@@ -115,7 +115,7 @@ class QtPathsPanel(PanelBase):
             plot.showGrid(x=True, y=True, alpha=0.2)
         self.loss_plot.setLabel("bottom", "position along the path (normalised arc length; straight line: t)")
         self.loss_plot.setLabel("left", "loss")
-        self.loss_plot.addLegend(offset=(10, -10))
+        legend_below(self.loss_plot, columns=2)
         self.straight_item = self.loss_plot.plot(pen=pg.mkPen("#999999", width=1.5, style=Qt.PenStyle.DashLine),
                                                  name="straight line")
         self.band_item = self.loss_plot.plot(pen=pg.mkPen("#0072B2", width=2), symbol="o", symbolSize=5,
