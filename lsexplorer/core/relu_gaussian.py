@@ -23,7 +23,7 @@ both of norm ``s``):
 
 Written with ``r r^T / s`` (norm ``s``) every term is continuous as ``t -> 0`` or ``t -> pi``, where the
 kernel is twice (not three times) differentiable; the loss is not differentiable where some ``w_i = 0``,
-which :func:`min_neuron_norm` lets a caller detect. A flat parameter vector is ``theta = W.ravel()``,
+which :meth:`ReluGaussian.neuron_norms` lets a caller detect. A flat parameter vector is ``theta = W.ravel()``,
 ``P = n d``: neuron ``i`` holds ``theta[i d:(i + 1) d]``.
 """
 
@@ -165,9 +165,9 @@ class ReluGaussian:
         mixed[:, idx, idx] = diag
         return mixed.permute(0, 1, 3, 2, 4).reshape(s_rows, n * d, n * d)
 
-    def min_neuron_norm(self, theta) -> np.ndarray:
-        """Smallest ``|w_i|`` of every row ``(S,)``: where it is 0 the loss has no gradient."""
-        return self._w(theta).norm(dim=-1).min(dim=-1).values.numpy()
+    def neuron_norms(self, theta) -> np.ndarray:
+        """``|w_i|`` of every neuron of every row ``(S, n)``: where one is 0 the loss is not differentiable."""
+        return self._w(theta).norm(dim=-1).numpy()
 
 
 def _pair_sum(a: torch.Tensor, b: torch.Tensor, robust: bool) -> torch.Tensor:

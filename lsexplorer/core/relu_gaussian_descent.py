@@ -6,7 +6,8 @@ with second-order conditions. Here the end of descent is refined in float64 by N
 the exact Hessian (:class:`~lsexplorer.core.relu_gaussian.ReluGaussian`), and classified by
 :func:`lsexplorer.core.classify.classify`: zero loss is a global minimum, positive loss with a
 positive definite Hessian a spurious local minimum. A point where some ``w_i`` is (numerically) zero
-is not a point where the loss is differentiable, and is reported ``not_converged``.
+is not a point where the loss is differentiable: it is certified only when its loss is zero (a global
+minimum, since the loss is non-negative) and is ``not_converged`` otherwise.
 
 :func:`descend` and :func:`certify_population` are generators (progress records, a stop event);
 :func:`run_population` chains them over all seeds.
@@ -36,14 +37,19 @@ DEAD_NEURON_RTOL = 1e-6
 
 @dataclasses.dataclass
 class DescentConfig:
-    """Plain gradient descent: ``theta <- theta - lr grad F`` until ``||grad F|| <= grad_tol``.
+    """Plain gradient descent: ``theta <- theta - lr grad F`` until ``||grad F|| <= grad_tol`` or
+    ``F <= loss_rtol * E[y^2]``.
 
     ``lr`` None means ``2.5 / k``: Safran & Shamir's later published code steps ``5 / k`` on ``F / 2``,
-    i.e. the same trajectory. ``max_steps`` caps the descent; ``snapshots`` log-spaced steps are kept.
+    i.e. the same trajectory. The loss test ends seeds at the global minimum early: where a teacher
+    neuron is split between two students the loss grows only with the cube of their angle, so the
+    gradient decays like ``1 / steps^2`` and would need ~1e5 steps to reach ``grad_tol``; Newton
+    refinement finishes them. ``max_steps`` caps the descent; ``snapshots`` log-spaced steps are kept.
     """
 
     lr: float | None = None
     grad_tol: float = 1e-9
+    loss_rtol: float = 1e-10
     max_steps: int = 200_000
     check_every: int = 50
     snapshots: int = 40
@@ -77,7 +83,7 @@ class DescentProgress:
 @dataclasses.dataclass
 class DescentResult:
     """End of descent for ``S`` seeds: ``theta (S, P)``, ``loss``, ``grad_norm`` ``(S,)``, ``steps (S,)``
-    run by each seed, ``converged (S,)`` (reached ``grad_tol``), ``snapshot_steps (K,)``,
+    run by each seed, ``converged (S,)`` (reached ``grad_tol`` or ``loss_rtol``), ``snapshot_steps (K,)``,
     ``snapshots (S, K, P)`` and ``snapshot_loss (S, K)``, ``stopped`` (by the event), ``elapsed``."""
 
     theta: np.ndarray
@@ -107,6 +113,7 @@ def descend(problem: ReluGaussian, theta0, config: DescentConfig | None = None,
     """
     config = config or DescentConfig()
     lr = config.step_size(problem)
+    loss_stop = config.loss_rtol * problem.target_second_moment
     theta = torch.as_tensor(np.array(theta0, dtype=np.float64, ndmin=2)).clone()
     s_rows, n_params = theta.shape
     sched = snapshot_schedule(config.max_steps, config.snapshots)
@@ -128,8 +135,9 @@ def descend(problem: ReluGaussian, theta0, config: DescentConfig | None = None,
             next_snap += 1
         if step % config.check_every == 0 or step >= config.max_steps:
             loss[active], gnorm[active], steps[active] = value.numpy(), norms.numpy(), step
-            done = (norms <= config.grad_tol).numpy() | ~torch.isfinite(norms).numpy()
-            converged[active[done]] = (norms <= config.grad_tol).numpy()[done]
+            ok = ((norms <= config.grad_tol) | (value <= loss_stop)).numpy()
+            done = ok | ~torch.isfinite(norms).numpy()
+            converged[active[done]] = ok[done]
             if step >= config.max_steps:
                 done[:] = True
             if done.any():
@@ -226,8 +234,8 @@ def certify_population(problem: ReluGaussian, thetas, tolerances: Tolerances | N
     for row in range(s_rows):
         cancelled = stop is not None and stop.is_set()
         theta0 = thetas[row]
-        if cancelled or not np.isfinite(theta0).all() or problem.min_neuron_norm(theta0)[0] <= dead:
-            th, reason = theta0, "cancelled" if cancelled else "not differentiable: a neuron is at w = 0"
+        if cancelled or not np.isfinite(theta0).all():
+            th, reason = theta0, "cancelled" if cancelled else "non-finite end of descent"
         else:
             th, reason = newton_polish(problem, theta0)
             if np.linalg.norm(th) > tol.max_norm_growth * max(np.linalg.norm(theta0), 1.0):
@@ -236,18 +244,35 @@ def certify_population(problem: ReluGaussian, thetas, tolerances: Tolerances | N
         if np.isfinite(th).all():
             value, g = problem.loss_and_grad(th)
             out.loss[row], out.grad_norm[row] = float(value[0]), float(g.norm())
-            out.hessian_eigvals[row] = np.linalg.eigvalsh(problem.hessian(th)[0].numpy())
+            dead_rows = np.flatnonzero(problem.neuron_norms(th)[0] <= dead)
+            h = problem.hessian(th)[0].numpy()
+            if len(dead_rows):
+                h = _dead_neuron_hessian(h, dead_rows, problem.d)
+                out.stop_reason[row] = reason + f"+{len(dead_rows)} neuron(s) at w = 0"
+            out.hessian_eigvals[row] = np.linalg.eigvalsh(h)
             c = classify(out.loss[row], out.grad_norm[row], out.hessian_eigvals[row], y_scale, tol)
-            differentiable = problem.min_neuron_norm(th)[0] > dead
-            ok = not cancelled and differentiable and "diverged" not in reason
+            # With a neuron at w = 0 the loss is not differentiable; only zero loss still certifies a
+            # point (a global minimum, since F >= 0).
+            ok = not cancelled and "diverged" not in reason and (not len(dead_rows) or c.kind == "global_min")
             out.kind[row] = c.kind if ok else "not_converged"
             out.lambda_min[row], out.degeneracy[row] = c.lambda_min, c.n_zero
-            if not differentiable and "w = 0" not in reason:
-                out.stop_reason[row] = reason + "+not differentiable: a neuron is at w = 0"
         yield CertifyProgress(row + 1, s_rows, time.perf_counter() - start)
     out.kind = out.kind.astype(str)
     out.stop_reason = out.stop_reason.astype(str)
     return out
+
+
+def _dead_neuron_hessian(h: np.ndarray, dead_rows: np.ndarray, d: int) -> np.ndarray:
+    """The Hessian at a point with neurons at ``w = 0``, where ``F`` is not twice differentiable: the
+    live neurons' block is exact (a zero neuron adds nothing to their terms), a dead neuron's own
+    block is ``I`` (``F`` grows as ``|w|^2 / 2`` along it at zero loss), its cross terms are left 0."""
+    h = h.copy()
+    for i in dead_rows:
+        block = slice(i * d, (i + 1) * d)
+        h[block, :] = 0.0
+        h[:, block] = 0.0
+        h[block, block] = np.eye(d)
+    return h
 
 
 def is_spurious_minimum(points: PopulationPoints) -> np.ndarray:
