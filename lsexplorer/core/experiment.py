@@ -25,6 +25,8 @@ from .classify import Tolerances
 from .data import Dataset, digits_pca10_dataset, gaussian_teacher_dataset, mnist_pca10_dataset, toy_dataset, toy_teacher
 from .nets import MLPSpec, loss, xavier_init
 from .refine import RefineConfig
+from .relu_gaussian_session import PRESET as RELU_GAUSSIAN_PRESET
+from .relu_gaussian_session import is_population, population_config, run_population_experiment
 from .session import LossCurve, Runs, Session, Trajectory
 from .train import TrainConfig, TrainProgress, TrainResult, train
 
@@ -65,6 +67,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"optimizer": "adam", "lr": 1e-4, "epochs": DEEP_EPOCHS, "dtype": "float32", "device": "auto",
                   "grad_tol": 1e-6},
     },
+    # Safran & Shamir (ICML 2018): k ReLU teacher neurons e_j, n students, output weights 1, the
+    # population loss under x ~ N(0, I_k); gradient descent, then Newton (relu_gaussian_session.py).
+    "relu-gaussian": RELU_GAUSSIAN_PRESET,
 }
 
 _SECTIONS = ("data", "network", "seeds", "train", "refine", "tolerances")
@@ -153,6 +158,11 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
     layered = _merge(layered, {k: v for k, v in (overrides or {}).items() if k != "preset"})
 
     data = dict(layered["data"])
+    if data["kind"] == "relu-gaussian":
+        try:
+            return population_config(layered, preset, _seed_list(layered["seeds"]))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
     if data["kind"] == "toy":
         teacher_spec, _ = toy_teacher()
         d_in, d_out = 2, 1
@@ -172,7 +182,8 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
         if data["kind"] == "mnist-pca10":
             data = _mnist_data(data)
     else:
-        raise ConfigError(f"data.kind {data['kind']!r} is unknown; choose toy, gaussian, digits-pca10 or mnist-pca10")
+        raise ConfigError(f"data.kind {data['kind']!r} is unknown; choose toy, gaussian, digits-pca10, mnist-pca10 "
+                          "or relu-gaussian")
 
     network = layered["network"]
     try:
@@ -255,6 +266,8 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
     ``stopped``, ``device``, ``backend`` (``native``, ``triton`` or ``torch``), ``train_seconds``,
     ``grad_tol_converged`` (seeds stopped by ``train.grad_tol``).
     """
+    if is_population(config):
+        return (yield from run_population_experiment(config, stop))
     config = copy.deepcopy(dict(config))
     spec = MLPSpec.from_dict(config["network"])
     dataset = make_dataset(config)

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-ACTIVATIONS = ("sigmoid", "tanh", "softplus")
+ACTIVATIONS = ("sigmoid", "tanh", "softplus", "relu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,11 +42,14 @@ class MLPSpec:
     """A fully connected network ``widths = (d, h_1, ..., h_L, d_out)``.
 
     ``activation`` is applied after every hidden layer, never after the output layer.
+    ``fixed_output``: the output layer's weights are all 1 and not parameters (the Safran & Shamir
+    students, ``x -> sum_j relu(w_j . x)``); ``theta`` then holds the other layers only.
     """
 
     widths: tuple[int, ...]
     activation: str = "sigmoid"
     bias: bool = False
+    fixed_output: bool = False
 
     def __post_init__(self) -> None:
         widths = tuple(int(w) for w in self.widths)
@@ -57,6 +60,8 @@ class MLPSpec:
             raise ValueError(f"every layer width must be at least 1, got {list(widths)}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if self.fixed_output and self.bias:
+            raise ValueError("a fixed output layer (all weights 1) is defined without biases only")
 
     @property
     def d_in(self) -> int:
@@ -80,17 +85,18 @@ class MLPSpec:
         out = []
         pos = 0
         for i, (n_in, n_out) in enumerate(zip(self.widths[:-1], self.widths[1:])):
-            w_start, pos = pos, pos + n_in * n_out
+            fixed = self.fixed_output and i == len(self.widths) - 2
+            w_start, pos = pos, pos + (0 if fixed else n_in * n_out)
             if self.bias:
                 b_start, pos = pos, pos + n_out
                 out.append(LayerSlice(i, n_in, n_out, w_start, w_start + n_in * n_out, b_start, pos))
             else:
-                out.append(LayerSlice(i, n_in, n_out, w_start, w_start + n_in * n_out, None, None))
+                out.append(LayerSlice(i, n_in, n_out, w_start, pos, None, None))
         return tuple(out)
 
     @property
     def n_params(self) -> int:
-        return sum(l.n_out * (l.n_in + (1 if self.bias else 0)) for l in self.layers)
+        return sum(l.w_stop - l.w_start + (l.n_out if self.bias else 0) for l in self.layers)
 
     def with_hidden_width(self, layer: int, width: int) -> MLPSpec:
         """The same network with hidden layer ``layer`` (1-based) of a different width."""
@@ -98,18 +104,23 @@ class MLPSpec:
             raise ValueError(f"hidden layer {layer} does not exist (the net has {len(self.hidden_widths)})")
         widths = list(self.widths)
         widths[layer] = width
-        return MLPSpec(tuple(widths), self.activation, self.bias)
+        return MLPSpec(tuple(widths), self.activation, self.bias, self.fixed_output)
 
     def to_dict(self) -> dict:
-        return {"widths": list(self.widths), "activation": self.activation, "bias": self.bias}
+        out = {"widths": list(self.widths), "activation": self.activation, "bias": self.bias}
+        if self.fixed_output:
+            out["fixed_output"] = True
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> MLPSpec:
-        return cls(tuple(d["widths"]), d.get("activation", "sigmoid"), bool(d.get("bias", False)))
+        return cls(tuple(d["widths"]), d.get("activation", "sigmoid"), bool(d.get("bias", False)),
+                   bool(d.get("fixed_output", False)))
 
     def describe(self) -> str:
         arch = "-".join(str(w) for w in self.widths)
-        return f"{arch} {self.activation} MLP{' with biases' if self.bias else ''} ({self.n_params} parameters)"
+        extra = " with biases" if self.bias else " with output weights fixed to 1" if self.fixed_output else ""
+        return f"{arch} {self.activation} MLP{extra} ({self.n_params} parameters)"
 
 
 def activation_fn(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -120,6 +131,8 @@ def activation_fn(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
         return torch.tanh
     if name == "softplus":
         return torch.nn.functional.softplus
+    if name == "relu":
+        return torch.relu
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -132,6 +145,8 @@ def activation_derivative_from_output(name: str, s: torch.Tensor, z: torch.Tenso
     if name == "softplus":
         # torch's softplus returns z itself above its threshold 20, so its derivative there is exactly 1.
         return torch.where(z > 20, torch.ones_like(z), torch.sigmoid(z))
+    if name == "relu":
+        return (z > 0).to(z.dtype)
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -142,6 +157,10 @@ def unflatten(spec: MLPSpec, theta: torch.Tensor) -> list[tuple[torch.Tensor, to
     batch = theta.shape[:-1]
     out = []
     for l in spec.layers:
+        if l.w_start == l.w_stop:      # the fixed output layer: all weights 1
+            ones = np.ones if isinstance(theta, np.ndarray) else lambda shape: theta.new_ones(shape)
+            out.append((ones((*batch, l.n_out, l.n_in)), None))
+            continue
         w = theta[..., l.w_start:l.w_stop].reshape(*batch, l.n_out, l.n_in)
         b = theta[..., l.b_start:l.b_stop] if l.b_start is not None else None
         out.append((w, b))
@@ -156,6 +175,8 @@ def flatten(spec: MLPSpec, layers: Sequence[tuple[np.ndarray | torch.Tensor, np.
         batch = tuple(w.shape[:-2])
         if tuple(w.shape[-2:]) != (l.n_out, l.n_in):
             raise ValueError(f"layer {l.index}: W has shape {tuple(w.shape[-2:])}, expected {(l.n_out, l.n_in)}")
+        if l.w_start == l.w_stop:
+            continue
         parts.append(w.reshape(*batch, l.n_in * l.n_out))
         if spec.bias:
             if b is None:
@@ -223,7 +244,7 @@ def loss_and_grad(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor, y: torch.
     for i in range(len(layers) - 1, -1, -1):
         w, b = layers[i]
         gw = torch.bmm(delta.transpose(-1, -2), hs[i])  # (S, n_out, n_in)
-        parts = [gw.reshape(gw.shape[0], -1)]
+        parts = [gw.reshape(gw.shape[0], -1)[:, :spec.layers[i].w_stop - spec.layers[i].w_start]]
         if b is not None:
             parts.append(delta.sum(dim=-2))
         grads[i] = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]

@@ -35,6 +35,8 @@ import math
 import numpy as np
 import torch
 
+from .landscape import Landscape
+
 TWO_PI = 2.0 * math.pi
 
 
@@ -203,6 +205,18 @@ def _curvature(na, nb, u, s, inv_s, r_a) -> torch.Tensor:
                                      + inv_s[..., None, None] * r_a[..., :, None] * r_a[..., None, :])
 
 
+def population_landscape(problem: ReluGaussian) -> Landscape:
+    """``F`` as a :class:`~lsexplorer.core.landscape.Landscape`, for the searches that take one
+    (escape directions, slices): exact values, gradients and closed-form Hessians, batched."""
+    def value(t: torch.Tensor) -> torch.Tensor:
+        return problem.loss(t.reshape(1, -1))[0]
+
+    return Landscape(fn=value, n_params=problem.n_params, value_scale=problem.target_second_moment,
+                     tangent_bytes=8 * 8 * problem.n * (problem.n + problem.k) * problem.d,
+                     batch_value_and_grad=problem.loss_and_grad, batch_hessian=problem.hessian,
+                     point_hessian=lambda t: problem.hessian(t.reshape(1, -1))[0])
+
+
 def monte_carlo_loss(problem: ReluGaussian, theta, n_samples: int, seed: int = 0,
                      chunk: int = 250_000) -> tuple[float, float]:
     """A sample estimate of ``F(theta)`` for one point ``theta (P,)`` and its standard error.
@@ -236,4 +250,4 @@ def xavier_normal(n: int, d: int, seeds) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(rows), n * d)
 
 
-__all__ = ["ReluGaussian", "identity_teacher", "monte_carlo_loss", "xavier_normal"]
+__all__ = ["ReluGaussian", "identity_teacher", "monte_carlo_loss", "population_landscape", "xavier_normal"]
