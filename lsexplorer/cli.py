@@ -350,8 +350,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .core.analyze import ANALYSES, analyze_session
+    from .core.relu_gaussian_session import APPLICABLE_ANALYSES, is_population
 
-    chosen = [name for name in ANALYSES if getattr(args, name)] or list(ANALYSES)
+    default = APPLICABLE_ANALYSES if is_population(session) else ANALYSES
+    chosen = [name for name in ANALYSES if getattr(args, name)] or list(default)
     runner = analyze_session(session, rows, chosen)
     bar = None
     stage = None

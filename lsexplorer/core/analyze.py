@@ -30,11 +30,12 @@ import numpy as np
 
 from .classify import Tolerances
 from .closest_saddle import ClosestSaddle, closest_saddle_all, store_closest_saddle
-from .escape import escape_verdict, flat_direction_search, smallest_direction_scan
+from .escape import direction_scan, escape_verdict, flat_search
 from .inertia import MuSweep, mu_sweep
 from .saddle_descent import DescentConfig, DescentProgress, SaddleDescent, saddle_descent
 from .session import Session
 from .symmetry import match_to_teacher
+from .relu_gaussian_session import APPLICABLE_ANALYSES, is_population, session_landscape
 from .theorems import saddle_theorem_report
 
 ANALYSES = ("symmetry", "closest_saddle", "mu_sweep", "escape", "theorems")
@@ -90,6 +91,10 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
     unknown = set(analyses) - set(ANALYSES)
     if unknown:
         raise ValueError(f"unknown analyses {sorted(unknown)}; choose from {', '.join(ANALYSES)}")
+    if is_population(session) and set(analyses) - set(APPLICABLE_ANALYSES):
+        raise ValueError(f"{', '.join(sorted(set(analyses) - set(APPLICABLE_ANALYSES)))} do(es) not apply to the "
+                         "relu-gaussian landscape (output weights are fixed, so neurons cannot be split); "
+                         f"choose {', '.join(APPLICABLE_ANALYSES)}")
     n = len(session.runs.seed)
     rows = np.arange(n) if runs is None else np.asarray(list(runs), dtype=np.int64)
     if rows.size and (rows.min() < 0 or rows.max() >= n):
@@ -166,14 +171,14 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
     if "escape" in wanted and not stopped():
         group = session.analyses.setdefault("escape", {})
         points = group.setdefault("points", {})
+        landscape = session_landscape(session)
         for done, row in enumerate(local, 1):
             if stopped():
                 break
             theta = session.runs.theta[row]
-            scan = _drive(smallest_direction_scan(session.spec, theta, session.x, session.y, stop=stop))
-            flat = _drive(flat_direction_search(session.spec, theta, session.x, session.y,
-                                                max_nodes=options.escape_max_nodes,
-                                                max_seconds=options.escape_max_seconds, stop=stop))
+            scan = _drive(direction_scan(landscape, theta, stop=stop))
+            flat = _drive(flat_search(landscape, theta, max_nodes=options.escape_max_nodes,
+                                      max_seconds=options.escape_max_seconds, stop=stop))
             if stopped():
                 break
             points[str(row)] = {"scan": scan.to_dict(), "flat": flat.to_dict(),
