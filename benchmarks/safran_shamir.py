@@ -28,7 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from lsexplorer.core.progress import run_generator
 from lsexplorer.core.relu_gaussian import ReluGaussian, identity_teacher, xavier_normal
-from lsexplorer.core.relu_gaussian_descent import DescentConfig, certify_population, descend, is_spurious_minimum
+from lsexplorer.core.relu_gaussian_descent import (
+    DescentConfig,
+    certify_population,
+    descend,
+    is_spurious_minimum,
+)
 
 #: (k, n) -> (% of runs in spurious minima, average minimal eigenvalue, average objective), as printed.
 PAPER = {

@@ -9,9 +9,19 @@ import numpy as np
 import pytest
 
 from lsexplorer.core.progress import run_generator
-from lsexplorer.core.relu_gaussian import ReluGaussian, identity_teacher, monte_carlo_loss, xavier_normal
+from lsexplorer.core.relu_gaussian import (
+    ReluGaussian,
+    identity_teacher,
+    monte_carlo_loss,
+    xavier_normal,
+)
 from lsexplorer.core.relu_gaussian_descent import (
-    DescentConfig, certify_population, descend, is_spurious_minimum, snapshot_schedule)
+    DescentConfig,
+    certify_population,
+    descend,
+    is_spurious_minimum,
+    snapshot_schedule,
+)
 
 
 def _points(n: int, d: int, seed: int, count: int = 3) -> np.ndarray:

@@ -21,9 +21,19 @@ import numpy as np
 from .. import __version__
 from .landscape import Landscape, network_landscape
 from .nets import MLPSpec
-from .relu_gaussian import ReluGaussian, identity_teacher, population_landscape, xavier_normal
-from .relu_gaussian_descent import (POPULATION_TOLERANCES, DescentConfig, PopulationPoints, certify_population,
-                                    descend)
+from .relu_gaussian import (
+    ReluGaussian,
+    identity_teacher,
+    population_landscape,
+    xavier_normal,
+)
+from .relu_gaussian_descent import (
+    POPULATION_TOLERANCES,
+    DescentConfig,
+    PopulationPoints,
+    certify_population,
+    descend,
+)
 from .session import LossCurve, Runs, Session, Trajectory
 
 KIND = "relu-gaussian"
@@ -122,7 +132,8 @@ def run_population_experiment(config: Mapping, stop: threading.Event | None = No
     Yields :class:`~lsexplorer.core.experiment.ExperimentProgress` records (stage ``train``: steps,
     stage ``certify``: points), like :func:`~lsexplorer.core.experiment.run_experiment`.
     """
-    from .experiment import ExperimentProgress      # the experiment driver imports this module
+    # Imported here: the experiment driver imports this module.
+    from .experiment import ExperimentProgress
 
     config = copy.deepcopy(dict(config))
     problem = population_problem(config)
