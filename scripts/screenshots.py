@@ -30,10 +30,11 @@ from lsexplorer.gui.export import showcase_row
 #: File name of each panel's screenshot (stable: the README links them).
 PANEL_FILES = {"Runs": "runs.png", "Neurons": "neurons.png", "Statistics": "statistics.png",
                "Training": "training.png", "Counting": "counting.png", "Saddle line": "saddle_line.png",
-               "Slices": "slices.png", "Escape": "escape.png"}
+               "Slices": "slices.png", "Escape": "escape.png", "Curvature plane": "curvature_plane.png"}
 
 #: Panels that share the window's narrow middle column are rendered floating, at this size.
-FLOAT_SIZES = {"Saddle line": (1000, 760), "Slices": (1000, 620), "Escape": (900, 700)}
+FLOAT_SIZES = {"Saddle line": (1000, 760), "Slices": (1000, 620), "Escape": (900, 700),
+               "Curvature plane": (1000, 620)}
 
 
 def settle(app: QApplication, rounds: int = 5) -> None:
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         settle(app)
         window.saddle_line.wait_live()
         window.slices.wait_done()
+        window.curvature_plane.wait_done()
         settle(app)
         window.grab().save(str(out / "window.png"))
         written = ["window.png"]
@@ -90,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 dock.setFloating(True)
                 dock.resize(*FLOAT_SIZES[title])
             settle(app)
-            if title == "Slices":
-                window.slices.wait_done()
+            if title in ("Slices", "Curvature plane"):
+                (window.slices if title == "Slices" else window.curvature_plane).wait_done()
                 settle(app)
             dock.widget().grab().save(str(out / name))
             written.append(name)

@@ -39,6 +39,7 @@ from .export import (
 from .model import SessionModel, derived_data
 from .panels import (
     QtCountingPanel,
+    QtCurvaturePlanePanel,
     QtEscapePanel,
     QtNeuronPanel,
     QtRunTable,
@@ -111,8 +112,9 @@ class MainWindow(QMainWindow):
         self.saddle_line = QtSaddleLinePanel(self.model)
         self.slices = QtSlicesPanel(self.model)
         self.escape = QtEscapePanel(self.model)
+        self.curvature_plane = QtCurvaturePlanePanel(self.model)
         self.panels: list[PanelBase] = [self.run_table, self.neurons, self.statistics, self.training, self.counting,
-                                        self.saddle_line, self.slices, self.escape]
+                                        self.saddle_line, self.slices, self.escape, self.curvature_plane]
         self.docks: dict[str, QDockWidget] = {}
         for panel in self.panels:
             dock = QDockWidget(panel.title, self)
@@ -126,7 +128,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(d["Neurons"], d["Statistics"], Qt.Orientation.Horizontal)
         self.splitDockWidget(d["Neurons"], d["Training"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(d["Training"], d["Counting"])
-        for title in ("Saddle line", "Slices", "Escape"):
+        for title in ("Saddle line", "Slices", "Escape", "Curvature plane"):
             self.tabifyDockWidget(d["Neurons"], d[title])
         d["Training"].raise_()
         d["Neurons"].raise_()

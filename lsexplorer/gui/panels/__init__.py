@@ -1,6 +1,7 @@
 """The dockable panels; each is one class given the :class:`~lsexplorer.gui.model.SessionModel` only."""
 
 from .counting import QtCountingPanel
+from .curvature_plane import QtCurvaturePlanePanel
 from .escape import QtEscapePanel
 from .neurons import QtNeuronPanel
 from .run_table import QtRunTable
@@ -9,5 +10,5 @@ from .slices import QtSlicesPanel
 from .statistics import QtStatisticsPanel
 from .training import QtTrainingPanel
 
-__all__ = ["QtCountingPanel", "QtEscapePanel", "QtNeuronPanel", "QtRunTable", "QtSaddleLinePanel", "QtSlicesPanel",
+__all__ = ["QtCountingPanel", "QtCurvaturePlanePanel", "QtEscapePanel", "QtNeuronPanel", "QtRunTable", "QtSaddleLinePanel", "QtSlicesPanel",
            "QtStatisticsPanel", "QtTrainingPanel"]
