@@ -120,7 +120,10 @@ def test_descent_and_certification_on_a_small_table_row():
     seeds = [0, 1, 2, 5]
     descent = run_generator(descend(problem, xavier_normal(7, 7, seeds), DescentConfig(snapshots=8)))
     assert descent.converged.all()
-    assert descent.snapshots.shape == (4, len(snapshot_schedule(DescentConfig().max_steps, 8)), 49)
+    sched = snapshot_schedule(DescentConfig().max_steps, 8)
+    assert descent.snapshot_steps[-1] == descent.steps.max()
+    np.testing.assert_array_equal(descent.snapshot_steps[:-1], sched[sched < descent.steps.max()])
+    assert descent.snapshots.shape == (4, len(descent.snapshot_steps), 49)
     np.testing.assert_array_equal(descent.snapshots[:, -1], descent.theta)
     points = run_generator(certify_population(problem, descent.theta))
     assert set(points.kind) <= {"global_min", "local_min"}

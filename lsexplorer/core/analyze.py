@@ -91,8 +91,9 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
     unknown = set(analyses) - set(ANALYSES)
     if unknown:
         raise ValueError(f"unknown analyses {sorted(unknown)}; choose from {', '.join(ANALYSES)}")
-    if is_population(session) and set(analyses) - set(APPLICABLE_ANALYSES):
-        raise ValueError(f"{', '.join(sorted(set(analyses) - set(APPLICABLE_ANALYSES)))} do(es) not apply to the "
+    refused = sorted(set(analyses) - set(APPLICABLE_ANALYSES)) if is_population(session) else []
+    if refused:
+        raise ValueError(f"{' and '.join(refused)} {'does' if len(refused) == 1 else 'do'} not apply to the "
                          "relu-gaussian landscape (output weights are fixed, so neurons cannot be split); "
                          f"choose {', '.join(APPLICABLE_ANALYSES)}")
     n = len(session.runs.seed)

@@ -109,7 +109,8 @@ def descend(problem: ReluGaussian, theta0, config: DescentConfig | None = None,
     """Gradient descent on every row of ``theta0 (S, P)``, each row until its own gradient is small.
 
     Converged rows leave the batch, so the cost follows the slowest seeds only where they are.
-    Snapshot steps past a row's end hold its final point.
+    Snapshots are taken on :func:`snapshot_schedule` up to the last step any row ran, which is always
+    the last snapshot; snapshot steps past a row's end hold its final point.
     """
     config = config or DescentConfig()
     lr = config.step_size(problem)
@@ -158,6 +159,11 @@ def descend(problem: ReluGaussian, theta0, config: DescentConfig | None = None,
                 break
         theta[active] -= lr * grad
         step += 1
+    # Snapshots end at the last step any seed ran, which is added when it is not on the schedule.
+    keep = sched < step
+    sched = np.concatenate([sched[keep], [step]])
+    snaps = np.concatenate([snaps[:, keep], theta.numpy()[:, None]], axis=1)
+    snap_loss = np.concatenate([snap_loss[:, keep], loss[:, None]], axis=1)
     return DescentResult(theta.numpy(), loss, gnorm, steps, converged, sched, snaps, snap_loss, stopped,
                          time.perf_counter() - start)
 
