@@ -1,7 +1,9 @@
 """The ``lsexplorer`` command: headless verbs over the core engine.
 
 Every user error (bad flag, impossible config, unreadable session, missing file) exits with status 2
-and one line on stderr saying what is wrong; Ctrl-C exits with 130. Tracebacks are for bugs only.
+and one line on stderr saying what is wrong; Ctrl-C exits with 130 and SIGTERM with 143, also with
+one line, leaving no partial file. Tracebacks are for bugs only. Heavy modules (numpy, torch, Qt)
+are imported inside the verbs that need them, so ``--help`` and ``counting`` start at once.
 """
 
 from __future__ import annotations
@@ -9,21 +11,34 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import threading
 from pathlib import Path
 
-KIND_LABELS = {
-    "global_min": "global minima",
-    "local_min": "local minima",
-    "strict_saddle": "strict saddles",
-    "nonstrict_saddle": "non-strict saddles",
-    "not_converged": "not converged",
-}
+from .core.kinds import Kind
+
+#: Row labels of the outcome table, one per kind.
+KIND_LABELS = {k.value: k.plural for k in Kind}
 
 
 class UserError(Exception):
     """A problem with what the user asked for; printed as one line, exit status 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every clean-up path for one also serves the other."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line: what is wrong and where to read the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -58,7 +73,7 @@ def _epochs(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lsexplorer",
         description="Train student networks, certify their critical points and explore the loss landscape.")
     from . import __version__
@@ -91,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing session file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
+                        "thread unless OMP_NUM_THREADS etc. say otherwise")
 
     p = sub.add_parser("info", help="summarise a session: the outcome table (thesis Table 6.1)")
     p.add_argument("session", metavar="SESSION.h5")
@@ -99,12 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="run symmetry analyses on chosen runs and store them in the session")
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--runs", default="all", help="'all' or comma-separated run indices (rows, 0-based)")
-    p.add_argument("--symmetry", action="store_true",
-                   help="match each run to the teacher; decide which local minima are symmetry-induced")
-    p.add_argument("--closest-saddle", action="store_true", help="closest saddle of every local minimum (§6.2.5)")
-    p.add_argument("--mu-sweep", action="store_true", help="Hessian spectra along each closest saddle line (Thm 3)")
-    p.add_argument("--escape", action="store_true", help="escape searches, Algorithms 1 and 2 (§6.2.4)")
-    p.add_argument("--theorems", action="store_true", help="Theorems 1 and 2 at each closest saddle")
+    from .core.analyses import REGISTRY
+
+    for analysis in REGISTRY.values():  # one flag per registered analysis, e.g. --closest-saddle
+        p.add_argument(f"--{analysis.name.replace('_', '-')}", action="store_true", help=analysis.help)
     p.add_argument("--expand-neuron", type=int, metavar="J",
                    help="duplicate neuron J of one run's point along mu and print spectra and inertia (no storing)")
     p.add_argument("--layer", type=_positive_int, help="hidden layer of --expand-neuron (default: the last)")
@@ -126,11 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.h5", help="write the analysed session here instead of in place")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
+                        "thread unless OMP_NUM_THREADS etc. say otherwise")
 
     p = sub.add_parser("export", help="write every figure of a session (PNG, SVG, PDF) and its data (CSV), headless")
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the files (created)")
     p.add_argument("--json", action="store_true", help="print the written paths as a JSON list")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
+                        "thread unless OMP_NUM_THREADS etc. say otherwise")
 
     p = sub.add_parser("counting", help="count global-minima and critical-point subspaces, T(r*, m) and G(r, m)")
     p.add_argument("--r", type=_positive_int, required=True,
@@ -230,15 +252,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     runner = run_experiment(config, stop)
+    args.on_interrupt = f"nothing written to {out}"
     try:
         session = drive_with_progress(runner, _TRAIN_STAGES, args.quiet)
     except KeyboardInterrupt:
         stop.set()
-        print("lsexplorer: interrupted; nothing written", file=sys.stderr)
-        return 130
+        raise
     except MnistError as exc:
         raise UserError(str(exc)) from None
     save_session(session, out)
+    args.on_interrupt = f"{out} was written"
     if not args.quiet:
         print(format_outcome_table(session, out))
     return 0
@@ -285,6 +308,19 @@ def format_outcome_table(session, path: Path | str) -> str:
     return "\n".join(lines)
 
 
+def format_analyses(session) -> str:
+    """One line per stored analysis of the registry with its headline counts; empty when none."""
+    from .core.analyses import REGISTRY
+
+    lines = []
+    for analysis in REGISTRY.values():
+        headline = analysis.summary(session)
+        if headline:
+            lines.append(f"analysis {analysis.name.replace('_', ' ')}: "
+                         + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in headline.items()))
+    return "\n".join(lines)
+
+
 def format_run_list(session) -> str:
     runs = session.runs
     lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}  stop reason"]
@@ -302,6 +338,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps({k: int(v) for k, v in session.outcome_counts().items()}))
         return 0
     print(format_outcome_table(session, args.session))
+    stored = format_analyses(session)
+    if stored:
+        print(stored)
     if args.runs:
         print(format_run_list(session))
     return 0
@@ -332,12 +371,24 @@ def _mu_values(items: list[str] | None):
     return values
 
 
+def _check_output_folder(path: Path) -> None:
+    """Refuse, before any work, an output whose folder is missing or not a folder."""
+    folder = path.parent
+    if not folder.exists():
+        raise UserError(f"directory {folder} does not exist")
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a directory")
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .core.session import load_session, save_session
     from .core.train import tune_glibc_malloc
 
+    if args.output:
+        _check_output_folder(Path(args.output))
     tune_glibc_malloc()
     session = load_session(args.session)
+    args.on_interrupt = f"nothing written to {args.output}" if args.output else f"{args.session} unchanged"
     rows = _run_indices(args.runs, len(session.runs.seed))
     if args.saddle_descent:
         return _saddle_descent(args, session, rows)
@@ -347,33 +398,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return _expand_neuron(args, session, rows)
     if args.layer is not None or args.mu is not None:
         raise UserError("--layer and --mu go with --expand-neuron")
-    from tqdm import tqdm
-
     from .core.analyze import ANALYSES, analyze_session
-    from .core.relu_gaussian_session import APPLICABLE_ANALYSES, is_population
+    from .core.population import APPLICABLE_ANALYSES, is_population
 
     default = APPLICABLE_ANALYSES if is_population(session) else ANALYSES
     chosen = [name for name in ANALYSES if getattr(args, name)] or list(default)
-    runner = analyze_session(session, rows, chosen)
-    bar = None
-    stage = None
-    while True:
-        try:
-            p = next(runner)
-        except StopIteration as done:
-            summary = done.value
-            break
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        if p.analysis != stage:
-            if bar is not None:
-                bar.close()
-            stage = p.analysis
-            bar = tqdm(total=p.total, desc=stage.replace("_", " "), unit="run", disable=args.quiet or args.json)
-        bar.n = p.done
-        bar.refresh()
-    if bar is not None:
-        bar.close()
+    stages = {name: (name.replace("_", " "), "run", False) for name in ANALYSES}
+    try:
+        summary = drive_with_progress(analyze_session(session, rows, chosen), stages, args.quiet or args.json)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
     counts = session.outcome_counts()
@@ -491,16 +525,33 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a directory")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from .gui.export import ExportError, export_session_figures
+    from .gui.export_session import ExportError, export_session_figures
+    from .gui.qt_messages import drop_offscreen_noise
 
+    drop_offscreen_noise()
+    args.on_interrupt = f"no partial file left in {out} (files are written whole or not at all)"
+    # A signal must not raise inside a Qt callback (PySide would swallow it, or Qt be torn down
+    # mid-paint): the handlers only ask the export to stop between files; it is raised from here.
+    stop, received = threading.Event(), []
+
+    def ask_to_stop(signum, frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        paths = export_session_figures(args.session, out)
+        paths = export_session_figures(args.session, out, stop=stop)
     except ExportError as exc:
         raise UserError(str(exc)) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
     if args.json:
         print(json.dumps([str(p) for p in paths]))
     else:
-        print(f"wrote {len(paths)} files to {out} (names: lsexplorer/gui/export.py, export_session_figures)")
+        print(f"wrote {len(paths)} files to {out} (--json lists them)")
     return 0
 
 
@@ -522,21 +573,48 @@ COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd
             "counting": cmd_counting}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.verb is None:
-        args.verb, args.session = "gui", None
-    from .core.session import SessionError
+def _configure_threads(args: argparse.Namespace) -> None:
+    """Thread pools for this process, before numpy or torch load (see core/threads.py for why)."""
+    from .core.threads import pin_intra_op_pools, set_parallel_threads
 
+    pin_intra_op_pools()
+    set_parallel_threads(getattr(args, "threads", None))
+
+
+def _stopped(verb: str, exc: KeyboardInterrupt, what: str | None) -> int:
+    terminated = isinstance(exc, Terminated)
+    how = "terminated (SIGTERM)" if terminated else "interrupted"
+    print(f"{verb}: {how}{'; ' + what if what else ''}", file=sys.stderr)
+    return 143 if terminated else 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    verb = "lsexplorer"
+    previous_term = None
     try:
-        return COMMANDS[args.verb](args)
-    except (UserError, SessionError) as exc:
-        print(f"lsexplorer {args.verb}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("lsexplorer: interrupted", file=sys.stderr)
-        return 130
+        args = build_parser().parse_args(argv)
+        if args.verb is None:
+            args.verb, args.session = "gui", None
+        verb = f"lsexplorer {args.verb}"
+        # The app keeps the default SIGTERM (quit at once); a computing verb turns it into a clean stop.
+        if args.verb != "gui" and threading.current_thread() is threading.main_thread():
+            previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
+        args.on_interrupt = "nothing written"
+        _configure_threads(args)
+        from .core.errors import InputError
+
+        try:
+            return COMMANDS[args.verb](args)
+        except (UserError, InputError) as exc:
+            print(f"{verb}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as exc:
+            return _stopped(verb, exc, args.on_interrupt)
+    except KeyboardInterrupt as exc:  # before a verb started: nothing to clean up
+        return _stopped(verb, exc, None)
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 if __name__ == "__main__":

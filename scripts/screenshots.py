@@ -3,7 +3,7 @@
     python scripts/screenshots.py [SESSION.h5] [--out docs/screenshots] [--run SEED]
 
 Opens SESSION (default: the bundled sample session) offscreen, selects a run (``--run`` seed, else
-:func:`lsexplorer.gui.export.showcase_row`: the first local minimum with a converged closest saddle),
+:func:`lsexplorer.gui.export_session.showcase_row`: the first local minimum with a converged closest saddle),
 lays the window out at a fixed size and writes ``window.png`` plus one ``<panel>.png`` per panel,
 after the panel's background work (live spectrum, 2D slice) has finished. Uses throw-away settings, so the user's saved
 window layout neither shapes nor receives the screenshots.
@@ -25,7 +25,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from lsexplorer.gui.app import SAMPLE_SESSION, MainWindow
-from lsexplorer.gui.export import showcase_row
+from lsexplorer.gui.export_session import showcase_row
 
 #: File name of each panel's screenshot (stable: the README links them).
 PANEL_FILES = {"Runs": "runs.png", "Neurons": "neurons.png", "Statistics": "statistics.png",

@@ -97,7 +97,8 @@ def test_tolerances_round_trip_and_refuse_unknown_keys():
 def test_toy_teacher_is_a_nondegenerate_global_minimum(toy):
     spec, teacher = toy_teacher()
     value, gnorm, lam, _, c = measured(spec, teacher, toy)
-    assert value == 0.0 and gnorm == 0.0  # the labels are this very network's outputs
+    # The labels are this very network's outputs: zero up to the rounding of one BLAS build or another.
+    assert value <= 1e-30 and gnorm <= 1e-15
     assert c.kind == "global_min" and c.n_zero == 0 and c.n_negative == 0
     # At zero loss H = (2/N) J^T J; its smallest eigenvalue is (2/N) s_min(J)^2, ~1e-6: small, genuine.
     s = np.linalg.svd(output_jacobian(teacher, toy.x), compute_uv=False)

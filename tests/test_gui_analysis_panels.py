@@ -17,7 +17,7 @@ from lsexplorer.core.slices import batched_loss
 from lsexplorer.core.symmetry import duplicate_neuron
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.app import SAMPLE_SESSION
-from lsexplorer.gui.export import export_session_figures, showcase_row
+from lsexplorer.gui.export_session import export_session_figures, showcase_row
 from lsexplorer.gui.model import SessionModel
 from lsexplorer.gui.panels import (
     QtEscapePanel,

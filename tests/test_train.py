@@ -160,7 +160,7 @@ def test_stop_event_stops_quickly_with_consistent_result():
     assert result.stopped and 0 < result.epochs_done < 10**9
     assert took < 0.6 + 1.0
     assert seen and all(isinstance(p.loss, np.ndarray) and p.loss.shape == (50,) for p in seen)
-    assert all(b.epoch >= a.epoch for a, b in zip(seen, seen[1:]))
+    assert all(b.done >= a.done for a, b in zip(seen, seen[1:]))
     for epochs, values, n in ((result.snapshot_epochs, result.snapshots, 64),
                               (result.loss_epochs, result.loss_curve, 256)):
         assert epochs[0] == 0 and epochs[-1] == result.epochs_done and np.all(np.diff(epochs) > 0)

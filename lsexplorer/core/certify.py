@@ -20,6 +20,7 @@ import torch
 from .classify import Tolerances, classify, loss_scale
 from .hessian import loss_grad_hessian, spectrum
 from .nets import MLPSpec, as_tensor
+from .progress import Progress
 from .refine import RefineConfig, refine
 
 #: Up to this many parameters a refinement runs on one torch thread: its Hessians and gradients are
@@ -28,13 +29,8 @@ from .refine import RefineConfig, refine
 SINGLE_THREAD_PARAMS = 128
 
 
-@dataclasses.dataclass
-class CertifyProgress:
-    """``done`` of ``total`` points certified, ``elapsed`` seconds since the start."""
-
-    done: int
-    total: int
-    elapsed: float
+#: :func:`certify`'s record: stage ``"certify"``, ``done`` of ``total`` points certified.
+CertifyProgress = Progress
 
 
 @dataclasses.dataclass
@@ -115,7 +111,7 @@ def certify(spec: MLPSpec, thetas, x, y, refine_config: RefineConfig | None = No
             out.kind[done] = "not_converged"
             out.stop_reason[done] += f"+diverged:|theta| {start_norm:.3g}->{end_norm:.3g}"
         done += 1
-        yield CertifyProgress(done, n_points, time.perf_counter() - start)
+        yield Progress("certify", done, n_points, time.perf_counter() - start)
     for row in range(done, n_points):
         measure(row, thetas[row], cancelled=True)
     out.kind = out.kind.astype(str)

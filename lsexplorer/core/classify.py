@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-KINDS = ("global_min", "local_min", "strict_saddle", "nonstrict_saddle", "not_converged")
+from .kinds import KINDS  # re-exported: the kinds classify() assigns
 
 
 @dataclasses.dataclass

@@ -36,7 +36,8 @@ scale-aware distance of that line and the narrower point is a certified critical
 :func:`corollary_verdict` runs the formal check of Corollaries 3.1/3.2
 (``lsexplorer.core.inertia.corollary_check``).
 :func:`closest_saddle_all` runs everything over a session's local minima as a progress generator;
-:func:`store_closest_saddle` puts the result under ``/analyses/closest_saddle`` (layout there).
+:func:`store_closest_saddle` puts the result under ``/analyses/closest_saddle``
+(layout: :mod:`lsexplorer.core.analyses.closest_saddle`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ from scipy.optimize import linear_sum_assignment
 from .classify import Tolerances, classify, loss_scale
 from .hessian import float64_problem, loss_grad_hessian, spectrum
 from .nets import MLPSpec, loss, loss_and_grad
+from .nlopt_guard import CallbackGuard
+from .progress import Progress
 from .refine import NLOPT_RESULTS, RefineConfig, refine
 from .session import Session
 from .symmetry import (duplicate_neuron, incoming_vectors, merge_neurons, nearest_neuron_pair, outgoing_weights,
@@ -237,6 +240,7 @@ def _pull_pair_together(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: to
     best = {"f": math.inf, "x": theta.copy()}
     opt = nlopt.opt(nlopt.LD_SLSQP, theta.size)
     opt.set_exceptions_enabled(False)
+    guard = CallbackGuard(opt)
 
     def objective(th: np.ndarray, grad_out: np.ndarray) -> float:
         if stop is not None and stop.is_set():
@@ -256,11 +260,11 @@ def _pull_pair_together(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: to
             best["f"], best["x"] = f, th.copy()
         return f
 
-    opt.set_min_objective(objective)
+    opt.set_min_objective(guard(objective))
     opt.set_xtol_rel(config.xtol_rel)
     opt.set_maxeval(config.maxeval)
     opt.set_maxtime(config.maxtime)
-    opt.optimize(theta.copy())
+    guard.optimize(theta.copy())
     return best["x"], opt.get_numevals(), NLOPT_RESULTS.get(opt.last_optimize_result(), "UNKNOWN")
 
 
@@ -450,14 +454,8 @@ def corollary_verdict(result: ClosestSaddle, x, y, tolerances: Tolerances | None
 
 # --------------------------------------------------------------------------- over a session
 
-@dataclasses.dataclass
-class ClosestSaddleProgress:
-    """``done`` of ``total`` points analysed (the last was row ``run``), ``elapsed`` seconds."""
-
-    done: int
-    total: int
-    run: int
-    elapsed: float
+#: :func:`closest_saddle_all`'s record: ``done`` of ``total`` points analysed, the last was row ``run``.
+ClosestSaddleProgress = Progress
 
 
 def closest_saddle_all(session: Session, runs: Sequence[int] | None = None, layer: int | None = None,
@@ -496,42 +494,19 @@ def closest_saddle_all(session: Session, runs: Sequence[int] | None = None, laye
             decision.corollary = corollary_verdict(result, session.x, session.y, tolerances)
         points[str(int(row))] = {**result.to_dict(), "seed": int(session.runs.seed[row]),
                                  "symmetry_induced": decision.to_dict()}
-        yield ClosestSaddleProgress(done, len(runs), int(row), time.perf_counter() - start)
+        yield Progress("closest_saddle", done, len(runs), time.perf_counter() - start, run=int(row))
     return {"settings": settings, "points": points}
 
 
 def store_closest_saddle(session: Session, analysis: dict) -> None:
     """Merge an analysis from :func:`closest_saddle_all` into ``session`` (in memory).
 
-    Layout of ``/analyses/closest_saddle``: ``settings`` (attributes; ``merge``, ``refine``,
-    ``tolerances`` sub-groups), ``points/<row>`` (one :class:`ClosestSaddle` per analysed row, plus
-    ``seed`` and the :class:`SymmetryInduced` decision), and ``summary``, rebuilt from all points:
-    ``run``, ``seed (R,)`` int64, ``distance``, ``mu``, ``nearest_neuron_distance (R,)`` float64 (the
-    merged pair's initial distance), ``saddle_eigvals (R, 3)``, ``narrower_kind (R,)`` str,
-    ``symmetry_induced (R,)`` bool, ``corollary_verdict (R,)`` str (``""`` where the check did not run).
-    Rows analysed before keep their entry unless analysed again; ``/runs/symmetry_induced`` is set
-    for every analysed row.
+    The layout of ``/analyses/closest_saddle`` is written and read by
+    :mod:`lsexplorer.core.analyses.closest_saddle`, the only module that knows it.
     """
-    group = session.analyses.setdefault("closest_saddle", {})
-    group["settings"] = analysis["settings"]
-    points = group.setdefault("points", {})
-    points.update(analysis["points"])
-    rows = sorted(points, key=int)
-    entries = [points[r] for r in rows]
-    group["summary"] = {
-        "run": np.array([int(r) for r in rows], dtype=np.int64),
-        "seed": np.array([e["seed"] for e in entries], dtype=np.int64),
-        "distance": np.array([e["distance"] for e in entries], dtype=np.float64),
-        "mu": np.array([e["mu"] for e in entries], dtype=np.float64),
-        "nearest_neuron_distance": np.array([e["merge"]["distance_before"] for e in entries], dtype=np.float64),
-        "saddle_eigvals": np.array([np.pad(e["saddle_eigvals"], (0, 3 - len(e["saddle_eigvals"])),
-                                           constant_values=np.nan) for e in entries]).reshape(-1, 3),
-        "narrower_kind": np.array([e["narrower"]["kind"] for e in entries], dtype=str),
-        "symmetry_induced": np.array([e["symmetry_induced"]["is_si"] for e in entries], dtype=bool),
-        "corollary_verdict": np.array([e["symmetry_induced"].get("corollary", {}).get("verdict", "")
-                                       for e in entries], dtype=str),
-    }
-    session.runs.symmetry_induced[group["summary"]["run"]] = group["summary"]["symmetry_induced"]
+    from .analyses.closest_saddle import store  # imported late: the registry builds on this module
+
+    store(session, analysis)
 
 
 __all__ = ["SI_RTOL", "SI_ATOL", "MergeConfig", "MergeStats", "NarrowerPoint", "ClosestSaddle", "closest_saddle",

@@ -8,9 +8,7 @@ The config is written into the session as it was run, so a session always says h
 from __future__ import annotations
 
 import copy
-import dataclasses
 import threading
-import time
 import tomllib
 from collections.abc import Generator, Mapping
 from pathlib import Path
@@ -20,15 +18,17 @@ import numpy as np
 import torch
 
 from .. import __version__
-from .certify import CertifiedPoints, CertifyProgress, certify
+from .certify import CertifiedPoints, certify
 from .classify import Tolerances
 from .data import Dataset, digits_pca10_dataset, gaussian_teacher_dataset, mnist_pca10_dataset, toy_dataset, toy_teacher
+from .errors import InputError
 from .nets import MLPSpec, loss, xavier_init
+from .progress import Progress
 from .refine import RefineConfig
 from .relu_gaussian_session import PRESET as RELU_GAUSSIAN_PRESET
 from .relu_gaussian_session import is_population, population_config, run_population_experiment
 from .session import LossCurve, Runs, Session, Trajectory
-from .train import TrainConfig, TrainProgress, TrainResult, train
+from .train import TrainConfig, TrainResult, train
 
 #: Epoch cap of the deep presets. The thesis ran 2e7 epochs, days on a CPU; 1e5 takes 8 seeds about
 #: 3 min on 2 cores (4.7k student-epochs/s, the batched torch path) and brings digits-pca10 losses from
@@ -74,8 +74,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 _SECTIONS = ("data", "network", "seeds", "train", "refine", "tolerances")
 
+#: The settings each data kind reads; anything else in ``[data]`` is a typo and refused.
+DATA_KEYS: dict[str, frozenset[str]] = {
+    "toy": frozenset({"kind"}),
+    "gaussian": frozenset({"kind", "n_samples", "seed", "d_in", "teacher_widths", "activation", "bias",
+                           "input_std", "teacher_std"}),
+    "digits-pca10": frozenset({"kind"}),
+    "mnist-pca10": frozenset({"kind", "mnist_dir", "n_samples"}),
+}
+#: The settings ``[network]`` and ``[seeds]`` read.
+NETWORK_KEYS = frozenset({"width", "depth", "widths", "activation", "bias"})
+SEEDS_KEYS = frozenset({"start", "count"})
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError, ValueError):
     """An experiment config that cannot be run; the message says which setting and why."""
 
 
@@ -157,6 +169,7 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
     layered = _merge(PRESETS[preset], {k: v for k, v in (toml or {}).items() if k != "preset"})
     layered = _merge(layered, {k: v for k, v in (overrides or {}).items() if k != "preset"})
 
+    _refuse_unknown_keys((toml, overrides or {}), layered["data"].get("kind"))
     data = dict(layered["data"])
     if data["kind"] == "relu-gaussian":
         try:
@@ -191,12 +204,13 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
                        bool(network.get("bias", False)))
     except ValueError as exc:
         raise ConfigError(f"network: {exc}") from None
-    try:
-        train_cfg = TrainConfig.from_dict(layered.get("train", {}))
-        refine_cfg = RefineConfig.from_dict(layered.get("refine", {}))
-        tolerances = Tolerances.from_dict(layered.get("tolerances", {}))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
+    settings = {}
+    for section, cls in (("train", TrainConfig), ("refine", RefineConfig), ("tolerances", Tolerances)):
+        try:
+            settings[section] = cls.from_dict(layered.get(section, {}))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"[{section}]: {exc}") from None
+    train_cfg, refine_cfg, tolerances = settings["train"], settings["refine"], settings["tolerances"]
     return {
         "preset": preset,
         "data": data,
@@ -207,6 +221,24 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
         "refine": refine_cfg.to_dict(),
         "tolerances": tolerances.to_dict(),
     }
+
+
+def _refuse_unknown_keys(layers: tuple[Mapping, ...], kind: Any) -> None:
+    """Refuse any ``[data]``, ``[network]`` or ``[seeds]`` key the experiment would not read.
+
+    ``[train]``, ``[refine]`` and ``[tolerances]`` are checked by their own ``from_dict``.
+    """
+    allowed = {"data": DATA_KEYS.get(kind) if isinstance(kind, str) else None,
+               "network": NETWORK_KEYS, "seeds": SEEDS_KEYS}
+    for layer in layers:
+        for section, known in allowed.items():
+            given = layer.get(section)
+            if not isinstance(given, Mapping) or known is None:
+                continue
+            unknown = sorted(set(given) - known)
+            if unknown:
+                raise ConfigError(f"unknown setting(s) in [{section}]: {', '.join(unknown)}; "
+                                  f"known: {', '.join(sorted(known))}")
 
 
 def _mnist_data(data: dict) -> dict:
@@ -243,16 +275,8 @@ def make_dataset(config: Mapping) -> Dataset:
                                     teacher_std=float(data.get("teacher_std", 1.0)))
 
 
-@dataclasses.dataclass
-class ExperimentProgress:
-    """One progress record of :func:`run_experiment`: ``stage`` is ``"train"`` or ``"certify"``."""
-
-    stage: str
-    done: int
-    total: int
-    elapsed: float
-    loss: np.ndarray | None = None
-    epochs_per_s: float | None = None
+#: :func:`run_experiment`'s record: ``stage`` is ``"train"`` (epochs) or ``"certify"`` (points).
+ExperimentProgress = Progress
 
 
 def run_experiment(config: Mapping, stop: threading.Event | None = None
@@ -275,28 +299,14 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
     theta_init = xavier_init(spec, seeds)
     train_cfg = TrainConfig.from_dict(config["train"])
 
-    trainer = train(spec, theta_init, dataset.x, dataset.y, train_cfg, stop)
-    while True:
-        try:
-            p: TrainProgress = next(trainer)
-        except StopIteration as done:
-            trained: TrainResult = done.value
-            break
-        yield ExperimentProgress("train", p.epoch, p.epochs, p.elapsed, p.loss, p.epochs_per_s)
+    trained: TrainResult = yield from train(spec, theta_init, dataset.x, dataset.y, train_cfg, stop)
     config["run"] = {"epochs_done": int(trained.epochs_done), "stopped": bool(trained.stopped),
                      "device": trained.device, "backend": trained.backend, "train_seconds": float(trained.elapsed),
                      "grad_tol_converged": int((trained.converged_epoch >= 0).sum())}
 
-    started = time.perf_counter()
-    certifier = certify(spec, trained.theta, dataset.x, dataset.y, RefineConfig.from_dict(config["refine"]),
-                        Tolerances.from_dict(config["tolerances"]), stop)
-    while True:
-        try:
-            c: CertifyProgress = next(certifier)
-        except StopIteration as done:
-            points: CertifiedPoints = done.value
-            break
-        yield ExperimentProgress("certify", c.done, c.total, time.perf_counter() - started)
+    points: CertifiedPoints = yield from certify(spec, trained.theta, dataset.x, dataset.y,
+                                                 RefineConfig.from_dict(config["refine"]),
+                                                 Tolerances.from_dict(config["tolerances"]), stop)
 
     final_train_loss = trained.loss_curve[:, -1]
     runs = Runs(

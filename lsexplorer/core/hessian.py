@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.func import jvp, vmap
 
+from .autodiff import forward_mode
 from .nets import MLPSpec, activation_fn, as_tensor, forward, loss, unflatten
 
 #: Memory, in bytes, that one chunk of work may use: vectorised Jacobian-vector products for
@@ -223,6 +224,7 @@ def hessian_t(spec: MLPSpec, t: torch.Tensor, x: torch.Tensor, y: torch.Tensor) 
     return (flat + flat.T) / 2
 
 
+@forward_mode
 def output_jacobian_t(spec: MLPSpec, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Jacobian ``(N * d_out, P)`` of the flattened outputs ``f(x_i; t)`` (forward mode, chunked).
 
@@ -267,6 +269,7 @@ def spectrum(h) -> tuple[np.ndarray, np.ndarray]:
     return values.numpy(), vectors.numpy()
 
 
+@forward_mode
 def directional_derivative(spec: MLPSpec, theta, x, y, u, order: int) -> float:
     """``d^k/dt^k L(theta + t u)`` at ``t = 0`` for ``k = order`` in 1..4, exact (nested ``jvp``).
 

@@ -53,10 +53,11 @@ import numpy as np
 import torch
 from torch.func import jvp
 
+from .autodiff import forward_mode
 from .classify import Tolerances
 from .hessian import float64_problem, loss_grad_hessian, spectrum
 from .nets import MLPSpec, activation_fn, unflatten
-from .progress import run_generator
+from .progress import Progress, run_generator
 from .symmetry import duplicate_neuron
 
 #: Column order of the ``(K, 3)`` inertia arrays of :class:`MuSweep`.
@@ -90,6 +91,7 @@ def measured_inertia(eigvals, zero_tol: float) -> Inertia:
 
 # --------------------------------------------------------------------------- Y and U
 
+@forward_mode
 def _duplication_blocks(spec: MLPSpec, theta, x, y, layer: int, j: int) -> tuple[np.ndarray, np.ndarray]:
     """``(Y (q, q), U (q, n))`` of neuron ``j`` of hidden layer ``layer`` at ``theta`` (module docstring)."""
     if not 1 <= layer <= len(spec.hidden_widths):
@@ -241,13 +243,8 @@ def default_mu_grid() -> np.ndarray:
     return np.unique(np.concatenate([coarse, near]))
 
 
-@dataclasses.dataclass
-class MuSweepProgress:
-    """``done`` of ``total`` points computed; ``mu`` the last one."""
-
-    done: int
-    total: int
-    mu: float
+#: :func:`mu_sweep`'s record: stage ``"mu_sweep"``, ``done`` of ``total`` points, ``mu`` the last one.
+MuSweepProgress = Progress
 
 
 @dataclasses.dataclass
@@ -340,7 +337,7 @@ def mu_sweep(spec: MLPSpec, theta, x, y, layer: int, j: int, mus: Sequence[float
         tol = tolerances.zero_eig_tol(ev)
         rows.append((value, float(np.linalg.norm(g)), ev, tol, measured_inertia(ev, tol).as_tuple(),
                      th.inertia(mu).as_tuple()))
-        yield MuSweepProgress(len(rows), mus.size, float(mu))
+        yield Progress("mu_sweep", len(rows), mus.size, mu=float(mu))
     p_wide = spec.with_hidden_width(layer, spec.widths[layer] + 1).n_params
     cols = list(zip(*rows)) if rows else [()] * 6
     return MuSweep(

@@ -19,8 +19,10 @@ import numpy as np
 import torch
 from torch.func import grad_and_value, hessian, vmap
 
+from .autodiff import forward_mode
 from .hessian import float64_problem, hessian_t
 from .nets import MLPSpec, activation_derivative_from_output, activation_fn, loss, loss_and_grad
+from .progress import Progress
 
 #: Memory, in bytes, one vectorised batch of derivative evaluations may use.
 BATCH_BYTES = 256 * 2**20
@@ -65,14 +67,8 @@ class Record:
         return cls(**kwargs)
 
 
-@dataclasses.dataclass
-class SearchProgress:
-    """One progress record: ``done`` of ``total`` units of ``stage`` after ``elapsed`` seconds."""
-
-    stage: str
-    done: int
-    total: int
-    elapsed: float
+#: The record of the searches on a landscape: ``done`` of ``total`` units of ``stage``.
+SearchProgress = Progress
 
 
 # --------------------------------------------------------------------------- landscapes
@@ -135,6 +131,7 @@ class Landscape:
                 g, v = vmap(grad_and_value(self.fn))(t)
         return v.numpy(), g.numpy()
 
+    @forward_mode
     def hessians(self, thetas) -> np.ndarray:
         """Symmetrised exact Hessians ``(K, P, P)`` at ``thetas: (K, P)`` (call in chunks of
         :attr:`hessian_rows` to bound memory)."""

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
+
 #: The standard files, by role, as published (gzipped).
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -64,7 +66,7 @@ _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0
 _IMAGES_MAGIC, _LABELS_MAGIC = 0x00000803, 0x00000801
 
 
-class MnistError(ValueError):
+class MnistError(InputError, ValueError):
     """MNIST files that are missing, unreadable, corrupt or inconsistent; the message says which and why."""
 
 

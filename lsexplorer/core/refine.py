@@ -51,6 +51,7 @@ import torch
 from .classify import loss_scale
 from .hessian import float64_problem, hessian_t, loss_grad_t, output_jacobian_t
 from .nets import MLPSpec, forward, loss_and_grad
+from .nlopt_guard import CallbackGuard
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -159,6 +160,7 @@ def _slsqp(pb: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, int, st
     best = {"f": math.inf, "x": theta0.copy(), "nonfinite": False}
     opt = nlopt.opt(nlopt.LD_SLSQP, theta0.size)
     opt.set_exceptions_enabled(False)
+    guard = CallbackGuard(opt)
 
     def objective(th: np.ndarray, grad_out: np.ndarray) -> float:
         if pb.stop is not None and pb.stop.is_set():
@@ -175,12 +177,12 @@ def _slsqp(pb: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, int, st
             best["f"], best["x"] = f, th.copy()
         return f
 
-    opt.set_min_objective(objective)
+    opt.set_min_objective(guard(objective))
     opt.set_xtol_rel(pb.config.slsqp_xtol_rel)
     opt.set_ftol_rel(pb.config.slsqp_ftol_rel)
     opt.set_maxeval(pb.config.slsqp_maxeval)
     opt.set_maxtime(pb.config.slsqp_maxtime)
-    opt.optimize(theta0.copy())
+    guard.optimize(theta0.copy())
     name = "nonfinite" if best["nonfinite"] else NLOPT_RESULTS.get(opt.last_optimize_result(), "UNKNOWN")
     return best["x"], best["f"], opt.get_numevals(), name
 

@@ -21,6 +21,8 @@ import numpy as np
 from .. import __version__
 from .landscape import Landscape, network_landscape
 from .nets import MLPSpec
+from .population import APPLICABLE_ANALYSES, KIND, is_population
+from .progress import Progress
 from .relu_gaussian import (
     ReluGaussian,
     identity_teacher,
@@ -36,8 +38,6 @@ from .relu_gaussian_descent import (
 )
 from .session import LossCurve, Runs, Session, Trajectory
 
-KIND = "relu-gaussian"
-
 #: The preset (Table 1's k = n = 6 row, 100 seeds).
 PRESET: dict[str, Any] = {
     "data": {"kind": KIND, "teacher_width": 6, "n_samples": 1000, "seed": 0},
@@ -47,15 +47,6 @@ PRESET: dict[str, Any] = {
     "refine": {"method": "newton", "iterations": 30},
     "tolerances": POPULATION_TOLERANCES.to_dict(),
 }
-
-#: Analyses that apply to this landscape: the others need free output weights (neuron splitting).
-APPLICABLE_ANALYSES = ("escape",)
-
-
-def is_population(session_or_config) -> bool:
-    config = session_or_config.config if isinstance(session_or_config, Session) else session_or_config
-    return isinstance(config.get("data"), Mapping) and config["data"].get("kind") == KIND
-
 
 def population_config(layered: Mapping, preset: str, seeds: list[int]) -> dict:
     """The resolved config of a ``relu-gaussian`` experiment; raises ``ValueError`` on bad settings."""
@@ -129,12 +120,9 @@ def distribution_sample(problem: ReluGaussian, n_samples: int, seed: int) -> tup
 def run_population_experiment(config: Mapping, stop: threading.Event | None = None) -> Generator[Any, None, Session]:
     """Descend and certify every seed of a ``relu-gaussian`` config; returns the session.
 
-    Yields :class:`~lsexplorer.core.experiment.ExperimentProgress` records (stage ``train``: steps,
-    stage ``certify``: points), like :func:`~lsexplorer.core.experiment.run_experiment`.
+    Yields :class:`~lsexplorer.core.progress.Progress` records (stage ``train``: steps, stage
+    ``certify``: points), like :func:`~lsexplorer.core.experiment.run_experiment`.
     """
-    # Imported here: the experiment driver imports this module.
-    from .experiment import ExperimentProgress
-
     config = copy.deepcopy(dict(config))
     problem = population_problem(config)
     seeds = np.asarray(config["seeds"], dtype=np.int64)
@@ -147,7 +135,7 @@ def run_population_experiment(config: Mapping, stop: threading.Event | None = No
         except StopIteration as done:
             trained = done.value
             break
-        yield ExperimentProgress("train", p.step, descent_cfg.max_steps, p.elapsed, p.loss)
+        yield Progress("train", p.step, descent_cfg.max_steps, p.elapsed, loss=p.loss, converged=p.done)
     config["run"] = {"epochs_done": int(trained.steps.max()), "stopped": bool(trained.stopped), "device": "cpu",
                      "backend": "population", "train_seconds": float(trained.elapsed),
                      "grad_tol_converged": int(trained.converged.sum())}
@@ -160,7 +148,7 @@ def run_population_experiment(config: Mapping, stop: threading.Event | None = No
         except StopIteration as done:
             points: PopulationPoints = done.value
             break
-        yield ExperimentProgress("certify", c.done, c.total, time.perf_counter() - started)
+        yield Progress("certify", c.done, c.total, time.perf_counter() - started)
     x, y = distribution_sample(problem, config["data"]["n_samples"], config["data"]["seed"])
     runs = Runs(
         seed=seeds, theta_init=theta_init, theta=points.theta, loss=points.loss, grad_norm=points.grad_norm,

@@ -37,6 +37,7 @@ from .certify import certify
 from .classify import Tolerances
 from .hessian import loss_grad_hessian, spectrum
 from .nets import MLPSpec, loss, loss_and_grad
+from .progress import Progress
 from .refine import RefineConfig
 from .symmetry import duplicate_neuron, incoming_vectors
 
@@ -116,14 +117,8 @@ class DescentConfig:
         return cls(**d)
 
 
-@dataclasses.dataclass
-class DescentProgress:
-    """``stage`` ``"retrain"`` (``done`` epochs of ``total``) or ``"refine"`` (``done`` points of ``total``)."""
-
-    stage: str
-    done: int
-    total: int
-    elapsed: float
+#: :func:`saddle_descent`'s record: ``stage`` ``"retrain"`` (epochs) or ``"refine"`` (points).
+DescentProgress = Progress
 
 
 @dataclasses.dataclass

@@ -26,13 +26,13 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from .nets import MLPSpec
+from .errors import InputError
+from .kinds import KINDS  # what a refined point can be; docs/session-format.md says what each means
+from .spec import MLPSpec
 
 FORMAT = "lsexplorer.session"
 FORMAT_VERSION = 1
 
-#: What a refined point can be; see docs/session-format.md for the meaning of each.
-KINDS = ("global_min", "local_min", "strict_saddle", "nonstrict_saddle", "not_converged")
 
 #: Arrays with at least this many elements are stored chunked with shuffle + gzip + checksum;
 #: below it the chunk index costs more than compression saves.
@@ -51,7 +51,7 @@ _TRAJECTORY_FIELDS = {"epochs": np.int64, "theta": np.float32, "loss": np.float6
 _LOSS_CURVE_FIELDS = {"epochs": np.int64, "loss": np.float64}
 
 
-class SessionError(Exception):
+class SessionError(InputError):
     """One-line, user-facing reason a file cannot be opened/saved."""
 
 

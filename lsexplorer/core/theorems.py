@@ -42,6 +42,7 @@ from torch.func import vmap
 from .landscape import BATCH_BYTES, Landscape, Record, SearchProgress, network_landscape
 from .hessian import spectrum
 from .nets import MLPSpec
+from .nlopt_guard import CallbackGuard
 
 
 # --------------------------------------------------------------------------- derivatives
@@ -207,6 +208,7 @@ def _slsqp_on_sphere(third, u0: np.ndarray, cone: np.ndarray | None, budget: _Bu
     cache: dict[bytes, tuple[float, np.ndarray]] = {}
     opt = nlopt.opt(nlopt.LD_SLSQP, u0.size)
     opt.set_exceptions_enabled(False)
+    guard = CallbackGuard(opt)
 
     def t_of(u: np.ndarray) -> tuple[float, np.ndarray]:
         key = u.tobytes()
@@ -228,8 +230,8 @@ def _slsqp_on_sphere(third, u0: np.ndarray, cone: np.ndarray | None, budget: _Bu
             g[:] = 2 * u
         return float(u @ u) - 1.0
 
-    opt.set_min_objective(objective)
-    opt.add_equality_constraint(sphere, 1e-12)
+    opt.set_min_objective(guard(objective))
+    opt.add_equality_constraint(guard(sphere), 1e-12)
     if cone is not None:
         def in_cone(u, g):
             if g.size:
@@ -242,12 +244,12 @@ def _slsqp_on_sphere(third, u0: np.ndarray, cone: np.ndarray | None, budget: _Bu
                 g[:] = -gu
             return -value
 
-        opt.add_inequality_constraint(in_cone, 1e-12)
-        opt.add_inequality_constraint(t_nonnegative, 1e-14)
+        opt.add_inequality_constraint(guard(in_cone), 1e-12)
+        opt.add_inequality_constraint(guard(t_nonnegative), 1e-14)
     opt.set_xtol_rel(1e-12)
     opt.set_maxeval(maxeval)
     opt.set_maxtime(max(budget.deadline - time.monotonic(), 1e-3))
-    u = opt.optimize(u0.copy())
+    u = guard.optimize(u0.copy())
     return u if np.isfinite(u).all() else u0
 
 

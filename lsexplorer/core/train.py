@@ -36,6 +36,7 @@ import torch
 
 from . import train_kernels as tk
 from .nets import MLPSpec, loss_and_grad
+from .progress import Progress
 
 OPTIMIZERS = ("adam", "sgd")
 DTYPES = ("float32", "float64")
@@ -133,20 +134,9 @@ class TrainConfig:
             raise ValueError(f"invalid training settings: {exc}") from exc
 
 
-@dataclasses.dataclass
-class TrainProgress:
-    """One progress record: plain numbers and numpy, safe to hand to another thread.
-
-    ``loss: (S,)`` is the training loss at the last epoch run; ``epochs_per_s`` the rate since the
-    previous record; ``converged`` the number of seeds stopped by ``grad_tol``.
-    """
-
-    epoch: int
-    epochs: int
-    loss: np.ndarray
-    elapsed: float
-    epochs_per_s: float
-    converged: int = 0
+#: :func:`train`'s record: stage ``"train"``, ``done`` of ``total`` epochs, ``loss (S,)`` at the last
+#: epoch run, ``epochs_per_s`` since the previous record, ``converged`` seeds stopped by ``grad_tol``.
+TrainProgress = Progress
 
 
 @dataclasses.dataclass
@@ -389,8 +379,9 @@ def _train(spec, theta0, x, y, config: TrainConfig, device: torch.device, stop: 
             chunk = max(1, fit) if k == chunk else max(chunk, fit)
             held.check(stepper, done, now)
             if now - last_yield >= PROGRESS_SECONDS or done == epochs or held.all_converged:
-                yield TrainProgress(done, epochs, held.loss(loss_last), now - t_start,
-                                    (done - last_yield_epoch) / max(now - last_yield, 1e-9), held.n_converged)
+                yield Progress("train", done, epochs, now - t_start, loss=held.loss(loss_last),
+                               epochs_per_s=(done - last_yield_epoch) / max(now - last_yield, 1e-9),
+                               converged=held.n_converged)
                 last_yield, last_yield_epoch = now, done
         final_loss = held.loss(stepper.advance(0)[0])
         theta = held.theta(stepper.theta())

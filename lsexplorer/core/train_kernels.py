@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from .nets import MLPSpec
+from .threads import parallel_threads
 
 #: Largest parameter count the generated kernels unroll; bigger nets take the torch path.
 MAX_UNROLLED_PARAMS = 256
@@ -304,7 +305,7 @@ class NativeStepper:
         self._loss_last = np.zeros_like(self._loss_first)
         self.t = 0
         s = len(self._theta)
-        bounds = np.linspace(0, s, max(1, min(n_threads or torch.get_num_threads(), s)) + 1).astype(int)
+        bounds = np.linspace(0, s, max(1, min(n_threads or parallel_threads(), s)) + 1).astype(int)
         self._ranges = [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
         self._pool = ThreadPoolExecutor(len(self._ranges)) if len(self._ranges) > 1 else None
 

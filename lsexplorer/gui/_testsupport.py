@@ -7,7 +7,6 @@ thread running. Sessions are built directly from arrays (fast, and independent o
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import QMessageBox
 from ..core.classify import Tolerances
 from ..core.data import toy_dataset, toy_teacher
 from ..core.nets import MLPSpec, xavier_init
+from ..core.progress import Progress
 from ..core.session import LossCurve, Runs, Session, Trajectory
 from .workers import running_threads, stop_all_workers
 
@@ -119,16 +119,8 @@ def make_deep_gui_session(S: int = 3, d_in: int = 10, hidden: tuple[int, ...] = 
     return Session(config=config, x=x, y=y, teacher_theta=None, runs=runs, analyses={})
 
 
-@dataclasses.dataclass
-class FakeProgress:
-    """Stands in for ``ExperimentProgress`` (same fields)."""
-
-    stage: str
-    done: int
-    total: int
-    elapsed: float
-    loss: np.ndarray | None = None
-    epochs_per_s: float | None = None
+#: The record the fake experiment yields (the core's one progress type).
+FakeProgress = Progress
 
 
 def fake_experiment(session: Session, period: float = 0.02, epochs_per_record: int = 100):
@@ -143,7 +135,7 @@ def fake_experiment(session: Session, period: float = 0.02, epochs_per_record: i
             time.sleep(period)
             done = min(total, done + epochs_per_record)
             yield FakeProgress("train", done, total, time.perf_counter() - started,
-                               np.full(S, 1.0 / (1 + done)), epochs_per_record / period)
+                               loss=np.full(S, 1.0 / (1 + done)), epochs_per_s=epochs_per_record / period)
         for k in (1, 2):
             yield FakeProgress("certify", k, 2, time.perf_counter() - started)
         return session

@@ -1,7 +1,7 @@
 """Stored analyses of the open session, and computing missing ones in the background.
 
-Readers (:func:`closest_saddle_of`, :func:`mu_sweep_of`, :func:`escape_of`) turn the session's
-``/analyses`` tree (docs/session-format.md) into the core's result objects, None where absent.
+Readers (:func:`closest_saddle_of`, :func:`mu_sweep_of`, :func:`escape_of`) are the core registry's
+(:mod:`lsexplorer.core.analyses`): the core's result objects, None where absent.
 
 :class:`AnalysisQueue` computes what a panel asks for with :func:`lsexplorer.core.analyze.analyze_session`
 in a :class:`~lsexplorer.gui.workers.Worker`. The worker never touches the shown session: it works on a
@@ -19,51 +19,39 @@ import dataclasses
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from ..core.analyses import closest_saddle, escape, mu_sweep
+from ..core.analyses.escape import EscapeResult
 from ..core.analyze import analyze_session
 from ..core.closest_saddle import ClosestSaddle
-from ..core.escape import EscapeScan, FlatSearch
 from ..core.inertia import MuSweep
+from ..core.kinds import Kind
 from ..core.session import Session
-from .workers import Worker, autodiff_locked
+from .workers import Worker
 
-#: Analyses a panel may request, in the names of :data:`lsexplorer.core.analyze.ANALYSES`.
+#: Analyses a panel may request, in the names of :data:`lsexplorer.core.analyses.REGISTRY`.
 REQUESTABLE = ("closest_saddle", "mu_sweep", "escape")
 
 
 def closest_saddle_of(session: Session | None, row: int) -> ClosestSaddle | None:
     """The stored closest saddle of run ``row``, None if it was not analysed."""
-    if session is None or row < 0:
-        return None
-    point = session.analyses.get("closest_saddle", {}).get("points", {}).get(str(int(row)))
-    return None if point is None else ClosestSaddle.from_dict(point)
+    return closest_saddle.read(session, row)
 
 
 def mu_sweep_of(session: Session | None, row: int) -> MuSweep | None:
     """The stored Theorem 3 sweep along run ``row``'s closest saddle line, None if absent."""
-    if session is None or row < 0:
-        return None
-    point = session.analyses.get("mu_sweep", {}).get("points", {}).get(str(int(row)))
-    return None if point is None else MuSweep.from_dict(point)
+    return mu_sweep.read(session, row)
 
 
-def escape_of(session: Session | None, row: int) -> tuple[EscapeScan, FlatSearch, str] | None:
+def escape_of(session: Session | None, row: int) -> EscapeResult | None:
     """Algorithm 1's scan, Algorithm 2's search and the kind before them for run ``row``, None if absent."""
-    if session is None or row < 0:
-        return None
-    point = session.analyses.get("escape", {}).get("points", {}).get(str(int(row)))
-    if point is None:
-        return None
-    return EscapeScan.from_dict(point["scan"]), FlatSearch.from_dict(point["flat"]), str(point.get("kind_before", ""))
+    return escape.read(session, row)
 
 
 def analysable(session: Session | None, row: int) -> bool:
     """``analyze_session`` analyses local minima only (and rows whose escape turned them into saddles)."""
     if session is None or row < 0:
         return False
-    kind = str(session.runs.kind[row])
-    if kind == "local_min":
-        return True
-    return str(int(row)) in session.analyses.get("escape", {}).get("points", {})
+    return session.runs.kind[row] == Kind.LOCAL_MIN or int(row) in escape.analysed_rows(session)
 
 
 def _working_copy(session: Session) -> Session:
@@ -74,8 +62,8 @@ def _working_copy(session: Session) -> Session:
 
 
 def _analyze(work: Session, row: int, names: tuple[str, ...]):
-    """Worker generator: ``analyze_session`` on the copy, holding the autodiff lock while it computes."""
-    result = yield from autodiff_locked(analyze_session(work, [row], names))
+    """Worker generator: ``analyze_session`` on the copy (core takes its own autodiff lock)."""
+    result = yield from analyze_session(work, [row], names)
     return work, result
 
 
@@ -123,8 +111,7 @@ class AnalysisQueue(QObject):
             "Analysis failed", f"{', '.join(names)} of run {row}: {type(exc).__name__}: {exc}"))
         worker.finished.connect(self._done)
         seed = int(session.runs.seed[row])
-        self._model.tasks.start(worker, f"Analysing seed {seed} ({', '.join(n.replace('_', ' ') for n in names)})",
-                                lambda rec: (int(rec.done), int(rec.total), str(rec.analysis)))
+        self._model.tasks.start(worker, f"Analysing seed {seed} ({', '.join(n.replace('_', ' ') for n in names)})")
 
     def _store(self, session: Session, row: int, names: tuple[str, ...], work: Session) -> None:
         if session is not self._model.session:  # another session was opened meanwhile

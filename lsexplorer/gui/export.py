@@ -15,8 +15,11 @@ Export a plot only after it was shown and laid out (DESIGN.md): a never-shown wi
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Sequence
+import os
+import secrets
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +30,13 @@ from PySide6.QtGui import QColor, QImage, QPageSize, QPainter, QPdfWriter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
 
+from ..core.errors import InputError
+
 #: Formats :func:`export_figure` writes, by file suffix.
 FIGURE_FORMATS = {".png": "PNG image", ".svg": "SVG vector graphics", ".pdf": "PDF document"}
 
 
-class ExportError(Exception):
+class ExportError(InputError):
     """A figure or table could not be written; the message says why, in one line."""
 
 
@@ -50,17 +55,34 @@ def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: st
     if size.width() < 2 or size.height() < 2:
         raise ExportError("the figure has no size yet; show it before exporting")
     try:
-        if suffix == ".png":
-            _write_png(view, path, scale)
-        elif suffix == ".svg":
-            _write_svg(view, path, title)
-        else:
-            _write_pdf(view, path, title)
+        with _replacing(path) as tmp:
+            if suffix == ".png":
+                _write_png(view, tmp, scale)
+            elif suffix == ".svg":
+                _write_svg(view, tmp, title)
+            else:
+                _write_pdf(view, tmp, title)
+            if not tmp.exists() or tmp.stat().st_size == 0:
+                raise ExportError(f"cannot write {path}: nothing was written (is the folder writable?)")
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
-    if not path.exists() or path.stat().st_size == 0:
-        raise ExportError(f"cannot write {path}: nothing was written (is the folder writable?)")
     return path
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` that becomes ``path`` only when the block completes.
+
+    An interrupted or failed export leaves no half-written figure and keeps an older file intact.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def figure_image(view: QWidget, scale: float = 1.0) -> QImage:
@@ -187,7 +209,7 @@ def write_csv(path: str | Path, columns: Sequence[str], rows) -> Path:
     """
     path = Path(path)
     try:
-        with path.open("w", newline="", encoding="utf-8") as fh:
+        with _replacing(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(list(columns))
             for row in rows:
@@ -203,120 +225,6 @@ def _cell(value) -> str:
     if isinstance(value, (np.integer, np.bool_)):
         return str(value.item())
     return str(value)
-
-
-# --------------------------------------------------------------------------- a whole session, headless
-
-#: Panel titles and the slug that starts their export file names.
-PANEL_SLUGS = {"Runs": "runs", "Neurons": "neurons", "Statistics": "statistics", "Training": "training",
-               "Counting": "counting", "Saddle line": "saddle_line", "Slices": "slices", "Escape": "escape"}
-
-
-def showcase_row(session) -> int:
-    """The run the export (and the screenshots) show: the first local minimum whose closest saddle's
-    narrower point converged and that has a μ sweep and an escape scan; else the first local minimum
-    with any closest saddle; else the first local minimum; else run 0."""
-    from .analysis import closest_saddle_of
-
-    kinds = np.asarray(session.runs.kind).astype(str)
-    local = [int(r) for r in np.flatnonzero(kinds == "local_min")]
-    a = session.analyses
-    for row in local:
-        c = closest_saddle_of(session, row)
-        if (c is not None and c.narrower.kind != "not_converged" and str(row) in a.get("mu_sweep", {}).get("points", {})
-                and str(row) in a.get("escape", {}).get("points", {})):
-            return row
-    for row in local:
-        if closest_saddle_of(session, row) is not None:
-            return row
-    return local[0] if local else 0
-
-
-def export_session_figures(session_path: str | Path, out_dir: str | Path, size: tuple[int, int] = (1600, 1000)
-                           ) -> list[Path]:
-    """Write every figure of a session as PNG, SVG and PDF, and its data as CSV, without a display.
-
-    Opens ``session_path`` in an offscreen main window of ``size`` (creating a QApplication with the
-    ``offscreen`` platform if none exists), selects :func:`showcase_row` (the first local minimum with
-    a converged closest saddle, its μ sweep and escape scan), shows every panel in turn, waits for its
-    background work (the live spectrum, the 2D slice) and writes into ``out_dir`` (created):
-
-    ``<panel>_<figure>.png`` / ``.svg`` / ``.pdf`` for every figure, ``<panel>_<table>.csv`` for every
-    table, where ``<panel>`` is one of ``runs``, ``neurons``, ``statistics``, ``training``,
-    ``counting``, ``saddle_line``, ``slices``, ``escape``. With the bundled sample session that is:
-
-    - ``neurons_neurons`` — incoming weights, teacher, trajectories (Fig 6.4)
-    - ``statistics_lambda_min_vs_loss`` (Fig 6.3), ``statistics_nearest_neuron_distance`` (Fig 6.7),
-      ``statistics_saddle_distance`` (Fig 6.9), ``statistics_outcomes.csv`` (Table 6.1)
-    - ``training_training_loss``; ``counting_counting_ratio`` (Fig 4.4); ``runs_runs.csv``
-    - ``saddle_line_eigenvalues_vs_mu`` (Fig 6.17), ``saddle_line_spectrum_at_mu``,
-      ``saddle_line_y_eigenvalues``, ``saddle_line_loss_along_mu``
-    - ``slices_saddle_to_minimum``, ``slices_plane`` (Fig 6.10), ``slices_plane_trajectory.csv``
-    - ``escape_escape`` (Fig 6.6)
-
-    A panel whose analysis is missing for the chosen run (e.g. a session never analysed) writes no
-    figure; nothing is computed. Returns the paths written, in order. Raises ExportError when the
-    session cannot be opened.
-    """
-    import os
-    import tempfile
-
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    if QApplication.instance() is None:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    app = QApplication.instance() or QApplication([])
-    from .app import MainWindow, leave_a_core_for_the_gui
-
-    leave_a_core_for_the_gui()
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        window = MainWindow(settings=QSettings(str(Path(tmp) / "export.ini"), QSettings.Format.IniFormat))
-        errors: list[str] = []
-        window.show_error = lambda title, text: errors.append(f"{title}: {text}")
-        try:
-            window.resize(*size)
-            window.show()
-            app.processEvents()
-            worker = window.open_session(session_path)
-            worker.wait(120_000)
-            if not window.model.has_session:
-                raise ExportError(errors[0] if errors else f"cannot open {session_path}")
-            window.model.select(showcase_row(window.model.session))
-            for panel in window.panels:
-                dock = window.docks[panel.title]
-                dock.show()
-                dock.raise_()
-                for _ in range(3):
-                    app.processEvents()
-                if hasattr(panel, "wait_live"):
-                    panel.wait_live()
-                if hasattr(panel, "wait_done"):
-                    panel.wait_done()
-                for _ in range(3):
-                    app.processEvents()
-                slug = PANEL_SLUGS.get(panel.title, panel.title.lower().replace(" ", "_"))
-                for name, view in panel.figures().items():
-                    if not view.isVisible() or view.width() < 2:
-                        continue  # its analysis is missing: the panel shows a message instead
-                    for suffix in FIGURE_FORMATS:
-                        written.append(export_figure(view, out / f"{slug}_{name}{suffix}",
-                                                     title=f"lsexplorer — {panel.title}: {name}"))
-                for name, table in panel.tables().items():
-                    written.append(write_csv(out / f"{slug}_{name}.csv", table.columns, table.rows))
-        finally:
-            window.model.tasks.cancel_all()
-            window.model.tasks.wait_all(30_000)
-            window.saddle_line.stop()
-            window.model.set_modified(False)
-            window.close()
-            window.deleteLater()
-            app.processEvents()
-    return written
 
 
 # --------------------------------------------------------------------------- pyqtgraph's dialog
@@ -366,14 +274,11 @@ def register_pyqtgraph_exporters() -> None:
 
 __all__ = [
     "FIGURE_FORMATS",
-    "PANEL_SLUGS",
     "ExportError",
     "QtPdfExporter",
     "QtSvgExporter",
     "export_figure",
-    "export_session_figures",
     "figure_image",
     "register_pyqtgraph_exporters",
-    "showcase_row",
     "write_csv",
 ]

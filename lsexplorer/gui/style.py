@@ -1,4 +1,4 @@
-"""Shared look of every panel: kind colours and labels, colour maps, plot defaults, number format.
+"""Shared look of every panel: kind colours, colour maps, plot defaults, number format.
 
 One table here, so a local minimum is the same orange in the run table, the λ_min-vs-loss scatter
 and the legend, and figures exported from different panels match.
@@ -12,30 +12,27 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem
 
-#: Human labels of the kinds, as in the thesis' Table 6.1.
-KIND_LABELS = {
-    "global_min": "global minimum",
-    "local_min": "local minimum",
-    "strict_saddle": "strict saddle",
-    "nonstrict_saddle": "non-strict saddle",
-    "not_converged": "not converged",
-}
-#: Plural labels for tables and legends.
-KIND_PLURALS = {
-    "global_min": "Global minima",
-    "local_min": "Local minima",
-    "strict_saddle": "Strict saddles",
-    "nonstrict_saddle": "Non-strict saddles",
-    "not_converged": "Not converged",
-}
-#: Colour-blind-safe (Okabe–Ito) colours per kind.
-KIND_COLORS = {
-    "global_min": "#009E73",
-    "local_min": "#E69F00",
-    "strict_saddle": "#0072B2",
-    "nonstrict_saddle": "#CC79A7",
-    "not_converged": "#999999",
-}
+from ..core.kinds import Kind
+
+class _KindColors(dict):
+    """Colours by stored kind name; a kind without its own colour is drawn grey."""
+
+    def __missing__(self, kind: str) -> str:
+        return UNKNOWN_KIND_COLOR
+
+
+UNKNOWN_KIND_COLOR = "#999999"
+#: Colour-blind-safe (Okabe–Ito) colours per kind (names and labels: :class:`lsexplorer.core.kinds.Kind`).
+KIND_COLORS = _KindColors({
+    Kind.GLOBAL_MIN: "#009E73",
+    Kind.LOCAL_MIN: "#E69F00",
+    Kind.STRICT_SADDLE: "#0072B2",
+    Kind.NONSTRICT_SADDLE: "#CC79A7",
+    Kind.NOT_CONVERGED: UNKNOWN_KIND_COLOR,
+})
+#: Singular labels and capitalised plural labels by kind name, from the core's one definition.
+KIND_LABELS = {k.value: k.label for k in Kind}
+KIND_PLURALS = {k.value: k.plural.capitalize() for k in Kind}
 
 TEACHER_COLOR = "#000000"
 SELECTION_COLOR = "#D55E00"

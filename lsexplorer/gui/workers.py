@@ -36,19 +36,20 @@ from PySide6.QtCore import (
     Slot,
 )
 
-#: Held by worker code around torch derivative computations (Hessians). torch's forward-mode AD
-#: keeps its dual levels in process-global state: two threads computing Hessians at once fail with
-#: "Trying to create a dual Tensor for forward AD but no level exists" (seen here when the live
-#: spectrum and the slice worker started together).
-TORCH_AUTODIFF_LOCK = threading.RLock()
+from ..core.autodiff import FORWARD_AD_LOCK
+
+#: The core's lock around torch's forward-mode derivatives (:mod:`lsexplorer.core.autodiff`). Core
+#: takes it itself wherever it enters forward mode, so worker code needs no lock of its own; it is
+#: named here for code that wants to keep the core's derivative computations out for a while.
+TORCH_AUTODIFF_LOCK = FORWARD_AD_LOCK
 
 
 
 def autodiff_locked(gen: Generator):
     """``gen``'s records and result, with :data:`TORCH_AUTODIFF_LOCK` held while ``gen`` computes.
 
-    The lock is released at every yield, so other workers' Hessians (the live spectrum) run between
-    the steps of a long computation (training, an analysis) instead of after it.
+    Not needed for core computations, which take the lock themselves where it matters; kept for
+    code outside core that enters torch's forward mode. Released at every yield.
     """
     try:
         while True:
@@ -271,12 +272,17 @@ class GuiThreadGarbageCollector(QObject):
             gc.collect(generation)
 
 
+#: Status-bar words of progress stages that read better than their names.
+STAGE_WORDS = {"train": "training", "certify": "certifying"}
+
+
 def default_progress(record: object) -> tuple[int, int, str]:
-    """``(done, total, text)`` of a core progress record (``done``/``total``/``stage`` attributes)."""
+    """``(done, total, text)`` of a core :class:`~lsexplorer.core.progress.Progress` record, the one
+    adapter from core progress to the status bar; records without those fields count as nothing."""
     done = int(getattr(record, "done", 0) or 0)
     total = int(getattr(record, "total", 0) or 0)
-    stage = getattr(record, "stage", "")
-    return done, total, str(stage) if stage else ""
+    stage = str(getattr(record, "stage", "") or "")
+    return done, total, STAGE_WORDS.get(stage, stage.replace("_", " "))
 
 
 class TaskRegistry(QObject):

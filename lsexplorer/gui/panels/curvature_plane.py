@@ -20,15 +20,14 @@ from ...core.relu_gaussian_session import session_landscape
 from ...core.slices import PlaneRow, project
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
-from ..workers import TORCH_AUTODIFF_LOCK, Worker
+from ..workers import Worker
 from .base import PanelBase, Table
 
 
 def curvature_work(landscape, theta, half_width: float, resolution: int, trajectory):
     """Worker generator: the :class:`CurvaturePlane` (with the trajectory's projection), then the rows."""
     gen = curvature_plane(landscape, theta, half_width, resolution)
-    with TORCH_AUTODIFF_LOCK:
-        setup = next(gen)
+    setup = next(gen)
     proj = None
     if trajectory is not None:
         proj = project(np.vstack([np.asarray(trajectory, dtype=np.float64), setup.theta]), setup.theta, setup.basis)

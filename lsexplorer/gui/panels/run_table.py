@@ -21,13 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.session import KINDS
+from ...core.kinds import KINDS, Kind
 from ..model import SessionModel
 from ..style import KIND_COLORS, KIND_LABELS, fmt
 
 #: Short kind names that keep the column narrow.
-SHORT_KINDS = {"global_min": "global min", "local_min": "local min", "strict_saddle": "strict saddle",
-               "nonstrict_saddle": "non-strict saddle", "not_converged": "not converged"}
+SHORT_KINDS = {k.value: k.short for k in Kind}
 from .base import PanelBase, Table
 
 #: (header, runs field, tooltip) of each column.

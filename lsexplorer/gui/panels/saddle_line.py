@@ -51,7 +51,7 @@ from ...core.symmetry import duplicate_neuron
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
-from ..workers import TORCH_AUTODIFF_LOCK, Worker, autodiff_locked
+from ..workers import Worker
 from .base import AnalysisPanelBase, Table
 
 SLIDER_STEPS = 1000
@@ -81,11 +81,10 @@ def live_spectrum(nspec, ntheta, x, y, layer: int, neuron: int, mu: float, toler
     handed back in the result, so later calls only evaluate ``theorem.inertia(mu)``.
     """
     start = time.perf_counter()
-    with TORCH_AUTODIFF_LOCK:
-        if theorem is None:
-            theorem = theorem3(nspec, ntheta, x, y, layer, neuron, tolerances)
-        wspec, wtheta = duplicate_neuron(nspec, ntheta, layer, neuron, mu)
-        value, grad, hess = loss_grad_hessian(wspec, wtheta, x, y)
+    if theorem is None:
+        theorem = theorem3(nspec, ntheta, x, y, layer, neuron, tolerances)
+    wspec, wtheta = duplicate_neuron(nspec, ntheta, layer, neuron, mu)
+    value, grad, hess = loss_grad_hessian(wspec, wtheta, x, y)
     eig = np.linalg.eigvalsh(hess)
     tol = tolerances.zero_eig_tol(eig)
     return LiveSpectrum(float(mu), float(value), float(np.linalg.norm(grad)), eig, tol,
@@ -93,9 +92,8 @@ def live_spectrum(nspec, ntheta, x, y, layer: int, neuron: int, mu: float, toler
 
 
 def expand_sweep(spec, theta, x, y, layer: int, neuron: int, mus, tolerances: Tolerances):
-    """Worker generator: ``mu_sweep`` of ``theta`` at (layer, neuron), holding the autodiff lock between yields."""
-    return (yield from autodiff_locked(mu_sweep(spec, np.asarray(theta, dtype=np.float64), x, y, layer, neuron,
-                                                mus, tolerances)))
+    """Worker generator: ``mu_sweep`` of ``theta`` at (layer, neuron)."""
+    return (yield from mu_sweep(spec, np.asarray(theta, dtype=np.float64), x, y, layer, neuron, mus, tolerances))
 
 
 @dataclasses.dataclass

@@ -45,7 +45,7 @@ from ...core.slices import (
 from ..analysis import analysable, closest_saddle_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
-from ..workers import TORCH_AUTODIFF_LOCK, Worker
+from ..workers import Worker
 from .base import AnalysisPanelBase, Table
 
 #: Why a population (relu-gaussian) session has no saddle-line slices.
@@ -83,8 +83,7 @@ def plane_grid(saddle: ClosestSaddle, plane: SaddlePlane, resolution: int) -> tu
 def slice_work(landscape: Landscape, theta_min, saddle: ClosestSaddle, trajectory, epochs, resolution: int):
     """Worker generator: yields a :class:`SliceSetup`, then every ``PlaneRow``; returns the ``PlaneSlice``."""
     theta_min = np.asarray(theta_min, dtype=np.float64)
-    with TORCH_AUTODIFF_LOCK:
-        hess = landscape.value_grad_hessian(theta_min)[2]
+    hess = landscape.value_grad_hessian(theta_min)[2]
     fallback = np.linalg.eigh(hess)[1][:, 0]
     plane = saddle_plane(saddle.line_origin, saddle.line_direction, theta_min, fallback=fallback)
     on_line = plane.distance <= 64 * np.finfo(np.float64).eps * float(np.linalg.norm(theta_min))

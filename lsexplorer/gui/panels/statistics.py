@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.session import KINDS
+from ...core.analyses import closest_saddle
+from ...core.kinds import KINDS, Kind
 from ..model import SessionModel
 from ..style import (
     KIND_COLORS,
@@ -198,15 +199,14 @@ class QtStatisticsPanel(PanelBase):
 
     def saddle_distances(self) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, distances)`` the Fig 6.9 histogram counts (finite, positive, filtered)."""
-        s = self.model.session
-        summary = s.analyses.get("closest_saddle", {}).get("summary") if s is not None else None
-        if summary is None:
+        table = closest_saddle.read_table(self.model.session)
+        if table is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        rows = np.asarray(summary["run"], dtype=np.int64)
-        d = np.asarray(summary["distance"], dtype=float)
+        rows = np.asarray(table.run, dtype=np.int64)
+        d = np.asarray(table.distance, dtype=float)
         keep = np.isfinite(d) & (d > 0)
         if self.saddle_converged.currentData():
-            keep &= np.asarray(summary["narrower_kind"]).astype(str) != "not_converged"
+            keep &= table.narrower_kind.astype(str) != Kind.NOT_CONVERGED
         return rows[keep], d[keep]
 
     def _draw_saddle_histogram(self) -> None:
@@ -219,7 +219,7 @@ class QtStatisticsPanel(PanelBase):
         # The axis is in log mode, which takes log10 of the data itself: hand it the bin edges' distances.
         self.saddle_item.setData(10.0 ** edges if counts.size else [], counts)
         s = self.model.session
-        analysed = s is not None and "summary" in s.analyses.get("closest_saddle", {})
+        analysed = closest_saddle.read_table(s) is not None
         self.saddle_plot.setTitle(f"{d.size} runs" if analysed else "no closest saddles in this session", size="9pt")
         self.saddle_note.setText("" if analysed else "lsexplorer analyze SESSION (or the Saddle line panel's "
                                  "Compute) finds them")

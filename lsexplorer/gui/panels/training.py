@@ -37,7 +37,7 @@ from ...core.session import Session, SessionError, save_session
 from ..experiment_dialog import QtExperimentDialog, experiment_module
 from ..model import SessionModel, derived_data
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
-from ..workers import Worker, autodiff_locked
+from ..workers import Worker
 from .base import PanelBase, Table
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class TrainingOutcome:
 def train_and_save(runner: Callable, config: dict, stop: threading.Event, path: Path):
     """Generator run in the worker thread: yields ``runner``'s progress, then saves the session."""
     started = time.perf_counter()
-    session = yield from autodiff_locked(runner(config, stop))  # certification computes Hessians
+    session = yield from runner(config, stop)
     derived = derived_data(session)
     try:
         save_session(session, path)
@@ -203,7 +203,7 @@ class QtTrainingPanel(PanelBase):
         self.worker.finished.connect(self._on_finished)
         self._set_running(True)
         self.status.setText(f"Starting: {self._n_seeds} seeds, {self._total_epochs:,} epochs → {Path(path).name}")
-        self.model.tasks.start(self.worker, "Training", self._task_progress)
+        self.model.tasks.start(self.worker, "Training")
         self._timer.start()
         self.redraw()
         return self.worker
@@ -226,11 +226,6 @@ class QtTrainingPanel(PanelBase):
         self.progress.setVisible(running)
         if not running:
             self._timer.stop()
-
-    @staticmethod
-    def _task_progress(record) -> tuple[int, int, str]:
-        text = "training" if record.stage == "train" else "certifying"
-        return int(record.done), int(record.total), text
 
     # ---------------------------------------------------------------- worker -> view
     def _on_progress(self, record) -> None:

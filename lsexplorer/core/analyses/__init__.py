@@ -1,0 +1,37 @@
+"""The analysis registry: every analysis stored under a session's ``/analyses``, in the order they run.
+
+Each analysis is one module here exposing ``ANALYSIS`` (:class:`~.base.Analysis`): its name, what it
+needs, a per-run compute generator, and the writer and typed reader of its part of ``/analyses``.
+:func:`lsexplorer.core.analyze.analyze_session`, the CLI's ``analyze`` flags and ``info``, the GUI's
+panels and the export all go through :data:`REGISTRY` and the modules' readers; none of them knows a
+stored layout. Adding an analysis: write its module, add it to :data:`REGISTRY` below.
+
+Importing this package does not import torch (heavy modules are imported when an analysis runs or
+reads), so the CLI can build its flags from it quickly.
+"""
+
+from __future__ import annotations
+
+from . import closest_saddle, escape, mu_sweep, teacher_match, theorems
+from .base import Analysis, AnalyzeOptions, Context
+
+#: Every analysis by name, in the order :func:`~lsexplorer.core.analyze.analyze_session` runs them
+#: (an analysis runs after those it needs).
+REGISTRY: dict[str, Analysis] = {a.name: a for a in (
+    teacher_match.ANALYSIS,
+    closest_saddle.ANALYSIS,
+    mu_sweep.ANALYSIS,
+    escape.ANALYSIS,
+    theorems.ANALYSIS,
+)}
+
+
+def get(name: str) -> Analysis:
+    """The analysis called ``name``; ValueError naming the choices otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown analysis {name!r}; choose from {', '.join(REGISTRY)}") from None
+
+
+__all__ = ["REGISTRY", "Analysis", "AnalyzeOptions", "Context", "get"]

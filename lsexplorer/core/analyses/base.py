@@ -1,0 +1,122 @@
+"""What an analysis is to the registry: a name, what it needs, a per-run computation, its storage.
+
+An :class:`Analysis` is one stored result kind under ``/analyses/<group>`` of a session. The
+registry (:mod:`lsexplorer.core.analyses`) runs analyses in its order over chosen runs; an analysis
+module supplies plain functions and never loops over runs, stores progress or handles ``stop``
+itself. Everything works on the session in memory; the caller saves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from ..population import is_population
+from ..progress import Progress
+
+if TYPE_CHECKING:  # the registry imports without torch, so the CLI can list analyses quickly
+    from ..classify import Tolerances
+    from ..session import Session
+
+
+@dataclasses.dataclass
+class AnalyzeOptions:
+    """Budgets and knobs of the batch analyses (each analysis also has finer options in its module)."""
+
+    escape_max_seconds: float = 10.0
+    escape_max_nodes: int = 2000
+    theorem_max_seconds: float = 10.0
+    lam: float = 0.1
+
+
+@dataclasses.dataclass
+class Context:
+    """What every per-run computation may read: the session, its tolerances, options and ``stop``.
+
+    ``rows`` are the runs asked for; ``local`` those of them that were local minima when the batch
+    started (an escape analysis may relabel a run later in the same batch).
+    """
+
+    session: Session
+    tolerances: Tolerances
+    options: AnalyzeOptions
+    rows: list[int]
+    local: list[int]
+    stop: threading.Event | None = None
+
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+
+#: Per-run computation: ``(context, row)`` -> generator of progress records returning the run's
+#: result, or None when the run has nothing to store (skipped, or stopped part-way).
+Compute = Callable[[Context, int], Generator[Progress, None, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """One analysis: how the registry finds its runs, computes each and stores and reads the results.
+
+    name:
+        Registry and CLI name (``--closest-saddle`` is ``closest_saddle``); also the progress ``stage``.
+    group:
+        Its key under ``/analyses`` (usually ``name``).
+    help:
+        One line for the CLI.
+    needs:
+        Analyses whose stored results it reads; they run first, only for runs that lack them.
+    includes:
+        Analyses that run in full whenever this one is asked for.
+    rows:
+        ``context -> runs`` it computes (default: the local minima asked for).
+    compute, write:
+        Per-run computation and the writer that merges ``{row: result}`` into the session (and
+        rebuilds any summary); the writer is the only code that knows the stored layout.
+    read:
+        ``(session, row) -> typed result or None``: the reader every view uses.
+    summary:
+        ``session -> headline counts`` (JSON-able) or None when nothing is stored.
+    summary_key:
+        Name of the summary in :func:`analyze_session`'s result (default ``group``).
+    applies:
+        ``session -> bool``: whether the analysis makes sense for this session at all.
+    """
+
+    name: str
+    group: str
+    help: str
+    compute: Compute
+    write: Callable[[Session, dict[int, Any]], None]
+    read: Callable[[Session, int], Any]
+    summary: Callable[[Session], dict | None]
+    rows: Callable[[Context], list[int]] = lambda ctx: list(ctx.local)
+    needs: tuple[str, ...] = ()
+    includes: tuple[str, ...] = ()
+    applies: Callable[[Session], bool] = lambda session: True
+    summary_key: str | None = None
+
+
+def splits_neurons(session: Session) -> bool:
+    """Whether the session's landscape has the neuron-splitting symmetry (free output weights) that
+    the closest-saddle family of analyses follows; a population landscape with fixed output weights
+    does not."""
+    return not is_population(session)
+
+
+def drive(gen: Generator[Any, None, Any]):
+    """An inner generator's return value; its own progress records are not forwarded."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as done:
+            return done.value
+
+
+def group_of(session: Session, group: str) -> dict:
+    """``/analyses/<group>`` as stored, ``{}`` when absent (read-only use)."""
+    return session.analyses.get(group, {})
+
+
+__all__ = ["Analysis", "AnalyzeOptions", "Compute", "Context", "drive", "group_of", "splits_neurons"]

@@ -1,0 +1,131 @@
+"""``closest_saddle``: thesis §6.2.5 for every chosen local minimum, and the symmetry-induced decision.
+
+The computation is :func:`lsexplorer.core.closest_saddle.closest_saddle_all`; this module owns the
+stored layout of ``/analyses/closest_saddle``: ``settings`` (attributes; ``merge``, ``refine``,
+``tolerances`` sub-groups), ``points/<row>`` (one :class:`ClosestSaddle` per analysed row, plus
+``seed`` and the :class:`SymmetryInduced` decision), and ``summary``, rebuilt from all points:
+``run``, ``seed (R,)`` int64, ``distance``, ``mu``, ``nearest_neuron_distance (R,)`` float64 (the
+merged pair's initial distance), ``saddle_eigvals (R, 3)``, ``narrower_kind (R,)`` str,
+``symmetry_induced (R,)`` bool, ``corollary_verdict (R,)`` str (``""`` where the check did not run).
+Rows analysed before keep their entry unless analysed again; ``/runs/symmetry_induced`` is set for
+every analysed row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .base import Analysis, Context, group_of, splits_neurons
+
+if TYPE_CHECKING:
+    from ..closest_saddle import ClosestSaddle, SymmetryInduced
+    from ..session import Session
+
+GROUP = "closest_saddle"
+
+
+@dataclasses.dataclass
+class ClosestSaddleTable:
+    """The stored summary: one entry per analysed run, in run order (module docstring)."""
+
+    run: np.ndarray
+    seed: np.ndarray
+    distance: np.ndarray
+    mu: np.ndarray
+    nearest_neuron_distance: np.ndarray
+    saddle_eigvals: np.ndarray
+    narrower_kind: np.ndarray
+    symmetry_induced: np.ndarray
+    corollary_verdict: np.ndarray
+
+
+def compute(ctx: Context, row: int):
+    """``{"settings", "points": {row: ...}}`` of :func:`closest_saddle_all` for one run; None if stopped."""
+    from ..closest_saddle import closest_saddle_all
+
+    result = yield from closest_saddle_all(ctx.session, [row], lam=ctx.options.lam, tolerances=ctx.tolerances,
+                                           stop=ctx.stop)
+    return result if result is not None and result["points"] else None
+
+
+def write(session: Session, results: dict[int, dict]) -> None:
+    """Merge analyses of :func:`closest_saddle_all` (``{row: {"settings", "points"}}``) into ``session``."""
+    for analysis in results.values():
+        store(session, analysis)
+
+
+def store(session: Session, analysis: dict) -> None:
+    """Merge one result of :func:`closest_saddle_all` into ``session`` (in memory); layout above."""
+    group = session.analyses.setdefault(GROUP, {})
+    group["settings"] = analysis["settings"]
+    points = group.setdefault("points", {})
+    points.update(analysis["points"])
+    rows = sorted(points, key=int)
+    entries = [points[r] for r in rows]
+    group["summary"] = {
+        "run": np.array([int(r) for r in rows], dtype=np.int64),
+        "seed": np.array([e["seed"] for e in entries], dtype=np.int64),
+        "distance": np.array([e["distance"] for e in entries], dtype=np.float64),
+        "mu": np.array([e["mu"] for e in entries], dtype=np.float64),
+        "nearest_neuron_distance": np.array([e["merge"]["distance_before"] for e in entries], dtype=np.float64),
+        "saddle_eigvals": np.array([np.pad(e["saddle_eigvals"], (0, 3 - len(e["saddle_eigvals"])),
+                                           constant_values=np.nan) for e in entries]).reshape(-1, 3),
+        "narrower_kind": np.array([e["narrower"]["kind"] for e in entries], dtype=str),
+        "symmetry_induced": np.array([e["symmetry_induced"]["is_si"] for e in entries], dtype=bool),
+        "corollary_verdict": np.array([e["symmetry_induced"].get("corollary", {}).get("verdict", "")
+                                       for e in entries], dtype=str),
+    }
+    session.runs.symmetry_induced[group["summary"]["run"]] = group["summary"]["symmetry_induced"]
+
+
+def _point(session: Session | None, row: int) -> dict | None:
+    if session is None or row < 0:
+        return None
+    return group_of(session, GROUP).get("points", {}).get(str(int(row)))
+
+
+def read(session: Session | None, row: int) -> ClosestSaddle | None:
+    """The stored closest saddle of run ``row``, None if it was not analysed."""
+    from ..closest_saddle import ClosestSaddle
+
+    point = _point(session, row)
+    return None if point is None else ClosestSaddle.from_dict(point)
+
+
+def read_decision(session: Session | None, row: int) -> SymmetryInduced | None:
+    """The stored symmetry-induced decision of run ``row``, None if it was not analysed."""
+    from ..closest_saddle import SymmetryInduced
+
+    point = _point(session, row)
+    return None if point is None else SymmetryInduced.from_dict(point["symmetry_induced"])
+
+
+def analysed_rows(session: Session | None) -> list[int]:
+    """Runs with a stored closest saddle, ascending."""
+    return [] if session is None else sorted(int(r) for r in group_of(session, GROUP).get("points", {}))
+
+
+def read_table(session: Session | None) -> ClosestSaddleTable | None:
+    """The stored summary table, None when no closest saddle is stored."""
+    table = None if session is None else group_of(session, GROUP).get("summary")
+    if table is None:
+        return None
+    return ClosestSaddleTable(**{f.name: np.asarray(table[f.name]) for f in dataclasses.fields(ClosestSaddleTable)})
+
+
+def summary(session: Session) -> dict | None:
+    table = read_table(session)
+    if table is None:
+        return None
+    return {"runs": int(len(table.run)), "symmetry_induced": int(np.sum(table.symmetry_induced))}
+
+
+ANALYSIS = Analysis(
+    name="closest_saddle", group=GROUP, help="closest saddle of every local minimum (§6.2.5)",
+    compute=compute, write=write, read=read, summary=summary, applies=splits_neurons)
+
+__all__ = ["ANALYSIS", "ClosestSaddleTable", "analysed_rows", "read", "read_decision", "read_table", "store",
+           "write"]

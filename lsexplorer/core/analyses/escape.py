@@ -1,0 +1,97 @@
+"""``escape``: Algorithms 1 and 2 (thesis §6.2.4) at every chosen local minimum.
+
+A run where a search escapes to lower loss becomes a ``nonstrict_saddle``
+(:func:`lsexplorer.core.escape.escape_verdict`); the kind before is kept. Stored under
+``/analyses/escape``: ``points/<row>/{scan,flat}`` (:meth:`EscapeScan.to_dict`,
+:meth:`FlatSearch.to_dict`) with the attribute ``kind_before``, and ``summary``, rebuilt from all
+points: ``run (R,)`` int64, ``kind_before``, ``kind_after (R,)`` str, ``scan_found_lower``,
+``flat_found_lower (R,)`` bool.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from ..kinds import Kind
+from .base import Analysis, Context, group_of
+
+if TYPE_CHECKING:
+    from ..escape import EscapeScan, FlatSearch
+    from ..session import Session
+
+GROUP = "escape"
+
+
+class EscapeResult(NamedTuple):
+    """Algorithm 1's scan, Algorithm 2's search and the run's kind before them."""
+
+    scan: EscapeScan
+    flat: FlatSearch
+    kind_before: str
+
+
+def compute(ctx: Context, row: int):
+    from ..escape import direction_scan, flat_search
+    from ..relu_gaussian_session import session_landscape
+
+    s, o = ctx.session, ctx.options
+    theta = s.runs.theta[row]
+    landscape = session_landscape(s)      # the data's loss, or a population loss
+    scan = yield from direction_scan(landscape, theta, stop=ctx.stop)
+    flat = yield from flat_search(landscape, theta, max_nodes=o.escape_max_nodes,
+                                  max_seconds=o.escape_max_seconds, stop=ctx.stop)
+    return None if ctx.stopped() else EscapeResult(scan, flat, str(s.runs.kind[row]))
+
+
+def write(session: Session, results: dict[int, EscapeResult]) -> None:
+    """Store the searches and relabel each run whose search escaped; rebuild the summary."""
+    from ..escape import escape_verdict
+
+    group = session.analyses.setdefault(GROUP, {})
+    points = group.setdefault("points", {})
+    for row, r in results.items():
+        points[str(int(row))] = {"scan": r.scan.to_dict(), "flat": r.flat.to_dict(), "kind_before": r.kind_before}
+        session.runs.kind[row] = escape_verdict(r.kind_before, r.scan, r.flat)
+    ordered = sorted(points, key=int)
+    group["summary"] = {
+        "run": np.array([int(r) for r in ordered], dtype=np.int64),
+        "kind_before": np.array([points[r]["kind_before"] for r in ordered], dtype=str),
+        "kind_after": np.array([session.runs.kind[int(r)] for r in ordered], dtype=str),
+        "scan_found_lower": np.array([bool(points[r]["scan"]["found_lower"]) for r in ordered], dtype=bool),
+        "flat_found_lower": np.array([bool(points[r]["flat"]["found_lower"]) for r in ordered], dtype=bool),
+    }
+
+
+def analysed_rows(session: Session | None) -> list[int]:
+    """Runs with stored escape searches, ascending."""
+    return [] if session is None else sorted(int(r) for r in group_of(session, GROUP).get("points", {}))
+
+
+def read(session: Session | None, row: int) -> EscapeResult | None:
+    """The stored searches of run ``row``, None if absent."""
+    from ..escape import EscapeScan, FlatSearch
+
+    if session is None or row < 0:
+        return None
+    point = group_of(session, GROUP).get("points", {}).get(str(int(row)))
+    if point is None:
+        return None
+    return EscapeResult(EscapeScan.from_dict(point["scan"]), FlatSearch.from_dict(point["flat"]),
+                        str(point.get("kind_before", "")))
+
+
+def summary(session: Session) -> dict | None:
+    table = group_of(session, GROUP).get("summary")
+    if table is None:
+        return None
+    return {"runs": int(len(table["run"])),
+            "nonstrict_saddle": int(np.sum(np.asarray(table["kind_after"]) == Kind.NONSTRICT_SADDLE))}
+
+
+ANALYSIS = Analysis(
+    name="escape", group=GROUP, help="escape searches, Algorithms 1 and 2 (§6.2.4)",
+    compute=compute, write=write, read=read, summary=summary)
+
+__all__ = ["ANALYSIS", "EscapeResult", "analysed_rows", "read", "write"]

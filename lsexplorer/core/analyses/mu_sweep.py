@@ -1,0 +1,82 @@
+"""``mu_sweep``: Theorem 3's Hessian spectra along the saddle line of each closest saddle (thesis Fig 6.17).
+
+Needs the run's closest saddle (computed first where missing); runs whose narrower point did not
+converge are skipped. Stored under ``/analyses/mu_sweep``: ``points/<row>`` (:meth:`MuSweep.to_dict`)
+and ``summary``, rebuilt from all points: ``run``, ``neuron``, ``layer``, ``predicted_crossings``,
+``crossings_at_0``, ``crossings_at_1`` ``(R,)`` int64 and ``inertia_agrees (R,)`` bool (measured
+inertia equals the predicted one at every grid point).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import closest_saddle
+from .base import Analysis, Context, group_of, splits_neurons
+
+if TYPE_CHECKING:
+    from ..inertia import MuSweep
+    from ..session import Session
+
+GROUP = "mu_sweep"
+
+
+def compute(ctx: Context, row: int):
+    from ..inertia import mu_sweep
+
+    saddle = closest_saddle.read(ctx.session, row)
+    if saddle is None or saddle.narrower.kind == "not_converged":
+        return None
+    s = ctx.session
+    sweep = yield from mu_sweep(saddle.narrower.spec, saddle.narrower.theta, s.x, s.y, saddle.layer, saddle.neuron,
+                                tolerances=ctx.tolerances, stop=ctx.stop)
+    return None if sweep is None or sweep.stopped else sweep
+
+
+def write(session: Session, results: dict[int, MuSweep]) -> None:
+    group = session.analyses.setdefault(GROUP, {})
+    points = group.setdefault("points", {})
+    points.update({str(int(r)): sweep.to_dict() for r, sweep in results.items()})
+    rows = analysed_rows(session)
+    sweeps = [read(session, r) for r in rows]
+    crossings = np.array([sw.zero_crossings() for sw in sweeps], dtype=np.int64).reshape(-1, 2)
+    group["summary"] = {
+        "run": np.array(rows, dtype=np.int64),
+        "neuron": np.array([sw.neuron for sw in sweeps], dtype=np.int64),
+        "layer": np.array([sw.layer for sw in sweeps], dtype=np.int64),
+        "predicted_crossings": np.array([sw.predicted_crossings for sw in sweeps], dtype=np.int64),
+        "crossings_at_0": crossings[:, 0], "crossings_at_1": crossings[:, 1],
+        "inertia_agrees": np.array([bool(np.array_equal(sw.measured, sw.predicted)) for sw in sweeps], dtype=bool),
+    }
+
+
+def analysed_rows(session: Session | None) -> list[int]:
+    """Runs with a stored sweep, ascending."""
+    return [] if session is None else sorted(int(r) for r in group_of(session, GROUP).get("points", {}))
+
+
+def read(session: Session | None, row: int) -> MuSweep | None:
+    """The stored Theorem 3 sweep along run ``row``'s closest saddle line, None if absent."""
+    from ..inertia import MuSweep
+
+    if session is None or row < 0:
+        return None
+    point = group_of(session, GROUP).get("points", {}).get(str(int(row)))
+    return None if point is None else MuSweep.from_dict(point)
+
+
+def summary(session: Session) -> dict | None:
+    table = group_of(session, GROUP).get("summary")
+    if table is None:
+        return None
+    return {"runs": int(len(table["run"])), "inertia_agrees_everywhere": int(np.sum(table["inertia_agrees"]))}
+
+
+ANALYSIS = Analysis(
+    name="mu_sweep", group=GROUP, help="Hessian spectra along each closest saddle line (Thm 3)",
+    compute=compute, write=write, read=read, summary=summary, needs=("closest_saddle",),
+    applies=splits_neurons)
+
+__all__ = ["ANALYSIS", "analysed_rows", "read", "write"]

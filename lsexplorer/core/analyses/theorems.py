@@ -1,0 +1,59 @@
+"""``theorems``: Theorems 1 and 2 at each closest saddle, within the saddle's distance to the minimum.
+
+Does the theorem account for the minimum we know is there? The radius is the closest saddle's
+distance (at least 1e-6); runs without a converged closest saddle are skipped. Stored as
+``/analyses/theorems/<row>`` (:meth:`TheoremReport.to_dict`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import closest_saddle
+from .base import Analysis, Context, group_of, splits_neurons
+
+if TYPE_CHECKING:
+    from ..session import Session
+    from ..theorems import TheoremReport
+
+GROUP = "theorems"
+
+
+def compute(ctx: Context, row: int):
+    from ..theorems import saddle_theorem_report
+
+    saddle = closest_saddle.read(ctx.session, row)
+    if saddle is None or saddle.narrower.kind == "not_converged":
+        return None
+    s = ctx.session
+    radius = max(float(saddle.distance), 1e-6)
+    report = yield from saddle_theorem_report(s.spec, saddle.saddle, s.x, s.y, radius,
+                                              max_seconds=ctx.options.theorem_max_seconds, stop=ctx.stop)
+    return None if ctx.stopped() else report
+
+
+def write(session: Session, results: dict[int, TheoremReport]) -> None:
+    group = session.analyses.setdefault(GROUP, {})
+    group.update({str(int(r)): report.to_dict() for r, report in results.items()})
+
+
+def read(session: Session | None, row: int) -> TheoremReport | None:
+    """The stored theorem report at run ``row``'s closest saddle, None if absent."""
+    from ..theorems import TheoremReport
+
+    if session is None or row < 0:
+        return None
+    stored = group_of(session, GROUP).get(str(int(row)))
+    return None if stored is None else TheoremReport.from_dict(stored)
+
+
+def summary(session: Session) -> dict | None:
+    return {"runs": len(group_of(session, GROUP))} if GROUP in session.analyses else None
+
+
+ANALYSIS = Analysis(
+    name="theorems", group=GROUP, help="Theorems 1 and 2 at each closest saddle",
+    compute=compute, write=write, read=read, summary=summary, needs=("closest_saddle",),
+    applies=splits_neurons)
+
+__all__ = ["ANALYSIS", "read", "write"]
