@@ -5,7 +5,8 @@ eigenvalues). Right: ``log10 L`` on the plane ``θ + u e1 + v e2`` with a colour
 training trajectory projected onto the plane by least squares. The loss is the session's landscape
 (``relu_gaussian_session.session_landscape``): the data's mean squared error, or the population loss
 of a ``relu-gaussian`` session, so this panel works for every session, unlike the saddle-line slices.
-Computed in one Worker, the image row by row; the resolution and half-width controls restart it.
+Computed in one Worker, the image row by row, only while the panel is shown (a Hessian per selection
+would otherwise cost every click); the resolution and half-width controls restart it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class QtCurvaturePlanePanel(PanelBase):
         self.rows_done = 0
         self._worker: Worker | None = None
         self._token = 0
+        self._stale = True
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -124,10 +126,18 @@ class QtCurvaturePlanePanel(PanelBase):
             self._worker.quit()
             self._worker = None
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._stale:
+            self._start()
+
     def _start(self) -> None:
-        """(Re)compute the slices of the current run."""
+        """(Re)compute the slices of the current run; while the panel is hidden, only when shown."""
         s, row = self.model.session, self.model.current
         self._cancel()
+        self._stale = not self.isVisible()
+        if self._stale:
+            return
         self.setup, self.plane_values, self.rows_done = None, None, 0
         self.image.clear()
         for item in (self.line_u, self.line_v, self.trajectory_item):
