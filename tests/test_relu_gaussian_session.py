@@ -95,6 +95,8 @@ def test_app_panels_on_a_population_session(qtbot, population_file):
     s = load_session(population_file)
     model.set_session(s)
     model.select(5)
+    assert plane.setup is None and plane._worker is None     # hidden: nothing computed
+    plane.show()
     assert plane.wait_done(60_000)
     assert plane.setup.eigvals[0] == pytest.approx(s.runs.lambda_min[5], rel=1e-8)
     values = plane.plane_values
