@@ -67,8 +67,8 @@ def _epochs(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of epochs, got {text!r}") from None
-    if value < 1 or value != int(value):
-        raise argparse.ArgumentTypeError(f"expected a positive whole number of epochs, got {text}")
+    if not 1 <= value <= 1e12 or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a whole number of epochs from 1 to 1e12, got {text}")
     return int(value)
 
 
@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing session file")
+    p.add_argument("--yes", action="store_true",
+                   help="start even when the run is estimated to take more than a day")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
@@ -225,6 +227,13 @@ def drive_with_progress(runner, stages: dict, quiet: bool):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .core.session import session_writer
+
+    with session_writer(args.output):  # checks -o now, and keeps other writers off it until saved
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
 
     from .core.experiment import ConfigError, build_config, read_toml, run_experiment
     from .core.mnist import MnistError
@@ -240,15 +249,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"directory {out.parent} does not exist")
     try:
         toml = read_toml(args.config) if args.config else None
-        config = build_config("toy", toml, _train_overrides(args))
+        overrides = _train_overrides(args)
+        if args.mnist_dir is not None:  # a flag for the wrong preset is named as such, not as a config key
+            kind = build_config("toy", toml, {k: v for k, v in overrides.items() if k != "data"})["data"]["kind"]
+            if kind != "mnist-pca10":
+                raise UserError(f"--mnist-dir goes with --preset mnist-pca10, not with data kind {kind!r}")
+        config = build_config("toy", toml, overrides)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
-    if args.mnist_dir is not None and config["data"]["kind"] != "mnist-pca10":
-        raise UserError(f"--mnist-dir goes with --preset mnist-pca10, not with data kind {config['data']['kind']!r}")
     try:
         resolve_device(config["train"].get("device", "cpu"))
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    from .core.resources import NOTE_SECONDS, ResourceError, check_budget, estimate_experiment
+
+    estimate = estimate_experiment(config)
+    try:
+        check_budget(estimate, confirmed=args.yes)
+    except ResourceError as exc:
+        raise UserError(str(exc)) from None
+    if estimate.seconds > NOTE_SECONDS and not args.quiet:
+        print(f"lsexplorer train: this run needs {estimate.describe()}", file=sys.stderr)
 
     stop = threading.Event()
     runner = run_experiment(config, stop)
@@ -333,7 +354,7 @@ def format_run_list(session) -> str:
 def cmd_info(args: argparse.Namespace) -> int:
     from .core.session import load_session
 
-    session = load_session(args.session)
+    session = load_session(args.session, check_results=False)  # info reads the summary tables only
     if args.json:
         print(json.dumps({k: int(v) for k, v in session.outcome_counts().items()}))
         return 0
@@ -381,6 +402,16 @@ def _check_output_folder(path: Path) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from .core.session import session_writer
+
+    if args.expand_neuron is not None and not args.saddle_descent:
+        return _analyze(args)  # prints only
+    # The lock is held from before reading until the save, so no other writer's results are lost.
+    with session_writer(args.output or args.session):
+        return _analyze(args)
+
+
+def _analyze(args: argparse.Namespace) -> int:
     from .core.session import load_session, save_session
     from .core.train import tune_glibc_malloc
 
@@ -524,6 +555,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"{out} is not writable")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from .gui.export_session import ExportError, export_session_figures
     from .gui.qt_messages import drop_offscreen_noise
@@ -543,6 +580,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         paths = export_session_figures(args.session, out, stop=stop)
     except ExportError as exc:
         raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write into {out}: {exc.strerror or exc}") from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -567,6 +606,15 @@ def cmd_counting(args: argparse.Namespace) -> int:
         if t:
             print(f"G / T = {g / t:.6g}")
     return 0
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout has gone (``info --runs | head -1``): drop what is left, without a message."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 COMMANDS = {"gui": cmd_gui, "train": cmd_train, "info": cmd_info, "analyze": cmd_analyze, "export": cmd_export,
@@ -604,7 +652,12 @@ def main(argv: list[str] | None = None) -> int:
         from .core.errors import InputError
 
         try:
-            return COMMANDS[args.verb](args)
+            code = COMMANDS[args.verb](args)
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+            return code
+        except BrokenPipeError:
+            _quiet_stdout()
+            return 0
         except (UserError, InputError) as exc:
             print(f"{verb}: error: {exc}", file=sys.stderr)
             return 2

@@ -24,7 +24,7 @@ from lsexplorer.core.session import (FORMAT, FORMAT_VERSION, KINDS, LossCurve, R
                                      Trajectory, load_session, save_session, validate_session)
 
 REPO = Path(__file__).resolve().parents[1]
-TOLERANCES = {"grad_norm": 1e-10, "eig_rel": 1e-6, "loss_global": 1e-12, "method": "relative", "nested": {"a": 1}}
+TOLERANCES = {"grad_tol": 1e-10, "eig_rtol": 1e-6, "loss_atol": 1e-12, "max_norm_growth": 10}
 
 
 def make_session(S: int = 6, N: int = 30, K: int = 5, L: int = 20, teacher: bool = True, seed: int = 0) -> Session:
@@ -195,8 +195,8 @@ def test_file_layout_readable_with_plain_h5py(saved):
     """The file is self-describing: root attributes, tolerances on /runs/kind, the docs' snippet runs."""
     with h5py.File(saved) as f:
         assert f.attrs["format"] == FORMAT and f.attrs["format_version"] == FORMAT_VERSION
-        assert dict(f["runs/kind"].attrs) == {"grad_norm": 1e-10, "eig_rel": 1e-6, "loss_global": 1e-12,
-                                              "method": "relative", "nested": '{"a": 1}'}
+        assert dict(f["runs/kind"].attrs) == {"grad_tol": 1e-10, "eig_rtol": 1e-6, "loss_atol": 1e-12,
+                                              "max_norm_growth": 10}
     doc = (REPO / "docs" / "session-format.md").read_text()
     snippet = re.search(r"<!-- plain-h5py -->\s*```python\n(.*?)```", doc, re.S).group(1)
     assert len(snippet.strip().splitlines()) <= 5

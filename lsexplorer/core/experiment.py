@@ -20,6 +20,7 @@ import torch
 from .. import __version__
 from .certify import CertifiedPoints, certify
 from .classify import Tolerances
+from .config_schema import ConfigValueError, check_config_values, check_seeds
 from .data import Dataset, digits_pca10_dataset, gaussian_teacher_dataset, mnist_pca10_dataset, toy_dataset, toy_teacher
 from .errors import InputError
 from .nets import MLPSpec, loss, xavier_init
@@ -27,6 +28,7 @@ from .progress import Progress
 from .refine import RefineConfig
 from .relu_gaussian_session import PRESET as RELU_GAUSSIAN_PRESET
 from .relu_gaussian_session import is_population, population_config, run_population_experiment
+from .resources import SNAPSHOT_CHUNK_BYTES
 from .session import LossCurve, Runs, Session, Trajectory
 from .train import TrainConfig, TrainResult, train
 
@@ -81,9 +83,10 @@ DATA_KEYS: dict[str, frozenset[str]] = {
                            "input_std", "teacher_std"}),
     "digits-pca10": frozenset({"kind"}),
     "mnist-pca10": frozenset({"kind", "mnist_dir", "n_samples"}),
+    "relu-gaussian": frozenset({"kind", "teacher_width", "d_in", "n_samples", "seed"}),
 }
 #: The settings ``[network]`` and ``[seeds]`` read.
-NETWORK_KEYS = frozenset({"width", "depth", "widths", "activation", "bias"})
+NETWORK_KEYS = frozenset({"width", "depth", "widths", "activation", "bias", "fixed_output"})
 SEEDS_KEYS = frozenset({"start", "count"})
 
 
@@ -116,20 +119,10 @@ def read_toml(path: str | Path) -> dict:
 
 
 def _seed_list(seeds: Any) -> list[int]:
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = {"start": 0, "count": seeds}
-    if isinstance(seeds, Mapping):
-        start, count = seeds.get("start", 0), seeds.get("count")
-        if not isinstance(count, int) or count < 1:
-            raise ConfigError(f"seeds.count must be a positive integer, got {count!r}")
-        if not isinstance(start, int) or start < 0:
-            raise ConfigError(f"seeds.start must be a non-negative integer, got {start!r}")
-        return list(range(start, start + count))
-    if isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds):
-        if len(set(seeds)) != len(seeds):
-            raise ConfigError("seeds must not repeat")
-        return list(seeds)
-    raise ConfigError(f"seeds must be a count, {{start, count}} or a list of non-negative integers, got {seeds!r}")
+    try:
+        return check_seeds(seeds)
+    except ConfigValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _student_widths(network: Mapping, d_in: int, d_out: int) -> list[int]:
@@ -163,6 +156,11 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}; "
                               f"known: preset, {', '.join(_SECTIONS)}")
+    for layer in (toml, overrides or {}):
+        try:
+            check_config_values(layer)
+        except ConfigValueError as exc:
+            raise ConfigError(str(exc)) from None
     preset = (overrides or {}).get("preset") or (toml or {}).get("preset") or preset
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -332,9 +330,19 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
 
 
 def snapshot_losses(spec: MLPSpec, snapshots: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Loss of every trajectory snapshot, recomputed in float64: ``snapshots (S, K, P)`` -> ``(S, K)``."""
+    """Loss of every trajectory snapshot, recomputed in float64: ``snapshots (S, K, P)`` -> ``(S, K)``.
+
+    Evaluated in chunks of snapshots so the activations stay under ``SNAPSHOT_CHUNK_BYTES`` however
+    many seeds and snapshots there are.
+    """
     s, k, p = snapshots.shape
+    flat = snapshots.reshape(s * k, p)
+    per_point = 8 * x.shape[0] * max(spec.widths) * 3
+    chunk = max(1, SNAPSHOT_CHUNK_BYTES // max(per_point, 1))
+    out = np.empty(s * k)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     with torch.no_grad():
-        flat = torch.from_numpy(np.ascontiguousarray(snapshots.reshape(s * k, p), dtype=np.float64))
-        values = loss(spec, flat, torch.from_numpy(x), torch.from_numpy(y))
-    return values.numpy().reshape(s, k)
+        for start in range(0, s * k, chunk):
+            part = torch.from_numpy(np.ascontiguousarray(flat[start:start + chunk], dtype=np.float64))
+            out[start:start + chunk] = loss(spec, part, xt, yt).numpy()
+    return out.reshape(s, k)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
-import secrets
-import stat
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,13 @@ import h5py
 import numpy as np
 
 from .. import __version__
+from .atomic_write import SaveError, check_save_target, write_atomically
+from .config_schema import ConfigValueError, check_stored_config
 from .errors import InputError
+from .hdf5_guard import UnsafeFile, available_memory, check_hdf5_tree, check_regular_file
 from .kinds import KINDS  # what a refined point can be; docs/session-format.md says what each means
 from .spec import MLPSpec
+from .writer_lock import LockFailed, LockHeld, writer_lock
 
 FORMAT = "lsexplorer.session"
 FORMAT_VERSION = 1
@@ -233,6 +237,10 @@ def _check_shape(name: str, arr: np.ndarray, expected: tuple, why: str) -> None:
 
 def _check_session(s: Session) -> None:
     try:
+        check_stored_config(s.config)  # first, so a NaN or a wrong type is reported with its key
+    except ConfigValueError as e:
+        _invalid(f"config: {e}")
+    try:
         json.dumps(s.config, allow_nan=False)
     except (TypeError, ValueError) as e:
         _invalid(f"config is not JSON-serialisable ({e})")
@@ -377,49 +385,77 @@ def _check_analyses(tree: Any, where: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 def save_session(session: Session, path: str | os.PathLike) -> None:
-    """Validate ``session`` and write it to ``path`` atomically.
+    """Validate ``session`` and write it to ``path`` atomically, as its only writer.
 
-    The file is written under a temporary name in the target's folder, fsynced, renamed onto
-    ``path`` and the folder fsynced: a reader sees either the old file or the complete new one,
-    also when the process is killed or the machine loses power. On any failure the temporary file
-    is removed (a killed process may leave one, named ``.NAME.<random>.tmp``) and an existing file at
-    ``path`` is left untouched. Raises :class:`SessionError`.
+    The target must be a regular file or absent in a writable folder. The file is built in memory,
+    the free space checked, then written under a temporary name in the target's folder, fsynced,
+    renamed onto ``path`` and the folder fsynced (:mod:`.atomic_write`): a reader sees either the old
+    file or the complete new one, also when the process is killed, the disk is full or the machine
+    loses power. The save holds the session's writer lock (:func:`session_writer`); it is refused
+    when another lsexplorer holds it, and when this session was loaded from ``path`` and the file
+    has been replaced since (saving would drop the other writer's work). On any failure the
+    temporary file is removed (a killed process may leave one, named ``.NAME.<random>.tmp``) and
+    an existing file at ``path`` is left untouched. Raises :class:`SessionError`.
     """
     shown = os.fspath(path)
     _wrap(lambda: _check_session(session), f"cannot save {shown}")
-    # Write next to the real file, so a symlinked session is updated rather than replaced.
-    target = Path(os.path.realpath(path))
-    if not target.parent.is_dir():
-        raise SessionError(f"cannot save {shown}: folder {target.parent} does not exist")
-    tmp: Path | None = None
-    try:
-        tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
-        # Reserve the name (O_EXCL) with the umask's permissions; h5py then truncates and fills it.
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        with h5py.File(tmp, "w") as f:
-            _write(f, session)
-        _fsync_path(tmp)
-        if target.exists():
-            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
-        os.replace(tmp, target)
-        tmp = None
-        if hasattr(os, "O_DIRECTORY"):
-            _fsync_path(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-    except BaseException as e:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        if isinstance(e, OSError):
-            raise SessionError(f"cannot save {shown}: {_one_line(e)}") from e
-        raise
+    with session_writer(path):
+        try:
+            target = check_save_target(path)
+            origin = getattr(session, "_origin", None)
+            if origin is not None and origin[0] == os.fspath(target) and _identity(target) not in (None, origin[1]):
+                raise SaveError("another program replaced the file since this session was read from it; "
+                                "save under another name, or reopen it and redo the change")
+            image = _file_image(session)
+            write_atomically(target, image)
+        except SaveError as e:
+            raise SessionError(f"cannot save {shown}: {e}") from None
+        except MemoryError:
+            raise SessionError(f"cannot save {shown}: not enough memory to build the file") from None
+        except OSError as e:
+            raise SessionError(f"cannot save {shown}: {_one_line(e)}") from None
+        session._origin = (os.fspath(target), _identity(target))
 
 
-def _fsync_path(path: Path, flags: int = os.O_RDWR) -> None:
-    fd = os.open(path, flags)
+@contextlib.contextmanager
+def session_writer(path: str | os.PathLike) -> Iterator[None]:
+    """Be the only lsexplorer writing the session at ``path`` for the ``with`` block.
+
+    First checks that ``path`` can be saved to (a regular file or absent, in a writable folder), so
+    a command taking it before long work fails at once. Take it before loading a session that will be saved back, so no other process can save in
+    between (:mod:`.writer_lock`). Reentrant in one process. Raises :class:`SessionError` naming the
+    pid of the process that holds it, or why the lock could not be made.
+    """
+    shown = os.fspath(path)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        target = check_save_target(path)
+    except SaveError as e:
+        raise SessionError(f"cannot save {shown}: {e}") from None
+    try:
+        with writer_lock(target, shown):
+            yield
+    except LockHeld as e:
+        raise SessionError(str(e)) from None
+    except LockFailed as e:
+        raise SessionError(f"cannot write {shown}: {e}") from None
+
+
+def _identity(path: Path) -> tuple | None:
+    """What changes whenever a file is replaced or rewritten."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _file_image(session: Session) -> memoryview:
+    """The session as the bytes of an HDF5 file, built in memory (nothing touches the disk); a view
+    of the buffer HDF5 wrote into, so the file exists once in memory."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        _write(f, session)
+    return buffer.getbuffer()
 
 
 def _write(f: h5py.File, s: Session) -> None:
@@ -495,35 +531,48 @@ def _write_analyses(group: h5py.Group, tree: dict) -> None:
 # Reading
 # --------------------------------------------------------------------------------------------
 
-def load_session(path: str | os.PathLike) -> Session:
+def load_session(path: str | os.PathLike, *, check_results: bool = True) -> Session:
     """Read and validate the session at ``path``; raises :class:`SessionError` saying why it cannot.
 
-    Everything is loaded eagerly into numpy arrays and the file is closed before returning.
+    Everything is loaded eagerly into numpy arrays and the file is closed before returning. The
+    layout of ``/analyses`` is always checked; ``check_results`` also parses every stored analysis
+    result with its reader (which imports torch): a caller that reads only the summary tables
+    (``lsexplorer info``) may skip it.
     """
     shown = os.fspath(path)
-    return _wrap(lambda: _read_and_check(Path(path)), f"cannot open {shown}")
+    return _wrap(lambda: _read_and_check(Path(path), check_results), f"cannot open {shown}")
 
 
-def _read_and_check(path: Path) -> Session:
-    if not path.exists():
-        _invalid("no such file")
-    if path.is_dir():
-        _invalid("it is a folder, not a session file")
+def _read_and_check(path: Path, check_results: bool = True) -> Session:
     try:
-        with open(path, "rb"):
-            pass
-    except OSError as e:
-        _invalid(f"cannot read it ({e.strerror or e})")
+        size = check_regular_file(path)
+    except UnsafeFile as e:
+        _invalid(str(e))
+    identity = _identity(path)
     try:
         if not h5py.is_hdf5(path):
             _invalid("not an HDF5 file")
         with h5py.File(path, "r") as f:
+            check_hdf5_tree(f, size, available_memory())
             session = _read(f)
     except _Invalid:
         raise
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+    except UnsafeFile as e:
+        _invalid(str(e))
+    except MemoryError:
+        _invalid("not enough memory to read it")
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, OverflowError) as e:
         _invalid(f"not a readable HDF5 file, it may be truncated or corrupt ({_one_line(e)})")
     _check_session(session)
+    from .analyses_check import check_analyses_layout, check_analysis_results
+
+    try:
+        check_analyses_layout(session)
+        if check_results:
+            check_analysis_results(session)
+    except ValueError as e:
+        _invalid(str(e))
+    session._origin = (os.fspath(Path(os.path.realpath(path))), identity)
     return session
 
 
@@ -641,4 +690,4 @@ def _scalar_from_attr(value: Any):
 
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "KINDS", "SessionError", "Trajectory", "LossCurve", "Runs", "Session",
-           "save_session", "load_session", "validate_session"]
+           "save_session", "session_writer", "load_session", "validate_session"]

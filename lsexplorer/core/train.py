@@ -38,9 +38,7 @@ from . import train_kernels as tk
 from .nets import MLPSpec, loss_and_grad
 from .progress import Progress
 
-OPTIMIZERS = ("adam", "sgd")
-DTYPES = ("float32", "float64")
-BACKENDS = ("auto", "native", "triton", "torch")
+from .config_schema import BACKENDS, DTYPES, OPTIMIZERS  # noqa: F401  (the choices, kept with the schema)
 #: Wall time one chunk of epochs aims at; a chunk is the unit between stop checks.
 CHUNK_SECONDS = 0.1
 #: Least wall time between two progress records.

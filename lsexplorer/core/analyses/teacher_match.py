@@ -51,6 +51,8 @@ def compute(ctx: Context, row: int):
 
     yield from ()  # one match takes milliseconds: nothing to report before the result
     s = ctx.session
+    if not np.isfinite(s.runs.theta[row]).all():
+        return None  # a diverged (not_converged) run may hold NaN: there is no point to match
     m = match_to_teacher(s.spec, s.runs.theta[row], s.teacher_spec, s.teacher_theta)
     return TeacherMatch(row, float(m.residual), np.asarray(m.teacher_of, dtype=np.int64),
                         np.asarray(m.flipped, dtype=bool))

@@ -1,0 +1,114 @@
+"""Replace a file with new bytes so that a reader sees the old file or the whole new one, never less.
+
+:func:`check_save_target` is the pre-check every save runs first (also before long work, so a bad
+``-o`` is found in a second, not after hours): the target is a regular file or absent, its folder
+exists and is writable. :func:`write_atomically` then needs the bytes already in memory (sessions
+are built in memory with HDF5's core driver), checks that the folder's file system has room for
+them and that ``RLIMIT_FSIZE`` allows them, writes them with plain ``os.write`` under a temporary
+name, fsyncs, renames onto the target and fsyncs the folder. A full disk, an I/O error or a file
+size limit then surface as one ``OSError`` from ``os.write`` (HDF5 writing straight to a full disk
+has crashed the interpreter), and the temporary file is always removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import stat
+from pathlib import Path
+
+from .hdf5_guard import file_type_name
+
+#: Room left free beyond the file itself (file system metadata, the folder entry).
+HEADROOM = 256 * 1024
+
+
+class SaveError(Exception):
+    """One line saying why a file cannot be written (without the file's name)."""
+
+
+def check_save_target(path: str | os.PathLike) -> Path:
+    """The resolved path a save to ``path`` would replace; raises :class:`SaveError` if it cannot.
+
+    Symlinks are followed, so a symlinked session is updated rather than replaced by a file.
+    """
+    target = Path(os.path.realpath(path))
+    folder = target.parent
+    if not folder.is_dir():
+        raise SaveError(f"folder {folder} does not exist")
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise SaveError(f"cannot inspect it ({e.strerror or e})") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise SaveError(f"it is {file_type_name(st.st_mode)}; only a regular file is replaced by a session")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SaveError(f"folder {folder} is not writable")
+    return target
+
+
+def _check_room(folder: Path, size: int) -> None:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if free is not None and free < size + HEADROOM:
+        raise SaveError(f"not enough space: the file needs {_mb(size)}, the file system has {_mb(free)} free")
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    except (ImportError, ValueError, OSError):
+        return
+    if soft != resource.RLIM_INFINITY and size > soft:
+        raise SaveError(f"the file needs {_mb(size)}, more than this process may write ({_mb(soft)}, ulimit -f)")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+def _fsync_path(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(target: Path, data: bytes | memoryview) -> None:
+    """Replace the regular file ``target`` (from :func:`check_save_target`) by ``data``.
+
+    Raises :class:`SaveError` for a target that cannot take it, ``OSError`` from the writes (full
+    disk, I/O error, size limit); either way ``target`` is untouched and no temporary file is left.
+    """
+    check_save_target(target)
+    view = memoryview(data).cast("B")
+    _check_room(target.parent, len(view))
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        try:
+            done = 0
+            while done < len(view):
+                done += os.write(fd, view[done:done + (64 << 20)])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        with contextlib.suppress(OSError):
+            _fsync_path(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+
+
+__all__ = ["HEADROOM", "SaveError", "check_save_target", "write_atomically"]

@@ -1,0 +1,186 @@
+"""Checks that make opening an untrusted HDF5 file safe, done before any data is read.
+
+A session may come from anyone. HDF5 lets a small file point outside itself (external links,
+external raw-data files, virtual datasets) or declare arrays far larger than it stores (unallocated
+datasets read back as fill values, so a 100 kB file can declare 16 GB). Reading such a file copies
+other files' contents into the next saved session, or exhausts memory before any shape check runs.
+:func:`check_regular_file` and :func:`check_hdf5_tree` refuse all of this from metadata alone, in
+time proportional to the number of objects, never to the declared sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+#: gzip's best ratio is about 1030:1 (deflate's longest match per 2-bit code); a chunked dataset may
+#: declare at most this many bytes per stored byte, plus a small allowance for tiny arrays.
+MAX_RATIO = 1100
+SMALL_BYTES = 1 << 20
+#: No lsexplorer session nests deeper or holds more objects than this.
+MAX_DEPTH = 64
+MAX_OBJECTS = 1_000_000
+
+
+class UnsafeFile(Exception):
+    """A reason (one line, without the file name) an HDF5 file is refused."""
+
+
+_KIND_NAMES = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+
+
+def file_type_name(mode: int) -> str:
+    """What a non-regular ``st_mode`` is, in words."""
+    return _KIND_NAMES.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def check_regular_file(path: Path) -> int:
+    """The size of ``path`` if it is a regular file (symlinks followed); raises :class:`UnsafeFile`.
+
+    Only ``stat`` is used, so a FIFO or a device is refused without opening it (opening a FIFO
+    blocks until a writer appears).
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UnsafeFile("no such file") from None
+    except OSError as e:
+        raise UnsafeFile(f"cannot read it ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UnsafeFile("it is a folder, not a session file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeFile(f"it is {file_type_name(st.st_mode)}, not a regular file")
+    return st.st_size
+
+
+def _declared_bytes(shape: tuple | None, dtype: np.dtype) -> int:
+    n = 1
+    for dim in shape or ():
+        n *= int(dim)
+    return n * dtype.itemsize
+
+
+def _check_dtype(name: str, dtype: np.dtype) -> None:
+    if h5py.check_string_dtype(dtype) is not None:
+        return
+    if dtype.kind not in "biufcS" or dtype.fields is not None or dtype.subdtype is not None:
+        raise UnsafeFile(f"{name} has the HDF5 type {dtype}, which a session never holds")
+
+
+def _check_attributes(obj, where: str, n_attrs: int, file_size: int) -> None:
+    for i in range(n_attrs):
+        aid = h5py.h5a.open(obj, index=i)
+        name = f"attribute {aid.name.decode('utf-8', 'replace')!r} of {where}"
+        _check_dtype(name, aid.dtype)
+        # Attribute values are always stored whole, so they cannot be larger than the file.
+        if _declared_bytes(aid.shape, aid.dtype) > file_size + SMALL_BYTES:
+            raise UnsafeFile(f"{name} declares {aid.shape} values, more than the file can hold")
+
+
+def _check_dataset(dsid, name: str, file_size: int) -> int:
+    dcpl = dsid.get_create_plist()
+    if dcpl.get_external_count():
+        raise UnsafeFile(f"{name} keeps its data in another file (HDF5 external storage); refused")
+    layout = dcpl.get_layout()
+    if layout == h5py.h5d.VIRTUAL:
+        raise UnsafeFile(f"{name} is a virtual dataset reading other files; refused")
+    _check_dtype(name, dsid.dtype)
+    declared = _declared_bytes(dsid.shape, dsid.dtype)
+    stored = dsid.get_storage_size()
+    # Contiguous and compact data are stored verbatim; chunks may be compressed, up to MAX_RATIO.
+    limit = MAX_RATIO * stored + SMALL_BYTES if layout == h5py.h5d.CHUNKED else stored
+    if declared > limit or stored > file_size:
+        raise UnsafeFile(f"{name} declares shape {dsid.shape} ({declared:,} bytes) but the file stores "
+                         f"{stored:,} bytes of it; refused")
+    return declared
+
+
+def check_hdf5_tree(f: h5py.File, file_size: int, memory_limit: int | None = None) -> int:
+    """Walk every link, object and attribute of ``f``; return the bytes the datasets declare.
+
+    Refuses external, soft and user-defined links, external storage, virtual datasets, types a
+    session never holds, declared sizes the file cannot hold, and (when ``memory_limit`` is given)
+    a total larger than it. Uses HDF5's own visitors, which never follow a link out of the file.
+    Raises :class:`UnsafeFile`.
+    """
+    fid = f.id
+    problem: list[str] = []
+    count = 0
+
+    def on_link(name: bytes, info) -> int | None:
+        nonlocal count
+        count += 1
+        where = "/" + name.decode("utf-8", "replace")
+        if info.type == h5py.h5l.TYPE_EXTERNAL:
+            problem.append(f"{where} is an external link to another file; refused")
+        elif info.type == h5py.h5l.TYPE_SOFT:
+            problem.append(f"{where} is a soft link; sessions hold no links")
+        elif info.type != h5py.h5l.TYPE_HARD:
+            problem.append(f"{where} is a user-defined link; refused")
+        elif count > MAX_OBJECTS:
+            problem.append(f"it holds more than {MAX_OBJECTS:,} objects")
+        elif where.count("/") > MAX_DEPTH:
+            problem.append(f"{where} nests deeper than {MAX_DEPTH} groups")
+        return 1 if problem else None
+
+    total = 0
+    seen: set[int] = set()
+
+    def on_object(name: bytes, info) -> int | None:
+        nonlocal total
+        where = "/" if name == b"." else "/" + name.decode("utf-8", "replace")
+        if info.addr in seen:  # a second hard link to an object already checked
+            problem.append(f"{where} links to an object stored elsewhere in the file; sessions hold no links")
+            return 1
+        seen.add(info.addr)
+        try:
+            obj = h5py.h5o.open(fid, name)
+            _check_attributes(obj, where, info.num_attrs, file_size)
+            if info.type == h5py.h5o.TYPE_DATASET:
+                total += _check_dataset(obj, where, file_size)
+            elif info.type != h5py.h5o.TYPE_GROUP:
+                raise UnsafeFile(f"{where} is neither a group nor a dataset")
+        except UnsafeFile as e:
+            problem.append(str(e))
+            return 1
+        return None
+
+    fid.links.visit(on_link, info=True)
+    if not problem:
+        h5py.h5o.visit(fid, on_object, info=True)
+    if problem:
+        raise UnsafeFile(problem[0])
+    if memory_limit is not None and total > memory_limit:
+        raise UnsafeFile(f"its arrays need {total / 2**30:.1f} GiB in memory, more than the "
+                         f"{memory_limit / 2**30:.1f} GiB available")
+    return total
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process (``MemAvailable``, capped by RLIMIT_AS), or None."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            limits.append(int(soft))
+    except (ImportError, ValueError, OSError):
+        pass
+    return min(limits) if limits else None
+
+
+__all__ = ["MAX_RATIO", "UnsafeFile", "file_type_name", "check_regular_file", "check_hdf5_tree", "available_memory"]
