@@ -150,7 +150,7 @@ class ReluGaussian:
         v = self._v(s_rows)
         eye = torch.eye(d, dtype=torch.float64)
         # Mixed blocks d2 F / dw_i dw_j^T = 2 d2 f(w_i, w_j) / da db^T (i != j).
-        nw, _, u, _, c, s, t, r_a = _geometry(w, w, robust=True)
+        nw, _, u, _, _, s, t, r_a = _geometry(w, w, robust=True)
         r_b = r_a.transpose(1, 2)                       # r_b[i, j] = u_i - c_ij u_j = r_a[j, i]
         inv_s = torch.where(s > 0, 1.0 / s.clamp_min(1e-300), torch.zeros_like(s))
         mixed = ((math.pi - t)[..., None, None] * eye

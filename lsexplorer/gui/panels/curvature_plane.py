@@ -14,7 +14,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...core.curvature_plane import CurvaturePlane, curvature_plane
 from ...core.relu_gaussian_session import session_landscape
@@ -126,7 +134,7 @@ class QtCurvaturePlanePanel(PanelBase):
             self._worker.quit()
             self._worker = None
 
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._stale:
             self._start()
