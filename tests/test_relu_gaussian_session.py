@@ -97,6 +97,8 @@ def test_app_panels_on_a_population_session(qtbot, population_file):
     model.select(5)
     assert plane.setup is None and plane._worker is None     # hidden: nothing computed
     plane.show()
+    qtbot.waitExposed(plane)
+    qtbot.waitUntil(lambda: plane._worker is not None or plane.complete, timeout=10_000)   # starts when painted
     assert plane.wait_done(60_000)
     assert plane.setup.eigvals[0] == pytest.approx(s.runs.lambda_min[5], rel=1e-8)
     values = plane.plane_values

@@ -5,7 +5,7 @@ eigenvalues). Right: ``log10 L`` on the plane ``θ + u e1 + v e2`` with a colour
 training trajectory projected onto the plane by least squares. The loss is the session's landscape
 (``relu_gaussian_session.session_landscape``): the data's mean squared error, or the population loss
 of a ``relu-gaussian`` session, so this panel works for every session, unlike the saddle-line slices.
-Computed in one Worker, the image row by row, only while the panel is shown (a Hessian per selection
+Computed in one Worker, the image row by row, only once the panel is painted (a Hessian per selection
 would otherwise cost every click); the resolution and half-width controls restart it.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, QTimer
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
@@ -134,17 +134,20 @@ class QtCurvaturePlanePanel(PanelBase):
             self._worker.quit()
             self._worker = None
 
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._stale:
-            self._start()
+    def paintEvent(self, event) -> None:
+        # A tabbed dock's hidden page still counts as visible to Qt; being painted is being seen.
+        super().paintEvent(event)
+        if self._stale and not self.visibleRegion().isEmpty():
+            self._stale = False
+            QTimer.singleShot(0, self._start)
 
     def _start(self) -> None:
         """(Re)compute the slices of the current run; while the panel is hidden, only when shown."""
         s, row = self.model.session, self.model.current
         self._cancel()
-        self._stale = not self.isVisible()
+        self._stale = not self.isVisible() or self.visibleRegion().isEmpty()
         if self._stale:
+            self.update()
             return
         self.setup, self.plane_values, self.rows_done = None, None, 0
         self.image.clear()
