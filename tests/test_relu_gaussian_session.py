@@ -10,7 +10,11 @@ from lsexplorer.cli import main
 from lsexplorer.core.analyze import analyze_session
 from lsexplorer.core.experiment import ConfigError, build_config, run_experiment
 from lsexplorer.core.progress import run_generator
-from lsexplorer.core.relu_gaussian_session import is_population, population_problem, session_landscape
+from lsexplorer.core.relu_gaussian_session import (
+    is_population,
+    population_problem,
+    session_landscape,
+)
 from lsexplorer.core.session import load_session, save_session
 from lsexplorer.core.slices import batched_loss, landscape_values
 
@@ -86,7 +90,11 @@ def test_a_cancelled_descent_still_gives_a_valid_session():
 
 def test_app_panels_on_a_population_session(qtbot, population_file):
     from lsexplorer.gui.model import SessionModel
-    from lsexplorer.gui.panels import QtCurvaturePlanePanel, QtNeuronPanel, QtSlicesPanel
+    from lsexplorer.gui.panels import (
+        QtCurvaturePlanePanel,
+        QtNeuronPanel,
+        QtSlicesPanel,
+    )
 
     model = SessionModel()
     neurons, slices, plane = QtNeuronPanel(model), QtSlicesPanel(model), QtCurvaturePlanePanel(model)
