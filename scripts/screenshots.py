@@ -38,7 +38,8 @@ from lsexplorer.gui.layout import arrange_docks
 #: File name of each panel's screenshot (stable: the README links them).
 PANEL_FILES = {"Runs": "runs.png", "Neurons": "neurons.png", "Statistics": "statistics.png",
                "Training": "training.png", "Counting": "counting.png", "Saddle line": "saddle_line.png",
-               "Slices": "slices.png", "Escape": "escape.png", "Channel": "channel.png", "Paths": "paths.png"}
+               "Slices": "slices.png", "Escape": "escape.png", "Channel": "channel.png", "Paths": "paths.png",
+               "Curvature plane": "curvature_plane.png"}
 
 
 def settle(app: QApplication, rounds: int = 5) -> None:
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                 dock = window.docks[title]
                 dock.raise_()
                 settle(app)
-                if title == "Slices":
-                    window.slices.wait_done()
+                if title in ("Slices", "Curvature plane"):
+                    (window.slices if title == "Slices" else window.curvature_plane).wait_done()
                 if title == "Saddle line":
                     window.saddle_line.wait_live()
                 if title == "Channel" and channel_rows:  # the showcase is a local minimum: a run in a channel

@@ -173,7 +173,7 @@ def test_ctrl_c_during_refinement_exits_130_with_one_line_and_no_file(tmp_path):
     time.sleep(0.3)  # inside the nlopt objective or a Newton step, wherever it lands
     code, lines = p.stop(signal.SIGINT)
     assert code == 130
-    assert lines[-1] == f"lsexplorer train: interrupted; nothing written to out.h5"
+    assert lines[-1] == "lsexplorer train: interrupted; nothing written to out.h5"
     assert [line for line in lines if "lsexplorer" in line] == [lines[-1]]
     assert not (tmp_path / "out.h5").exists() and _leftovers(tmp_path) == []
 

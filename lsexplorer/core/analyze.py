@@ -35,6 +35,7 @@ from .analyses.base import drive
 from .analyses.teacher_match import MATCH_RESIDUAL
 from .classify import Tolerances
 from .kinds import Kind
+from .population import refuse_inapplicable
 from .progress import Progress
 from .saddle_descent import DescentConfig, SaddleDescent, saddle_descent
 from .session import Session
@@ -71,6 +72,7 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
     stored and headline counts. A set ``stop`` ends after the current run, keeping what is complete.
     """
     steps = plan(analyses)
+    refuse_inapplicable(session, analyses)
     n = len(session.runs.seed)
     rows = np.arange(n) if runs is None else np.asarray(list(runs), dtype=np.int64)
     if rows.size and (rows.min() < 0 or rows.max() >= n):

@@ -156,13 +156,16 @@ DATA_KINDS: dict[str, dict[str, Any]] = {
                  "bias": Flag(), "input_std": _SCALE, "teacher_std": _SCALE},
     "mnist-pca10": {"mnist_dir": Text(nullable=True), "n_samples": Nullable(Integer(1, 60_000))},
     "mnist5k-pca10": {},
+    "relu-gaussian": {"teacher_width": _WIDTH, "d_in": _WIDTH, "n_samples": Integer(1, 10**9),
+                      "seed": Integer(0, SEED_MAX)},
 }
 
 #: Section -> key -> rule. ``data`` depends on its kind (:data:`DATA_KINDS`); ``seeds`` has three forms.
 SCHEMA: dict[str, dict[str, Any]] = {
     "network": {"width": _WIDTH, "depth": Integer(1, DEPTH_MAX), "widths": _WIDTHS,
                 "activation": OneOf(ACTIVATIONS), "bias": Flag()},
-    "train": {"optimizer": OneOf(OPTIMIZERS), "lr": Number(0.0, 1e6, lo_open=True), "epochs": Integer(1, EPOCHS_MAX),
+    # "gd": plain gradient descent of the relu-gaussian preset (its own settings: relu_gaussian_descent).
+    "train": {"optimizer": OneOf((*OPTIMIZERS, "gd")), "lr": Number(0.0, 1e6, lo_open=True), "epochs": Integer(1, EPOCHS_MAX),
               "dtype": OneOf(DTYPES), "device": Text(), "betas": Sequence(Number(0.0, 1.0, hi_open=True), 2, 2),
               "eps": Number(0.0, 1.0), "momentum": Number(0.0, 1.0, hi_open=True),
               "n_snapshots": Integer(2, 100_000), "n_loss_points": Integer(2, 10**7),

@@ -29,6 +29,8 @@ from .errors import InputError
 from .nets import MLPSpec, loss, xavier_init
 from .progress import Progress
 from .refine import RefineConfig
+from .relu_gaussian_session import PRESET as RELU_GAUSSIAN_PRESET
+from .relu_gaussian_session import is_population, population_config, run_population_experiment
 from .resources import SNAPSHOT_CHUNK_BYTES
 from .session import LossCurve, Runs, Session, Trajectory
 from .train import TrainConfig, TrainResult, train
@@ -83,6 +85,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "refine": {"minimizer": "trust_newton"},
         "tolerances": {"grad_tol": 1e-10},
     },
+    # Safran & Shamir (ICML 2018): k ReLU teacher neurons e_j, n students, output weights 1, the
+    # population loss under x ~ N(0, I_k); gradient descent, then Newton (relu_gaussian_session.py).
+    "relu-gaussian": RELU_GAUSSIAN_PRESET,
 }
 
 _SECTIONS = ("data", "network", "seeds", "train", "refine", "tolerances")
@@ -95,9 +100,10 @@ DATA_KEYS: dict[str, frozenset[str]] = {
     "digits-pca10": frozenset({"kind"}),
     "mnist-pca10": frozenset({"kind", "mnist_dir", "n_samples"}),
     "mnist5k-pca10": frozenset({"kind"}),
+    "relu-gaussian": frozenset({"kind", "teacher_width", "d_in", "n_samples", "seed"}),
 }
 #: The settings ``[network]`` and ``[seeds]`` read.
-NETWORK_KEYS = frozenset({"width", "depth", "widths", "activation", "bias"})
+NETWORK_KEYS = frozenset({"width", "depth", "widths", "activation", "bias", "fixed_output"})
 SEEDS_KEYS = frozenset({"start", "count"})
 
 
@@ -180,6 +186,11 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
 
     _refuse_unknown_keys((toml, overrides or {}), layered["data"].get("kind"))
     data = dict(layered["data"])
+    if data["kind"] == "relu-gaussian":
+        try:
+            return population_config(layered, preset, _seed_list(layered["seeds"]))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
     if data["kind"] == "toy":
         teacher_spec, _ = toy_teacher()
         d_in, d_out = 2, 1
@@ -200,7 +211,7 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
             data = _mnist_data(data)
     else:
         raise ConfigError(f"data.kind {data['kind']!r} is unknown; choose toy, gaussian, digits-pca10, "
-                          f"mnist-pca10 or mnist5k-pca10")
+                          "mnist-pca10, mnist5k-pca10 or relu-gaussian")
 
     network = layered["network"]
     try:
@@ -296,6 +307,8 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
     ``stopped``, ``device``, ``backend`` (``native``, ``triton`` or ``torch``), ``train_seconds``,
     ``grad_tol_converged`` (seeds stopped by ``train.grad_tol``).
     """
+    if is_population(config):
+        return (yield from run_population_experiment(config, stop))
     config = copy.deepcopy(dict(config))
     spec = MLPSpec.from_dict(config["network"])
     dataset = make_dataset(config)

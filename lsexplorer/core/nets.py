@@ -30,6 +30,8 @@ def activation_fn(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
         return torch.tanh
     if name == "softplus":
         return torch.nn.functional.softplus
+    if name == "relu":
+        return torch.relu
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -42,6 +44,8 @@ def activation_derivative_from_output(name: str, s: torch.Tensor, z: torch.Tenso
     if name == "softplus":
         # torch's softplus returns z itself above its threshold 20, so its derivative there is exactly 1.
         return torch.where(z > 20, torch.ones_like(z), torch.sigmoid(z))
+    if name == "relu":
+        return (z > 0).to(z.dtype)
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -52,6 +56,10 @@ def unflatten(spec: MLPSpec, theta: torch.Tensor) -> list[tuple[torch.Tensor, to
     batch = theta.shape[:-1]
     out = []
     for l in spec.layers:
+        if l.w_start == l.w_stop:      # the fixed output layer: all weights 1
+            ones = np.ones if isinstance(theta, np.ndarray) else lambda shape: theta.new_ones(shape)
+            out.append((ones((*batch, l.n_out, l.n_in)), None))
+            continue
         w = theta[..., l.w_start:l.w_stop].reshape(*batch, l.n_out, l.n_in)
         b = theta[..., l.b_start:l.b_stop] if l.b_start is not None else None
         out.append((w, b))
@@ -66,6 +74,8 @@ def flatten(spec: MLPSpec, layers: Sequence[tuple[np.ndarray | torch.Tensor, np.
         batch = tuple(w.shape[:-2])
         if tuple(w.shape[-2:]) != (l.n_out, l.n_in):
             raise ValueError(f"layer {l.index}: W has shape {tuple(w.shape[-2:])}, expected {(l.n_out, l.n_in)}")
+        if l.w_start == l.w_stop:
+            continue
         parts.append(w.reshape(*batch, l.n_in * l.n_out))
         if spec.bias:
             if b is None:
@@ -133,7 +143,7 @@ def loss_and_grad(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor, y: torch.
     for i in range(len(layers) - 1, -1, -1):
         w, b = layers[i]
         gw = torch.bmm(delta.transpose(-1, -2), hs[i])  # (S, n_out, n_in)
-        parts = [gw.reshape(gw.shape[0], -1)]
+        parts = [gw.reshape(gw.shape[0], -1)[:, :spec.layers[i].w_stop - spec.layers[i].w_start]]
         if b is not None:
             parts.append(delta.sum(dim=-2))
         grads[i] = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]

@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping
 
 from .hdf5_guard import available_memory
+from .population import is_population
 
 #: A run estimated to take longer than this needs a confirmation: the presets (the default toy
 #: experiment, 100 seeds x 1e7 epochs, about 1.2 h on 2 CPU cores; mnist-pca10 about 4 h) start
@@ -89,6 +90,8 @@ def _samples(data: Mapping) -> int:
 
 def estimate_experiment(config: Mapping) -> Estimate:
     """Memory and time of :func:`lsexplorer.core.experiment.run_experiment` for a built ``config``."""
+    if is_population(config):
+        return _population_estimate(config)
     widths = [int(w) for w in config["network"]["widths"]]
     P = sum(a * b + (b if config["network"].get("bias") else 0) for a, b in zip(widths, widths[1:]))
     N, S = _samples(config["data"]), len(config["seeds"])
@@ -117,6 +120,21 @@ def estimate_experiment(config: Mapping) -> Estimate:
     newton = int(refine.get("newton_max_iter", 30))
     per_point = (evals * 2 * N * P + newton * (2 * N * P * P + 10 * P ** 3)) / _FLOPS
     return Estimate(memory=int(memory), train_seconds=train_seconds, refine_seconds=S * per_point, points=S)
+
+
+def _population_estimate(config: Mapping) -> Estimate:
+    """A ``relu-gaussian`` run: batched descent over (student, student-or-teacher) pairs, typically
+    a few thousand steps a seed (converged seeds leave the batch; ``max_steps`` caps it), then about
+    15 Newton steps (Hessian and eigendecomposition) a seed."""
+    d, n = (int(w) for w in config["network"]["widths"][:2])
+    k, S = int(config["data"]["teacher_width"]), len(config["seeds"])
+    P, pairs = n * d, n * (n + k) * d
+    train = config["train"]
+    K = int(train.get("snapshots", 40)) + 1
+    memory = S * P * 8 * (6 + K) + S * pairs * 8 * 6 + 64 * n * n * d * d * 8 * 4
+    train_seconds = S * min(int(train.get("max_steps", 200_000)), 5_000) * pairs * 30 / _FLOPS
+    refine_seconds = S * 15 * (2 * P ** 3 + n * (n + k) * d * d * 20) / _FLOPS
+    return Estimate(memory=int(memory), train_seconds=train_seconds, refine_seconds=refine_seconds, points=S)
 
 
 def check_budget(estimate: Estimate, confirmed: bool = False, memory_limit: int | None = None,

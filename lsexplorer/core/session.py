@@ -153,7 +153,9 @@ class Session:
 
     ``config`` is the JSON-able description of the whole experiment (``network``, ``teacher``,
     ``tolerances``, ... as written by the CLI). ``analyses`` is a nested dict whose leaves are numpy
-    arrays (stored as datasets) or scalars, str and None (stored as attributes).
+    arrays (stored as datasets) or scalars, str and None (stored as attributes). ``distribution``
+    (optional, JSON-able) says the loss is an expectation over this input distribution rather than
+    the mean over ``x``, which then holds a sample of it for plots.
     """
 
     config: dict
@@ -164,6 +166,7 @@ class Session:
     analyses: dict = dataclasses.field(default_factory=dict)
     lsexplorer_version: str = __version__
     created: str = dataclasses.field(default_factory=_now_iso)
+    distribution: dict | None = None
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float64)
@@ -468,6 +471,8 @@ def _write(f: h5py.File, s: Session) -> None:
     data = f.create_group("data")
     _write_array(data, "x", s.x)
     _write_array(data, "y", s.y)
+    if s.distribution is not None:
+        data.attrs["distribution"] = json.dumps(s.distribution, allow_nan=False)
     if s.teacher_theta is not None:
         _write_array(f.create_group("teacher"), "theta", s.teacher_theta)
 
@@ -606,10 +611,19 @@ def _read(f: h5py.File) -> Session:
                 loss_curve=_read_part(f, "/runs/loss_curve", _LOSS_CURVE_FIELDS, LossCurve))
     teacher = _read_array(f, "/teacher/theta", np.float64) if "teacher" in f else None
     analyses = _read_analyses(_group(f, "/analyses")) if "analyses" in f else {}
+    distribution = None
+    if "data" in f and "distribution" in f["data"].attrs:
+        try:
+            distribution = json.loads(_str_attr(f["data"], "distribution") or "")
+        except ValueError as e:
+            _invalid(f"the /data attribute 'distribution' is not valid JSON ({e})")
+        if not isinstance(distribution, dict):
+            _invalid("the /data attribute 'distribution' is not a JSON object")
     return Session(config=config, x=_read_array(f, "/data/x", np.float64),
                    y=_read_array(f, "/data/y", np.float64),
                    teacher_theta=teacher, runs=runs, analyses=analyses,
-                   lsexplorer_version=attrs["lsexplorer_version"], created=attrs["created"])
+                   lsexplorer_version=attrs["lsexplorer_version"], created=attrs["created"],
+                   distribution=distribution)
 
 
 def _str_attr(obj: h5py.HLObject, name: str) -> str | None:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .hessian import float64_problem
+from .landscape import Landscape
 from .nets import MLPSpec, loss
 
 #: Bytes of activations one batched loss evaluation may hold (points are evaluated in chunks).
@@ -71,12 +72,28 @@ class LineSlice(_Storable):
     loss: np.ndarray
 
 
-def line_slice(spec: MLPSpec, theta_a, theta_b, x, y, ts) -> LineSlice:
-    """The loss along the line through ``theta_a`` (``t = 0``) and ``theta_b`` (``t = 1``) at ``ts (K,)``."""
+def landscape_values(landscape: Landscape, points) -> np.ndarray:
+    """``landscape``'s value at every row of ``points (K, P)``, in batches of its ``value_rows``: ``(K,)``."""
+    points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    out = np.empty(len(points))
+    for k in range(0, len(points), landscape.value_rows):
+        out[k:k + landscape.value_rows] = landscape.values_and_grads(points[k:k + landscape.value_rows])[0]
+    return out
+
+
+def _values(spec: MLPSpec | None, points, x, y, landscape: Landscape | None) -> np.ndarray:
+    return landscape_values(landscape, points) if landscape is not None else batched_loss(spec, points, x, y)
+
+
+def line_slice(spec: MLPSpec | None, theta_a, theta_b, x, y, ts, *, landscape: Landscape | None = None) -> LineSlice:
+    """The loss along the line through ``theta_a`` (``t = 0``) and ``theta_b`` (``t = 1``) at ``ts (K,)``.
+
+    The loss is that of ``spec`` on ``x, y``, or ``landscape``'s when given (``spec, x, y`` then unused).
+    """
     a = np.asarray(theta_a, dtype=np.float64)
     b = np.asarray(theta_b, dtype=np.float64)
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
-    return LineSlice(a, b, ts, batched_loss(spec, a + ts[:, None] * (b - a), x, y))
+    return LineSlice(a, b, ts, _values(spec, a + ts[:, None] * (b - a), x, y, landscape))
 
 
 # --------------------------------------------------------------------------- 2D
@@ -107,9 +124,11 @@ class PlaneSlice(_Storable):
     complete: bool
 
 
-def plane_slice(spec: MLPSpec, origin, e1, e2, x, y, us, vs, stop: threading.Event | None = None
-                ) -> Generator[PlaneRow, None, PlaneSlice]:
+def plane_slice(spec: MLPSpec | None, origin, e1, e2, x, y, us, vs, stop: threading.Event | None = None, *,
+                landscape: Landscape | None = None) -> Generator[PlaneRow, None, PlaneSlice]:
     """The loss on the grid ``origin + u e1 + v e2``, ``u`` in ``us (U,)``, ``v`` in ``vs (V,)``, row by row.
+
+    The loss is that of ``spec`` on ``x, y``, or ``landscape``'s when given (``spec, x, y`` then unused).
 
     A generator (``DESIGN.md``): each row is one batched evaluation of its ``U`` points and is yielded
     as a :class:`PlaneRow`, so a viewer can fill the image progressively; ``stop`` is checked between
@@ -124,7 +143,7 @@ def plane_slice(spec: MLPSpec, origin, e1, e2, x, y, us, vs, stop: threading.Eve
     for r, v in enumerate(vs):
         if stop is not None and stop.is_set():
             return PlaneSlice(origin, e1, e2, us, vs, values, False)
-        values[r] = batched_loss(spec, row_start + v * e2, x, y)
+        values[r] = _values(spec, row_start + v * e2, x, y, landscape)
         yield PlaneRow(r, len(vs), values[r].copy(), time.perf_counter() - start)
     return PlaneSlice(origin, e1, e2, us, vs, values, True)
 
@@ -282,6 +301,6 @@ def pca_directions(trajectory, n: int = 2) -> PCADirections:
     return PCADirections(mean, comps, var[:n], var[:n] / total if total > 0 else np.zeros(len(comps)))
 
 
-__all__ = ["batched_loss", "LineSlice", "line_slice", "PlaneRow", "PlaneSlice", "plane_slice", "SaddlePlane",
-           "saddle_plane", "Projection", "project", "NORMALIZATIONS", "random_directions", "PCADirections",
-           "pca_directions"]
+__all__ = ["batched_loss", "landscape_values", "LineSlice", "line_slice", "PlaneRow", "PlaneSlice", "plane_slice",
+           "SaddlePlane", "saddle_plane", "Projection", "project", "NORMALIZATIONS", "random_directions",
+           "PCADirections", "pca_directions"]

@@ -118,7 +118,10 @@ class QtExperimentDialog(QDialog):
         layout.addWidget(self.buttons)
 
         if self._experiment is not None:
-            self.preset.addItems(list(self._experiment.PRESETS))
+            # Population presets train by plain gradient descent with their own settings (teacher width,
+            # steps): the command line runs them (lsexplorer train --preset relu-gaussian).
+            self.preset.addItems([name for name, p in self._experiment.PRESETS.items()
+                                  if p["train"].get("optimizer") != "gd"])
         self.preset.currentTextChanged.connect(self._load_preset)
         for edit in (self.epochs, self.lr, self.output):
             edit.textChanged.connect(self.validate)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from .panels import (
     QtChannelPanel,
     QtCountingPanel,
+    QtCurvaturePlanePanel,
     QtEscapePanel,
     QtNeuronPanel,
     QtPathsPanel,
@@ -69,6 +70,7 @@ DOCKS: tuple[DockSpec, ...] = (
     DockSpec("escape", QtEscapePanel, Role.FOCUS),
     DockSpec("channel", QtChannelPanel, Role.FOCUS),
     DockSpec("paths", QtPathsPanel, Role.FOCUS),
+    DockSpec("curvature_plane", QtCurvaturePlanePanel, Role.FOCUS),
 )
 
 #: Screen widths (logical px) from which the focus views get a second and a third column.

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+from ..population import is_population
 from ..progress import Progress
 
 if TYPE_CHECKING:  # the registry imports without torch, so the CLI can list analyses quickly
@@ -97,6 +98,13 @@ class Analysis:
     summary_key: str | None = None
 
 
+def splits_neurons(session: Session) -> bool:
+    """Whether the session's landscape has the neuron-splitting symmetry (free output weights) that
+    the closest-saddle family of analyses follows; a population landscape with fixed output weights
+    does not."""
+    return not is_population(session)
+
+
 def drive(gen: Generator[Any, None, Any]):
     """An inner generator's return value; its own progress records are not forwarded."""
     while True:
@@ -111,4 +119,4 @@ def group_of(session: Session, group: str) -> dict:
     return session.analyses.get(group, {})
 
 
-__all__ = ["Analysis", "AnalyzeOptions", "Compute", "Context", "drive", "group_of"]
+__all__ = ["Analysis", "AnalyzeOptions", "Compute", "Context", "drive", "group_of", "splits_neurons"]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .base import Analysis, Context, group_of
+from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
     from ..closest_saddle import ClosestSaddle, SymmetryInduced
@@ -136,7 +136,8 @@ def critical_rows(ctx: Context) -> list[int]:
 
 ANALYSIS = Analysis(
     name="closest_saddle", group=GROUP, help="closest saddle of every certified critical point, any kind (§6.2.5)",
-    compute=compute, write=write, read=read, summary=summary, rows=critical_rows)
+    compute=compute, write=write, read=read, summary=summary, rows=critical_rows,
+    applies=splits_neurons)
 
 __all__ = ["ANALYSIS", "ClosestSaddleTable", "analysed_rows", "read", "read_decision", "read_table", "store",
            "write"]

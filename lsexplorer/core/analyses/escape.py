@@ -33,13 +33,15 @@ class EscapeResult(NamedTuple):
 
 
 def compute(ctx: Context, row: int):
-    from ..escape import flat_direction_search, smallest_direction_scan
+    from ..escape import direction_scan, flat_search
+    from ..relu_gaussian_session import session_landscape
 
     s, o = ctx.session, ctx.options
     theta = s.runs.theta[row]
-    scan = yield from smallest_direction_scan(s.spec, theta, s.x, s.y, stop=ctx.stop)
-    flat = yield from flat_direction_search(s.spec, theta, s.x, s.y, max_nodes=o.escape_max_nodes,
-                                            max_seconds=o.escape_max_seconds, stop=ctx.stop)
+    landscape = session_landscape(s)      # the data's loss, or a population loss
+    scan = yield from direction_scan(landscape, theta, stop=ctx.stop)
+    flat = yield from flat_search(landscape, theta, max_nodes=o.escape_max_nodes,
+                                  max_seconds=o.escape_max_seconds, stop=ctx.stop)
     return None if ctx.stopped() else EscapeResult(scan, flat, str(s.runs.kind[row]))
 
 

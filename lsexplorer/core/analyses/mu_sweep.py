@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import closest_saddle
-from .base import Analysis, Context, group_of
+from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
     from ..inertia import MuSweep
@@ -76,6 +76,7 @@ def summary(session: Session) -> dict | None:
 
 ANALYSIS = Analysis(
     name="mu_sweep", group=GROUP, help="Hessian spectra along each closest saddle line (Thm 3)",
-    compute=compute, write=write, read=read, summary=summary, needs=("closest_saddle",))
+    compute=compute, write=write, read=read, summary=summary, needs=("closest_saddle",),
+    applies=splits_neurons)
 
 __all__ = ["ANALYSIS", "analysed_rows", "read", "write"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .base import Analysis, Context, group_of
+from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -43,7 +43,7 @@ class TeacherMatch:
 
 
 def applies(session: Session) -> bool:
-    return session.teacher_theta is not None and len(session.spec.hidden_widths) == 1
+    return session.teacher_theta is not None and len(session.spec.hidden_widths) == 1 and splits_neurons(session)
 
 
 def compute(ctx: Context, row: int):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import closest_saddle
-from .base import Analysis, Context, group_of
+from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -53,6 +53,7 @@ def summary(session: Session) -> dict | None:
 
 ANALYSIS = Analysis(
     name="theorems", group=GROUP, help="Theorems 1 and 2 at each closest saddle",
-    compute=compute, write=write, read=read, summary=summary, needs=("closest_saddle",))
+    compute=compute, write=write, read=read, summary=summary, needs=("closest_saddle",),
+    applies=splits_neurons)
 
 __all__ = ["ANALYSIS", "read", "write"]

@@ -2,6 +2,7 @@
 
 from .channel import QtChannelPanel
 from .counting import QtCountingPanel
+from .curvature_plane import QtCurvaturePlanePanel
 from .escape import QtEscapePanel
 from .neurons import QtNeuronPanel
 from .paths import QtPathsPanel
@@ -11,5 +12,5 @@ from .slices import QtSlicesPanel
 from .statistics import QtStatisticsPanel
 from .training import QtTrainingPanel
 
-__all__ = ["QtChannelPanel", "QtCountingPanel", "QtEscapePanel", "QtNeuronPanel", "QtPathsPanel", "QtRunTable", "QtSaddleLinePanel", "QtSlicesPanel",
+__all__ = ["QtChannelPanel", "QtCountingPanel", "QtCurvaturePlanePanel", "QtEscapePanel", "QtNeuronPanel", "QtPathsPanel", "QtRunTable", "QtSaddleLinePanel", "QtSlicesPanel",
            "QtStatisticsPanel", "QtTrainingPanel"]

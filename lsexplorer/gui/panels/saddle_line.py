@@ -46,6 +46,7 @@ from ...core.inertia import (
     mu_sweep,
     theorem3,
 )
+from ...core.relu_gaussian_session import is_population
 from ...core.symmetry import duplicate_neuron
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
@@ -312,6 +313,12 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self._expand_cache.clear()
             self._cache_session = s
         self._update_source_widgets()
+        if s is not None and is_population(s):
+            self.saddle = self.sweep = None
+            self.missing.show_reason("Saddle lines split a neuron's outgoing weight between two copies; in this "
+                                     "landscape the output weights are fixed to 1, so there are none.", False)
+            self._pages.setCurrentIndex(0)
+            return
         if self.source == "expand":
             self.saddle = None
             self._load_expand()

@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.closest_saddle import ClosestSaddle
-from ...core.hessian import loss_grad_hessian
+from ...core.landscape import Landscape
+from ...core.relu_gaussian_session import is_population, session_landscape
 from ...core.slices import (
     LineSlice,
     PlaneRow,
@@ -46,6 +47,11 @@ from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker
 from .base import AnalysisPanelBase, Table
+
+#: Why a population (relu-gaussian) session has no saddle-line slices.
+POPULATION_REASON = ("Slices through the closest saddle follow a neuron split into two, which needs free output "
+                     "weights; in this landscape they are fixed to 1.\n\nThe Curvature plane panel slices it "
+                     "along the Hessian's softest directions.")
 
 #: Steps of the 1D slice, over t in [-0.25, 1.25].
 LINE_POINTS = 301
@@ -74,20 +80,22 @@ def plane_grid(saddle: ClosestSaddle, plane: SaddlePlane, resolution: int) -> tu
     return us, np.linspace(-reach, reach, resolution)
 
 
-def slice_work(spec, theta_min, saddle: ClosestSaddle, x, y, trajectory, epochs, resolution: int):
+def slice_work(landscape: Landscape, theta_min, saddle: ClosestSaddle, trajectory, epochs, resolution: int):
     """Worker generator: yields a :class:`SliceSetup`, then every ``PlaneRow``; returns the ``PlaneSlice``."""
     theta_min = np.asarray(theta_min, dtype=np.float64)
-    hess = loss_grad_hessian(spec, theta_min, x, y)[2]
+    hess = landscape.value_grad_hessian(theta_min)[2]
     fallback = np.linalg.eigh(hess)[1][:, 0]
     plane = saddle_plane(saddle.line_origin, saddle.line_direction, theta_min, fallback=fallback)
     on_line = plane.distance <= 64 * np.finfo(np.float64).eps * float(np.linalg.norm(theta_min))
     us, vs = plane_grid(saddle, plane, resolution)
-    line = line_slice(spec, saddle.saddle, theta_min, x, y, np.linspace(-0.25, 1.25, LINE_POINTS))
+    line = line_slice(None, saddle.saddle, theta_min, None, None, np.linspace(-0.25, 1.25, LINE_POINTS),
+                      landscape=landscape)
     proj = None
     if trajectory is not None:
         proj = project(np.vstack([np.asarray(trajectory, dtype=np.float64), theta_min]), plane.origin, plane.basis)
     yield SliceSetup(plane, us, vs, line, proj, epochs, on_line)
-    return (yield from plane_slice(spec, plane.origin, plane.basis[0], plane.basis[1], x, y, us, vs))
+    return (yield from plane_slice(None, plane.origin, plane.basis[0], plane.basis[1], None, None, us, vs,
+                                   landscape=landscape))
 
 
 #: Panel width from which the 1D and 2D slices sit side by side.
@@ -185,6 +193,11 @@ class QtSlicesPanel(AnalysisPanelBase):
         if s is None or row < 0:
             self._cancel()
             return
+        if self.saddle is None and is_population(s):
+            self._cancel()
+            self.missing.show_reason(POPULATION_REASON, False, False)
+            self._pages.setCurrentIndex(0)
+            return
         if self.saddle is None:
             self._cancel()
             can = analysable(s, row)
@@ -233,7 +246,7 @@ class QtSlicesPanel(AnalysisPanelBase):
         snaps = traj.theta[row] if traj is not None else None
         epochs = traj.epochs if traj is not None else None
         token = self._token
-        worker = self._worker = Worker(slice_work, s.spec, s.runs.theta[row], c, s.x, s.y, snaps, epochs,
+        worker = self._worker = Worker(slice_work, session_landscape(s), s.runs.theta[row], c, snaps, epochs,
                                        self.resolution.value())
         worker.yielded.connect(lambda rec: self._record(rec, token))
         worker.errored.connect(lambda exc: token == self._token and self.model.error.emit(

@@ -368,7 +368,10 @@ class QtStatisticsPanel(PanelBase):
     def _draw_histogram(self) -> None:
         values = self.histogram_values()
         if values.size:
-            counts, edges = np.histogram(values, bins=self.bins_spin.value())
+            lo, hi = float(values.min()), float(values.max())
+            # Equal values up to rounding (the same minimum reached from many seeds) get a unit-width range.
+            span = (lo - 0.5, hi + 0.5) if hi - lo <= 1e-9 * max(1.0, abs(hi)) else None
+            counts, edges = np.histogram(values, bins=self.bins_spin.value(), range=span)
         else:
             counts, edges = np.zeros(0), np.zeros(1)
         self.histogram = (counts, edges)
