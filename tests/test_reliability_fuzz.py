@@ -171,8 +171,8 @@ def test_mutated_sessions_exit_0_or_2_and_stay_small(base, tmp_path):
     # files, and one export of a damaged but readable session (all its figures).
     refused = tmp_path / "refused.h5"
     shutil.copy(base, refused)
+    edit_attribute(refused, np.random.default_rng(3))  # first: bit flips may leave h5py unable to open it
     flip_bits(refused, np.random.default_rng(0))
-    edit_attribute(refused, np.random.default_rng(3))
     jobs = [["info", refused, "--json"], ["analyze", readable[-1], "--symmetry", "--runs", "0", "-q"],
             ["export", readable[len(readable) // 2], "--out", tmp_path / "figures"]]
     for argv in jobs:
