@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QTimer
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
@@ -28,9 +28,10 @@ from ...core.curvature_plane import CurvaturePlane, curvature_plane
 from ...core.relu_gaussian_session import session_landscape
 from ...core.slices import PlaneRow, project
 from ..model import SessionModel
-from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
+from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker
 from .base import PanelBase, Table
+from .slices import SIDE_BY_SIDE_FROM
 
 
 def curvature_work(landscape, theta, half_width: float, resolution: int, trajectory):
@@ -88,7 +89,7 @@ class QtCurvaturePlanePanel(PanelBase):
         self.line_plot.setLogMode(x=False, y=True)
         self.line_plot.setLabel("bottom", "t  (θ + t·e)")
         self.line_plot.setLabel("left", "loss")
-        self.line_plot.addLegend(offset=(8, 8), labelTextSize="8pt")
+        legend_below(self.line_plot, columns=2)
         self.line_u = pg.PlotDataItem(pen=pg.mkPen("#0072B2", width=1.5), name="e1 (smallest λ)")
         self.line_v = pg.PlotDataItem(pen=pg.mkPen("#D55E00", width=1.5), name="e2")
         self.line_plot.addItem(self.line_u)
@@ -103,7 +104,7 @@ class QtCurvaturePlanePanel(PanelBase):
         self.plane_plot.addItem(self.image)
         self.colorbar = pg.ColorBarItem(values=(-6, 0), colorMap="viridis", label="log10 loss", interactive=False)
         self.colorbar.setImageItem(self.image, insert_in=self.plane_plot)
-        self.plane_plot.addLegend(offset=(8, -8), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210))
+        legend_below(self.plane_plot, columns=2, brush=pg.mkBrush("#3b3b3b"), labelTextColor="w")  # white samples
         self.trajectory_item = pg.PlotDataItem(pen=pg.mkPen("#ff6666", width=1.5), symbol="o", symbolSize=4,
                                                symbolBrush="#ff6666", symbolPen=None, name="trajectory")
         self.point_item = pg.ScatterPlotItem(size=14, symbol="star", pen=pg.mkPen("k"),
@@ -113,7 +114,7 @@ class QtCurvaturePlanePanel(PanelBase):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #555;")
-        split = QSplitter()
+        self.split = split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.line_widget)
         split.addWidget(self.plane_widget)
         split.setSizes([430, 570])
@@ -121,6 +122,12 @@ class QtCurvaturePlanePanel(PanelBase):
         layout.addWidget(self.note)
         self.set_content(box)
         self.on_session_changed()
+
+    def resizeEvent(self, event) -> None:
+        """The line and plane slices side by side in a wide dock, one above the other in a narrow one."""
+        wide = event.size().width() >= SIDE_BY_SIDE_FROM
+        self.split.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
+        super().resizeEvent(event)
 
     def on_session_changed(self) -> None:
         self._start()
