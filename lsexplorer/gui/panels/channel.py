@@ -24,8 +24,9 @@ from ...core.analyses import channels as channel_analysis
 from ...core.channel_model import AT_ZERO, realise, unit_output, unpack
 from ...core.channels import AFFINE, ChannelResult, activation
 from ..model import SessionModel
-from ..style import KIND_COLORS, KIND_LABELS, SELECTION_COLOR, LogAxis, diverging_colormap, fmt, plain_axes
+from ..style import KIND_COLORS, KIND_LABELS, SELECTION_COLOR, LogAxis, diverging_colormap, fmt, legend_below, plain_axes
 from .base import AnalysisPanelBase, Table
+from .slices import SIDE_BY_SIDE_FROM
 
 _CHANNEL_ROWS = ("not_converged", "channel", "channel_saddle")
 
@@ -69,7 +70,7 @@ class QtChannelPanel(AnalysisPanelBase):
         self.approach_plot.showGrid(x=True, y=True, alpha=0.2)
         self.approach_plot.setLabel("bottom", "‖a‖  (outgoing weights)")
         self.approach_plot.setLabel("left", "L − L∞")
-        self.approach_plot.addLegend(offset=(10, -10), labelTextSize="8pt")
+        legend_below(self.approach_plot, columns=2)
         self.path_item = self.approach_plot.plot(pen=pg.mkPen("#0072B2", width=1.5), name="channel towards the limit")
         self.trajectory_item = self.approach_plot.plot(pen=None, symbol="o", symbolSize=5, symbolBrush="#999999",
                                                        symbolPen=None, name="training snapshots")
@@ -88,11 +89,12 @@ class QtChannelPanel(AnalysisPanelBase):
         self.unit_widget.addItem(self.unit_bar, row=0, col=1)
         self.gate_item = pg.PlotCurveItem(pen=pg.mkPen("#222222", width=1.2, style=Qt.PenStyle.DashLine))
         self.unit_plot.addItem(self.gate_item)
-        self.match_plot = self.unit_widget.addPlot(row=0, col=2)
+        self.match_widget = pg.GraphicsLayoutWidget()
+        self.match_plot = self.match_widget.addPlot()
         plain_axes(self.match_plot)
         self.match_plot.showGrid(x=True, y=True, alpha=0.2)
         self.match_plot.setLabel("bottom", "limit unit g(x_i)")
-        self.match_plot.setLabel("left", "group's output at the end point")
+        self.match_plot.setLabel("left", "group output (end point)")
         self.match_item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(0, 114, 178, 120))
         self.diag_item = pg.PlotCurveItem(pen=pg.mkPen("#888888", style=Qt.PenStyle.DotLine))
         self.match_plot.addItem(self.diag_item)
@@ -107,12 +109,25 @@ class QtChannelPanel(AnalysisPanelBase):
         self.spectrum_item = pg.ScatterPlotItem(size=9, pen=pg.mkPen("#222222"))
         self.spectrum_plot.addItem(self.spectrum_item)
 
+        # The limit unit and its match with the group side by side in a wide dock, stacked in a narrow one.
+        self.unit_split = QSplitter(Qt.Orientation.Horizontal)
+        self.unit_split.addWidget(self.unit_widget)
+        self.unit_split.addWidget(self.match_widget)
+        # Heights below which a plot is no longer readable: a short dock scrolls instead of squashing them.
+        for widget, height in ((self.approach_widget, 260), (self.unit_widget, 220), (self.match_widget, 200),
+                               (self.spectrum_widget, 170)):
+            widget.setMinimumHeight(height)
         splitter = QSplitter(Qt.Orientation.Vertical)
-        for widget, stretch in ((self.approach_widget, 3), (self.unit_widget, 3), (self.spectrum_widget, 2)):
+        for widget, stretch in ((self.approach_widget, 3), (self.unit_split, 3), (self.spectrum_widget, 2)):
             splitter.addWidget(widget)
             splitter.setStretchFactor(splitter.count() - 1, stretch)
         layout.addWidget(splitter, 1)
         return box
+
+    def resizeEvent(self, event) -> None:
+        wide = event.size().width() >= SIDE_BY_SIDE_FROM
+        self.unit_split.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
+        super().resizeEvent(event)
 
     # ---------------------------------------------------------------- data
     def _load(self) -> None:
@@ -260,7 +275,8 @@ class QtChannelPanel(AnalysisPanelBase):
             self._load()
 
     def figures(self) -> dict[str, QWidget]:
-        return {"approach": self.approach_widget, "unit": self.unit_widget, "spectrum": self.spectrum_widget}
+        return {"approach": self.approach_widget, "unit": self.unit_widget, "match": self.match_widget,
+                "spectrum": self.spectrum_widget}
 
     def tables(self) -> dict[str, Table]:
         if self.result is None or not self.result.structure:
