@@ -136,3 +136,24 @@ class AnalysisPanelBase(PanelBase):
 
     def on_current_changed(self, index: int) -> None:
         self._load()
+
+
+def wait_until_complete(panel, msecs: int) -> bool:
+    """Block, processing events, until ``panel.complete`` or ``msecs`` have passed (tests, export).
+
+    For panels that fill a result progressively in a background ``panel._worker``; returns whether
+    the result is complete.
+    """
+    from PySide6.QtCore import QCoreApplication, QElapsedTimer
+
+    timer = QElapsedTimer()
+    timer.start()
+    while timer.elapsed() < msecs and not panel.complete:
+        if panel._worker is None:
+            QCoreApplication.processEvents()
+            if not panel.complete and panel._worker is None:
+                break
+        else:
+            panel._worker.wait(50)
+    return panel.complete
+

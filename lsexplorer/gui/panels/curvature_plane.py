@@ -30,7 +30,7 @@ from ...core.slices import PlaneRow, project
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker
-from .base import PanelBase, Table
+from .base import PanelBase, Table, wait_until_complete
 from .slices import SIDE_BY_SIDE_FROM
 
 
@@ -223,18 +223,7 @@ class QtCurvaturePlanePanel(PanelBase):
 
     def wait_done(self, msecs: int = 30_000) -> bool:
         """Block (processing events) until the plane is complete (tests, export)."""
-        from PySide6.QtCore import QCoreApplication, QElapsedTimer
-
-        timer = QElapsedTimer()
-        timer.start()
-        while timer.elapsed() < msecs and not self.complete:
-            if self._worker is None:
-                QCoreApplication.processEvents()
-                if not self.complete and self._worker is None:
-                    break
-            else:
-                self._worker.wait(50)
-        return self.complete
+        return wait_until_complete(self, msecs)
 
     def figures(self) -> dict[str, QWidget]:
         return {"softest_lines": self.line_widget, "softest_plane": self.plane_widget}

@@ -46,7 +46,7 @@ from ..analysis import analysable, closest_saddle_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker
-from .base import AnalysisPanelBase, Table
+from .base import AnalysisPanelBase, Table, wait_until_complete
 
 #: Why a population (relu-gaussian) session has no saddle-line slices.
 POPULATION_REASON = ("Slices through the closest saddle follow a neuron split into two, which needs free output "
@@ -317,18 +317,7 @@ class QtSlicesPanel(AnalysisPanelBase):
 
     def wait_done(self, msecs: int = 30_000) -> bool:
         """Block (processing events) until the slice is complete (tests, export)."""
-        from PySide6.QtCore import QCoreApplication, QElapsedTimer
-
-        timer = QElapsedTimer()
-        timer.start()
-        while timer.elapsed() < msecs and not self.complete:
-            if self._worker is None:
-                QCoreApplication.processEvents()
-                if not self.complete and self._worker is None:
-                    break
-            else:
-                self._worker.wait(50)
-        return self.complete
+        return wait_until_complete(self, msecs)
 
     @property
     def complete(self) -> bool:
