@@ -105,6 +105,8 @@ def test_analyze_session_yields_progress_and_stops_cleanly(sample):
     session = dataclasses.replace(session, analyses=copy.deepcopy({"teacher_match": sample.analyses["teacher_match"]}))
     stop = threading.Event()
     gen = analyze_session(session, [0, 1, 2], ["symmetry"], stop=stop)
+    began = next(gen)
+    assert isinstance(began, Progress) and (began.stage, began.done, began.total) == ("symmetry", 0, 3)
     first = next(gen)
     assert isinstance(first, Progress) and (first.stage, first.done, first.total, first.run) == ("symmetry", 1, 3, 0)
     stop.set()

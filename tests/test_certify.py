@@ -39,7 +39,7 @@ def test_certify_fills_every_field(toy, starts):
     spec, rows = starts
     progress, out = run(certify(spec, rows, toy.x, toy.y, RefineConfig(), Tolerances()))
     assert isinstance(out, CertifiedPoints)
-    assert [p.done for p in progress] == [1, 2, 3, 4] and {p.total for p in progress} == {4}
+    assert [p.done for p in progress] == [0, 1, 2, 3, 4] and {p.total for p in progress} == {4}
     assert all(isinstance(p, CertifyProgress) and p.elapsed >= 0 for p in progress)
     assert out.theta.shape == rows.shape and out.hessian_eigvals.shape == rows.shape
     for name in ("loss", "grad_norm", "kind", "degeneracy", "lambda_min", "stop_reason", "refine_seconds"):
@@ -63,6 +63,7 @@ def test_a_stop_event_returns_what_is_done(toy, starts):
     spec, rows = starts
     stop = threading.Event()
     gen = certify(spec, rows[:2], toy.x, toy.y, stop=stop)
+    assert next(gen).done == 0  # the stage began
     first = next(gen)
     assert first.done == 1
     stop.set()

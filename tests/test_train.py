@@ -159,7 +159,8 @@ def test_stop_event_stops_quickly_with_consistent_result():
     timer.cancel()
     assert result.stopped and 0 < result.epochs_done < 10**9
     assert took < 0.6 + 1.0
-    assert seen and all(isinstance(p.loss, np.ndarray) and p.loss.shape == (50,) for p in seen)
+    assert seen[0].done == 0 and seen[0].loss is None  # the stage began; no epoch run yet
+    assert seen[1:] and all(isinstance(p.loss, np.ndarray) and p.loss.shape == (50,) for p in seen[1:])
     assert all(b.done >= a.done for a, b in zip(seen, seen[1:]))
     for epochs, values, n in ((result.snapshot_epochs, result.snapshots, 64),
                               (result.loss_epochs, result.loss_curve, 256)):

@@ -91,6 +91,8 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
         if only_missing:
             todo = [r for r in todo if analysis.read(session, r) is None]
         results = {}
+        if todo:  # the stage has begun: a progress bar shows from here, and ends at total exactly
+            yield Progress(analysis.name, 0, len(todo), time.perf_counter() - started)
         for done, row in enumerate(todo, 1):
             if ctx.stopped():
                 break

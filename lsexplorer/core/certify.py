@@ -97,6 +97,7 @@ def certify(spec: MLPSpec, thetas, x, y, refine_config: RefineConfig | None = No
 
     start = time.perf_counter()
     done = 0
+    yield Progress("certify", 0, n_points, 0.0)  # the stage has begun: a progress bar shows from here
     threads = torch.get_num_threads()
     while done < n_points and not (stop is not None and stop.is_set()):
         if n_params <= SINGLE_THREAD_PARAMS:

@@ -362,6 +362,7 @@ def _train(spec, theta0, x, y, config: TrainConfig, device: torch.device, stop: 
     losses: list[np.ndarray] = []
     held = _ConvergedSeeds(spec, theta0, x, y, config.grad_tol)
     stepper = make_stepper(spec, theta0, x, y, config, device)
+    yield Progress("train", 0, epochs, 0.0)  # the stage has begun: a progress bar shows from here
     try:
         done, chunk, b = 0, 1, 0
         last_yield, last_yield_epoch = time.perf_counter(), 0
