@@ -427,3 +427,14 @@ def test_a_writer_killed_while_holding_the_lock_leaves_the_session_whole_and_unl
     assert sha(copy) == before or matched_runs(copy) == [0]
     with session_writer(copy):  # the kernel dropped the dead writer's lock
         pass
+
+
+def test_a_stored_data_kind_of_the_wrong_type_is_named_not_a_crash():
+    from lsexplorer.core.config_schema import ConfigValueError, check_stored_config
+    from lsexplorer.core.session import load_session
+
+    config = load_session(Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5").config
+    for bad in (["toy"], {"k": 1}, 3):
+        config["data"]["kind"] = bad
+        with pytest.raises(ConfigValueError, match="data.kind"):
+            check_stored_config(config)

@@ -241,9 +241,11 @@ def check_config_values(config: Mapping, stored: bool = False) -> None:
         data = config["data"]
         if not isinstance(data, Mapping):
             raise ConfigValueError(f"data must be a table of settings, got {data!r}")
-        if "kind" in data and not (stored and data["kind"] not in DATA_KINDS):  # a newer version's kind
-            OneOf(tuple(DATA_KINDS)).check("data.kind", data["kind"])
-            _check_section("data", data, DATA_KINDS[data["kind"]])
+        kind = data.get("kind")
+        newer = stored and isinstance(kind, str) and kind not in DATA_KINDS  # a newer version's kind
+        if "kind" in data and not newer:
+            OneOf(tuple(DATA_KINDS)).check("data.kind", kind)
+            _check_section("data", data, DATA_KINDS[kind])
     if "seeds" in config:
         check_seeds(config["seeds"], min_count=0 if stored else 1)  # a stored session may have no runs
 
