@@ -220,3 +220,25 @@ def test_default_settings_use_the_organisation_and_application_names(gui_setting
     settings = app_module.default_settings()
     assert settings.organizationName() == "lsexplorer" and settings.applicationName() == "lsexplorer"
     assert settings.format() == QSettings.Format.IniFormat
+
+
+def test_a_new_experiment_over_unsaved_changes_is_confirmed_and_sessions_become_recent(main_window, monkeypatch,
+                                                                                       tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    started = []
+    monkeypatch.setattr(main_window.training, "new_experiment", lambda: started.append(True))
+    main_window.model.set_modified(True)
+    main_window.answers = [QMessageBox.StandardButton.No]
+    main_window.new_action.trigger()
+    assert started == [] and main_window.asked[-1] == "Unsaved changes"
+    main_window.answers = [QMessageBox.StandardButton.Yes]
+    main_window.new_action.trigger()
+    assert started == [True]
+    main_window.model.set_modified(False)
+    main_window.new_action.trigger()  # nothing unsaved: no question
+    assert started == [True, True] and main_window.asked.count("Unsaved changes") == 2
+    # A session shown from a new file (as a finished training does) joins Open Recent.
+    target = tmp_path / "trained.h5"
+    main_window.model.set_session(main_window.model.session, target)
+    assert main_window.recent_files()[0] == str(target.resolve())

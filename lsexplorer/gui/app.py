@@ -111,6 +111,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.model.sessionChanged.connect(self._update_title)
         self.model.pathChanged.connect(self._update_title)
+        # Every session shown from a file — opened, saved as, or written by a finished training — is recent.
+        self.model.pathChanged.connect(lambda path: self.add_recent(path) if path else None)
         self.model.modifiedChanged.connect(self._update_title)
         self.model.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.model.error.connect(self.show_error)
@@ -146,7 +148,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
-        self.new_action = self._action("&New experiment…", self.training.new_experiment, "Ctrl+N",
+        self.new_action = self._action("&New experiment…", self.new_experiment, "Ctrl+N",
                                        "Train students from a preset and certify their end points")
         self.open_action = self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.save_as_action = self._action("Save &As…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
@@ -202,6 +204,19 @@ class MainWindow(QMainWindow):
     def ask_save_path(self, caption: str, suggested: str, file_filter: str) -> str | None:
         path, _ = QFileDialog.getSaveFileName(self, caption, suggested, file_filter)
         return path or None
+
+    def new_experiment(self) -> None:
+        """File ▸ New experiment…; a finished training replaces the open session, so unsaved changes
+        to it are confirmed first."""
+        if self.model.has_session and self.model.modified:
+            buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+            answer = self.ask_question(
+                "Unsaved changes", "The open session has unsaved changes. A new experiment replaces it in this "
+                "window when its training finishes (its own file is kept). Start a new experiment anyway?",
+                buttons, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.training.new_experiment()
 
     def ask_question(self, title: str, text: str, buttons: QMessageBox.StandardButton,
                      default: QMessageBox.StandardButton) -> QMessageBox.StandardButton:
