@@ -242,3 +242,19 @@ def test_real_training_cancels_within_a_second(qtbot, main_window, tmp_path):
     with qtbot.waitSignal(worker.finished, timeout=1000):
         main_window.training.cancel()
     assert time.perf_counter() - started < 1.0 and not (tmp_path / "never.h5").exists()
+
+
+def test_the_legend_lists_the_selected_run_only_while_it_is_drawn(qtbot, session_model):
+    from lsexplorer.gui.panels.training import QtTrainingPanel
+
+    panel = QtTrainingPanel(session_model)
+    qtbot.addWidget(panel)
+
+    def listed() -> list[str]:
+        return [label.text for _, label in panel.plot.legend.items]
+
+    session_model.select(0)
+    assert "selected run" in listed() and len(panel.selected_item.getData()[0]) > 0
+    session_model.set_session(None)  # nothing selected: no selected curve, so no legend entry for it
+    assert "selected run" not in listed()
+    assert len(panel.selected_item.getData()[0] if panel.selected_item.getData()[0] is not None else []) == 0

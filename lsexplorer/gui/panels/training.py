@@ -337,10 +337,21 @@ class QtTrainingPanel(PanelBase):
         s, i = self.model.session, self.model.current
         if self.running or s is None or i < 0 or s.runs.loss_curve is None:
             self.selected_item.setData([], [])
+            self._legend_lists_selected(False)
             return
         c = s.runs.loss_curve
         keep = (c.epochs > 0) & (c.loss[i] > 0) & np.isfinite(c.loss[i])
         self.selected_item.setData(c.epochs[keep].astype(float), c.loss[i][keep])
+        self._legend_lists_selected(bool(keep.any()))
+
+    def _legend_lists_selected(self, shown: bool) -> None:
+        """The legend names the selected run's curve only while it is drawn."""
+        legend = self.plot.legend
+        listed = any(sample.item is self.selected_item for sample, _ in legend.items)
+        if shown and not listed:
+            legend.addItem(self.selected_item, "selected run")
+        elif listed and not shown:
+            legend.removeItem(self.selected_item)
 
     # ---------------------------------------------------------------- export
     def figures(self) -> dict[str, QWidget]:
