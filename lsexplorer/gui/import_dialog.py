@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .dialog_parts import ok_cancel_buttons, problem_label
+
 FILE_FILTER = "Student parameters (*.npz *.npy *.csv *.pt *.pth);;All files (*)"
 LIKE_OPEN = "like the open session"
 TOML = "TOML config…"
@@ -87,13 +89,8 @@ class QtImportDialog(QDialog):
         form.addRow("Hidden width", self.width)
         form.addRow("", self.refine)
         form.addRow("Save session to", out_row)
-        self.problem = QLabel()
-        self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #b00020;")
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.problem = problem_label()
+        self.buttons = ok_cancel_buttons(self, "Import")
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Student files"))
         layout.addWidget(self.files, 1)

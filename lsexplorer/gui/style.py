@@ -186,3 +186,16 @@ __all__ = [
     "robust_symmetric_limits",
     "symmetric_limits",
 ]
+
+
+def log_loss_line_plot(x_label: str) -> tuple[pg.PlotWidget, pg.PlotItem]:
+    """A plot of the loss (log scale, decades labelled 10^k) along a line in parameter space."""
+    widget = pg.PlotWidget(axisItems={"left": LogAxis("left")})
+    plot = widget.getPlotItem()
+    plain_axes(plot)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.setLogMode(x=False, y=True)
+    plot.setLabel("bottom", x_label)
+    plot.setLabel("left", "loss")
+    return widget, plot
+

@@ -28,7 +28,13 @@ from ...core.curvature_plane import CurvaturePlane, curvature_plane
 from ...core.relu_gaussian_session import session_landscape
 from ...core.slices import PlaneRow, project
 from ..model import SessionModel
-from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
+from ..style import (
+    SELECTION_COLOR,
+    fmt,
+    legend_below,
+    log_loss_line_plot,
+    plain_axes,
+)
 from ..workers import Worker
 from .base import PanelBase, Table, wait_until_complete
 from .slices import SIDE_BY_SIDE_FROM
@@ -82,13 +88,7 @@ class QtCurvaturePlanePanel(PanelBase):
         row.addWidget(self.resolution)
         layout.addLayout(row)
 
-        self.line_widget = pg.PlotWidget(axisItems={"left": LogAxis("left")})
-        self.line_plot = self.line_widget.getPlotItem()
-        plain_axes(self.line_plot)
-        self.line_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.line_plot.setLogMode(x=False, y=True)
-        self.line_plot.setLabel("bottom", "t  (θ + t·e)")
-        self.line_plot.setLabel("left", "loss")
+        self.line_widget, self.line_plot = log_loss_line_plot("t  (θ + t·e)")
         legend_below(self.line_plot, columns=2)
         self.line_u = pg.PlotDataItem(pen=pg.mkPen("#0072B2", width=1.5), name="e1 (smallest λ)")
         self.line_v = pg.PlotDataItem(pen=pg.mkPen("#D55E00", width=1.5), name="e2")

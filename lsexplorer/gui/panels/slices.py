@@ -44,7 +44,13 @@ from ...core.slices import (
 )
 from ..analysis import analysable, closest_saddle_of
 from ..model import SessionModel
-from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
+from ..style import (
+    SELECTION_COLOR,
+    fmt,
+    legend_below,
+    log_loss_line_plot,
+    plain_axes,
+)
 from ..workers import Worker
 from .base import AnalysisPanelBase, Table, wait_until_complete
 
@@ -135,13 +141,7 @@ class QtSlicesPanel(AnalysisPanelBase):
         row.addWidget(self.resolution)
         layout.addLayout(row)
 
-        self.line_widget = pg.PlotWidget(axisItems={"left": LogAxis("left")})
-        self.line_plot = self.line_widget.getPlotItem()
-        plain_axes(self.line_plot)
-        self.line_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.line_plot.setLogMode(x=False, y=True)
-        self.line_plot.setLabel("bottom", "t  (saddle → minimum)")
-        self.line_plot.setLabel("left", "loss")
+        self.line_widget, self.line_plot = log_loss_line_plot("t  (saddle → minimum)")
         self.line_plot.setTitle("saddle → minimum", size="9pt")
         self.line_item = pg.PlotDataItem(pen=pg.mkPen("#333333", width=1.5))
         self.line_plot.addItem(self.line_item)
