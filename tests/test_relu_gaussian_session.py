@@ -115,3 +115,6 @@ def test_app_panels_on_a_population_session(qtbot, population_file):
     assert np.nanmin(values) >= s.runs.loss[5] * (1 - 1e-12)   # a local minimum is the lowest point around
     assert "fixed to 1" in slices.missing.label.text()
     model.tasks.wait_all(10_000)
+    from lsexplorer.gui._testsupport import running_threads
+
+    qtbot.waitUntil(lambda: not running_threads(), timeout=10_000)  # no worker thread outlives the test
