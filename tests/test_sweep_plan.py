@@ -184,3 +184,58 @@ def test_a_second_sweep_into_the_same_folder_is_refused_while_the_first_runs(tmp
     finally:
         holder.kill()
         holder.wait()
+
+
+class _Future:
+    """A Dask future stand-in: finished with ``arrays``, or still running when ``arrays`` is None."""
+
+    def __init__(self, arrays):
+        self._arrays = arrays
+        self.status = "pending" if arrays is None else "finished"
+
+    def done(self):
+        return self._arrays is not None
+
+    def result(self):
+        return self._arrays
+
+    def release(self):
+        pass
+
+
+class _FirstChunkClient:
+    """A Dask client stand-in that runs nothing: the first chunk is finished at once, the others never."""
+
+    def __init__(self):
+        self.submitted = 0
+
+    def submit(self, fn, config, seeds, key, retries):
+        n = len(seeds)
+        self.submitted += 1
+        if self.submitted > 1:
+            return _Future(None)
+        return _Future({"seed": np.array(seeds), "kind": np.array(["global_min"] * n),
+                                "theta": np.zeros((n, 3))})
+
+    def cancel(self, futures):
+        pass
+
+
+def test_an_interrupt_between_a_chunk_file_and_the_manifest_leaves_the_manifest_true(tmp_path, monkeypatch):
+    from lsexplorer.core import sweep
+
+    plan = plan_sweep("toy", None, {"seeds": {"count": 4}}, [3], None, chunk=2)
+    calls = []
+
+    def interrupted_second_write(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the save right after the first chunk's file is written
+            raise KeyboardInterrupt
+        write_manifest(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "write_manifest", interrupted_second_write)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in sweep.run_sweep(plan, tmp_path / "s", _FirstChunkClient()):
+            pass
+    on_disk = [c.key for c in plan.chunks if chunk_done(tmp_path / "s", c)]
+    assert on_disk == [plan.chunks[0].key] and read_manifest(tmp_path / "s")["done"]["chunks"] == on_disk

@@ -226,8 +226,12 @@ def _run_locked(plan: SweepPlan, folder: Path, client, stop: threading.Event | N
         if c.key in done:
             kinds.update(str(k) for k in read_chunk(folder, c)["kind"])
 
+    recorded: set[str] = set()
+
     def save_manifest() -> None:
         write_manifest(folder, plan, sorted(done), sorted(sessions), created, engine)
+        recorded.clear()
+        recorded.update(done)
 
     def assemble_ready() -> None:
         for p in plan.points:
@@ -279,6 +283,10 @@ def _run_locked(plan: SweepPlan, folder: Path, client, stop: threading.Event | N
         if pending:
             with contextlib.suppress(Exception):
                 client.cancel(list(pending))
+        # An interrupt can land between a chunk's file and the manifest: the manifest follows the disk.
+        done |= {c.key for c in chunks if c.key not in done and chunk_done(folder, c)}
+        if done != recorded:
+            save_manifest()
     return SweepSummary(folder, ran, skipped, failed, sorted(sessions), stopped,
                         len(sessions) == len(plan.points))
 
