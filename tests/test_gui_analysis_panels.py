@@ -20,6 +20,7 @@ from lsexplorer.gui.app import SAMPLE_SESSION
 from lsexplorer.gui.export_session import export_session_figures, showcase_row
 from lsexplorer.gui.model import SessionModel
 from lsexplorer.gui.panels import (
+    QtCurvaturePlanePanel,
     QtEscapePanel,
     QtSaddleLinePanel,
     QtSlicesPanel,
@@ -172,6 +173,21 @@ def test_slices_image_is_the_loss_on_the_plane_and_fills_row_by_row(qtbot, sampl
     assert len(tx) == s.runs.trajectory.theta.shape[1] + 1
     assert "off-plane" in panel.plane_plot.legend.getLabel(panel.trajectory_item).text
     assert "saddle_to_minimum" in panel.tables() and "plane" in panel.tables()
+
+
+def test_curvature_plane_redraws_for_a_new_half_width_only(qtbot, sample_model):
+    panel = shown(qtbot, QtCurvaturePlanePanel(sample_model))
+    panel.resolution.setValue(9)
+    sample_model.select(showcase_row(sample_model.session))
+    qtbot.waitUntil(lambda: panel._worker is not None or panel.complete, timeout=10_000)
+    assert panel.wait_done()
+    panel.half_width.editingFinished.emit()  # focus left the box (as when the panel closes): nothing to redo
+    assert panel._worker is None and panel.complete
+    panel.half_width.setValue(0.25)
+    panel.half_width.editingFinished.emit()
+    assert panel._worker is not None or not panel.complete
+    assert panel.wait_done()
+    assert np.abs(panel.setup.us).max() == pytest.approx(0.25)
 
 
 def test_escape_curves_are_the_stored_scan(qtbot, sample_model):

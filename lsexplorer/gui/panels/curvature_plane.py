@@ -64,6 +64,7 @@ class QtCurvaturePlanePanel(PanelBase):
         self._worker: Worker | None = None
         self._token = 0
         self._stale = True
+        self._drawn_half_width: float | None = None
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -77,7 +78,7 @@ class QtCurvaturePlanePanel(PanelBase):
         self.half_width.setDecimals(4)
         self.half_width.setValue(0.5)
         self.half_width.setToolTip("The plane spans ±this along each direction (parameter units)")
-        self.half_width.editingFinished.connect(self._start)
+        self.half_width.editingFinished.connect(self._on_half_width_edited)
         row.addWidget(self.half_width)
         row.addWidget(QLabel("resolution"))
         self.resolution = QSpinBox()
@@ -135,6 +136,11 @@ class QtCurvaturePlanePanel(PanelBase):
     def on_current_changed(self, index: int) -> None:
         self._start()
 
+    def _on_half_width_edited(self) -> None:
+        # Qt also reports an edit when the box merely loses focus (e.g. the panel closing): redraw on a new value only.
+        if self._drawn_half_width is not None and self.half_width.value() != self._drawn_half_width:
+            self._start()
+
     def _cancel(self) -> None:
         self._token += 1
         if self._worker is not None:
@@ -166,6 +172,7 @@ class QtCurvaturePlanePanel(PanelBase):
             return
         traj = s.runs.trajectory
         token = self._token
+        self._drawn_half_width = self.half_width.value()
         worker = self._worker = Worker(curvature_work, session_landscape(s), s.runs.theta[row],
                                        self.half_width.value(), self.resolution.value(),
                                        traj.theta[row] if traj is not None else None)
