@@ -10,8 +10,8 @@ the 3x10 net, the kind the thesis says training gets stuck at. Each seed uses it
 
 The script trains and certifies the narrow net from the ``mnist5k-pca10`` preset (Adam, trust-region
 Newton, Newton polish, exact spectra), embeds every certified local minimum, measures each embedded
-point in float64 (loss, ``||grad L||``, exact Hessian spectrum, kind) and writes one session of the
-thesis net. It also trains the thesis net itself for a few thousand epochs and reports, per seed,
+point in float64 (loss, ``||grad L||``, exact Hessian spectrum, kind), runs the symmetry analysis
+(which finds the duplicated neurons) and writes one session of the thesis net. It also trains the thesis net itself for a few thousand epochs and reports, per seed,
 the training snapshot whose function is closest to the narrow minimum's: the trajectory passes by.
 
     python scripts/mnist5k_si_saddles.py --seeds 8 -o sample_data/mnist5k_deep.h5
@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from lsexplorer.core.analyze import analyze_session
 from lsexplorer.core.certify import certify
 from lsexplorer.core.classify import Tolerances
 from lsexplorer.core.experiment import build_config, make_dataset
@@ -104,6 +105,9 @@ def main() -> None:
         print(f"  seed {s}: thesis net {r.kind[row]:<18} loss {r.loss[row]:.10f}  |grad| {r.grad_norm[row]:.1e}  "
               f"lambda_min {r.lambda_min[row]:.2e}, {int(r.degeneracy[row])} zero eigenvalues")
     config["run"].update(fly_by(data, seeds[:4], narrow.theta[keep[0]], nspec, args.visit_epochs, args.lr))
+    summary = run_generator(analyze_session(session, analyses=["symmetry"]))  # marks the duplicated neurons
+    print(f"  symmetry analysis: {int(session.runs.symmetry_induced.sum())} of {len(keep)} symmetry-induced "
+          f"({summary})")
     save_session(session, args.output)
     print(f"wrote {args.output}")
 

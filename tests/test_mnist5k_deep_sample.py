@@ -71,7 +71,7 @@ def test_every_point_is_certified_by_an_independent_gradient(sample):
         assert np.linalg.norm(grad) <= 1e-10
         assert runs.grad_norm[s] <= 1e-10
         assert runs.loss[s] == pytest.approx(loss, rel=1e-12)
-        assert runs.kind[s] == "strict_saddle" and runs.lambda_min[s] < -1e-2
+        assert runs.kind[s] == "strict_saddle" and runs.lambda_min[s] < -1e-2 and runs.symmetry_induced[s]
         # The narrow net's minimum it was built from has the same loss (the function is unchanged).
         assert loss == pytest.approx(sample.config["run"]["narrow_loss"][s], rel=1e-12)
 
