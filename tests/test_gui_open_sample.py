@@ -21,7 +21,7 @@ def test_open_sample_menu_opens_the_deep_mnist_sample(qtbot, main_window, monkey
 
 
 def test_open_sample_menu_says_when_none_is_installed(qtbot, main_window, monkeypatch):
-    monkeypatch.setattr(app_module, "bundled_samples", lambda: [])
+    monkeypatch.setattr(app_module, "bundled_samples", list)
     main_window.sample_menu.aboutToShow.emit()
     (only,) = main_window.sample_menu.actions()
     assert only.text() == "(none installed)" and not only.isEnabled()

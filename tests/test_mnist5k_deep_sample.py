@@ -4,6 +4,7 @@ hidden layer along the saddle line, through ``lsexplorer analyze --expand-neuron
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 
@@ -33,7 +34,7 @@ def numpy_loss_grad(widths, theta, x, y):
     """Loss ``mean (f - y)^2`` and its gradient by back-propagation in plain numpy (flat layout: per
     layer W row-major, then b), independent of the package's torch code."""
     layers, k = [], 0
-    for n_in, n_out in zip(widths[:-1], widths[1:]):
+    for n_in, n_out in itertools.pairwise(widths):
         w = theta[k:k + n_in * n_out].reshape(n_out, n_in)
         k += n_in * n_out
         layers.append((w, theta[k:k + n_out]))

@@ -46,4 +46,4 @@ def bundled_samples() -> list[tuple[str, Path]]:
     return [(title, path) for title, path in found if path.is_file()]
 
 
-__all__ = ["SAMPLE_NAME", "SAMPLES", "bundled_samples", "sample_session_path"]
+__all__ = ["SAMPLES", "SAMPLE_NAME", "bundled_samples", "sample_session_path"]
