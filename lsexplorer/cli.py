@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the files (created)")
     p.add_argument("--json", action="store_true", help="print the written paths as a JSON list")
+    p.add_argument("--expand-layer", type=_positive_int, metavar="L",
+                   help="Saddle line figures: duplicate a neuron of hidden layer L of the shown run (any kind)")
+    p.add_argument("--expand-neuron", type=int, default=0, metavar="J", help="the neuron of --expand-layer (default 0)")
+    p.add_argument("--eigs", type=_positive_int, nargs=2, metavar=("FIRST", "COUNT"),
+                   help="Saddle line: draw COUNT eigenvalues from the FIRST-smallest on (at a saddle the ones "
+                        "that cross zero follow its negative ones)")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
                         "thread unless OMP_NUM_THREADS etc. say otherwise")
@@ -656,7 +662,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from .core.session import load_session
 
-    load_session(args.session)  # a bad file fails here, with the session layer's one-line reason
+    session = load_session(args.session)  # a bad file fails here, with the session layer's one-line reason
+    expand = None
+    if args.expand_layer is not None:
+        hidden = session.spec.hidden_widths
+        if args.expand_layer > len(hidden):
+            raise UserError(f"--expand-layer must be in 1..{len(hidden)} for {session.spec.describe()}")
+        if not 0 <= args.expand_neuron < hidden[args.expand_layer - 1]:
+            raise UserError(f"--expand-neuron must be in 0..{hidden[args.expand_layer - 1] - 1}")
+        expand = (args.expand_layer, args.expand_neuron)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a directory")
@@ -682,7 +696,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        paths = export_session_figures(args.session, out, stop=stop)
+        paths = export_session_figures(args.session, out, stop=stop, expand=expand,
+                                       eigs=tuple(args.eigs) if args.eigs else None)
     except ExportError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:

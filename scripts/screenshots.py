@@ -1,14 +1,18 @@
 """Render the main window and each panel of lsexplorer's GUI to PNG (for docs/ and for review).
 
     python scripts/screenshots.py [SESSION.h5] [--out docs/screenshots] [--run SEED]
-                                  [--sizes 1280x720 1920x1080]
+                                  [--sizes 1280x720 1920x1080] [--expand-layer L [--expand-neuron J]]
+                                  [--eigs FIRST COUNT] [--symlog]
 
 Opens SESSION (default: the bundled sample session) offscreen, selects a run (``--run`` seed, else
 :func:`lsexplorer.gui.export_session.showcase_row`: the first local minimum with a converged closest
 saddle), and for every window size lays the window out as View ▸ Reset layout does and writes
 ``<out>/<W>x<H>/window.png`` plus one ``<panel>.png`` per panel as it sits in the window, after the
 panel's background work (live spectrum, 2D slice) has finished. The offscreen screen is made 4K so
-that no size is shrunk to it. Uses throw-away settings, so the user's saved window layout neither
+that no size is shrunk to it. ``--expand-layer`` switches the Saddle line panel to "expand a neuron
+of this run" (neuron ``--expand-neuron`` of that hidden layer; thesis Figs 6.16-6.18 for a deep net)
+and waits for its μ sweep; ``--eigs`` draws COUNT eigenvalues from the FIRST-smallest on (at a saddle
+the crossing ones follow its negative ones), ``--symlog`` on the symlog scale. Uses throw-away settings, so the user's saved window layout neither
 shapes nor receives the screenshots.
 """
 
@@ -53,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"), help="output folder")
     parser.add_argument("--run", type=int, default=None, help="seed of the run to select")
     parser.add_argument("--sizes", nargs="+", default=["1280x720", "1920x1080"], help="window sizes WxH")
+    parser.add_argument("--expand-layer", type=int, default=None, help="Saddle line: expand a neuron of this layer")
+    parser.add_argument("--expand-neuron", type=int, default=0, help="the neuron of --expand-layer (default 0)")
+    parser.add_argument("--eigs", type=int, nargs=2, metavar=("FIRST", "COUNT"), default=None,
+                        help="Saddle line: draw COUNT eigenvalues from the FIRST-smallest (1-based)")
+    parser.add_argument("--symlog", action="store_true", help="Saddle line: symlog eigenvalue axis")
     args = parser.parse_args(argv)
     session = Path(args.session)
     if not session.exists():
@@ -79,6 +88,19 @@ def main(argv: list[str] | None = None) -> int:
             window.model.select(hits[0])
         else:
             window.model.select(showcase_row(window.model.session))
+        if args.expand_layer is not None:
+            line = window.saddle_line
+            line.source_combo.setCurrentIndex(line.source_combo.findData("expand"))
+            line.layer_spin.setValue(args.expand_layer)
+            line.neuron_spin.setValue(args.expand_neuron)
+            line.compute()
+            line.wait_sweep(600_000)
+            settle(app)
+        if args.eigs is not None:
+            window.saddle_line.k_spin.setValue(args.eigs[1])
+            window.saddle_line.first_spin.setValue(args.eigs[0])
+        if args.symlog:
+            window.saddle_line.scale.setCurrentIndex(window.saddle_line.scale.findData("symlog"))
         path_worker = window.paths.compute()  # the selected run's path to the nearest global minimum
         if path_worker is not None:
             path_worker.wait(600_000)

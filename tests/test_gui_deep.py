@@ -69,6 +69,13 @@ def test_expand_neuron_sweep_plots_the_core_sweep(main_window, qtbot, layer):
         np.testing.assert_array_equal(mus, MUS)
         np.testing.assert_allclose(values, expected.eigvals[:, i], rtol=1e-10, atol=atol)
     np.testing.assert_allclose(panel.sweep.eigvals, expected.eigvals, rtol=1e-10, atol=atol)
+    # A window further up the spectrum ("from λ"): the curves and the exported table follow it.
+    panel.first_spin.setValue(5)
+    assert [label.text for _, label in panel.eig_plot.legend.items] == [f"λ{i}" for i in range(5, 5 + k)]
+    np.testing.assert_allclose(panel.curve_items[0].getOriginalDataset()[1], expected.eigvals[:, 4], rtol=1e-10,
+                               atol=atol)
+    assert panel.tables()["eigenvalues_vs_mu"].columns[1] == "lambda_5"
+    panel.first_spin.setValue(1)
     np.testing.assert_allclose(panel.y_bars.opts["height"], expected.y_eigvals, rtol=1e-10,
                                atol=1e-12 * np.abs(expected.y_eigvals).max())
     assert panel.wait_live() and panel.live.mu == 0.5

@@ -30,6 +30,10 @@ def test_an_installed_wheel_finds_its_sample_session(tmp_path):
     stored = [n for n in names if n.endswith("/share/lsexplorer/toy_width5.h5")]
     assert len(stored) == 1 and zipfile.ZipFile(wheel).getinfo(stored[0]).file_size == \
         (ROOT / "sample_data" / "toy_width5.h5").stat().st_size
+    from lsexplorer.core.samples import SAMPLES
+
+    for name in SAMPLES:  # every sample File ▸ Open sample offers ships with the wheel
+        assert sum(n.endswith(f"/share/lsexplorer/{name}") for n in names) == 1, name
 
     # Installed into a fresh environment (dependencies from this one), run from elsewhere.
     venv = tmp_path / "venv"

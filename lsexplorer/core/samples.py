@@ -14,6 +14,9 @@ from pathlib import Path
 
 #: File name of the bundled sample session: the thesis toy experiment, 100 width-5 students.
 SAMPLE_NAME = "toy_width5.h5"
+#: Every bundled sample session, file name -> what File ▸ Open sample calls it.
+SAMPLES = {SAMPLE_NAME: "Toy teacher, 100 width-5 students (§6.2)",
+           "mnist5k_deep.h5": "MNIST pixels, 3×10 deep net: symmetry-induced saddles (§6.3)"}
 
 
 def _candidates(name: str) -> list[Path]:
@@ -37,4 +40,10 @@ def sample_session_path(name: str = SAMPLE_NAME) -> Path:
     return next((p for p in candidates if p.is_file()), candidates[1])
 
 
-__all__ = ["SAMPLE_NAME", "sample_session_path"]
+def bundled_samples() -> list[tuple[str, Path]]:
+    """``(title, path)`` of every bundled sample session that is present, in :data:`SAMPLES` order."""
+    found = [(title, sample_session_path(name)) for name, title in SAMPLES.items()]
+    return [(title, path) for title, path in found if path.is_file()]
+
+
+__all__ = ["SAMPLES", "SAMPLE_NAME", "bundled_samples", "sample_session_path"]

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
-from ..core.samples import sample_session_path
+from ..core.samples import bundled_samples, sample_session_path
 from ..core.session import Session, SessionError, load_session, save_session
 from .export import (
     FIGURE_FORMATS,
@@ -159,6 +159,8 @@ class MainWindow(QMainWindow):
         menu.addActions([self.new_action, self.import_action, self.open_action, self.open_sweep_action])
         self.recent_menu = menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.sample_menu = menu.addMenu("Open &sample")
+        self.sample_menu.aboutToShow.connect(self._fill_samples)
         menu.addAction(self.save_as_action)
         menu.addSeparator()
         self.export_figure_menu = menu.addMenu("Export &figure")
@@ -349,6 +351,16 @@ class MainWindow(QMainWindow):
         path = str(Path(path).resolve())
         files = [path] + [f for f in self.recent_files() if f != path]
         self.settings.setValue("recent_files", files[:MAX_RECENT])
+
+    def _fill_samples(self) -> None:
+        self.sample_menu.clear()
+        samples = bundled_samples()
+        for title, path in samples:
+            action = self.sample_menu.addAction(title)
+            action.setStatusTip(str(path))
+            action.triggered.connect(lambda _=False, p=path: self.open_session(p))
+        if not samples:
+            self.sample_menu.addAction("(none installed)").setEnabled(False)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()

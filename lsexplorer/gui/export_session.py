@@ -37,7 +37,8 @@ def showcase_row(session) -> int:
 
 
 def export_session_figures(session_path: str | Path, out_dir: str | Path, size: tuple[int, int] = (1600, 1000),
-                           stop: threading.Event | None = None) -> list[Path]:
+                           stop: threading.Event | None = None, expand: tuple[int, int] | None = None,
+                           eigs: tuple[int, int] | None = None) -> list[Path]:
     """Write every figure of a session as PNG, SVG and PDF, and its data as CSV, without a display.
 
     Opens ``session_path`` in an offscreen main window of ``size`` (creating a QApplication with the
@@ -60,7 +61,10 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
 
     A panel whose analysis is missing for the chosen run (e.g. a session never analysed) writes no
     figure; nothing is computed. Returns the paths written, in order. Raises ExportError when the
-    session cannot be opened. Once ``stop`` is set, no further file is started and the files written
+    session cannot be opened. ``expand = (layer, neuron)`` shows the Saddle line panel's "expand a
+    neuron of this run" line of the chosen run instead (any depth and kind; its μ sweep is computed
+    first), ``eigs = (first, count)`` draws ``count`` eigenvalues from the ``first``-smallest (1-based)
+    in its eigenvalues-vs-μ figure and table. Once ``stop`` is set, no further file is started and the files written
     so far are returned (each file is whole: see :func:`export_figure`).
     """
     import os
@@ -96,6 +100,16 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
             if not window.model.has_session:
                 raise ExportError(errors[0] if errors else f"cannot open {session_path}")
             window.model.select(showcase_row(window.model.session))
+            line = window.saddle_line
+            if expand is not None:
+                line.source_combo.setCurrentIndex(line.source_combo.findData("expand"))
+                line.layer_spin.setValue(expand[0])
+                line.neuron_spin.setValue(expand[1])
+                line.compute()
+                line.wait_sweep(3_600_000)
+            if eigs is not None:
+                line.k_spin.setValue(eigs[1])
+                line.first_spin.setValue(eigs[0])
             for panel in window.panels:
                 if stopped():
                     break

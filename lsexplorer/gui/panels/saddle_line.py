@@ -1,8 +1,9 @@
 """Saddle line panel (thesis Fig 6.17): the Hessian spectrum along the closest saddle's line θ(μ).
 
 For the selected local minimum's closest saddle (``/analyses/closest_saddle``), the narrower point
-θ* with one neuron duplicated at share μ gives the line θ(μ). The top plot shows the smallest ``k``
-eigenvalues of the stored sweep (``/analyses/mu_sweep``) against μ with a draggable cursor kept in
+θ* with one neuron duplicated at share μ gives the line θ(μ). The top plot shows ``k`` eigenvalues
+of the stored sweep (``/analyses/mu_sweep``; the smallest, or from a chosen ascending index: at a
+saddle the ones that cross zero follow its negative ones) against μ with a draggable cursor kept in
 sync with the μ slider. At the cursor's μ the exact spectrum is computed live (duplicate the neuron,
 exact Hessian, eigh) in a Worker — ~15–80 ms on the toy on a loaded 2-core machine, too slow for the
 GUI thread's budget — and requests that arrive while one runs are coalesced: only the newest μ is
@@ -223,12 +224,18 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.k_spin.setValue(6)
         self.k_spin.setToolTip("How many of the smallest eigenvalues to draw")
         self.k_spin.valueChanged.connect(self._draw_curves)
+        self.first_spin = QSpinBox()
+        self.first_spin.setRange(1, 64)
+        self.first_spin.setToolTip("Ascending index of the first eigenvalue drawn (1: the smallest). At a saddle "
+                                   "the eigenvalues that cross zero at μ = 0 and 1 follow its negative ones")
+        self.first_spin.valueChanged.connect(self._draw_curves)
         self.scale = QComboBox()
         self.scale.addItem("linear", "linear")
         self.scale.addItem("symlog", "symlog")
         self.scale.setToolTip("symlog: sign(λ)·log10(1 + |λ|/10⁻⁸), to see eigenvalues near 0 cross")
         self.scale.currentIndexChanged.connect(self._draw_curves)
-        for w in (QLabel("μ"), self.slider, self.mu_label, QLabel("smallest"), self.k_spin, self.scale):
+        for w in (QLabel("μ"), self.slider, self.mu_label, QLabel("smallest"), self.k_spin, QLabel("from λ"),
+                  self.first_spin, self.scale):
             row.addWidget(w)
         row.setStretch(1, 1)
         layout.addLayout(row)
@@ -371,6 +378,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         hi = max(float(sw.mus.max()), line.mu0 + 0.25)
         self.mu_range = (lo, hi)
         self.k_spin.setMaximum(sw.eigvals.shape[1])
+        self.first_spin.setMaximum(sw.eigvals.shape[1])
         self.header.setText(header)
         self.y_bars.setOpts(x=np.arange(sw.y_eigvals.size), height=sw.y_eigvals, width=0.6)
         self.y_plot.enableAutoRange()
@@ -463,6 +471,11 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             return np.sign(values) * np.log10(1.0 + np.abs(values) / 1e-8)
         return values
 
+    def _drawn(self, n: int) -> np.ndarray:
+        """Ascending indices of the eigenvalues drawn: ``k`` of them from the "from λ" index, within ``n``."""
+        first = min(self.first_spin.value() - 1, n - 1)
+        return np.arange(first, min(first + self.k_spin.value(), n))
+
     def _draw_curves(self) -> None:
         sw = self.sweep
         for item in self.curve_items:
@@ -471,8 +484,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.eig_plot.legend.clear()
         if sw is None:
             return
-        k = min(self.k_spin.value(), sw.eigvals.shape[1])
-        for i in range(k):
+        for i in self._drawn(sw.eigvals.shape[1]):
             item = pg.PlotDataItem(sw.mus, self._transform(sw.eigvals[:, i]),
                                    pen=pg.mkPen(CURVE_COLORS[i % len(CURVE_COLORS)], width=1.5))
             self.eig_plot.addItem(item)
@@ -558,8 +570,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self.spec_neg.setData(x=[], y=[])
             self.inertia_label.setText("")
             return
-        k = min(self.k_spin.value(), live.eigvals.size)
-        self.live_item.setData(x=np.full(k, live.mu), y=self._transform(live.eigvals[:k]))
+        drawn = self._drawn(live.eigvals.size)
+        self.live_item.setData(x=np.full(drawn.size, live.mu), y=self._transform(live.eigvals[drawn]))
         ev = live.eigvals
         idx = np.arange(1, ev.size + 1)
         mag = np.log10(np.maximum(np.abs(ev), 1e-300))
@@ -588,10 +600,10 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         sw, live = self.sweep, self.live
         if sw is None:
             return {}
-        k = min(self.k_spin.value(), sw.eigvals.shape[1])
+        drawn = self._drawn(sw.eigvals.shape[1])
         out = {
-            "eigenvalues_vs_mu": Table(["mu"] + [f"lambda_{i + 1}" for i in range(k)],
-                                       [[sw.mus[j], *sw.eigvals[j, :k]] for j in range(sw.mus.size)]),
+            "eigenvalues_vs_mu": Table(["mu"] + [f"lambda_{i + 1}" for i in drawn],
+                                       [[sw.mus[j], *sw.eigvals[j, drawn]] for j in range(sw.mus.size)]),
             "y_eigenvalues": Table(["index", "eigenvalue"], [[i, v] for i, v in enumerate(sw.y_eigvals)]),
             "loss_along_mu": Table(["mu", "loss", "grad_norm", "measured_neg", "measured_zero", "measured_pos",
                                     "predicted_neg", "predicted_zero", "predicted_pos"],
