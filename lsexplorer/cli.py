@@ -172,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the files (created)")
     p.add_argument("--json", action="store_true", help="print the written paths as a JSON list")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--width-mm", metavar="MM", help="figure width on paper in mm (default 85, one column)")
+    size.add_argument("--columns", type=int, choices=[1, 2], help="1: one journal column (85 mm), 2: the full "
+                      "text width (175 mm)")
+    p.add_argument("--height-mm", metavar="MM", help="figure height in mm (default: from each plot's aspect)")
+    p.add_argument("--dpi", metavar="N", default="300", help="resolution of the PNGs (default 300)")
+    p.add_argument("--font-pt", metavar="PT", default="8", help="axis-label size in points; ticks and legends "
+                   "1 pt smaller (default 8)")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
                         "thread unless OMP_NUM_THREADS etc. say otherwise")
@@ -651,11 +659,22 @@ def _saddle_descent(args: argparse.Namespace, session, rows: list[int] | None) -
     return 0
 
 
+def _export_page(args: argparse.Namespace):
+    """The page size the export flags ask for (a bad value raises with a one-line reason)."""
+    from .gui.page_size import ONE_COLUMN_MM, PageSize
+
+    sizes = {"height_mm": args.height_mm, "dpi": args.dpi, "font_pt": args.font_pt}
+    if args.columns is not None:
+        return PageSize.for_columns(args.columns, **sizes)
+    return PageSize(width_mm=args.width_mm if args.width_mm is not None else ONE_COLUMN_MM, **sizes)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import os
 
     from .core.session import load_session
 
+    page = _export_page(args)  # before anything is read or created
     load_session(args.session)  # a bad file fails here, with the session layer's one-line reason
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -682,7 +701,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        paths = export_session_figures(args.session, out, stop=stop)
+        paths = export_session_figures(args.session, out, stop=stop, page=page)
     except ExportError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
@@ -695,7 +714,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([str(p) for p in paths]))
     else:
-        print(f"wrote {len(paths)} files to {out} (--json lists them)")
+        print(f"wrote {len(paths)} files to {out}, figures {page.describe()} (--json lists them)")
     return 0
 
 
