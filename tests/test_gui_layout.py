@@ -204,14 +204,18 @@ def test_export_dialogs_start_in_the_last_export_folder_after_a_restart(qtbot, m
     out.mkdir()
     w.ask_save_path = lambda caption, suggested, filters: str(out / "spectrum.svg")
     w.model.select(1)
-    w.export_figure_dialog(w.neurons, "neurons")
+    box = w.export_figure_dialog(w.neurons, "neurons")
+    box._browse()  # "Browse…" asks through ask_save_path
+    box.accept()
     assert (out / "spectrum.svg").exists()
     restarted = MainWindow(settings=QSettings(gui_settings.fileName(), QSettings.Format.IniFormat))
     qtbot.addWidget(restarted)
     restarted.model.set_session(w.model.session)
     suggested = []
     restarted.ask_save_path = lambda caption, path, filters: suggested.append(path)
-    restarted.export_figure_dialog(restarted.neurons, "neurons")
+    box = restarted.export_figure_dialog(restarted.neurons, "neurons")
+    suggested.append(str(box.path))
+    box.reject()
     restarted.export_data_dialog(restarted.neurons, "neurons")
     assert [str(p) for p in suggested] == [str(out / "neurons.svg"), str(out / "neurons.csv")]
 

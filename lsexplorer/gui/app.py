@@ -39,6 +39,7 @@ from .export import (
 )
 from .layout import DOCKS, Role, arrange_docks, fitted_size, make_dock, new_window_size
 from .model import SessionModel, derived_data
+from .page_size import PageSize
 from .panels.base import PanelBase
 from .remembered import last_folder, remember_folder
 from .style import configure_pyqtgraph
@@ -375,16 +376,28 @@ class MainWindow(QMainWindow):
         """Where the last export went (else next to the session, a recent file, or home)."""
         return last_folder(self.settings, "export") or Path(self._last_dir())
 
-    def export_figure_dialog(self, panel: PanelBase, name: str) -> None:
+    def export_figure_dialog(self, panel: PanelBase, name: str):
+        """File ▸ Export figure: the (non-blocking) dialog for the file and the size on paper; accepting
+        it writes the figure and remembers the folder, the format and the size."""
+        from .figure_export_dialog import QtFigureExportDialog
+
         filters = ";;".join(f"{label} (*{suffix})" for suffix, label in FIGURE_FORMATS.items())
         suffix = str(self.settings.value("export/figure_suffix", ".png"))
-        path = self.ask_save_path("Export figure", str(self._export_dir() / f"{name}{suffix}"), filters)
-        if path and self.export_figure(panel, name, path) is not None:
-            remember_folder(self.settings, "export", path)
-            self.settings.setValue("export/figure_suffix", Path(path).suffix or ".png")
+        self.figure_box = QtFigureExportDialog(
+            self, self._export_dir() / f"{name}{suffix}", self.settings,
+            lambda current: self.ask_save_path("Export figure", current, filters))
+        self.figure_box.accepted.connect(lambda box=self.figure_box: self._export_accepted(panel, name, box))
+        self.figure_box.open()
+        return self.figure_box
 
-    def export_figure(self, panel: PanelBase, name: str, path: str | Path) -> Path | None:
-        """Show ``panel``'s dock (a hidden plot has no layout) and write figure ``name`` to ``path``."""
+    def _export_accepted(self, panel: PanelBase, name: str, box) -> None:
+        if self.export_figure(panel, name, box.path, box.page) is not None:
+            remember_folder(self.settings, "export", box.path)
+            self.settings.setValue("export/figure_suffix", box.path.suffix or ".png")
+
+    def export_figure(self, panel: PanelBase, name: str, path: str | Path, page: PageSize | None = None) -> Path | None:
+        """Show ``panel``'s dock (a hidden plot has no layout) and write figure ``name`` to ``path``,
+        sized for ``page`` (else as on screen)."""
         dock = self.docks[panel.title]
         if not dock.isVisible() or panel.visibleRegion().isEmpty():
             dock.show()
@@ -392,7 +405,7 @@ class MainWindow(QMainWindow):
             QApplication.processEvents()
         path = Path(path) if Path(path).suffix else Path(str(path) + ".png")
         try:
-            export_figure(panel.figures()[name], path, title=f"lsexplorer — {panel.title}: {name}")
+            export_figure(panel.figures()[name], path, title=f"lsexplorer — {panel.title}: {name}", page=page)
         except ExportError as exc:
             self.show_error("Cannot export the figure", str(exc))
             return None

@@ -22,12 +22,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication, QEvent, QRectF
+from PySide6.QtCore import QCoreApplication, QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import QFont, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsWidget
 
 from .page_size import MM_PER_INCH, PageSize
 
+#: Titles wider than this share of the page's width are wrapped onto more lines.
+TITLE_SHARE = 0.8
 #: Most rounds of "lay out, paint, re-measure" before the layout is taken as settled.
 SETTLE_ROUNDS = 6
 
@@ -60,10 +62,13 @@ def laid_out_for_page(view: pg.GraphicsView, page: PageSize) -> Iterator[PageGeo
     """
     central = view.centralWidget
     geometry = page_geometry(view, page)
-    restore = _restyle(view.scene(), page)
+    restore = _restyle(view.scene(), page, TITLE_SHARE * geometry.source.width())
     try:
         central.setGeometry(QRectF(central.pos(), geometry.source.size()))
         _settle(view, geometry.source)
+        restore = _fewer_legend_columns(view, geometry.source, restore)
+        restore = _wrap_long_axis_labels(view, geometry.source, restore)
+        restore = _keep_axis_labels_inside(view, central.mapRectToScene(central.rect()), restore)
         yield PageGeometry(central.mapRectToScene(central.rect()), geometry.width_mm, geometry.height_mm,
                            geometry.scene_dpi)
     finally:
@@ -71,6 +76,86 @@ def laid_out_for_page(view: pg.GraphicsView, page: PageSize) -> Iterator[PageGeo
         central.setGeometry(view.range)  # what the view gives it on a resize
         _settle(view, view.range)
         view.viewport().update()
+
+
+def _fewer_legend_columns(view: pg.GraphicsView, source: QRectF, restore):
+    """While the figure is wider than the page, take a column off the widest multi-column legend;
+    returns ``restore`` extended by putting the columns back."""
+    central, changed = view.centralWidget, []
+    while central.geometry().width() > source.width() + 0.5:
+        legends = [item for item in view.scene().items()
+                   if isinstance(item, pg.LegendItem) and item.isVisible() and item.columnCount > 1]
+        if not legends:
+            break
+        legend = max(legends, key=lambda item: item.geometry().width())
+        changed.append((legend, legend.columnCount))
+        legend.setColumnCount(legend.columnCount - 1)
+        central.setGeometry(QRectF(central.pos(), source.size()))
+        _settle(view, source)
+
+    def undo() -> None:
+        for legend, columns in reversed(changed):
+            legend.setColumnCount(columns)
+        restore()
+    return undo
+
+
+def _wrap_long_axis_labels(view: pg.GraphicsView, source: QRectF, restore):
+    """Wrap every axis label longer than its axis onto two lines at most (centred), so that it stays
+    inside the figure; returns ``restore`` extended by unwrapping them.
+
+    More lines would make a vertical label's axis wider than the page and leave a column of words.
+    """
+    wrapped = []
+    for _ in range(3):  # wrapping one label can shorten another plot's axis
+        changed = False
+        for axis in view.scene().items():
+            if not (isinstance(axis, pg.AxisItem) and axis.isVisible() and axis.label.isVisible()):
+                continue
+            length = axis.size().width() if axis.orientation in ("top", "bottom") else axis.size().height()
+            label = axis.label
+            natural = label.boundingRect().width()
+            if length > 20 and natural > length + 0.5 and label.textWidth() < 0:
+                wrapped.append(axis)
+                label.setTextWidth(max(length, natural / 2 + 1))
+                _align(label, Qt.AlignmentFlag.AlignHCenter)
+                axis._adjustSize()
+                axis.resizeEvent()
+                changed = True
+        if not changed:
+            break
+        _settle(view, source)
+
+    def undo() -> None:
+        for axis in wrapped:
+            axis.label.setTextWidth(-1)
+            _align(axis.label, Qt.AlignmentFlag.AlignLeft)
+            axis._adjustSize()
+            axis.resizeEvent()
+        restore()
+    return undo
+
+
+def _keep_axis_labels_inside(view: pg.GraphicsView, figure: QRectF, restore):
+    """Shift any axis label that still sticks out of ``figure`` (a short axis at its edge, a label
+    centred on it) back inside; returns ``restore`` extended by putting them back."""
+    moved = []
+    for axis in view.scene().items():
+        if not (isinstance(axis, pg.AxisItem) and axis.isVisible() and axis.label.isVisible()):
+            continue
+        margin = axis.label.document().documentMargin()
+        text = axis.label.mapRectToScene(axis.label.boundingRect().adjusted(margin, margin, -margin, -margin))
+        dx = max(0.0, figure.left() - text.left()) - max(0.0, text.right() - figure.right())
+        dy = max(0.0, figure.top() - text.top()) - max(0.0, text.bottom() - figure.bottom())
+        if dx or dy:
+            axis.label.setPos(axis.label.pos() + QPointF(dx, dy))
+            moved.append(axis)
+
+    def undo() -> None:
+        for axis in moved:
+            axis.resizeEvent()
+        restore()
+    return undo
 
 
 def _settle(view: pg.GraphicsView, source: QRectF) -> None:
@@ -99,14 +184,22 @@ def _settle(view: pg.GraphicsView, source: QRectF) -> None:
         previous = state
 
 
+def _align(text_item, alignment: Qt.AlignmentFlag) -> None:
+    """Align the lines of a (wrapped) text item."""
+    option = text_item.document().defaultTextOption()
+    option.setAlignment(alignment)
+    text_item.document().setDefaultTextOption(option)
+
+
 def _point_font(pt: float) -> QFont:
     font = QFont()
     font.setPointSizeF(pt)
     return font
 
 
-def _restyle(scene, page: PageSize):
-    """Set every axis, title and legend of ``scene`` in points for ``page``; returns the undo."""
+def _restyle(scene, page: PageSize, title_width: float):
+    """Set every axis, title and legend of ``scene`` in points for ``page``, titles wrapped at
+    ``title_width`` scene units; returns the undo."""
     undo = []
     for item in scene.items():
         if isinstance(item, pg.AxisItem):
@@ -115,8 +208,9 @@ def _restyle(scene, page: PageSize):
                      for _, label in item.items}
     for item in scene.items():
         if isinstance(item, pg.LabelItem) and item.isVisible() and item.text.strip() and item.maximumHeight() > 0:
-            size = page.tick_pt if id(item) in legend_labels else page.title_pt
-            undo.append(_restyle_label(item, f"{size:g}pt"))
+            legend = id(item) in legend_labels
+            undo.append(_restyle_label(item, f"{page.tick_pt if legend else page.title_pt:g}pt",
+                                       None if legend else title_width))
         elif isinstance(item, pg.TextItem):
             old_font = item.textItem.font()
             item.setFont(_point_font(page.tick_pt))
@@ -146,11 +240,19 @@ def _restyle_axis(axis: pg.AxisItem, page: PageSize):
     return undo
 
 
-def _restyle_label(label: pg.LabelItem, size: str):
+def _restyle_label(label: pg.LabelItem, size: str, wrap_width: float | None):
+    """``label`` in ``size``, and wrapped onto more lines where it is wider than ``wrap_width``."""
     had_size, old_size, text = "size" in label.opts, label.opts.get("size"), label.text
     label.setText(text, size=size)
+    if wrap_width is not None and label.item.boundingRect().width() > wrap_width:
+        label.item.setTextWidth(wrap_width)
+        _align(label.item, Qt.AlignmentFlag.AlignHCenter)
+        label.updateMin()
+        label.resizeEvent(None)
 
     def undo() -> None:
+        label.item.setTextWidth(-1)
+        _align(label.item, Qt.AlignmentFlag.AlignLeft)
         if had_size:
             label.setText(text, size=old_size)
         else:
