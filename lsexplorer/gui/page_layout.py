@@ -28,8 +28,10 @@ from PySide6.QtWidgets import QGraphicsWidget
 
 from .page_size import MM_PER_INCH, PageSize
 
+#: Blank margin (scene units) between the page's edges and the plots, so no glyph touches an edge.
+PAGE_PADDING = 3.0
 #: Titles wider than this share of the page's width are wrapped onto more lines.
-TITLE_SHARE = 0.8
+TITLE_SHARE = 0.6
 #: Most rounds of "lay out, paint, re-measure" before the layout is taken as settled.
 SETTLE_ROUNDS = 6
 
@@ -58,23 +60,30 @@ def page_geometry(view: pg.GraphicsView, page: PageSize) -> PageGeometry:
 def laid_out_for_page(view: pg.GraphicsView, page: PageSize) -> Iterator[PageGeometry]:
     """``view``'s figure laid out at ``page``'s size with print fonts while the block runs.
 
-    Yields the :class:`PageGeometry` whose ``source`` rectangle of the scene holds the figure.
+    Yields the :class:`PageGeometry` whose ``source`` rectangle of the scene holds the figure: the
+    page, with the plots :data:`PAGE_PADDING` inside its edges (a figure that cannot shrink to the
+    page even with its titles and labels wrapped and its legends narrowed gets a larger rectangle,
+    which the export scales down to the page).
     """
     central = view.centralWidget
     geometry = page_geometry(view, page)
-    restore = _restyle(view.scene(), page, TITLE_SHARE * geometry.source.width())
+    corner = view.range.topLeft()
+    page_rect = QRectF(corner, geometry.source.size())
+    content = page_rect.adjusted(PAGE_PADDING, PAGE_PADDING, -PAGE_PADDING, -PAGE_PADDING)
+    restore = _restyle(view.scene(), page, TITLE_SHARE * content.width())
     try:
-        central.setGeometry(QRectF(central.pos(), geometry.source.size()))
-        _settle(view, geometry.source)
-        restore = _fewer_legend_columns(view, geometry.source, restore)
-        restore = _wrap_long_axis_labels(view, geometry.source, restore)
-        restore = _keep_axis_labels_inside(view, central.mapRectToScene(central.rect()), restore)
-        yield PageGeometry(central.mapRectToScene(central.rect()), geometry.width_mm, geometry.height_mm,
-                           geometry.scene_dpi)
+        _settle(view, content)
+        restore = _fewer_legend_columns(view, content, restore)
+        restore = _wrap_long_axis_labels(view, content, restore)
+        restore = _keep_axis_labels_inside(view, content, restore)
+        laid_out = central.mapRectToScene(central.rect())
+        source = page_rect if laid_out.width() <= content.width() + 0.5 and \
+            laid_out.height() <= content.height() + 0.5 else \
+            laid_out.adjusted(-PAGE_PADDING, -PAGE_PADDING, PAGE_PADDING, PAGE_PADDING)
+        yield PageGeometry(source, geometry.width_mm, geometry.height_mm, geometry.scene_dpi)
     finally:
         restore()
-        central.setGeometry(view.range)  # what the view gives it on a resize
-        _settle(view, view.range)
+        _settle(view, view.range)  # what the view gives its central item on a resize
         view.viewport().update()
 
 
@@ -90,7 +99,6 @@ def _fewer_legend_columns(view: pg.GraphicsView, source: QRectF, restore):
         legend = max(legends, key=lambda item: item.geometry().width())
         changed.append((legend, legend.columnCount))
         legend.setColumnCount(legend.columnCount - 1)
-        central.setGeometry(QRectF(central.pos(), source.size()))
         _settle(view, source)
 
     def undo() -> None:
@@ -159,11 +167,17 @@ def _keep_axis_labels_inside(view: pg.GraphicsView, figure: QRectF, restore):
 
 
 def _settle(view: pg.GraphicsView, source: QRectF) -> None:
-    """Process layout requests and paint off-screen until no item moves or resizes any more."""
+    """Give the view's central item the scene rectangle ``source``, process layout requests and paint
+    off-screen until no item moves or resizes any more.
+
+    The geometry is set again each round: Qt bounds it by the minimum size the layout had then,
+    which shrinks once titles wrap and axes measure their smaller tick labels.
+    """
     scene = view.scene()
     previous = None
     for _ in range(SETTLE_ROUNDS):
         QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        view.centralWidget.setGeometry(source)
         for item in scene.items():
             # pyqtgraph's PlotItem shadows the layout() method with a ``layout`` attribute.
             layout = QGraphicsWidget.layout(item) if isinstance(item, QGraphicsWidget) else None
