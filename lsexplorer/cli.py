@@ -184,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
                         "thread unless OMP_NUM_THREADS etc. say otherwise")
 
+    p = sub.add_parser("desktop-entry", help="print the desktop entry (menu item and icon) of the app; "
+                       "--install adds it to your desktop's menus")
+    p.add_argument("--install", action="store_true", help="write it and the icon under $XDG_DATA_HOME "
+                   "(default ~/.local/share): applications/ and icons/hicolor/")
+
     p = sub.add_parser("path", help="minimum-energy path (NEB/AutoNEB) between two runs, with its certified saddle")
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--from", dest="run_from", type=int, required=True, metavar="I", help="source run")
@@ -718,6 +723,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_desktop_entry(args: argparse.Namespace) -> int:
+    from .core.atomic_write import SaveError
+    from .desktop_entry import entry_text, install
+
+    if not args.install:
+        print(entry_text(), end="")
+        return 0
+    try:
+        paths = install()
+    except (OSError, SaveError) as exc:
+        raise UserError(f"cannot install the desktop entry: {getattr(exc, 'strerror', None) or exc}") from None
+    print(f"installed {paths[0]} and the icon under {paths[1].parents[2]}; lsexplorer is in your desktop's menus")
+    return 0
+
+
 def cmd_path(args: argparse.Namespace) -> int:
     from .core.session import session_writer
 
@@ -798,7 +818,7 @@ def _quiet_stdout() -> None:
 
 COMMANDS = {"gui": cmd_gui, "train": cmd_train, "import": cmd_import, "info": cmd_info, "analyze": cmd_analyze,
             "export": cmd_export, "counting": cmd_counting, "sweep": cmd_sweep,
-            "path": cmd_path}
+            "path": cmd_path, "desktop-entry": cmd_desktop_entry}
 
 
 def _configure_threads(args: argparse.Namespace) -> None:

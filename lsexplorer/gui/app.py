@@ -37,7 +37,8 @@ from .export import (
     register_pyqtgraph_exporters,
     write_csv,
 )
-from .layout import DOCKS, Role, arrange_docks, fitted_size, make_dock, new_window_size
+from .icon import app_icon
+from .layout import DOCKS, Role, arrange_docks, dock_role, fitted_size, make_dock, new_window_size
 from .model import SessionModel, derived_data
 from .page_size import PageSize
 from .panels.base import PanelBase
@@ -103,11 +104,12 @@ class MainWindow(QMainWindow):
             panel = spec.panel_class(self.model)
             setattr(self, spec.attribute, panel)
             self.panels.append(panel)
-            self.roles[panel.title] = spec.role
+            self.roles[panel.title] = dock_role(panel.title)
         self.docks: dict[str, QDockWidget] = {p.title: make_dock(self, p) for p in self.panels}
         self.resize(new_window_size(self._available_geometry()))
-        arrange_docks(self, self.docks, self.roles)
+        arrange_docks(self, self.docks)
 
+        self.setWindowIcon(app_icon())
         self._build_status_bar()
         self._build_menus()
         self.model.sessionChanged.connect(self._update_title)
@@ -447,7 +449,7 @@ class MainWindow(QMainWindow):
         """Every dock shown and docked where it starts, arranged for the window shrunk to the current screen."""
         if not (self.isMaximized() or self.isFullScreen()):
             self.resize(fitted_size(self.size(), self._available_geometry()))
-        arrange_docks(self, self.docks, self.roles)
+        arrange_docks(self, self.docks)
 
     def show_dock(self, title: str) -> None:
         """Show dock ``title`` and bring it to the front of its tab group."""
@@ -545,6 +547,8 @@ def run_gui(path: str | Path | None = None) -> int:
     leave_a_core_for_the_gui()
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    app.setDesktopFileName("lsexplorer")  # Wayland: the desktop entry, and with it the icon
+    app.setWindowIcon(app_icon())
     window = MainWindow()
     window.show()
     target = Path(path) if path else SAMPLE_SESSION
