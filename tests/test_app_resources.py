@@ -92,3 +92,18 @@ def test_a_broken_layout_file_is_refused_in_one_line(edit, message):
     assert message in str(exc.value) and "\n" not in str(exc.value)
     with pytest.raises(LayoutFileError, match="not valid JSON"):
         parse_layout("{", "mine")
+
+
+def test_desktop_entry_verb_prints_and_installs(tmp_path, monkeypatch, capsys):
+    from lsexplorer.cli import main
+
+    assert main(["desktop-entry"]) == 0
+    assert capsys.readouterr().out.startswith("[Desktop Entry]\n")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    assert main(["desktop-entry", "--install"]) == 0
+    assert (tmp_path / "share" / "applications" / "lsexplorer.desktop").is_file()
+    assert "lsexplorer is in your desktop's menus" in capsys.readouterr().out
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share" / "applications" / "lsexplorer.desktop"))
+    assert main(["desktop-entry", "--install"]) == 2  # a file where a folder must go: one line, exit 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lsexplorer desktop-entry: error: cannot install") and "\n" not in err
