@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 from lsexplorer.core.errors import InputError
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.export import figure_image
-from lsexplorer.gui.page_layout import laid_out_for_page, page_geometry
+from lsexplorer.gui.page_layout import laid_out_for_page, page_geometry, print_family
 from lsexplorer.gui.page_size import ASPECT_RANGE, PageSize
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -74,10 +74,12 @@ def test_svg_declares_its_size_in_mm_and_fonts_in_points(figures, tmp_path):
     dpi = view.logicalDpiX()
     box = [float(v) for v in root.get("viewBox").split()]
     assert box[2:] == pytest.approx([85 / 25.4 * dpi, height_mm / 25.4 * dpi], rel=1e-5)
-    sizes = {}
+    sizes, families = {}, set()
     for text in root.iter(f"{SVG}text"):
         if (text.text or "").strip():
             sizes[text.text.strip()] = float(text.get("font-size"))
+            families.add(text.get("font-family"))
+    assert families == {print_family()} and "Sans Serif" not in families  # a real font, not Qt's alias
     assert sizes["w1 (incoming)"] == pytest.approx(_px(8, dpi), abs=0.01)  # axis label: 8 pt
     assert sizes["outgoing weight a"] == pytest.approx(_px(8, dpi), abs=0.01)  # colour bar's label
     assert sizes["0"] == pytest.approx(_px(7, dpi), abs=0.01)  # tick labels: 7 pt

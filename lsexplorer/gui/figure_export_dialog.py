@@ -65,6 +65,7 @@ class QtFigureExportDialog(QDialog):
         self.page: PageSize | None = None
 
         self.path_edit = QLineEdit(str(suggested))
+        self.path_edit.setMinimumWidth(self.fontMetrics().horizontalAdvance("x") * 48)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         file_row = QHBoxLayout()
@@ -188,6 +189,7 @@ class QtFigureExportDialog(QDialog):
                                 dpi=self.dpi.value(), font_pt=self.font_pt.value())
             except InputError as exc:
                 problem = str(exc)
+        self.dpi.setEnabled(path is None or path.suffix.lower() == ".png")  # SVG and PDF are vector graphics
         self.problem.setText(problem)
         self.path, self.page = (path, page) if not problem else (None, None)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QEvent, QPointF, QRectF, Qt
-from PySide6.QtGui import QFont, QImage, QPainter
+from PySide6.QtGui import QFont, QFontInfo, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsWidget
 
 from .page_size import MM_PER_INCH, PageSize
@@ -205,8 +205,14 @@ def _align(text_item, alignment: Qt.AlignmentFlag) -> None:
     text_item.document().setDefaultTextOption(option)
 
 
+def print_family() -> str:
+    """The family the app's font resolves to (e.g. "DejaVu Sans", not the alias "Sans Serif"): named
+    in the exported files, so other programs draw them with the same font, or one like it."""
+    return QFontInfo(QFont()).family()
+
+
 def _point_font(pt: float) -> QFont:
-    font = QFont()
+    font = QFont(print_family())
     font.setPointSizeF(pt)
     return font
 
@@ -240,7 +246,7 @@ def _restyle_axis(axis: pg.AxisItem, page: PageSize):
     old_font, old_style = axis.style["tickFont"], copy.copy(axis.labelStyle)
     old_text = (axis.textWidth, axis.textHeight)
     axis.setTickFont(_point_font(page.tick_pt))
-    axis.labelStyle = {**old_style, "font-size": f"{page.font_pt:g}pt"}
+    axis.labelStyle = {**old_style, "font-family": print_family(), "font-size": f"{page.font_pt:g}pt"}
     axis.textWidth = axis.textHeight = 0  # measured again from the print-size tick labels
     axis._updateLabel()
     axis.resizeEvent()
@@ -256,8 +262,8 @@ def _restyle_axis(axis: pg.AxisItem, page: PageSize):
 
 def _restyle_label(label: pg.LabelItem, size: str, wrap_width: float | None):
     """``label`` in ``size``, and wrapped onto more lines where it is wider than ``wrap_width``."""
-    had_size, old_size, text = "size" in label.opts, label.opts.get("size"), label.text
-    label.setText(text, size=size)
+    old_opts, text = dict(label.opts), label.text
+    label.setText(text, size=size, family=print_family())
     if wrap_width is not None and label.item.boundingRect().width() > wrap_width:
         label.item.setTextWidth(wrap_width)
         _align(label.item, Qt.AlignmentFlag.AlignHCenter)
@@ -267,12 +273,9 @@ def _restyle_label(label: pg.LabelItem, size: str, wrap_width: float | None):
     def undo() -> None:
         label.item.setTextWidth(-1)
         _align(label.item, Qt.AlignmentFlag.AlignLeft)
-        if had_size:
-            label.setText(text, size=old_size)
-        else:
-            label.opts.pop("size", None)
-            label.setText(text)
+        label.opts = old_opts
+        label.setText(text)
     return undo
 
 
-__all__ = ["PageGeometry", "laid_out_for_page", "page_geometry"]
+__all__ = ["PageGeometry", "laid_out_for_page", "page_geometry", "print_family"]
