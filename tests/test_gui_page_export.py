@@ -175,3 +175,12 @@ def test_export_dialog_remembers_the_page_size_across_a_restart(figures, gui_set
     restarted.path_edit.setText(str(tmp_path / "x.gif"))
     assert not restarted.validate() and ".svg" in restarted.problem.text()
     restarted.deleteLater()
+
+
+def test_a_figure_too_big_for_the_page_is_shrunk_to_it_and_says_so(figures, tmp_path, caplog):
+    w = figures
+    page = PageSize(width_mm=30, height_mm=20)  # the neurons plot, its colour bar and legend: no room
+    with caplog.at_level("WARNING", logger="lsexplorer.gui.export"):
+        png = QImage(str(w.export_figure(w.neurons, "neurons", tmp_path / "tiny.png", page)))
+    assert (png.width(), png.height()) == (page.pixels(30), page.pixels(20))  # still the page's size
+    assert "tiny.png does not fit 30 mm with 8 pt labels: drawn at" in caplog.text

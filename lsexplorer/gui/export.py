@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import logging
 import os
 import re
 import secrets
@@ -39,6 +40,8 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWid
 from ..core.errors import InputError
 from .page_layout import PageGeometry, laid_out_for_page
 from .page_size import PageSize
+
+log = logging.getLogger(__name__)
 
 #: Formats :func:`export_figure` writes, by file suffix.
 FIGURE_FORMATS = {".png": "PNG image", ".svg": "SVG vector graphics", ".pdf": "PDF document"}
@@ -71,6 +74,10 @@ def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: st
             if page is not None:
                 with laid_out_for_page(view, page) as geometry:
                     _write_page(view, tmp, suffix, geometry, page, title)
+                if geometry.scale < 0.99:
+                    log.warning("%s does not fit %g mm with %g pt labels: drawn at %.0f %% of its size "
+                                "(labels %.1f pt); a wider figure or smaller labels keep the sizes", path.name,
+                                page.width_mm, page.font_pt, 100 * geometry.scale, page.font_pt * geometry.scale)
             elif suffix == ".png":
                 _write_png(view, tmp, scale)
             elif suffix == ".svg":

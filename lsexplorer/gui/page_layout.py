@@ -45,6 +45,13 @@ class PageGeometry:
     height_mm: float
     scene_dpi: float
 
+    @property
+    def scale(self) -> float:
+        """How much the export shrinks the figure to fit the page: 1 when it was laid out at the
+        page's size, less when it could not become that small (its fonts shrink by as much)."""
+        return min(1.0, self.width_mm / MM_PER_INCH * self.scene_dpi / self.source.width(),
+                   self.height_mm / MM_PER_INCH * self.scene_dpi / self.source.height())
+
 
 def page_geometry(view: pg.GraphicsView, page: PageSize) -> PageGeometry:
     """The page's rectangle in ``view``'s scene units (see the module docstring) and its size in mm;
