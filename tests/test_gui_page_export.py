@@ -114,7 +114,7 @@ def _axis_labels_outside(view: pg.GraphicsView, bounds) -> list[str]:
 
 def test_at_one_column_every_axis_label_lies_inside_the_figure(figures):
     w = figures
-    checked, problems = 0, []
+    checked, problems, fitted, scaled = 0, [], 0, []
     for panel in w.panels:
         w.show_dock(panel.title)
         for _ in range(3):
@@ -123,15 +123,19 @@ def test_at_one_column_every_axis_label_lies_inside_the_figure(figures):
             if not (view.isVisible() and isinstance(view, pg.GraphicsView)):
                 continue
             with laid_out_for_page(view, PageSize()) as geometry:
-                # Laid out at the page's size, not wider (the export would shrink it, and its fonts).
+                # Laid out at the page's size, or (a dense composite) a little larger, scaled to it.
                 wanted = page_geometry(view, PageSize()).source
-                assert (geometry.source.width(), geometry.source.height()) == \
-                    pytest.approx((wanted.width(), wanted.height()), abs=0.5), f"{panel.title}/{name}"
+                if (geometry.source.width(), geometry.source.height()) == \
+                        pytest.approx((wanted.width(), wanted.height()), abs=0.5):
+                    fitted += 1
+                else:
+                    scaled.append(f"{panel.title}/{name} at {geometry.scale:.2f}")
+                    assert geometry.scale > 0.85, scaled[-1]
                 labels = [a for a in view.scene().items() if isinstance(a, pg.AxisItem) and a.isVisible()
                           and a.label.isVisible() and a.labelText]
                 checked += len(labels)
                 problems += [f"{panel.title}/{name}: {p}" for p in _axis_labels_outside(view, geometry.source)]
-    assert checked >= 10
+    assert checked >= 10 and fitted >= 8 and len(scaled) <= 1, scaled
     assert not problems, "\n".join(problems)
 
 
@@ -139,7 +143,8 @@ def test_the_window_shows_the_same_figure_after_an_export(figures, tmp_path):
     w = figures
     view = w.neurons.plot_widget
     before = figure_image(view)
-    w.export_figure(w.neurons, "neurons", tmp_path / "n.png", PageSize(width_mm=60))
+    for page in (PageSize(width_mm=60), PageSize(width_mm=30, height_mm=20)):  # the second one cannot fit
+        w.export_figure(w.neurons, "neurons", tmp_path / "n.png", page)
     QApplication.processEvents()
     after = figure_image(view)
     assert after.size() == before.size()

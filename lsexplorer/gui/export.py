@@ -180,7 +180,7 @@ def _write_pdf(view: QWidget, path: Path, title: str | None, source: QRectF | No
         raise ExportError(f"cannot write {path}: Qt could not open the PDF for writing")
     try:
         page = QRectF(0, 0, writer.width(), writer.height()) if size_mm is None else \
-            QRectF(0, 0, source.width(), source.height())
+            QRectF(0, 0, size_mm[0] / 25.4 * dpi, size_mm[1] / 25.4 * dpi)
         painter.fillRect(page, _background(view))
         _paint(view, painter, page, source)
     finally:
@@ -194,13 +194,14 @@ def _write_page(view: pg.GraphicsView, path: Path, suffix: str, geometry: PageGe
     if suffix == ".png":
         width, height = page.pixels(geometry.width_mm), page.pixels(geometry.height_mm)
         image = QImage(QSize(width, height), QImage.Format.Format_ARGB32)
-        image.setDevicePixelRatio(width / source.width())
+        ratio = min(width / source.width(), height / source.height())
+        image.setDevicePixelRatio(ratio)
         image.setDotsPerMeterX(round(view.logicalDpiX() / 0.0254))  # see figure_image
         image.setDotsPerMeterY(round(view.logicalDpiY() / 0.0254))
         image.fill(_background(view))
         painter = QPainter(image)
         try:
-            _paint(view, painter, QRectF(0, 0, source.width(), source.height()), source)
+            _paint(view, painter, QRectF(0, 0, width / ratio, height / ratio), source)
         finally:
             painter.end()
         image.setDotsPerMeterX(round(page.dpi / 0.0254))  # the PNG's pHYs: placed at its size in mm

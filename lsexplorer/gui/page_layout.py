@@ -32,6 +32,8 @@ from .page_size import MM_PER_INCH, PageSize
 PAGE_PADDING = 3.0
 #: Titles wider than this share of the page's width are wrapped onto more lines.
 TITLE_SHARE = 0.6
+#: Least width and height (mm) of a plot's data area; a page too small for it gets a scaled figure.
+MIN_DATA_MM = 12.0
 #: Most rounds of "lay out, paint, re-measure" before the layout is taken as settled.
 SETTLE_ROUNDS = 6
 
@@ -74,6 +76,8 @@ def laid_out_for_page(view: pg.GraphicsView, page: PageSize) -> Iterator[PageGeo
     """
     central = view.centralWidget
     geometry = page_geometry(view, page)
+    ranges = [(box, box.viewRange(), box.autoRangeEnabled()) for box in view.scene().items()
+              if isinstance(box, pg.ViewBox)]
     corner = view.range.topLeft()
     page_rect = QRectF(corner, geometry.source.size())
     content = page_rect.adjusted(PAGE_PADDING, PAGE_PADDING, -PAGE_PADDING, -PAGE_PADDING)
@@ -82,15 +86,19 @@ def laid_out_for_page(view: pg.GraphicsView, page: PageSize) -> Iterator[PageGeo
         _settle(view, content)
         restore = _fewer_legend_columns(view, content, restore)
         restore = _wrap_long_axis_labels(view, content, restore)
+        content = _room_for_data(view, content, MIN_DATA_MM / MM_PER_INCH * geometry.scene_dpi)
         restore = _keep_axis_labels_inside(view, content, restore)
         laid_out = central.mapRectToScene(central.rect())
-        source = page_rect if laid_out.width() <= content.width() + 0.5 and \
-            laid_out.height() <= content.height() + 0.5 else \
-            laid_out.adjusted(-PAGE_PADDING, -PAGE_PADDING, PAGE_PADDING, PAGE_PADDING)
+        fits = laid_out.width() <= page_rect.width() - 2 * PAGE_PADDING + 0.5 and \
+            laid_out.height() <= page_rect.height() - 2 * PAGE_PADDING + 0.5
+        source = page_rect if fits else laid_out.adjusted(-PAGE_PADDING, -PAGE_PADDING, PAGE_PADDING, PAGE_PADDING)
         yield PageGeometry(source, geometry.width_mm, geometry.height_mm, geometry.scene_dpi)
     finally:
         restore()
         _settle(view, view.range)  # what the view gives its central item on a resize
+        for box, (x_range, y_range), auto in ranges:  # an aspect-locked plot re-ranges as it resizes
+            box.setRange(xRange=x_range, yRange=y_range, padding=0)
+            box.enableAutoRange(x=auto[0], y=auto[1])
         view.viewport().update()
 
 
@@ -149,6 +157,22 @@ def _wrap_long_axis_labels(view: pg.GraphicsView, source: QRectF, restore):
             axis.resizeEvent()
         restore()
     return undo
+
+
+def _room_for_data(view: pg.GraphicsView, content: QRectF, least: float) -> QRectF:
+    """``content`` grown until every plot's data area is at least ``least`` scene units each way
+    (on a tiny page, legends and colour bars would otherwise squeeze it to nothing); the export then
+    scales the larger figure down to the page. Returns the rectangle the figure is laid out in."""
+    for _ in range(3):
+        boxes = [item for item in view.scene().items() if isinstance(item, pg.ViewBox) and item.isVisible()
+                 and not isinstance(item.parentItem(), pg.ColorBarItem)]  # a colour bar is narrow by design
+        grow_x = max((least - box.width() for box in boxes), default=0.0)
+        grow_y = max((least - box.height() for box in boxes), default=0.0)
+        if grow_x <= 0.5 and grow_y <= 0.5:
+            break
+        content = content.adjusted(0, 0, max(0.0, grow_x), max(0.0, grow_y))
+        _settle(view, content)
+    return content
 
 
 def _keep_axis_labels_inside(view: pg.GraphicsView, figure: QRectF, restore):
