@@ -3,7 +3,7 @@
     python scripts/render_icons.py
 
 Run after editing the SVG. The app's window icon is built from the PNGs (no SVG plugin needed), and
-``lsexplorer desktop-entry --install`` copies the SVG and the 256-pixel PNG into the icon theme.
+``lsexplorer desktop-entry --install`` copies the SVG and every PNG size into the user's icon theme.
 """
 
 from __future__ import annotations
