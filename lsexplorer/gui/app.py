@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -46,6 +47,9 @@ from .remembered import last_folder, remember_folder
 from .style import configure_pyqtgraph
 from .sweep_view import QtSweepView
 from .workers import GuiThreadGarbageCollector, Worker
+
+if TYPE_CHECKING:  # imported when the dialog opens
+    from .figure_export_dialog import QtFigureExportDialog
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +382,7 @@ class MainWindow(QMainWindow):
         """Where the last export went (else next to the session, a recent file, or home)."""
         return last_folder(self.settings, "export") or Path(self._last_dir())
 
-    def export_figure_dialog(self, panel: PanelBase, name: str):
+    def export_figure_dialog(self, panel: PanelBase, name: str) -> QtFigureExportDialog:
         """File ▸ Export figure: the (non-blocking) dialog for the file and the size on paper; accepting
         it writes the figure and remembers the folder, the format and the size."""
         from .figure_export_dialog import QtFigureExportDialog
