@@ -163,7 +163,7 @@ def _room_for_data(view: pg.GraphicsView, content: QRectF, least: float) -> QRec
     """``content`` grown until every plot's data area is at least ``least`` scene units each way
     (on a tiny page, legends and colour bars would otherwise squeeze it to nothing); the export then
     scales the larger figure down to the page. Returns the rectangle the figure is laid out in."""
-    for _ in range(3):
+    for _ in range(6):  # each round the layout shares the growth among its columns and rows
         boxes = [item for item in view.scene().items() if isinstance(item, pg.ViewBox) and item.isVisible()
                  and not isinstance(item.parentItem(), pg.ColorBarItem)]  # a colour bar is narrow by design
         grow_x = max((least - box.width() for box in boxes), default=0.0)
