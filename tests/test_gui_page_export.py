@@ -187,5 +187,7 @@ def test_a_figure_too_big_for_the_page_is_shrunk_to_it_and_says_so(figures, tmp_
     page = PageSize(width_mm=30, height_mm=20)  # the neurons plot, its colour bar and legend: no room
     with caplog.at_level("WARNING", logger="lsexplorer.gui.export"):
         png = QImage(str(w.export_figure(w.neurons, "neurons", tmp_path / "tiny.png", page)))
+        w.export_figure(w.neurons, "neurons", tmp_path / "tiny.svg", page)
     assert (png.width(), png.height()) == (page.pixels(30), page.pixels(20))  # still the page's size
-    assert "tiny.png does not fit 30 mm with 8 pt labels: drawn at" in caplog.text
+    assert "tiny does not fit 30 mm with 8 pt labels: drawn at" in caplog.text
+    assert caplog.text.count("does not fit") == 1  # once for the figure, not for each format

@@ -75,9 +75,7 @@ def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: st
                 with laid_out_for_page(view, page) as geometry:
                     _write_page(view, tmp, suffix, geometry, page, title)
                 if geometry.scale < 0.99:
-                    log.warning("%s does not fit %g mm with %g pt labels: drawn at %.0f %% of its size "
-                                "(labels %.1f pt); a wider figure or smaller labels keep the sizes", path.name,
-                                page.width_mm, page.font_pt, 100 * geometry.scale, page.font_pt * geometry.scale)
+                    _warn_once(path.with_suffix("").name, page, geometry.scale)
             elif suffix == ".png":
                 _write_png(view, tmp, scale)
             elif suffix == ".svg":
@@ -89,6 +87,18 @@ def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: st
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+_warned: set[tuple[str, PageSize]] = set()
+
+
+def _warn_once(figure: str, page: PageSize, scale: float) -> None:
+    """Say, once per figure and page size (not for each of its formats), that it was scaled down."""
+    if (figure, page) not in _warned:
+        _warned.add((figure, page))
+        log.warning("%s does not fit %g mm with %g pt labels: drawn at %.0f %% of its size (labels %.1f pt); "
+                    "a wider figure or smaller labels keep the sizes", figure, page.width_mm, page.font_pt,
+                    100 * scale, page.font_pt * scale)
 
 
 @contextlib.contextmanager
