@@ -191,3 +191,18 @@ def test_a_figure_too_big_for_the_page_is_shrunk_to_it_and_says_so(figures, tmp_
     assert (png.width(), png.height()) == (page.pixels(30), page.pixels(20))  # still the page's size
     assert "tiny does not fit 30 mm with 8 pt labels: drawn at" in caplog.text
     assert caplog.text.count("does not fit") == 1  # once for the figure, not for each format
+
+
+def test_markers_scale_with_the_text_and_come_back(figures):
+    from PySide6.QtGui import QFont, QFontInfo
+
+    view = figures.neurons.plot_widget
+    scatters = [s for s in view.scene().items() if isinstance(s, pg.ScatterPlotItem) and len(s.data)]
+    before = [np.where(s.data["size"] < 0, s.opts["size"], s.data["size"]) for s in scatters]
+    assert scatters
+    with laid_out_for_page(view, PageSize(font_pt=8)):
+        ratio = 7 / QFontInfo(QFont()).pointSizeF()  # tick labels 7 pt, from the screen's font
+        for scatter, size in zip(scatters, before):
+            np.testing.assert_allclose(scatter.data["size"], size * ratio)
+    for scatter, size in zip(scatters, before):
+        np.testing.assert_allclose(np.where(scatter.data["size"] < 0, scatter.opts["size"], scatter.data["size"]), size)

@@ -9,8 +9,9 @@ size in scene units, sets every axis, title and legend font in points, lets the 
 until nothing moves), yields the scene rectangle to render, and puts everything back.
 
 One scene unit is one logical pixel of the screen (1/96 inch at the usual 96 dpi): fonts given in
-points convert through that resolution, and the exporters paint at it, so pens and markers drawn one
-pixel wide come out 0.75 pt on paper. Nothing is painted on screen meanwhile: no event is processed
+points convert through that resolution, and the exporters paint at it, so a pen one pixel wide comes
+out 0.75 pt on paper. Markers shrink or grow with the text: by the ratio of the page's tick-label
+size to the screen font's (7 pt to 9 pt by default), so a 10-pixel marker becomes about 5.8 pt. Nothing is painted on screen meanwhile: no event is processed
 between the change and its undoing, apart from the posted layout requests.
 """
 
@@ -21,6 +22,7 @@ import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import QFont, QFontInfo, QImage, QPainter
@@ -266,11 +268,21 @@ def _restyle(scene, page: PageSize, title_width: float):
             old_font = item.textItem.font()
             item.setFont(_point_font(page.tick_pt))
             undo.append(lambda item=item, old=old_font: item.setFont(old))
+        elif isinstance(item, pg.ScatterPlotItem) and item.opts.get("pxMode", True) and len(item.data):
+            undo.append(_rescale_markers(item, page.tick_pt / QFontInfo(QFont()).pointSizeF()))
 
     def restore() -> None:
         for step in reversed(undo):
             step()
     return restore
+
+
+def _rescale_markers(scatter: pg.ScatterPlotItem, scale: float):
+    """Markers (sized in pixels) scaled with the text, as the tick labels are from the screen's font
+    to the page's; returns the undo."""
+    sizes = scatter.data["size"].copy()  # -1: the item's default size
+    scatter.setSize(np.where(sizes < 0, scatter.opts["size"], sizes) * scale)
+    return lambda: scatter.setSize(sizes)
 
 
 def _restyle_axis(axis: pg.AxisItem, page: PageSize):
