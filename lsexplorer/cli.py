@@ -178,9 +178,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eigs", type=_positive_int, nargs=2, metavar=("FIRST", "COUNT"),
                    help="Saddle line: draw COUNT eigenvalues from the FIRST-smallest on (at a saddle the ones "
                         "that cross zero follow its negative ones)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--width-mm", metavar="MM", help="figure width on paper in mm (default 85, one column)")
+    size.add_argument("--columns", type=int, choices=[1, 2], help="1: one journal column (85 mm), 2: the full "
+                      "text width (175 mm)")
+    p.add_argument("--height-mm", metavar="MM", help="figure height in mm (default: from each plot's aspect)")
+    p.add_argument("--dpi", metavar="N", default="300", help="resolution of the PNGs (default 300)")
+    p.add_argument("--font-pt", metavar="PT", default="8", help="axis-label size in points; ticks and legends "
+                   "1 pt smaller (default 8)")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
                         "thread unless OMP_NUM_THREADS etc. say otherwise")
+
+    p = sub.add_parser("desktop-entry", help="print the desktop entry (menu item and icon) of the app; "
+                       "--install adds it to your desktop's menus")
+    p.add_argument("--install", action="store_true", help="write it and the icon under $XDG_DATA_HOME "
+                   "(default ~/.local/share): applications/ and icons/hicolor/")
 
     p = sub.add_parser("path", help="minimum-energy path (NEB/AutoNEB) between two runs, with its certified saddle")
     p.add_argument("session", metavar="SESSION.h5")
@@ -657,11 +670,22 @@ def _saddle_descent(args: argparse.Namespace, session, rows: list[int] | None) -
     return 0
 
 
+def _export_page(args: argparse.Namespace):
+    """The page size the export flags ask for (a bad value raises with a one-line reason)."""
+    from .gui.page_size import ONE_COLUMN_MM, PageSize
+
+    sizes = {"height_mm": args.height_mm, "dpi": args.dpi, "font_pt": args.font_pt}
+    if args.columns is not None:
+        return PageSize.for_columns(args.columns, **sizes)
+    return PageSize(width_mm=args.width_mm if args.width_mm is not None else ONE_COLUMN_MM, **sizes)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import os
 
     from .core.session import load_session
 
+    page = _export_page(args)  # before anything is read or created
     session = load_session(args.session)  # a bad file fails here, with the session layer's one-line reason
     expand = None
     if args.expand_layer is not None:
@@ -696,7 +720,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        paths = export_session_figures(args.session, out, stop=stop, expand=expand,
+        paths = export_session_figures(args.session, out, stop=stop, page=page, expand=expand,
                                        eigs=tuple(args.eigs) if args.eigs else None)
     except ExportError as exc:
         raise UserError(str(exc)) from None
@@ -710,7 +734,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([str(p) for p in paths]))
     else:
-        print(f"wrote {len(paths)} files to {out} (--json lists them)")
+        print(f"wrote {len(paths)} files to {out}, figures {page.describe()} (--json lists them)")
+    return 0
+
+
+def cmd_desktop_entry(args: argparse.Namespace) -> int:
+    from .core.atomic_write import SaveError
+    from .desktop_entry import entry_text, install
+
+    if not args.install:
+        print(entry_text(), end="")
+        return 0
+    try:
+        paths = install()
+    except (OSError, SaveError) as exc:
+        raise UserError(f"cannot install the desktop entry: {getattr(exc, 'strerror', None) or exc}") from None
+    print(f"installed {paths[0]} and the icon under {paths[1].parents[2]}; lsexplorer is in your desktop's menus")
     return 0
 
 
@@ -794,7 +833,7 @@ def _quiet_stdout() -> None:
 
 COMMANDS = {"gui": cmd_gui, "train": cmd_train, "import": cmd_import, "info": cmd_info, "analyze": cmd_analyze,
             "export": cmd_export, "counting": cmd_counting, "sweep": cmd_sweep,
-            "path": cmd_path}
+            "path": cmd_path, "desktop-entry": cmd_desktop_entry}
 
 
 def _configure_threads(args: argparse.Namespace) -> None:

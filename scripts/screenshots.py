@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             folder.mkdir(parents=True, exist_ok=True)
             window.resize(width, height)
             settle(app)
-            arrange_docks(window, window.docks, window.roles)
+            arrange_docks(window, window.docks)
             settle(app)
             window.saddle_line.wait_live()
             window.slices.wait_done()

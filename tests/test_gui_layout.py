@@ -14,7 +14,7 @@ from lsexplorer.core.session import load_session
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.app import SAMPLE_SESSION, MainWindow
 from lsexplorer.gui.export_session import showcase_row
-from lsexplorer.gui.layout import DOCKS, Role, arrange_docks, fitted_size, focus_columns
+from lsexplorer.gui.layout import DOCKS, Role, arrange_docks, dock_role, fitted_size, focus_columns
 
 
 def _window(qtbot, settings) -> MainWindow:
@@ -29,7 +29,7 @@ def _arrange(window: MainWindow, width: int, height: int) -> None:
     """The default layout at ``width`` × ``height`` (the offscreen test screen is smaller, and
     Reset layout would shrink the window to it)."""
     window.resize(width, height)
-    arrange_docks(window, window.docks, window.roles)
+    arrange_docks(window, window.docks)
     _settle()
 
 
@@ -43,7 +43,7 @@ def test_every_panel_of_the_table_has_a_dock_and_an_attribute(qtbot, gui_setting
     assert [type(p) for p in w.panels] == [spec.panel_class for spec in DOCKS]
     for spec in DOCKS:
         panel = getattr(w, spec.attribute)
-        assert w.roles[panel.title] is spec.role and panel.title in w.docks
+        assert w.roles[panel.title] is dock_role(panel.title) and panel.title in w.docks
     assert sum(r is Role.FOCUS for r in w.roles.values()) >= 4
 
 
@@ -204,14 +204,18 @@ def test_export_dialogs_start_in_the_last_export_folder_after_a_restart(qtbot, m
     out.mkdir()
     w.ask_save_path = lambda caption, suggested, filters: str(out / "spectrum.svg")
     w.model.select(1)
-    w.export_figure_dialog(w.neurons, "neurons")
+    box = w.export_figure_dialog(w.neurons, "neurons")
+    box._browse()  # "Browse…" asks through ask_save_path
+    box.accept()
     assert (out / "spectrum.svg").exists()
     restarted = MainWindow(settings=QSettings(gui_settings.fileName(), QSettings.Format.IniFormat))
     qtbot.addWidget(restarted)
     restarted.model.set_session(w.model.session)
     suggested = []
     restarted.ask_save_path = lambda caption, path, filters: suggested.append(path)
-    restarted.export_figure_dialog(restarted.neurons, "neurons")
+    box = restarted.export_figure_dialog(restarted.neurons, "neurons")
+    suggested.append(str(box.path))
+    box.reject()
     restarted.export_data_dialog(restarted.neurons, "neurons")
     assert [str(p) for p in suggested] == [str(out / "neurons.svg"), str(out / "neurons.csv")]
 
@@ -227,3 +231,23 @@ def test_training_dock_is_raised_when_training_starts(qtbot, main_window, tmp_pa
     assert not w.docks["Training"].visibleRegion().isEmpty()
     w.training.cancel()
     w.model.tasks.wait_all(10_000)
+
+
+def test_reset_layout_makes_the_files_tab_groups_and_sets_the_window_icon(qtbot, gui_settings):
+    from lsexplorer.gui.layout_file import load_layout
+
+    w = MainWindow(settings=gui_settings)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    assert not w.windowIcon().isNull() and w.windowIcon().availableSizes()
+    layout = load_layout()
+    w.resize(760, 600)  # inside the 800 × 800 offscreen screen: the file's "laptop" columns
+    w.docks["Neurons"].setFloating(True)
+    w.reset_layout()
+    for column in layout.screen_for(w.width()).focus_tabs:
+        first = w.docks[column[0]]
+        assert {d.windowTitle() for d in w.tabifiedDockWidgets(first)} == set(column[1:])
+        assert not first.isFloating() and w.dockWidgetArea(first) == w.dockWidgetArea(w.docks["Runs"])
+    assert {d.windowTitle() for d in w.tabifiedDockWidgets(w.docks["Statistics"])} == \
+        set(layout.secondary_tabs) - {"Statistics"}

@@ -1,5 +1,6 @@
-"""The wheel carries what the package promises: ``py.typed`` and the sample session, which an
-installed lsexplorer finds through :func:`lsexplorer.core.samples.sample_session_path`."""
+"""The wheel carries what the package promises: ``py.typed``, the sample session, which an installed
+lsexplorer finds through :func:`lsexplorer.core.samples.sample_session_path`, and the top-level
+``resources/`` (icon, desktop entry, layouts), installed as the package ``lsexplorer.resources``."""
 
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ def test_an_installed_wheel_finds_its_sample_session(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    for name in ("lsexplorer", "sample_data"):
+    for name in ("lsexplorer", "sample_data", "resources"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
@@ -27,6 +28,8 @@ def test_an_installed_wheel_finds_its_sample_session(tmp_path):
     wheel, = (tmp_path / "dist").glob("lsexplorer-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "lsexplorer/py.typed" in names
+    assert {"lsexplorer/resources/lsexplorer.desktop", "lsexplorer/resources/icons/lsexplorer.svg",
+            "lsexplorer/resources/icons/lsexplorer-256.png", "lsexplorer/resources/layouts/default.json"} <= set(names)
     stored = [n for n in names if n.endswith("/share/lsexplorer/toy_width5.h5")]
     assert len(stored) == 1 and zipfile.ZipFile(wheel).getinfo(stored[0]).file_size == \
         (ROOT / "sample_data" / "toy_width5.h5").stat().st_size
@@ -43,13 +46,17 @@ def test_an_installed_wheel_finds_its_sample_session(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
                    check=True, capture_output=True, env=env, timeout=300)
     code = ("import lsexplorer; from lsexplorer.core.samples import sample_session_path; "
-            "print(lsexplorer.__file__); print(sample_session_path())")
+            "from lsexplorer import app_resources as r; from lsexplorer.gui.layout_file import load_layout; "
+            "print(lsexplorer.__file__); print(sample_session_path()); print(r.resource_root()); "
+            "print(len(r.icon_png(256)), r.desktop_entry().count('\\nExec='), len(load_layout().screens))")
     out = subprocess.run([str(python), "-c", code], cwd=tmp_path, check=True, capture_output=True, text=True,
                          env=env, timeout=120).stdout.split()
     assert out[0].startswith(str(venv)), out  # the installed copy, not the checkout
     found = Path(out[1])
     assert found.is_file() and found.is_relative_to(venv) and found.parent.name == "lsexplorer"
     assert found.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+    assert Path(out[2]).is_relative_to(venv) and Path(out[2]).name == "resources"  # inside the installed package
+    assert int(out[3]) == (ROOT / "resources" / "icons" / "lsexplorer-256.png").stat().st_size and out[4:] == ["1", "3"]
 
 
 def test_a_checkout_finds_its_own_sample_session():

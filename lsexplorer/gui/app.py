@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -37,13 +38,18 @@ from .export import (
     register_pyqtgraph_exporters,
     write_csv,
 )
-from .layout import DOCKS, Role, arrange_docks, fitted_size, make_dock, new_window_size
+from .icon import app_icon
+from .layout import DOCKS, Role, arrange_docks, dock_role, fitted_size, make_dock, new_window_size
 from .model import SessionModel, derived_data
+from .page_size import PageSize
 from .panels.base import PanelBase
 from .remembered import last_folder, remember_folder
 from .style import configure_pyqtgraph
 from .sweep_view import QtSweepView
 from .workers import GuiThreadGarbageCollector, Worker
+
+if TYPE_CHECKING:  # imported when the dialog opens
+    from .figure_export_dialog import QtFigureExportDialog
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +108,12 @@ class MainWindow(QMainWindow):
             panel = spec.panel_class(self.model)
             setattr(self, spec.attribute, panel)
             self.panels.append(panel)
-            self.roles[panel.title] = spec.role
+            self.roles[panel.title] = dock_role(panel.title)
         self.docks: dict[str, QDockWidget] = {p.title: make_dock(self, p) for p in self.panels}
         self.resize(new_window_size(self._available_geometry()))
-        arrange_docks(self, self.docks, self.roles)
+        arrange_docks(self, self.docks)
 
+        self.setWindowIcon(app_icon())
         self._build_status_bar()
         self._build_menus()
         self.model.sessionChanged.connect(self._update_title)
@@ -387,16 +394,28 @@ class MainWindow(QMainWindow):
         """Where the last export went (else next to the session, a recent file, or home)."""
         return last_folder(self.settings, "export") or Path(self._last_dir())
 
-    def export_figure_dialog(self, panel: PanelBase, name: str) -> None:
+    def export_figure_dialog(self, panel: PanelBase, name: str) -> QtFigureExportDialog:
+        """File ▸ Export figure: the (non-blocking) dialog for the file and the size on paper; accepting
+        it writes the figure and remembers the folder, the format and the size."""
+        from .figure_export_dialog import QtFigureExportDialog
+
         filters = ";;".join(f"{label} (*{suffix})" for suffix, label in FIGURE_FORMATS.items())
         suffix = str(self.settings.value("export/figure_suffix", ".png"))
-        path = self.ask_save_path("Export figure", str(self._export_dir() / f"{name}{suffix}"), filters)
-        if path and self.export_figure(panel, name, path) is not None:
-            remember_folder(self.settings, "export", path)
-            self.settings.setValue("export/figure_suffix", Path(path).suffix or ".png")
+        self.figure_box = QtFigureExportDialog(
+            self, self._export_dir() / f"{name}{suffix}", self.settings,
+            lambda current: self.ask_save_path("Export figure", current, filters))
+        self.figure_box.accepted.connect(lambda box=self.figure_box: self._export_accepted(panel, name, box))
+        self.figure_box.open()
+        return self.figure_box
 
-    def export_figure(self, panel: PanelBase, name: str, path: str | Path) -> Path | None:
-        """Show ``panel``'s dock (a hidden plot has no layout) and write figure ``name`` to ``path``."""
+    def _export_accepted(self, panel: PanelBase, name: str, box) -> None:
+        if self.export_figure(panel, name, box.path, box.page) is not None:
+            remember_folder(self.settings, "export", box.path)
+            self.settings.setValue("export/figure_suffix", box.path.suffix or ".png")
+
+    def export_figure(self, panel: PanelBase, name: str, path: str | Path, page: PageSize | None = None) -> Path | None:
+        """Show ``panel``'s dock (a hidden plot has no layout) and write figure ``name`` to ``path``,
+        sized for ``page`` (else as on screen)."""
         dock = self.docks[panel.title]
         if not dock.isVisible() or panel.visibleRegion().isEmpty():
             dock.show()
@@ -404,7 +423,7 @@ class MainWindow(QMainWindow):
             QApplication.processEvents()
         path = Path(path) if Path(path).suffix else Path(str(path) + ".png")
         try:
-            export_figure(panel.figures()[name], path, title=f"lsexplorer — {panel.title}: {name}")
+            export_figure(panel.figures()[name], path, title=f"lsexplorer — {panel.title}: {name}", page=page)
         except ExportError as exc:
             self.show_error("Cannot export the figure", str(exc))
             return None
@@ -446,7 +465,7 @@ class MainWindow(QMainWindow):
         """Every dock shown and docked where it starts, arranged for the window shrunk to the current screen."""
         if not (self.isMaximized() or self.isFullScreen()):
             self.resize(fitted_size(self.size(), self._available_geometry()))
-        arrange_docks(self, self.docks, self.roles)
+        arrange_docks(self, self.docks)
 
     def show_dock(self, title: str) -> None:
         """Show dock ``title`` and bring it to the front of its tab group."""
@@ -544,6 +563,8 @@ def run_gui(path: str | Path | None = None) -> int:
     leave_a_core_for_the_gui()
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    app.setDesktopFileName("lsexplorer")  # Wayland: the desktop entry, and with it the icon
+    app.setWindowIcon(app_icon())
     window = MainWindow()
     window.show()
     target = Path(path) if path else SAMPLE_SESSION

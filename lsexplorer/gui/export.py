@@ -10,6 +10,11 @@ make them bitmaps in a vector file, and tiny in a high-resolution PNG).
 :func:`register_pyqtgraph_exporters` also puts the SVG and PDF paths into pyqtgraph's right-click
 "Export..." dialog, in place of the broken SVG exporter.
 
+Given a :class:`~lsexplorer.gui.page_size.PageSize`, a plot is exported sized for a page instead of
+as it sits on screen: laid out again at its width in millimetres with fonts in points
+(:mod:`lsexplorer.gui.page_layout`); the SVG declares its size in mm, the PDF page is that size, and
+the PNG is ``round(mm / 25.4 * dpi)`` pixels wide and records its dpi.
+
 Export a plot only after it was shown and laid out (DESIGN.md): a never-shown widget has no size.
 """
 
@@ -17,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,6 +38,10 @@ from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
 
 from ..core.errors import InputError
+from .page_layout import PageGeometry, laid_out_for_page
+from .page_size import PageSize
+
+log = logging.getLogger(__name__)
 
 #: Formats :func:`export_figure` writes, by file suffix.
 FIGURE_FORMATS = {".png": "PNG image", ".svg": "SVG vector graphics", ".pdf": "PDF document"}
@@ -40,11 +51,13 @@ class ExportError(InputError):
     """A figure or table could not be written; the message says why, in one line."""
 
 
-def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: str | None = None) -> Path:
+def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: str | None = None,
+                  page: PageSize | None = None) -> Path:
     """Write the figure shown by ``view`` to ``path``; the suffix (.png, .svg, .pdf) picks the format.
 
     ``view`` is a pyqtgraph ``GraphicsView`` (``PlotWidget``, ``GraphicsLayoutWidget``) or any widget.
-    PNGs are rendered at ``scale`` times the on-screen size. Returns the path written.
+    With ``page`` (pyqtgraph views only) the figure is laid out at the page's size with its fonts;
+    without, it is drawn as on screen, PNGs at ``scale`` times the on-screen size. Returns the path.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -54,9 +67,16 @@ def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: st
     size = view.size()
     if size.width() < 2 or size.height() < 2:
         raise ExportError("the figure has no size yet; show it before exporting")
+    if page is not None and not isinstance(view, pg.GraphicsView):
+        raise ExportError("only plots can be sized for a page; export this figure without a page size")
     try:
         with _replacing(path) as tmp:
-            if suffix == ".png":
+            if page is not None:
+                with laid_out_for_page(view, page) as geometry:
+                    _write_page(view, tmp, suffix, geometry, page, title)
+                if geometry.scale < 0.99:
+                    _warn_once(path.with_suffix("").name, page, geometry.scale)
+            elif suffix == ".png":
                 _write_png(view, tmp, scale)
             elif suffix == ".svg":
                 _write_svg(view, tmp, title)
@@ -67,6 +87,18 @@ def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: st
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+_warned: set[tuple[str, PageSize]] = set()
+
+
+def _warn_once(figure: str, page: PageSize, scale: float) -> None:
+    """Say, once per figure and page size (not for each of its formats), that it was scaled down."""
+    if (figure, page) not in _warned:
+        _warned.add((figure, page))
+        log.warning("%s does not fit %g mm with %g pt labels: drawn at %.0f %% of its size (labels %.1f pt); "
+                    "a wider figure or smaller labels keep the sizes", figure, page.width_mm, page.font_pt,
+                    100 * scale, page.font_pt * scale)
 
 
 @contextlib.contextmanager
@@ -117,7 +149,10 @@ def _write_svg(view: QWidget, path: Path, title: str | None, source: QRectF | No
     generator = QSvgGenerator()
     generator.setFileName(str(path))
     generator.setSize(size)
-    generator.setViewBox(QRect(0, 0, size.width(), size.height()))
+    if source is None:
+        generator.setViewBox(QRect(0, 0, size.width(), size.height()))
+    else:
+        generator.setViewBox(QRectF(0, 0, source.width(), source.height()))
     generator.setTitle(title or "lsexplorer figure")
     generator.setDescription("Exported by lsexplorer")
     # The screen's resolution: pyqtgraph's axes replay QPictures, which Qt rescales by the ratio of
@@ -125,32 +160,82 @@ def _write_svg(view: QWidget, path: Path, title: str | None, source: QRectF | No
     generator.setResolution(view.logicalDpiX())
     painter = QPainter(generator)
     try:
-        page = QRectF(0, 0, size.width(), size.height())
+        page = QRectF(0, 0, size.width(), size.height()) if source is None else \
+            QRectF(0, 0, source.width(), source.height())
         painter.fillRect(page, _background(view))
         _paint(view, painter, page, source)
     finally:
         painter.end()
 
 
-def _write_pdf(view: QWidget, path: Path, title: str | None, source: QRectF | None = None) -> None:
+def _write_pdf(view: QWidget, path: Path, title: str | None, source: QRectF | None = None,
+               size_mm: tuple[float, float] | None = None) -> None:
+    """One page exactly the figure's size (``size_mm``, else its pixels at the screen's resolution)."""
     size = _size(view, source)
     writer = QPdfWriter(str(path))
     writer.setTitle(title or "lsexplorer figure")
     writer.setCreator("lsexplorer")
-    # One page exactly the figure's size at the screen's resolution (see _write_svg for why that one).
+    # The screen's resolution (see _write_svg for why that one).
     dpi = view.logicalDpiX()
     writer.setResolution(dpi)
-    writer.setPageSize(QPageSize(QSizeF(size.width() * 72 / dpi, size.height() * 72 / dpi), QPageSize.Unit.Point))
+    if size_mm is None:
+        page_size = QPageSize(QSizeF(size.width() * 72 / dpi, size.height() * 72 / dpi), QPageSize.Unit.Point)
+    else:
+        page_size = QPageSize(QSizeF(*size_mm), QPageSize.Unit.Millimeter, "",
+                              QPageSize.SizeMatchPolicy.ExactMatch)
+    writer.setPageSize(page_size)
     writer.setPageMargins(QMarginsF(0, 0, 0, 0))
     painter = QPainter()
     if not painter.begin(writer):
         raise ExportError(f"cannot write {path}: Qt could not open the PDF for writing")
     try:
-        page = QRectF(0, 0, writer.width(), writer.height())
+        page = QRectF(0, 0, writer.width(), writer.height()) if size_mm is None else \
+            QRectF(0, 0, size_mm[0] / 25.4 * dpi, size_mm[1] / 25.4 * dpi)
         painter.fillRect(page, _background(view))
         _paint(view, painter, page, source)
     finally:
         painter.end()
+
+
+def _write_page(view: pg.GraphicsView, path: Path, suffix: str, geometry: PageGeometry, page: PageSize,
+                title: str | None) -> None:
+    """Write the scene rectangle ``geometry.source`` (laid out for ``page``) as a page-sized figure."""
+    source = geometry.source
+    if suffix == ".png":
+        width, height = page.pixels(geometry.width_mm), page.pixels(geometry.height_mm)
+        image = QImage(QSize(width, height), QImage.Format.Format_ARGB32)
+        ratio = min(width / source.width(), height / source.height())
+        image.setDevicePixelRatio(ratio)
+        image.setDotsPerMeterX(round(view.logicalDpiX() / 0.0254))  # see figure_image
+        image.setDotsPerMeterY(round(view.logicalDpiY() / 0.0254))
+        image.fill(_background(view))
+        painter = QPainter(image)
+        try:
+            _paint(view, painter, QRectF(0, 0, width / ratio, height / ratio), source)
+        finally:
+            painter.end()
+        image.setDotsPerMeterX(round(page.dpi / 0.0254))  # the PNG's pHYs: placed at its size in mm
+        image.setDotsPerMeterY(round(page.dpi / 0.0254))
+        if not image.save(str(path), "PNG"):
+            raise ExportError(f"cannot write {path}: Qt could not save the PNG (is the folder writable?)")
+    elif suffix == ".svg":
+        _write_svg(view, path, title, source)
+        _declare_svg_size(path, geometry.width_mm, geometry.height_mm)
+    else:
+        _write_pdf(view, path, title, source, (geometry.width_mm, geometry.height_mm))
+
+
+_SVG_SIZE = re.compile(r'(<svg\b[^>]*?)\swidth="[^"]*"\s+height="[^"]*"', re.DOTALL)
+
+
+def _declare_svg_size(path: Path, width_mm: float, height_mm: float) -> None:
+    """Give the SVG root the exact size in mm (Qt writes it rounded through whole pixels); the viewBox,
+    in scene units, keeps the drawing's coordinates."""
+    text = path.read_text(encoding="utf-8")
+    text, found = _SVG_SIZE.subn(rf'\1 width="{width_mm:.6g}mm" height="{height_mm:.6g}mm"', text, count=1)
+    if not found:
+        raise ExportError(f"cannot write {path}: Qt's SVG has no width and height to set")
+    path.write_text(text, encoding="utf-8")
 
 
 def _size(view: QWidget, source: QRectF | None) -> QSize:
@@ -275,6 +360,7 @@ def register_pyqtgraph_exporters() -> None:
 __all__ = [
     "FIGURE_FORMATS",
     "ExportError",
+    "PageSize",
     "QtPdfExporter",
     "QtSvgExporter",
     "export_figure",

@@ -14,6 +14,7 @@ import numpy as np
 from ..core.analyses import closest_saddle, escape, mu_sweep
 from ..core.kinds import Kind
 from .export import FIGURE_FORMATS, ExportError, export_figure, write_csv
+from .page_size import PageSize
 
 #: Panel titles and the slug that starts their export file names.
 PANEL_SLUGS = {"Runs": "runs", "Neurons": "neurons", "Statistics": "statistics", "Training": "training",
@@ -37,8 +38,9 @@ def showcase_row(session) -> int:
 
 
 def export_session_figures(session_path: str | Path, out_dir: str | Path, size: tuple[int, int] = (1600, 1000),
-                           stop: threading.Event | None = None, expand: tuple[int, int] | None = None,
-                           eigs: tuple[int, int] | None = None) -> list[Path]:
+                           stop: threading.Event | None = None, page: PageSize | None = None,
+                           expand: tuple[int, int] | None = None, eigs: tuple[int, int] | None = None
+                           ) -> list[Path]:
     """Write every figure of a session as PNG, SVG and PDF, and its data as CSV, without a display.
 
     Opens ``session_path`` in an offscreen main window of ``size`` (creating a QApplication with the
@@ -58,6 +60,9 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
       ``saddle_line_y_eigenvalues``, ``saddle_line_loss_along_mu``
     - ``slices_saddle_to_minimum``, ``slices_plane`` (Fig 6.10), ``slices_plane_trajectory.csv``
     - ``escape_escape`` (Fig 6.6)
+
+    Figures are sized for ``page`` (default: one journal column, :class:`PageSize`'s defaults); their
+    height follows each plot's aspect in the window unless ``page`` gives one.
 
     A panel whose analysis is missing for the chosen run (e.g. a session never analysed) writes no
     figure; nothing is computed. Returns the paths written, in order. Raises ExportError when the
@@ -132,7 +137,8 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
                         if stopped():
                             break
                         written.append(export_figure(view, out / f"{slug}_{name}{suffix}",
-                                                     title=f"lsexplorer — {panel.title}: {name}"))
+                                                     title=f"lsexplorer — {panel.title}: {name}",
+                                                     page=page or PageSize()))
                 for name, table in panel.tables().items():
                     if stopped():
                         break

@@ -1,10 +1,12 @@
-"""Where the main window's docks go: one table of panels and their roles, and the arrangement for a screen.
+"""Where the main window's docks go: one table of panels, and the arrangement for a screen.
 
 The point being explored comes first: *focus* views (the selected run seen from different angles)
 get most of the window, side by side in as many columns as the screen's width allows, extra views
 tabbed into those columns. The *navigator* (the run table) and the *secondary* views (statistics
-over all runs, counting, training) share a narrow left column, the secondary ones as tabs. Adding a
-panel to the window is one line in :data:`DOCKS`.
+over all runs, counting, training) share a narrow left column, the secondary ones as tabs. Which
+dock has which role, the tab groups for narrow, laptop and wide windows and the shares of the width
+and height are data: ``resources/layouts/default.json``, read by :mod:`lsexplorer.gui.layout_file`.
+Adding a panel to the window is one line in :data:`DOCKS` and its title in that file.
 
 Every panel sits in a scroll area inside its dock (napari wraps dock widgets the same way), so no
 panel's controls can force the window wider than a laptop screen: below a panel's natural minimum
@@ -13,7 +15,6 @@ its dock scrolls instead of overlapping widgets.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .layout_file import DockLayout, Role, load_layout
 from .panels import (
     QtChannelPanel,
     QtCountingPanel,
@@ -41,51 +43,38 @@ from .panels import (
 )
 
 
-class Role(enum.Enum):
-    """What a dock is for, which decides where the default layout puts it."""
-
-    NAVIGATOR = "navigator"  # picks the point explored: left column, top
-    FOCUS = "focus"  # shows the selected point: large, side by side
-    SECONDARY = "secondary"  # about the whole session: tabs under the navigator
-
-
 @dataclass(frozen=True)
 class DockSpec:
-    """One panel of the main window: the ``MainWindow`` attribute that holds it, its class, its role."""
+    """One panel of the main window: the ``MainWindow`` attribute that holds it, and its class."""
 
     attribute: str
     panel_class: type
-    role: Role
 
 
-#: Every panel of the main window, in menu and export order. Focus views fill columns in this order.
+#: Every panel of the main window, in menu and export order; the layout file places them by title.
 DOCKS: tuple[DockSpec, ...] = (
-    DockSpec("run_table", QtRunTable, Role.NAVIGATOR),
-    DockSpec("neurons", QtNeuronPanel, Role.FOCUS),
-    DockSpec("statistics", QtStatisticsPanel, Role.SECONDARY),
-    DockSpec("training", QtTrainingPanel, Role.SECONDARY),
-    DockSpec("counting", QtCountingPanel, Role.SECONDARY),
-    DockSpec("saddle_line", QtSaddleLinePanel, Role.FOCUS),
-    DockSpec("slices", QtSlicesPanel, Role.FOCUS),
-    DockSpec("escape", QtEscapePanel, Role.FOCUS),
-    DockSpec("channel", QtChannelPanel, Role.FOCUS),
-    DockSpec("paths", QtPathsPanel, Role.FOCUS),
-    DockSpec("curvature_plane", QtCurvaturePlanePanel, Role.FOCUS),
+    DockSpec("run_table", QtRunTable),
+    DockSpec("neurons", QtNeuronPanel),
+    DockSpec("statistics", QtStatisticsPanel),
+    DockSpec("training", QtTrainingPanel),
+    DockSpec("counting", QtCountingPanel),
+    DockSpec("saddle_line", QtSaddleLinePanel),
+    DockSpec("slices", QtSlicesPanel),
+    DockSpec("escape", QtEscapePanel),
+    DockSpec("channel", QtChannelPanel),
+    DockSpec("paths", QtPathsPanel),
+    DockSpec("curvature_plane", QtCurvaturePlanePanel),
 )
 
-#: Screen widths (logical px) from which the focus views get a second and a third column.
-TWO_COLUMNS_FROM = 900
-THREE_COLUMNS_FROM = 1700
-#: Share of the window's width and height the left column and the navigator take.
-LEFT_SHARE = 0.28
-NAVIGATOR_SHARE = 0.45
-#: Size of a new window as a share of the screen's available area.
-NEW_WINDOW_SHARE = 0.9
+
+def focus_columns(width: int, layout: DockLayout | None = None) -> int:
+    """How many focus columns the layout (default: the shipped one) gives a window ``width`` pixels wide."""
+    return len((layout or load_layout()).screen_for(width).focus_tabs)
 
 
-def focus_columns(width: int) -> int:
-    """How many focus columns fit side by side in a window ``width`` logical pixels wide."""
-    return 3 if width >= THREE_COLUMNS_FROM else 2 if width >= TWO_COLUMNS_FROM else 1
+def dock_role(title: str, layout: DockLayout | None = None) -> Role:
+    """The role the layout gives dock ``title``; a dock it does not name is a focus view."""
+    return (layout or load_layout()).role(title) or Role.FOCUS
 
 
 class QtPanelScrollArea(QScrollArea):
@@ -138,25 +127,33 @@ def fitted_size(wanted: QSize, available: QRect) -> QSize:
     return QSize(min(wanted.width(), available.width()), min(wanted.height(), available.height()))
 
 
-def new_window_size(available: QRect) -> QSize:
+def new_window_size(available: QRect, layout: DockLayout | None = None) -> QSize:
     """A first window's size: most of the screen, leaving the desktop visible around it."""
-    return QSize(round(available.width() * NEW_WINDOW_SHARE), round(available.height() * NEW_WINDOW_SHARE))
+    share = (layout or load_layout()).new_window_share
+    return QSize(round(available.width() * share), round(available.height() * share))
 
 
-def arrange_docks(window: QMainWindow, docks: dict[str, QDockWidget], roles: dict[str, Role]) -> None:
-    """Place ``docks`` (by title, each with a role) for ``window``'s current size, all docked and shown.
+def arrange_docks(window: QMainWindow, docks: dict[str, QDockWidget], layout: DockLayout | None = None) -> None:
+    """Place ``docks`` (by title) as ``layout`` (default: the shipped one) says for ``window``'s current
+    width, all docked and shown.
 
-    Navigator over secondary tabs in the left column, focus views in ``focus_columns`` columns to the
-    right, each column a tab group whose first view is raised.
+    Navigator over secondary tabs in the left column, focus views in the screen's columns to the
+    right, each column a tab group whose first view is raised. A dock the layout does not name joins
+    the last column's tabs.
     """
+    layout = layout or load_layout()
     for dock in docks.values():
         dock.setFloating(False)  # docked first: removing a floating dock leaves a stale window behind
         window.removeDockWidget(dock)
-    by_role = {role: [docks[t] for t, r in roles.items() if r is role] for role in Role}
-    left = by_role[Role.NAVIGATOR] + by_role[Role.SECONDARY]
-    focus = by_role[Role.FOCUS]
-    n_columns = max(1, min(len(focus), focus_columns(window.width())))
-    columns = [focus[i::n_columns] for i in range(n_columns)] if focus else []
+    screen = layout.screen_for(window.width())
+    columns = [[docks[t] for t in column if t in docks] for column in screen.focus_tabs]
+    columns = [column for column in columns if column]
+    unnamed = [dock for title, dock in docks.items() if title not in layout.titles()]
+    if unnamed:
+        columns = columns[:-1] + [(columns[-1] if columns else []) + unnamed]
+    navigator = [docks[layout.navigator]] if layout.navigator in docks else []
+    secondary = [docks[t] for t in layout.secondary_tabs if t in docks]
+    left = navigator + secondary
     anchor = left[0] if left else columns[0][0]
     window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, anchor)
     # Splitting a dock that is already tabbed adds a tab, so every split comes before any tabifying.
@@ -165,7 +162,6 @@ def arrange_docks(window: QMainWindow, docks: dict[str, QDockWidget], roles: dic
         if column[0] is not anchor:
             window.splitDockWidget(previous, column[0], Qt.Orientation.Horizontal)
         previous = column[0]
-    navigator, secondary = by_role[Role.NAVIGATOR][:1], by_role[Role.SECONDARY]
     tops = navigator or secondary[:1]
     stacked = secondary if navigator else secondary[1:]
     if tops and stacked:
@@ -179,14 +175,14 @@ def arrange_docks(window: QMainWindow, docks: dict[str, QDockWidget], roles: dic
         group.raise_()
     width, height = window.width(), window.height()
     if left and columns:
-        left_w = round(width * LEFT_SHARE)
+        left_w = round(width * screen.left_share)
         focus_w = (width - left_w) // len(columns)
         window.resizeDocks([anchor] + [c[0] for c in columns], [left_w] + [focus_w] * len(columns),
                            Qt.Orientation.Horizontal)
     if tops and stacked:
-        nav_h = round(height * NAVIGATOR_SHARE)
+        nav_h = round(height * layout.navigator_share)
         window.resizeDocks([tops[0], stacked[0]], [nav_h, height - nav_h], Qt.Orientation.Vertical)
 
 
-__all__ = ["DOCKS", "DockSpec", "QtPanelScrollArea", "Role", "arrange_docks", "fitted_size", "focus_columns", "make_dock",
-           "new_window_size"]
+__all__ = ["DOCKS", "DockSpec", "QtPanelScrollArea", "Role", "arrange_docks", "dock_role", "fitted_size",
+           "focus_columns", "make_dock", "new_window_size"]

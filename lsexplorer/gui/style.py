@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGraphicsItem, QSizePolicy
 
 from ..core.kinds import Kind
 
@@ -66,6 +67,9 @@ def legend_below(plot: pg.PlotItem, columns: int = 3, text_size: str = "8pt", be
     legend = pg.LegendItem(colCount=1 if beside else columns, labelTextSize=text_size, **options)
     if beside:
         plot.layout.addItem(legend, 2, 3)
+        # As tall as its rows, at the top of the plot's height (stretched, its rows drift apart).
+        legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop)
     else:
         plot.layout.addItem(legend, 4, 1)
     plot.legend = legend
