@@ -83,3 +83,10 @@ def test_a_deep_run_off_is_described_in_the_channel_reason():
     result = analyse_channel(SPEC, [THETA, end], X, y)
     assert result.kind == "not_converged"
     assert "hidden layer 2 saturates into steps" in result.reason
+
+
+def test_relu_units_are_never_called_saturating():
+    relu = MLPSpec((3, 4, 4, 1), "relu", True)
+    w, b = _layer(THETA, 1)
+    report = runoff_report(relu, THETA, _with_layer(THETA, 1, 60.0 * w, 60.0 * b), X)
+    assert "saturates into steps" not in report.summary()

@@ -75,16 +75,18 @@ class LayerRunoff:
 
 @dataclasses.dataclass
 class RunoffReport:
-    """:class:`LayerRunoff` of every hidden layer, and the growth ``||theta_end|| / ||theta_start||``."""
+    """:class:`LayerRunoff` of every hidden layer, the growth ``||theta_end|| / ||theta_start||`` and
+    the activation (only sigmoid and tanh units saturate into steps)."""
 
     layers: list[LayerRunoff]
     norm_growth: float
+    activation: str
 
     def summary(self) -> str:
         """One line: which layers saturate and which pairs merge, with the numbers that say so."""
         parts = []
         for r in self.layers:
-            if r.saturates():
+            if self.activation in _SATURATING and r.saturates():
                 parts.append(f"hidden layer {r.layer} saturates into steps (incoming x{np.median(r.growth):.3g}, "
                              f"{100 * (1 - np.median(r.transition)):.1f} % of samples at |z| >= {TRANSITION:g}, "
                              f"{100 * r.share:.0f} % of the change)")
@@ -177,7 +179,7 @@ def runoff_report(spec: MLPSpec, theta_start, theta_end, x) -> RunoffReport:
             out_end=float(max(np.linalg.norm(a1[i]), np.linalg.norm(a1[j]))),
             out_sum_end=float(np.linalg.norm(a1[i] + s * a1[j]))))
     norm_growth = float(np.linalg.norm(t1) / max(float(np.linalg.norm(t0)), 1e-300))
-    return RunoffReport(layers, norm_growth)
+    return RunoffReport(layers, norm_growth, spec.activation)
 
 
 __all__ = ["TRANSITION", "LayerRunoff", "RunoffReport", "pre_activations", "runoff_report"]
