@@ -22,7 +22,8 @@ It also measures how the network's loss approaches ``L_inf`` along the channel: 
 :func:`channel_model.realise` builds towards the certified limit (``L(A) - L_inf ~ A^-p``, ``A`` the
 outgoing amplitude) and at the points of the given history.
 
-Scope: nets with one hidden layer, one output and no biases (the thesis' students). Results are
+Scope: nets with one hidden layer, one output and no biases (the thesis' students). For a deeper
+net the reason also says how it ran off (``runoff.py``: saturating layers, merging pairs). Results are
 stored per run by :func:`write_channel` / :func:`read_channel` (an HDF5 group) or
 :meth:`ChannelResult.to_dict` (the session's ``/analyses/channels/points/<row>`` tree).
 """
@@ -50,6 +51,7 @@ from .channel_model import (
 )
 from .classify import Tolerances, classify, loss_scale
 from .nets import MLPSpec
+from .runoff import runoff_report
 
 #: The kinds this module assigns, besides ``not_converged``.
 CHANNEL_KINDS = ("channel", "channel_saddle")
@@ -378,6 +380,8 @@ def _analyse_channel(spec: MLPSpec, history, x, y, tolerances: Tolerances | None
     net_loss = _network_loss(spec, end, x, y) if _two_layer(spec) is None else math.nan
     dec = decompose(spec, end, x, settings)
     if isinstance(dec, str):
+        if len(spec.hidden_widths) > 1 and len(history) > 1:
+            dec = f"{dec}; {runoff_report(spec, history[0], end, x).summary()}"
         return ChannelResult("not_converged", dec, net_loss)
     result = ChannelResult("not_converged", "", net_loss, structure=dec.structure.to_dict(), phi_start=dec.phi,
                            group_of=dec.group_of, sign=dec.sign, approx_error=dec.approx_error)
