@@ -254,8 +254,9 @@ def _json(structure: LimitStructure) -> str:
 
 def resolve_highest_point(spec: MLPSpec, x, y, band_values, climbing_theta, search_theta, saddle_config,
                           tolerances: Tolerances | None = None, range_slack: float = 0.1,
-                          lm_steps: int = 400, stop: threading.Event | None = None) -> SaddleOutcome:
-    """Classify a band's highest point (module docstring); ``band_values (K,)`` the band's losses."""
+                          stop: threading.Event | None = None) -> SaddleOutcome:
+    """Classify a band's highest point (module docstring); ``band_values (K,)`` the band's losses,
+    ``saddle_config`` a :class:`saddle_search.SaddleConfig` (its step budgets)."""
     from .hessian import loss_grad_hessian
     from .paths import symmetry_reduced_saddle
 
@@ -288,7 +289,7 @@ def resolve_highest_point(spec: MLPSpec, x, y, band_values, climbing_theta, sear
     for start, name in ((search_theta, "lm"), (np.asarray(climbing_theta, dtype=np.float64), "lm from climbing image")):
         if stop is not None and stop.is_set():
             return _empty(reason="cancelled")
-        lm = critical_point_lm(vgh, start, lm_steps, stop)
+        lm = critical_point_lm(vgh, start, saddle_config.lm_steps, stop)
         got = finish(_certify(vgh, lm.theta, y_scale, tolerances, low, high, outcome="saddle", route=name,
                               theta=lm.theta))
         if got:
@@ -302,7 +303,7 @@ def resolve_highest_point(spec: MLPSpec, x, y, band_values, climbing_theta, sear
                                   route=reduced.route, theta=reduced.theta))
             if got:
                 return got
-    channel = channel_saddle(spec, x, y, best_theta, tolerances, low, high, max_steps=300, stop=stop)
+    channel = channel_saddle(spec, x, y, best_theta, tolerances, low, high, saddle_config.channel_steps, stop)
     if channel is not None and channel.certified:
         return channel
     if channel is not None:
