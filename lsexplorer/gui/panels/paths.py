@@ -286,8 +286,9 @@ class QtPathsPanel(PanelBase):
                                           max_steps=self.budget["max_steps"]),
                             saddle=SaddleConfig(follow_steps=self.budget["follow_steps"],
                                                 newton_steps=self.budget["newton_steps"],
-                                                lm_steps=self.budget["lm_steps"],
-                                                channel_steps=self.budget["channel_steps"]))
+                                                lm_steps=self.budget.get("lm_steps", SaddleConfig.lm_steps),
+                                                channel_steps=self.budget.get("channel_steps",
+                                                                              SaddleConfig.channel_steps)))
         copy = type(s)(s.config, s.x.copy(), s.y.copy(), None, s.runs)
         worker = Worker(lambda: autodiff_locked(compute_path(copy, row, target, config)))
         worker.yielded.connect(self._progress)
