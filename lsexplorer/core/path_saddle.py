@@ -65,7 +65,7 @@ class SaddleOutcome(Record):
     range_high]. fd_hessian_error: ``max|H - H_fd| / max|H|``; fd_index: negative eigenvalues of the
     symmetrised finite-difference Hessian (tolerance as for the exact one). theta (P,): the certified
     network point (for a channel: the search's end, where the band was heading). For a channel:
-    pair (2,) the network neurons that merge, limit_structure (JSON), limit_phi (Q,), and along
+    pair (2G,) the network neurons that merge, pair by pair, limit_structure (JSON), limit_phi (Q,), and along
     the realised channel approach_amplitude (K,), approach_loss (K,), approach_grad (K,) (the
     network's loss and gradient norm). reason: one line.
     """
@@ -166,6 +166,23 @@ def _certify(vgh: ValueGradHessian, point, y_scale: float, tolerances: Tolerance
 def channel_pairs(spec: MLPSpec, theta, limit: int = 2) -> list[tuple[int, int]]:
     """Up to ``limit`` neuron pairs of a two-layer net with outgoing weights of opposite sign, nearest
     incoming vectors first; ``[]`` for nets the limit model does not cover."""
+    return _opposite_pairs(spec, theta)[:limit]
+
+
+def channel_candidates(spec: MLPSpec, theta, limit: int = 2) -> list[list[tuple[int, int]]]:
+    """The sets of pairs whose limit models are tried: each of the ``limit`` nearest opposite-sign
+    pairs alone, then each with the nearest opposite-sign pair disjoint from it (two channels at once:
+    a limit model whose own critical point runs off is heading into a second channel)."""
+    pairs = _opposite_pairs(spec, theta)
+    out = [[p] for p in pairs[:limit]]
+    for p in pairs[:limit]:
+        other = next((q for q in pairs if not set(q) & set(p)), None)
+        if other is not None and sorted([p, other]) not in out:
+            out.append(sorted([p, other]))
+    return out
+
+
+def _opposite_pairs(spec: MLPSpec, theta) -> list[tuple[int, int]]:
     if len(spec.hidden_widths) != 1 or spec.d_out != 1 or spec.bias:
         return []
     m, d = spec.hidden_widths[0], spec.d_in
@@ -173,11 +190,12 @@ def channel_pairs(spec: MLPSpec, theta, limit: int = 2) -> list[tuple[int, int]]
     w, a = theta[:m * d].reshape(m, d), theta[m * d:m * d + m]
     pairs = sorted((float(np.linalg.norm(w[i] - w[j])), i, j) for i in range(m) for j in range(i + 1, m)
                    if a[i] * a[j] < 0)
-    return [(i, j) for _, i, j in pairs[:limit]]
+    return [(i, j) for _, i, j in pairs]
 
 
-def pair_limit(spec: MLPSpec, theta, i: int, j: int) -> tuple[LimitStructure, np.ndarray]:
-    """The limit model with neurons ``i``, ``j`` of a two-layer net replaced by one gated linear unit.
+def pair_limit(spec: MLPSpec, theta, pairs: list[tuple[int, int]]) -> tuple[LimitStructure, np.ndarray]:
+    """The limit model with each pair ``(i, j)`` of ``pairs`` (disjoint) of a two-layer net replaced by
+    one gated linear unit.
 
     Its parameters are the pair's moments (:mod:`.channel_model`): ``c = a_i + a_j``, ``u`` the
     ``|a|``-weighted mean of ``w_i, w_j`` and ``v = a_i (w_i - u) + a_j (w_j - u)``; the other
@@ -186,13 +204,19 @@ def pair_limit(spec: MLPSpec, theta, i: int, j: int) -> tuple[LimitStructure, np
     m, d = spec.hidden_widths[0], spec.d_in
     theta = np.asarray(theta, dtype=np.float64)
     w, a = theta[:m * d].reshape(m, d), theta[m * d:m * d + m]
-    keep = [k for k in range(m) if k not in (i, j)]
-    weights = np.abs(a[[i, j]])
-    u = (weights[0] * w[i] + weights[1] * w[j]) / max(float(weights.sum()), 1e-300)
-    v = a[i] * (w[i] - u) + a[j] * (w[j] - u)
-    structure = LimitStructure(d=d, activation=spec.activation, n_finite=len(keep), n_glu=1, constant=False,
-                               linear=False)
-    params = LimitParams(w[keep], a[keep], u[None], np.array([a[i] + a[j]]), v[None], 0.0, np.zeros(d))
+    merged = {k for p in pairs for k in p}
+    keep = [k for k in range(m) if k not in merged]
+    us, cs, vs = [], [], []
+    for i, j in pairs:
+        weights = np.abs(a[[i, j]])
+        u = (weights[0] * w[i] + weights[1] * w[j]) / max(float(weights.sum()), 1e-300)
+        us.append(u)
+        cs.append(a[i] + a[j])
+        vs.append(a[i] * (w[i] - u) + a[j] * (w[j] - u))
+    structure = LimitStructure(d=d, activation=spec.activation, n_finite=len(keep), n_glu=len(pairs),
+                               constant=False, linear=False)
+    params = LimitParams(w[keep].reshape(-1, d), a[keep], np.array(us), np.array(cs), np.array(vs), 0.0,
+                         np.zeros(d))
     return structure, pack(structure, params)
 
 
@@ -209,20 +233,21 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
     x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64).reshape(-1)
     y_scale = loss_scale(y64[:, None])
     tried = []
-    for i, j in channel_pairs(spec, theta):
+    for pairs in channel_candidates(spec, theta):
         if stop is not None and stop.is_set():
             return None
-        structure, phi0 = pair_limit(spec, theta, i, j)
+        name = " & ".join(f"{i}+{j}" for i, j in pairs)
+        structure, phi0 = pair_limit(spec, theta, pairs)
 
         def vgh(p, structure=structure):
             return limit_loss_grad_hessian(structure, p, x64, y64)
 
         lm = critical_point_lm(vgh, phi0, max_steps, stop)
-        out = _certify(vgh, lm.theta, y_scale, tolerances, low, high, outcome="channel", route=f"channel {i}+{j}",
-                       theta=np.asarray(theta, dtype=np.float64).copy(), pair=np.array([i, j], dtype=np.int64),
+        out = _certify(vgh, lm.theta, y_scale, tolerances, low, high, outcome="channel", route=f"channel {name}",
+                       theta=np.asarray(theta, dtype=np.float64).copy(), pair=np.array(pairs, dtype=np.int64).ravel(),
                        limit_structure=_json(structure), limit_phi=lm.theta)
         if out.index < 0 or not out.in_range:
-            tried.append(f"{i}+{j}: |grad| {out.grad_norm:.1e}, L_inf {out.loss:.4e}")
+            tried.append(f"{name}: |grad| {out.grad_norm:.1e}, L_inf {out.loss:.4e}")
             continue
         m = realised_width(structure)
         wide = MLPSpec((structure.d, m, 1), structure.activation, False)
@@ -235,9 +260,9 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
         out.approach_amplitude, out.approach_loss, out.approach_grad = amps, np.array(losses), np.array(grads)
         excess = np.abs(out.approach_loss - out.loss)
         if not (excess[-1] < excess[0] and out.approach_grad[-1] < out.approach_grad[0]):
-            tried.append(f"{i}+{j}: the realised channel does not approach the limit")
+            tried.append(f"{name}: the realised channel does not approach the limit")
             continue
-        out.reason = (f"limit model of neurons {i}+{j} certified: L_inf {out.loss:.6e}, |grad| {out.grad_norm:.1e}; "
+        out.reason = (f"limit model of neurons {name} certified: L_inf {out.loss:.6e}, |grad| {out.grad_norm:.1e}; "
                       f"network along the channel: L - L_inf {excess[-1]:.1e}, |grad| {out.approach_grad[-1]:.1e} "
                       f"at A = {amps[-1]:g}")
         return out
