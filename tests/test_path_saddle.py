@@ -37,7 +37,7 @@ def _vgh(theta: np.ndarray):
     value = _planted(t)
     g = torch.autograd.grad(value, t)[0]
     h = torch.autograd.functional.hessian(_planted, t.detach())
-    return float(value), g.numpy(), h.numpy()
+    return float(value.detach()), g.numpy(), h.numpy()
 
 
 def test_levenberg_marquardt_certifies_a_planted_degenerate_index1_saddle():
