@@ -36,7 +36,7 @@ from .analyses import paths as stored
 from .certify import SINGLE_THREAD_PARAMS
 from .classify import Tolerances, classify, loss_scale
 from .hessian import loss_grad_hessian, spectrum
-from .landscape import Landscape, Record, network_landscape
+from .landscape import Landscape, Record, network_landscape, stop_requested
 from .neb import Band, BandProgress, NEBConfig, auto_neb, neb
 from .nets import MLPSpec
 from .path_saddle import SaddleOutcome, outcome_label, resolve_highest_point
@@ -50,17 +50,23 @@ from .symmetry import duplicate_neuron, merge_neurons, nearest_neuron_pair, outg
 class PathConfig:
     """What :func:`minimum_energy_path` does: ``auto`` for AutoNEB (else NEB with ``neb.images``),
     ``align`` the target first, ``straight_points`` samples of the straight line, and the settings of
-    the band (:class:`NEBConfig`) and of the saddle search (:class:`SaddleConfig`)."""
+    the band (:class:`NEBConfig`) and of the saddle search (:class:`SaddleConfig`). With ``tighten``
+    a band whose highest point is not a certified index-1 saddle is relaxed further by FIRE from where
+    it stands (its force tolerance then relative to its own, already small, forces; at most
+    ``tighten_seconds``), and the tighter band replaces it when its highest image is not higher."""
 
     auto: bool = False
     align: bool = True
     straight_points: int = 101
     neb: NEBConfig = dataclasses.field(default_factory=NEBConfig)
     saddle: SaddleConfig = dataclasses.field(default_factory=SaddleConfig)
+    tighten: bool = True
+    tighten_seconds: float = 120.0
 
     def to_dict(self) -> dict:
         return {"auto": self.auto, "align": self.align, "straight_points": self.straight_points,
-                "neb": self.neb.to_dict(), "saddle": self.saddle.to_dict()}
+                "neb": self.neb.to_dict(), "saddle": self.saddle.to_dict(), "tighten": self.tighten,
+                "tighten_seconds": self.tighten_seconds}
 
 
 @dataclasses.dataclass
@@ -340,20 +346,22 @@ def minimum_energy_path(spec: MLPSpec, x, y, theta_from, theta_to, config: PathC
         climbing = band.climbing if band.climbing > 0 else band.highest
         search = certificate = outcome = None
         if band.stop_reason != "cancelled":
-            yield BandProgress("saddle", 0, 1, time.perf_counter() - started, images=len(band.images),
-                               max_force=float(band.forces.max()), barrier=float(band.values.max() - band.values[0]))
-            search = find_saddle(landscape, band.images[climbing], band.tangents[climbing], config.saddle, stop)
-            if search.stop_reason != "cancelled":
-                certificate = certify_saddle(spec, search.theta, x, y, tolerances, band.images[climbing])
-                if not certificate.certified:
-                    yield BandProgress("resolve saddle", 0, 1, time.perf_counter() - started, images=len(band.images))
-                outcome = resolve_highest_point(spec, x, y, band.values, band.images[climbing], search.theta,
-                                                config.saddle, tolerances, stop=stop)
-                if outcome.reason == "cancelled":
-                    outcome = None
-                elif outcome.outcome in ("saddle", "symmetry_induced") and outcome.route != "direct":
-                    certificate = certify_saddle(spec, outcome.theta, x, y, tolerances, band.images[climbing])
-                    certificate.route = outcome.route
+            search, certificate, outcome = yield from _highest_point(spec, x, y, landscape, band, climbing, config,
+                                                                      tolerances, stop, started)
+            if config.tighten and outcome is not None and not outcome.index1:
+                yield BandProgress("tighten", 0, 1, time.perf_counter() - started, images=len(band.images))
+                tight_config = dataclasses.replace(config.neb, optimizer="fire", max_seconds=config.tighten_seconds)
+                tight = yield from neb(landscape, a, b, tight_config, stop, initial=band.images)
+                if tight.stop_reason == "cancelled" or stop_requested(stop):
+                    band.stop_reason = "cancelled"  # a cancelled path is not stored, as during the band
+                elif tight.values.max() <= band.values.max():
+                    tight_climbing = tight.climbing if tight.climbing > 0 else tight.highest
+                    found = yield from _highest_point(spec, x, y, landscape, tight, tight_climbing, config,
+                                                      tolerances, stop, started)
+                    if found[2] is not None:
+                        tight.stop_reason = f"{tight.stop_reason} (tightened by fire after {band.stop_reason})"
+                        tight.steps += band.steps
+                        band, climbing, (search, certificate, outcome) = tight, tight_climbing, found
         third = certificate.theta if certificate is not None else band.images[climbing]
         plane = path_plane(a, b, third, band.images)
         return PathResult(
@@ -367,6 +375,27 @@ def minimum_energy_path(spec: MLPSpec, x, y, theta_from, theta_to, config: PathC
             elapsed=time.perf_counter() - started, config=config.to_dict(), outcome=outcome)
     finally:
         torch.set_num_threads(threads)
+
+
+def _highest_point(spec, x, y, landscape, band: Band, climbing: int, config: PathConfig, tolerances, stop, started):
+    """Generator: the saddle search from the band's climbing image, its certificate and the resolved
+    :class:`SaddleOutcome` (None entries where cancelled)."""
+    yield BandProgress("saddle", 0, 1, time.perf_counter() - started, images=len(band.images),
+                       max_force=float(band.forces.max()), barrier=float(band.values.max() - band.values[0]))
+    search = find_saddle(landscape, band.images[climbing], band.tangents[climbing], config.saddle, stop)
+    if search.stop_reason == "cancelled":
+        return search, None, None
+    certificate = certify_saddle(spec, search.theta, x, y, tolerances, band.images[climbing])
+    if not certificate.certified:
+        yield BandProgress("resolve saddle", 0, 1, time.perf_counter() - started, images=len(band.images))
+    outcome = resolve_highest_point(spec, x, y, band.values, band.images[climbing], search.theta, config.saddle,
+                                    tolerances, stop=stop)
+    if outcome.reason == "cancelled":
+        return search, certificate, None
+    if outcome.outcome in ("saddle", "symmetry_induced") and outcome.route != "direct":
+        certificate = certify_saddle(spec, outcome.theta, x, y, tolerances, band.images[climbing])
+        certificate.route = outcome.route
+    return search, certificate, outcome
 
 
 # --------------------------------------------------------------------------- sessions
