@@ -260,6 +260,11 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
         out.approach_amplitude, out.approach_loss, out.approach_grad = amps, np.array(losses), np.array(grads)
         excess = np.abs(out.approach_loss - out.loss)
         if not (excess[-1] < excess[0] and out.approach_grad[-1] < out.approach_grad[0]):
+            # a limit with v = 0 is a plain neuron: every realised point is the same function, a finite
+            # critical point on the saddle line of the duplicated neuron (split c/2 +- A)
+            line = _on_saddle_line(spec, x64, y64, structure, lm.theta, pairs, y_scale, tolerances, low, high, name)
+            if line is not None:
+                return line
             tried.append(f"{name}: the realised channel does not approach the limit")
             continue
         out.reason = (f"limit model of neurons {name} certified: L_inf {out.loss:.6e}, |grad| {out.grad_norm:.1e}; "
@@ -267,6 +272,25 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
                       f"at A = {amps[-1]:g}")
         return out
     return None if not tried else _empty(reason="no channel limit certifies (" + "; ".join(tried) + ")")
+
+
+def _on_saddle_line(spec, x, y, structure, phi, pairs, y_scale, tolerances, low, high, name) -> SaddleOutcome | None:
+    """The realised point at the smallest checked amplitude, in the network's neuron order, if the
+    network certifies it there (a finite critical point), else None."""
+    from .hessian import loss_grad_hessian
+
+    m, d = spec.hidden_widths[0], spec.d_in
+    real = realise(structure, phi, APPROACH_AMPLITUDES[0])
+    order = [k for k in range(m) if k not in {k for p in pairs for k in p}] + [k for p in pairs for k in p]
+    w, a = np.zeros((m, d)), np.zeros(m)
+    w[order], a[order] = real[:m * d].reshape(m, d), real[m * d:]
+    theta = np.concatenate([w.ravel(), a])
+    out = _certify(lambda t: loss_grad_hessian(spec, t, x, y[:, None]), theta, y_scale, tolerances, low, high,
+                   outcome="symmetry_induced", route=f"saddle line of {name}", theta=theta)
+    if out.index < 0 or not out.in_range:
+        return None
+    out.reason = f"the limit of {name} is a plain neuron: a duplicated neuron on its saddle line, certified on the network"
+    return out
 
 
 def _json(structure: LimitStructure) -> str:
