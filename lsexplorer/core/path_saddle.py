@@ -41,7 +41,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .channel_model import LimitParams, LimitStructure, limit_loss_grad_hessian, pack, realise, realised_width
+from .channel_model import (
+    LimitParams,
+    LimitStructure,
+    limit_loss_grad_hessian,
+    pack,
+    realise,
+    realised_width,
+)
 from .classify import Tolerances, classify, loss_scale
 from .critical_lm import critical_point_lm
 from .landscape import Record
@@ -134,11 +141,11 @@ def fd_check(value_grad_hessian: ValueGradHessian, theta, zero_eig_tol: float, s
 
 
 def _empty(**kw) -> SaddleOutcome:
-    base = dict(outcome="not_certified", index=-1, n_zero=0, loss=math.nan, grad_norm=math.nan,
-                eigvals=np.zeros(0), route="", in_range=False, range_low=math.nan, range_high=math.nan,
-                fd_hessian_error=math.nan, fd_index=-1, theta=np.zeros(0), pair=np.zeros(0, np.int64),
-                limit_structure="", limit_phi=np.zeros(0), approach_amplitude=np.zeros(0),
-                approach_loss=np.zeros(0), approach_grad=np.zeros(0), reason="")
+    base = {"outcome": "not_certified", "index": -1, "n_zero": 0, "loss": math.nan, "grad_norm": math.nan,
+            "eigvals": np.zeros(0), "route": "", "in_range": False, "range_low": math.nan, "range_high": math.nan,
+            "fd_hessian_error": math.nan, "fd_index": -1, "theta": np.zeros(0), "pair": np.zeros(0, np.int64),
+            "limit_structure": "", "limit_phi": np.zeros(0), "approach_amplitude": np.zeros(0),
+            "approach_loss": np.zeros(0), "approach_grad": np.zeros(0), "reason": ""}
     base.update(kw)
     return SaddleOutcome(**base)
 
@@ -227,7 +234,7 @@ APPROACH_AMPLITUDES = (10.0, 30.0, 100.0, 300.0, 1000.0)
 def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: float, high: float,
                    max_steps: int = 150, stop: threading.Event | None = None) -> SaddleOutcome | None:
     """The first certified in-range critical point of a pair's limit model (module docstring, step 4)."""
-    from .channels import _network_loss  # noqa: PLC2701 - the same loss the channel analysis uses
+    from .channels import _network_loss  # the same loss the channel analysis uses
     from .hessian import loss_grad_hessian
 
     x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64).reshape(-1)
