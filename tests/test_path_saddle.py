@@ -5,6 +5,7 @@ its published energy, times a circle of critical points), finite differences of 
 on the toy sample the channel's limit model against the network realised along the channel.
 """
 
+import dataclasses
 import json
 
 import numpy as np
@@ -94,3 +95,17 @@ def test_toy_path_outcome_is_stored_listed_and_opens_as_a_session(toy_path, tmp_
     assert point.runs.n_runs == 1 and point.runs.kind[0] == "channel_saddle"
     assert point.runs.loss[0] == pytest.approx(r.outcome.loss, rel=1e-6)
     assert point.runs.hessian_eigvals[0][0] < 0 < point.runs.hessian_eigvals[0][2]
+
+
+def test_a_path_stored_before_outcomes_reads_as_unresolved(toy_path):
+    from lsexplorer.core.analyses import paths as stored
+    from lsexplorer.core.paths import PathResult
+
+    session, r = toy_path
+    old = r.to_dict()
+    del old["outcome"]
+    back = PathResult.from_dict(old)
+    assert back.outcome is None and back.saddle is not None
+    older = dataclasses.replace(session, analyses={"paths": {r.key: old}})
+    (row,) = stored.summary_rows(older)
+    assert row["outcome"] == "unresolved" and row["index"] == -1 and "not certified" in row["label"]
