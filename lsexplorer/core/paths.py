@@ -312,7 +312,7 @@ def minimum_energy_path(spec: MLPSpec, x, y, theta_from, theta_to, config: PathC
 
     Yields :class:`BandProgress` records (stages ``"align"``, ``"straight"``, the band's, ``"saddle"``);
     returns the :class:`PathResult`. When ``stop`` is set the band is returned as it is, with no
-    saddle search.
+    saddle search; set during the saddle stage, the result's ``stop_reason`` is ``"cancelled"``.
     """
     config = config or PathConfig()
     started = time.perf_counter()
@@ -362,6 +362,8 @@ def minimum_energy_path(spec: MLPSpec, x, y, theta_from, theta_to, config: PathC
                         tight.stop_reason = f"{tight.stop_reason} (tightened by fire after {band.stop_reason})"
                         tight.steps += band.steps
                         band, climbing, (search, certificate, outcome) = tight, tight_climbing, found
+        if stop_requested(stop):
+            band.stop_reason = "cancelled"  # stopped during the saddle stage: the caller stores nothing
         third = certificate.theta if certificate is not None else band.images[climbing]
         plane = path_plane(a, b, third, band.images)
         return PathResult(
