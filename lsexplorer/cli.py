@@ -408,6 +408,23 @@ def format_analyses(session) -> str:
     return "\n".join(lines)
 
 
+def _path_records(session) -> dict:
+    from .core.analyses.paths import summary_rows
+
+    rows = summary_rows(session)
+    return {"paths": rows} if rows else {}
+
+
+def format_paths(session) -> str:
+    """The stored minimum-energy paths, one line each; empty when none."""
+    rows = _path_records(session).get("paths", [])
+    lines = [f"paths ({len(rows)}): from -> to, barrier (straight line), highest point"] if rows else []
+    for r in rows:
+        to = f"{r['to']}{' (nearest global min)' if r['to_global'] else ''}"
+        lines.append(f"  {r['from']:>4} -> {to:<24} {r['barrier']:.3e} ({r['straight_barrier']:.3e})  {r['label']}")
+    return "\n".join(lines)
+
+
 def format_run_list(session) -> str:
     runs = session.runs
     points = session.analyses.get("channels", {}).get("points", {})
@@ -480,12 +497,16 @@ def cmd_info(args: argparse.Namespace) -> int:
         record: dict = {k: int(v) for k, v in session.outcome_counts().items()}
         if args.runs:
             record["per_run"] = run_records(session)
+        record.update(_path_records(session))
         print(json.dumps(record))
         return 0
     print(format_outcome_table(session, args.session))
     stored = format_analyses(session)
     if stored:
         print(stored)
+    paths = format_paths(session)
+    if paths:
+        print(paths)
     if args.runs:
         print(format_run_list(session))
     return 0
@@ -798,6 +819,8 @@ def _path(args: argparse.Namespace) -> int:
     if s is not None:
         print(f"highest image refined: loss {s['loss']:.6e}, |grad| {s['grad_norm']:.1e}, {s['n_negative']} negative "
               f"and {s['n_zero']} zero eigenvalues ({s['kind']}{', certified index-1 saddle' if s['index1'] else ''})")
+    if "outcome" in summary:
+        print(f"highest point: {summary['outcome']['label']}")
     print(f"written to {out} under /analyses/paths/{result.key}")
     return 0
 

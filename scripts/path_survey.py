@@ -1,18 +1,18 @@
 """For every local minimum of a session, the path to the nearest global minimum, and what its saddle is.
 
-Prints one row per local minimum (barrier of the band and of the straight line, the certified
-highest image's gradient norm and inertia) and a summary: how many paths beat the straight line and
-how many refined highest images are certified index-1 saddles. The rest are described by how the
-saddle search ended. ``--json FILE`` writes the rows.
+Prints one row per local minimum (barrier of the band and of the straight line, what the highest
+point is: :class:`lsexplorer.core.path_saddle.SaddleOutcome`, its gradient norm and inertia) and a
+summary: how many paths beat the straight line, how many highest points are certified index-1
+saddles (finite, symmetry-induced or at infinity in a flat channel), and what the others are.
+``--json FILE`` writes the rows.
 
     python scripts/path_survey.py sample_data/toy_width5.h5 [--auto] [--images N] [--json out.json]
     python scripts/path_survey.py --summarize out.json      # the summary of a saved survey
 
-A highest image that is not certified is described by where its saddle search was heading: two
+A highest point that is not certified is described by where its saddle search was heading: two
 neurons' incoming vectors closing in (nearest pair < 0.2) with outgoing weights of opposite sign is a
-*flat channel* towards infinity (Martinelli et al. 2025: the loss falls as the weights grow, no finite
-critical point); an outgoing weight below 0.01 is a neuron being switched off (*zero-type*); anything
-else is listed as *other*.
+*flat channel* whose limit model did not certify; an outgoing weight below 0.01 is a neuron being
+switched off (*zero-type*); anything else is listed as *other*.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from lsexplorer.core.neb import NEBConfig
+from lsexplorer.core.path_saddle import outcome_label
 from lsexplorer.core.paths import PathConfig, path_analysis
 from lsexplorer.core.progress import run_generator
 from lsexplorer.core.session import load_session
@@ -62,7 +63,11 @@ def main() -> None:
                "min_outgoing": float(np.abs(outgoing_weights(session.spec, s.theta, 1)).min()),
                "pair_outgoing": [float(outgoing_weights(session.spec, s.theta, 1)[0, k])
                                  for k in nearest_neuron_pair(session.spec, s.theta, 1)[:2]],
-               "route": s.route,
+               "route": s.route, "outcome": r.outcome.outcome, "outcome_index": r.outcome.index,
+               "outcome_label": outcome_label(r.outcome), "outcome_loss": r.outcome.loss,
+               "outcome_grad_norm": r.outcome.grad_norm, "outcome_route": r.outcome.route,
+               "fd_hessian_error": r.outcome.fd_hessian_error, "fd_index": r.outcome.fd_index,
+               "outcome_reason": r.outcome.reason, "band_stop": r.stop_reason,
                "search": r.search.stop_reason, "moved": s.distance_to_climbing, "seconds": time.perf_counter() - started}
         rows.append(rec)
         print(f"{row:>4} {r.run_to:>4} {r.alignment.saved:>6.3f} {r.barrier:>10.3e} {r.straight_barrier:>10.3e} "
@@ -70,6 +75,8 @@ def main() -> None:
               f"{rec['nearest_pair']:>7.3f} {rec['pair_outgoing'][0]:>6.2f},{rec['pair_outgoing'][1]:>6.2f} "
               f"{rec['min_outgoing']:>7.3f} {s.kind:>14} "
               f"{r.search.stop_reason}/{s.route} (moved {s.distance_to_climbing:.3g}, {rec['seconds']:.0f} s)", flush=True)
+        print(f"     -> {rec['outcome_label']}: loss {r.outcome.loss:.6e}, |grad| {r.outcome.grad_norm:.1e}, "
+              f"fd Hessian error {r.outcome.fd_hessian_error:.1e}, fd index {r.outcome.fd_index}", flush=True)
     summarize(rows)
     if args.json:
         with open(args.json, "w") as f:
@@ -77,8 +84,13 @@ def main() -> None:
 
 
 def diagnosis(rec: dict) -> str:
-    """Certified index-1 saddle, or where an uncertified saddle search was heading (module docstring)."""
-    if rec["certified"]:
+    """What the highest point is, or where an uncertified saddle search was heading (module docstring)."""
+    if "outcome" in rec and rec["outcome"] != "not_certified":
+        k = rec["outcome_index"]
+        what = "minimum" if k == 0 else f"index-{k} saddle"
+        return {"channel": f"{what} at infinity (channel)", "symmetry_induced": f"symmetry-induced {what}"}.get(
+            rec["outcome"], what)
+    if "outcome" not in rec and rec["certified"]:
         return "index-1 saddle" if rec["index1"] else f"certified, index {rec['n_negative']}"
     a_i, a_j = rec["pair_outgoing"]
     if rec["nearest_pair"] < 0.2 and a_i * a_j < 0:
@@ -92,10 +104,12 @@ def summarize(rows: list[dict]) -> None:
     n = len(rows)
     below = [r["run"] for r in rows if r["barrier"] <= r["straight_barrier"]]
     above = [r["run"] for r in rows if r["barrier"] > r["straight_barrier"]]
-    index1 = sum(r["index1"] for r in rows)
+    index1 = sum(r.get("outcome_index", r["n_negative"] if r["certified"] else -1) == 1
+                 and r.get("outcome", "saddle") != "not_certified" for r in rows)
     print(f"{n} local minima: band barrier <= straight-line barrier for {len(below)}"
           + (f" (not for runs {', '.join(map(str, above))})" if above else ""))
-    print(f"refined highest image a certified index-1 saddle: {index1} of {n} ({index1 / max(n, 1):.0%})")
+    print(f"highest point a certified index-1 saddle (finite or at infinity): {index1} of {n} "
+          f"({index1 / max(n, 1):.0%})")
     groups: dict[str, list[int]] = {}
     for r in rows:
         groups.setdefault(diagnosis(r), []).append(r["run"])

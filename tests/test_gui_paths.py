@@ -13,7 +13,7 @@ def test_paths_panel_computes_stores_draws_and_exports(main_window, qtbot):
     target = int(np.flatnonzero(s.runs.kind == "global_min")[0])
     main_window.model.select(row)
     panel.images.setValue(4)
-    panel.budget = {"max_steps": 60, "follow_steps": 5, "newton_steps": 5}
+    panel.budget = {"max_steps": 60, "follow_steps": 5, "newton_steps": 5, "lm_steps": 5, "channel_steps": 5}
     panel.target.setCurrentIndex(1)
     panel.target_run.setValue(target)
     worker = panel.compute()
@@ -54,3 +54,30 @@ def test_paths_panel_cancel_stores_nothing(main_window, qtbot):
     qtbot.waitUntil(lambda: panel.compute_button.isEnabled(), timeout=5000)
     assert not any(k.startswith(f"{row}_to_") for k in s.analyses.get("paths", {}))
     assert stop_all_workers()
+
+
+def test_clicking_the_certified_saddle_opens_it_as_a_point(main_window, qtbot):
+    from lsexplorer.core.samples import sample_session_path
+    from lsexplorer.core.session import load_session
+
+    panel = main_window.paths
+    s = load_session(sample_session_path())
+    main_window.model.set_session(s)
+    main_window.model.select(1)  # its path to the nearest global minimum has a saddle at infinity
+    panel.target.setCurrentIndex(0)
+    worker = panel.compute()
+    assert worker is not None and worker.wait(300_000)
+    qtbot.waitUntil(lambda: panel.compute_button.isEnabled(), timeout=5000)
+    assert panel.result.outcome is not None and panel.result.outcome.certified
+    assert panel.open_button.isEnabled() and "at infinity" in panel.summary.text()
+    with qtbot.waitSignal(panel.openPoint, timeout=5000) as opened:
+        panel.saddle_item.sigPointsClicked.emit(panel.saddle_item, [], None)  # a click on the star
+    point = opened.args[0]
+    assert point.runs.n_runs == 1 and point.runs.kind[0] == "channel_saddle"
+    windows = [w for w in getattr(main_window, "point_windows", []) if w.isVisible()]
+    assert len(windows) == 1
+    other = windows[0]
+    assert other.model.session is point and other.model.current == 0 and other.model.modified
+    assert other.model.session.spec == s.spec
+    other.model.set_modified(False)  # close without the "discard?" prompt
+    other.close()

@@ -8,7 +8,10 @@ The pipeline of :func:`minimum_energy_path`:
 3. a climbing-image **NEB**, or **AutoNEB** (:mod:`.neb`), on the float64 loss;
 4. the climbing image **refined to a saddle** (:mod:`.saddle_search`) and **certified** from the
    exact Hessian of :mod:`.hessian`: ``||grad L||``, the full spectrum and its inertia, and a kind
-   by :func:`classify.classify` with the session's tolerances;
+   by :func:`classify.classify` with the session's tolerances; where that search stalls, the highest
+   point is **resolved** by :mod:`.path_saddle` (Levenberg–Marquardt onto a degenerate critical
+   manifold, the narrower net of a saddle line, or a flat channel's limit model: a saddle at
+   infinity) into a :class:`path_saddle.SaddleOutcome`;
 5. the **plane** through source, aligned target and saddle, with every image's coordinates in it.
 
 :func:`path_analysis` runs it between two runs of a session (``to="global"``: the global minimum
@@ -33,9 +36,10 @@ from .analyses import paths as stored
 from .certify import SINGLE_THREAD_PARAMS
 from .classify import Tolerances, classify, loss_scale
 from .hessian import loss_grad_hessian, spectrum
-from .landscape import Landscape, Record, network_landscape
+from .landscape import Landscape, Record, network_landscape, stop_requested
 from .neb import Band, BandProgress, NEBConfig, auto_neb, neb
 from .nets import MLPSpec
+from .path_saddle import SaddleOutcome, outcome_label, resolve_highest_point
 from .saddle_search import SaddleConfig, SaddleSearch, find_saddle
 from .session import Session, _read_analyses, _write_analyses
 from .slices import batched_loss
@@ -46,17 +50,23 @@ from .symmetry import duplicate_neuron, merge_neurons, nearest_neuron_pair, outg
 class PathConfig:
     """What :func:`minimum_energy_path` does: ``auto`` for AutoNEB (else NEB with ``neb.images``),
     ``align`` the target first, ``straight_points`` samples of the straight line, and the settings of
-    the band (:class:`NEBConfig`) and of the saddle search (:class:`SaddleConfig`)."""
+    the band (:class:`NEBConfig`) and of the saddle search (:class:`SaddleConfig`). With ``tighten``
+    a band whose highest point is not a certified index-1 saddle is relaxed further by FIRE from where
+    it stands (its force tolerance then relative to its own, already small, forces; at most
+    ``tighten_seconds``), and the tighter band replaces it when its highest image is not higher."""
 
     auto: bool = False
     align: bool = True
     straight_points: int = 101
     neb: NEBConfig = dataclasses.field(default_factory=NEBConfig)
     saddle: SaddleConfig = dataclasses.field(default_factory=SaddleConfig)
+    tighten: bool = True
+    tighten_seconds: float = 120.0
 
     def to_dict(self) -> dict:
         return {"auto": self.auto, "align": self.align, "straight_points": self.straight_points,
-                "neb": self.neb.to_dict(), "saddle": self.saddle.to_dict()}
+                "neb": self.neb.to_dict(), "saddle": self.saddle.to_dict(), "tighten": self.tighten,
+                "tighten_seconds": self.tighten_seconds}
 
 
 @dataclasses.dataclass
@@ -111,6 +121,8 @@ class PathResult(Record):
     band. barrier = max(values) - values[0]; straight_t (M,), straight_values (M,), straight_barrier
     the same along the straight line. search: the saddle search; saddle: its certificate (None if
     the search was cancelled). plane: :class:`PathPlane`. elapsed seconds. config: the settings.
+    outcome: what the highest point is (:class:`path_saddle.SaddleOutcome`; None when cancelled or
+    for paths stored before it existed).
     """
 
     run_from: int
@@ -139,6 +151,7 @@ class PathResult(Record):
     plane: PathPlane
     elapsed: float
     config: dict
+    outcome: SaddleOutcome | None = None
 
     @property
     def key(self) -> str:
@@ -147,12 +160,12 @@ class PathResult(Record):
     @classmethod
     def from_dict(cls, d: dict) -> PathResult:
         d = dict(d)
-        for name, kind in (("search", SaddleSearch), ("saddle", SaddleCertificate)):
+        for name, kind in (("search", SaddleSearch), ("saddle", SaddleCertificate), ("outcome", SaddleOutcome)):
             d[name] = None if d.get(name) is None else kind.from_dict(d[name])
-        search, saddle = d.pop("search"), d.pop("saddle")
-        d["search"] = d["saddle"] = None
+        search, saddle, outcome = d.pop("search"), d.pop("saddle"), d.pop("outcome")
+        d["search"] = d["saddle"] = d["outcome"] = None
         out = super().from_dict(d)
-        out.search, out.saddle = search, saddle
+        out.search, out.saddle, out.outcome = search, saddle, outcome
         return out
 
     def to_dict(self) -> dict:
@@ -176,6 +189,11 @@ def path_summary(result: PathResult) -> dict:
                          "kind": s.kind, "certified": s.certified, "index1": s.index1,
                          "lambda_min": float(s.eigvals[0]), "distance_to_climbing": s.distance_to_climbing,
                          "search": result.search.stop_reason}
+    o = result.outcome
+    if o is not None:
+        out["outcome"] = {"outcome": o.outcome, "label": outcome_label(o), "index": o.index, "n_zero": o.n_zero,
+                          "loss": o.loss, "grad_norm": o.grad_norm, "route": o.route, "in_range": o.in_range,
+                          "fd_hessian_error": o.fd_hessian_error, "fd_index": o.fd_index, "reason": o.reason}
     return out
 
 
@@ -294,7 +312,7 @@ def minimum_energy_path(spec: MLPSpec, x, y, theta_from, theta_to, config: PathC
 
     Yields :class:`BandProgress` records (stages ``"align"``, ``"straight"``, the band's, ``"saddle"``);
     returns the :class:`PathResult`. When ``stop`` is set the band is returned as it is, with no
-    saddle search.
+    saddle search; set during the saddle stage, the result's ``stop_reason`` is ``"cancelled"``.
     """
     config = config or PathConfig()
     started = time.perf_counter()
@@ -316,19 +334,36 @@ def minimum_energy_path(spec: MLPSpec, x, y, theta_from, theta_to, config: PathC
         t = np.linspace(0.0, 1.0, config.straight_points)
         straight = landscape.values_and_grads((1 - t)[:, None] * a + t[:, None] * b)[0]
         band = yield from band_on_landscape(landscape, a, b, config, stop)
+        straight_barrier = float(straight.max() - straight[0])
+        if config.neb.optimizer == "lbfgs" and band.stop_reason != "cancelled" and (
+                not band.converged or band.values.max() - band.values[0] > straight_barrier):
+            # L-BFGS on the (non-conservative) NEB force can wander off; FIRE is slower but robust.
+            retry = dataclasses.replace(config, neb=dataclasses.replace(config.neb, optimizer="fire"))
+            again = yield from band_on_landscape(landscape, a, b, retry, stop)
+            if again.stop_reason != "cancelled" and (again.converged or again.values.max() < band.values.max()):
+                again.stop_reason = f"{again.stop_reason} (fire, after lbfgs {band.stop_reason})"
+                band = again
         climbing = band.climbing if band.climbing > 0 else band.highest
-        search = certificate = None
+        search = certificate = outcome = None
         if band.stop_reason != "cancelled":
-            yield BandProgress("saddle", 0, 1, time.perf_counter() - started, images=len(band.images),
-                               max_force=float(band.forces.max()), barrier=float(band.values.max() - band.values[0]))
-            search = find_saddle(landscape, band.images[climbing], band.tangents[climbing], config.saddle, stop)
-            if search.stop_reason != "cancelled":
-                certificate = certify_saddle(spec, search.theta, x, y, tolerances, band.images[climbing])
-                if not certificate.certified and spec.hidden_widths:
-                    yield BandProgress("saddle line", 0, 1, time.perf_counter() - started, images=len(band.images))
-                    reduced = symmetry_reduced_saddle(spec, x, y, search.theta, config.saddle, tolerances,
-                                                      band.images[climbing], stop)
-                    certificate = reduced or certificate
+            search, certificate, outcome = yield from _highest_point(spec, x, y, landscape, band, climbing, config,
+                                                                      tolerances, stop, started)
+            if config.tighten and outcome is not None and not outcome.index1:
+                yield BandProgress("tighten", 0, 1, time.perf_counter() - started, images=len(band.images))
+                tight_config = dataclasses.replace(config.neb, optimizer="fire", max_seconds=config.tighten_seconds)
+                tight = yield from neb(landscape, a, b, tight_config, stop, initial=band.images)
+                if tight.stop_reason == "cancelled" or stop_requested(stop):
+                    band.stop_reason = "cancelled"  # a cancelled path is not stored, as during the band
+                elif tight.values.max() <= band.values.max():
+                    tight_climbing = tight.climbing if tight.climbing > 0 else tight.highest
+                    found = yield from _highest_point(spec, x, y, landscape, tight, tight_climbing, config,
+                                                      tolerances, stop, started)
+                    if found[2] is not None:
+                        tight.stop_reason = f"{tight.stop_reason} (tightened by fire after {band.stop_reason})"
+                        tight.steps += band.steps
+                        band, climbing, (search, certificate, outcome) = tight, tight_climbing, found
+        if stop_requested(stop):
+            band.stop_reason = "cancelled"  # stopped during the saddle stage: the caller stores nothing
         third = certificate.theta if certificate is not None else band.images[climbing]
         plane = path_plane(a, b, third, band.images)
         return PathResult(
@@ -338,10 +373,31 @@ def minimum_energy_path(spec: MLPSpec, x, y, theta_from, theta_to, config: PathC
             converged=bool(band.converged), stop_reason=band.stop_reason, steps=int(band.steps), cycles=int(band.cycles),
             force_tol=float(band.force_tol), spring=float(band.spring),
             barrier=float(band.values.max() - band.values[0]), straight_t=t, straight_values=straight,
-            straight_barrier=float(straight.max() - straight[0]), search=search, saddle=certificate, plane=plane,
-            elapsed=time.perf_counter() - started, config=config.to_dict())
+            straight_barrier=straight_barrier, search=search, saddle=certificate, plane=plane,
+            elapsed=time.perf_counter() - started, config=config.to_dict(), outcome=outcome)
     finally:
         torch.set_num_threads(threads)
+
+
+def _highest_point(spec, x, y, landscape, band: Band, climbing: int, config: PathConfig, tolerances, stop, started):
+    """Generator: the saddle search from the band's climbing image, its certificate and the resolved
+    :class:`SaddleOutcome` (None entries where cancelled)."""
+    yield BandProgress("saddle", 0, 1, time.perf_counter() - started, images=len(band.images),
+                       max_force=float(band.forces.max()), barrier=float(band.values.max() - band.values[0]))
+    search = find_saddle(landscape, band.images[climbing], band.tangents[climbing], config.saddle, stop)
+    if search.stop_reason == "cancelled":
+        return search, None, None
+    certificate = certify_saddle(spec, search.theta, x, y, tolerances, band.images[climbing])
+    if not certificate.certified:
+        yield BandProgress("resolve saddle", 0, 1, time.perf_counter() - started, images=len(band.images))
+    outcome = resolve_highest_point(spec, x, y, band.values, band.images[climbing], search.theta, config.saddle,
+                                    tolerances, stop=stop)
+    if outcome.reason == "cancelled":
+        return search, certificate, None
+    if outcome.outcome in ("saddle", "symmetry_induced") and outcome.route != "direct":
+        certificate = certify_saddle(spec, outcome.theta, x, y, tolerances, band.images[climbing])
+        certificate.route = outcome.route
+    return search, certificate, outcome
 
 
 # --------------------------------------------------------------------------- sessions

@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self.model.tasks.changed.connect(self._tasks_changed)
         self.model.tasks.progress.connect(self._task_progress)
         self.training.started.connect(lambda: self.show_dock("Training"))
+        self.paths.openPoint.connect(self.open_point_window)
         self._restore_layout()
         self._update_title()
 
@@ -199,6 +200,16 @@ class MainWindow(QMainWindow):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction(self._action("&Reset layout", self.reset_layout))
+
+    def open_point_window(self, session) -> MainWindow:
+        """A window of its own on the in-memory one-run ``session`` (a path's saddle); Save As stores it."""
+
+        window = MainWindow(settings=self.settings)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.model.set_session(session, None, modified=True, derived=derived_data(session))
+        self.point_windows = [w for w in getattr(self, "point_windows", []) if w.isVisible()] + [window]
+        window.show()
+        return window
 
     def _path_from_selection(self) -> None:
         self.docks["Paths"].raise_()

@@ -52,6 +52,24 @@ def read_all(session: Session | None) -> dict[str, PathResult]:
     return {k: PathResult.from_dict(v) for k, v in group_of(session, GROUP).items()}
 
 
+def summary_rows(session: Session | None) -> list[dict]:
+    """One JSON-ready record per stored path, sorted by (from, to): ``from``, ``to``, ``to_global``,
+    ``barrier``, ``straight_barrier``, ``outcome`` (what the highest point is, :data:`path_saddle.OUTCOMES`,
+    ``"unresolved"`` for a path stored without one), ``index`` (-1 if not certified) and ``label``."""
+    from ..path_saddle import outcome_label
+
+    rows = []
+    for result in read_all(session).values():
+        o = result.outcome
+        rows.append({"from": result.run_from, "to": result.run_to, "to_global": result.to_global,
+                     "barrier": result.barrier, "straight_barrier": result.straight_barrier,
+                     "outcome": "unresolved" if o is None else o.outcome, "index": -1 if o is None else o.index,
+                     "label": outcome_label(o) if o is not None or result.saddle is None
+                     else ("index-1 saddle" if result.saddle.index1 else f"not certified: |grad| "
+                           f"{result.saddle.grad_norm:.1e}, {result.saddle.n_negative} negative eigenvalues")})
+    return sorted(rows, key=lambda r: (r["from"], r["to"]))
+
+
 def to_global(session: Session | None, run_from: int) -> PathResult | None:
     """The stored path from run ``run_from`` to the global minimum picked as nearest, None if absent."""
     for k, v in group_of(session, GROUP).items() if session is not None else ():
@@ -60,4 +78,4 @@ def to_global(session: Session | None, run_from: int) -> PathResult | None:
     return None
 
 
-__all__ = ["GROUP", "key", "path", "read", "read_all", "to_global", "write"]
+__all__ = ["GROUP", "key", "path", "read", "read_all", "summary_rows", "to_global", "write"]

@@ -7,19 +7,28 @@ spectrum of the refined highest image. The target is the nearest global minimum 
 alignment) or a chosen run; the run table's context menu starts the same computation. The path is
 computed in a background worker with progress and Cancel, and stored under
 ``/analyses/paths/<from>_to_<to>`` (Save As keeps it).
+
+What the highest point is (:class:`~lsexplorer.core.path_saddle.SaddleOutcome`: a finite saddle, a
+symmetry-induced one, a saddle at infinity in a flat channel, or not certified) is written under the
+plots, and the spectrum plot shows the certified point's (the limit model's for a channel). Clicking
+the saddle's star, or **Open saddle**, emits :attr:`QtPathsPanel.openPoint` with a one-run session
+holding it (:func:`~lsexplorer.core.path_points.saddle_session`); the main window opens that in a
+window of its own, where every point view shows it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from ...core.analyses import paths as stored_paths
 from ...core.classify import Tolerances
 from ...core.neb import NEBConfig
+from ...core.path_points import saddle_session
+from ...core.path_saddle import outcome_label
 from ...core.paths import PathConfig, PathResult, minimum_energy_path, nearest_global_minimum
 from ...core.saddle_search import SaddleConfig
 from ...core.slices import batched_loss
@@ -64,6 +73,8 @@ class QtPathsPanel(PanelBase):
     """Panel: loss along the minimum-energy path and the straight line, the band on its plane, the saddle's spectrum."""
 
     title = "Paths"
+    #: A one-run session holding the path's certified saddle, to be shown like any other point.
+    openPoint = Signal(object)
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
@@ -72,7 +83,8 @@ class QtPathsPanel(PanelBase):
         self.worker: Worker | None = None
         #: Step budgets of the band and the saddle search (``NEBConfig`` / ``SaddleConfig`` fields).
         self.budget = {"max_steps": NEBConfig.max_steps, "follow_steps": SaddleConfig.follow_steps,
-                       "newton_steps": SaddleConfig.newton_steps}
+                       "newton_steps": SaddleConfig.newton_steps, "lm_steps": SaddleConfig.lm_steps,
+                       "channel_steps": SaddleConfig.channel_steps}
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -97,11 +109,16 @@ class QtPathsPanel(PanelBase):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
+        self.open_button = QPushButton("Open saddle")
+        self.open_button.setToolTip("Open the certified highest point in a window of its own, like any other point "
+                                    "(or click its star)")
+        self.open_button.clicked.connect(lambda: self.open_saddle())
+        self.open_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
         self.progress.setTextVisible(False)
         for w in (QLabel("to"), self.target, self.target_run, self.auto, self.images, self.compute_button,
-                  self.cancel_button, self.progress):
+                  self.cancel_button, self.open_button, self.progress):
             controls.addWidget(w)
         controls.addStretch(1)
         layout.addLayout(controls)
@@ -133,6 +150,8 @@ class QtPathsPanel(PanelBase):
                                                symbolBrush="#ffffff")
         self.plane_ends = self.plane_plot.plot(pen=None, symbol="s", symbolSize=9, symbolBrush="#000000")
         self.plane_saddle = self.plane_plot.plot(pen=None, symbol="star", symbolSize=16, symbolBrush=SELECTION_COLOR)
+        for item in (self.saddle_item, self.plane_saddle):
+            item.sigPointsClicked.connect(lambda *_: self.open_saddle())
         self.spectrum_plot.setLabel("bottom", "eigenvalue index")
         self.spectrum_plot.setLabel("left", "λ (symmetric log: ±log10(1 + |λ|/1e-12))")
         self.spectrum_item = pg.ScatterPlotItem(size=8)
@@ -167,6 +186,7 @@ class QtPathsPanel(PanelBase):
         if result is None or (self.result is not None and result.key != self.result.key):
             self.plane_data = None
         self.result = result
+        self.open_button.setEnabled(self._openable(result))
         if result is None:
             row = self.model.current
             self._clear()
@@ -193,15 +213,21 @@ class QtPathsPanel(PanelBase):
         self.straight_item.setData(r.straight_t, clip(r.straight_values))
         self.band_item.setData(arc, clip(r.values))
         top = r.climbing if r.climbing > 0 else int(np.argmax(r.values[1:-1])) + 1
+        o = r.outcome if r.outcome is not None and r.outcome.certified else None
         if r.saddle is not None:
-            self.saddle_item.setData([arc[top]], clip(np.array([r.saddle.loss])))
-            lam = r.saddle.eigvals
+            self.saddle_item.setData([arc[top]], clip(np.array([r.saddle.loss if o is None else o.loss])))
+            lam = r.saddle.eigvals if o is None else o.eigvals
+            cut = r.saddle.zero_eig_tol if o is None else Tolerances.from_dict(
+                self.model.session.config.get("tolerances", {}) if self.model.session is not None else {}
+            ).zero_eig_tol(lam)
             y = np.sign(lam) * np.log10(1 + np.abs(lam) / 1e-12)
-            colors = [pg.mkBrush(SELECTION_COLOR if v < -r.saddle.zero_eig_tol else
-                                 "#888888" if abs(v) <= r.saddle.zero_eig_tol else "#0072B2") for v in lam]
+            colors = [pg.mkBrush(SELECTION_COLOR if v < -cut else "#888888" if abs(v) <= cut else "#0072B2")
+                      for v in lam]
             self.spectrum_item.setData(np.arange(len(lam)), y, brush=colors)
-            self.spectrum_plot.setTitle(f"Hessian spectrum at the refined saddle: {r.saddle.n_negative} negative, "
-                                        f"{r.saddle.n_zero} zero", size="9pt")
+            where = ("the refined saddle" if o is None else "the channel's limit model" if o.outcome == "channel"
+                     else "the certified saddle")
+            n_neg, n_zero = (r.saddle.n_negative, r.saddle.n_zero) if o is None else (o.index, o.n_zero)
+            self.spectrum_plot.setTitle(f"Hessian spectrum of {where}: {n_neg} negative, {n_zero} zero", size="9pt")
         else:
             self.saddle_item.setData([], [])
             self.spectrum_item.setData([], [])
@@ -237,6 +263,9 @@ class QtPathsPanel(PanelBase):
             f"alignment: distance {fmt(r.alignment.distance_before)} → {fmt(r.alignment.distance_after)} · "
             f"barrier <b>{fmt(r.barrier)}</b> vs straight line {fmt(r.straight_barrier)}<br>"
             f"Highest image refined: {cert}<br>"
+            f"Highest point: <b>{outcome_label(r.outcome)}</b>"
+            + ("" if o is None else f" · loss {fmt(o.loss, 6)}, ‖∇L‖ = {o.grad_norm:.1e}, finite-difference check: "
+               f"Hessian error {o.fd_hessian_error:.0e}, {o.fd_index} negative") + "<br>"
             f"Band drawn on the plane through source, aligned target and saddle (largest out-of-plane part "
             f"{residual:.0%} of the source–target distance).")
 
@@ -256,7 +285,10 @@ class QtPathsPanel(PanelBase):
                             neb=NEBConfig(images=self.images.value(), auto_max_images=max(self.images.value(), 4),
                                           max_steps=self.budget["max_steps"]),
                             saddle=SaddleConfig(follow_steps=self.budget["follow_steps"],
-                                                newton_steps=self.budget["newton_steps"]))
+                                                newton_steps=self.budget["newton_steps"],
+                                                lm_steps=self.budget.get("lm_steps", SaddleConfig.lm_steps),
+                                                channel_steps=self.budget.get("channel_steps",
+                                                                              SaddleConfig.channel_steps)))
         copy = type(s)(s.config, s.x.copy(), s.y.copy(), None, s.runs)
         worker = Worker(lambda: autodiff_locked(compute_path(copy, row, target, config)))
         worker.yielded.connect(self._progress)
@@ -289,6 +321,7 @@ class QtPathsPanel(PanelBase):
         self.model.set_modified(True)
         if self.model.current == result.run_from:
             self.result, self.plane_data = result, (u, v, loss)
+            self.open_button.setEnabled(self._openable(result))
             self._show(result)
 
     def _idle(self) -> None:
@@ -298,6 +331,22 @@ class QtPathsPanel(PanelBase):
         self.progress.setValue(0)
         if self.result is None:
             self._load()
+
+    # ---------------------------------------------------------------- opening the saddle
+    @staticmethod
+    def _openable(result: PathResult | None) -> bool:
+        return result is not None and result.outcome is not None and result.outcome.certified
+
+    def open_saddle(self):
+        """Emit :attr:`openPoint` with the shown path's certified saddle as a one-run session; None if there is none."""
+        s, r = self.model.session, self.result
+        if s is None or not self._openable(r):
+            if r is not None:
+                self.model.message.emit(f"Path {r.key}: {outcome_label(r.outcome)}; nothing to open")
+            return None
+        point = saddle_session(s, r)
+        self.openPoint.emit(point)
+        return point
 
     # ---------------------------------------------------------------- export
     def figures(self) -> dict[str, QWidget]:
@@ -312,6 +361,8 @@ class QtPathsPanel(PanelBase):
                              [[i, a, v, f, c[0], c[1]] for i, (a, v, f, c) in
                               enumerate(zip(arc, r.values, r.forces, r.plane.coords))]),
                "straight": Table(["t", "loss"], [[t, v] for t, v in zip(r.straight_t, r.straight_values)])}
+        if r.outcome is not None and r.outcome.certified:
+            out["certified_spectrum"] = Table(["index", "eigenvalue"], [[i, e] for i, e in enumerate(r.outcome.eigvals)])
         if r.saddle is not None:
             out["saddle_spectrum"] = Table(["index", "eigenvalue"], [[i, e] for i, e in enumerate(r.saddle.eigvals)])
         return out

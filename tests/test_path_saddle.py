@@ -1,0 +1,111 @@
+"""A path's highest point certified: Levenberg–Marquardt onto degenerate saddles, saddles at infinity.
+
+Checked against mathematics: a planted manifold of index-1 saddles (the Müller–Brown saddle, with
+its published energy, times a circle of critical points), finite differences of the gradient, and
+on the toy sample the channel's limit model against the network realised along the channel.
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lsexplorer.cli import format_paths
+from lsexplorer.core.channel_model import LimitStructure, limit_output, realise
+from lsexplorer.core.channels import network_output
+from lsexplorer.core.classify import Tolerances
+from lsexplorer.core.critical_lm import critical_point_lm
+from lsexplorer.core.hessian import loss_grad_hessian
+from lsexplorer.core.muller_brown import SADDLES, muller_brown
+from lsexplorer.core.neb import NEBConfig
+from lsexplorer.core.path_points import saddle_session
+from lsexplorer.core.path_saddle import fd_check, outcome_label
+from lsexplorer.core.paths import PathConfig, path_analysis, stored_paths
+from lsexplorer.core.progress import run_generator
+from lsexplorer.core.samples import sample_session_path
+from lsexplorer.core.session import load_session
+
+
+def _planted(t: torch.Tensor) -> torch.Tensor:
+    """Müller–Brown in (t0, t1) plus ``(t2^2 + t3^2 - 1)^2``: every saddle of MB times a circle."""
+    return muller_brown(t[:2]) + (t[2] ** 2 + t[3] ** 2 - 1.0) ** 2
+
+
+def _vgh(theta: np.ndarray):
+    t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+    value = _planted(t)
+    g = torch.autograd.grad(value, t)[0]
+    h = torch.autograd.functional.hessian(_planted, t.detach())
+    return float(value.detach()), g.numpy(), h.numpy()
+
+
+def test_levenberg_marquardt_certifies_a_planted_degenerate_index1_saddle():
+    x, y, energy = SADDLES[0]
+    start = np.array([x + 0.02, y - 0.03, 0.9, 0.5])  # off the saddle, off the circle
+    res = critical_point_lm(_vgh, start, 100)
+    assert res.stop_reason == "grad_converged" and res.steps < 60
+    assert res.grad_norm <= 1e-10  # the float64 floor: max|lam| ~ 2e3
+    value, _, h = _vgh(res.theta)
+    lam = np.linalg.eigvalsh(h)
+    tol = Tolerances().zero_eig_tol(lam)
+    assert int((lam < -tol).sum()) == 1 and int((np.abs(lam) <= tol).sum()) == 1  # the circle is flat
+    assert abs(res.theta[2] ** 2 + res.theta[3] ** 2 - 1.0) < 1e-12
+    assert value == pytest.approx(energy, abs=1e-2)  # the published saddle energy (2 decimals)
+    err, fd_index = fd_check(_vgh, res.theta, tol)
+    assert err < 1e-6 and fd_index == 1
+
+
+@pytest.fixture(scope="module")
+def toy_path():
+    session = load_session(sample_session_path())
+    result = run_generator(path_analysis(session, 1, "global", PathConfig(neb=NEBConfig(images=16))))
+    return session, result
+
+
+def test_toy_path_saddle_is_certified_at_infinity_and_checked_on_the_network(toy_path):
+    session, r = toy_path
+    o = r.outcome
+    assert o.outcome == "channel" and o.index == 1 and o.n_zero == 0, outcome_label(o)
+    assert o.grad_norm <= Tolerances().grad_tol
+    assert o.in_range and o.range_low <= o.loss <= o.range_high
+    assert max(r.values[0], r.values[-1]) < o.loss < r.values.max()  # a barrier between the ends, below the band
+    assert o.fd_hessian_error < 1e-6 and o.fd_index == 1
+    # the network itself, realised along the channel: loss -> L_inf, gradient -> 0
+    assert np.all(np.diff(np.abs(o.approach_loss - o.loss)) < 0) and np.all(np.diff(o.approach_grad) < 0)
+    structure = LimitStructure.from_dict(json.loads(o.limit_structure))
+    x = np.asarray(session.x)
+    g = limit_output(structure, torch.from_numpy(o.limit_phi), torch.from_numpy(x)).numpy()
+    gaps = [np.abs(network_output(session.spec, realise(structure, o.limit_phi, a), x) - g).max() for a in (100, 1000)]
+    assert 50 < gaps[0] / gaps[1] < 200  # the O(1/A^2) remainder of the gated linear unit
+    # the network's exact Hessian far along the channel: the limit's descent direction plus a flat one
+    theta = realise(structure, o.limit_phi, 1000.0)
+    lam = np.linalg.eigvalsh(loss_grad_hessian(session.spec, theta, x, session.y)[2])
+    assert int((lam < -Tolerances().zero_eig_tol(lam)).sum()) == 1
+
+
+def test_toy_path_outcome_is_stored_listed_and_opens_as_a_session(toy_path, tmp_path):
+    session, r = toy_path
+    back = stored_paths(session)[r.key]
+    assert back.outcome.outcome == "channel" and back.outcome.index == 1
+    assert np.array_equal(back.outcome.limit_phi, r.outcome.limit_phi)
+    assert "index-1 saddle at infinity" in format_paths(session)
+    point = saddle_session(session, r)
+    assert point.runs.n_runs == 1 and point.runs.kind[0] == "channel_saddle"
+    assert point.runs.loss[0] == pytest.approx(r.outcome.loss, rel=1e-6)
+    assert point.runs.hessian_eigvals[0][0] < 0 < point.runs.hessian_eigvals[0][2]
+
+
+def test_a_path_stored_before_outcomes_reads_as_unresolved(toy_path):
+    from lsexplorer.core.analyses import paths as stored
+    from lsexplorer.core.paths import PathResult
+
+    session, r = toy_path
+    old = r.to_dict()
+    del old["outcome"]
+    back = PathResult.from_dict(old)
+    assert back.outcome is None and back.saddle is not None
+    older = dataclasses.replace(session, analyses={"paths": {r.key: old}})
+    (row,) = stored.summary_rows(older)
+    assert row["outcome"] == "unresolved" and row["index"] == -1 and "not certified" in row["label"]
