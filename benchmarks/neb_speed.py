@@ -1,12 +1,13 @@
 """Speed of a 32-image climbing-image NEB between two points of the toy sample.
 
-The band runs from the first local minimum of ``sample_data/toy_width5.h5`` to its nearest global
-minimum (aligned), once with the batched landscape (all images in one explicit back-propagation) and
+The band runs from a local minimum of ``sample_data/toy_width5.h5`` (``--run``, default run 27: its
+path crosses a finite index-1 saddle; the first local minimum's path runs into a flat channel, where a
+band cannot converge) to its nearest global minimum (aligned), once with the batched landscape (all images in one explicit back-propagation) and
 once, for the same number of optimizer steps, with a naive landscape that loops over the images and
 differentiates each with ``torch.autograd`` -- what a per-image script would do. Prints both times
 and their ratio; both run in this process, so the ratio holds whatever the machine's load.
 
-    python benchmarks/neb_speed.py [--images 32] [--threads 2]
+    python benchmarks/neb_speed.py [--images 32] [--run 27] [--threads 2]
 """
 
 from __future__ import annotations
@@ -53,12 +54,15 @@ def naive(landscape, spec, x, y):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--run", type=int, default=27, help="the local minimum the band starts from (a run index)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: a 15-parameter net gains nothing from more)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     s = load_session(SAMPLE)
-    row = int(np.flatnonzero(s.runs.kind == "local_min")[0])
+    row = args.run
+    if s.runs.kind[row] != "local_min":
+        parser.error(f"run {row} is a {s.runs.kind[row]}, not a local minimum")
     globals_ = np.flatnonzero(s.runs.kind == "global_min")
     aligned = [align_to(s.spec, s.runs.theta[row], s.runs.theta[j]) for j in globals_]
     target = min(aligned, key=lambda a: a.distance_after).theta
@@ -67,7 +71,7 @@ def main() -> None:
     start, cpu = time.perf_counter(), time.process_time()
     band = run_generator(neb(batched, s.runs.theta[row], target, config))
     t_batched, cpu_batched = time.perf_counter() - start, time.process_time() - cpu
-    print(f"batched: {args.images}-image CI-NEB {band.stop_reason} in {band.steps} steps, {t_batched:.2f} s wall, {cpu_batched:.2f} s CPU "
+    print(f"batched: run {row}, {args.images}-image CI-NEB {band.stop_reason} in {band.steps} steps, {t_batched:.2f} s wall, {cpu_batched:.2f} s CPU "
           f"(barrier {band.values.max() - band.values[0]:.3e}, max force {band.forces.max():.1e} <= {band.force_tol:.1e})")
     slow = naive(batched, s.spec, s.x, s.y)
     start, cpu = time.perf_counter(), time.process_time()
