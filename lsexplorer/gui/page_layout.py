@@ -28,7 +28,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import QFont, QFontInfo, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsWidget
 
-from .page_size import MM_PER_INCH, PageSize
+from .page_size import ASPECT_RANGE, MM_PER_INCH, PageSize
 
 #: Blank margin (scene units) between the page's edges and the plots, so no glyph touches an edge.
 PAGE_PADDING = 3.0
@@ -72,9 +72,10 @@ def laid_out_for_page(view: pg.GraphicsView, page: PageSize) -> Iterator[PageGeo
     """``view``'s figure laid out at ``page``'s size with print fonts while the block runs.
 
     Yields the :class:`PageGeometry` whose ``source`` rectangle of the scene holds the figure: the
-    page, with the plots :data:`PAGE_PADDING` inside its edges (a figure that cannot shrink to the
-    page even with its titles and labels wrapped and its legends narrowed gets a larger rectangle,
-    which the export scales down to the page).
+    page, with the plots :data:`PAGE_PADDING` inside its edges. A figure too tall for a height taken
+    from the screen's aspect first gets a taller page (up to the tallest aspect of
+    :data:`ASPECT_RANGE`); one that still cannot shrink to the page, even with its titles and labels
+    wrapped and its legends narrowed, gets a larger rectangle, which the export scales down to the page.
     """
     central = view.centralWidget
     geometry = page_geometry(view, page)
@@ -91,6 +92,12 @@ def laid_out_for_page(view: pg.GraphicsView, page: PageSize) -> Iterator[PageGeo
         content = _room_for_data(view, content, MIN_DATA_MM / MM_PER_INCH * geometry.scene_dpi)
         restore = _keep_axis_labels_inside(view, content, restore)
         laid_out = central.mapRectToScene(central.rect())
+        if page.height_mm is None and laid_out.height() > page_rect.height() - 2 * PAGE_PADDING + 0.5:
+            # A height taken from the screen's aspect may grow (up to the tallest aspect) before fonts shrink.
+            tallest = page_rect.width() * ASPECT_RANGE[1]
+            page_rect.setHeight(min(tallest, laid_out.height() + 2 * PAGE_PADDING))
+            geometry = PageGeometry(QRectF(0, 0, page_rect.width(), page_rect.height()), geometry.width_mm,
+                                    page_rect.height() / geometry.scene_dpi * MM_PER_INCH, geometry.scene_dpi)
         fits = laid_out.width() <= page_rect.width() - 2 * PAGE_PADDING + 0.5 and \
             laid_out.height() <= page_rect.height() - 2 * PAGE_PADDING + 0.5
         source = page_rect if fits else laid_out.adjusted(-PAGE_PADDING, -PAGE_PADDING, PAGE_PADDING, PAGE_PADDING)

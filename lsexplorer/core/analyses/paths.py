@@ -56,6 +56,8 @@ def summary_rows(session: Session | None) -> list[dict]:
     """One JSON-ready record per stored path, sorted by (from, to): ``from``, ``to``, ``to_global``,
     ``barrier``, ``straight_barrier``, ``outcome`` (what the highest point is, :data:`path_saddle.OUTCOMES`,
     ``"unresolved"`` for a path stored without one), ``index`` (-1 if not certified) and ``label``."""
+    if session is None or not group_of(session, GROUP):
+        return []  # without stored paths, nothing numerical is imported (`info` stays light)
     from ..path_saddle import outcome_label
 
     rows = []

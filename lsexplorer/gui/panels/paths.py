@@ -22,7 +22,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+                               QSplitter, QVBoxLayout, QWidget)
 
 from ...core.analyses import paths as stored_paths
 from ...core.classify import Tolerances
@@ -122,15 +122,25 @@ class QtPathsPanel(PanelBase):
             controls.addWidget(w)
         controls.addStretch(1)
         layout.addLayout(controls)
-        self.widget = pg.GraphicsLayoutWidget()
-        self.loss_plot = self.widget.addPlot(row=0, col=0, colspan=2, axisItems={"left": LogAxis("left")})
+        # Three figures of their own (each exports at a column's width): the loss along the path on top,
+        # the band's plane and the saddle's spectrum side by side below.
+        self.loss_view, self.plane_view, self.spectrum_view = (pg.GraphicsLayoutWidget() for _ in range(3))
+        self.loss_plot = self.loss_view.addPlot(axisItems={"left": LogAxis("left")})
         self.loss_plot.setLogMode(x=False, y=True)
-        self.plane_plot = self.widget.addPlot(row=1, col=0)
-        self.spectrum_plot = self.widget.addPlot(row=1, col=1)
+        self.plane_plot = self.plane_view.addPlot()
+        self.spectrum_plot = self.spectrum_view.addPlot()
+        below = QSplitter(Qt.Orientation.Horizontal)
+        below.addWidget(self.plane_view)
+        below.addWidget(self.spectrum_view)
+        self.widget = QSplitter(Qt.Orientation.Vertical)
+        self.widget.addWidget(self.loss_view)
+        self.widget.addWidget(below)
+        for split in (below, self.widget):
+            split.setChildrenCollapsible(False)
         for plot in (self.loss_plot, self.plane_plot, self.spectrum_plot):
             plain_axes(plot)
             plot.showGrid(x=True, y=True, alpha=0.2)
-        self.loss_plot.setLabel("bottom", "position along the path (normalised arc length; straight line: t)")
+        self.loss_plot.setLabel("bottom", "normalised arc length along the path (straight line: t)")
         self.loss_plot.setLabel("left", "loss")
         legend_below(self.loss_plot, columns=2)
         self.straight_item = self.loss_plot.plot(pen=pg.mkPen("#999999", width=1.5, style=Qt.PenStyle.DashLine),
@@ -153,7 +163,7 @@ class QtPathsPanel(PanelBase):
         for item in (self.saddle_item, self.plane_saddle):
             item.sigPointsClicked.connect(lambda *_: self.open_saddle())
         self.spectrum_plot.setLabel("bottom", "eigenvalue index")
-        self.spectrum_plot.setLabel("left", "λ (symmetric log: ±log10(1 + |λ|/1e-12))")
+        self.spectrum_plot.setLabel("left", "sign(λ) log10(1 + |λ|/1e-12)")
         self.spectrum_item = pg.ScatterPlotItem(size=8)
         self.spectrum_plot.addItem(self.spectrum_item)
         self.spectrum_plot.addItem(pg.InfiniteLine(0.0, angle=0, pen=pg.mkPen("#888888", style=Qt.PenStyle.DotLine)))
@@ -187,6 +197,7 @@ class QtPathsPanel(PanelBase):
             self.plane_data = None
         self.result = result
         self.open_button.setEnabled(self._openable(result))
+        self.widget.setVisible(result is not None)  # no empty plots: the line below says what to do
         if result is None:
             row = self.model.current
             self._clear()
@@ -203,6 +214,7 @@ class QtPathsPanel(PanelBase):
         self.image.clear()
 
     def _show(self, r: PathResult) -> None:
+        self.widget.setVisible(True)
         arc = r.arc / r.arc[-1] if r.arc[-1] > 0 else r.arc
         # an end at zero loss (a global minimum) would stretch the log axis to 1e-32: floor two decades
         # below the lowest non-zero end, which keeps the barrier region readable
@@ -224,10 +236,10 @@ class QtPathsPanel(PanelBase):
             colors = [pg.mkBrush(SELECTION_COLOR if v < -cut else "#888888" if abs(v) <= cut else "#0072B2")
                       for v in lam]
             self.spectrum_item.setData(np.arange(len(lam)), y, brush=colors)
-            where = ("the refined saddle" if o is None else "the channel's limit model" if o.outcome == "channel"
-                     else "the certified saddle")
+            where = ("refined saddle" if o is None else "channel limit" if o.outcome == "channel"
+                     else "certified saddle")
             n_neg, n_zero = (r.saddle.n_negative, r.saddle.n_zero) if o is None else (o.index, o.n_zero)
-            self.spectrum_plot.setTitle(f"Hessian spectrum of {where}: {n_neg} negative, {n_zero} zero", size="9pt")
+            self.spectrum_plot.setTitle(f"Hessian at the {where}: {n_neg} negative, {n_zero} zero", size="9pt")
         else:
             self.saddle_item.setData([], [])
             self.spectrum_item.setData([], [])
@@ -350,7 +362,8 @@ class QtPathsPanel(PanelBase):
 
     # ---------------------------------------------------------------- export
     def figures(self) -> dict[str, QWidget]:
-        return {"paths": self.widget}
+        return {"loss_along_path": self.loss_view, "band_plane": self.plane_view,
+                "saddle_spectrum": self.spectrum_view}
 
     def tables(self) -> dict[str, Table]:
         r = self.result
