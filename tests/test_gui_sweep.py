@@ -13,6 +13,7 @@ from lsexplorer.core.sweep_manifest import plan_sweep, write_chunk, write_manife
 from lsexplorer.core.sweep_outcomes import wilson_interval
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui._testsupport import make_gui_session
+from lsexplorer.gui.page_size import PageSize
 from lsexplorer.gui.sweep_view import GROUP_COLORS
 
 #: Kinds per width of the synthetic sweep (8 seeds each); width 6 is unfinished (one chunk of two).
@@ -87,7 +88,12 @@ def test_sweep_view_plots_fractions_with_intervals_and_opens_a_width(qtbot, main
 
     png = view.export_figure(tmp_path / "fractions.png")
     image = QImage(str(png))
-    assert not image.isNull() and image.width() > 400
+    assert not image.isNull() and image.width() == PageSize().pixels(85)  # one journal column at 300 dpi
+    box = view.export_figure_dialog()  # the main window's dialog: a size on paper, remembered
+    box.path_edit.setText(str(tmp_path / "fractions.svg"))
+    box.width_mm.setValue(175)
+    box.accept()
+    assert 'width="175mm"' in (tmp_path / "fractions.svg").read_text()
     colours = {image.pixelColor(x, y).name() for x in range(0, image.width(), 3) for y in range(0, image.height(), 3)}
     assert GROUP_COLORS["global"].lower() in colours and GROUP_COLORS["local"].lower() in colours
     path = view.export_data(tmp_path / "fractions.csv")

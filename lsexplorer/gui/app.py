@@ -273,7 +273,7 @@ class MainWindow(QMainWindow):
 
     def open_sweep(self, folder: str | Path) -> QtSweepView:
         """A Sweep window on ``folder``; clicking a width there opens its session here."""
-        view = QtSweepView(self)
+        view = QtSweepView(self, self.settings)
         view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         view.openSession.connect(self.open_session)
         view.failed.connect(lambda text: self.show_error("Cannot open sweep", text))

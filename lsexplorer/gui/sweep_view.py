@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -35,8 +35,10 @@ from PySide6.QtWidgets import (
 
 from ..core.sweep_outcomes import SweepOutcomes, read_sweep_outcomes
 from .export import FIGURE_FORMATS, ExportError, export_figure, write_csv
+from .figure_export_dialog import QtFigureExportDialog
+from .page_size import PageSize
 from .panels.base import Table
-from .style import KIND_COLORS, plain_axes
+from .style import KIND_COLORS, legend_below, plain_axes
 from .workers import Worker
 
 #: Colours of the outcome groups: the kind colours of the other panels, Okabe–Ito for the rest.
@@ -59,8 +61,11 @@ class QtSweepView(QWidget):
 
     title = "Sweep"
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, settings: QSettings | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
+        #: Where the export dialog remembers its size on paper (the main window's settings when opened there).
+        self.settings = settings if settings is not None else QSettings()
+        self.figure_box: QtFigureExportDialog | None = None
         self.outcomes: SweepOutcomes | None = None
         self.folder: Path | None = None
         self._worker: Worker | None = None
@@ -89,7 +94,7 @@ class QtSweepView(QWidget):
         item.setLabel("left", "fraction of seeds (95 % Wilson interval)")
         item.setYRange(0.0, 1.0, padding=0.02)
         item.setMouseEnabled(x=False, y=False)
-        self.legend = item.addLegend(offset=(-10, 10), labelTextSize="10pt")
+        self.legend = legend_below(item, columns=5, text_size="9pt")  # under the axis: never on the data
 
         self.table = QTableWidget()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -266,17 +271,24 @@ class QtSweepView(QWidget):
     def _suggested(self, name: str) -> str:
         return str((self.folder or Path.home()) / name)
 
-    def export_figure_dialog(self) -> None:
+    def export_figure_dialog(self) -> QtFigureExportDialog:
+        """The (non-blocking) dialog for the file and the size on paper, shared with the main window's
+        figures; accepting it writes the plot."""
         filters = ";;".join(f"{label} (*{suffix})" for suffix, label in FIGURE_FORMATS.items())
-        path = self.ask_save_path("Export figure", self._suggested("outcome_fractions.png"), filters)
-        if path:
-            self.export_figure(path)
+        self.figure_box = box = QtFigureExportDialog(
+            self, Path(self._suggested("outcome_fractions.png")), self.settings,
+            lambda current: self.ask_save_path("Export figure", current, filters))
+        box.accepted.connect(lambda: self.export_figure(box.path, box.page))
+        box.open()
+        return box
 
-    def export_figure(self, path: str | Path) -> Path | None:
-        """Write the plot to ``path`` (PNG, SVG or PDF by suffix); None and a message on failure."""
+    def export_figure(self, path: str | Path, page: PageSize | None = None) -> Path | None:
+        """Write the plot to ``path`` (PNG, SVG or PDF by suffix) sized for ``page`` (default one journal
+        column); None and a message on failure."""
         path = Path(path) if Path(path).suffix else Path(str(path) + ".png")
         try:
-            return export_figure(self.plot, path, title=f"lsexplorer — sweep {self.folder}: outcome fractions")
+            return export_figure(self.plot, path, title=f"lsexplorer — sweep {self.folder}: outcome fractions",
+                                 page=page or PageSize())
         except ExportError as exc:
             self.header.setText(f"Cannot export the figure: {exc}")
             return None
