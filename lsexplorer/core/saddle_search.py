@@ -27,9 +27,9 @@ import threading
 
 import numpy as np
 
+from .critical_lm import grad_floor
 from .landscape import Landscape, Record, stop_requested
 
-_EPS = float(np.finfo(np.float64).eps)
 
 
 @dataclasses.dataclass
@@ -66,10 +66,6 @@ class SaddleSearch(Record):
     newton_steps: int
     moved: float
     stop_reason: str
-
-
-def _floor(lam: np.ndarray, theta: np.ndarray) -> float:
-    return float(np.abs(lam).max(initial=0.0)) * _EPS * max(float(np.linalg.norm(theta)), 1.0)
 
 
 def _prfo_step(lam: np.ndarray, vec: np.ndarray, g: np.ndarray, j: int, cut: float) -> np.ndarray:
@@ -116,8 +112,8 @@ def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig |
     reason, follow = "follow_steps", 0
     while follow < config.follow_steps:
         if stop_requested(stop):
-            return SaddleSearch(x, value, g_norm, _floor(lam, x), follow, 0, float(np.linalg.norm(x - x0)), "cancelled")
-        if g_norm <= max(config.switch_factor * g0, _floor(lam, x)):
+            return SaddleSearch(x, value, g_norm, grad_floor(lam, x), follow, 0, float(np.linalg.norm(x - x0)), "cancelled")
+        if g_norm <= max(config.switch_factor * g0, grad_floor(lam, x)):
             reason = "switched"
             break
         j = int(np.argmax(np.abs(vec.T @ mode)))
@@ -139,7 +135,7 @@ def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig |
     mu = (config.zero_rtol * float(np.abs(lam).max())) ** 2
     newton = 0
     while newton < config.newton_steps:
-        if g_norm <= _floor(lam, x):
+        if g_norm <= grad_floor(lam, x):
             reason = "grad_converged"
             break
         if stop_requested(stop):
@@ -161,7 +157,7 @@ def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig |
                 break
     else:
         reason = "newton_steps"
-    return SaddleSearch(x, float(value), g_norm, _floor(lam, x), follow, newton, float(np.linalg.norm(x - x0)), reason)
+    return SaddleSearch(x, float(value), g_norm, grad_floor(lam, x), follow, newton, float(np.linalg.norm(x - x0)), reason)
 
 
 __all__ = ["SaddleConfig", "SaddleSearch", "find_saddle"]
