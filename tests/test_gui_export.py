@@ -55,14 +55,6 @@ def pdf_drawing_operators(data: bytes) -> int:
     return count
 
 
-@pytest.fixture
-def figures(main_window, qtbot):
-    w = main_window
-    w.model.select(int(np.flatnonzero(w.model.session.runs.kind == "local_min")[0]))
-    qtbot.wait(50)
-    return w
-
-
 def test_png_export_has_the_plot_in_it(figures, tmp_path):
     w = figures
     path = w.export_figure(w.statistics, "lambda_min_vs_loss", tmp_path / "scatter.png")

@@ -22,14 +22,6 @@ from lsexplorer.gui.page_size import ASPECT_RANGE, PageSize
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture
-def figures(main_window, qtbot):
-    w = main_window
-    w.model.select(int(np.flatnonzero(w.model.session.runs.kind == "local_min")[0]))
-    qtbot.wait(50)
-    return w
-
-
 def _px(pt: float, dpi: float) -> float:
     """A font size in points as SVG user units (scene pixels at the screen's dpi)."""
     return pt * dpi / 72

@@ -212,10 +212,19 @@ def main_window(qtbot, gui_settings, gui_session):
     window.model.tasks.wait_all(10_000)
 
 
+@pytest.fixture
+def figures(main_window, qtbot):
+    """:func:`main_window` with its first local minimum selected, so every panel draws its figures."""
+    main_window.model.select(int(np.flatnonzero(main_window.model.session.runs.kind == "local_min")[0]))
+    qtbot.wait(50)
+    return main_window
+
+
 __all__ = [
     "KIND_CYCLE",
     "FakeProgress",
     "fake_experiment",
+    "figures",
     "gui_session",
     "gui_settings",
     "main_window",
