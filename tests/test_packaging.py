@@ -5,6 +5,7 @@ lsexplorer finds through :func:`lsexplorer.core.samples.sample_session_path`, an
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -38,11 +39,12 @@ def test_an_installed_wheel_finds_its_sample_session(tmp_path):
     for name in SAMPLES:  # every sample File ▸ Open sample offers ships with the wheel
         assert sum(n.endswith(f"/share/lsexplorer/{name}") for n in names) == 1, name
 
-    # Installed into a fresh environment (dependencies from this one), run from elsewhere.
+    # Installed into a fresh environment that borrows its dependencies from the one running this test
+    # (not from the base interpreter, which --system-site-packages would give), run from elsewhere.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-                   check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
+    _borrow_dependencies(python)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
                    check=True, capture_output=True, env=env, timeout=300)
     code = ("import lsexplorer; from lsexplorer.core.samples import sample_session_path; "
@@ -57,6 +59,33 @@ def test_an_installed_wheel_finds_its_sample_session(tmp_path):
     assert found.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
     assert Path(out[2]).is_relative_to(venv) and Path(out[2]).name == "resources"  # inside the installed package
     assert int(out[3]) == (ROOT / "resources" / "icons" / "lsexplorer-256.png").stat().st_size and out[4:] == ["1", "3"]
+
+
+def _borrow_dependencies(python: Path) -> None:
+    """Make the venv of ``python`` import this environment's packages, but not its lsexplorer.
+
+    A ``.pth`` line that is a folder only appends it to ``sys.path``; the ``.pth`` files inside that
+    folder (among them the editable install's finder of this checkout) are not run, so ``import
+    lsexplorer`` in the new venv finds the wheel installed there and nothing else.
+    """
+    target = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(target, "_lsexplorer_test_dependencies.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
+
+
+def test_the_borrowed_dependencies_are_this_environments(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    _borrow_dependencies(python)
+    code = "import numpy, h5py, importlib.util as u; print(numpy.__file__); print(u.find_spec('lsexplorer'))"
+    out = subprocess.run([str(python), "-c", code], cwd=tmp_path, check=True, capture_output=True, text=True,
+                         timeout=120).stdout.split("\n")
+    import numpy
+
+    assert out[0] == numpy.__file__  # this environment's numpy, wherever the base interpreter's is
+    assert out[1] == "None"  # the checkout's editable lsexplorer is not borrowed
 
 
 def test_a_checkout_finds_its_own_sample_session():
