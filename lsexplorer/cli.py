@@ -574,7 +574,7 @@ def _analyze(args: argparse.Namespace) -> int:
         return _expand_neuron(args, session, rows)
     if args.layer is not None or args.mu is not None:
         raise UserError("--layer and --mu go with --expand-neuron")
-    from .core.analyze import ANALYSES, analyze_session
+    from .core.analyze import ANALYSES, FAILED, analyze_session
     from .core.population import APPLICABLE_ANALYSES, is_population
 
     default = APPLICABLE_ANALYSES if is_population(session) else ANALYSES
@@ -591,7 +591,11 @@ def _analyze(args: argparse.Namespace) -> int:
         print(json.dumps({"analyses": summary, "counts": {k: int(v) for k, v in counts.items()}}))
     else:
         for name, values in summary.items():
-            print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items()))
+            if name != FAILED:
+                print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items()))
+        for name, runs in summary.get(FAILED, {}).items():
+            for row, reason in runs.items():
+                print(f"{name.replace('_', ' ')}: run {row} not analysed ({reason})")
         print(f"written to {out}")
         print(format_outcome_table(session, out))
     return 0

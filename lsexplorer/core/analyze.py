@@ -37,11 +37,14 @@ from .classify import Tolerances
 from .kinds import Kind
 from .population import refuse_inapplicable
 from .progress import Progress
+from .run_failure import failure_reason, is_numerical_failure
 from .saddle_descent import DescentConfig, SaddleDescent, saddle_descent
 from .session import Session
 
 #: Names of the registered analyses, in the order they run.
 ANALYSES = tuple(REGISTRY)
+#: The summary key of the runs each analysis failed on numerically.
+FAILED = "failed"
 #: The record :func:`analyze_session` yields: ``stage`` is the analysis, ``done`` of ``total`` runs.
 AnalyzeProgress = Progress
 
@@ -69,7 +72,9 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
 
     Works in memory; the caller saves. Yields a :class:`Progress` after each run of each analysis
     (``stage`` the analysis, ``run`` the row). Returns a JSON-able summary: per analysis the rows
-    stored and headline counts. A set ``stop`` ends after the current run, keeping what is complete.
+    stored and headline counts, and under :data:`FAILED` the runs an analysis failed on numerically
+    (``{analysis: {row: reason}}``; those runs store nothing, the others are unaffected). A set
+    ``stop`` ends after the current run, keeping what is complete.
     """
     steps = plan(analyses)
     refuse_inapplicable(session, analyses)
@@ -81,6 +86,7 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
                   options=options or AnalyzeOptions(), rows=[int(r) for r in rows],
                   local=[int(r) for r in rows if session.runs.kind[r] == Kind.LOCAL_MIN], stop=stop)
     summary: dict = {}
+    failed: dict[str, dict[int, str]] = {}
     started = time.perf_counter()
     for analysis, only_missing in steps:
         if ctx.stopped():
@@ -96,7 +102,13 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
         for done, row in enumerate(todo, 1):
             if ctx.stopped():
                 break
-            result = drive(analysis.compute(ctx, row))
+            try:
+                result = drive(analysis.compute(ctx, row))
+            except Exception as exc:
+                if not is_numerical_failure(exc):
+                    raise
+                failed.setdefault(analysis.name, {})[row] = failure_reason(exc)
+                result = None
             if result is not None:
                 results[row] = result
             yield Progress(analysis.name, done, len(todo), time.perf_counter() - started, run=row)
@@ -104,6 +116,8 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
         headline = analysis.summary(session)
         if headline is not None:
             summary[analysis.summary_key or analysis.group] = headline
+    if failed:
+        summary[FAILED] = failed
     return summary
 
 
@@ -126,5 +140,5 @@ def saddle_descent_analysis(session: Session, row: int, layer: int, neuron: int,
     return result
 
 
-__all__ = ["ANALYSES", "MATCH_RESIDUAL", "AnalyzeOptions", "AnalyzeProgress", "analyze_session", "plan",
+__all__ = ["ANALYSES", "FAILED", "MATCH_RESIDUAL", "AnalyzeOptions", "AnalyzeProgress", "analyze_session", "plan",
            "saddle_descent_analysis"]

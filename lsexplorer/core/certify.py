@@ -23,6 +23,7 @@ from .hessian import loss_grad_hessian, spectrum
 from .nets import MLPSpec, as_tensor
 from .progress import Progress
 from .refine import RefineConfig, refine
+from .run_failure import failure_reason, is_numerical_failure
 
 #: Up to this many parameters a refinement runs on one torch thread: its Hessians and gradients are
 #: too small to share, and extra threads only spin (a 100-point toy certification on a 16-core
@@ -95,6 +96,15 @@ def certify(spec: MLPSpec, thetas, x, y, refine_config: RefineConfig | None = No
         out.kind[row] = "not_converged" if cancelled else c.kind
         out.degeneracy[row], out.lambda_min[row] = c.n_zero, c.lambda_min
 
+    def record_failure(row: int, exc: Exception, refined: np.ndarray | None = None) -> None:
+        """Row ``row`` failed numerically: ``not_converged`` with the reason, measured where it can be."""
+        try:
+            measure(row, thetas[row] if refined is None else refined, cancelled=True)
+        except Exception as again:
+            if not is_numerical_failure(again):
+                raise
+        out.kind[row], out.stop_reason[row] = "not_converged", failure_reason(exc)
+
     start = time.perf_counter()
     done = 0
     yield Progress("certify", 0, n_points, 0.0)  # the stage has begun: a progress bar shows from here
@@ -104,25 +114,44 @@ def certify(spec: MLPSpec, thetas, x, y, refine_config: RefineConfig | None = No
             torch.set_num_threads(1)
         try:
             result = refine(spec, thetas[done], xt, yt, refine_config, stop)
+        except Exception as exc:
+            if not is_numerical_failure(exc):
+                raise
+            result = exc
         finally:
             torch.set_num_threads(threads)
+        if isinstance(result, Exception):
+            record_failure(done, result)
+            done += 1
+            yield Progress("certify", done, n_points, time.perf_counter() - start)
+            continue
         if result.stop_reason == "cancelled":
             break
-        measure(done, result.theta, cancelled=False)
-        out.stop_reason[done], out.refine_seconds[done] = result.stop_reason, result.elapsed
-        start_norm, end_norm = np.linalg.norm(thetas[done]), np.linalg.norm(result.theta)
-        if end_norm > tolerances.max_norm_growth * max(start_norm, 1.0):
-            out.kind[done] = "not_converged"
-            out.stop_reason[done] += f"+diverged:|theta| {start_norm:.3g}->{end_norm:.3g}"
-            if np.isfinite(out.hessian_eigvals[done]).all() and np.isfinite(out.lambda_min[done]):
-                channel = analyse_channel(spec, [thetas[done], result.theta], xt.numpy(), yt.numpy(), tolerances,
-                                          stop=stop)
-                out.channels[done] = channel
-                out.kind[done] = channel.kind
+        try:
+            measure(done, result.theta, cancelled=False)
+            out.stop_reason[done], out.refine_seconds[done] = result.stop_reason, result.elapsed
+            start_norm, end_norm = np.linalg.norm(thetas[done]), np.linalg.norm(result.theta)
+            if end_norm > tolerances.max_norm_growth * max(start_norm, 1.0):
+                out.kind[done] = "not_converged"
+                out.stop_reason[done] += f"+diverged:|theta| {start_norm:.3g}->{end_norm:.3g}"
+                if np.isfinite(out.hessian_eigvals[done]).all() and np.isfinite(out.lambda_min[done]):
+                    channel = analyse_channel(spec, [thetas[done], result.theta], xt.numpy(), yt.numpy(),
+                                              tolerances, stop=stop)
+                    out.channels[done] = channel
+                    out.kind[done] = channel.kind
+        except Exception as exc:
+            if not is_numerical_failure(exc):
+                raise
+            out.channels.pop(done, None)
+            record_failure(done, exc, refined=result.theta)
         done += 1
         yield Progress("certify", done, n_points, time.perf_counter() - start)
     for row in range(done, n_points):
-        measure(row, thetas[row], cancelled=True)
+        try:
+            measure(row, thetas[row], cancelled=True)
+        except Exception as exc:
+            if not is_numerical_failure(exc):
+                raise
     out.kind = out.kind.astype(str)
     out.stop_reason = out.stop_reason.astype(str)
     return out

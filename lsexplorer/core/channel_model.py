@@ -46,6 +46,8 @@ import numpy as np
 import scipy.optimize
 import torch
 
+from . import symmetric_eigen
+
 _EPS = float(np.finfo(np.float64).eps)
 
 #: sigma(0) and sigma'(0) of the activations the limit model supports (the affine limit's coefficients).
@@ -251,7 +253,7 @@ def refine_limit(structure: LimitStructure, phi0, x, y, max_iter: int = 60, newt
         if stop is not None and stop.is_set():
             why = "cancelled"
             break
-        lam, vecs = np.linalg.eigh(hess(phi))
+        lam, vecs = symmetric_eigen.eigh(hess(phi))
         scale = float(np.abs(lam).max())
         if gnorm <= scale * _EPS * max(float(np.linalg.norm(phi)), 1.0):
             why = "grad_converged"
@@ -273,7 +275,7 @@ def refine_limit(structure: LimitStructure, phi0, x, y, max_iter: int = 60, newt
             break
     reasons.append(f"newton:{why}")
     value = fun(phi)
-    eigvals = np.linalg.eigvalsh(hess(phi))
+    eigvals = symmetric_eigen.eigvalsh(hess(phi))
     return LimitCriticalPoint(phi, value, gnorm, eigvals, "+".join(reasons))
 
 

@@ -30,6 +30,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import symmetric_eigen
+
 _EPS = float(np.finfo(np.float64).eps)
 
 ValueGradHessian = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
@@ -64,7 +66,7 @@ def critical_point_lm(value_grad_hessian: ValueGradHessian, theta0, max_steps: i
     value, g, h = value_grad_hessian(x)
     if not (np.isfinite(value) and np.isfinite(g).all() and np.isfinite(h).all()):
         return LMResult(x, float(value), float("nan"), float("nan"), 0, 0.0, "nonfinite")
-    lam, vec = np.linalg.eigh(h)
+    lam, vec = symmetric_eigen.eigh(h)
     r2 = float(g @ g)
     scale = float(np.abs(lam).max(initial=0.0)) or 1.0
     mu, nu = 1e-3 * scale * scale, 2.0
@@ -90,7 +92,7 @@ def critical_point_lm(value_grad_hessian: ValueGradHessian, theta0, max_steps: i
         rho = (r2 - r2_new) / predicted if predicted > 0 else -1.0
         if rho > 0 and np.isfinite(h_new).all():
             x, value, g, r2 = x + step, v_new, g_new, r2_new
-            lam, vec = np.linalg.eigh(h_new)
+            lam, vec = symmetric_eigen.eigh(h_new)
             scale = float(np.abs(lam).max(initial=0.0)) or scale
             mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
             mu = max(mu, (_EPS * scale) ** 2)

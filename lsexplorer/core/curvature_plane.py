@@ -14,6 +14,7 @@ from collections.abc import Generator
 
 import numpy as np
 
+from . import symmetric_eigen
 from .landscape import Landscape
 from .slices import LineSlice, PlaneRow, PlaneSlice, line_slice, plane_slice
 
@@ -44,7 +45,7 @@ def curvature_plane(landscape: Landscape, theta, half_width: float, resolution: 
         raise ValueError(f"need resolution >= 3 and half_width > 0, got {resolution} and {half_width}")
     if theta.size < 2:
         raise ValueError("a plane needs at least two parameters")
-    lam, q = np.linalg.eigh(landscape.value_grad_hessian(theta)[2])
+    lam, q = symmetric_eigen.eigh(landscape.value_grad_hessian(theta)[2])
     basis = q[:, :2].T.copy()
     grid = np.linspace(-half_width, half_width, resolution)
     line_u = line_slice(None, theta, theta + basis[0], None, None, grid, landscape=landscape)

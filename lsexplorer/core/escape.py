@@ -42,6 +42,7 @@ from collections.abc import Generator
 
 import numpy as np
 
+from . import symmetric_eigen
 from .hessian import spectrum
 from .nets import MLPSpec
 from .classify import KINDS
@@ -137,7 +138,7 @@ def direction_scan(landscape: Landscape, theta, eps_min: float = -8.0, eps_max: 
         if stop_requested(stop):
             reason = "cancelled"
             break
-        lam_min[sl] = np.linalg.eigvalsh(landscape.hessians(theta + eps[curv_idx[sl], None] * v))[:, 0]
+        lam_min[sl] = symmetric_eigen.eigvalsh(landscape.hessians(theta + eps[curv_idx[sl], None] * v))[:, 0]
         done += sl.stop - sl.start
         yield SearchProgress("curvature", done, total, time.perf_counter() - start)
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.func import jvp, vmap
 
+from . import symmetric_eigen
 from .autodiff import forward_mode
 from .nets import MLPSpec, activation_fn, as_tensor, forward, loss, unflatten
 
@@ -265,7 +266,10 @@ def spectrum(h) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"a Hessian must be a square matrix, got shape {h.shape}")
     if not np.isfinite(h).all():
         raise ValueError("the Hessian contains NaN or infinite entries; its spectrum is undefined")
-    values, vectors = torch.linalg.eigh(torch.from_numpy(h))
+    try:
+        values, vectors = torch.linalg.eigh(torch.from_numpy(h))
+    except torch.linalg.LinAlgError:  # syevd gave up on clustered eigenvalues; other drivers do not
+        return symmetric_eigen.eigh(h)
     return values.numpy(), vectors.numpy()
 
 

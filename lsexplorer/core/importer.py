@@ -46,6 +46,7 @@ from .hessian import loss_grad_hessian, spectrum
 from .nets import MLPSpec, flatten
 from .progress import Progress
 from .refine import RefineConfig
+from .run_failure import failure_reason, is_numerical_failure
 from .session import Runs, Session
 
 FORMATS = {".npz": "npz", ".npy": "npy", ".csv": "csv", ".pt": "torch", ".pth": "torch"}
@@ -347,13 +348,18 @@ def _measure_all(spec, theta, x, y, tol, stop, started) -> Generator[Progress, N
     for row in range(s):
         if stop is not None and stop.is_set():
             break
-        value, g, h = loss_grad_hessian(spec, theta[row], xt, yt)
-        out.loss[row], out.grad_norm[row] = value, float(np.linalg.norm(g))
-        if np.isfinite(h).all():
-            out.hessian_eigvals[row] = spectrum(h)[0]
-        c = classify(out.loss[row], out.grad_norm[row], out.hessian_eigvals[row], y_scale, tol)
-        out.kind[row], out.degeneracy[row], out.lambda_min[row] = c.kind, c.n_zero, c.lambda_min
-        out.stop_reason[row] = "imported"
+        try:
+            value, g, h = loss_grad_hessian(spec, theta[row], xt, yt)
+            out.loss[row], out.grad_norm[row] = value, float(np.linalg.norm(g))
+            if np.isfinite(h).all():
+                out.hessian_eigvals[row] = spectrum(h)[0]
+            c = classify(out.loss[row], out.grad_norm[row], out.hessian_eigvals[row], y_scale, tol)
+            out.kind[row], out.degeneracy[row], out.lambda_min[row] = c.kind, c.n_zero, c.lambda_min
+            out.stop_reason[row] = "imported"
+        except Exception as exc:
+            if not is_numerical_failure(exc):
+                raise
+            out.kind[row], out.stop_reason[row] = "not_converged", "imported; " + failure_reason(exc)
         yield Progress("measure", row + 1, s, time.perf_counter() - started)
     out.kind = out.kind.astype(str)
     out.stop_reason = out.stop_reason.astype(str)

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from torch.func import jvp
 
+from . import symmetric_eigen
 from .autodiff import forward_mode
 from .classify import Tolerances
 from .hessian import float64_problem, loss_grad_hessian, spectrum
@@ -183,7 +184,7 @@ class Theorem3:
     @property
     def y_eigvals(self) -> np.ndarray:
         """Eigenvalues of ``Y`` ascending, ``(q,)``."""
-        return np.linalg.eigvalsh(self.y)
+        return symmetric_eigen.eigvalsh(self.y)
 
     @property
     def y_restricted_inertia(self) -> Inertia:
@@ -222,7 +223,7 @@ def theorem3(spec: MLPSpec, theta, x, y, layer: int, j: int, tolerances: Toleran
     k = int((sv > tol).sum())
     z = left[:, k:]
     return Theorem3(int(layer), int(j), float(value), float(np.linalg.norm(g)), eig, tol, y_mat, u_mat, sv, k,
-                    np.linalg.eigvalsh(z.T @ y_mat @ z))
+                    symmetric_eigen.eigvalsh(z.T @ y_mat @ z))
 
 
 def predicted_inertia(spec: MLPSpec, theta, x, y, layer: int, j: int, mu: float,

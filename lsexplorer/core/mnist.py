@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import symmetric_eigen
 from .errors import InputError
 
 #: The standard files, by role, as published (gzipped).
@@ -290,7 +291,7 @@ def fit_pca(pixels: np.ndarray, scale: float, k: int = 10, chunk: int = 10_000) 
         centred = pixels[i:i + chunk] / scale - mean
         cov += centred.T @ centred
     cov /= n - 1
-    values, vectors = np.linalg.eigh(cov)
+    values, vectors = symmetric_eigen.eigh(cov)
     order = np.argsort(values)[::-1][:k]
     components = vectors[:, order].T.copy()
     components *= np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])[:, None]

@@ -33,6 +33,7 @@ from collections.abc import Generator
 
 import numpy as np
 
+from . import symmetric_eigen
 from .landscape import Landscape, stop_requested
 from .progress import Progress
 
@@ -208,7 +209,7 @@ def curvature_scale(landscape: Landscape, points: np.ndarray) -> float:
     lam = 0.0
     for k in range(0, len(points), rows):
         for h in landscape.hessians(points[k:k + rows]):
-            lam = max(lam, float(np.abs(np.linalg.eigvalsh(h)).max()))
+            lam = max(lam, float(np.abs(symmetric_eigen.eigvalsh(h)).max()))
     return lam
 
 

@@ -41,6 +41,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import symmetric_eigen
 from .channel_model import (
     LimitParams,
     LimitStructure,
@@ -137,7 +138,7 @@ def fd_check(value_grad_hessian: ValueGradHessian, theta, zero_eig_tol: float, s
     h_fd = np.stack(cols, axis=1)
     h_fd = 0.5 * (h_fd + h_fd.T)
     err = float(np.abs(h - h_fd).max() / max(np.abs(h).max(), 1e-300))
-    return err, int((np.linalg.eigvalsh(h_fd) < -zero_eig_tol).sum())
+    return err, int((symmetric_eigen.eigvalsh(h_fd) < -zero_eig_tol).sum())
 
 
 def _empty(**kw) -> SaddleOutcome:
@@ -157,7 +158,7 @@ def _certify(vgh: ValueGradHessian, point, y_scale: float, tolerances: Tolerance
     point = np.asarray(point, dtype=np.float64)
     value, g, h = vgh(point)
     gnorm = float(np.linalg.norm(g))
-    eig = np.linalg.eigvalsh(h) if np.isfinite(h).all() else np.full(len(g), np.nan)
+    eig = symmetric_eigen.eigvalsh(h) if np.isfinite(h).all() else np.full(len(g), np.nan)
     c = classify(value, gnorm, eig, y_scale, tolerances)
     certified = bool(math.isfinite(value) and gnorm <= tolerances.grad_tol and np.isfinite(eig).all())
     in_range = bool(low <= value <= high)

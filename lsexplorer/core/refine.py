@@ -53,6 +53,7 @@ import nlopt
 import numpy as np
 import torch
 
+from . import symmetric_eigen
 from .classify import loss_scale
 from .config_schema import MINIMIZERS
 from .hessian import float64_problem, hessian_t, loss_grad_t, output_jacobian_t
@@ -263,7 +264,7 @@ def _newton_lookahead(pb: _Problem, theta: np.ndarray, g: np.ndarray, mu: float
     h = hessian_t(pb.spec, torch.from_numpy(theta), pb.x, pb.y).numpy()
     if not np.isfinite(h).all():
         return None
-    lam, vecs = np.linalg.eigh(h)
+    lam, vecs = symmetric_eigen.eigh(h)
     point = theta - vecs @ (lam * (vecs.T @ g) / (lam * lam + mu))
     value, grad = loss_grad_t(pb.spec, torch.from_numpy(point), pb.x, pb.y)
     grad = grad.numpy()
@@ -291,7 +292,7 @@ def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndar
         h = hessian_t(pb.spec, torch.from_numpy(theta), pb.x, pb.y).numpy()
         if not np.isfinite(h).all():
             return theta, value, g, it + 1, "nonfinite"
-        lam, vecs = np.linalg.eigh(h)
+        lam, vecs = symmetric_eigen.eigh(h)
         scale = float(np.abs(lam).max())
         if gnorm <= max(pb.config.grad_target, scale * _EPS * float(np.linalg.norm(theta))):
             return theta, value, g, it + 1, "grad_converged"

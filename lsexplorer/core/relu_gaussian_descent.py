@@ -23,8 +23,10 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
+from . import symmetric_eigen
 from .classify import Tolerances, classify
 from .relu_gaussian import ReluGaussian
+from .run_failure import failure_reason, is_numerical_failure
 
 #: Tolerances for this landscape. Refined points reach ``||grad F|| ~ 1e-15``; the loss is a
 #: difference of O(k^2) sums, so exact zeros come out at ~1e-14 and ``loss_rtol`` leaves room above.
@@ -201,7 +203,7 @@ def newton_polish(problem: ReluGaussian, theta, iterations: int = 30, cutoff: fl
     best, best_norm = th.copy(), float(np.linalg.norm(g))
     reason = f"newton: max iterations ({iterations})"
     for it in range(iterations):
-        lam, q = np.linalg.eigh(problem.hessian(th)[0].numpy())
+        lam, q = symmetric_eigen.eigh(problem.hessian(th)[0].numpy())
         keep = np.abs(lam) > cutoff * np.abs(lam).max()
         step = q[:, keep] @ ((q[:, keep].T @ g) / lam[keep])
         th = th - step
@@ -236,9 +238,8 @@ def certify_population(problem: ReluGaussian, thetas, tolerances: Tolerances | N
                            np.full((s_rows, n_params), np.nan), np.full(s_rows, np.nan),
                            np.zeros(s_rows, dtype=np.int64), np.full(s_rows, "not_converged", dtype=object),
                            np.full(s_rows, "cancelled", dtype=object))
-    start = time.perf_counter()
-    for row in range(s_rows):
-        cancelled = stop is not None and stop.is_set()
+
+    def certify_row(row: int, cancelled: bool) -> None:
         theta0 = thetas[row]
         if cancelled or not np.isfinite(theta0).all():
             th, reason = theta0, "cancelled" if cancelled else "non-finite end of descent"
@@ -255,13 +256,22 @@ def certify_population(problem: ReluGaussian, thetas, tolerances: Tolerances | N
             if len(dead_rows):
                 h = _dead_neuron_hessian(h, dead_rows, problem.d)
                 out.stop_reason[row] = reason + f"+{len(dead_rows)} neuron(s) at w = 0"
-            out.hessian_eigvals[row] = np.linalg.eigvalsh(h)
+            out.hessian_eigvals[row] = symmetric_eigen.eigvalsh(h)
             c = classify(out.loss[row], out.grad_norm[row], out.hessian_eigvals[row], y_scale, tol)
             # With a neuron at w = 0 the loss is not differentiable; only zero loss still certifies a
             # point (a global minimum, since F >= 0).
             ok = not cancelled and "diverged" not in reason and (not len(dead_rows) or c.kind == "global_min")
             out.kind[row] = c.kind if ok else "not_converged"
             out.lambda_min[row], out.degeneracy[row] = c.lambda_min, c.n_zero
+
+    start = time.perf_counter()
+    for row in range(s_rows):
+        try:
+            certify_row(row, cancelled=stop is not None and stop.is_set())
+        except Exception as exc:
+            if not is_numerical_failure(exc):
+                raise
+            out.kind[row], out.stop_reason[row] = "not_converged", failure_reason(exc)
         yield CertifyProgress(row + 1, s_rows, time.perf_counter() - start)
     out.kind = out.kind.astype(str)
     out.stop_reason = out.stop_reason.astype(str)

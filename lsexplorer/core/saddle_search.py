@@ -27,6 +27,7 @@ import threading
 
 import numpy as np
 
+from . import symmetric_eigen
 from .critical_lm import grad_floor
 from .landscape import Landscape, Record, stop_requested
 
@@ -88,7 +89,7 @@ def _prfo_step(lam: np.ndarray, vec: np.ndarray, g: np.ndarray, j: int, cut: flo
         aug = np.zeros((others.size + 1, others.size + 1))
         aug[np.arange(others.size), np.arange(others.size)] = lam[others]
         aug[:-1, -1] = aug[-1, :-1] = gi[others]
-        mu_n = min(float(np.linalg.eigvalsh(aug)[0]), 0.0)
+        mu_n = min(float(symmetric_eigen.eigvalsh(aug)[0]), 0.0)
         denom = lam[others] - mu_n
         ok = np.abs(denom) > 0
         step[others[ok]] = -gi[others[ok]] / denom[ok]
@@ -106,7 +107,7 @@ def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig |
     x = x0.copy()
     value, g, h = landscape.value_grad_hessian(x)
     g_norm = g0 = float(np.linalg.norm(g))
-    lam, vec = np.linalg.eigh(h)
+    lam, vec = symmetric_eigen.eigh(h)
     mode = vec[:, 0] if mode0 is None else np.asarray(mode0, dtype=np.float64) / np.linalg.norm(mode0)
     trust = config.trust if config.trust is not None else 0.1 * max(float(np.linalg.norm(x0)), 1.0)
     reason, follow = "follow_steps", 0
@@ -127,7 +128,7 @@ def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig |
         gn_new = float(np.linalg.norm(g_new))
         if gn_new < g_norm or trust < 1e-12 * max(float(np.linalg.norm(x)), 1.0):
             x, value, g, g_norm = x + step, v_new, g_new, gn_new
-            lam, vec = np.linalg.eigh(h_new)
+            lam, vec = symmetric_eigen.eigh(h_new)
             trust = min(2.0 * trust, 10.0 * max(float(np.linalg.norm(x)), 1.0)) if length >= trust else trust
         else:
             trust = 0.25 * min(trust, length)
@@ -148,7 +149,7 @@ def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig |
         gn_new = float(np.linalg.norm(g_new))
         if np.isfinite(gn_new) and gn_new < g_norm:
             x, value, g, g_norm = x + step, v_new, g_new, gn_new
-            lam, vec = np.linalg.eigh(h_new)
+            lam, vec = symmetric_eigen.eigh(h_new)
             mu = max(mu / 100.0, (config.zero_rtol * float(np.abs(lam).max())) ** 2)
         else:
             mu = max(100.0 * mu, 1e-300)

@@ -54,6 +54,8 @@ _RUN_FIELDS = {
     "lambda_min": np.float64, "stop_reason": np.str_, "train_loss": np.float64, "theta_trained": np.float64,
     "symmetry_induced": np.bool_,
 }
+#: Characters of the longest kind name: the least width of ``Runs.kind``.
+KIND_WIDTH = max(map(len, KINDS))
 _TRAJECTORY_FIELDS = {"epochs": np.int64, "theta": np.float32, "loss": np.float64}
 _LOSS_CURVE_FIELDS = {"epochs": np.int64, "loss": np.float64}
 
@@ -109,6 +111,8 @@ class Runs:
 
     Shapes use ``S`` runs and ``P = spec.n_params``. Float arrays are float64 (refined points and
     spectra are claims about critical points); ``kind`` and ``stop_reason`` are numpy str arrays.
+    ``kind`` is always wide enough for every kind's name, so an analysis that relabels a run in
+    place (``runs.kind[i] = "nonstrict_saddle"``) never has the name cut to the longest one present.
     ``symmetry_induced`` defaults to all False until the symmetry analysis fills it.
     """
 
@@ -132,6 +136,12 @@ class Runs:
         if self.symmetry_induced is None:
             self.symmetry_induced = np.zeros(np.shape(self.seed), dtype=bool)
         _coerce(self, _RUN_FIELDS)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "kind" and value is not None:
+            value = np.asarray(value, dtype=np.str_)
+            value = value.astype(np.dtype((np.str_, max(KIND_WIDTH, value.dtype.itemsize // 4))))
+        super().__setattr__(name, value)
 
     @property
     def n_runs(self) -> int:

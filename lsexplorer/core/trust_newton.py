@@ -33,6 +33,7 @@ import time
 import numpy as np
 import torch
 
+from . import symmetric_eigen
 from .hessian import hessian_t, loss_grad_t
 from .nets import MLPSpec
 
@@ -115,7 +116,7 @@ def trust_newton(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Ten
         h = hessian_t(spec, torch.from_numpy(theta), x, y).numpy()
         if not np.isfinite(h).all():
             return TrustNewtonResult(theta, value, g, it + 1, "nonfinite")
-        lam, vecs = np.linalg.eigh(h)
+        lam, vecs = symmetric_eigen.eigh(h)
         c = vecs.T @ g
         while True:
             p = trust_region_step(lam, c, radius)

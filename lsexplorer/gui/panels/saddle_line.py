@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core import symmetric_eigen
 from ...core.classify import Tolerances
 from ...core.hessian import loss_grad_hessian
 from ...core.inertia import (
@@ -90,7 +91,7 @@ def live_spectrum(nspec, ntheta, x, y, layer: int, neuron: int, mu: float, toler
         theorem = theorem3(nspec, ntheta, x, y, layer, neuron, tolerances)
     wspec, wtheta = duplicate_neuron(nspec, ntheta, layer, neuron, mu)
     value, grad, hess = loss_grad_hessian(wspec, wtheta, x, y)
-    eig = np.linalg.eigvalsh(hess)
+    eig = symmetric_eigen.eigvalsh(hess)
     tol = tolerances.zero_eig_tol(eig)
     return LiveSpectrum(float(mu), float(value), float(np.linalg.norm(grad)), eig, tol,
                         measured_inertia(eig, tol), theorem.inertia(mu), theorem, time.perf_counter() - start)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core import symmetric_eigen
 from ...core.closest_saddle import ClosestSaddle
 from ...core.landscape import Landscape
 from ...core.relu_gaussian_session import is_population, session_landscape
@@ -90,7 +91,7 @@ def slice_work(landscape: Landscape, theta_min, saddle: ClosestSaddle, trajector
     """Worker generator: yields a :class:`SliceSetup`, then every ``PlaneRow``; returns the ``PlaneSlice``."""
     theta_min = np.asarray(theta_min, dtype=np.float64)
     hess = landscape.value_grad_hessian(theta_min)[2]
-    fallback = np.linalg.eigh(hess)[1][:, 0]
+    fallback = symmetric_eigen.eigh(hess)[1][:, 0]
     plane = saddle_plane(saddle.line_origin, saddle.line_direction, theta_min, fallback=fallback)
     on_line = plane.distance <= 64 * np.finfo(np.float64).eps * float(np.linalg.norm(theta_min))
     us, vs = plane_grid(saddle, plane, resolution)
