@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.analyses import closest_saddle, escape, mu_sweep
 from ..core.analyses.escape import EscapeResult
-from ..core.analyze import analyze_session
+from ..core.analyze import FAILED, analyze_session
 from ..core.closest_saddle import ClosestSaddle
 from ..core.inertia import MuSweep
 from ..core.kinds import Kind
@@ -106,16 +106,18 @@ class AnalysisQueue(QObject):
         row, names = self._running = self._queue.pop(0)
         session = self._model.session
         worker = self._worker = Worker(_analyze, _working_copy(session), row, names)
-        worker.returned.connect(lambda out: self._store(session, row, names, out[0]))
+        worker.returned.connect(lambda out: self._store(session, row, names, *out))
         worker.errored.connect(lambda exc: self._model.error.emit(
             "Analysis failed", f"{', '.join(names)} of run {row}: {type(exc).__name__}: {exc}"))
         worker.finished.connect(self._done)
         seed = int(session.runs.seed[row])
         self._model.tasks.start(worker, f"Analysing seed {seed} ({', '.join(n.replace('_', ' ') for n in names)})")
 
-    def _store(self, session: Session, row: int, names: tuple[str, ...], work: Session) -> None:
+    def _store(self, session: Session, row: int, names: tuple[str, ...], work: Session, summary: dict) -> None:
         if session is not self._model.session:  # another session was opened meanwhile
             return
+        for name, runs in summary.get(FAILED, {}).items():
+            self._model.error.emit("Analysis failed", f"{name.replace('_', ' ')} of run {row}: {runs[row]}")
         relabelled = not (np.array_equal(session.runs.kind, work.runs.kind)
                           and np.array_equal(session.runs.symmetry_induced, work.runs.symmetry_induced))
         session.analyses.clear()
