@@ -15,8 +15,8 @@ What it does (the reduce -> refine -> duplicate heuristic of the thesis, made ex
    becomes one neuron with the members' mean incoming vector and the sum of their outgoing
    columns. Neurons whose outgoing column is below ``zero_tol * max(1, median_k |a_k|)`` are dropped
    (they contribute nothing downstream). The narrower net computes (almost) the same function.
-2. **Refine** there (:func:`lsexplorer.core.refine.refine`, without polishing). The narrower point
-   is usually non-degenerate, so Newton converges quadratically to machine precision.
+2. **Refine** there (stages 1-3 of refinement,
+   :func:`lsexplorer.core.refine_stages.refine_stages`). The narrower point is usually non-degenerate, so Newton converges quadratically to machine precision.
 3. **Re-embed exactly.** Each member ``k`` of a cluster gets the cluster's refined incoming vector
    and the share ``s_k = a_k . S / |S|^2`` of its refined outgoing column (``S`` the members' summed
    columns before reduction, so the shares sum to 1 and keep the split of the start); a dropped
@@ -54,8 +54,10 @@ import threading
 import numpy as np
 import torch
 
+from .hessian import loss_grad_t
 from .nets import MLPSpec, flatten, unflatten
-from .symmetry import sign_flip
+from .refine_stages import newton_stage, refine_stages
+from .symmetry import SIGN_SYMMETRIC, sign_flip
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -191,8 +193,6 @@ def flip_for_merging(spec: MLPSpec, theta: np.ndarray, layer: int, merge_tol: fl
     docstring): for the sigmoid without a bias in the next layer, its outgoing columns must sum to
     within ``merge_tol * max(1, max |a|)`` of zero.
     """
-    from .symmetry import SIGN_SYMMETRIC
-
     if spec.activation not in SIGN_SYMMETRIC:
         return ()
     _, v, a = _layer_parts(spec, theta, layer)
@@ -224,8 +224,6 @@ def polish(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, c
     ``x``, ``y`` are float64 tensors; ``config`` a :class:`lsexplorer.core.refine.RefineConfig`
     (its ``polish_merge_tol`` and ``polish_zero_tol``; the narrower refinement uses the rest).
     """
-    from .refine import newton_stage, refine  # refine calls polish: import at call time
-
     inner = dataclasses.replace(config, polish=False)
     # Losses this close to zero are rounding (residuals known to ~eps |y|): equal, not worse.
     loss_slack = 16.0 * _EPS * _EPS * float((y * y).sum()) / y.shape[0]
@@ -243,7 +241,7 @@ def polish(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, c
         if red is None:
             continue
         nspec, ntheta = reduce_point(spec, start, red)
-        narrow = refine(nspec, ntheta, x, y, inner, stop)
+        narrow = refine_stages(nspec, ntheta, x, y, inner, stop)
         if narrow.stop_reason == "cancelled" or not np.isfinite(narrow.theta).all():
             reasons.append(f"{red.describe()}:rejected(narrower {narrow.stop_reason.split(':')[0]})")
             continue
@@ -268,8 +266,6 @@ def polish(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, c
 
 
 def _loss_grad(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
-    from .hessian import loss_grad_t
-
     value, g = loss_grad_t(spec, torch.from_numpy(theta), x, y)
     return float(value), g.numpy()
 
