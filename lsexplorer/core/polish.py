@@ -16,7 +16,8 @@ What it does (the reduce -> refine -> duplicate heuristic of the thesis, made ex
    columns. Neurons whose outgoing column is below ``zero_tol * max(1, median_k |a_k|)`` are dropped
    (they contribute nothing downstream). The narrower net computes (almost) the same function.
 2. **Refine** there (stages 1-3 of refinement,
-   :func:`lsexplorer.core.refine_stages.refine_stages`). The narrower point is usually non-degenerate, so Newton converges quadratically to machine precision.
+   :func:`lsexplorer.core.refine_stages.refine_stages`). The narrower point is usually
+   non-degenerate, so Newton converges quadratically to machine precision.
 3. **Re-embed exactly.** Each member ``k`` of a cluster gets the cluster's refined incoming vector
    and the share ``s_k = a_k . S / |S|^2`` of its refined outgoing column (``S`` the members' summed
    columns before reduction, so the shares sum to 1 and keep the split of the start); a dropped
