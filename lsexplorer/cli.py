@@ -787,6 +787,7 @@ def cmd_path(args: argparse.Namespace) -> int:
 
 
 def _path(args: argparse.Namespace) -> int:
+    from .core.analyses import paths as stored_paths
     from .core.neb import NEBConfig
     from .core.paths import PathConfig, path_analysis, path_summary
     from .core.session import load_session, save_session
@@ -808,6 +809,7 @@ def _path(args: argparse.Namespace) -> int:
         result = drive_with_progress(runner, {"climb": ("band", "step", False)}, args.quiet or args.json)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    stored_paths.write(session, result)
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
     summary = path_summary(result)

@@ -22,7 +22,8 @@ from lsexplorer.core.muller_brown import SADDLES, muller_brown
 from lsexplorer.core.neb import NEBConfig
 from lsexplorer.core.path_points import saddle_session
 from lsexplorer.core.path_saddle import fd_check, outcome_label
-from lsexplorer.core.paths import PathConfig, path_analysis, stored_paths
+from lsexplorer.core.analyses import paths as stored_paths
+from lsexplorer.core.paths import PathConfig, path_analysis
 from lsexplorer.core.progress import run_generator
 from lsexplorer.core.samples import sample_session_path
 from lsexplorer.core.session import load_session
@@ -61,6 +62,7 @@ def test_levenberg_marquardt_certifies_a_planted_degenerate_index1_saddle():
 def toy_path():
     session = load_session(sample_session_path())
     result = run_generator(path_analysis(session, 1, "global", PathConfig(neb=NEBConfig(images=16))))
+    stored_paths.write(session, result)
     return session, result
 
 
@@ -87,7 +89,7 @@ def test_toy_path_saddle_is_certified_at_infinity_and_checked_on_the_network(toy
 
 def test_toy_path_outcome_is_stored_listed_and_opens_as_a_session(toy_path, tmp_path):
     session, r = toy_path
-    back = stored_paths(session)[r.key]
+    back = stored_paths.read_all(session)[r.key]
     assert back.outcome.outcome == "channel" and back.outcome.index == 1
     assert np.array_equal(back.outcome.limit_phi, r.outcome.limit_phi)
     assert "index-1 saddle at infinity" in format_paths(session)

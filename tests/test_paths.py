@@ -13,7 +13,8 @@ from lsexplorer.core.alignment import align_to
 from lsexplorer.core.muller_brown import MINIMA, SADDLES, muller_brown_landscape
 from lsexplorer.core.neb import NEBConfig, auto_neb, improved_tangents, neb, neb_forces
 from lsexplorer.core.nets import MLPSpec, flatten, unflatten
-from lsexplorer.core.paths import PathConfig, path_analysis, path_summary, read_path, stored_paths, write_path
+from lsexplorer.core.analyses import paths as stored_paths
+from lsexplorer.core.paths import PathConfig, path_analysis, path_summary, read_path, write_path
 from lsexplorer.core.progress import run_generator
 from lsexplorer.core.saddle_search import SaddleConfig, find_saddle
 from lsexplorer.core.slices import batched_loss
@@ -120,6 +121,7 @@ def test_toy_path_from_a_local_minimum_beats_the_straight_line_and_is_stored(tmp
     row = int(np.flatnonzero(session.runs.kind == "local_min")[0])
     config = PathConfig(neb=NEBConfig(images=8), saddle=SaddleConfig(follow_steps=10, newton_steps=10))
     result = run_generator(path_analysis(session, row, "global", config))
+    stored_paths.write(session, result)
     assert session.runs.kind[result.run_to] == "global_min" and result.to_global
     assert result.alignment.distance_after <= result.alignment.distance_before
     assert result.converged
@@ -133,7 +135,8 @@ def test_toy_path_from_a_local_minimum_beats_the_straight_line_and_is_stored(tmp
     # stored in the session, saved and read back, and through the h5 pair
     out = tmp_path / "s.h5"
     save_session(session, out)
-    back = stored_paths(load_session(out))[result.key]
+    back = stored_paths.read_all(load_session(out))[result.key]
+    assert result.key == stored_paths.key(result.run_from, result.run_to)
     np.testing.assert_array_equal(back.images, result.images)
     assert back.saddle.n_negative == s.n_negative and back.alignment.saved == result.alignment.saved
     with h5py.File(tmp_path / "one.h5", "w") as f:
@@ -180,7 +183,7 @@ def test_cli_path_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 def test_a_point_split_off_a_saddle_line_is_certified_through_the_narrower_net():
-    from lsexplorer.core.paths import symmetry_reduced_saddle
+    from lsexplorer.core.path_saddle import symmetry_reduced_saddle
     from lsexplorer.core.session import load_session
     from lsexplorer.core.symmetry import incoming_vectors, nearest_neuron_pair
 

@@ -21,7 +21,7 @@ barrier (a critical point outside that range is not the saddle of this band):
 
 1. the saddle search's end point (``route = "direct"``);
 2. Levenberg–Marquardt on the network from the search's end and from the climbing image (``"lm"``);
-3. the narrower net through a saddle line (:func:`paths.symmetry_reduced_saddle`, ``"merged L:i,j"``);
+3. the narrower net through a saddle line (:func:`symmetry_reduced_saddle`, ``"merged L:i,j"``);
 4. the limit model of the nearest neuron pairs with outgoing weights of opposite sign, refined by
    Levenberg–Marquardt (``"channel i+j"``), then checked on the network itself: along the channel
    :func:`channel_model.realise` builds towards the limit, the network's loss must approach
@@ -50,10 +50,21 @@ from .channel_model import (
     realise,
     realised_width,
 )
+from .channels import _network_loss
 from .classify import Tolerances, classify, loss_scale
 from .critical_lm import critical_point_lm
-from .landscape import Record
+from .hessian import loss_grad_hessian, spectrum
+from .landscape import Record, network_landscape
 from .nets import MLPSpec
+from .saddle_search import SaddleConfig, find_saddle
+from .slices import batched_loss
+from .symmetry import (
+    duplicate_neuron,
+    merge_neurons,
+    nearest_neuron_pair,
+    outgoing_weights,
+    permute_neurons,
+)
 
 #: What a path's highest point turned out to be (``SaddleOutcome.outcome``).
 OUTCOMES = ("saddle", "symmetry_induced", "channel", "not_certified")
@@ -235,9 +246,6 @@ APPROACH_AMPLITUDES = (10.0, 30.0, 100.0, 300.0, 1000.0)
 def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: float, high: float,
                    max_steps: int = 150, stop: threading.Event | None = None) -> SaddleOutcome | None:
     """The first certified in-range critical point of a pair's limit model (module docstring, step 4)."""
-    from .channels import _network_loss  # the same loss the channel analysis uses
-    from .hessian import loss_grad_hessian
-
     x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64).reshape(-1)
     y_scale = loss_scale(y64[:, None])
     tried = []
@@ -285,8 +293,6 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
 def _on_saddle_line(spec, x, y, structure, phi, pairs, y_scale, tolerances, low, high, name) -> SaddleOutcome | None:
     """The realised point at the smallest checked amplitude, in the network's neuron order, if the
     network certifies it there (a finite critical point), else None."""
-    from .hessian import loss_grad_hessian
-
     m, d = spec.hidden_widths[0], spec.d_in
     real = realise(structure, phi, APPROACH_AMPLITUDES[0])
     order = [k for k in range(m) if k not in {k for p in pairs for k in p}] + [k for p in pairs for k in p]
@@ -307,6 +313,99 @@ def _json(structure: LimitStructure) -> str:
     return json.dumps(structure.to_dict())
 
 
+# --------------------------------------------------------------------------- a point's certificate
+
+@dataclasses.dataclass
+class SaddleCertificate(Record):
+    """The refined highest image, measured independently: ``theta (P,)``, ``loss``, ``grad_norm``,
+    ``eigvals (P,)`` ascending exact Hessian spectrum, inertia ``n_negative`` / ``n_zero`` /
+    ``n_positive`` under ``zero_eig_tol``, ``kind`` (:func:`classify.classify`), ``certified``
+    (``grad_norm <= grad_tol``), ``index1`` (certified with exactly one negative eigenvalue), and
+    ``distance_to_climbing`` (how far the search moved from the climbing image), ``route``:
+    ``"direct"``, or ``"merged L:i,j"`` when the point was found in the narrower net with neurons
+    ``i`` and ``j`` of hidden layer ``L`` merged and put back on its saddle line
+    (:func:`symmetry_reduced_saddle`)."""
+
+    theta: np.ndarray
+    loss: float
+    grad_norm: float
+    eigvals: np.ndarray
+    n_negative: int
+    n_zero: int
+    n_positive: int
+    zero_eig_tol: float
+    kind: str
+    certified: bool
+    index1: bool
+    distance_to_climbing: float
+    route: str = "direct"
+
+
+def certify_saddle(spec: MLPSpec, theta, x, y, tolerances: Tolerances | None = None,
+                   start=None) -> SaddleCertificate:
+    """Certificate of ``theta (P,)`` from the exact loss, gradient and Hessian of :mod:`.hessian`."""
+    tolerances = tolerances or Tolerances()
+    theta = np.asarray(theta, dtype=np.float64)
+    value, g, h = loss_grad_hessian(spec, theta, x, y)
+    eig = spectrum(h)[0] if np.isfinite(h).all() else np.full(spec.n_params, np.nan)
+    y2 = np.asarray(y, dtype=np.float64)
+    c = classify(value, float(np.linalg.norm(g)), eig, loss_scale(y2.reshape(len(y2), -1)), tolerances)
+    certified = bool(np.isfinite(value) and np.linalg.norm(g) <= tolerances.grad_tol)
+    moved = float("nan") if start is None else float(np.linalg.norm(theta - np.asarray(start)))
+    return SaddleCertificate(theta, float(value), float(np.linalg.norm(g)), eig, c.n_negative, c.n_zero,
+                             c.n_positive, c.zero_eig_tol, c.kind, certified, certified and c.n_negative == 1, moved)
+
+
+def symmetry_reduced_saddle(spec: MLPSpec, x, y, theta, config: SaddleConfig, tolerances: Tolerances | None = None,
+                            start=None, stop: threading.Event | None = None) -> SaddleCertificate | None:
+    """A certified critical point on the saddle line through ``theta (P,)``, or None.
+
+    A saddle search that creeps towards two neurons merging (nearest incoming vectors shrinking, one
+    eigenvalue going to 0) is converging onto a *line* of critical points, the image of a critical
+    point of the narrower net under neuron duplication (thesis section 4.3), where Newton converges
+    only linearly. For every hidden layer the nearest pair is merged, the narrower net's critical
+    point searched from there (:func:`find_saddle`), and the neuron
+    duplicated back with the outgoing split it had, in the original neuron order; the first
+    certified result is returned (Newton alone is tried first, then eigenvector following). A pair whose merge raises the loss by more than 1 % is skipped:
+    neurons that approach each other with opposite, growing outgoing weights are entering a flat
+    channel towards infinity (Martinelli et al. 2025), not a saddle line.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    for layer in range(1, len(spec.hidden_widths) + 1):
+        if spec.widths[layer] < 2:
+            continue
+        i, j, _ = nearest_neuron_pair(spec, theta, layer)
+        a = outgoing_weights(spec, theta, layer)
+        total = a[:, i] + a[:, j]
+        mu = float(a[:, i] @ total / (total @ total)) if float(total @ total) > 0 else 0.5
+        nspec, ntheta = merge_neurons(spec, theta, layer, i, j)
+        if not _merge_keeps_loss(spec, theta, nspec, ntheta, x, y):
+            continue  # not near a saddle line: the merged net computes another function
+        narrow = network_landscape(nspec, x, y)
+        # Newton first (the nearest critical point of the narrower net), then eigenvector following
+        for cfg in (dataclasses.replace(config, follow_steps=0), config):
+            search = find_saddle(narrow, ntheta, None, cfg, stop)
+            if search.stop_reason == "cancelled":
+                return None
+            if not np.isfinite(search.theta).all():
+                continue
+            wide = duplicate_neuron(nspec, search.theta, layer, i, mu)[1]
+            keep = [k for k in range(spec.widths[layer]) if k != j]
+            wide = permute_neurons(spec, wide, layer, np.argsort(keep + [j]))
+            cert = certify_saddle(spec, wide, x, y, tolerances, start)
+            if cert.certified:
+                cert.route = f"merged {layer}:{i},{j}"
+                return cert
+    return None
+
+
+def _merge_keeps_loss(spec: MLPSpec, theta, nspec: MLPSpec, ntheta, x, y, rtol: float = 1e-2) -> bool:
+    """Whether merging raised the loss by at most ``rtol`` of it (near a saddle line it changes only
+    to second order in the split, and lowers it when the line holds a minimum)."""
+    wide, narrow = batched_loss(spec, theta[None], x, y)[0], batched_loss(nspec, ntheta[None], x, y)[0]
+    return bool(narrow <= (1 + rtol) * wide + 1e-30)
+
+
 # --------------------------------------------------------------------------- the cascade
 
 def resolve_highest_point(spec: MLPSpec, x, y, band_values, climbing_theta, search_theta, saddle_config,
@@ -314,9 +413,6 @@ def resolve_highest_point(spec: MLPSpec, x, y, band_values, climbing_theta, sear
                           stop: threading.Event | None = None) -> SaddleOutcome:
     """Classify a band's highest point (module docstring); ``band_values (K,)`` the band's losses,
     ``saddle_config`` a :class:`saddle_search.SaddleConfig` (its step budgets)."""
-    from .hessian import loss_grad_hessian
-    from .paths import symmetry_reduced_saddle
-
     tolerances = tolerances or Tolerances()
     values = np.asarray(band_values, dtype=np.float64)
     top, ends = float(values.max()), float(max(values[0], values[-1]))
@@ -369,5 +465,6 @@ def resolve_highest_point(spec: MLPSpec, x, y, band_values, climbing_theta, sear
                   reason="; ".join(notes) or "no candidate")
 
 
-__all__ = ["APPROACH_AMPLITUDES", "OUTCOMES", "SaddleOutcome", "channel_pairs", "channel_saddle", "fd_check",
-           "outcome_label", "pair_limit", "resolve_highest_point"]
+__all__ = ["APPROACH_AMPLITUDES", "OUTCOMES", "SaddleCertificate", "SaddleOutcome", "certify_saddle", "channel_pairs",
+           "channel_saddle", "fd_check", "outcome_label", "pair_limit", "resolve_highest_point",
+           "symmetry_reduced_saddle"]

@@ -16,7 +16,7 @@ The pipeline of :func:`minimum_energy_path`:
 
 :func:`path_analysis` runs it between two runs of a session (``to="global"``: the global minimum
 whose aligned copy is nearest) and stores the :class:`PathResult` under
-``/analyses/paths/<from>_to_<to>``; :func:`write_path` / :func:`read_path` move one result to and
+``/analyses/paths/<from>_to_<to>`` (:mod:`.analyses.paths`); :func:`write_path` / :func:`read_path` move one result to and
 from an HDF5 group (layout in ``docs/session-format.md``).
 """
 
@@ -32,18 +32,20 @@ import numpy as np
 import torch
 
 from .alignment import Alignment, align_to
-from .analyses import paths as stored
 from .certify import SINGLE_THREAD_PARAMS
-from .classify import Tolerances, classify, loss_scale
-from .hessian import loss_grad_hessian, spectrum
+from .classify import Tolerances
 from .landscape import Landscape, Record, network_landscape, stop_requested
 from .neb import Band, BandProgress, NEBConfig, auto_neb, neb
 from .nets import MLPSpec
-from .path_saddle import SaddleOutcome, outcome_label, resolve_highest_point
+from .path_saddle import (
+    SaddleCertificate,
+    SaddleOutcome,
+    certify_saddle,
+    outcome_label,
+    resolve_highest_point,
+)
 from .saddle_search import SaddleConfig, SaddleSearch, find_saddle
 from .session import Session, _read_analyses, _write_analyses
-from .slices import batched_loss
-from .symmetry import duplicate_neuron, merge_neurons, nearest_neuron_pair, outgoing_weights, permute_neurons
 
 
 @dataclasses.dataclass
@@ -67,32 +69,6 @@ class PathConfig:
         return {"auto": self.auto, "align": self.align, "straight_points": self.straight_points,
                 "neb": self.neb.to_dict(), "saddle": self.saddle.to_dict(), "tighten": self.tighten,
                 "tighten_seconds": self.tighten_seconds}
-
-
-@dataclasses.dataclass
-class SaddleCertificate(Record):
-    """The refined highest image, measured independently: ``theta (P,)``, ``loss``, ``grad_norm``,
-    ``eigvals (P,)`` ascending exact Hessian spectrum, inertia ``n_negative`` / ``n_zero`` /
-    ``n_positive`` under ``zero_eig_tol``, ``kind`` (:func:`classify.classify`), ``certified``
-    (``grad_norm <= grad_tol``), ``index1`` (certified with exactly one negative eigenvalue), and
-    ``distance_to_climbing`` (how far the search moved from the climbing image), ``route``:
-    ``"direct"``, or ``"merged L:i,j"`` when the point was found in the narrower net with neurons
-    ``i`` and ``j`` of hidden layer ``L`` merged and put back on its saddle line
-    (:func:`symmetry_reduced_saddle`)."""
-
-    theta: np.ndarray
-    loss: float
-    grad_norm: float
-    eigvals: np.ndarray
-    n_negative: int
-    n_zero: int
-    n_positive: int
-    zero_eig_tol: float
-    kind: str
-    certified: bool
-    index1: bool
-    distance_to_climbing: float
-    route: str = "direct"
 
 
 @dataclasses.dataclass
@@ -155,7 +131,8 @@ class PathResult(Record):
 
     @property
     def key(self) -> str:
-        return path_key(self.run_from, self.run_to)
+        """The path's name, ``<from>_to_<to>``: also its group under ``/analyses/paths``."""
+        return f"{int(self.run_from)}_to_{int(self.run_to)}"
 
     @classmethod
     def from_dict(cls, d: dict) -> PathResult:
@@ -201,77 +178,7 @@ def _flat_config(config: dict) -> dict:
     return {k: (_flat_config(v) if isinstance(v, dict) else v) for k, v in config.items()}
 
 
-def path_key(run_from: int, run_to: int) -> str:
-    """The name of a path's group under ``/analyses/paths``."""
-    return stored.key(run_from, run_to)
-
-
 # --------------------------------------------------------------------------- the pipeline
-
-def certify_saddle(spec: MLPSpec, theta, x, y, tolerances: Tolerances | None = None,
-                   start=None) -> SaddleCertificate:
-    """Certificate of ``theta (P,)`` from the exact loss, gradient and Hessian of :mod:`.hessian`."""
-    tolerances = tolerances or Tolerances()
-    theta = np.asarray(theta, dtype=np.float64)
-    value, g, h = loss_grad_hessian(spec, theta, x, y)
-    eig = spectrum(h)[0] if np.isfinite(h).all() else np.full(spec.n_params, np.nan)
-    y2 = np.asarray(y, dtype=np.float64)
-    c = classify(value, float(np.linalg.norm(g)), eig, loss_scale(y2.reshape(len(y2), -1)), tolerances)
-    certified = bool(np.isfinite(value) and np.linalg.norm(g) <= tolerances.grad_tol)
-    moved = float("nan") if start is None else float(np.linalg.norm(theta - np.asarray(start)))
-    return SaddleCertificate(theta, float(value), float(np.linalg.norm(g)), eig, c.n_negative, c.n_zero,
-                             c.n_positive, c.zero_eig_tol, c.kind, certified, certified and c.n_negative == 1, moved)
-
-
-def symmetry_reduced_saddle(spec: MLPSpec, x, y, theta, config: SaddleConfig, tolerances: Tolerances | None = None,
-                            start=None, stop: threading.Event | None = None) -> SaddleCertificate | None:
-    """A certified critical point on the saddle line through ``theta (P,)``, or None.
-
-    A saddle search that creeps towards two neurons merging (nearest incoming vectors shrinking, one
-    eigenvalue going to 0) is converging onto a *line* of critical points, the image of a critical
-    point of the narrower net under neuron duplication (thesis section 4.3), where Newton converges
-    only linearly. For every hidden layer the nearest pair is merged, the narrower net's critical
-    point searched from there (:func:`find_saddle`), and the neuron
-    duplicated back with the outgoing split it had, in the original neuron order; the first
-    certified result is returned (Newton alone is tried first, then eigenvector following). A pair whose merge raises the loss by more than 1 % is skipped:
-    neurons that approach each other with opposite, growing outgoing weights are entering a flat
-    channel towards infinity (Martinelli et al. 2025), not a saddle line.
-    """
-    theta = np.asarray(theta, dtype=np.float64)
-    for layer in range(1, len(spec.hidden_widths) + 1):
-        if spec.widths[layer] < 2:
-            continue
-        i, j, _ = nearest_neuron_pair(spec, theta, layer)
-        a = outgoing_weights(spec, theta, layer)
-        total = a[:, i] + a[:, j]
-        mu = float(a[:, i] @ total / (total @ total)) if float(total @ total) > 0 else 0.5
-        nspec, ntheta = merge_neurons(spec, theta, layer, i, j)
-        if not _merge_keeps_loss(spec, theta, nspec, ntheta, x, y):
-            continue  # not near a saddle line: the merged net computes another function
-        narrow = network_landscape(nspec, x, y)
-        # Newton first (the nearest critical point of the narrower net), then eigenvector following
-        for cfg in (dataclasses.replace(config, follow_steps=0), config):
-            search = find_saddle(narrow, ntheta, None, cfg, stop)
-            if search.stop_reason == "cancelled":
-                return None
-            if not np.isfinite(search.theta).all():
-                continue
-            wide = duplicate_neuron(nspec, search.theta, layer, i, mu)[1]
-            keep = [k for k in range(spec.widths[layer]) if k != j]
-            wide = permute_neurons(spec, wide, layer, np.argsort(keep + [j]))
-            cert = certify_saddle(spec, wide, x, y, tolerances, start)
-            if cert.certified:
-                cert.route = f"merged {layer}:{i},{j}"
-                return cert
-    return None
-
-
-def _merge_keeps_loss(spec: MLPSpec, theta, nspec: MLPSpec, ntheta, x, y, rtol: float = 1e-2) -> bool:
-    """Whether merging raised the loss by at most ``rtol`` of it (near a saddle line it changes only
-    to second order in the split, and lowers it when the line holds a minimum)."""
-    wide, narrow = batched_loss(spec, theta[None], x, y)[0], batched_loss(nspec, ntheta[None], x, y)[0]
-    return bool(narrow <= (1 + rtol) * wide + 1e-30)
-
 
 def path_plane(source: np.ndarray, target: np.ndarray, third: np.ndarray, images: np.ndarray) -> PathPlane:
     """:class:`PathPlane` through ``source``, ``target`` and ``third`` (the saddle), all ``(P,)``."""
@@ -430,8 +337,8 @@ def path_analysis(session: Session, row_from: int, to: int | str = "global", con
                   stop: threading.Event | None = None) -> Generator[BandProgress, None, PathResult]:
     """The path from run ``row_from`` to run ``to`` (or ``"global"``: the nearest global minimum).
 
-    Stored in ``session.analyses["paths"][path_key(...)]`` unless cancelled; works in memory, the
-    caller saves.
+    Computes only: the caller stores a result that was not cancelled with
+    :func:`lsexplorer.core.analyses.paths.write` and saves the session.
     """
     row_from = _check_row(session, row_from, "source")
     if isinstance(to, str):
@@ -447,14 +354,7 @@ def path_analysis(session: Session, row_from: int, to: int | str = "global", con
     result = yield from minimum_energy_path(session.spec, session.x, session.y, session.runs.theta[row_from],
                                             session.runs.theta[row_to], config, tolerances, stop,
                                             row_from, row_to, to_global)
-    if result.stop_reason != "cancelled":
-        stored.write(session, result)
     return result
-
-
-def stored_paths(session: Session) -> dict[str, PathResult]:
-    """Every path stored in ``session``, by key."""
-    return stored.read_all(session)
 
 
 def write_path(group: h5py.Group, result: PathResult) -> None:
@@ -467,6 +367,5 @@ def read_path(group: h5py.Group) -> PathResult:
     return PathResult.from_dict(_read_analyses(group))
 
 
-__all__ = ["PathConfig", "SaddleCertificate", "PathPlane", "PathResult", "path_key", "certify_saddle", "symmetry_reduced_saddle", "path_plane",
-           "band_on_landscape", "minimum_energy_path", "nearest_global_minimum", "path_analysis", "stored_paths", "path_summary",
-           "write_path", "read_path"]
+__all__ = ["PathConfig", "PathPlane", "PathResult", "band_on_landscape", "minimum_energy_path",
+           "nearest_global_minimum", "path_analysis", "path_plane", "path_summary", "read_path", "write_path"]

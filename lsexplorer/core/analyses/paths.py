@@ -1,9 +1,9 @@
 """``paths`` storage: minimum-energy paths between two runs, one group per ordered pair.
 
 Not a batch analysis of the registry: a path runs between two runs the caller picks
-(:func:`lsexplorer.core.paths.path_analysis`, ``lsexplorer path``, the app's Paths panel). Stored
-under ``/analyses/paths/<from>_to_<to>`` (:meth:`PathResult.to_dict`); a new path between the same
-runs replaces the earlier one. :func:`lsexplorer.core.paths.write_path` / ``read_path`` move one
+(:func:`lsexplorer.core.paths.path_analysis`, ``lsexplorer path``, the app's Paths panel), which
+computes it; :func:`write` stores it under ``/analyses/paths/<from>_to_<to>``
+(:meth:`PathResult.to_dict`); a new path between the same runs replaces the earlier one. :func:`lsexplorer.core.paths.write_path` / ``read_path`` move one
 result to and from any HDF5 group in the same layout.
 """
 
@@ -35,7 +35,7 @@ def write(session: Session, result: PathResult) -> None:
 
 def read(session: Session | None, run_from: int, run_to: int) -> PathResult | None:
     """The stored path from run ``run_from`` to run ``run_to``, None if absent."""
-    from ..paths import PathResult
+    from ..paths import PathResult  # at call time: listing the registry and `info` start without torch
 
     if session is None:
         return None
@@ -45,7 +45,7 @@ def read(session: Session | None, run_from: int, run_to: int) -> PathResult | No
 
 def read_all(session: Session | None) -> dict[str, PathResult]:
     """Every stored path by key."""
-    from ..paths import PathResult
+    from ..paths import PathResult  # at call time: listing the registry and `info` start without torch
 
     if session is None:
         return {}
