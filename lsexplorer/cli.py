@@ -485,14 +485,14 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .core.session import load_session
+    from .core.analyses import open_session
 
     if Path(args.session).is_dir():
         from .cli_sweep import sweep_info
 
         return sweep_info(args)
 
-    session = load_session(args.session, check_results=False)  # info reads the summary tables only
+    session = open_session(args.session, check_results=False)  # info reads the summary tables only
     if args.json:
         record: dict = {k: int(v) for k, v in session.outcome_counts().items()}
         if args.runs:
@@ -557,13 +557,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from .core.session import load_session, save_session
+    from .core.analyses import open_session
+    from .core.session import save_session
     from .core.train import tune_glibc_malloc
 
     if args.output:
         _check_output_folder(Path(args.output))
     tune_glibc_malloc()
-    session = load_session(args.session)
+    session = open_session(args.session)
     args.on_interrupt = f"nothing written to {args.output}" if args.output else f"{args.session} unchanged"
     rows = _run_indices(args.runs, len(session.runs.seed))
     if args.saddle_descent:
@@ -708,10 +709,10 @@ def _export_page(args: argparse.Namespace):
 def cmd_export(args: argparse.Namespace) -> int:
     import os
 
-    from .core.session import load_session
+    from .core.analyses import open_session
 
     page = _export_page(args)  # before anything is read or created
-    session = load_session(args.session)  # a bad file fails here, with the session layer's one-line reason
+    session = open_session(args.session)  # a bad file fails here, with the session layer's one-line reason
     expand = None
     if args.expand_layer is not None:
         hidden = session.spec.hidden_widths
@@ -790,11 +791,12 @@ def _path(args: argparse.Namespace) -> int:
     from .core.analyses import paths as stored_paths
     from .core.neb import NEBConfig
     from .core.paths import PathConfig, path_analysis, path_summary
-    from .core.session import load_session, save_session
+    from .core.analyses import open_session
+    from .core.session import save_session
 
     if args.output:
         _check_output_folder(Path(args.output))
-    session = load_session(args.session)
+    session = open_session(args.session)
     args.on_interrupt = f"nothing written to {args.output}" if args.output else f"{args.session} unchanged"
     to = args.run_to
     if to != "global":

@@ -314,15 +314,15 @@ def import_files(files: Sequence[str | Path], preset: str | None = None, toml: s
     :class:`lsexplorer.core.session.SessionError` or :class:`lsexplorer.core.mnist.MnistError`, each
     with a one-line message, before any work is done.
     """
+    from .analyses import open_session
     from .experiment import ConfigError, build_config, make_dataset, read_toml
-    from .session import load_session
 
     if sum(v is not None for v in (preset, toml, like)) > 1:
         raise ConfigError("give at most one of a preset, a TOML config and a session to import like")
     if like is not None:
         if width is not None:
             raise ConfigError("the width comes from the session imported like; do not set it as well")
-        source = load_session(like)
+        source = open_session(like)
         config = build_config("toy", source.config)
         x, y, teacher = source.x, source.y, source.teacher_theta
     else:

@@ -15,9 +15,9 @@ The pipeline of :func:`minimum_energy_path`:
 5. the **plane** through source, aligned target and saddle, with every image's coordinates in it.
 
 :func:`path_analysis` runs it between two runs of a session (``to="global"``: the global minimum
-whose aligned copy is nearest) and stores the :class:`PathResult` under
-``/analyses/paths/<from>_to_<to>`` (:mod:`.analyses.paths`); :func:`write_path` / :func:`read_path` move one result to and
-from an HDF5 group (layout in ``docs/session-format.md``).
+whose aligned copy is nearest); its caller stores the :class:`PathResult` under
+``/analyses/paths/<from>_to_<to>`` (:mod:`.analyses.paths`). :func:`write_path` / :func:`read_path`
+move one result to and from an HDF5 group (layout in ``docs/session-format.md``).
 """
 
 from __future__ import annotations

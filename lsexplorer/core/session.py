@@ -544,19 +544,19 @@ def _write_analyses(group: h5py.Group, tree: dict) -> None:
 # Reading
 # --------------------------------------------------------------------------------------------
 
-def load_session(path: str | os.PathLike, *, check_results: bool = True) -> Session:
-    """Read and validate the session at ``path``; raises :class:`SessionError` saying why it cannot.
+def load_session(path: str | os.PathLike) -> Session:
+    """Read and validate the session file at ``path``; raises :class:`SessionError` saying why it cannot.
 
-    Everything is loaded eagerly into numpy arrays and the file is closed before returning. The
-    layout of ``/analyses`` is always checked; ``check_results`` also parses every stored analysis
-    result with its reader (which imports torch): a caller that reads only the summary tables
-    (``lsexplorer info``) may skip it.
+    Everything is loaded eagerly into numpy arrays and the file is closed before returning.
+    ``/analyses`` is checked to be a tree of groups, arrays and scalars; what each analysis stored
+    there is checked by that analysis (:func:`lsexplorer.core.analyses.open_session`, which front
+    ends use).
     """
     shown = os.fspath(path)
-    return _wrap(lambda: _read_and_check(Path(path), check_results), f"cannot open {shown}")
+    return _wrap(lambda: _read_and_check(Path(path)), f"cannot open {shown}")
 
 
-def _read_and_check(path: Path, check_results: bool = True) -> Session:
+def _read_and_check(path: Path) -> Session:
     try:
         size = check_regular_file(path)
     except UnsafeFile as e:
@@ -577,14 +577,6 @@ def _read_and_check(path: Path, check_results: bool = True) -> Session:
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, OverflowError) as e:
         _invalid(f"not a readable HDF5 file, it may be truncated or corrupt ({_one_line(e)})")
     _check_session(session)
-    from .analyses_check import check_analyses_layout, check_analysis_results
-
-    try:
-        check_analyses_layout(session)
-        if check_results:
-            check_analysis_results(session)
-    except ValueError as e:
-        _invalid(str(e))
     session._origin = (os.fspath(Path(os.path.realpath(path))), identity)
     return session
 

@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.samples import bundled_samples, sample_session_path
-from ..core.session import Session, SessionError, load_session, save_session
+from ..core.analyses import open_session
+from ..core.session import Session, SessionError, save_session
 from .export import (
     FIGURE_FORMATS,
     ExportError,
@@ -65,7 +66,7 @@ SESSION_FILTER = "lsexplorer sessions (*.h5 *.hdf5);;All files (*)"
 
 def load_with_derived_data(path: Path) -> tuple[Session, dict]:
     """Worker-thread part of opening a file: read and validate it, and compute what panels cache."""
-    session = load_session(path)
+    session = open_session(path)
     return session, derived_data(session)
 
 

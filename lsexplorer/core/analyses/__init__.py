@@ -4,7 +4,8 @@ Each analysis is one module here exposing ``ANALYSIS`` (:class:`~.base.Analysis`
 needs, a per-run compute generator, and the writer and typed reader of its part of ``/analyses``.
 :func:`lsexplorer.core.analyze.analyze_session`, the CLI's ``analyze`` flags and ``info``, the GUI's
 panels and the export all go through :data:`REGISTRY` and the modules' readers; none of them knows a
-stored layout. Adding an analysis: write its module, add it to :data:`REGISTRY` below.
+stored layout. Adding an analysis: write its module, add it to :data:`REGISTRY` below. A session is
+opened with :func:`open_session`, which checks each stored analysis with its module's ``check``.
 
 Importing this package does not import torch (heavy modules are imported when an analysis runs or
 reads), so the CLI can build its flags from it quickly.
@@ -12,8 +13,12 @@ reads), so the CLI can build its flags from it quickly.
 
 from __future__ import annotations
 
-from . import channels, closest_saddle, escape, mu_sweep, teacher_match, theorems
-from .base import Analysis, AnalyzeOptions, Context
+import os
+
+from ..session import Session, SessionError, load_session
+from . import channels, closest_saddle, escape, mu_sweep, saddle_descent, teacher_match, theorems
+from .base import Analysis, AnalyzeOptions, Check, Context
+from .checks import PARSE_ERRORS, Malformed
 
 #: Every analysis by name, in the order :func:`~lsexplorer.core.analyze.analyze_session` runs them
 #: (an analysis runs after those it needs).
@@ -27,6 +32,41 @@ REGISTRY: dict[str, Analysis] = {a.name: a for a in (
 )}
 
 
+#: The check of every stored group that has one, by group: the registry's and those run apart.
+CHECKS: dict[str, Check] = {
+    **{a.group: a.check for a in REGISTRY.values() if a.check is not None},
+    saddle_descent.GROUP: saddle_descent.check,
+}
+
+
+def check_stored(session: Session, results: bool = True) -> None:
+    """Raise ``ValueError`` naming the first stored analysis entry of ``session`` its readers cannot
+    use: layouts always, every result's fields and shapes when ``results`` (which imports torch)."""
+    for group, check in CHECKS.items():
+        if group in session.analyses:
+            try:
+                check(session.analyses[group], session, results)
+            except Malformed:
+                raise
+            except PARSE_ERRORS as e:
+                raise ValueError(f"/analyses/{group} is malformed ({type(e).__name__}: {e})") from None
+
+
+def open_session(path: str | os.PathLike, *, check_results: bool = True) -> Session:
+    """The session at ``path``, validated as a file (:func:`~lsexplorer.core.session.load_session`)
+    and in every stored analysis (:func:`check_stored`); :class:`SessionError` says why it cannot be.
+
+    This is how every front end opens a session. ``check_results=False`` checks only the layouts,
+    for a caller that reads only the summary tables (``lsexplorer info``) and starts without torch.
+    """
+    session = load_session(path)
+    try:
+        check_stored(session, check_results)
+    except ValueError as e:
+        raise SessionError(f"cannot open {os.fspath(path)}: {e}") from None
+    return session
+
+
 def get(name: str) -> Analysis:
     """The analysis called ``name``; ValueError naming the choices otherwise."""
     try:
@@ -35,4 +75,4 @@ def get(name: str) -> Analysis:
         raise ValueError(f"unknown analysis {name!r}; choose from {', '.join(REGISTRY)}") from None
 
 
-__all__ = ["REGISTRY", "Analysis", "AnalyzeOptions", "Context", "get"]
+__all__ = ["CHECKS", "REGISTRY", "Analysis", "AnalyzeOptions", "Context", "check_stored", "get", "open_session"]

@@ -55,6 +55,10 @@ class Context:
 Compute = Callable[[Context, int], Generator[Progress, None, Any]]
 
 
+#: A stored group's check: ``(group, session, results) -> None``, raising :class:`~.checks.Malformed`.
+Check = Callable[[Any, "Session", bool], None]
+
+
 @dataclasses.dataclass(frozen=True)
 class Analysis:
     """One analysis: how the registry finds its runs, computes each and stores and reads the results.
@@ -82,6 +86,9 @@ class Analysis:
         Name of the summary in :func:`analyze_session`'s result (default ``group``).
     applies:
         ``session -> bool``: whether the analysis makes sense for this session at all.
+    check:
+        ``(group, session, results)``: refuses (:class:`~.checks.Malformed`) a stored group its
+        readers cannot use, when a session is opened; the result fields only when ``results``.
     """
 
     name: str
@@ -96,6 +103,7 @@ class Analysis:
     includes: tuple[str, ...] = ()
     applies: Callable[[Session], bool] = lambda session: True
     summary_key: str | None = None
+    check: Check | None = None
 
 
 def splits_neurons(session: Session) -> bool:
@@ -119,4 +127,4 @@ def group_of(session: Session, group: str) -> dict:
     return session.analyses.get(group, {})
 
 
-__all__ = ["Analysis", "AnalyzeOptions", "Compute", "Context", "drive", "group_of", "splits_neurons"]
+__all__ = ["Analysis", "AnalyzeOptions", "Check", "Compute", "Context", "drive", "group_of", "splits_neurons"]

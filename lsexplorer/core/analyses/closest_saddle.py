@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import checks
 from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
@@ -134,10 +135,49 @@ def critical_rows(ctx: Context) -> list[int]:
     return [r for r in ctx.rows if str(ctx.session.runs.kind[r]) in SI_KINDS]
 
 
+SUMMARY_COLUMNS = ("run", "seed", "distance", "mu", "nearest_neuron_distance", "saddle_eigvals", "narrower_kind",
+                   "symmetry_induced", "corollary_verdict")
+
+
+def check(group, session: Session, results: bool) -> None:
+    """Refuse a stored group its readers cannot use (:mod:`.checks`): layout, then every point's fields
+    and the shapes the network implies."""
+    where = f"/analyses/{GROUP}"
+    g = checks.points_and_summary(group, where, session.runs.n_runs, SUMMARY_COLUMNS)
+    if not results:
+        return
+    from ..closest_saddle import ClosestSaddle, SymmetryInduced  # imported here: layouts need no torch
+
+    spec = session.spec
+    for row, point in g.get("points", {}).items():
+        at = f"{where}/points/{row}"
+        c = checks.parse(ClosestSaddle, point, at)
+        checks.parse(SymmetryInduced, point.get("symmetry_induced"), f"{at}/symmetry_induced")
+        if not isinstance(point.get("seed"), int):
+            checks.bad(f"{at}/seed", "must be an integer")
+        if not 1 <= c.layer <= len(spec.hidden_widths):
+            checks.bad(f"{at}/layer", f"must be a hidden layer of {spec.describe()}")
+        m = spec.widths[c.layer]
+        for name in ("line_origin", "line_direction", "saddle"):
+            checks.shape(f"{at}/{name}", getattr(c, name), spec.n_params)
+        checks.shape(f"{at}/perm", c.perm, m)
+        if c.perm.dtype.kind not in "iu" or sorted(c.perm.tolist()) != list(range(m)):
+            checks.bad(f"{at}/perm", f"must be a permutation of 0..{m - 1}")
+        if not all(0 <= k < m for k in (*c.pair, *c.positions)) or not 0 <= c.neuron < m - 1:
+            checks.bad(at, f"names a neuron outside hidden layer {c.layer} (width {m})")
+        narrow = list(spec.widths)
+        narrow[c.layer] -= 1
+        if list(c.narrower.spec.widths) != narrow:
+            checks.bad(f"{at}/narrower/spec", f"widths {list(c.narrower.spec.widths)} are not {narrow}")
+        checks.shape(f"{at}/narrower/theta", c.narrower.theta, c.narrower.spec.n_params)
+        checks.shape(f"{at}/narrower/eigvals", c.narrower.eigvals, c.narrower.spec.n_params)
+        checks.shape(f"{at}/saddle_eigvals", c.saddle_eigvals, None)
+
+
 ANALYSIS = Analysis(
     name="closest_saddle", group=GROUP, help="closest saddle of every certified critical point, any kind (§6.2.5)",
     compute=compute, write=write, read=read, summary=summary, rows=critical_rows,
-    applies=splits_neurons)
+    applies=splits_neurons, check=check)
 
 __all__ = ["ANALYSIS", "ClosestSaddleTable", "analysed_rows", "read", "read_decision", "read_table", "store",
            "write"]

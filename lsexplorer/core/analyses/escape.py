@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ..kinds import Kind
+from ..kinds import KINDS, Kind
+from . import checks
 from .base import Analysis, Context, group_of
 
 if TYPE_CHECKING:
@@ -90,8 +91,39 @@ def summary(session: Session) -> dict | None:
             "nonstrict_saddle": int(np.sum(np.asarray(table["kind_after"]) == Kind.NONSTRICT_SADDLE))}
 
 
+SUMMARY_COLUMNS = ("run", "kind_before", "kind_after", "scan_found_lower", "flat_found_lower")
+
+
+def check(group, session: Session, results: bool) -> None:
+    """Refuse a stored group its readers cannot use (:mod:`.checks`): layout and kinds, then every
+    search's shapes."""
+    where = f"/analyses/{GROUP}"
+    g = checks.points_and_summary(group, where, session.runs.n_runs, SUMMARY_COLUMNS)
+    for row, point in g.get("points", {}).items():
+        if point.get("kind_before") not in KINDS:
+            checks.bad(f"{where}/points/{row}/kind_before", f"must be one of {', '.join(KINDS)}")
+    if not results:
+        return
+    from ..escape import EscapeScan, FlatSearch  # imported here: layouts need no torch
+
+    p = session.spec.n_params
+    for row, point in g.get("points", {}).items():
+        at = f"{where}/points/{row}"
+        scan = checks.parse(EscapeScan, point.get("scan"), f"{at}/scan")
+        flat = checks.parse(FlatSearch, point.get("flat"), f"{at}/flat")
+        checks.shape(f"{at}/scan/direction", scan.direction, p)
+        n = scan.eps.shape[0] if scan.eps.ndim == 1 else -1
+        for name in ("eps", "loss", "grad_norm"):
+            checks.shape(f"{at}/scan/{name}", getattr(scan, name), n)
+        if flat.lower_point.size:  # empty when nothing lower was found
+            checks.shape(f"{at}/flat/lower_point", flat.lower_point, p)
+        if flat.path.size:
+            checks.shape(f"{at}/flat/path", flat.path, None, p)
+            checks.shape(f"{at}/flat/path_loss", flat.path_loss, flat.path.shape[0])
+
+
 ANALYSIS = Analysis(
     name="escape", group=GROUP, help="escape searches, Algorithms 1 and 2 (§6.2.4)",
-    compute=compute, write=write, read=read, summary=summary)
+    compute=compute, write=write, read=read, summary=summary, check=check)
 
 __all__ = ["ANALYSIS", "EscapeResult", "analysed_rows", "read", "write"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import closest_saddle
+from . import checks, closest_saddle
 from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
@@ -74,9 +74,34 @@ def summary(session: Session) -> dict | None:
     return {"runs": int(len(table["run"])), "inertia_agrees_everywhere": int(np.sum(table["inertia_agrees"]))}
 
 
+SUMMARY_COLUMNS = ("run", "neuron", "layer", "predicted_crossings", "crossings_at_0", "crossings_at_1",
+                   "inertia_agrees")
+
+
+def check(group, session: Session, results: bool) -> None:
+    """Refuse a stored group its readers cannot use (:mod:`.checks`): layout, then every sweep's shapes."""
+    where = f"/analyses/{GROUP}"
+    g = checks.points_and_summary(group, where, session.runs.n_runs, SUMMARY_COLUMNS)
+    if not results:
+        return
+    from ..inertia import MuSweep  # imported here: layouts need no torch
+
+    for row, point in g.get("points", {}).items():
+        at = f"{where}/points/{row}"
+        sw = checks.parse(MuSweep, point, at)
+        k = sw.mus.shape[0] if sw.mus.ndim == 1 else -1
+        for name in ("mus", "loss", "grad_norm", "zero_tol"):
+            checks.shape(f"{at}/{name}", getattr(sw, name), k)
+        checks.shape(f"{at}/eigvals", sw.eigvals, k, None)
+        checks.shape(f"{at}/measured", sw.measured, k, 3)
+        checks.shape(f"{at}/predicted", sw.predicted, k, 3)
+        for name in ("y_eigvals", "y_restricted_eigvals", "u_singular_values", "narrow_eigvals"):
+            checks.shape(f"{at}/{name}", getattr(sw, name), None)
+
+
 ANALYSIS = Analysis(
     name="mu_sweep", group=GROUP, help="Hessian spectra along each closest saddle line (Thm 3)",
     compute=compute, write=write, read=read, summary=summary, needs=("closest_saddle",),
-    applies=splits_neurons)
+    applies=splits_neurons, check=check)
 
 __all__ = ["ANALYSIS", "analysed_rows", "read", "write"]

@@ -3,8 +3,9 @@
 Not a batch analysis of the registry: a path runs between two runs the caller picks
 (:func:`lsexplorer.core.paths.path_analysis`, ``lsexplorer path``, the app's Paths panel), which
 computes it; :func:`write` stores it under ``/analyses/paths/<from>_to_<to>``
-(:meth:`PathResult.to_dict`); a new path between the same runs replaces the earlier one. :func:`lsexplorer.core.paths.write_path` / ``read_path`` move one
-result to and from any HDF5 group in the same layout.
+(:meth:`PathResult.to_dict`); a new path between the same runs replaces the earlier one.
+:func:`lsexplorer.core.paths.write_path` / ``read_path`` move one result to and from any HDF5 group
+in the same layout.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import checks
 from .base import group_of
 
 if TYPE_CHECKING:
@@ -43,4 +44,19 @@ def read(session: Session | None, row: int, layer: int, neuron: int) -> SaddleDe
     return None if stored is None else SaddleDescent.from_dict(stored)
 
 
-__all__ = ["path", "read", "write"]
+def check(group, session: Session, results: bool) -> None:
+    """Refuse a stored group its readers cannot use (:mod:`.checks`): per run, one group per neuron."""
+    where = f"/analyses/{GROUP}"
+    for row, per_run in checks.run_rows(group, where, session.runs.n_runs).items():
+        for name, result in checks.mapping(per_run, f"{where}/{row}").items():
+            checks.mapping(result, f"{where}/{row}/{name}")
+    if not results:
+        return
+    from ..saddle_descent import SaddleDescent  # imported here: layouts need no torch
+
+    for row, per_run in group.items():
+        for name, result in per_run.items():
+            checks.parse(SaddleDescent, result, f"{where}/{row}/{name}")
+
+
+__all__ = ["GROUP", "check", "path", "read", "write"]

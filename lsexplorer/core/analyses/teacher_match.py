@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import checks
 from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
@@ -91,10 +92,19 @@ def summary(session: Session) -> dict | None:
     return {"runs": len(matches), "matched": int(sum(m.matched for m in matches))}
 
 
+def check(group, session: Session, results: bool) -> None:
+    """Refuse a stored group its readers cannot use (:mod:`.checks`): the summary table."""
+    where = f"/analyses/{GROUP}"
+    g = checks.mapping(group, where)
+    if "summary" in g:
+        checks.summary_table(g["summary"], f"{where}/summary", session.runs.n_runs,
+                             ("run", "residual", "teacher_of", "flipped"))
+
+
 ANALYSIS = Analysis(
     name="symmetry", group=GROUP, summary_key=GROUP,
     help="match each run to the teacher; decide which critical points (any kind) are symmetry-induced",
     compute=compute, write=write, read=read, summary=summary, rows=lambda ctx: list(ctx.rows),
-    includes=("closest_saddle",), applies=applies)
+    includes=("closest_saddle",), applies=applies, check=check)
 
 __all__ = ["ANALYSIS", "MATCH_RESIDUAL", "TeacherMatch", "read", "read_all", "write"]

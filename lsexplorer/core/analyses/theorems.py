@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import closest_saddle
+from . import checks, closest_saddle
 from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
@@ -51,9 +51,23 @@ def summary(session: Session) -> dict | None:
     return {"runs": len(group_of(session, GROUP))} if GROUP in session.analyses else None
 
 
+def check(group, session: Session, results: bool) -> None:
+    """Refuse a stored group its readers cannot use (:mod:`.checks`): one report per key (the driver
+    keys them by run row; nothing reads the keys as rows)."""
+    where = f"/analyses/{GROUP}"
+    for key, report in checks.mapping(group, where).items():
+        checks.mapping(report, f"{where}/{key}")
+    if not results:
+        return
+    from ..theorems import TheoremReport  # imported here: layouts need no torch
+
+    for key, report in group.items():
+        checks.parse(TheoremReport, report, f"{where}/{key}")
+
+
 ANALYSIS = Analysis(
     name="theorems", group=GROUP, help="Theorems 1 and 2 at each closest saddle",
     compute=compute, write=write, read=read, summary=summary, needs=("closest_saddle",),
-    applies=splits_neurons)
+    applies=splits_neurons, check=check)
 
 __all__ = ["ANALYSIS", "read", "write"]
