@@ -7,13 +7,15 @@ are built in memory with HDF5's core driver), checks that the folder's file syst
 them and that ``RLIMIT_FSIZE`` allows them, writes them with plain ``os.write`` under a temporary
 name, fsyncs, renames onto the target and fsyncs the folder. A full disk, an I/O error or a file
 size limit then surface as one ``OSError`` from ``os.write`` (HDF5 writing straight to a full disk
-has crashed the interpreter), and the temporary file is always removed.
+has crashed the interpreter), and the temporary file is always removed, except by a process that is
+killed: :func:`remove_stale_temporaries` clears those for the next writer that holds the file's lock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -80,6 +82,43 @@ def _fsync_path(path: Path, flags: int) -> None:
         os.close(fd)
 
 
+#: The names :func:`write_atomically` gives its temporary files: ``.NAME.<8 hex digits>.tmp``.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.tmp")
+
+
+def _temporary_name(target: Path) -> Path:
+    return target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+
+
+def remove_stale_temporaries(folder: Path, names: set[str] | frozenset[str]) -> list[Path]:
+    """Remove the temporary files that killed saves onto ``folder/NAME`` (NAME in ``names``) left.
+
+    Call it only while no save onto those files can be running, i.e. holding their writer lock;
+    a live save's temporary would otherwise vanish under it. Only regular files of this user named
+    as :func:`write_atomically` names them are removed, never a link or another user's file. Returns
+    what was removed; a folder or file that cannot be read or removed is left as it is.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match is None or match["name"] not in names:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or (uid is not None and st.st_uid != uid):
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
 def write_atomically(target: Path, data: bytes | memoryview) -> None:
     """Replace the regular file ``target`` (from :func:`check_save_target`) by ``data``.
 
@@ -89,7 +128,7 @@ def write_atomically(target: Path, data: bytes | memoryview) -> None:
     check_save_target(target)
     view = memoryview(data).cast("B")
     _check_room(target.parent, len(view))
-    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    tmp = _temporary_name(target)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         try:
@@ -111,4 +150,4 @@ def write_atomically(target: Path, data: bytes | memoryview) -> None:
             _fsync_path(target.parent, os.O_RDONLY | os.O_DIRECTORY)
 
 
-__all__ = ["HEADROOM", "SaveError", "check_save_target", "write_atomically"]
+__all__ = ["HEADROOM", "SaveError", "check_save_target", "remove_stale_temporaries", "write_atomically"]

@@ -407,8 +407,8 @@ def save_session(session: Session, path: str | os.PathLike) -> None:
     loses power. The save holds the session's writer lock (:func:`session_writer`); it is refused
     when another lsexplorer holds it, and when this session was loaded from ``path`` and the file
     has been replaced since (saving would drop the other writer's work). On any failure the
-    temporary file is removed (a killed process may leave one, named ``.NAME.<random>.tmp``) and
-    an existing file at ``path`` is left untouched. Raises :class:`SessionError`.
+    temporary file is removed (a killed process may leave one, named ``.NAME.<random>.tmp``, which the
+    next writer holding the lock removes) and an existing file at ``path`` is left untouched. Raises :class:`SessionError`.
     """
     shown = os.fspath(path)
     _wrap(lambda: _check_session(session), f"cannot save {shown}")

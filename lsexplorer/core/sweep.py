@@ -47,6 +47,7 @@ from .sweep_manifest import (
     chunk_done,
     read_chunk,
     read_manifest,
+    remove_stale_chunk_temporaries,
     write_chunk,
     write_manifest,
 )
@@ -206,6 +207,7 @@ def run_sweep(plan: SweepPlan, folder: str | os.PathLike, client, stop: threadin
 
     try:
         with writer_lock(Path(os.path.realpath(folder / MANIFEST_NAME)), str(folder)):
+            remove_stale_chunk_temporaries(folder, plan)  # the lock's holder is the only writer of chunks
             return (yield from _run_locked(plan, folder, client, stop, created, dict(engine or {}), retries))
     except (LockHeld, LockFailed) as exc:
         raise SweepError(str(exc)) from None

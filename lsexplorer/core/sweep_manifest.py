@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .atomic_write import remove_stale_temporaries
 
 MANIFEST_NAME = "sweep.json"
 MANIFEST_FORMAT = "lsexplorer.sweep"
@@ -169,6 +170,20 @@ def write_chunk(folder: Path, chunk: SweepChunk, arrays: Mapping[str, Any]) -> P
     return path
 
 
+def remove_stale_chunk_temporaries(folder: Path, plan: SweepPlan) -> list[Path]:
+    """Remove the temporary chunk files that killed sweeps left in ``folder``; returns them.
+
+    Call it only holding the folder's writer lock: its holder is the only writer of chunk files,
+    so none of them can be mid-save.
+    """
+    names: dict[str, set[str]] = {}
+    for chunk in plan.chunks:
+        point, file = chunk.relpath.rsplit("/", 1)
+        names.setdefault(point, set()).add(file)
+    return [p for point, files in names.items()
+            for p in remove_stale_temporaries(Path(os.path.realpath(Path(folder) / point)), files)]
+
+
 def read_chunk(folder: Path, chunk: SweepChunk) -> dict | None:
     """A finished chunk's arrays, or None when it is missing, unreadable or holds other seeds."""
     path = Path(folder) / chunk.relpath
@@ -249,4 +264,5 @@ def check_same_sweep(manifest: Mapping, plan: SweepPlan, folder: Path) -> None:
 
 
 __all__ = ["SweepChunk", "SweepError", "SweepPlan", "SweepPoint", "check_same_sweep", "chunk_done",
-           "plan_sweep", "read_chunk", "read_manifest", "write_chunk", "write_manifest"]
+           "plan_sweep", "read_chunk", "read_manifest", "remove_stale_chunk_temporaries", "write_chunk",
+           "write_manifest"]
