@@ -16,7 +16,8 @@ import torch
 from lsexplorer.core.classify import Tolerances, classify, loss_scale
 from lsexplorer.core.closest_saddle import (ClosestSaddle, SymmetryInduced, closest_saddle, closest_saddle_all,
                                             corollary_verdict, nearest_neuron_distances, si_tolerance,
-                                            store_closest_saddle, symmetry_induced)
+                                            symmetry_induced)
+from lsexplorer.core.analyses.closest_saddle import store as store_closest_saddle
 from lsexplorer.core.data import gaussian_teacher_dataset, toy_teacher
 from lsexplorer.core.hessian import loss_grad_hessian, spectrum
 from lsexplorer.core.nets import MLPSpec, loss, xavier_init

@@ -36,8 +36,8 @@ scale-aware distance of that line and the narrower point is a certified critical
 :func:`corollary_verdict` runs the formal check of Corollaries 3.1/3.2
 (``lsexplorer.core.inertia.corollary_check``).
 :func:`closest_saddle_all` runs everything over a session's local minima as a progress generator;
-:func:`store_closest_saddle` puts the result under ``/analyses/closest_saddle``
-(layout: :mod:`lsexplorer.core.analyses.closest_saddle`).
+:func:`lsexplorer.core.analyses.closest_saddle.store` puts the result under
+``/analyses/closest_saddle`` (that module owns the layout).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .classify import Tolerances, classify, loss_scale
 from .hessian import float64_problem, loss_grad_hessian, spectrum
+from .inertia import corollary_check
 from .kinds import Kind
 from .nets import MLPSpec, loss, loss_and_grad
 from .nlopt_guard import CallbackGuard
@@ -450,9 +451,6 @@ def corollary_verdict(result: ClosestSaddle, x, y, tolerances: Tolerances | None
     ``x (N, d)``, ``y (N, d_out)`` are the data. Returns ``lsexplorer.core.inertia.corollary_check``'s
     dict (its ``verdict`` is for the range of ``mu`` holding ``mu*``).
     """
-    from .inertia import (
-        corollary_check,  # imported late: inertia is a sibling analysis, not a dependency
-    )
     n = result.narrower
     return corollary_check(n.spec, n.theta, x, y, result.layer, result.neuron, tolerances or Tolerances(),
                            mu=result.mu)
@@ -475,7 +473,7 @@ def closest_saddle_all(session: Session, runs: Sequence[int] | None = None, laye
     session's. Yields after each point; a set ``stop`` ends it after the current point, which is
     dropped. Returns
     ``{"settings": {...}, "points": {"<row>": ClosestSaddle.to_dict() + {"seed", "symmetry_induced"}}}``
-    for :func:`store_closest_saddle`.
+    for :func:`lsexplorer.core.analyses.closest_saddle.store`.
     """
     spec = session.spec
     if runs is None:
@@ -505,19 +503,6 @@ def closest_saddle_all(session: Session, runs: Sequence[int] | None = None, laye
     return {"settings": settings, "points": points}
 
 
-def store_closest_saddle(session: Session, analysis: dict) -> None:
-    """Merge an analysis from :func:`closest_saddle_all` into ``session`` (in memory).
-
-    The layout of ``/analyses/closest_saddle`` is written and read by
-    :mod:`lsexplorer.core.analyses.closest_saddle`, the only module that knows it.
-    """
-    from .analyses.closest_saddle import (
-        store,  # imported late: the registry builds on this module
-    )
-
-    store(session, analysis)
-
-
 __all__ = [
     "SI_ATOL",
     "SI_KINDS",
@@ -533,6 +518,5 @@ __all__ = [
     "corollary_verdict",
     "nearest_neuron_distances",
     "si_tolerance",
-    "store_closest_saddle",
     "symmetry_induced",
 ]
