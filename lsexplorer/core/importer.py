@@ -39,11 +39,13 @@ import numpy as np
 import torch
 
 from .. import __version__
+from .analyses import open_session
 from .certify import CertifiedPoints, certify
 from .classify import Tolerances, classify, loss_scale
 from .errors import InputError
+from .experiment import ConfigError, build_config, make_dataset, read_toml
 from .hessian import loss_grad_hessian, spectrum
-from .nets import MLPSpec, flatten
+from .nets import MLPSpec, flatten, unflatten
 from .progress import Progress
 from .refine import RefineConfig
 from .run_failure import failure_reason, is_numerical_failure
@@ -252,8 +254,6 @@ def read_points(paths: Sequence[str | Path], spec: MLPSpec) -> ImportedPoints:
 
 def to_state_dict(spec: MLPSpec, theta) -> dict[str, torch.Tensor]:
     """One flat point ``(P,)`` as the ``state_dict`` of ``Sequential(Linear, act, Linear, ...)``, float64."""
-    from .nets import unflatten
-
     theta = np.asarray(theta, dtype=np.float64)
     out = {}
     for l, (w, b) in enumerate(unflatten(spec, theta)):
@@ -314,9 +314,6 @@ def import_files(files: Sequence[str | Path], preset: str | None = None, toml: s
     :class:`lsexplorer.core.session.SessionError` or :class:`lsexplorer.core.mnist.MnistError`, each
     with a one-line message, before any work is done.
     """
-    from .analyses import open_session
-    from .experiment import ConfigError, build_config, make_dataset, read_toml
-
     if sum(v is not None for v in (preset, toml, like)) > 1:
         raise ConfigError("give at most one of a preset, a TOML config and a session to import like")
     if like is not None:
