@@ -29,7 +29,6 @@ import contextlib
 import csv
 import io
 import logging
-import os
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -122,7 +121,8 @@ def _check_target(path: Path) -> Path:
     try:
         return check_save_target(path)
     except SaveError as exc:
-        raise ExportError(f"cannot write {path}: {exc}") from None
+        raise ExportError(f"cannot write {path}: {exc}; no file was written") from None
+
 
 _warned: set[tuple[str, PageSize]] = set()
 
