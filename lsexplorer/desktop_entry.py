@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from .app_resources import DESKTOP_ENTRY, ICON_SIZES, desktop_entry, icon_png, icon_svg
-from .core.atomic_write import write_atomically
+from .core.atomic_write import SaveError, files_kept, write_atomically
 
 #: Characters that make a desktop entry's Exec argument need quoting (Desktop Entry spec, "Exec key").
 _RESERVED = re.compile(r"""[\s"'\\><~|&;$*?#()`]""")
@@ -54,17 +54,24 @@ def data_home() -> Path:
 def install(root: Path | None = None, command: str | None = None) -> list[Path]:
     """Write the entry and the icons under ``root`` (default :func:`data_home`); returns the paths written.
 
-    Files are replaced whole (an older installed entry is overwritten, never left half-written).
+    Files are replaced whole (an older installed entry is overwritten, never left half-written). A file
+    that cannot be written raises SaveError naming it; the files written before it are whole and stay.
     """
     root = Path(root) if root is not None else data_home()
     files = {root / "applications" / DESKTOP_ENTRY: entry_text(command).encode(),
              root / "icons" / "hicolor" / "scalable" / "apps" / "lsexplorer.svg": icon_svg()}
     for size in ICON_SIZES:
         files[root / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "lsexplorer.png"] = icon_png(size)
+    written: list[Path] = []
     for path, data in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, data)
-    return list(files)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data)
+        except (OSError, SaveError) as exc:
+            raise SaveError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}; "
+                            f"no partial file was left ({files_kept(len(written))})") from None
+        written.append(path)
+    return written
 
 
 __all__ = ["data_home", "entry_text", "install", "launcher"]

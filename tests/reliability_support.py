@@ -84,3 +84,22 @@ def small_session():
     config = dict(s.config, seeds=[int(x) for x in runs.seed])
     analyses = _remap_analyses(s.analyses, {old: new for new, old in enumerate(keep)})
     return dataclasses.replace(s, config=config, runs=runs, analyses=analyses), keep.index(local)
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(folder: Path, size: str):
+    """A tmpfs of ``size`` (mount's syntax, e.g. ``600k``) mounted on ``folder`` (made) for a block;
+    skips the test where mounting is not permitted (it needs root)."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -47,7 +47,7 @@ def check_save_target(path: str | os.PathLike) -> Path:
     except OSError as e:
         raise SaveError(f"cannot inspect it ({e.strerror or e})") from None
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise SaveError(f"it is {file_type_name(st.st_mode)}; only a regular file is replaced by a session")
+        raise SaveError(f"it is {file_type_name(st.st_mode)}; only a regular file is replaced")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise SaveError(f"folder {folder} is not writable")
     return target
@@ -59,7 +59,8 @@ def _check_room(folder: Path, size: int) -> None:
     except OSError:
         free = None
     if free is not None and free < size + HEADROOM:
-        raise SaveError(f"not enough space: the file needs {_mb(size)}, the file system has {_mb(free)} free")
+        raise SaveError(f"not enough space: the file needs {_mb(size)} and {_mb(HEADROOM)} are kept free, "
+                        f"the file system has {_mb(free)} free")
     try:
         import resource
 
@@ -71,7 +72,7 @@ def _check_room(folder: Path, size: int) -> None:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+    return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{n / 1e3:.1f} kB"
 
 
 def _fsync_path(path: Path, flags: int) -> None:
@@ -150,4 +151,14 @@ def write_atomically(target: Path, data: bytes | memoryview) -> None:
             _fsync_path(target.parent, os.O_RDONLY | os.O_DIRECTORY)
 
 
-__all__ = ["HEADROOM", "SaveError", "check_save_target", "remove_stale_temporaries", "write_atomically"]
+def files_kept(count: int) -> str:
+    """What an error after ``count`` whole files of a batch says of them (they stay where they are)."""
+    if count == 0:
+        return "no other file was written"
+    if count == 1:
+        return "the file written before it is whole and kept"
+    return f"the {count} files written before it are whole and kept"
+
+
+__all__ = ["HEADROOM", "SaveError", "check_save_target", "files_kept", "remove_stale_temporaries",
+           "write_atomically"]

@@ -15,6 +15,11 @@ as it sits on screen: laid out again at its width in millimetres with fonts in p
 (:mod:`lsexplorer.gui.page_layout`); the SVG declares its size in mm, the PDF page is that size, and
 the PNG is ``round(mm / 25.4 * dpi)`` pixels wide and records its dpi.
 
+Every file is written whole or not at all: a figure is rendered into memory (Qt's paint devices
+report no write error, so a figure drawn straight onto a full disk came out cut off), then
+:func:`write_whole` hands the bytes to :func:`~lsexplorer.core.atomic_write.write_atomically` (room
+check, temporary name, fsync, rename). The exporters of pyqtgraph's dialog go the same way.
+
 Export a plot only after it was shown and laid out (DESIGN.md): a never-shown widget has no size.
 """
 
@@ -22,21 +27,22 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import logging
-import os
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # pyqtgraph does not import its exporters sub-package itself
-from PySide6.QtCore import QMarginsF, QRect, QRectF, QSize, QSizeF, Qt
+from PySide6.QtCore import QBuffer, QIODevice, QMarginsF, QRect, QRectF, QSize, QSizeF, Qt
 from PySide6.QtGui import QColor, QImage, QPageSize, QPainter, QPdfWriter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QMessageBox, QWidget
 
+from ..core.atomic_write import SaveError, check_save_target, write_atomically
 from ..core.errors import InputError
 from .page_layout import PageGeometry, laid_out_for_page
 from .page_size import PageSize
@@ -49,6 +55,10 @@ FIGURE_FORMATS = {".png": "PNG image", ".svg": "SVG vector graphics", ".pdf": "P
 
 class ExportError(InputError):
     """A figure or table could not be written; the message says why, in one line."""
+
+
+class _RenderFailed(Exception):
+    """Qt could not draw or encode a figure in memory (the message says why, without the file)."""
 
 
 def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: str | None = None,
@@ -69,24 +79,49 @@ def export_figure(view: QWidget, path: str | Path, scale: float = 2.0, title: st
         raise ExportError("the figure has no size yet; show it before exporting")
     if page is not None and not isinstance(view, pg.GraphicsView):
         raise ExportError("only plots can be sized for a page; export this figure without a page size")
+    _check_target(path)
     try:
-        with _replacing(path) as tmp:
-            if page is not None:
-                with laid_out_for_page(view, page) as geometry:
-                    _write_page(view, tmp, suffix, geometry, page, title)
-                if geometry.scale < 0.99:
-                    _warn_once(path.with_suffix("").name, page, geometry.scale)
-            elif suffix == ".png":
-                _write_png(view, tmp, scale)
-            elif suffix == ".svg":
-                _write_svg(view, tmp, title)
-            else:
-                _write_pdf(view, tmp, title)
-            if not tmp.exists() or tmp.stat().st_size == 0:
-                raise ExportError(f"cannot write {path}: nothing was written (is the folder writable?)")
+        if page is not None:
+            with laid_out_for_page(view, page) as geometry:
+                data = _page_bytes(view, suffix, geometry, page, title)
+            if geometry.scale < 0.99:
+                _warn_once(path.with_suffix("").name, page, geometry.scale)
+        elif suffix == ".png":
+            data = _image_bytes(figure_image(view, scale))
+        elif suffix == ".svg":
+            data = _svg_bytes(view, title)
+        else:
+            data = _pdf_bytes(view, title)
+    except _RenderFailed as exc:
+        raise ExportError(f"cannot write {path}: {exc}; no file was written") from None
+    return write_whole(path, data)
+
+
+def write_whole(path: str | Path, data: bytes | memoryview) -> Path:
+    """Replace ``path`` by ``data``, whole or not at all (see the module docstring); returns the path.
+
+    Raises :class:`ExportError` naming the file and saying that no partial file was left: an older
+    file at ``path`` is untouched and no temporary file remains.
+    """
+    path = Path(path)
+    target = _check_target(path)
+    if len(memoryview(data)) == 0:
+        raise ExportError(f"cannot write {path}: Qt rendered nothing; no file was written")
+    try:
+        write_atomically(target, data)
+    except SaveError as exc:
+        raise ExportError(f"cannot write {path}: {exc}; no partial file was left") from None
     except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}; no partial file was left") from None
     return path
+
+
+def _check_target(path: Path) -> Path:
+    """The file ``path`` names, resolved and checked before anything is rendered for it."""
+    try:
+        return check_save_target(path)
+    except SaveError as exc:
+        raise ExportError(f"cannot write {path}: {exc}; no file was written") from None
 
 
 _warned: set[tuple[str, PageSize]] = set()
@@ -101,20 +136,15 @@ def _warn_once(figure: str, page: PageSize, scale: float) -> None:
                     100 * scale, page.font_pt * scale)
 
 
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path`` that becomes ``path`` only when the block completes.
-
-    An interrupted or failed export leaves no half-written figure and keeps an older file intact.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+def _rendered(paint: Callable[[QBuffer], None]) -> bytes:
+    """The bytes ``paint`` writes into an in-memory device."""
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+        paint(buffer)
+    finally:
+        buffer.close()
+    return bytes(buffer.data())
 
 
 def figure_image(view: QWidget, scale: float = 1.0) -> QImage:
@@ -139,15 +169,23 @@ def figure_image(view: QWidget, scale: float = 1.0) -> QImage:
     return image
 
 
-def _write_png(view: QWidget, path: Path, scale: float) -> None:
-    if not figure_image(view, scale).save(str(path), "PNG"):
-        raise ExportError(f"cannot write {path}: Qt could not save the PNG (is the folder writable?)")
+def _image_bytes(image: QImage, fmt: str = "PNG") -> bytes:
+    """``image`` encoded as ``fmt`` (a format QImageWriter knows) in memory."""
+    saved: list[bool] = []
+    data = _rendered(lambda buffer: saved.append(image.save(buffer, fmt)))
+    if not saved[0]:
+        raise _RenderFailed(f"Qt cannot encode an image as {fmt}")
+    return data
 
 
-def _write_svg(view: QWidget, path: Path, title: str | None, source: QRectF | None = None) -> None:
+def _svg_bytes(view: QWidget, title: str | None, source: QRectF | None = None) -> bytes:
+    return _rendered(lambda buffer: _paint_svg(view, buffer, title, source))
+
+
+def _paint_svg(view: QWidget, device: QBuffer, title: str | None, source: QRectF | None) -> None:
     size = _size(view, source)
     generator = QSvgGenerator()
-    generator.setFileName(str(path))
+    generator.setOutputDevice(device)
     generator.setSize(size)
     if source is None:
         generator.setViewBox(QRect(0, 0, size.width(), size.height()))
@@ -168,14 +206,19 @@ def _write_svg(view: QWidget, path: Path, title: str | None, source: QRectF | No
         painter.end()
 
 
-def _write_pdf(view: QWidget, path: Path, title: str | None, source: QRectF | None = None,
-               size_mm: tuple[float, float] | None = None) -> None:
+def _pdf_bytes(view: QWidget, title: str | None, source: QRectF | None = None,
+               size_mm: tuple[float, float] | None = None) -> bytes:
     """One page exactly the figure's size (``size_mm``, else its pixels at the screen's resolution)."""
+    return _rendered(lambda buffer: _paint_pdf(view, buffer, title, source, size_mm))
+
+
+def _paint_pdf(view: QWidget, device: QBuffer, title: str | None, source: QRectF | None,
+               size_mm: tuple[float, float] | None) -> None:
     size = _size(view, source)
-    writer = QPdfWriter(str(path))
+    writer = QPdfWriter(device)
     writer.setTitle(title or "lsexplorer figure")
     writer.setCreator("lsexplorer")
-    # The screen's resolution (see _write_svg for why that one).
+    # The screen's resolution (see _paint_svg for why that one).
     dpi = view.logicalDpiX()
     writer.setResolution(dpi)
     if size_mm is None:
@@ -187,7 +230,7 @@ def _write_pdf(view: QWidget, path: Path, title: str | None, source: QRectF | No
     writer.setPageMargins(QMarginsF(0, 0, 0, 0))
     painter = QPainter()
     if not painter.begin(writer):
-        raise ExportError(f"cannot write {path}: Qt could not open the PDF for writing")
+        raise _RenderFailed("Qt could not start a PDF")
     try:
         page = QRectF(0, 0, writer.width(), writer.height()) if size_mm is None else \
             QRectF(0, 0, size_mm[0] / 25.4 * dpi, size_mm[1] / 25.4 * dpi)
@@ -197,9 +240,9 @@ def _write_pdf(view: QWidget, path: Path, title: str | None, source: QRectF | No
         painter.end()
 
 
-def _write_page(view: pg.GraphicsView, path: Path, suffix: str, geometry: PageGeometry, page: PageSize,
-                title: str | None) -> None:
-    """Write the scene rectangle ``geometry.source`` (laid out for ``page``) as a page-sized figure."""
+def _page_bytes(view: pg.GraphicsView, suffix: str, geometry: PageGeometry, page: PageSize,
+                title: str | None) -> bytes:
+    """The scene rectangle ``geometry.source`` (laid out for ``page``) as a page-sized figure file."""
     source = geometry.source
     if suffix == ".png":
         width, height = page.pixels(geometry.width_mm), page.pixels(geometry.height_mm)
@@ -216,26 +259,23 @@ def _write_page(view: pg.GraphicsView, path: Path, suffix: str, geometry: PageGe
             painter.end()
         image.setDotsPerMeterX(round(page.dpi / 0.0254))  # the PNG's pHYs: placed at its size in mm
         image.setDotsPerMeterY(round(page.dpi / 0.0254))
-        if not image.save(str(path), "PNG"):
-            raise ExportError(f"cannot write {path}: Qt could not save the PNG (is the folder writable?)")
-    elif suffix == ".svg":
-        _write_svg(view, path, title, source)
-        _declare_svg_size(path, geometry.width_mm, geometry.height_mm)
-    else:
-        _write_pdf(view, path, title, source, (geometry.width_mm, geometry.height_mm))
+        return _image_bytes(image)
+    if suffix == ".svg":
+        return _declare_svg_size(_svg_bytes(view, title, source), geometry.width_mm, geometry.height_mm)
+    return _pdf_bytes(view, title, source, (geometry.width_mm, geometry.height_mm))
 
 
 _SVG_SIZE = re.compile(r'(<svg\b[^>]*?)\swidth="[^"]*"\s+height="[^"]*"', re.DOTALL)
 
 
-def _declare_svg_size(path: Path, width_mm: float, height_mm: float) -> None:
+def _declare_svg_size(svg: bytes, width_mm: float, height_mm: float) -> bytes:
     """Give the SVG root the exact size in mm (Qt writes it rounded through whole pixels); the viewBox,
     in scene units, keeps the drawing's coordinates."""
-    text = path.read_text(encoding="utf-8")
+    text = svg.decode("utf-8")
     text, found = _SVG_SIZE.subn(rf'\1 width="{width_mm:.6g}mm" height="{height_mm:.6g}mm"', text, count=1)
     if not found:
-        raise ExportError(f"cannot write {path}: Qt's SVG has no width and height to set")
-    path.write_text(text, encoding="utf-8")
+        raise _RenderFailed("Qt's SVG has no width and height to set")
+    return text.encode("utf-8")
 
 
 def _size(view: QWidget, source: QRectF | None) -> QSize:
@@ -293,15 +333,13 @@ def write_csv(path: str | Path, columns: Sequence[str], rows) -> Path:
     numbers plotted; NaN/inf are written as ``nan``/``inf``.
     """
     path = Path(path)
-    try:
-        with _replacing(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(list(columns))
-            for row in rows:
-                writer.writerow([_cell(v) for v in row])
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    _check_target(path)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(list(columns))
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+    return write_whole(path, text.getvalue().encode("utf-8"))
 
 
 def _cell(value) -> str:
@@ -314,8 +352,22 @@ def _cell(value) -> str:
 
 # --------------------------------------------------------------------------- pyqtgraph's dialog
 
-class _QtPaintExporter(pg.exporters.Exporter):
-    """Base of the exporters shown in pyqtgraph's right-click "Export..." dialog."""
+class _WholeFileExporter:
+    """Mixin of the exporters in pyqtgraph's dialog: files are written through :func:`write_whole`, and
+    a failed export chosen in the dialog is shown in a message box instead of escaping into Qt."""
+
+    def fileSaveFinished(self, fileName):
+        try:
+            super().fileSaveFinished(fileName)
+        except ExportError as exc:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Cannot export", str(exc),
+                              parent=self.getScene().getViewWidget())
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+
+
+class _QtPaintExporter(_WholeFileExporter, pg.exporters.Exporter):
+    """Base of the Qt-painted SVG and PDF exporters shown in pyqtgraph's right-click "Export..." dialog."""
 
     suffix = ""
 
@@ -333,9 +385,15 @@ class _QtPaintExporter(pg.exporters.Exporter):
             path = path.with_name(path.name + self.suffix)
         if self.item is scene:
             export_figure(view, path)
-        else:  # a single item (e.g. one plot of a layout): its bounding rectangle only
-            write = _write_svg if self.suffix == ".svg" else _write_pdf
-            write(view, path, None, self.getSourceRect())
+            return
+        # a single item (e.g. one plot of a layout): its bounding rectangle only
+        _check_target(path)
+        render = _svg_bytes if self.suffix == ".svg" else _pdf_bytes
+        try:
+            data = render(view, None, self.getSourceRect())
+        except _RenderFailed as exc:
+            raise ExportError(f"cannot write {path}: {exc}; no file was written") from None
+        write_whole(path, data)
 
 
 class QtSvgExporter(_QtPaintExporter):
@@ -348,11 +406,57 @@ class QtPdfExporter(_QtPaintExporter):
     suffix = ".pdf"
 
 
+class WholeImageExporter(_WholeFileExporter, pg.exporters.ImageExporter):
+    """pyqtgraph's image exporter, encoding in memory (its own ``QImage.save`` onto a path reports
+    nothing when the disk fills) and writing through :func:`write_whole`."""
+
+    def export(self, fileName=None, toBytes=False, copy=False):
+        if fileName is None or toBytes or copy:
+            return super().export(fileName, toBytes=toBytes, copy=copy)
+        path = Path(fileName)
+        _check_target(path)
+        fmt = path.suffix.lstrip(".").upper() or "PNG"
+        try:
+            data = _image_bytes(super().export(toBytes=True), fmt)
+        except _RenderFailed as exc:
+            raise ExportError(f"cannot write {path}: {exc}; no file was written") from None
+        write_whole(path, data)
+        return True
+
+
+class WholeCSVExporter(_WholeFileExporter, pg.exporters.CSVExporter):
+    """pyqtgraph's CSV exporter, writing a temporary file beside the target that :func:`write_whole`
+    then puts in place whole (pyqtgraph opens the path itself)."""
+
+    def export(self, fileName=None):
+        if fileName is None:
+            return super().export()
+        path = Path(fileName)
+        target = _check_target(path)
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            super().export(str(tmp))
+            data = tmp.read_bytes()
+        except OSError as exc:
+            raise ExportError(f"cannot write {path}: {exc.strerror or exc}; no partial file was left") from None
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        write_whole(path, data)
+
+
+#: pyqtgraph exporters replaced in its dialog: by ours, or dropped (the HDF5 exporter appends to an
+#: existing file in place, which could be a session, without its lock; its SVG exporter fails on Qt 6.11).
+_REPLACED = {"ImageExporter": WholeImageExporter, "CSVExporter": WholeCSVExporter,
+             "HDF5Exporter": None, "SVGExporter": None}
+
+
 def register_pyqtgraph_exporters() -> None:
-    """Offer the Qt-painted SVG/PDF exporters in pyqtgraph's dialog and drop its broken SVG exporter."""
+    """Offer only exporters that write whole files in pyqtgraph's dialog: the Qt-painted SVG/PDF ones,
+    and its own image and CSV exporters routed through :func:`write_whole`."""
     registry = pg.exporters.Exporter.Exporters
-    registry[:] = [e for e in registry if e.__name__ != "SVGExporter"]
-    for exporter in (QtSvgExporter, QtPdfExporter):
+    registry[:] = [_REPLACED.get(e.__name__, e) for e in registry if _REPLACED.get(e.__name__, e) is not None]
+    for exporter in (QtSvgExporter, QtPdfExporter, WholeImageExporter, WholeCSVExporter):
         if exporter not in registry:
             exporter.register()
 
@@ -365,6 +469,9 @@ __all__ = [
     "QtSvgExporter",
     "export_figure",
     "figure_image",
+    "WholeCSVExporter",
+    "WholeImageExporter",
     "register_pyqtgraph_exporters",
     "write_csv",
+    "write_whole",
 ]

@@ -6,12 +6,15 @@ above the app; :mod:`lsexplorer.gui.export` (one figure, one table) stays below 
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ..core.analyses import closest_saddle, escape, mu_sweep
+from ..core.atomic_write import files_kept
 from ..core.kinds import Kind
 from .export import FIGURE_FORMATS, ExportError, export_figure, write_csv
 from .page_size import PageSize
@@ -35,6 +38,15 @@ def showcase_row(session) -> int:
         if closest_saddle.read(session, row) is not None:
             return row
     return local[0] if local else 0
+
+
+@contextlib.contextmanager
+def _counting_kept(written: list[Path]) -> Iterator[None]:
+    """Add to a failed file's ExportError how many files were written whole before it (they stay)."""
+    try:
+        yield
+    except ExportError as exc:
+        raise ExportError(f"{exc} ({files_kept(len(written))})") from None
 
 
 def export_session_figures(session_path: str | Path, out_dir: str | Path, size: tuple[int, int] = (1600, 1000),
@@ -70,7 +82,8 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
     neuron of this run" line of the chosen run instead (any depth and kind; its μ sweep is computed
     first), ``eigs = (first, count)`` draws ``count`` eigenvalues from the ``first``-smallest (1-based)
     in its eigenvalues-vs-μ figure and table. Once ``stop`` is set, no further file is started and the files written
-    so far are returned (each file is whole: see :func:`export_figure`).
+    so far are returned (each file is whole: see :func:`export_figure`). A file that cannot be
+    written (a full disk) raises ExportError naming it and how many files before it were written whole.
     """
     import os
     import tempfile
@@ -136,13 +149,15 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
                     for suffix in FIGURE_FORMATS:
                         if stopped():
                             break
-                        written.append(export_figure(view, out / f"{slug}_{name}{suffix}",
-                                                     title=f"lsexplorer — {panel.title}: {name}",
-                                                     page=page or PageSize()))
+                        with _counting_kept(written):
+                            written.append(export_figure(view, out / f"{slug}_{name}{suffix}",
+                                                         title=f"lsexplorer — {panel.title}: {name}",
+                                                         page=page or PageSize()))
                 for name, table in panel.tables().items():
                     if stopped():
                         break
-                    written.append(write_csv(out / f"{slug}_{name}.csv", table.columns, table.rows))
+                    with _counting_kept(written):
+                        written.append(write_csv(out / f"{slug}_{name}.csv", table.columns, table.rows))
         finally:
             window.model.tasks.cancel_all()
             window.model.tasks.wait_all(30_000)
