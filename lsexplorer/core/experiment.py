@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from .. import __version__
+from .analyses.channels import store as store_channels
 from .certify import CertifiedPoints, certify
-from .channel_session import store_channels
 from .channels import ChannelSettings
 from .classify import Tolerances
 from .config_schema import ConfigValueError, check_config_values, check_seeds

@@ -4,8 +4,13 @@ A run whose trained and refined points show a group of neurons running into a ch
 certified critical point of the limit model, becomes ``channel`` (minimum at infinity) or
 ``channel_saddle`` (saddle at infinity); see :mod:`lsexplorer.core.channels`. Certification does
 the same for new sessions; this analysis brings older sessions up to date without retraining.
-Stored under ``/analyses/channels`` by :func:`lsexplorer.core.channel_session.store_channels`:
-``settings``, ``points/<row>`` (:meth:`ChannelResult.to_dict`) and ``summary``.
+Certification (``certify.py``) analyses every diverged point as it goes and stores what it finds
+here too. A row found in a channel gets the kind ``channel`` or ``channel_saddle``; its network
+point, loss and spectrum in ``/runs`` stay those of the refined end point, and the certified limit
+model is stored per row. Stored under ``/analyses/channels`` by :func:`store`:
+``settings`` (:class:`ChannelSettings`), ``points/<row>`` (:meth:`ChannelResult.to_dict`) and
+``summary`` (one entry per analysed row: ``run``, ``kind``, ``kind_before``, ``loss_limit``,
+``network_loss``, ``train_loss``, ``n_units``, ``approach_exponent``, ``reason``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from ..kinds import Kind
 from .base import Analysis, Context, group_of
 
 if TYPE_CHECKING:
-    from ..channels import ChannelResult
+    from ..channels import ChannelResult, ChannelSettings
     from ..session import Session
 
 GROUP = "channels"
@@ -38,7 +43,7 @@ def rows(ctx: Context) -> list[int]:
 
 
 def compute(ctx: Context, row: int):
-    from ..channels import analyse_channel
+    from ..channels import analyse_channel  # at call time: the registry imports without torch
 
     s = ctx.session
     result = analyse_channel(s.spec, [s.runs.theta_trained[row], s.runs.theta[row]], s.x, s.y, ctx.tolerances,
@@ -52,17 +57,50 @@ def compute(ctx: Context, row: int):
 
 def write(session: Session, results: dict[int, ChannelAnalysis]) -> None:
     """Store the results, relabel the runs and rebuild the summary."""
-    from ..channel_session import store_channels
-    from ..channels import ChannelSettings
+    from ..channels import ChannelSettings  # at call time: the registry imports without torch
 
     if results:
-        store_channels(session, {r: a.result for r, a in results.items()},
-                       {r: a.kind_before for r, a in results.items()}, ChannelSettings())
+        store(session, {r: a.result for r, a in results.items()}, {r: a.kind_before for r, a in results.items()},
+              ChannelSettings())
+
+
+def store(session: Session, results: dict[int, ChannelResult], kind_before: dict[int, str],
+          settings: ChannelSettings) -> None:
+    """Write ``results`` into ``session`` (relabelling the rows' kinds) and rebuild the summary.
+
+    Certification stores the channels it finds while training through this too.
+    """
+    from ..channels import ChannelResult  # at call time: the registry imports without torch
+
+    group = session.analyses.setdefault(GROUP, {})
+    group["settings"] = settings.to_dict()
+    points = group.setdefault("points", {})
+    summary_before = {}
+    old = group.get("summary")
+    if old is not None:
+        summary_before = {int(r): str(k) for r, k in zip(old["run"], old["kind_before"])}
+    for row, result in results.items():
+        points[str(row)] = result.to_dict()
+        summary_before.setdefault(row, kind_before.get(row, str(session.runs.kind[row])))
+        session.runs.kind[row] = result.kind
+    rows = sorted(int(r) for r in points)
+    stored = {r: ChannelResult.from_dict(points[str(r)]) for r in rows}
+    group["summary"] = {
+        "run": np.array(rows, dtype=np.int64),
+        "kind": np.array([stored[r].kind for r in rows], dtype=str),
+        "kind_before": np.array([summary_before.get(r, "not_converged") for r in rows], dtype=str),
+        "loss_limit": np.array([stored[r].loss_limit for r in rows], dtype=np.float64),
+        "network_loss": np.array([stored[r].network_loss for r in rows], dtype=np.float64),
+        "train_loss": np.array([session.runs.train_loss[r] for r in rows], dtype=np.float64),
+        "n_units": np.array([len(stored[r].groups()) for r in rows], dtype=np.int64),
+        "approach_exponent": np.array([stored[r].approach_exponent for r in rows], dtype=np.float64),
+        "reason": np.array([stored[r].reason for r in rows], dtype=str),
+    }
 
 
 def read(session: Session | None, row: int) -> ChannelResult | None:
     """The stored channel analysis of run ``row``, None if absent."""
-    from ..channels import ChannelResult
+    from ..channels import ChannelResult  # at call time: the registry imports without torch
 
     if session is None or row < 0:
         return None
@@ -89,4 +127,4 @@ ANALYSIS = Analysis(
     help="re-examine not-converged runs for flat channels to infinity (minima/saddles at infinity)",
     compute=compute, write=write, read=read, summary=summary, rows=rows, applies=applies)
 
-__all__ = ["ANALYSIS", "ELIGIBLE", "ChannelAnalysis", "read", "write"]
+__all__ = ["ANALYSIS", "ELIGIBLE", "ChannelAnalysis", "read", "store", "write"]
