@@ -32,17 +32,20 @@ REGISTRY: dict[str, Analysis] = {a.name: a for a in (
 )}
 
 
-#: The check of every stored group that has one, by group: the registry's and those run apart.
-CHECKS: dict[str, Check] = {
-    **{a.group: a.check for a in REGISTRY.values() if a.check is not None},
-    saddle_descent.GROUP: saddle_descent.check,
-}
+#: Checks of stored groups written by analyses that run apart from the registry, by group.
+CHECKS_APART: dict[str, Check] = {saddle_descent.GROUP: saddle_descent.check}
+
+
+def stored_checks() -> dict[str, Check]:
+    """The check of every stored group that has one, by group: the registry's (as registered now)
+    and those of the analyses run apart."""
+    return {**{a.group: a.check for a in REGISTRY.values() if a.check is not None}, **CHECKS_APART}
 
 
 def check_stored(session: Session, results: bool = True) -> None:
     """Raise ``ValueError`` naming the first stored analysis entry of ``session`` its readers cannot
     use: layouts always, every result's fields and shapes when ``results`` (which imports torch)."""
-    for group, check in CHECKS.items():
+    for group, check in stored_checks().items():
         if group in session.analyses:
             try:
                 check(session.analyses[group], session, results)
@@ -75,4 +78,5 @@ def get(name: str) -> Analysis:
         raise ValueError(f"unknown analysis {name!r}; choose from {', '.join(REGISTRY)}") from None
 
 
-__all__ = ["CHECKS", "REGISTRY", "Analysis", "AnalyzeOptions", "Context", "check_stored", "get", "open_session"]
+__all__ = ["CHECKS_APART", "REGISTRY", "Analysis", "AnalyzeOptions", "Context", "check_stored", "get", "open_session",
+           "stored_checks"]
