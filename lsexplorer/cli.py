@@ -485,7 +485,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .core.analyses import open_session
+    from .core.analyses.opening import open_session
 
     if Path(args.session).is_dir():
         from .cli_sweep import sweep_info
@@ -557,7 +557,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from .core.analyses import open_session
+    from .core.analyses.opening import open_session
     from .core.session import save_session
     from .core.train import tune_glibc_malloc
 
@@ -709,7 +709,7 @@ def _export_page(args: argparse.Namespace):
 def cmd_export(args: argparse.Namespace) -> int:
     import os
 
-    from .core.analyses import open_session
+    from .core.analyses.opening import open_session
 
     page = _export_page(args)  # before anything is read or created
     session = open_session(args.session)  # a bad file fails here, with the session layer's one-line reason
@@ -791,7 +791,7 @@ def _path(args: argparse.Namespace) -> int:
     from .core.analyses import paths as stored_paths
     from .core.neb import NEBConfig
     from .core.paths import PathConfig, path_analysis, path_summary
-    from .core.analyses import open_session
+    from .core.analyses.opening import open_session
     from .core.session import save_session
 
     if args.output:

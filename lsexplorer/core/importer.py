@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from .analyses import open_session
+from .analyses.opening import open_session
 from .certify import CertifiedPoints, certify
 from .classify import Tolerances, classify, loss_scale
 from .errors import InputError

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.samples import bundled_samples, sample_session_path
-from ..core.analyses import open_session
+from ..core.analyses.opening import open_session
 from ..core.session import Session, SessionError, save_session
 from .export import (
     FIGURE_FORMATS,
