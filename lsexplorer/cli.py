@@ -340,6 +340,37 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _optional(table, key: str, fmt: str = "") -> str:
+    """``table[key]`` formatted, or ``?`` where the key is missing or does not take the format: the
+    record of how a session was made differs between versions and tools, and only its types are
+    checked when a session is opened."""
+    value = table.get(key) if isinstance(table, dict) else None
+    if value is None:
+        return "?"
+    try:
+        return format(value, fmt)
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _describe_run(cfg: dict, network: str, n_runs: int) -> str:
+    """The first line of the outcome table: how the session's runs were made, from what its config
+    records (a training run, or an import), with ``?`` for what it does not."""
+    train, ran = cfg.get("train"), cfg.get("run")
+    train, ran = (train if isinstance(train, dict) else {}), (ran if isinstance(ran, dict) else {})
+    stopped = ran.get("stopped") is True
+    sources = ran.get("imported_from")
+    if sources is not None:
+        names = ", ".join(map(str, sources)) if isinstance(sources, (list, tuple)) else "?"
+        return (f"{network}, {n_runs} runs imported from {names} "
+                f"({'refined' if ran.get('refined') is True else 'as given'}{', stopped early' if stopped else ''})")
+    epochs = _optional(ran, "epochs_done") if "epochs_done" in ran else _optional(train, "epochs")
+    how = (f" on {_optional(ran, 'device')} ({_optional(ran, 'backend')}, {_optional(ran, 'train_seconds', '.1f')} s)"
+           if "backend" in ran else "")
+    return (f"{_optional(cfg, 'preset')} preset, {network}, {n_runs} runs, {_optional(train, 'optimizer')} "
+            f"lr {_optional(train, 'lr')}, {epochs} epochs{' (stopped early)' if stopped else ''}{how}")
+
+
 def format_outcome_table(session, path: Path | str) -> str:
     """The thesis' Table 6.1 for one session, with per-kind loss and gradient ranges."""
     import numpy as np
@@ -347,16 +378,7 @@ def format_outcome_table(session, path: Path | str) -> str:
     counts = session.outcome_counts()
     runs = session.runs
     cfg = session.config
-    train, ran = cfg.get("train", {}), cfg.get("run", {})
-    epochs = ran.get("epochs_done", train.get("epochs"))
-    how = f" on {ran['device']} ({ran['backend']}, {ran['train_seconds']:.1f} s)" if "backend" in ran else ""
-    lines = [f"{path}: {cfg.get('preset', '?')} preset, {session.spec.describe()}, {counts['runs']} runs, "
-             f"{train.get('optimizer', '?')} lr {train.get('lr', '?')}, {epochs} epochs"
-             f"{' (stopped early)' if ran.get('stopped') else ''}{how}"]
-    if "imported_from" in ran:
-        lines[0] = (f"{path}: {session.spec.describe()}, {counts['runs']} runs imported from "
-                    f"{', '.join(ran['imported_from'])} ({'refined' if ran.get('refined') else 'as given'}"
-                    f"{', stopped early' if ran.get('stopped') else ''})")
+    lines = [f"{path}: {_describe_run(cfg, session.spec.describe(), counts['runs'])}"]
     if session.distribution is not None:
         lines.append(f"loss: expectation over x ~ {session.distribution.get('kind', '?')} in R^"
                      f"{session.distribution.get('d', '?')} (data given as a distribution; /data holds a sample)")
