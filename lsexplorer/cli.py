@@ -16,6 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
+from .cli_signals import (Terminated, install_stop_handlers, report_stop, restore_handlers, signals_deferred,
+                          stop_requested)
 from .core.kinds import Kind
 
 #: Row labels of the outcome table, one per kind.
@@ -26,12 +28,41 @@ class UserError(Exception):
     """A problem with what the user asked for; printed as one line, exit status 2."""
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that every clean-up path for one also serves the other."""
+class StdoutError(Exception):
+    """Standard output could not be written (a full disk, an I/O error): one line, exit status 2.
+
+    Files already saved stay saved; the message says which. A reader that closed the pipe is not
+    this error (:class:`BrokenPipeError`, a quiet exit 0)."""
+
+    def __init__(self, exc: OSError):
+        super().__init__(exc.strerror or str(exc))
 
 
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated()
+class _GuardedStdout:
+    """``sys.stdout`` whose write errors are :class:`StdoutError`, so that they are told apart from
+    the errors of the work itself."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -334,7 +365,7 @@ def _train(args: argparse.Namespace) -> int:
     except MnistError as exc:
         raise UserError(str(exc)) from None
     save_session(session, out)
-    args.on_interrupt = f"{out} was written"
+    _mark_written(args, out)
     if not args.quiet:
         print(format_outcome_table(session, out))
     return 0
@@ -500,7 +531,7 @@ def _import(args: argparse.Namespace) -> int:
         stop.set()
         raise
     save_session(session, out)
-    args.on_interrupt = f"{out} was written"
+    _mark_written(args, out)
     if not args.quiet:
         print(format_outcome_table(session, out))
     return 0
@@ -608,6 +639,7 @@ def _analyze(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
+    _mark_written(args, out)
     counts = session.outcome_counts()
     if args.json:
         print(json.dumps({"analyses": summary, "counts": {k: int(v) for k, v in counts.items()}}))
@@ -703,6 +735,7 @@ def _saddle_descent(args: argparse.Namespace, session, rows: list[int] | None) -
     result = drive_with_progress(runner, {"retrain": ("retrain", "epoch", False)}, args.quiet or args.json)
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
+    _mark_written(args, out)
     if args.json:
         print(json.dumps({"run": run, "layer": layer, "neuron": neuron, "line_loss": result.line_loss,
                           "narrow_grad_norm": result.narrow_grad_norm, "table": result.table(), "written": str(out)}))
@@ -774,6 +807,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     if received:
         raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
+    _mark_written(args, out, f"{len(paths)} files in {out}")
     if args.json:
         print(json.dumps([str(p) for p in paths]))
     else:
@@ -828,6 +862,7 @@ def _path(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
+    _mark_written(args, out)
     summary = path_summary(result)
     if args.json:
         print(json.dumps(summary))
@@ -868,11 +903,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _quiet_stdout() -> None:
-    """The reader of stdout has gone (``info --runs | head -1``): drop what is left, without a message."""
+    """Stdout cannot take more (its reader has gone, as in ``info --runs | head -1``, or its disk is
+    full): send what is left to /dev/null, so that the exit does not fail on it again."""
     import os
 
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (a test's StringIO): nothing is left to fail at exit
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, fd)
     os.close(devnull)
 
 
@@ -889,45 +929,65 @@ def _configure_threads(args: argparse.Namespace) -> None:
     set_parallel_threads(getattr(args, "threads", None))
 
 
-def _stopped(verb: str, exc: KeyboardInterrupt, what: str | None) -> int:
-    terminated = isinstance(exc, Terminated)
-    how = "terminated (SIGTERM)" if terminated else "interrupted"
-    print(f"{verb}: {how}{'; ' + what if what else ''}", file=sys.stderr)
-    return 143 if terminated else 130
+def _mark_written(args: argparse.Namespace, path, what: str | None = None) -> None:
+    """Record that ``path`` has been saved (``what``: the saved files, when more than ``path``), for
+    the messages of a stop or of a summary that cannot be printed."""
+    args.written = what or str(path)
+    args.on_interrupt = f"{args.written} {'were' if what else 'was'} written"
+
+
+def _stdout_failed(verb: str, args, exc: StdoutError) -> int:
+    """One line for a summary that could not be printed, saying what was saved all the same."""
+    _quiet_stdout()  # what is still buffered would fail again at exit
+    written = getattr(args, "written", None)
+    what = f"saved {written}; could not print the summary" if written else "could not write to standard output"
+    print(f"{verb}: error: {what}: {exc}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    verb = "lsexplorer"
-    previous_term = None
+    # First of all, so that a signal during the imports below still ends in one line and 130/143.
+    previous = install_stop_handlers()
+    verb, args, stdout = "lsexplorer", None, sys.stdout
     try:
-        args = build_parser().parse_args(argv)
-        if args.verb is None:
-            args.verb, args.session = "gui", None
-        verb = f"lsexplorer {args.verb}"
+        with signals_deferred(bool(previous)):  # the parser imports numpy, which a signal would cut in half
+            args = build_parser().parse_args(argv)
+            if args.verb is None:
+                args.verb, args.session = "gui", None
+            verb = f"lsexplorer {args.verb}"
+            args.on_interrupt = "nothing written"
+            _configure_threads(args)
+            from .core.errors import InputError
         # The app keeps the default SIGTERM (quit at once); a computing verb turns it into a clean stop.
-        if args.verb != "gui" and threading.current_thread() is threading.main_thread():
-            previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
-        args.on_interrupt = "nothing written"
-        _configure_threads(args)
-        from .core.errors import InputError
+        if args.verb == "gui" and previous:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
+        if args.verb != "gui":
+            sys.stdout = _GuardedStdout(stdout)
         try:
             code = COMMANDS[args.verb](args)
-            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+            sys.stdout.flush()  # a closed pipe or a full disk shows here, not in the interpreter's exit
             return code
         except BrokenPipeError:
             _quiet_stdout()
             return 0
+        except StdoutError as exc:
+            return _stdout_failed(verb, args, exc)
         except (UserError, InputError) as exc:
             print(f"{verb}: error: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt as exc:
-            return _stopped(verb, exc, args.on_interrupt)
+            return report_stop(verb, exc, args.on_interrupt)
+        except Exception:
+            stop = stop_requested()  # a stop that an import turned into another error
+            if stop is None:
+                raise
+            return report_stop(verb, stop, args.on_interrupt)
     except KeyboardInterrupt as exc:  # before a verb started: nothing to clean up
-        return _stopped(verb, exc, None)
+        return report_stop(verb, exc, None)
     finally:
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
+        sys.stdout = stdout
+        restore_handlers(previous)
 
 
 if __name__ == "__main__":

@@ -4,24 +4,30 @@ trust, stdout that cannot be written, user numbers too big to compute, and signa
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import h5py
 import pytest
 
-from lsexplorer.core.session import save_session
-from reliability_support import run_main, small_session
+from lsexplorer.core.session import load_session, save_session
+from reliability_support import ENV, run_main, small_session
 
 
 def one_line_error(err: str, needle: str = "") -> None:
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lsexplorer ") and "Traceback" not in err, err
+    assert len(lines) == 1 and lines[0].startswith("lsexplorer") and "Traceback" not in err, err
     assert needle in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Path:
     session, _ = small_session()
+    del session.analyses["teacher_match"]  # so that a test can see the one an analyze saves
     path = tmp_path_factory.mktemp("bounds") / "small.h5"
     save_session(session, path)
     return path
@@ -85,3 +91,88 @@ def test_a_run_record_of_the_wrong_type_is_named_on_open(small, tmp_path):
     code, _, err = run_main("info", path)
     assert code == 2
     one_line_error(err, "run.imported_from")
+
+
+# ------------------------------------------------------------------ stdout that cannot be written
+
+def _to_dev_full(*args) -> subprocess.CompletedProcess:
+    with open("/dev/full", "w") as full:
+        return subprocess.run([sys.executable, "-m", "lsexplorer", *map(str, args)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, env=ENV, timeout=180)
+
+
+@pytest.mark.parametrize("argv", [["info", "SESSION"], ["info", "SESSION", "--json", "--runs"],
+                                  ["counting", "--r", "2", "--m", "4"]])
+def test_a_full_stdout_is_one_line_exit_2(small, argv):
+    p = _to_dev_full(*[small if a == "SESSION" else a for a in argv])
+    assert p.returncode == 2, p.stderr
+    one_line_error(p.stderr, "could not write to standard output: No space left on device")
+
+
+def test_a_summary_that_cannot_be_printed_keeps_the_save(small, tmp_path):
+    path = tmp_path / "c.h5"
+    shutil.copy(small, path)
+    p = _to_dev_full("analyze", path, "--symmetry", "--runs", "0", "-q")
+    assert p.returncode == 2, p.stderr
+    one_line_error(p.stderr, f"saved {path}; could not print the summary: No space left on device")
+    assert load_session(path).analyses["teacher_match"]["summary"]["run"].tolist() == [0]
+
+
+# ------------------------------------------------------------------ signals before the verb starts
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``sig`` (its SigCgt mask in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next(int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(mask >> (sig - 1) & 1)
+
+
+def _start_info(small) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "lsexplorer", "info", str(small)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+_STOPS = [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")]
+
+
+def _stop_early(small, sig: int, after: float) -> subprocess.CompletedProcess:
+    """``info`` stopped by ``sig`` ``after`` seconds past the moment its SIGTERM handler appears (the
+    interpreter's own start-up, before any lsexplorer code runs, is outside anything it can do)."""
+    p = subprocess.Popen([sys.executable, "-m", "lsexplorer", "info", str(small)], env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not _catches(p.pid, signal.SIGTERM) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    time.sleep(after)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=60)
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+def test_the_stop_handlers_come_before_the_heavy_imports(small):
+    """SIGTERM is caught before numpy (the first heavy import, ~0.15 s of loading) is in the process:
+    it is frozen the moment its handler appears and its mapped libraries read."""
+    p = subprocess.Popen([sys.executable, "-m", "lsexplorer", "info", str(small)], env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not _catches(p.pid, signal.SIGTERM) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.0002)
+    p.send_signal(signal.SIGSTOP)
+    maps = Path(f"/proc/{p.pid}/maps").read_text()
+    p.send_signal(signal.SIGTERM)
+    p.send_signal(signal.SIGCONT)
+    out, err = p.communicate(timeout=60)
+    assert "numpy" not in maps
+    assert p.returncode == 143, (p.returncode, err)
+    one_line_error(err, "terminated (SIGTERM)")
+
+
+@pytest.mark.parametrize("sig, status, word", _STOPS)
+@pytest.mark.parametrize("after", [0.0, 0.05, 0.15])
+def test_a_signal_in_the_first_moments_still_ends_in_one_line(small, sig, status, word, after):
+    p = _stop_early(small, sig, after)
+    assert p.returncode == status, (p.returncode, p.stderr)
+    one_line_error(p.stderr, word)
