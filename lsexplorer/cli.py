@@ -9,6 +9,7 @@ are imported inside the verbs that need them, so ``--help`` and ``counting`` sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import signal
@@ -192,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     descent.add_argument("--descent-schedule", choices=["constant", "cyclical"],
                          help="constant, or cyclical: a triangle from 1e-6 up to the learning rate and back every "
                               "2000 epochs (default constant)")
+    descent.add_argument("--yes", action="store_true",
+                         help="start even when the descent is estimated to take more than a day")
     p.add_argument("-o", "--output", metavar="OUT.h5", help="write the analysed session here instead of in place")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -730,6 +733,7 @@ def _saddle_descent(args: argparse.Namespace, session, rows: list[int] | None) -
         config = DescentConfig.from_dict(settings)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    _check_descent_size(args, session, layer, config)
     run = rows[0]
     runner = saddle_descent_analysis(session, run, layer, neuron, config)
     result = drive_with_progress(runner, {"retrain": ("retrain", "epoch", False)}, args.quiet or args.json)
@@ -854,6 +858,7 @@ def _path(args: argparse.Namespace) -> int:
         except ValueError:
             raise UserError(f"--to must be a run index or 'global', got {to!r}") from None
     neb = NEBConfig(images=args.images, auto_max_images=max(args.images, 4))
+    _check_band_size(session, args.images, neb.memory)
     config = PathConfig(auto=args.auto, align=not args.no_align, neb=neb)
     try:
         runner = path_analysis(session, args.run_from, to, config)
@@ -882,18 +887,74 @@ def _path(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_counting(args: argparse.Namespace) -> int:
-    from .core.counting import G, T
+def _check_cost(cost, confirmed: bool = False) -> None:
+    """Refuse, before any work, what would not fit in memory, or take more than a day unless confirmed."""
+    from .core.resources import ResourceError, check_cost
 
+    try:
+        check_cost(cost, confirmed=confirmed)
+    except ResourceError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _hidden_units(spec) -> int:
+    return sum(spec.widths[1:])
+
+
+def _check_band_size(session, images: int, lbfgs_memory: int) -> None:
+    """``path --images``: the whole band is evaluated at once, so its memory grows with the images."""
+    from .core.resources import band_cost
+
+    cause = f"--images {images} (a band of {images + 2} images over {len(session.x)} samples)"
+    _check_cost(band_cost(session.spec.n_params, len(session.x), _hidden_units(session.spec), images,
+                          lbfgs_memory, cause=cause))
+
+
+def _check_descent_size(args: argparse.Namespace, session, layer: int, config) -> None:
+    """``analyze --saddle-descent``: every perturbed point is retrained together, then refined."""
+    from .core.resources import descent_cost
+
+    wide = session.spec.with_hidden_width(layer, session.spec.widths[layer] + 1)
+    runs = len(config.mus) * config.n_perturbations
+    cause = (f"--perturbations {config.n_perturbations} x {len(config.mus)} mu values "
+             f"({runs} points, {config.epochs} epochs each)")
+    cost = descent_cost(wide.n_params, len(session.x), _hidden_units(wide), runs, config.epochs,
+                        dict(config.refine or {}), cause=cause)
+    _check_cost(cost, confirmed=args.yes)
+
+
+def cmd_counting(args: argparse.Namespace) -> int:
+    from .core.counting import G, T, closed_form_cost
+    from .core.resources import Cost
+
+    memory, seconds = closed_form_cost(args.r, args.m)
+    # Memory binds long before time does (a day of building rows needs terabytes), so no --yes here.
+    _check_cost(Cost(memory, seconds, f"--r {args.r} --m {args.m} (Stirling numbers up to S({args.m}, k))"))
     t, g = T(args.r, args.m, zero_type=args.zero_type), G(args.r, args.m)
-    if args.json:
-        print(json.dumps({"r": args.r, "m": args.m, "T": t, "G": g}))
-    else:
-        print(f"T(r*={args.r}, m={args.m}) = {t}   affine subspaces of global minima (teacher width {args.r})")
-        print(f"G(r={args.r}, m={args.m}) = {g}   subspaces of critical points induced by one width-{args.r} point")
-        if t:
-            print(f"G / T = {g / t:.6g}")
+    with _exact_integers_printable():
+        if args.json:
+            print(json.dumps({"r": args.r, "m": args.m, "T": t, "G": g}))
+        else:
+            print(f"T(r*={args.r}, m={args.m}) = {t}   affine subspaces of global minima (teacher width {args.r})")
+            print(f"G(r={args.r}, m={args.m}) = {g}   subspaces of critical points induced by one width-{args.r} point")
+            if t:
+                print(f"G / T = {g / t:.6g}")
     return 0
+
+
+@contextlib.contextmanager
+def _exact_integers_printable():
+    """Lift Python's 4300-digit limit on printing integers: the counts are exact and asked for, and
+    :func:`_check_cost` has bounded their size (a few ten thousand digits at most)."""
+    limit = getattr(sys, "get_int_max_str_digits", lambda: None)()
+    if limit is None:
+        yield
+        return
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

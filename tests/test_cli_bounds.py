@@ -176,3 +176,86 @@ def test_a_signal_in_the_first_moments_still_ends_in_one_line(small, sig, status
     p = _stop_early(small, sig, after)
     assert p.returncode == status, (p.returncode, p.stderr)
     one_line_error(p.stderr, word)
+
+
+# ------------------------------------------------------------------ user numbers too big to compute
+
+def _limited_memory(limit: int = 6 * 2**30):
+    """Run a child under an address-space limit, so that a runaway allocation fails fast instead of
+    filling the machine (and so that the refusal's numbers do not depend on the machine)."""
+    import resource
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return apply
+
+
+def _bounded_cli(*args, timeout: float = 60) -> subprocess.CompletedProcess:
+    started = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "lsexplorer", *map(str, args)], capture_output=True, text=True,
+                       env=ENV, timeout=timeout, preexec_fn=_limited_memory())
+    p.seconds = time.monotonic() - started
+    return p
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["path", "SESSION", "--from", "0", "--to", "2", "--images", "1000000", "-q"], "--images 1000000"),
+    (["analyze", "SESSION", "--runs", "1", "--expand-neuron", "0", "--saddle-descent", "--perturbations", "100000000",
+      "-q"], "--perturbations 100000000"),
+    (["analyze", "SESSION", "--runs", "1", "--expand-neuron", "0", "--saddle-descent", "--descent-epochs", "1e12",
+      "-q"], "pass --yes"),
+    (["counting", "--r", "1000000", "--m", "2000000"], "--m 2000000"),
+    (["counting", "--r", "2", "--m", "20000"], "--m 20000"),
+])
+def test_work_too_big_for_the_machine_is_refused_up_front(small, tmp_path, argv, needle):
+    path = tmp_path / "c.h5"
+    shutil.copy(small, path)
+    before = path.read_bytes()
+    p = _bounded_cli(*[path if a == "SESSION" else a for a in argv])
+    assert p.returncode == 2, p.stderr[-2000:]
+    one_line_error(p.stderr, needle)
+    assert path.read_bytes() == before and p.seconds < 30
+
+
+def test_a_huge_narrow_width_counts_zero_at_once():
+    """T and G of a wider teacher or point than the student are 0, without working out r!."""
+    p = _bounded_cli("counting", "--r", "100000000", "--m", "20", "--json", timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"r": 100000000, "m": 20, "T": 0, "G": 0} and p.seconds < 10
+
+
+@pytest.mark.slow
+def test_counts_longer_than_4300_digits_print_exactly():
+    p = _bounded_cli("counting", "--r", "1600", "--m", "1700", "--json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    record = json.loads(p.stdout, parse_int=str)  # digits as text: this process keeps the limit
+    assert len(record["T"]) > 4300 and record["T"].isdigit() and int(record["G"][:20]) > 0
+
+
+def test_the_counting_cost_bounds_what_the_rows_take():
+    """The Stirling rows up to m take no more than the estimate, and not far less (right order)."""
+    import tracemalloc
+
+    from lsexplorer.core import counting
+
+    saved = list(counting._STIRLING_ROWS)
+    counting._STIRLING_ROWS[:] = [[1]]
+    try:
+        tracemalloc.start()
+        counting.T(2, 500)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        counting._STIRLING_ROWS[:] = saved
+    estimate = counting.closed_form_cost(2, 500)[0]
+    assert peak <= estimate <= 20 * peak
+    assert counting.closed_form_cost(30, 20) == (0.0, 0.0)
+
+
+def test_the_default_band_and_descent_fit_anywhere():
+    from lsexplorer.core.resources import band_cost, descent_cost
+
+    assert band_cost(15, 1681, 6, 16).memory < 50e6
+    default = descent_cost(19, 1681, 7, 12, 20_000)
+    assert default.memory < 50e6 and default.seconds < 600
+    assert descent_cost(19, 1681, 7, 12, 10**12).seconds > 86400
