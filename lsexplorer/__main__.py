@@ -2,6 +2,12 @@
 
 import sys
 
-from .cli import main
+from .cli_signals import install_stop_handlers, report_stop
+
+install_stop_handlers()  # before the command's imports, so that an early SIGTERM still ends in one line
+try:
+    from .cli import main
+except KeyboardInterrupt as exc:
+    sys.exit(report_stop("lsexplorer", exc, None))
 
 sys.exit(main())

@@ -9,6 +9,7 @@ are imported inside the verbs that need them, so ``--help`` and ``counting`` sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import signal
@@ -16,6 +17,8 @@ import sys
 import threading
 from pathlib import Path
 
+from .cli_signals import (Terminated, install_stop_handlers, report_stop, restore_handlers, signals_deferred,
+                          stop_requested)
 from .core.kinds import Kind
 
 #: Row labels of the outcome table, one per kind.
@@ -26,12 +29,41 @@ class UserError(Exception):
     """A problem with what the user asked for; printed as one line, exit status 2."""
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that every clean-up path for one also serves the other."""
+class StdoutError(Exception):
+    """Standard output could not be written (a full disk, an I/O error): one line, exit status 2.
+
+    Files already saved stay saved; the message says which. A reader that closed the pipe is not
+    this error (:class:`BrokenPipeError`, a quiet exit 0)."""
+
+    def __init__(self, exc: OSError):
+        super().__init__(exc.strerror or str(exc))
 
 
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated()
+class _GuardedStdout:
+    """``sys.stdout`` whose write errors are :class:`StdoutError`, so that they are told apart from
+    the errors of the work itself."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -161,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     descent.add_argument("--descent-schedule", choices=["constant", "cyclical"],
                          help="constant, or cyclical: a triangle from 1e-6 up to the learning rate and back every "
                               "2000 epochs (default constant)")
+    descent.add_argument("--yes", action="store_true",
+                         help="start even when the descent is estimated to take more than a day")
     p.add_argument("-o", "--output", metavar="OUT.h5", help="write the analysed session here instead of in place")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -334,10 +368,41 @@ def _train(args: argparse.Namespace) -> int:
     except MnistError as exc:
         raise UserError(str(exc)) from None
     save_session(session, out)
-    args.on_interrupt = f"{out} was written"
+    _mark_written(args, out)
     if not args.quiet:
         print(format_outcome_table(session, out))
     return 0
+
+
+def _optional(table, key: str, fmt: str = "") -> str:
+    """``table[key]`` formatted, or ``?`` where the key is missing or does not take the format: the
+    record of how a session was made differs between versions and tools, and only its types are
+    checked when a session is opened."""
+    value = table.get(key) if isinstance(table, dict) else None
+    if value is None:
+        return "?"
+    try:
+        return format(value, fmt)
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _describe_run(cfg: dict, network: str, n_runs: int) -> str:
+    """The first line of the outcome table: how the session's runs were made, from what its config
+    records (a training run, or an import), with ``?`` for what it does not."""
+    train, ran = cfg.get("train"), cfg.get("run")
+    train, ran = (train if isinstance(train, dict) else {}), (ran if isinstance(ran, dict) else {})
+    stopped = ran.get("stopped") is True
+    sources = ran.get("imported_from")
+    if sources is not None:
+        names = ", ".join(map(str, sources)) if isinstance(sources, (list, tuple)) else "?"
+        return (f"{network}, {n_runs} runs imported from {names} "
+                f"({'refined' if ran.get('refined') is True else 'as given'}{', stopped early' if stopped else ''})")
+    epochs = _optional(ran, "epochs_done") if "epochs_done" in ran else _optional(train, "epochs")
+    how = (f" on {_optional(ran, 'device')} ({_optional(ran, 'backend')}, {_optional(ran, 'train_seconds', '.1f')} s)"
+           if "backend" in ran else "")
+    return (f"{_optional(cfg, 'preset')} preset, {network}, {n_runs} runs, {_optional(train, 'optimizer')} "
+            f"lr {_optional(train, 'lr')}, {epochs} epochs{' (stopped early)' if stopped else ''}{how}")
 
 
 def format_outcome_table(session, path: Path | str) -> str:
@@ -347,16 +412,7 @@ def format_outcome_table(session, path: Path | str) -> str:
     counts = session.outcome_counts()
     runs = session.runs
     cfg = session.config
-    train, ran = cfg.get("train", {}), cfg.get("run", {})
-    epochs = ran.get("epochs_done", train.get("epochs"))
-    how = f" on {ran['device']} ({ran['backend']}, {ran['train_seconds']:.1f} s)" if "backend" in ran else ""
-    lines = [f"{path}: {cfg.get('preset', '?')} preset, {session.spec.describe()}, {counts['runs']} runs, "
-             f"{train.get('optimizer', '?')} lr {train.get('lr', '?')}, {epochs} epochs"
-             f"{' (stopped early)' if ran.get('stopped') else ''}{how}"]
-    if "imported_from" in ran:
-        lines[0] = (f"{path}: {session.spec.describe()}, {counts['runs']} runs imported from "
-                    f"{', '.join(ran['imported_from'])} ({'refined' if ran.get('refined') else 'as given'}"
-                    f"{', stopped early' if ran.get('stopped') else ''})")
+    lines = [f"{path}: {_describe_run(cfg, session.spec.describe(), counts['runs'])}"]
     if session.distribution is not None:
         lines.append(f"loss: expectation over x ~ {session.distribution.get('kind', '?')} in R^"
                      f"{session.distribution.get('d', '?')} (data given as a distribution; /data holds a sample)")
@@ -478,7 +534,7 @@ def _import(args: argparse.Namespace) -> int:
         stop.set()
         raise
     save_session(session, out)
-    args.on_interrupt = f"{out} was written"
+    _mark_written(args, out)
     if not args.quiet:
         print(format_outcome_table(session, out))
     return 0
@@ -587,6 +643,7 @@ def _analyze(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
+    _mark_written(args, out)
     counts = session.outcome_counts()
     if args.json:
         print(json.dumps({"analyses": summary, "counts": {k: int(v) for k, v in counts.items()}}))
@@ -681,11 +738,13 @@ def _saddle_descent(args: argparse.Namespace, session, rows: list[int] | None) -
         config = DescentConfig.from_dict(settings)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    _check_descent_size(args, session, layer, config)
     run = rows[0]
     runner = saddle_descent_analysis(session, run, layer, neuron, config)
     result = drive_with_progress(runner, {"retrain": ("retrain", "epoch", False)}, args.quiet or args.json)
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
+    _mark_written(args, out)
     if args.json:
         print(json.dumps({"run": run, "layer": layer, "neuron": neuron, "line_loss": result.line_loss,
                           "narrow_grad_norm": result.narrow_grad_norm, "table": result.table(), "written": str(out)}))
@@ -757,6 +816,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     if received:
         raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
+    _mark_written(args, out, f"{len(paths)} files in {out}")
     if args.json:
         print(json.dumps([str(p) for p in paths]))
     else:
@@ -805,6 +865,7 @@ def _path(args: argparse.Namespace) -> int:
         except ValueError:
             raise UserError(f"--to must be a run index or 'global', got {to!r}") from None
     neb = NEBConfig(images=args.images, auto_max_images=max(args.images, 4))
+    _check_band_size(session, args.images, neb.memory)
     config = PathConfig(auto=args.auto, align=not args.no_align, neb=neb)
     try:
         runner = path_analysis(session, args.run_from, to, config)
@@ -814,6 +875,7 @@ def _path(args: argparse.Namespace) -> int:
     stored_paths.write(session, result)
     out = Path(args.output) if args.output else Path(args.session)
     save_session(session, out)
+    _mark_written(args, out)
     summary = path_summary(result)
     if args.json:
         print(json.dumps(summary))
@@ -833,18 +895,74 @@ def _path(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_counting(args: argparse.Namespace) -> int:
-    from .core.counting import G, T
+def _check_cost(cost, confirmed: bool = False) -> None:
+    """Refuse, before any work, what would not fit in memory, or take more than a day unless confirmed."""
+    from .core.resources import ResourceError, check_cost
 
+    try:
+        check_cost(cost, confirmed=confirmed)
+    except ResourceError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _hidden_units(spec) -> int:
+    return sum(spec.widths[1:])
+
+
+def _check_band_size(session, images: int, lbfgs_memory: int) -> None:
+    """``path --images``: the whole band is evaluated at once, so its memory grows with the images."""
+    from .core.resources import band_cost
+
+    cause = f"--images {images} (a band of {images + 2} images over {len(session.x)} samples)"
+    _check_cost(band_cost(session.spec.n_params, len(session.x), _hidden_units(session.spec), images,
+                          lbfgs_memory, cause=cause))
+
+
+def _check_descent_size(args: argparse.Namespace, session, layer: int, config) -> None:
+    """``analyze --saddle-descent``: every perturbed point is retrained together, then refined."""
+    from .core.resources import descent_cost
+
+    wide = session.spec.with_hidden_width(layer, session.spec.widths[layer] + 1)
+    runs = len(config.mus) * config.n_perturbations
+    cause = (f"--perturbations {config.n_perturbations} x {len(config.mus)} mu values "
+             f"({runs} points, {config.epochs} epochs each)")
+    cost = descent_cost(wide.n_params, len(session.x), _hidden_units(wide), runs, config.epochs,
+                        dict(config.refine or {}), cause=cause)
+    _check_cost(cost, confirmed=args.yes)
+
+
+def cmd_counting(args: argparse.Namespace) -> int:
+    from .core.counting import G, T, closed_form_cost
+    from .core.resources import Cost
+
+    memory, seconds = closed_form_cost(args.r, args.m)
+    # Memory binds long before time does (a day of building rows needs terabytes), so no --yes here.
+    _check_cost(Cost(memory, seconds, f"--r {args.r} --m {args.m} (Stirling numbers up to S({args.m}, k))"))
     t, g = T(args.r, args.m, zero_type=args.zero_type), G(args.r, args.m)
-    if args.json:
-        print(json.dumps({"r": args.r, "m": args.m, "T": t, "G": g}))
-    else:
-        print(f"T(r*={args.r}, m={args.m}) = {t}   affine subspaces of global minima (teacher width {args.r})")
-        print(f"G(r={args.r}, m={args.m}) = {g}   subspaces of critical points induced by one width-{args.r} point")
-        if t:
-            print(f"G / T = {g / t:.6g}")
+    with _exact_integers_printable():
+        if args.json:
+            print(json.dumps({"r": args.r, "m": args.m, "T": t, "G": g}))
+        else:
+            print(f"T(r*={args.r}, m={args.m}) = {t}   affine subspaces of global minima (teacher width {args.r})")
+            print(f"G(r={args.r}, m={args.m}) = {g}   subspaces of critical points induced by one width-{args.r} point")
+            if t:
+                print(f"G / T = {g / t:.6g}")
     return 0
+
+
+@contextlib.contextmanager
+def _exact_integers_printable():
+    """Lift Python's 4300-digit limit on printing integers: the counts are exact and asked for, and
+    :func:`_check_cost` has bounded their size (a few ten thousand digits at most)."""
+    limit = getattr(sys, "get_int_max_str_digits", lambda: None)()
+    if limit is None:
+        yield
+        return
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -854,11 +972,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _quiet_stdout() -> None:
-    """The reader of stdout has gone (``info --runs | head -1``): drop what is left, without a message."""
+    """Stdout cannot take more (its reader has gone, as in ``info --runs | head -1``, or its disk is
+    full): send what is left to /dev/null, so that the exit does not fail on it again."""
     import os
 
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (a test's StringIO): nothing is left to fail at exit
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, fd)
     os.close(devnull)
 
 
@@ -875,45 +998,65 @@ def _configure_threads(args: argparse.Namespace) -> None:
     set_parallel_threads(getattr(args, "threads", None))
 
 
-def _stopped(verb: str, exc: KeyboardInterrupt, what: str | None) -> int:
-    terminated = isinstance(exc, Terminated)
-    how = "terminated (SIGTERM)" if terminated else "interrupted"
-    print(f"{verb}: {how}{'; ' + what if what else ''}", file=sys.stderr)
-    return 143 if terminated else 130
+def _mark_written(args: argparse.Namespace, path, what: str | None = None) -> None:
+    """Record that ``path`` has been saved (``what``: the saved files, when more than ``path``), for
+    the messages of a stop or of a summary that cannot be printed."""
+    args.written = what or str(path)
+    args.on_interrupt = f"{args.written} {'were' if what else 'was'} written"
+
+
+def _stdout_failed(verb: str, args, exc: StdoutError) -> int:
+    """One line for a summary that could not be printed, saying what was saved all the same."""
+    _quiet_stdout()  # what is still buffered would fail again at exit
+    written = getattr(args, "written", None)
+    what = f"saved {written}; could not print the summary" if written else "could not write to standard output"
+    print(f"{verb}: error: {what}: {exc}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    verb = "lsexplorer"
-    previous_term = None
+    # First of all, so that a signal during the imports below still ends in one line and 130/143.
+    previous = install_stop_handlers()
+    verb, args, stdout = "lsexplorer", None, sys.stdout
     try:
-        args = build_parser().parse_args(argv)
-        if args.verb is None:
-            args.verb, args.session = "gui", None
-        verb = f"lsexplorer {args.verb}"
+        with signals_deferred(bool(previous)):  # the parser imports numpy, which a signal would cut in half
+            args = build_parser().parse_args(argv)
+            if args.verb is None:
+                args.verb, args.session = "gui", None
+            verb = f"lsexplorer {args.verb}"
+            args.on_interrupt = "nothing written"
+            _configure_threads(args)
+            from .core.errors import InputError
         # The app keeps the default SIGTERM (quit at once); a computing verb turns it into a clean stop.
-        if args.verb != "gui" and threading.current_thread() is threading.main_thread():
-            previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
-        args.on_interrupt = "nothing written"
-        _configure_threads(args)
-        from .core.errors import InputError
+        if args.verb == "gui" and previous:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
+        if args.verb != "gui":
+            sys.stdout = _GuardedStdout(stdout)
         try:
             code = COMMANDS[args.verb](args)
-            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+            sys.stdout.flush()  # a closed pipe or a full disk shows here, not in the interpreter's exit
             return code
         except BrokenPipeError:
             _quiet_stdout()
             return 0
+        except StdoutError as exc:
+            return _stdout_failed(verb, args, exc)
         except (UserError, InputError) as exc:
             print(f"{verb}: error: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt as exc:
-            return _stopped(verb, exc, args.on_interrupt)
+            return report_stop(verb, exc, args.on_interrupt)
+        except Exception:
+            stop = stop_requested()  # a stop that an import turned into another error
+            if stop is None:
+                raise
+            return report_stop(verb, stop, args.on_interrupt)
     except KeyboardInterrupt as exc:  # before a verb started: nothing to clean up
-        return _stopped(verb, exc, None)
+        return report_stop(verb, exc, None)
     finally:
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
+        sys.stdout = stdout
+        restore_handlers(previous)
 
 
 if __name__ == "__main__":

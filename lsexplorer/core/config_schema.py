@@ -185,7 +185,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
                    "loss_atol": Number(0.0, 1e3), "max_norm_growth": Number(1.0, 1e12)},
     # Written by a run, read back by the CLI and the app.
     "run": {"epochs_done": Integer(0, EPOCHS_MAX), "stopped": Flag(), "device": Text(), "backend": Text(),
-            "train_seconds": Number(0.0, 1e12), "grad_tol_converged": Integer(0, SEEDS_MAX)},
+            "train_seconds": Number(0.0, 1e12), "grad_tol_converged": Integer(0, SEEDS_MAX),
+            "imported_from": Sequence(Text(), 0, SEEDS_MAX), "formats": Sequence(Text(), 0, SEEDS_MAX),
+            "refined": Flag()},
 }
 
 

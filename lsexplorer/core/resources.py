@@ -63,13 +63,17 @@ class Estimate:
 
 
 def format_bytes(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    if n >= 1e15:
+        return f"{n:.1e} B"
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{int(n)} B"
 
 
 def format_seconds(s: float) -> str:
+    if s >= 86400 * 365 * 1000:
+        return f"{s / (86400 * 365):.1e} years"
     if s >= 86400 * 2:
         return f"{s / 86400:.0f} days"
     if s >= 3600:
@@ -116,10 +120,16 @@ def estimate_experiment(config: Mapping) -> Estimate:
     memory = data_bytes + session_bytes + max(train_bytes, refine_bytes, snapshot_bytes, session_bytes)
 
     train_seconds = S * epochs * N * P / (_NATIVE_RATE if native else _TORCH_RATE)
+    per_point = _refine_seconds(N, P, refine)
+    return Estimate(memory=int(memory), train_seconds=train_seconds, refine_seconds=S * per_point, points=S)
+
+
+def _refine_seconds(n_samples: int, n_params: int, refine: Mapping) -> float:
+    """Refinement of one point: up to ``slsqp_maxeval`` gradients and ``newton_max_iter`` Newton steps."""
+    N, P = n_samples, n_params
     evals = int(refine.get("slsqp_maxeval", 20000))
     newton = int(refine.get("newton_max_iter", 30))
-    per_point = (evals * 2 * N * P + newton * (2 * N * P * P + 10 * P ** 3)) / _FLOPS
-    return Estimate(memory=int(memory), train_seconds=train_seconds, refine_seconds=S * per_point, points=S)
+    return (evals * 2 * N * P + newton * (2 * N * P * P + 10 * P ** 3)) / _FLOPS
 
 
 def _population_estimate(config: Mapping) -> Estimate:
@@ -137,6 +147,56 @@ def _population_estimate(config: Mapping) -> Estimate:
     return Estimate(memory=int(memory), train_seconds=train_seconds, refine_seconds=refine_seconds, points=S)
 
 
+@dataclasses.dataclass
+class Cost:
+    """Peak memory (bytes) and wall time (seconds) of work sized by a command's numbers; ``cause``
+    names those numbers (flags and values) for the message that refuses it."""
+
+    memory: float
+    seconds: float
+    cause: str
+
+
+#: Bytes per sample and hidden unit of a batched float64 forward and backward pass (activations,
+#: their gradients and torch's temporaries).
+_ACTIVATION_BYTES = 8 * 4
+#: Band arrays per image of a minimum-energy path, in float64 vectors of ``P``: the images, values,
+#: gradients, tangents, forces, the optimizer's state, the tightened copy.
+_BAND_VECTORS = 12
+
+
+def band_cost(n_params: int, n_samples: int, hidden_units: int, images: int, lbfgs_memory: int = 10,
+              cause: str = "") -> Cost:
+    """A minimum-energy path of ``images`` interior images: the whole band's losses and gradients
+    are evaluated at once, so memory grows with images x samples x hidden units. Its time is capped
+    by the band's own time limits (``NEBConfig.max_seconds``), so only memory is estimated."""
+    k = images + 2
+    per_image = 8 * n_params * (_BAND_VECTORS + 2 * lbfgs_memory) + _ACTIVATION_BYTES * n_samples * hidden_units
+    return Cost(memory=float(k) * per_image, seconds=0.0, cause=cause)
+
+
+def descent_cost(n_params: int, n_samples: int, hidden_units: int, runs: int, epochs: int,
+                 refine: Mapping | None = None, cause: str = "") -> Cost:
+    """A saddle descent: ``runs`` perturbed points of the widened network (``n_params``) retrained
+    together for ``epochs`` epochs in float64, then each refined and certified."""
+    P = n_params
+    memory = runs * (8.0 * P * 12 + _ACTIVATION_BYTES * n_samples * hidden_units) + 8 * P * P * 4
+    seconds = runs * epochs * n_samples * P / _TORCH_RATE + runs * _refine_seconds(n_samples, P, refine or {})
+    return Cost(memory=memory, seconds=seconds, cause=cause)
+
+
+def check_cost(cost: Cost, confirmed: bool = False, memory_limit: int | None = None,
+               long_seconds: float = LONG_SECONDS) -> None:
+    """Raise :class:`ResourceError` if ``cost`` needs more memory than there is (``memory_limit``,
+    default what is available now), or more than ``long_seconds`` without ``confirmed``."""
+    limit = available_memory() if memory_limit is None else memory_limit
+    if limit is not None and cost.memory > limit:
+        raise ResourceError(f"{cost.cause} needs about {format_bytes(cost.memory)} of memory, but only "
+                            f"{format_bytes(limit)} is available")
+    if not confirmed and math.isfinite(cost.seconds) and cost.seconds > long_seconds:
+        raise ResourceError(f"{cost.cause} needs about {format_seconds(cost.seconds)}; pass --yes to start it anyway")
+
+
 def check_budget(estimate: Estimate, confirmed: bool = False, memory_limit: int | None = None,
                  long_seconds: float = LONG_SECONDS) -> None:
     """Raise :class:`ResourceError` if ``estimate`` needs more memory than there is (``memory_limit``,
@@ -149,5 +209,5 @@ def check_budget(estimate: Estimate, confirmed: bool = False, memory_limit: int 
         raise ResourceError(f"this run needs {estimate.describe()}; pass --yes to start it anyway")
 
 
-__all__ = ["LONG_SECONDS", "NOTE_SECONDS", "SNAPSHOT_CHUNK_BYTES", "ResourceError", "Estimate", "format_bytes", "format_seconds",
-           "estimate_experiment", "check_budget"]
+__all__ = ["LONG_SECONDS", "NOTE_SECONDS", "SNAPSHOT_CHUNK_BYTES", "ResourceError", "Estimate", "Cost", "format_bytes",
+           "format_seconds", "estimate_experiment", "band_cost", "descent_cost", "check_cost", "check_budget"]
