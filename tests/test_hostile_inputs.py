@@ -1,0 +1,143 @@
+"""Files from anyone, read by real processes: sessions whose compressed datasets expand to gigabytes,
+hard links inside a session, config files that are not text, nest without end or never end, and point
+files whose headers declare more than they hold."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from lsexplorer.core.session import SessionError, load_session, save_session
+from reliability_support import ENV, small_session
+
+
+def one_line_error(err: str, needle: str = "") -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("lsexplorer ") and "Traceback" not in err, err
+    assert needle in lines[0], lines[0]
+
+
+def cli_measured(*args, timeout: float = 120, **kw) -> tuple[int, str, float, float]:
+    """``lsexplorer ARGS`` as its own process: ``(status, stderr, seconds, peak RSS in MB)`` of that process."""
+    with open(os.devnull, "w") as out, __import__("tempfile").TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        p = subprocess.Popen([sys.executable, "-m", "lsexplorer", *map(str, args)], env=ENV, stdout=out,
+                             stderr=err, text=True, **kw)
+        killer = threading.Timer(timeout, p.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(p.pid, 0)
+        finally:
+            killer.cancel()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        err.seek(0)
+        return p.returncode, err.read(), seconds, usage.ru_maxrss / 1024
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    session, _ = small_session()
+    path = tmp_path_factory.mktemp("hostile") / "small.h5"
+    save_session(session, path)
+    return path
+
+
+@pytest.fixture
+def copy(small, tmp_path) -> Path:
+    path = tmp_path / "s.h5"
+    shutil.copy(small, path)
+    return path
+
+
+# ------------------------------------------------------------------ sessions that expand when read
+
+def _add_gzip_bomb(path: Path, gib: float = 4.0) -> None:
+    """A gzip-compressed all-zero dataset declaring ``gib`` GiB under /analyses, a few MB in the file."""
+    chunk = 1 << 19  # float64 values: 4 MiB a chunk, about 4 kB compressed
+    n_chunks = int(gib * 2**30 / (8 * chunk))
+    zeros = zlib.compress(bytes(8 * chunk), 9)
+    with h5py.File(path, "r+") as f:
+        ds = f["analyses"].create_dataset("zeros", shape=(chunk * n_chunks,), dtype="f8", chunks=(chunk,),
+                                          compression="gzip")
+        for i in range(n_chunks):
+            ds.id.write_direct_chunk((i * chunk,), zeros)
+
+
+def test_a_small_session_expanding_to_gigabytes_is_refused_before_reading(copy):
+    _add_gzip_bomb(copy)
+    assert copy.stat().st_size < 8 * 2**20
+    t = time.perf_counter()
+    with pytest.raises(SessionError, match="expand to 4.0 GiB when read, more than 100 times"):
+        load_session(copy)
+    assert time.perf_counter() - t < 2
+
+
+@pytest.mark.parametrize("verb", ["info", "export", "analyze -o"])
+def test_verbs_on_an_expanding_session_stay_small(copy, tmp_path, verb):
+    _add_gzip_bomb(copy)
+    argv = {"info": ["info", copy, "--runs"], "export": ["export", copy, "--out", tmp_path / "figures"],
+            "analyze -o": ["analyze", copy, "--symmetry", "--runs", "0", "-o", tmp_path / "out.h5", "-q"]}[verb]
+    code, err, seconds, peak_mb = cli_measured(*argv)
+    assert code == 2
+    one_line_error(err, "expand to 4.0 GiB")
+    assert peak_mb < 600 and seconds < 30, (peak_mb, seconds)  # reading it took 4.2 GB and 24 s
+    assert not (tmp_path / "out.h5").exists() and not (tmp_path / "figures").exists()
+
+
+def test_sessions_lsexplorer_writes_are_far_below_the_expansion_bound(copy):
+    from lsexplorer.core.hdf5_guard import MAX_EXPANSION, check_hdf5_tree
+
+    with h5py.File(copy, "r") as f:
+        declared = check_hdf5_tree(f, copy.stat().st_size)
+    assert declared < MAX_EXPANSION / 10 * copy.stat().st_size
+
+
+def test_many_unallocated_datasets_cannot_add_up_to_gigabytes(copy):
+    with h5py.File(copy, "r+") as f:  # each within its own allowance, 2 GiB together
+        for i in range(2048):
+            f["analyses"].create_dataset(f"empty{i}", shape=(1 << 17,), dtype="f8", chunks=(1 << 14,))
+    with pytest.raises(SessionError, match="expand to 2.0 GiB"):
+        load_session(copy)
+
+
+def test_a_memory_limit_counts_the_copies_reading_makes():
+    from lsexplorer.core.hdf5_guard import LOAD_COPIES, UnsafeFile, check_expansion
+
+    check_expansion(100 << 20, 10 << 20, memory_limit=LOAD_COPIES * (100 << 20))
+    with pytest.raises(UnsafeFile, match="in memory to read"):
+        check_expansion(100 << 20, 10 << 20, memory_limit=LOAD_COPIES * (100 << 20) - 1)
+
+
+# ---------------------------------------------------------------------------------- hard links
+
+@pytest.mark.parametrize("where", ["analyses/dup", "runs/trajectory/again", "aaa_first"])
+def test_a_second_hard_link_to_one_object_is_refused(copy, where):
+    with h5py.File(copy, "r+") as f:
+        f[where] = f["runs/theta"]  # a hard link: the same dataset under two names
+    with pytest.raises(SessionError, match="reached by 2 hard links"):
+        load_session(copy)
+
+
+def test_a_hard_link_back_to_a_parent_group_is_refused(copy):
+    with h5py.File(copy, "r+") as f:
+        f["analyses/loop"] = f["/"]
+    with pytest.raises(SessionError, match="hard links"):
+        load_session(copy)
+
+
+def test_the_root_groups_own_attributes_are_checked(copy):
+    with h5py.File(copy, "r+") as f:
+        f.attrs["odd"] = np.zeros(3, dtype=[("a", "f8"), ("b", "i4")])
+    with pytest.raises(SessionError, match="attribute 'odd' of / has the HDF5 type"):
+        load_session(copy)
