@@ -141,3 +141,69 @@ def test_the_root_groups_own_attributes_are_checked(copy):
         f.attrs["odd"] = np.zeros(3, dtype=[("a", "f8"), ("b", "i4")])
     with pytest.raises(SessionError, match="attribute 'odd' of / has the HDF5 type"):
         load_session(copy)
+
+
+# ------------------------------------------------------------------------------------ config files
+
+def _config(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.toml"
+    if kind == "latin-1":
+        path.write_bytes('[network]\nactivation = "sigmo\xefd"\n'.encode("latin-1"))
+    elif kind == "binary":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif kind == "deep":
+        path.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    elif kind == "huge":
+        path.write_text("# padding\n" * 200_000 + "[seeds]\nstart = -1\n")  # 2 MB, refused before it is parsed
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "device":
+        return Path("/dev/zero")
+    return path
+
+
+CONFIG_NEEDLES = {"latin-1": "is not UTF-8 text (byte 0xef at offset 29)", "binary": "is not UTF-8 text",
+                  "deep": "nests arrays or tables too deeply", "huge": "more than the 1.0 MiB a config file may have",
+                  "fifo": "it is a FIFO (named pipe), not a regular file",
+                  "folder": "it is a folder, not a regular file", "device": "it is a character device"}
+
+
+@pytest.mark.parametrize("kind", [k for k in CONFIG_NEEDLES if k != "fifo"])
+@pytest.mark.parametrize("verb", ["train", "import"])
+def test_config_files_that_are_not_toml_text_are_one_line_errors(tmp_path, kind, verb):
+    from reliability_support import run_main
+
+    points = tmp_path / "points.npy"
+    np.save(points, np.zeros((2, 15)))
+    argv = ["train", "--seeds", "1", "--epochs", "1", "-q"] if verb == "train" else ["import", points, "-q"]
+    code, _, err = run_main(*argv, "--config", _config(tmp_path, kind), "-o", tmp_path / "out.h5")
+    assert code == 2
+    one_line_error(err, CONFIG_NEEDLES[kind])
+    assert not (tmp_path / "out.h5").exists()
+
+
+@pytest.mark.parametrize("verb", ["train", "import"])
+def test_a_fifo_as_config_is_refused_at_once_by_a_real_process(tmp_path, verb):
+    from reliability_support import cli
+
+    points = tmp_path / "points.npy"
+    np.save(points, np.zeros((2, 15)))
+    argv = ["train", "-q"] if verb == "train" else ["import", points, "-q"]
+    r = cli(*argv, "--config", _config(tmp_path, "fifo"), "-o", tmp_path / "out.h5", timeout=60)  # it hung for ever
+    assert r.returncode == 2
+    one_line_error(r.stderr, CONFIG_NEEDLES["fifo"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.toml", "points.npy"]  # no lock left, no output
+
+
+def test_the_config_is_read_before_the_output_is_locked(tmp_path):
+    from lsexplorer.core.session import session_writer
+    from reliability_support import cli
+
+    out = tmp_path / "out.h5"
+    with session_writer(out):  # another writer holds the output: a bad config is still named as such
+        r = cli("train", "--config", _config(tmp_path, "latin-1"), "-o", out, "-q", timeout=60)
+    assert r.returncode == 2
+    one_line_error(r.stderr, CONFIG_NEEDLES["latin-1"])
+

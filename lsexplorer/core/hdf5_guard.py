@@ -18,6 +18,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .user_files import file_type_name, format_bytes
+
 #: gzip's best ratio is about 1030:1 (deflate's longest match per 2-bit code); a chunked dataset may
 #: declare at most this many bytes per stored byte, plus a small allowance for tiny arrays.
 MAX_RATIO = 1100
@@ -38,15 +40,6 @@ MAX_OBJECTS = 1_000_000
 
 class UnsafeFile(Exception):
     """A reason (one line, without the file name) an HDF5 file is refused."""
-
-
-_KIND_NAMES = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
-               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
-
-
-def file_type_name(mode: int) -> str:
-    """What a non-regular ``st_mode`` is, in words."""
-    return _KIND_NAMES.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def check_regular_file(path: Path) -> int:
@@ -178,19 +171,11 @@ def check_expansion(declared: int, file_size: int, memory_limit: int | None = No
     that is more than a session's data compresses from, or more than ``memory_limit`` can hold
     :data:`LOAD_COPIES` times. Raises :class:`UnsafeFile`."""
     if declared > MAX_EXPANSION * file_size + EXPANSION_ALLOWANCE:
-        raise UnsafeFile(f"its arrays expand to {_size(declared)} when read, more than {MAX_EXPANSION} times "
-                         f"the {_size(file_size)} file (sessions compress far less); refused")
+        raise UnsafeFile(f"its arrays expand to {format_bytes(declared)} when read, more than {MAX_EXPANSION} times "
+                         f"the {format_bytes(file_size)} file (sessions compress far less); refused")
     if memory_limit is not None and LOAD_COPIES * declared > memory_limit:
-        raise UnsafeFile(f"its arrays need {_size(LOAD_COPIES * declared)} in memory to read, more than the "
-                         f"{_size(memory_limit)} available")
-
-
-def _size(n: int) -> str:
-    """A byte count in words: ``4.0 GiB``, ``7.3 MiB``, ``512 kiB``."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n / 1024:.0f} kiB"
+        raise UnsafeFile(f"its arrays need {format_bytes(LOAD_COPIES * declared)} in memory to read, more than the "
+                         f"{format_bytes(memory_limit)} available")
 
 
 def available_memory() -> int | None:

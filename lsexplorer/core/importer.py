@@ -302,12 +302,13 @@ def import_points(config: Mapping, x: np.ndarray, y: np.ndarray, teacher_theta: 
                    lsexplorer_version=__version__)
 
 
-def import_files(files: Sequence[str | Path], preset: str | None = None, toml: str | Path | None = None,
+def import_files(files: Sequence[str | Path], preset: str | None = None, toml: str | Path | Mapping | None = None,
                  like: str | Path | None = None, width: int | None = None, refine: bool = False,
                  stop: threading.Event | None = None) -> Generator[Progress, None, Session]:
     """:func:`import_points` of ``files`` with data and network from a preset, a TOML config or a session.
 
-    At most one of ``preset``, ``toml`` (a path) and ``like`` (a session path) is given (default: the
+    At most one of ``preset``, ``toml`` (a path, or the table already read from one) and ``like`` (a
+    session path) is given (default: the
     toy preset); ``width`` overrides the hidden width of a preset or config. Raises
     :class:`ImportFileError`, :class:`lsexplorer.core.experiment.ConfigError`,
     :class:`lsexplorer.core.session.SessionError` or :class:`lsexplorer.core.mnist.MnistError`, each
@@ -328,7 +329,8 @@ def import_files(files: Sequence[str | Path], preset: str | None = None, toml: s
         overrides: dict = {"preset": preset} if preset else {}
         if width is not None:
             overrides["network"] = {"width": int(width)}
-        config = build_config("toy", read_toml(toml) if toml is not None else None, overrides)
+        table = toml if isinstance(toml, Mapping) or toml is None else read_toml(toml)
+        config = build_config("toy", table, overrides)
         data = make_dataset(config)
         x, y, teacher = data.x, data.y, data.teacher_theta
     points = read_points(files, MLPSpec.from_dict(config["network"]))
