@@ -207,3 +207,97 @@ def test_the_config_is_read_before_the_output_is_locked(tmp_path):
     assert r.returncode == 2
     one_line_error(r.stderr, CONFIG_NEEDLES["latin-1"])
 
+
+
+# ---------------------------------------------------------------------------------- point files
+
+def _npy_header(shape: tuple, descr: str = "<f8") -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def _zip_of_zeros(path: Path, member: str, header: bytes, n_bytes: int) -> None:
+    """A deflated archive member: ``header`` and then ``n_bytes`` zeros (about 1000 times smaller)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z, z.open(member, "w", force_zip64=True) as m:
+        m.write(header)
+        block = bytes(1 << 22)
+        for start in range(0, n_bytes, len(block)):
+            m.write(block[:min(len(block), n_bytes - start)])
+
+
+def _point_file(tmp_path: Path, kind: str) -> Path:
+    import zipfile
+
+    if kind == "npy declaring 1e12 points":
+        path = tmp_path / "huge.npy"
+        path.write_bytes(_npy_header((10**12, 15)))
+    elif kind == "npz declaring 1e12 points":
+        path = tmp_path / "huge.npz"
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("theta.npy", _npy_header((10**12, 15)))
+    elif kind == "npz bomb":
+        path = tmp_path / "bomb.npz"
+        _zip_of_zeros(path, "theta.npy", _npy_header((2_000_000, 15)), 2_000_000 * 15 * 8)
+    elif kind == "pt bomb":
+        path = tmp_path / "bomb.pt"
+        _zip_of_zeros(path, "archive/data/0", b"", 240_000_000)
+    elif kind == "csv FIFO":
+        path = tmp_path / "points.csv"
+        os.mkfifo(path)
+    elif kind == "csv of 65 MB":
+        path = tmp_path / "points.csv"
+        with open(path, "wb") as f:
+            f.truncate(65 << 20)
+    return path
+
+
+POINT_NEEDLES = {
+    "npy declaring 1e12 points": "declares shape (1000000000000, 15) (120,000,000,000,000 bytes) but holds 0 bytes",
+    "npz declaring 1e12 points": "array 'theta' declares shape (1000000000000, 15)",
+    "npz bomb": "array 'theta' expands to 228.9 MiB from",
+    "pt bomb": "its tensors expand to 228.9 MiB",
+    "csv FIFO": "it is a FIFO (named pipe), not a regular file",
+    "csv of 65 MB": "more than the 64.0 MiB a CSV file (save more points as .npy) may have",
+}
+
+
+@pytest.mark.parametrize("kind", list(POINT_NEEDLES))
+def test_point_files_declaring_more_than_they_hold_are_refused_before_allocating(tmp_path, kind):
+    from reliability_support import cli
+
+    t = time.perf_counter()
+    r = cli("import", _point_file(tmp_path, kind), "--preset", "toy", "-o", tmp_path / "out.h5", "-q", timeout=60)
+    assert r.returncode == 2
+    one_line_error(r.stderr, POINT_NEEDLES[kind])
+    assert time.perf_counter() - t < 30 and not (tmp_path / "out.h5").exists()
+
+
+def test_an_npz_whose_header_claims_more_rows_than_its_data_is_refused(tmp_path):
+    from lsexplorer.core.importer import ImportFileError, read_points
+    from lsexplorer.core.nets import MLPSpec
+
+    import zipfile
+
+    path = tmp_path / "claimed.npz"
+    with zipfile.ZipFile(path, "w") as z:  # 4 points of data under a header claiming 9
+        z.writestr("theta.npy", _npy_header((9, 15)) + np.zeros((4, 15)).tobytes())
+    with pytest.raises(ImportFileError, match=r"declares shape \(9, 15\) \(1,080 bytes\) but holds 480 bytes"):
+        read_points([path], MLPSpec((2, 5, 1)))
+
+
+def test_good_point_files_still_import(tmp_path):
+    from lsexplorer.core.importer import read_points
+    from lsexplorer.core.nets import MLPSpec
+
+    theta = np.random.default_rng(0).normal(size=(3, 15))
+    np.save(tmp_path / "a.npy", theta)
+    np.savez_compressed(tmp_path / "b.npz", theta=theta, seed=np.array([7, 8, 9]))
+    np.savetxt(tmp_path / "c.csv", theta, delimiter=",")
+    points = read_points([tmp_path / "a.npy", tmp_path / "b.npz", tmp_path / "c.csv"], MLPSpec((2, 5, 1)))
+    np.testing.assert_array_equal(points.theta[:6], np.concatenate([theta, theta]))
+    np.testing.assert_allclose(points.theta[6:], theta, rtol=1e-15, atol=0)
