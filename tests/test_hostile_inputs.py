@@ -301,3 +301,22 @@ def test_good_point_files_still_import(tmp_path):
     points = read_points([tmp_path / "a.npy", tmp_path / "b.npz", tmp_path / "c.csv"], MLPSpec((2, 5, 1)))
     np.testing.assert_array_equal(points.theta[:6], np.concatenate([theta, theta]))
     np.testing.assert_allclose(points.theta[6:], theta, rtol=1e-15, atol=0)
+
+
+def test_an_mnist_file_that_expands_to_half_a_gigabyte_is_refused_after_64_mib(tmp_path):
+    import resource
+
+    from lsexplorer.core import mnist
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    gzip_stream = zlib.compressobj(1, zlib.DEFLATED, 31)
+    block = bytes(1 << 24)
+    with open(path, "wb") as f:  # 512 MiB of zeros in about 500 kB
+        f.write(gzip_stream.compress(b"\0\0\x08\x03" + (60000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2))
+        for _ in range(32):
+            f.write(gzip_stream.compress(block))
+        f.write(gzip_stream.flush())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(mnist.MnistError, match="expands to more than the 64.0 MiB an MNIST file may have"):
+        mnist.read_idx(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 400 * 1024  # kB
