@@ -16,9 +16,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from reliability_support import ENV, small_session
 
 from lsexplorer.core.session import SessionError, load_session, save_session
-from reliability_support import ENV, small_session
 
 
 def one_line_error(err: str, needle: str = "") -> None:
@@ -198,8 +198,9 @@ def test_a_fifo_as_config_is_refused_at_once_by_a_real_process(tmp_path, verb):
 
 
 def test_the_config_is_read_before_the_output_is_locked(tmp_path):
-    from lsexplorer.core.session import session_writer
     from reliability_support import cli
+
+    from lsexplorer.core.session import session_writer
 
     out = tmp_path / "out.h5"
     with session_writer(out):  # another writer holds the output: a bad config is still named as such
@@ -278,10 +279,10 @@ def test_point_files_declaring_more_than_they_hold_are_refused_before_allocating
 
 
 def test_an_npz_whose_header_claims_more_rows_than_its_data_is_refused(tmp_path):
+    import zipfile
+
     from lsexplorer.core.importer import ImportFileError, read_points
     from lsexplorer.core.nets import MLPSpec
-
-    import zipfile
 
     path = tmp_path / "claimed.npz"
     with zipfile.ZipFile(path, "w") as z:  # 4 points of data under a header claiming 9
@@ -313,8 +314,7 @@ def test_an_mnist_file_that_expands_to_half_a_gigabyte_is_refused_after_64_mib(t
     block = bytes(1 << 24)
     with open(path, "wb") as f:  # 512 MiB of zeros in about 500 kB
         f.write(gzip_stream.compress(b"\0\0\x08\x03" + (60000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2))
-        for _ in range(32):
-            f.write(gzip_stream.compress(block))
+        f.writelines(gzip_stream.compress(block) for _ in range(32))
         f.write(gzip_stream.flush())
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(mnist.MnistError, match="expands to more than the 64.0 MiB an MNIST file may have"):

@@ -78,7 +78,7 @@ def load_npy(path, check: HeaderCheck) -> np.ndarray:
 
 def npz_names(zf: zipfile.ZipFile) -> list[str]:
     """The array names of an open ``.npz`` archive, as ``np.load(...).files`` gives them."""
-    return [n[:-4] if n.endswith(".npy") else n for n in zf.namelist()]
+    return [n.removesuffix(".npy") for n in zf.namelist()]
 
 
 def load_npz(path, choose: Callable[[list[str]], list[str]], check: HeaderCheck) -> dict[str, np.ndarray]:

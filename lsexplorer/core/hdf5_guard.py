@@ -200,5 +200,13 @@ def available_memory() -> int | None:
     return min(limits) if limits else None
 
 
-__all__ = ["MAX_RATIO", "MAX_EXPANSION", "UnsafeFile", "file_type_name", "check_regular_file", "check_hdf5_tree",
-           "check_expansion", "available_memory"]
+__all__ = [
+    "MAX_EXPANSION",
+    "MAX_RATIO",
+    "UnsafeFile",
+    "available_memory",
+    "check_expansion",
+    "check_hdf5_tree",
+    "check_regular_file",
+    "file_type_name",
+]

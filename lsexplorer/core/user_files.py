@@ -98,4 +98,4 @@ def regular_file_size(path: str | os.PathLike) -> int:
     return st.st_size
 
 
-__all__ = ["UnreadableFile", "NoSuchFile", "file_type_name", "format_bytes", "open_regular", "read_regular", "regular_file_size"]
+__all__ = ["NoSuchFile", "UnreadableFile", "file_type_name", "format_bytes", "open_regular", "read_regular", "regular_file_size"]
