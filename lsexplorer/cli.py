@@ -312,16 +312,25 @@ def drive_with_progress(runner, stages: dict, quiet: bool):
             bar.close()
 
 
+def _read_config_first(args: argparse.Namespace) -> None:
+    """Read ``--config`` into ``args.config_table`` before the output is locked, so that a bad or
+    unreadable config file is refused without holding anything."""
+    from .core.experiment import read_toml
+
+    args.config_table = read_toml(args.config) if args.config else None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .core.session import session_writer
 
+    _read_config_first(args)
     with session_writer(args.output):  # checks -o now, and keeps other writers off it until saved
         return _train(args)
 
 
 def _train(args: argparse.Namespace) -> int:
 
-    from .core.experiment import ConfigError, build_config, read_toml, run_experiment
+    from .core.experiment import ConfigError, build_config, run_experiment
     from .core.mnist import MnistError
     from .core.session import save_session
     from .core.train import resolve_device, tune_glibc_malloc
@@ -334,7 +343,7 @@ def _train(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise UserError(f"directory {out.parent} does not exist")
     try:
-        toml = read_toml(args.config) if args.config else None
+        toml = args.config_table
         overrides = _train_overrides(args)
         if args.mnist_dir is not None:  # a flag for the wrong preset is named as such, not as a config key
             kind = build_config("toy", toml, {k: v for k, v in overrides.items() if k != "data"})["data"]["kind"]
@@ -511,6 +520,7 @@ def run_records(session) -> list[dict]:
 def cmd_import(args: argparse.Namespace) -> int:
     from .core.session import session_writer
 
+    _read_config_first(args)
     with session_writer(args.output):  # checks -o now, and keeps other writers off it until saved
         return _import(args)
 
@@ -525,7 +535,7 @@ def _import(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise UserError(f"directory {out.parent} does not exist")
     stop = threading.Event()
-    runner = import_files(args.files, args.preset, args.config, args.like, args.width, args.refine, stop)
+    runner = import_files(args.files, args.preset, args.config_table, args.like, args.width, args.refine, stop)
     stages = {"measure": ("measuring", "point", False), "certify": ("refining", "point", False)}
     args.on_interrupt = f"nothing written to {out}"
     try:

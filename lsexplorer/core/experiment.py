@@ -34,6 +34,7 @@ from .relu_gaussian_session import is_population, population_config, run_populat
 from .resources import SNAPSHOT_CHUNK_BYTES
 from .session import LossCurve, Runs, Session, Trajectory
 from .train import TrainConfig, TrainResult, train
+from .user_files import NoSuchFile, UnreadableFile, read_regular
 
 #: Epoch cap of the deep presets. The thesis ran 2e7 epochs, days on a CPU; 1e5 takes 8 seeds about
 #: 3 min on 2 cores (4.7k student-epochs/s, the batched torch path) and brings digits-pca10 losses from
@@ -121,18 +122,32 @@ def _merge(base: dict, update: Mapping) -> dict:
     return out
 
 
+#: A config file is a few kB; anything larger than this is not one.
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def read_toml(path: str | Path) -> dict:
-    """A TOML config file as a dict; a missing or malformed file raises :class:`ConfigError`."""
+    """A TOML config file as a dict; raises :class:`ConfigError` in one line when ``path`` is missing,
+    not a regular file (a FIFO would block, a device never end), larger than :data:`MAX_CONFIG_BYTES`,
+    not UTF-8 text, or not TOML (including arrays nested too deeply to parse)."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
+        raw = read_regular(path, MAX_CONFIG_BYTES, "a config file")
+    except NoSuchFile:
         raise ConfigError(f"config file {path} does not exist") from None
+    except UnreadableFile as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                          f"{exc.start})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests arrays or tables too deeply to read") from None
 
 
 def _seed_list(seeds: Any) -> list[int]:

@@ -2,8 +2,9 @@
 
 A session may come from anyone. HDF5 lets a small file point outside itself (external links,
 external raw-data files, virtual datasets) or declare arrays far larger than it stores (unallocated
-datasets read back as fill values, so a 100 kB file can declare 16 GB). Reading such a file copies
-other files' contents into the next saved session, or exhausts memory before any shape check runs.
+datasets read back as fill values, so a 100 kB file can declare 16 GB; gzip-compressed zeros expand
+about 1000-fold). Reading such a file copies other files' contents into the next saved session, or
+exhausts memory before any shape check runs. What counts is what the datasets expand to when read.
 :func:`check_regular_file` and :func:`check_hdf5_tree` refuse all of this from metadata alone, in
 time proportional to the number of objects, never to the declared sizes.
 """
@@ -17,10 +18,21 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .user_files import file_type_name, format_bytes
+
 #: gzip's best ratio is about 1030:1 (deflate's longest match per 2-bit code); a chunked dataset may
 #: declare at most this many bytes per stored byte, plus a small allowance for tiny arrays.
 MAX_RATIO = 1100
 SMALL_BYTES = 1 << 20
+#: All datasets together may expand to at most this many bytes per byte of the file, plus
+#: EXPANSION_ALLOWANCE. Sessions lsexplorer writes expand to under 3 times their size (random initial
+#: points and float results compress little); the most repetitive dataset seen, a trajectory whose
+#: snapshots never change, reaches about 70 on its own.
+MAX_EXPANSION = 100
+EXPANSION_ALLOWANCE = 16 << 20
+#: Reading a session holds its arrays about twice over (the file's values and the checked copies), so
+#: the declared total must fit in memory this many times.
+LOAD_COPIES = 2
 #: No lsexplorer session nests deeper or holds more objects than this.
 MAX_DEPTH = 64
 MAX_OBJECTS = 1_000_000
@@ -28,15 +40,6 @@ MAX_OBJECTS = 1_000_000
 
 class UnsafeFile(Exception):
     """A reason (one line, without the file name) an HDF5 file is refused."""
-
-
-_KIND_NAMES = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
-               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
-
-
-def file_type_name(mode: int) -> str:
-    """What a non-regular ``st_mode`` is, in words."""
-    return _KIND_NAMES.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def check_regular_file(path: Path) -> int:
@@ -103,10 +106,11 @@ def _check_dataset(dsid, name: str, file_size: int) -> int:
 def check_hdf5_tree(f: h5py.File, file_size: int, memory_limit: int | None = None) -> int:
     """Walk every link, object and attribute of ``f``; return the bytes the datasets declare.
 
-    Refuses external, soft and user-defined links, external storage, virtual datasets, types a
-    session never holds, declared sizes the file cannot hold, and (when ``memory_limit`` is given)
-    a total larger than it. Uses HDF5's own visitors, which never follow a link out of the file.
-    Raises :class:`UnsafeFile`.
+    Refuses external, soft and user-defined links, a second hard link to any object, external storage,
+    virtual datasets, types a session never holds, declared sizes the file cannot hold, datasets that
+    together expand to more than :data:`MAX_EXPANSION` times the file, and (when ``memory_limit`` is
+    given) a total that would not fit in it :data:`LOAD_COPIES` times. Uses HDF5's own visitors, which
+    never follow a link out of the file. Raises :class:`UnsafeFile`.
     """
     fid = f.id
     problem: list[str] = []
@@ -129,15 +133,15 @@ def check_hdf5_tree(f: h5py.File, file_size: int, memory_limit: int | None = Non
         return 1 if problem else None
 
     total = 0
-    seen: set[int] = set()
 
     def on_object(name: bytes, info) -> int | None:
         nonlocal total
         where = "/" if name == b"." else "/" + name.decode("utf-8", "replace")
-        if info.addr in seen:  # a second hard link to an object already checked
-            problem.append(f"{where} links to an object stored elsewhere in the file; sessions hold no links")
+        # HDF5 visits an object once however many hard links name it; its link count tells.
+        if info.rc > 1:
+            problem.append(f"{where} is reached by {info.rc} hard links (the same object under another "
+                           f"name); sessions hold no links")
             return 1
-        seen.add(info.addr)
         try:
             obj = h5py.h5o.open(fid, name)
             _check_attributes(obj, where, info.num_attrs, file_size)
@@ -152,13 +156,26 @@ def check_hdf5_tree(f: h5py.File, file_size: int, memory_limit: int | None = Non
 
     fid.links.visit(on_link, info=True)
     if not problem:
+        # h5py's visitor skips the root group itself: its attributes and link count are checked here.
+        on_object(b".", h5py.h5o.get_info(fid))
+    if not problem:
         h5py.h5o.visit(fid, on_object, info=True)
     if problem:
         raise UnsafeFile(problem[0])
-    if memory_limit is not None and total > memory_limit:
-        raise UnsafeFile(f"its arrays need {total / 2**30:.1f} GiB in memory, more than the "
-                         f"{memory_limit / 2**30:.1f} GiB available")
+    check_expansion(total, file_size, memory_limit)
     return total
+
+
+def check_expansion(declared: int, file_size: int, memory_limit: int | None = None) -> None:
+    """Refuse ``declared`` bytes of datasets that a ``file_size``-byte file expands to when read, if
+    that is more than a session's data compresses from, or more than ``memory_limit`` can hold
+    :data:`LOAD_COPIES` times. Raises :class:`UnsafeFile`."""
+    if declared > MAX_EXPANSION * file_size + EXPANSION_ALLOWANCE:
+        raise UnsafeFile(f"its arrays expand to {format_bytes(declared)} when read, more than {MAX_EXPANSION} times "
+                         f"the {format_bytes(file_size)} file (sessions compress far less); refused")
+    if memory_limit is not None and LOAD_COPIES * declared > memory_limit:
+        raise UnsafeFile(f"its arrays need {format_bytes(LOAD_COPIES * declared)} in memory to read, more than the "
+                         f"{format_bytes(memory_limit)} available")
 
 
 def available_memory() -> int | None:
@@ -183,4 +200,13 @@ def available_memory() -> int | None:
     return min(limits) if limits else None
 
 
-__all__ = ["MAX_RATIO", "UnsafeFile", "file_type_name", "check_regular_file", "check_hdf5_tree", "available_memory"]
+__all__ = [
+    "MAX_EXPANSION",
+    "MAX_RATIO",
+    "UnsafeFile",
+    "available_memory",
+    "check_expansion",
+    "check_hdf5_tree",
+    "check_regular_file",
+    "file_type_name",
+]

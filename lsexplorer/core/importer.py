@@ -40,16 +40,19 @@ import torch
 
 from .. import __version__
 from .analyses.opening import open_session
+from .array_files import ArrayFileError, HeaderCheck, load_npy, load_npz
 from .certify import CertifiedPoints, certify
 from .classify import Tolerances, classify, loss_scale
 from .errors import InputError
 from .experiment import ConfigError, build_config, make_dataset, read_toml
+from .hdf5_guard import EXPANSION_ALLOWANCE, MAX_EXPANSION, available_memory
 from .hessian import loss_grad_hessian, spectrum
 from .nets import MLPSpec, flatten, unflatten
 from .progress import Progress
 from .refine import RefineConfig
 from .run_failure import failure_reason, is_numerical_failure
 from .session import Runs, Session
+from .user_files import UnreadableFile, format_bytes, read_regular, regular_file_size
 
 FORMATS = {".npz": "npz", ".npy": "npy", ".csv": "csv", ".pt": "torch", ".pth": "torch"}
 #: Activation modules a saved ``nn.Sequential`` may hold, by the activation name they stand for.
@@ -72,19 +75,54 @@ class ImportedPoints:
 
 # --------------------------------------------------------------------------- reading
 
+#: Python lists of floats from a CSV take about 30 times the file's bytes; larger point sets go in .npy.
+MAX_CSV_BYTES = 64 << 20
+#: Importing S points of P parameters holds about this many (S, P) float64 arrays at once (the points,
+#: refined points, spectra and their copies in the session).
+IMPORT_COPIES = 8
+
+
+def _check_shape(name: str, shape: tuple, spec: MLPSpec) -> None:
+    """Refuse anything but points as rows ``(S, P)`` or one point ``(P,)`` of ``spec``."""
+    if len(shape) not in (1, 2) or shape[0] == 0:
+        raise ImportFileError(f"{name}: expected points as rows (S, {spec.n_params}), got shape {shape}")
+    if shape[-1] != spec.n_params:
+        raise ImportFileError(f"{name}: {shape[-1]} parameters per point, but the network "
+                              f"({'-'.join(map(str, spec.widths))} {spec.activation}"
+                              f"{' with biases' if spec.bias else ''}) has {spec.n_params}")
+
+
+def _check_header(name: str, spec: MLPSpec) -> HeaderCheck:
+    """What a ``theta`` array's header must say before its data is read: numbers, rows of ``spec``'s
+    parameters, few enough that importing them fits in memory."""
+    def check(member: str, shape: tuple, dtype: np.dtype) -> None:
+        if member == "seed":
+            if len(shape) != 1 or dtype.kind not in "iu":
+                raise ImportFileError(f"{name}: 'seed' must be integers (S,), got {dtype} of shape {shape}")
+            return
+        if dtype.kind not in "fiu":
+            raise ImportFileError(f"{name}: expected numbers, got an array of dtype {dtype}")
+        _check_shape(name, shape, spec)
+        _check_memory(name, shape[0] if len(shape) == 2 else 1, spec)
+    return check
+
+
+def _check_memory(name: str, n_points: int, spec: MLPSpec) -> None:
+    limit = available_memory()
+    need = IMPORT_COPIES * 8 * n_points * spec.n_params
+    if limit is not None and need > limit:
+        raise ImportFileError(f"{name}: importing its {n_points:,} points needs about {format_bytes(need)} of "
+                              f"memory, more than the {format_bytes(limit)} available")
+
+
 def _rows(name: str, arr: np.ndarray, spec: MLPSpec) -> np.ndarray:
     """``arr`` as float64 ``(S, P)`` checked for shape and finiteness."""
     if arr.dtype.kind not in "fiu":
         raise ImportFileError(f"{name}: expected numbers, got an array of dtype {arr.dtype}")
+    _check_shape(name, arr.shape, spec)
     arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[None]
-    if arr.ndim != 2 or arr.shape[0] == 0:
-        raise ImportFileError(f"{name}: expected points as rows (S, {spec.n_params}), got shape {arr.shape}")
-    if arr.shape[1] != spec.n_params:
-        raise ImportFileError(f"{name}: {arr.shape[1]} parameters per point, but the network "
-                              f"({'-'.join(map(str, spec.widths))} {spec.activation}"
-                              f"{' with biases' if spec.bias else ''}) has {spec.n_params}")
     bad = ~np.isfinite(arr)
     if bad.any():
         row, col = np.argwhere(bad)[0]
@@ -93,19 +131,18 @@ def _rows(name: str, arr: np.ndarray, spec: MLPSpec) -> np.ndarray:
 
 
 def _read_npz(path: Path, spec: MLPSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    def choose(names: list[str]) -> list[str]:
+        key = "theta" if "theta" in names else (names[0] if len(names) == 1 else None)
+        if key is None:
+            raise ImportFileError(f"{path.name}: no array 'theta' among {', '.join(names) or 'none'}")
+        return [key, "seed"] if key == "theta" and "seed" in names else [key]
+
     try:
-        with np.load(path, allow_pickle=False) as f:
-            names = list(f.files)
-            key = "theta" if "theta" in names else (names[0] if len(names) == 1 else None)
-            if key is None:
-                raise ImportFileError(f"{path.name}: no array 'theta' among {', '.join(names) or 'none'}")
-            theta = f[key]
-            seed = f["seed"] if "seed" in names and key == "theta" else None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, ImportFileError):
-            raise
-        raise ImportFileError(f"{path.name}: not a readable .npz file ({_first_line(exc)})") from None
-    theta = _rows(path.name, theta, spec)
+        arrays = load_npz(path, choose, _check_header(path.name, spec))
+    except (ArrayFileError, UnreadableFile) as exc:
+        raise ImportFileError(f"{path.name}: {exc}") from None
+    seed = arrays.pop("seed", None)
+    theta = _rows(path.name, next(iter(arrays.values())), spec)
     if seed is not None:
         seed = np.asarray(seed)
         if seed.shape != (theta.shape[0],) or seed.dtype.kind not in "iu":
@@ -115,16 +152,19 @@ def _read_npz(path: Path, spec: MLPSpec) -> tuple[np.ndarray, np.ndarray | None]
 
 def _read_npy(path: Path, spec: MLPSpec) -> np.ndarray:
     try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ImportFileError(f"{path.name}: not a readable .npy array ({_first_line(exc)})") from None
+        arr = load_npy(path, _check_header(path.name, spec))
+    except (ArrayFileError, UnreadableFile) as exc:
+        raise ImportFileError(f"{path.name}: {exc}") from None
     return _rows(path.name, arr, spec)
 
 
 def _read_csv(path: Path, spec: MLPSpec) -> np.ndarray:
     try:
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_regular(path, MAX_CSV_BYTES, "a CSV file (save more points as .npy)").decode("utf-8")
+        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    except UnreadableFile as exc:
+        raise ImportFileError(f"{path.name}: {exc}") from None
+    except UnicodeDecodeError as exc:
         raise ImportFileError(f"{path.name}: cannot read it as text ({_first_line(exc)})") from None
     rows = []
     for k, line in enumerate(lines):
@@ -209,7 +249,27 @@ def _tensors_to_theta(name: str, tensors: Sequence[tuple[str, object]], spec: ML
     return _rows(name, theta, spec)[0]
 
 
+def _check_torch_archive(path: Path) -> None:
+    """Refuse a torch zip archive whose members expand far beyond the file (``torch.save`` stores
+    tensors uncompressed) or would not fit in memory, before torch allocates them."""
+    try:
+        size = regular_file_size(path)
+        if not zipfile.is_zipfile(path):
+            return  # the legacy format; torch.load reads it
+        with zipfile.ZipFile(path) as zf:
+            declared = sum(info.file_size for info in zf.infolist())
+    except UnreadableFile as exc:
+        raise ImportFileError(f"{path.name}: {exc}") from None
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ImportFileError(f"{path.name}: not a readable torch file ({_first_line(exc)})") from None
+    limit = available_memory()
+    if declared > MAX_EXPANSION * size + EXPANSION_ALLOWANCE or (limit is not None and 2 * declared > limit):
+        raise ImportFileError(f"{path.name}: its tensors expand to {format_bytes(declared)} from a "
+                              f"{format_bytes(size)} file; refused")
+
+
 def _read_torch(path: Path, spec: MLPSpec) -> np.ndarray:
+    _check_torch_archive(path)
     obj = _torch_load(path)
     if isinstance(obj, torch.nn.Sequential):
         tensors = _sequential_tensors(path.name, obj, spec)
@@ -229,8 +289,10 @@ def read_points(paths: Sequence[str | Path], spec: MLPSpec) -> ImportedPoints:
         if fmt is None:
             raise ImportFileError(f"{path.name}: unknown file type {path.suffix!r}; use "
                                   f"{', '.join(sorted(FORMATS))}")
-        if not path.is_file():
-            raise ImportFileError(f"{path}: no such file")
+        try:
+            regular_file_size(path)
+        except UnreadableFile as exc:
+            raise ImportFileError(f"{path}: {exc}") from None
         seed = None
         if fmt == "npz":
             theta, seed = _read_npz(path, spec)
@@ -303,12 +365,13 @@ def import_points(config: Mapping, x: np.ndarray, y: np.ndarray, teacher_theta: 
                    lsexplorer_version=__version__)
 
 
-def import_files(files: Sequence[str | Path], preset: str | None = None, toml: str | Path | None = None,
+def import_files(files: Sequence[str | Path], preset: str | None = None, toml: str | Path | Mapping | None = None,
                  like: str | Path | None = None, width: int | None = None, refine: bool = False,
                  stop: threading.Event | None = None) -> Generator[Progress, None, Session]:
     """:func:`import_points` of ``files`` with data and network from a preset, a TOML config or a session.
 
-    At most one of ``preset``, ``toml`` (a path) and ``like`` (a session path) is given (default: the
+    At most one of ``preset``, ``toml`` (a path, or the table already read from one) and ``like`` (a
+    session path) is given (default: the
     toy preset); ``width`` overrides the hidden width of a preset or config. Raises
     :class:`ImportFileError`, :class:`lsexplorer.core.experiment.ConfigError`,
     :class:`lsexplorer.core.session.SessionError` or :class:`lsexplorer.core.mnist.MnistError`, each
@@ -326,7 +389,8 @@ def import_files(files: Sequence[str | Path], preset: str | None = None, toml: s
         overrides: dict = {"preset": preset} if preset else {}
         if width is not None:
             overrides["network"] = {"width": int(width)}
-        config = build_config("toy", read_toml(toml) if toml is not None else None, overrides)
+        table = toml if isinstance(toml, Mapping) or toml is None else read_toml(toml)
+        config = build_config("toy", table, overrides)
         data = make_dataset(config)
         x, y, teacher = data.x, data.y, data.teacher_theta
     points = read_points(files, MLPSpec.from_dict(config["network"]))

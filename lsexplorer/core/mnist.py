@@ -24,7 +24,6 @@ would instead blow the weak components up to the scale of the strong ones. Each 
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
 import os
 import tempfile
@@ -37,6 +36,7 @@ import numpy as np
 
 from . import symmetric_eigen
 from .errors import InputError
+from .user_files import UnreadableFile, format_bytes, read_regular
 
 #: The standard files, by role, as published (gzipped).
 MNIST_FILES = {
@@ -73,20 +73,29 @@ class MnistError(InputError, ValueError):
 
 # --------------------------------------------------------------------------- reading IDX files
 
+#: The largest MNIST file, train-images, holds 47,040,016 bytes; nothing larger, gzipped or not, is one.
+MAX_IDX_BYTES = 64 << 20
+
+
 def _read_bytes(path: Path) -> bytes:
-    """The file's content, gunzipped when it starts with the gzip magic (whatever its name)."""
+    """The file's content, gunzipped when it starts with the gzip magic (whatever its name); a file
+    that is not regular or holds, or expands to, more than :data:`MAX_IDX_BYTES` is refused."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise MnistError(f"cannot read {path}: {exc.strerror}") from None
+        raw = read_regular(path, MAX_IDX_BYTES, "an MNIST file")
+    except UnreadableFile as exc:
+        raise MnistError(f"cannot read {path}: {exc}") from None
     if raw[:2] != b"\x1f\x8b":
         return raw
+    gunzip = zlib.decompressobj(wbits=31)
     try:
-        return gzip.decompress(raw)
-    except EOFError:
-        raise MnistError(f"{path} is a truncated gzip file (it ends before its end-of-stream marker)") from None
-    except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+        data = gunzip.decompress(raw, MAX_IDX_BYTES + 1)
+    except zlib.error as exc:
         raise MnistError(f"{path} is a corrupt gzip file ({exc})") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise MnistError(f"{path} expands to more than the {format_bytes(MAX_IDX_BYTES)} an MNIST file may have")
+    if not gunzip.eof:
+        raise MnistError(f"{path} is a truncated gzip file (it ends before its end-of-stream marker)")
+    return data
 
 
 def read_idx(path: str | os.PathLike) -> tuple[int, np.ndarray]:
