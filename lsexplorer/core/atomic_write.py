@@ -21,7 +21,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from .hdf5_guard import file_type_name
+from .user_files import file_type_name
 
 #: Room left free beyond the file itself (file system metadata, the folder entry).
 HEADROOM = 256 * 1024

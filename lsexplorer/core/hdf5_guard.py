@@ -178,33 +178,10 @@ def check_expansion(declared: int, file_size: int, memory_limit: int | None = No
                          f"{format_bytes(memory_limit)} available")
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to this process (``MemAvailable``, capped by RLIMIT_AS), or None."""
-    limits = []
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    limits.append(int(line.split()[1]) * 1024)
-                    break
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            limits.append(int(soft))
-    except (ImportError, ValueError, OSError):
-        pass
-    return min(limits) if limits else None
-
-
 __all__ = [
     "MAX_EXPANSION",
     "MAX_RATIO",
     "UnsafeFile",
-    "available_memory",
     "check_expansion",
     "check_hdf5_tree",
     "check_regular_file",

@@ -45,7 +45,8 @@ from .certify import CertifiedPoints, certify
 from .classify import Tolerances, classify, loss_scale
 from .errors import InputError
 from .experiment import ConfigError, build_config, make_dataset, read_toml
-from .hdf5_guard import EXPANSION_ALLOWANCE, MAX_EXPANSION, available_memory
+from .hdf5_guard import EXPANSION_ALLOWANCE, MAX_EXPANSION
+from .memory import available_memory
 from .hessian import loss_grad_hessian, spectrum
 from .nets import MLPSpec, flatten, unflatten
 from .progress import Progress

@@ -15,7 +15,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
-from .hdf5_guard import available_memory
+from .memory import available_memory
 from .population import is_population
 
 #: A run estimated to take longer than this needs a confirmation: the presets (the default toy

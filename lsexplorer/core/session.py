@@ -29,7 +29,8 @@ from .. import __version__
 from .atomic_write import SaveError, check_save_target, write_atomically
 from .config_schema import ConfigValueError, check_stored_config
 from .errors import InputError
-from .hdf5_guard import UnsafeFile, available_memory, check_hdf5_tree, check_regular_file
+from .hdf5_guard import UnsafeFile, check_hdf5_tree, check_regular_file
+from .memory import available_memory
 from .kinds import KINDS  # what a refined point can be; docs/session-format.md says what each means
 from .spec import MLPSpec
 from .writer_lock import LockFailed, LockHeld, writer_lock

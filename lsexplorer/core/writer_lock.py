@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .atomic_write import remove_stale_temporaries
-from .hdf5_guard import file_type_name
+from .user_files import file_type_name
 
 
 class LockHeld(Exception):
