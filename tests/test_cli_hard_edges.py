@@ -229,12 +229,13 @@ def test_keyboard_interrupt_inside_nlopt_propagates_as_itself(monkeypatch):
     import numpy as np
 
     from lsexplorer.core import refine as refine_module
+    from lsexplorer.core import refine_stages
     from lsexplorer.core.data import toy_dataset, toy_teacher
 
     spec, teacher = toy_teacher()
     data = toy_dataset()
     calls = {"n": 0}
-    original = refine_module.loss_and_grad
+    original = refine_stages.loss_and_grad  # SLSQP's objective
 
     def interrupted(*a, **k):
         calls["n"] += 1
@@ -242,7 +243,7 @@ def test_keyboard_interrupt_inside_nlopt_propagates_as_itself(monkeypatch):
             raise KeyboardInterrupt
         return original(*a, **k)
 
-    monkeypatch.setattr(refine_module, "loss_and_grad", interrupted)
+    monkeypatch.setattr(refine_stages, "loss_and_grad", interrupted)
     start = teacher + np.random.default_rng(0).normal(size=teacher.size) * 0.1
     with pytest.raises(KeyboardInterrupt):
         refine_module.refine(spec, start, data.x, data.y)
