@@ -61,22 +61,39 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    """``lsexplorer sweep``: every precondition is checked before a cluster starts, the folder's lock first
+    (it needs nothing else), so a refused sweep costs a fraction of a second."""
+    from .cli import UserError
+    from .core.sweep_manifest import SweepError, sweep_folder_lock
+
+    if args.workers is not None and args.scheduler:
+        raise UserError("--workers sizes the local cluster; a --scheduler cluster has its own workers")
+    out = Path(args.output)
+    try:
+        with sweep_folder_lock(out):
+            return _sweep_locked(args, out)
+    except SweepError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _sweep_locked(args: argparse.Namespace, out: Path) -> int:
+    """:func:`cmd_sweep` once the output folder's lock is held."""
     from tqdm import tqdm
 
     from .cli import UserError
     from .core.experiment import ConfigError, read_toml
-    from .core.sweep import dashboard_link, open_client, run_sweep
-    from .core.sweep_manifest import SweepError, plan_sweep
+    from .core.sweep import check_local_memory, dashboard_link, local_cluster_size, open_client, run_sweep
+    from .core.sweep_manifest import check_sweep_folder, plan_sweep
     from .core.sweep_outcomes import format_sweep_table, read_sweep_outcomes
 
-    if args.workers is not None and args.scheduler:
-        raise UserError("--workers sizes the local cluster; a --scheduler cluster has its own workers")
     try:
         toml = read_toml(args.config) if args.config else None
         plan = plan_sweep("toy", toml, _overrides(args), args.widths, args.lr, args.chunk)
-    except (ConfigError, SweepError) as exc:
+    except ConfigError as exc:
         raise UserError(str(exc)) from None
+    check_sweep_folder(plan, out)
     device = plan.points[0].config["train"]["device"]
+    n_workers = None
     if not args.scheduler:
         from .core.train import resolve_device
 
@@ -84,12 +101,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             resolve_device(device)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        n_workers = args.workers or local_cluster_size(device)
+        check_local_memory(plan, n_workers)
 
-    out = Path(args.output)
     stop = threading.Event()
     bar = None
     try:
-        with open_client(args.scheduler, args.workers, device) as client:
+        with open_client(args.scheduler, n_workers, device) as client:
             n_workers = len(client.scheduler_info().get("workers", {}))
             engine = {"scheduler": args.scheduler or "local", "workers": n_workers}
             if not args.quiet:
@@ -99,6 +117,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 link = dashboard_link(client)
                 if link:
                     print(f"Dask dashboard: {link}", file=sys.stderr)
+            args.on_interrupt = f"finished tasks are kept in {out}; run the same command to finish"
             runner = run_sweep(plan, out, client, stop, engine)
             try:
                 while True:
@@ -119,10 +138,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     bar.refresh()
             except KeyboardInterrupt:  # Ctrl-C or SIGTERM: cancel what is queued, keep what finished
                 runner.close()
-                args.on_interrupt = f"finished tasks are kept in {out}; run the same command to finish"
                 raise
-    except SweepError as exc:
-        raise UserError(str(exc)) from None
     except OSError as exc:  # the output folder (not writable, disk full) or the connection to the cluster
         raise UserError(f"stopped: {exc.strerror or exc}; finished tasks are kept in {out}") from None
     finally:
