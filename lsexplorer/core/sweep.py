@@ -352,7 +352,9 @@ def open_client(scheduler: str | None = None, n_workers: int | None = None, devi
             _shielded(lambda: _close_quietly(client))
         return
     n = n_workers or local_cluster_size(device)
-    dashboard = ":0" if _has_bokeh() else None
+    # A free port either way: Dask's default (8787, taken by any other cluster on the machine) is
+    # replaced by another with a warning; without bokeh there is no dashboard, only Dask's own pages.
+    dashboard = ":0" if _has_bokeh() else "127.0.0.1:0"
 
     def start() -> tuple[Any, Any]:
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard,
