@@ -6,9 +6,12 @@ Dask is imported only when a sweep runs, so every other verb starts without it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -78,11 +81,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _sweep_locked(args: argparse.Namespace, out: Path) -> int:
     """:func:`cmd_sweep` once the output folder's lock is held."""
-    from tqdm import tqdm
-
     from .cli import UserError
     from .core.experiment import ConfigError, read_toml
-    from .core.sweep import check_local_memory, dashboard_link, local_cluster_size, open_client, run_sweep
+    from .core.sweep import (
+        check_local_memory,
+        dashboard_link,
+        local_cluster_size,
+        open_client,
+        run_sweep,
+    )
     from .core.sweep_manifest import check_sweep_folder, plan_sweep
     from .core.sweep_outcomes import format_sweep_table, read_sweep_outcomes
 
@@ -105,7 +112,6 @@ def _sweep_locked(args: argparse.Namespace, out: Path) -> int:
         check_local_memory(plan, n_workers)
 
     stop = threading.Event()
-    bar = None
     try:
         with open_client(args.scheduler, n_workers, device) as client:
             n_workers = len(client.scheduler_info().get("workers", {}))
@@ -120,30 +126,17 @@ def _sweep_locked(args: argparse.Namespace, out: Path) -> int:
             args.on_interrupt = f"finished tasks are kept in {out}; run the same command to finish"
             runner = run_sweep(plan, out, client, stop, engine)
             try:
-                while True:
-                    try:
-                        p = next(runner)
-                    except StopIteration as done:
-                        summary = done.value
-                        break
-                    if bar is None:
-                        bar = tqdm(total=p.total, initial=p.done, desc="sweep", unit="task", disable=args.quiet,
-                                   dynamic_ncols=True)
-                        if p.skipped and not args.quiet:
-                            bar.write(f"{p.skipped} finished tasks found in {out}; running the other "
-                                      f"{p.total - p.done}")
-                    bar.n = p.done
-                    if p.kinds:
-                        bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in sorted(p.kinds.items())), refresh=False)
-                    bar.refresh()
-            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: cancel what is queued, keep what finished
+                with _signals_ask_to_stop(stop) as received:
+                    summary = _drive(runner, args, out)
+            except KeyboardInterrupt:  # raised after all (not the main thread): stop at once
                 runner.close()
                 raise
+            if received:  # raised inside the block, so the workers are stopped rather than waited for
+                from .cli import Terminated
+
+                raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
     except OSError as exc:  # the output folder (not writable, disk full) or the connection to the cluster
         raise UserError(f"stopped: {exc.strerror or exc}; finished tasks are kept in {out}") from None
-    finally:
-        if bar is not None:
-            bar.close()
     for key, message in summary.failed.items():
         print(f"lsexplorer sweep: task {key} failed: {message}", file=sys.stderr)
     if not args.quiet:
@@ -153,6 +146,56 @@ def _sweep_locked(args: argparse.Namespace, out: Path) -> int:
               f"run the same command to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _signals_ask_to_stop(stop: threading.Event) -> Iterator[list[int]]:
+    """Ctrl-C and SIGTERM set ``stop`` (and are listed) for the ``with`` block instead of raising.
+
+    Raised wherever the sweep's main thread happens to be, a signal could land inside Dask's client
+    code, half-way through its bookkeeping; asked for, the sweep stops between two looks at its
+    tasks, cancels what is queued and records what finished.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def ask_to_stop(signum, frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _drive(runner, args: argparse.Namespace, out: Path):
+    """Run :func:`~lsexplorer.core.sweep.run_sweep`'s generator to its end under a progress bar; its summary."""
+    from tqdm import tqdm
+
+    bar = None
+    try:
+        while True:
+            try:
+                p = next(runner)
+            except StopIteration as done:
+                return done.value
+            if bar is None:
+                bar = tqdm(total=p.total, initial=p.done, desc="sweep", unit="task", disable=args.quiet,
+                           dynamic_ncols=True)
+                if p.skipped and not args.quiet:
+                    bar.write(f"{p.skipped} finished tasks found in {out}; running the other {p.total - p.done}")
+            bar.n = p.done
+            if p.kinds:
+                bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in sorted(p.kinds.items())), refresh=False)
+            bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def sweep_info(args: argparse.Namespace) -> int:

@@ -354,17 +354,16 @@ def test_a_second_sweep_into_a_busy_folder_is_refused_at_once_without_a_cluster(
     folder = tmp_path / "sweep"
     folder.mkdir()
     manifest = Path(os.path.realpath(folder / "sweep.json"))
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from pathlib import Path; from lsexplorer.core.writer_lock import writer_lock\n"
-         f"with writer_lock(Path({str(manifest)!r})):\n"
-         "    print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, env=_env())
+    code = ("import time; from pathlib import Path; from lsexplorer.core.writer_lock import writer_lock\n"
+            f"with writer_lock(Path({str(manifest)!r})):\n"
+            "    print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=_env())
     try:
         assert holder.stdout.readline().strip() == b"held"
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "lsexplorer", "sweep", "--preset", "gaussian", "--config",
                                str(toml_file), "--widths", "2", "--seeds", "2", "-o", str(folder)],
-                              env=_env(), capture_output=True, text=True, timeout=120)
+                              env=_env(), capture_output=True, text=True, timeout=120, check=False)
         took = time.monotonic() - started
     finally:
         holder.kill()
@@ -388,7 +387,7 @@ def test_sweeps_that_cannot_run_are_refused_before_a_cluster_starts(tmp_path, to
         (folder / "mine.txt").write_text("mine")
     proc = subprocess.run([sys.executable, "-m", "lsexplorer", "sweep", "--preset", "gaussian", "--config",
                            str(toml_file), *extra, "--workers", "1", "-o", str(folder)],
-                          env=_env(), capture_output=True, text=True, timeout=120)
+                          env=_env(), capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("lsexplorer sweep: error: ") and message in lines[0], proc.stderr

@@ -17,6 +17,7 @@ what is still queued and keeps everything finished. :func:`open_client` gives th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -29,6 +30,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,9 @@ import numpy as np
 
 from .. import __version__
 from .experiment import make_dataset, run_experiment
+from .hdf5_guard import available_memory
 from .progress import Progress, run_generator
+from .resources import estimate_experiment, format_bytes
 from .session import LossCurve, Runs, Session, Trajectory, save_session
 from .sweep_manifest import (
     SweepChunk,
@@ -290,9 +294,6 @@ def check_local_memory(plan: SweepPlan, n_workers: int, memory_limit: int | None
     """:class:`SweepError` when the tasks a local cluster of ``n_workers`` runs at once would need more
     memory than this machine has (``memory_limit``, default what is available now), estimated from
     the config as for ``train``: refused before a cluster starts, not when the workers run out."""
-    from .hdf5_guard import available_memory
-    from .resources import estimate_experiment, format_bytes
-
     limit = available_memory() if memory_limit is None else memory_limit
     if limit is None or not plan.chunks:
         return
@@ -365,7 +366,10 @@ def open_client(scheduler: str | None = None, n_workers: int | None = None, devi
             _close_quietly(cluster)
             raise
 
-    cluster, client = _shielded(start, undo=lambda started: _close_quietly(*reversed(started)))
+    try:
+        cluster, client = _shielded(start, undo=lambda started: _close_quietly(*reversed(started)))
+    except Exception as exc:  # noqa: BLE001 - whatever Dask raises: e.g. no room for its scratch space
+        raise SweepError(f"cannot start a local Dask cluster: {_one_line(exc)}") from None
     try:
         yield client
     except BaseException:  # stopped or failed: the tasks still running are given up, not waited for
@@ -389,8 +393,6 @@ def _shielded(fn: Callable[[], Any], undo: Callable[[Any], None] | None = None) 
     """
     # The resource tracker unblocks both signals in the thread that first starts it: start it here.
     with contextlib.suppress(Exception):
-        from multiprocessing import resource_tracker
-
         resource_tracker.ensure_running()
     outcome: dict[str, Any] = {}
     finished = threading.Event()
@@ -413,12 +415,12 @@ def _shielded(fn: Callable[[], Any], undo: Callable[[Any], None] | None = None) 
             time.sleep(POLL_SECONDS)
         except KeyboardInterrupt as exc:  # also SIGTERM, which the CLI raises as a KeyboardInterrupt
             stop = stop or exc
-    if "error" in outcome:
-        raise outcome["error"]
-    if stop is not None:
-        if undo is not None:
+    if stop is not None:  # asked to stop: that comes first, whatever fn did
+        if undo is not None and "result" in outcome:
             _shielded(lambda: undo(outcome["result"]))
         raise stop
+    if "error" in outcome:
+        raise outcome["error"]
     return outcome["result"]
 
 
@@ -434,8 +436,6 @@ class _WorkersStoppedNow:
         self.cluster = cluster
 
     def close(self) -> None:
-        import asyncio
-
         nannies = list(self.cluster.workers.values())
 
         async def close_all() -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .writer_lock import LockFailed, LockHeld, writer_lock
 
 MANIFEST_NAME = "sweep.json"
 MANIFEST_FORMAT = "lsexplorer.sweep"
@@ -157,8 +158,6 @@ def sweep_folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
     :class:`SweepError` says who holds it, or why the folder cannot be made or locked. A folder made
     here and left empty (the request was refused) is removed again. Reentrant within a process.
     """
-    from .writer_lock import LockFailed, LockHeld, writer_lock
-
     folder = Path(folder)
     made = not folder.exists()
     try:
