@@ -6,9 +6,12 @@ Dask is imported only when a sweep runs, so every other verb starts without it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -61,22 +64,43 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    """``lsexplorer sweep``: every precondition is checked before a cluster starts, the folder's lock first
+    (it needs nothing else), so a refused sweep costs a fraction of a second."""
     from .cli import UserError
-    from .core.experiment import ConfigError, read_toml
-    from .core.sweep import dashboard_link, open_client, run_sweep
-    from .core.sweep_manifest import SweepError, plan_sweep
-    from .core.sweep_outcomes import format_sweep_table, read_sweep_outcomes
+    from .core.sweep_manifest import SweepError, sweep_folder_lock
 
     if args.workers is not None and args.scheduler:
         raise UserError("--workers sizes the local cluster; a --scheduler cluster has its own workers")
+    out = Path(args.output)
+    try:
+        with sweep_folder_lock(out):
+            return _sweep_locked(args, out)
+    except SweepError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _sweep_locked(args: argparse.Namespace, out: Path) -> int:
+    """:func:`cmd_sweep` once the output folder's lock is held."""
+    from .cli import UserError
+    from .core.experiment import ConfigError, read_toml
+    from .core.sweep import (
+        check_local_memory,
+        dashboard_link,
+        local_cluster_size,
+        open_client,
+        run_sweep,
+    )
+    from .core.sweep_manifest import check_sweep_folder, plan_sweep
+    from .core.sweep_outcomes import format_sweep_table, read_sweep_outcomes
+
     try:
         toml = read_toml(args.config) if args.config else None
         plan = plan_sweep("toy", toml, _overrides(args), args.widths, args.lr, args.chunk)
-    except (ConfigError, SweepError) as exc:
+    except ConfigError as exc:
         raise UserError(str(exc)) from None
+    check_sweep_folder(plan, out)
     device = plan.points[0].config["train"]["device"]
+    n_workers = None
     if not args.scheduler:
         from .core.train import resolve_device
 
@@ -84,12 +108,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             resolve_device(device)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        n_workers = args.workers or local_cluster_size(device)
+        check_local_memory(plan, n_workers)
 
-    out = Path(args.output)
     stop = threading.Event()
-    bar = None
     try:
-        with open_client(args.scheduler, args.workers, device) as client:
+        with open_client(args.scheduler, n_workers, device) as client:
             n_workers = len(client.scheduler_info().get("workers", {}))
             engine = {"scheduler": args.scheduler or "local", "workers": n_workers}
             if not args.quiet:
@@ -99,35 +123,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 link = dashboard_link(client)
                 if link:
                     print(f"Dask dashboard: {link}", file=sys.stderr)
+            args.on_interrupt = f"finished tasks are kept in {out}; run the same command to finish"
             runner = run_sweep(plan, out, client, stop, engine)
             try:
-                while True:
-                    try:
-                        p = next(runner)
-                    except StopIteration as done:
-                        summary = done.value
-                        break
-                    if bar is None:
-                        bar = tqdm(total=p.total, initial=p.done, desc="sweep", unit="task", disable=args.quiet,
-                                   dynamic_ncols=True)
-                        if p.skipped and not args.quiet:
-                            bar.write(f"{p.skipped} finished tasks found in {out}; running the other "
-                                      f"{p.total - p.done}")
-                    bar.n = p.done
-                    if p.kinds:
-                        bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in sorted(p.kinds.items())), refresh=False)
-                    bar.refresh()
-            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: cancel what is queued, keep what finished
+                with _signals_ask_to_stop(stop) as received:
+                    summary = _drive(runner, args, out)
+            except KeyboardInterrupt:  # raised after all (not the main thread): stop at once
                 runner.close()
-                args.on_interrupt = f"finished tasks are kept in {out}; run the same command to finish"
                 raise
-    except SweepError as exc:
-        raise UserError(str(exc)) from None
+            if received:  # raised inside the block, so the workers are stopped rather than waited for
+                from .cli import Terminated
+
+                raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
     except OSError as exc:  # the output folder (not writable, disk full) or the connection to the cluster
         raise UserError(f"stopped: {exc.strerror or exc}; finished tasks are kept in {out}") from None
-    finally:
-        if bar is not None:
-            bar.close()
     for key, message in summary.failed.items():
         print(f"lsexplorer sweep: task {key} failed: {message}", file=sys.stderr)
     if not args.quiet:
@@ -137,6 +146,56 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               f"run the same command to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _signals_ask_to_stop(stop: threading.Event) -> Iterator[list[int]]:
+    """Ctrl-C and SIGTERM set ``stop`` (and are listed) for the ``with`` block instead of raising.
+
+    Raised wherever the sweep's main thread happens to be, a signal could land inside Dask's client
+    code, half-way through its bookkeeping; asked for, the sweep stops between two looks at its
+    tasks, cancels what is queued and records what finished.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def ask_to_stop(signum, frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _drive(runner, args: argparse.Namespace, out: Path):
+    """Run :func:`~lsexplorer.core.sweep.run_sweep`'s generator to its end under a progress bar; its summary."""
+    from tqdm import tqdm
+
+    bar = None
+    try:
+        while True:
+            try:
+                p = next(runner)
+            except StopIteration as done:
+                return done.value
+            if bar is None:
+                bar = tqdm(total=p.total, initial=p.done, desc="sweep", unit="task", disable=args.quiet,
+                           dynamic_ncols=True)
+                if p.skipped and not args.quiet:
+                    bar.write(f"{p.skipped} finished tasks found in {out}; running the other {p.total - p.done}")
+            bar.n = p.done
+            if p.kinds:
+                bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in sorted(p.kinds.items())), refresh=False)
+            bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def sweep_info(args: argparse.Namespace) -> int:

@@ -228,3 +228,168 @@ def test_a_task_that_fails_on_its_worker_is_reported_and_the_sweep_exits_1(clust
     assert "1 task(s) failed" in err
     manifest = read_manifest(tmp_path / "sweep")
     assert manifest["done"]["chunks"] == [] and not manifest["done"]["complete"]
+
+
+# --------------------------------------------------------------------------- signals to the whole process group
+
+#: Chunks of one seed that take about a second each, so a sweep is still running when it is signalled.
+QUICK_TOML = """
+[data]
+n_samples = 32
+teacher_widths = [2]
+[train]
+epochs = 2000
+lr = 0.05
+device = "cpu"
+[refine]
+slsqp_maxeval = 2000
+"""
+
+
+def _quick_sweep(tmp_path: Path, out: Path, seeds: int = 6) -> subprocess.Popen:
+    """``lsexplorer sweep`` on a local cluster of one worker, in a session of its own (as a terminal's
+    foreground job, or a batch job, is a process group of its own)."""
+    config = tmp_path / "quick.toml"
+    config.write_text(QUICK_TOML)
+    return subprocess.Popen([sys.executable, "-m", "lsexplorer", "sweep", "--preset", "gaussian", "--config",
+                             str(config), "--widths", "2", "--seeds", str(seeds), "--chunk", "1", "--workers", "1",
+                             "-o", str(out), "-q"],
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+@pytest.fixture
+def dask_port_taken():
+    """Dask's default HTTP port held, as another cluster on the machine would hold it."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("", 8787))
+            sock.listen()
+        except OSError:
+            pass  # taken already
+        yield
+
+
+def _worker_pids(parent: int) -> set[int]:
+    """Processes that ``parent`` started through multiprocessing's spawn (a local cluster's workers)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            pids.add(int(entry.name))
+    return pids
+
+
+def _signalled(proc: subprocess.Popen, sig: int, workers: set[int]) -> tuple[int, list[str]]:
+    """Send ``sig`` to ``proc``'s whole process group; its exit status and stderr lines, once its
+    workers have gone too."""
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    text = err.decode(errors="replace")
+    assert "Traceback" not in text, text
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "worker processes outlived the sweep"
+    return proc.returncode, [line for line in text.splitlines() if line.strip()]
+
+
+def _wait(proc: subprocess.Popen, ready, what: str, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while not (found := ready()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"never saw {what}; {proc.communicate()[1].decode(errors='replace')[-3000:]}")
+        time.sleep(0.02)
+    return found
+
+
+def _done_chunks(out: Path) -> list[str]:
+    try:
+        return read_manifest(out)["done"]["chunks"]
+    except SweepError:
+        return []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+@pytest.mark.parametrize("sig, code, how", [(signal.SIGINT, 130, "interrupted"),
+                                            (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_a_signal_to_the_process_group_mid_sweep_gives_one_line_and_keeps_finished_chunks(tmp_path, sig, code, how,
+                                                                                          dask_port_taken):
+    out = tmp_path / "sweep"
+    proc = _quick_sweep(tmp_path, out)
+    workers = _wait(proc, lambda: _worker_pids(proc.pid), "the local cluster's worker")
+    kept = _wait(proc, lambda: _done_chunks(out), "a finished chunk")
+    status, lines = _signalled(proc, sig, workers)  # the worker is running the next chunk now
+    assert status == code
+    assert lines == [f"lsexplorer sweep: {how}; finished tasks are kept in {out}; run the same command to finish"]
+    listed = read_manifest(out)["done"]["chunks"]
+    assert set(kept) <= set(listed) and 1 <= len(listed) < 6
+    assert sorted(str(p.relative_to(out / "chunks"))[:-4] for p in (out / "chunks").rglob("*.npz")) == listed
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_sigterm_while_the_local_cluster_starts_gives_one_line_and_leaves_nothing(tmp_path):
+    out = tmp_path / "sweep"
+    proc = _quick_sweep(tmp_path, out)
+    workers = _wait(proc, lambda: _worker_pids(proc.pid), "the local cluster's worker")  # still importing
+    status, lines = _signalled(proc, signal.SIGTERM, workers)
+    assert status == 143
+    assert lines == ["lsexplorer sweep: terminated (SIGTERM); nothing written"]
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- refused before a cluster starts
+
+def test_a_second_sweep_into_a_busy_folder_is_refused_at_once_without_a_cluster(tmp_path, toml_file):
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    manifest = Path(os.path.realpath(folder / "sweep.json"))
+    code = ("import time; from pathlib import Path; from lsexplorer.core.writer_lock import writer_lock\n"
+            f"with writer_lock(Path({str(manifest)!r})):\n"
+            "    print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=_env())
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "lsexplorer", "sweep", "--preset", "gaussian", "--config",
+                               str(toml_file), "--widths", "2", "--seeds", "2", "-o", str(folder)],
+                              env=_env(), capture_output=True, text=True, timeout=120, check=False)
+        took = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"lsexplorer sweep: error: {folder} is being written by another "
+                                                   f"lsexplorer (pid {holder.pid})"), proc.stderr
+    assert took < 2.0  # the lock is checked before the config is built or a cluster started
+    assert [p.name for p in folder.iterdir() if p.name != ".sweep.json.lock"] == []  # the holder's lock
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--widths", "2"], "exists, is not empty and holds no sweep"),
+    (["--widths", "3000", "--seeds", "100000", "--chunk", "100000"], "of memory"),
+])
+def test_sweeps_that_cannot_run_are_refused_before_a_cluster_starts(tmp_path, toml_file, extra, message):
+    folder = tmp_path / "sweep"
+    if "of memory" not in message:
+        folder.mkdir()
+        (folder / "mine.txt").write_text("mine")
+    proc = subprocess.run([sys.executable, "-m", "lsexplorer", "sweep", "--preset", "gaussian", "--config",
+                           str(toml_file), *extra, "--workers", "1", "-o", str(folder)],
+                          env=_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lsexplorer sweep: error: ") and message in lines[0], proc.stderr
+    assert "local cluster" not in proc.stderr  # the line a started cluster prints first
+    assert not folder.exists() or [p.name for p in folder.iterdir()] == ["mine.txt"]

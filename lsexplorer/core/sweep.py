@@ -17,40 +17,47 @@ what is still queued and keeps everything finished. :func:`open_client` gives th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .. import __version__
 from .experiment import make_dataset, run_experiment
+from .memory import available_memory
 from .progress import Progress, run_generator
+from .resources import estimate_experiment, format_bytes
 from .session import LossCurve, Runs, Session, Trajectory, save_session
 from .sweep_manifest import (
-    MANIFEST_NAME,
     SweepChunk,
     SweepError,
     SweepPlan,
     SweepPoint,
-    check_same_sweep,
+    check_sweep_folder,
     chunk_done,
     read_chunk,
-    read_manifest,
     remove_stale_chunk_temporaries,
+    sweep_folder_lock,
     write_chunk,
     write_manifest,
 )
+from .threads import set_parallel_threads
+from .train import tune_glibc_malloc
 
 #: Seconds between looks at the futures still running (also the reaction time to ``stop``).
 POLL_SECONDS = 0.05
@@ -70,10 +77,6 @@ def _task_threads() -> None:
         get_worker()
     except (ImportError, ValueError):
         return
-    import torch
-
-    from .threads import set_parallel_threads
-
     torch.set_num_threads(1)
     set_parallel_threads(1)
 
@@ -86,8 +89,6 @@ def run_chunk(config: Mapping, seeds: Sequence[int]) -> dict[str, Any]:
     curve (``loss_epochs (L,)``, ``loss_curve (S, L)``) and ``run``, a dict saying how and where it
     ran (``config["run"]`` of a session plus ``worker``, ``seconds`` and ``cpu_seconds`` of the task).
     """
-    from .train import tune_glibc_malloc
-
     started, cpu_started = time.perf_counter(), time.process_time()
     _task_threads()
     tune_glibc_malloc()
@@ -195,22 +196,10 @@ def run_sweep(plan: SweepPlan, folder: str | os.PathLike, client, stop: threadin
     without it). ``engine`` (a small dict, e.g. the scheduler address) is recorded in the manifest.
     """
     folder = Path(folder)
-    created = None
-    if (folder / MANIFEST_NAME).exists():
-        manifest = read_manifest(folder)
-        check_same_sweep(manifest, plan, folder)
-        created = manifest.get("created")
-    elif folder.exists() and any(not p.name.startswith(".") for p in folder.iterdir()):  # locks, temporaries
-        raise SweepError(f"{folder} exists, is not empty and holds no sweep; choose a new or empty folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    from .writer_lock import LockFailed, LockHeld, writer_lock
-
-    try:
-        with writer_lock(Path(os.path.realpath(folder / MANIFEST_NAME)), str(folder)):
-            remove_stale_chunk_temporaries(folder, plan)  # the lock's holder is the only writer of chunks
-            return (yield from _run_locked(plan, folder, client, stop, created, dict(engine or {}), retries))
-    except (LockHeld, LockFailed) as exc:
-        raise SweepError(str(exc)) from None
+    with sweep_folder_lock(folder):
+        created = check_sweep_folder(plan, folder)
+        remove_stale_chunk_temporaries(folder, plan)  # the lock's holder is the only writer of chunks
+        return (yield from _run_locked(plan, folder, client, stop, created, dict(engine or {}), retries))
 
 
 def _run_locked(plan: SweepPlan, folder: Path, client, stop: threading.Event | None, created: str | None,
@@ -300,6 +289,22 @@ def _one_line(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+def check_local_memory(plan: SweepPlan, n_workers: int, memory_limit: int | None = None) -> None:
+    """:class:`SweepError` when the tasks a local cluster of ``n_workers`` runs at once would need more
+    memory than this machine has (``memory_limit``, default what is available now), estimated from
+    the config as for ``train``: refused before a cluster starts, not when the workers run out."""
+    limit = available_memory() if memory_limit is None else memory_limit
+    if limit is None or not plan.chunks:
+        return
+    seeds = list(plan.chunks[0].seeds)  # the first chunk of a point is its largest
+    per_task = max(estimate_experiment({**p.config, "seeds": seeds}).memory for p in plan.points)
+    at_once = min(n_workers, len(plan.chunks))
+    if per_task * at_once > limit:
+        raise SweepError(f"{at_once} tasks at once need about {format_bytes(per_task * at_once)} of memory "
+                         f"({format_bytes(per_task)} each), but only {format_bytes(limit)} is available; "
+                         "use a smaller --chunk or fewer --workers")
+
+
 def local_cluster_size(device: str = "auto") -> int:
     """Worker processes for a local cluster: one per core available to this process, or one when
     the tasks train on a GPU (a chunk's seeds are already batched on it; processes of one machine
@@ -323,7 +328,10 @@ def open_client(scheduler: str | None = None, n_workers: int | None = None, devi
     ``n_workers`` single-threaded worker processes (default :func:`local_cluster_size`).
 
     :class:`SweepError` when Dask is not installed or the scheduler cannot be reached. The local
-    cluster and the client are closed on exit.
+    cluster and the client are closed on exit. The local cluster's worker processes leave Ctrl-C
+    and SIGTERM to this process (:func:`_shielded`): a terminal or a batch system signals the whole
+    process group, and a worker that died of it would print its traceback and lose its task, while
+    this process stops the sweep and closes the cluster in order.
     """
     try:
         from distributed import Client, LocalCluster
@@ -341,13 +349,106 @@ def open_client(scheduler: str | None = None, n_workers: int | None = None, devi
         try:
             yield client
         finally:
-            client.close()
+            _shielded(lambda: _close_quietly(client))
         return
     n = n_workers or local_cluster_size(device)
-    dashboard = ":0" if _has_bokeh() else None
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    # A free port either way: Dask's default (8787, taken by any other cluster on the machine) is
+    # replaced by another with a warning; without bokeh there is no dashboard, only Dask's own pages.
+    dashboard = ":0" if _has_bokeh() else "127.0.0.1:0"
+
+    def start() -> tuple[Any, Any]:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard,
+                               silence_logs=logging.ERROR)
+        try:
+            return cluster, Client(cluster)
+        except BaseException:
+            _close_quietly(cluster)
+            raise
+
+    try:
+        cluster, client = _shielded(start, undo=lambda started: _close_quietly(*reversed(started)))
+    except Exception as exc:  # noqa: BLE001 - whatever Dask raises: e.g. no room for its scratch space
+        raise SweepError(f"cannot start a local Dask cluster: {_one_line(exc)}") from None
+    try:
         yield client
+    except BaseException:  # stopped or failed: the tasks still running are given up, not waited for
+        _shielded(lambda: _close_quietly(client, _WorkersStoppedNow(cluster), cluster))
+        raise
+    _shielded(lambda: _close_quietly(client, cluster))
+
+
+#: The signals that stop a sweep: Ctrl-C, and SIGTERM from ``kill``, ``timeout`` or a batch system.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _shielded(fn: Callable[[], Any], undo: Callable[[Any], None] | None = None) -> Any:
+    """``fn()`` run to its end in a thread of its own that blocks Ctrl-C and SIGTERM; its result.
+
+    Every thread and process started from that thread inherits the signals blocked, so the worker
+    processes of a local cluster started here never see the signals sent to the process group. A
+    Ctrl-C or SIGTERM that reaches this process meanwhile is raised here once ``fn`` has returned
+    (after ``undo(result)``, e.g. closing what ``fn`` started): a cluster half started or half
+    closed is what Dask reports with tracebacks at exit.
+    """
+    # The resource tracker unblocks both signals in the thread that first starts it: start it here.
+    with contextlib.suppress(Exception):
+        resource_tracker.ensure_running()
+    outcome: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def run() -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            outcome["result"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+        finally:
+            finished.set()
+
+    stop: KeyboardInterrupt | None = None
+    threading.Thread(target=run, name="lsexplorer cluster start/stop", daemon=True).start()
+    # A plain sleep, not Thread.join: a join interrupted by a signal can mark a running thread ended.
+    while not finished.is_set():
+        try:
+            time.sleep(POLL_SECONDS)
+        except KeyboardInterrupt as exc:  # also SIGTERM, which the CLI raises as a KeyboardInterrupt
+            stop = stop or exc
+    if stop is not None:  # asked to stop: that comes first, whatever fn did
+        if undo is not None and "result" in outcome:
+            _shielded(lambda: undo(outcome["result"]))
+        raise stop
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+#: Seconds a worker process is given to end its task when a sweep stops, before it is killed.
+_STOP_WORKER_SECONDS = 0.5
+
+
+class _WorkersStoppedNow:
+    """Closes a local cluster's worker processes at once: a task still running there (its result
+    would be discarded) is not waited for, as it is when the cluster closes by itself."""
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+
+    def close(self) -> None:
+        nannies = list(self.cluster.workers.values())
+
+        async def close_all() -> None:
+            await asyncio.gather(*(n.close(timeout=_STOP_WORKER_SECONDS) for n in nannies), return_exceptions=True)
+
+        self.cluster.sync(close_all)
+
+
+def _close_quietly(*things: Any) -> None:
+    """Close Dask clients and clusters, in order, whatever state they are in: the sweep's results are
+    on disk by then, and a connection already gone is no news to the user."""
+    for thing in things:
+        with contextlib.suppress(Exception):
+            thing.close()
 
 
 def _has_bokeh() -> bool:
@@ -370,5 +471,5 @@ def dashboard_link(client) -> str | None:
         return None
 
 
-__all__ = ["RUN_ARRAYS", "SweepProgress", "SweepSummary", "assemble_point", "dashboard_link", "local_cluster_size",
-           "open_client", "run_chunk", "run_sweep"]
+__all__ = ["RUN_ARRAYS", "SweepProgress", "SweepSummary", "assemble_point", "check_local_memory", "dashboard_link",
+           "local_cluster_size", "open_client", "run_chunk", "run_sweep"]

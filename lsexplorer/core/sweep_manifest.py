@@ -16,20 +16,22 @@ manifest and the chunk files and computes only what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import io
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
-from .atomic_write import remove_stale_temporaries
+from .atomic_write import SaveError, remove_stale_temporaries, write_atomically
+from .writer_lock import LockFailed, LockHeld, writer_lock
 
 MANIFEST_NAME = "sweep.json"
 MANIFEST_FORMAT = "lsexplorer.sweep"
@@ -145,13 +147,53 @@ def plan_sweep(preset: str = "toy", toml: Mapping | None = None, overrides: Mapp
 
 
 # ------------------------------------------------------------------------------------------------
+# The folder
+# ------------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def sweep_folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold the writer lock of sweep folder ``folder`` (made if missing) for the ``with`` block.
+
+    One sweep writes a folder at a time. The lock needs nothing but the folder, so a second sweep
+    into a busy folder is refused at once, before a config is built or a cluster started;
+    :class:`SweepError` says who holds it, or why the folder cannot be made or locked. A folder made
+    here and left empty (the request was refused) is removed again. Reentrant within a process.
+    """
+    folder = Path(folder)
+    made = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SweepError(f"cannot create the sweep folder {folder}: {exc.strerror or exc}") from None
+    try:
+        with writer_lock(Path(os.path.realpath(folder / MANIFEST_NAME)), str(folder)):
+            yield folder
+    except (LockHeld, LockFailed) as exc:
+        raise SweepError(str(exc)) from None
+    finally:
+        if made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when still empty
+
+
+def check_sweep_folder(plan: SweepPlan, folder: Path) -> str | None:
+    """:class:`SweepError` unless ``folder`` is new, empty or holds this very sweep (to resume);
+    returns the creation time of the sweep found there (None for a new one)."""
+    if (folder / MANIFEST_NAME).exists():
+        manifest = read_manifest(folder)
+        check_same_sweep(manifest, plan, folder)
+        return manifest.get("created")
+    if folder.exists() and any(not p.name.startswith(".") for p in folder.iterdir()):  # locks, temporaries
+        raise SweepError(f"{folder} exists, is not empty and holds no sweep; choose a new or empty folder")
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
 # Atomic files
 # ------------------------------------------------------------------------------------------------
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` by ``data`` through the project's one checked atomic write; the folder is made."""
-    from .atomic_write import SaveError, write_atomically
-
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         write_atomically(Path(os.path.realpath(path)), data)
@@ -263,6 +305,6 @@ def check_same_sweep(manifest: Mapping, plan: SweepPlan, folder: Path) -> None:
                              f"choose another output folder")
 
 
-__all__ = ["SweepChunk", "SweepError", "SweepPlan", "SweepPoint", "check_same_sweep", "chunk_done",
-           "plan_sweep", "read_chunk", "read_manifest", "remove_stale_chunk_temporaries", "write_chunk",
-           "write_manifest"]
+__all__ = ["SweepChunk", "SweepError", "SweepPlan", "SweepPoint", "check_same_sweep", "check_sweep_folder",
+           "chunk_done", "plan_sweep", "read_chunk", "read_manifest", "remove_stale_chunk_temporaries",
+           "sweep_folder_lock", "write_chunk", "write_manifest"]
