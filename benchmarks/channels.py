@@ -1,9 +1,9 @@
 """Speed of the channel analysis: every diverged run of the bundled sample, re-examined.
 
-Times the ``channels`` analysis (:func:`lsexplorer.core.analyze.analyze_session`) over all the sample's rows
+Times the ``channels`` analysis (:func:`lsexplorer.core.analyses.analyze.analyze_session`) over all the sample's rows
 that refinement drove off to infinity (30 of 100: decomposition, limit model refinement with its
 exact Hessian, approach curve), and, as the in-process baseline, the float64 refinement
-(:func:`lsexplorer.core.refine.refine`) of the trained points of a few of the same rows (one torch
+(:func:`lsexplorer.core.critical.refine.refine`) of the trained points of a few of the same rows (one torch
 thread, as certification runs it), the step that certification runs for them anyway. Prints seconds and the ratio of the analysis per row to
 the refinement per row.
 
@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.analyze import analyze_session
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.refine import refine
-from lsexplorer.core.session import load_session
+from lsexplorer.core.analyses.analyze import analyze_session
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.critical.refine import refine
+from lsexplorer.core.store.session import load_session
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
 

@@ -2,11 +2,11 @@
 
 The 10-10-10-10-1 sigmoid MLP with biases (341 parameters) on digits-pca10 (N = 1797):
 
-* the exact 341 x 341 Hessian by :func:`lsexplorer.core.hessian.hessian` (closed form) against
+* the exact 341 x 341 Hessian by :func:`lsexplorer.core.landscape.hessian.hessian` (closed form) against
   ``torch.autograd.functional.hessian`` of the same loss in the same process;
-* a 101-point :func:`lsexplorer.core.inertia.mu_sweep` (duplicating a last-hidden-layer neuron:
+* a 101-point :func:`lsexplorer.core.saddles.inertia.mu_sweep` (duplicating a last-hidden-layer neuron:
   353 x 353 Hessian, gradient and full spectrum per point);
-* training throughput of :func:`lsexplorer.core.train.train` (the batched torch backend, which
+* training throughput of :func:`lsexplorer.core.training.train.train` (the batched torch backend, which
   serves every net with more than one hidden layer), in student-epochs/s for 1, 8 and 32 seeds.
 
 Every figure is the best of a few repetitions, so a burst of other load does not decide it.
@@ -27,12 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.data import digits_pca10_dataset
-from lsexplorer.core.hessian import float64_problem, hessian
-from lsexplorer.core.inertia import mu_sweep
-from lsexplorer.core.nets import MLPSpec, loss, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.train import TrainConfig, train, tune_glibc_malloc
+from lsexplorer.core.data.datasets import digits_pca10_dataset
+from lsexplorer.core.landscape.hessian import float64_problem, hessian
+from lsexplorer.core.saddles.inertia import mu_sweep
+from lsexplorer.core.landscape.nets import MLPSpec, loss, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.training.train import TrainConfig, train, tune_glibc_malloc
 
 SPEC = MLPSpec((10, 10, 10, 10, 1), "sigmoid", bias=True)
 

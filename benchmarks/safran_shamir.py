@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.relu_gaussian import ReluGaussian, identity_teacher, xavier_normal
-from lsexplorer.core.relu_gaussian_descent import (
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.population.relu_gaussian import ReluGaussian, identity_teacher, xavier_normal
+from lsexplorer.core.population.descent import (
     DescentConfig,
     certify_population,
     descend,

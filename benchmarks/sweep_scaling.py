@@ -2,7 +2,7 @@
 
 Prints the speed-up of 2 workers over 1 (ideal 2 on two idle cores) and the engine's per-task
 overhead: the wall time of the 1-worker sweep minus the seconds the tasks themselves spent inside
-:func:`lsexplorer.core.sweep.run_chunk`, per task. That overhead is everything the engine adds:
+:func:`lsexplorer.core.sweep.sweep.run_chunk`, per task. That overhead is everything the engine adds:
 submitting, scheduling, moving the result arrays, writing the chunk file and the manifest,
 assembling the sessions. Workers are warmed up (torch imported, the training kernel built) before
 any timing, so both runs pay the same start-up, which is not part of a sweep's cost per task.
@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.sweep import open_client, run_chunk, run_sweep
-from lsexplorer.core.sweep_manifest import plan_sweep, read_chunk
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.sweep.sweep import open_client, run_chunk, run_sweep
+from lsexplorer.core.sweep.manifest import plan_sweep, read_chunk
 
 #: A small Gaussian-teacher problem: tasks of about a second each, dominated by training.
 BASE = {"data": {"n_samples": 256, "teacher_widths": [2]}, "train": {"lr": 0.02, "device": "cpu"},

@@ -1,6 +1,6 @@
 """Student-epochs per second: the batched trainer against a naive per-seed loop, in one process.
 
-The batched figure runs :func:`lsexplorer.core.train.train` itself (chunking, records, progress
+The batched figure runs :func:`lsexplorer.core.training.train.train` itself (chunking, records, progress
 included) on the thesis toy problem (N = 1681, widths 2-5-1, sigmoid, no bias, Adam) and times the
 epochs done after a warm-up. Every figure is the best of a few timing windows, so a burst of other
 load on a shared machine does not decide the ratio. The naive figure trains one seed the way a textbook loop does
@@ -22,9 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.data import toy_dataset
-from lsexplorer.core.nets import MLPSpec, xavier_init
-from lsexplorer.core.train import TrainConfig, resolve_device, train
+from lsexplorer.core.data.datasets import toy_dataset
+from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+from lsexplorer.core.training.train import TrainConfig, resolve_device, train
 
 SPEC = MLPSpec((2, 5, 1), "sigmoid", bias=False)
 

@@ -2,11 +2,11 @@
 
 import sys
 
-from .cli_signals import install_stop_handlers, report_stop
+from .cli.signals import install_stop_handlers, report_stop
 
 install_stop_handlers()  # before the command's imports, so that an early SIGTERM still ends in one line
 try:
-    from .cli import main
+    from .cli.commands import main
 except KeyboardInterrupt as exc:
     sys.exit(report_stop("lsexplorer", exc, None))
 

@@ -6,7 +6,7 @@ package, and an editable install maps the package name to the folder. Either way
 :mod:`importlib.resources`, whatever the current directory and wherever the package is installed. Only
 a source checkout run without installing (``PYTHONPATH=.``) has no such package; then the folder is
 read where the checkout keeps it, beside the ``lsexplorer`` package, as the sample session is
-(:mod:`lsexplorer.core.samples`). Imports nothing heavy.
+(:mod:`lsexplorer.core.store.samples`). Imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
-from .core.errors import InputError
+from .core.base.errors import InputError
 
 #: The icon (scalable), its rendered sizes, the desktop entry and the default layout, by role.
 ICON_SVG = "icons/lsexplorer.svg"

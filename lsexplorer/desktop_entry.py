@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from .app_resources import DESKTOP_ENTRY, ICON_SIZES, desktop_entry, icon_png, icon_svg
-from .core.atomic_write import SaveError, files_kept, write_atomically
+from .core.store.atomic_write import SaveError, files_kept, write_atomically
 
 #: Characters that make a desktop entry's Exec argument need quoting (Desktop Entry spec, "Exec key").
 _RESERVED = re.compile(r"""[\s"'\\><~|&;$*?#()`]""")

@@ -2,7 +2,7 @@
 
 Trains the preset's 10-10-10-10-1 sigmoid net (Adam), then runs the refinement's trust-region Newton
 stage (exact Hessian) in chunks from each end point and, after every chunk, measures the run-off
-since the Adam end point with :func:`lsexplorer.core.runoff.runoff_report`: which hidden layer
+since the Adam end point with :func:`lsexplorer.core.channels.runoff.runoff_report`: which hidden layer
 saturates into steps, and whether any pair of neurons merges on the data as in a flat channel to
 infinity. The last chunk's per-layer table follows.
 
@@ -20,12 +20,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.experiment import build_config, make_dataset
-from lsexplorer.core.nets import MLPSpec, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.runoff import runoff_report
-from lsexplorer.core.train import TrainConfig, train
-from lsexplorer.core.trust_newton import trust_newton
+from lsexplorer.core.experiment.experiment import build_config, make_dataset
+from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.channels.runoff import runoff_report
+from lsexplorer.core.training.train import TrainConfig, train
+from lsexplorer.core.critical.trust_newton import trust_newton
 
 
 def main() -> None:

@@ -24,14 +24,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.certify import CertifiedPoints, certify
-from lsexplorer.core.classify import Tolerances
-from lsexplorer.core.experiment import build_config, experiment_session, make_dataset
-from lsexplorer.core.nets import MLPSpec, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.refine import RefineConfig
-from lsexplorer.core.session import save_session
-from lsexplorer.core.train import TrainConfig, train
+from lsexplorer.core.critical.certify import CertifiedPoints, certify
+from lsexplorer.core.base.classify import Tolerances
+from lsexplorer.core.experiment.experiment import build_config, experiment_session, make_dataset
+from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.critical.refine import RefineConfig
+from lsexplorer.core.store.session import save_session
+from lsexplorer.core.training.train import TrainConfig, train
 
 
 def certify_one(config: dict, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> CertifiedPoints:

@@ -4,7 +4,7 @@ On ``mnist5k-pca10`` the 10-10-10-10-1 net reaches no finite critical point by t
 refinement (README, "Deep networks"): Adam and trust-region Newton lower the loss by growing the
 weights without bound. The narrowest net of the same depth, 10-1-1-1-1, does have a finite strict
 local minimum, and every seed's training reaches it. Splitting each of its three hidden neurons into
-ten copies (outgoing weights shared, :func:`lsexplorer.core.symmetry.duplicate_neuron`) gives a point
+ten copies (outgoing weights shared, :func:`lsexplorer.core.symmetry.operations.duplicate_neuron`) gives a point
 of the thesis net that is critical *exactly* (thesis section 4.3): a symmetry-induced critical point of
 the 3x10 net, the kind the thesis says training gets stuck at. Each seed uses its own generic shares.
 
@@ -29,17 +29,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lsexplorer.core.analyze import analyze_session
-from lsexplorer.core.certify import certify
-from lsexplorer.core.classify import Tolerances
-from lsexplorer.core.experiment import build_config, make_dataset
-from lsexplorer.core.importer import ImportedPoints, import_points
-from lsexplorer.core.nets import MLPSpec, forward, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.refine import RefineConfig
-from lsexplorer.core.session import save_session
-from lsexplorer.core.symmetry import duplicate_neuron
-from lsexplorer.core.train import TrainConfig, train
+from lsexplorer.core.analyses.analyze import analyze_session
+from lsexplorer.core.critical.certify import certify
+from lsexplorer.core.base.classify import Tolerances
+from lsexplorer.core.experiment.experiment import build_config, make_dataset
+from lsexplorer.core.experiment.importer import ImportedPoints, import_points
+from lsexplorer.core.landscape.nets import MLPSpec, forward, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.critical.refine import RefineConfig
+from lsexplorer.core.store.session import save_session
+from lsexplorer.core.symmetry.operations import duplicate_neuron
+from lsexplorer.core.training.train import TrainConfig, train
 
 NARROW = [10, 1, 1, 1, 1]
 COPIES = 10

@@ -1,7 +1,7 @@
 """For every local minimum of a session, the path to the nearest global minimum, and what its saddle is.
 
 Prints one row per local minimum (barrier of the band and of the straight line, what the highest
-point is: :class:`lsexplorer.core.path_saddle.SaddleOutcome`, its gradient norm and inertia) and a
+point is: :class:`lsexplorer.core.paths.path_saddle.SaddleOutcome`, its gradient norm and inertia) and a
 summary: how many paths beat the straight line, how many highest points are certified index-1
 saddles (finite, symmetry-induced or at infinity in a flat channel), and what the others are.
 ``--json FILE`` writes the rows.
@@ -23,12 +23,12 @@ import time
 
 import numpy as np
 
-from lsexplorer.core.neb import NEBConfig
-from lsexplorer.core.path_saddle import outcome_label
-from lsexplorer.core.paths import PathConfig, path_analysis
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.session import load_session
-from lsexplorer.core.symmetry import nearest_neuron_pair, outgoing_weights
+from lsexplorer.core.paths.neb import NEBConfig
+from lsexplorer.core.paths.path_saddle import outcome_label
+from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.store.session import load_session
+from lsexplorer.core.symmetry.operations import nearest_neuron_pair, outgoing_weights
 
 
 def main() -> None:

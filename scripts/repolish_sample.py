@@ -1,7 +1,7 @@
 """Apply refinement's symmetry-aware polishing stage to the refined points stored in a session.
 
-Stages 1..3 of :func:`lsexplorer.core.refine.refine` are deterministic given the stored end points, so
-running stage 4 (:func:`lsexplorer.core.polish.polish`) on ``/runs/theta`` gives what a fresh
+Stages 1..3 of :func:`lsexplorer.core.critical.refine.refine` are deterministic given the stored end points, so
+running stage 4 (:func:`lsexplorer.core.critical.polish.polish`) on ``/runs/theta`` gives what a fresh
 refinement from ``/runs/theta_trained`` gives, without retraining and without touching rows that
 polishing leaves alone. Changed rows get their loss, gradient, spectrum and kind measured again and
 ``+polish:...`` appended to their stop reason. Then run ``lsexplorer analyze SESSION``.
@@ -14,11 +14,11 @@ import sys
 import numpy as np
 import torch
 
-from lsexplorer.core.classify import Tolerances, classify, loss_scale
-from lsexplorer.core.hessian import loss_grad_hessian, spectrum
-from lsexplorer.core.polish import polish
-from lsexplorer.core.refine import RefineConfig
-from lsexplorer.core.session import load_session, save_session
+from lsexplorer.core.base.classify import Tolerances, classify, loss_scale
+from lsexplorer.core.landscape.hessian import loss_grad_hessian, spectrum
+from lsexplorer.core.critical.polish import polish
+from lsexplorer.core.critical.refine import RefineConfig
+from lsexplorer.core.store.session import load_session, save_session
 
 
 def main(path: str) -> None:

@@ -20,6 +20,6 @@ import pytest  # noqa: E402  (after the thread settings above, which must preced
 @pytest.fixture(scope="session")
 def toy():
     """The thesis toy data set (1681 grid points, 4-neuron sigmoid teacher), built once."""
-    from lsexplorer.core.data import toy_dataset
+    from lsexplorer.core.data.datasets import toy_dataset
 
     return toy_dataset()

@@ -26,9 +26,9 @@ def cli(*args, timeout: float = 180, **kw) -> subprocess.CompletedProcess:
 
 
 def run_main(*args) -> tuple[int, str, str]:
-    """``lsexplorer.cli.main(ARGS)`` in this process: ``(status, stdout, stderr)``; an escaping exception is
+    """``lsexplorer.cli.commands.main(ARGS)`` in this process: ``(status, stdout, stderr)``; an escaping exception is
     status 1 with its traceback as stderr, as the interpreter would report it."""
-    from lsexplorer.cli import main
+    from lsexplorer.cli.commands import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -65,7 +65,7 @@ def _remap_analyses(tree: dict, mapping: dict[int, int]) -> dict:
 def small_session():
     """Four runs of the sample session (a global minimum, a local minimum with every analysis, a
     not_converged run whose refined point is NaN, another global minimum) with their analyses."""
-    from lsexplorer.core.session import LossCurve, Runs, Trajectory, load_session
+    from lsexplorer.core.store.session import LossCurve, Runs, Trajectory, load_session
 
     s = load_session(SAMPLE)
     kind = s.runs.kind

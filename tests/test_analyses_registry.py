@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from lsexplorer.core.analyses import REGISTRY, channels, closest_saddle, escape, mu_sweep, teacher_match, theorems
-from lsexplorer.core.analyze import analyze_session, plan
-from lsexplorer.core.kinds import KINDS, Kind
-from lsexplorer.core.progress import Progress
-from lsexplorer.core.session import load_session
+from lsexplorer.core.analyses.analyze import analyze_session, plan
+from lsexplorer.core.base.kinds import KINDS, Kind
+from lsexplorer.core.base.progress import Progress
+from lsexplorer.core.store.session import load_session
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
 
@@ -124,7 +124,7 @@ def test_kinds_are_one_enum():
 
 
 def test_info_names_every_stored_analysis_with_its_counts(sample):
-    from lsexplorer.cli import format_analyses
+    from lsexplorer.cli.commands import format_analyses
 
     lines = format_analyses(sample).splitlines()
     assert [line.split(":")[0] for line in lines] == [f"analysis {name.replace('_', ' ')}" for name in REGISTRY]

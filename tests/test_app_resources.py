@@ -95,7 +95,7 @@ def test_a_broken_layout_file_is_refused_in_one_line(edit, message):
 
 
 def test_desktop_entry_verb_prints_and_installs(tmp_path, monkeypatch, capsys):
-    from lsexplorer.cli import main
+    from lsexplorer.cli.commands import main
 
     assert main(["desktop-entry"]) == 0
     assert capsys.readouterr().out.startswith("[Desktop Entry]\n")

@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import torch
 
-from lsexplorer.core.hessian import directional_derivative, output_jacobian_t
-from lsexplorer.core.inertia import y_matrix
-from lsexplorer.core.landscape import network_landscape
-from lsexplorer.core.nets import MLPSpec
+from lsexplorer.core.landscape.hessian import directional_derivative, output_jacobian_t
+from lsexplorer.core.saddles.inertia import y_matrix
+from lsexplorer.core.landscape.surface import network_landscape
+from lsexplorer.core.landscape.nets import MLPSpec
 
 
 def test_forward_mode_derivatives_agree_across_threads():

@@ -5,10 +5,10 @@ import threading
 import numpy as np
 import pytest
 
-from lsexplorer.core.certify import CertifiedPoints, CertifyProgress, certify
-from lsexplorer.core.classify import Tolerances
-from lsexplorer.core.data import toy_teacher
-from lsexplorer.core.refine import RefineConfig
+from lsexplorer.core.critical.certify import CertifiedPoints, CertifyProgress, certify
+from lsexplorer.core.base.classify import Tolerances
+from lsexplorer.core.data.datasets import toy_teacher
+from lsexplorer.core.critical.refine import RefineConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
@@ -87,7 +87,7 @@ def test_a_point_that_runs_off_to_infinity_is_a_channel_not_a_finite_minimum(toy
     """A width-5 end point of 2e4 Adam epochs (lr 0.01, seed 4) on a slope towards saturation:
     refinement follows it to ||theta|| in the hundreds, where ||grad L|| is tiny but no critical
     point is near. It must not be certified as a finite minimum; it is a flat channel to infinity."""
-    from lsexplorer.core.nets import MLPSpec
+    from lsexplorer.core.landscape.nets import MLPSpec
 
     start = np.array([0.782674, -0.989978, 0.715252, -1.134552, -0.174217, 0.034861, 0.763889, -0.505983,
                       0.934213, 0.613864, 0.502763, -0.36348, -0.805589, 0.233719, 0.432559])

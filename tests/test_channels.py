@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from lsexplorer.core.channel_model import LimitParams, LimitStructure, pack, realise, refine_limit, unpack
-from lsexplorer.core.channels import AFFINE, FINITE, analyse_channel, decompose, read_channel, write_channel
-from lsexplorer.core.nets import MLPSpec
-from lsexplorer.core.session import load_session
+from lsexplorer.core.channels.limit_model import LimitParams, LimitStructure, pack, realise, refine_limit, unpack
+from lsexplorer.core.channels.flat_channel import AFFINE, FINITE, analyse_channel, decompose, read_channel, write_channel
+from lsexplorer.core.landscape.nets import MLPSpec
+from lsexplorer.core.store.session import load_session
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
 TOY5 = MLPSpec((2, 5, 1), "sigmoid", False)

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from lsexplorer.core import hessian as hs
-from lsexplorer.core.classify import KINDS, Classification, Tolerances, classify, loss_scale
-from lsexplorer.core.data import toy_teacher
-from lsexplorer.core.nets import MLPSpec
+from lsexplorer.core.landscape import hessian as hs
+from lsexplorer.core.base.classify import KINDS, Classification, Tolerances, classify, loss_scale
+from lsexplorer.core.data.datasets import toy_teacher
+from lsexplorer.core.landscape.nets import MLPSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 

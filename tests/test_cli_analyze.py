@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from lsexplorer.cli import main
+from lsexplorer.cli.commands import main
 from numpy_reference import loss_grad_hessian
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from lsexplorer.core.session import load_session, save_session
+from lsexplorer.core.store.session import load_session, save_session
 from reliability_support import ENV, run_main, small_session
 
 
@@ -236,7 +236,7 @@ def test_the_counting_cost_bounds_what_the_rows_take():
     """The Stirling rows up to m take no more than the estimate, and not far less (right order)."""
     import tracemalloc
 
-    from lsexplorer.core import counting
+    from lsexplorer.core.symmetry import counting
 
     saved = list(counting._STIRLING_ROWS)
     counting._STIRLING_ROWS[:] = [[1]]
@@ -253,7 +253,7 @@ def test_the_counting_cost_bounds_what_the_rows_take():
 
 
 def test_the_default_band_and_descent_fit_anywhere():
-    from lsexplorer.core.resources import band_cost, descent_cost
+    from lsexplorer.core.base.estimates import band_cost, descent_cost
 
     assert band_cost(15, 1681, 6, 16).memory < 50e6
     default = descent_cost(19, 1681, 7, 12, 20_000)

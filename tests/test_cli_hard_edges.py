@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lsexplorer.cli import main
+from lsexplorer.cli.commands import main
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
 
@@ -50,7 +50,7 @@ def test_every_unknown_key_is_refused_naming_key_and_section(capsys, tmp_path, t
 
 
 def test_known_keys_of_every_section_are_accepted():
-    from lsexplorer.core.experiment import build_config
+    from lsexplorer.core.experiment.experiment import build_config
 
     config = build_config("gaussian", {"data": {"n_samples": 20, "seed": 3, "input_std": 2.0},
                                        "network": {"width": 3, "depth": 1, "bias": True},
@@ -61,8 +61,8 @@ def test_known_keys_of_every_section_are_accepted():
 
 def test_a_sessions_own_config_is_accepted_back():
     """A session's stored config (with its resolved keys) is valid input for a re-run."""
-    from lsexplorer.core.experiment import build_config
-    from lsexplorer.core.session import load_session
+    from lsexplorer.core.experiment.experiment import build_config
+    from lsexplorer.core.store.session import load_session
 
     config = load_session(SAMPLE).config
     rebuilt = build_config("toy", config)
@@ -76,7 +76,7 @@ def test_a_sessions_own_config_is_accepted_back():
 
 def _imports_after(argv: list[str]) -> set[str]:
     code = ("import sys, contextlib, io\n"
-            "from lsexplorer.cli import main\n"
+            "from lsexplorer.cli.commands import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    try:\n"
             f"        main({argv!r})\n"
@@ -109,11 +109,11 @@ def test_analyze_output_into_a_missing_folder_fails_before_any_work(capsys, tmp_
 
 
 def test_intra_op_pools_are_pinned_unless_the_user_sized_them(tmp_path):
-    code = ("from lsexplorer.cli import build_parser, _configure_threads\n"
+    code = ("from lsexplorer.cli.commands import build_parser, _configure_threads\n"
             "args = build_parser().parse_args(['train', '--threads', '2', '-o', 'x.h5'])\n"
             "_configure_threads(args)\n"
             "import torch\n"
-            "from lsexplorer.core.threads import parallel_threads\n"
+            "from lsexplorer.core.base.threads import parallel_threads\n"
             "print(torch.get_num_threads(), parallel_threads())")
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
@@ -228,9 +228,9 @@ def test_keyboard_interrupt_inside_nlopt_propagates_as_itself(monkeypatch):
     """nlopt's C layer cannot carry a Python exception; refinement must re-raise it, not a SystemError."""
     import numpy as np
 
-    from lsexplorer.core import refine as refine_module
-    from lsexplorer.core import refine_stages
-    from lsexplorer.core.data import toy_dataset, toy_teacher
+    from lsexplorer.core.critical import refine as refine_module
+    from lsexplorer.core.critical import refine_stages
+    from lsexplorer.core.data.datasets import toy_dataset, toy_teacher
 
     spec, teacher = toy_teacher()
     data = toy_dataset()
@@ -262,7 +262,7 @@ def test_a_real_signal_inside_nlopt_is_raised_after_it_returns():
     import nlopt
     import numpy as np
 
-    from lsexplorer.core.nlopt_guard import CallbackGuard
+    from lsexplorer.core.base.nlopt_guard import CallbackGuard
 
     opt = nlopt.opt(nlopt.LD_SLSQP, 2)
     opt.set_exceptions_enabled(False)

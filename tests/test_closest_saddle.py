@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core.classify import Tolerances, classify, loss_scale
-from lsexplorer.core.closest_saddle import (ClosestSaddle, SymmetryInduced, closest_saddle, closest_saddle_all,
+from lsexplorer.core.base.classify import Tolerances, classify, loss_scale
+from lsexplorer.core.saddles.closest_saddle import (ClosestSaddle, SymmetryInduced, closest_saddle, closest_saddle_all,
                                             corollary_verdict, nearest_neuron_distances, si_tolerance,
                                             symmetry_induced)
 from lsexplorer.core.analyses.closest_saddle import store as store_closest_saddle
-from lsexplorer.core.data import gaussian_teacher_dataset, toy_teacher
-from lsexplorer.core.hessian import loss_grad_hessian, spectrum
-from lsexplorer.core.nets import MLPSpec, loss, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.refine import refine
-from lsexplorer.core.session import Runs, Session, load_session, save_session
-from lsexplorer.core.symmetry import duplicate_neuron, incoming_vectors, merge_neurons, permute_neurons
+from lsexplorer.core.data.datasets import gaussian_teacher_dataset, toy_teacher
+from lsexplorer.core.landscape.hessian import loss_grad_hessian, spectrum
+from lsexplorer.core.landscape.nets import MLPSpec, loss, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.critical.refine import refine
+from lsexplorer.core.store.session import Runs, Session, load_session, save_session
+from lsexplorer.core.symmetry.operations import duplicate_neuron, incoming_vectors, merge_neurons, permute_neurons
 
 W3 = MLPSpec((2, 3, 1))
 

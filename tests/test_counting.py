@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from lsexplorer.core.counting import (AffineSubspace, G, T, critical_subspaces, global_minima_subspaces, ratio_curve,
+from lsexplorer.core.symmetry.counting import (AffineSubspace, G, T, critical_subspaces, global_minima_subspaces, ratio_curve,
                                       stirling2, surjections)
 
 

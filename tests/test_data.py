@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lsexplorer.core.data import Dataset, gaussian_teacher_dataset, toy_dataset, toy_grid, toy_teacher
-from lsexplorer.core.nets import MLPSpec
+from lsexplorer.core.data.datasets import Dataset, gaussian_teacher_dataset, toy_dataset, toy_grid, toy_teacher
+from lsexplorer.core.landscape.nets import MLPSpec
 
 
 def sigmoid(z):

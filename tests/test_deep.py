@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.cli import main
-from lsexplorer.core import train as train_mod
-from lsexplorer.core.data import digits_pca10_dataset, toy_dataset
-from lsexplorer.core.experiment import build_config
-from lsexplorer.core.hessian import float64_problem, hessian, loss_grad_hessian, loss_grad_t
-from lsexplorer.core.inertia import theorem3
-from lsexplorer.core.nets import MLPSpec, forward, loss, loss_and_grad, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.session import load_session
-from lsexplorer.core.symmetry import duplicate_neuron
-from lsexplorer.core.train import TrainConfig, train
+from lsexplorer.cli.commands import main
+from lsexplorer.core.training import train as train_mod
+from lsexplorer.core.data.datasets import digits_pca10_dataset, toy_dataset
+from lsexplorer.core.experiment.experiment import build_config
+from lsexplorer.core.landscape.hessian import float64_problem, hessian, loss_grad_hessian, loss_grad_t
+from lsexplorer.core.saddles.inertia import theorem3
+from lsexplorer.core.landscape.nets import MLPSpec, forward, loss, loss_and_grad, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.store.session import load_session
+from lsexplorer.core.symmetry.operations import duplicate_neuron
+from lsexplorer.core.training.train import TrainConfig, train
 
 # torch.autograd.functional.hessian scripts helpers on first use, which warns on torch >= 2.9.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")

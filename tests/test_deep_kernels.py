@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core import nets
-from lsexplorer.core.data import gaussian_teacher_dataset
-from lsexplorer.core.deep_kernels import MAX_DEEP_PARAMS, deep_sample_code, deep_supports
-from lsexplorer.core.nets import MLPSpec, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.train import TrainConfig, check_backend, train
+from lsexplorer.core.landscape import nets
+from lsexplorer.core.data.datasets import gaussian_teacher_dataset
+from lsexplorer.core.training.deep_kernels import MAX_DEEP_PARAMS, deep_sample_code, deep_supports
+from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.training.train import TrainConfig, check_backend, train
 
 SPECS = [MLPSpec((3, 4, 3, 2), "tanh", bias=True), MLPSpec((2, 3, 3, 3, 1), "sigmoid", bias=True),
          MLPSpec((4, 3, 2, 1), "softplus", bias=False)]

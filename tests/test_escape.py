@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core.data import toy_teacher
-from lsexplorer.core.escape import (EscapeScan, FlatSearch, direction_scan, escape_verdict, flat_direction_search,
+from lsexplorer.core.data.datasets import toy_teacher
+from lsexplorer.core.saddles.escape import (EscapeScan, FlatSearch, direction_scan, escape_verdict, flat_direction_search,
                                     flat_search, smallest_direction_scan)
-from lsexplorer.core.landscape import Landscape, network_landscape
-from lsexplorer.core.hessian import hessian, loss_grad_hessian, spectrum
-from lsexplorer.core.nets import MLPSpec, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.refine import refine
-from lsexplorer.core.session import load_session, save_session
-from lsexplorer.core.symmetry import duplicate_neuron
+from lsexplorer.core.landscape.surface import Landscape, network_landscape
+from lsexplorer.core.landscape.hessian import hessian, loss_grad_hessian, spectrum
+from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.critical.refine import refine
+from lsexplorer.core.store.session import load_session, save_session
+from lsexplorer.core.symmetry.operations import duplicate_neuron
 
 from test_session import make_session
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsexplorer.cli import main
-from lsexplorer.core.classify import Tolerances
-from lsexplorer.core.inertia import default_mu_grid, mu_sweep
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.session import save_session
+from lsexplorer.cli.commands import main
+from lsexplorer.core.base.classify import Tolerances
+from lsexplorer.core.saddles.inertia import default_mu_grid, mu_sweep
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.store.session import save_session
 from lsexplorer.gui._testsupport import make_deep_gui_session
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-import lsexplorer.core.atomic_write as aw
-from lsexplorer.core.atomic_write import SaveError, files_kept
+import lsexplorer.core.store.atomic_write as aw
+from lsexplorer.core.store.atomic_write import SaveError, files_kept
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.export import (
     ExportError,
@@ -211,9 +211,9 @@ def test_desktop_entry_install_on_a_full_disk_names_the_file_in_one_line(tmp_pat
 # A process that skips the room check, so that the writes themselves meet the full disk.
 EXPORT_WITHOUT_PRECHECK = textwrap.dedent("""
     import sys
-    import lsexplorer.core.atomic_write as aw
+    import lsexplorer.core.store.atomic_write as aw
     aw._check_room = lambda folder, size: None
-    from lsexplorer.cli import main
+    from lsexplorer.cli.commands import main
     sys.exit(main(sys.argv[1:]))
 """)
 

@@ -8,13 +8,13 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from lsexplorer.core.closest_saddle import ClosestSaddle
-from lsexplorer.core.escape import EscapeScan
-from lsexplorer.core.hessian import loss_grad_hessian
-from lsexplorer.core.inertia import MuSweep
-from lsexplorer.core.session import load_session
-from lsexplorer.core.slices import batched_loss
-from lsexplorer.core.symmetry import duplicate_neuron
+from lsexplorer.core.saddles.closest_saddle import ClosestSaddle
+from lsexplorer.core.saddles.escape import EscapeScan
+from lsexplorer.core.landscape.hessian import loss_grad_hessian
+from lsexplorer.core.saddles.inertia import MuSweep
+from lsexplorer.core.store.session import load_session
+from lsexplorer.core.landscape.slices import batched_loss
+from lsexplorer.core.symmetry.operations import duplicate_neuron
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.app import SAMPLE_SESSION
 from lsexplorer.gui.export_session import export_session_figures, showcase_row

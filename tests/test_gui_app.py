@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from lsexplorer.core.session import load_session, save_session
-from lsexplorer.core.symmetry import incoming_vectors
+from lsexplorer.core.store.session import load_session, save_session
+from lsexplorer.core.symmetry.operations import incoming_vectors
 from lsexplorer.gui import app as app_module
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui._testsupport import fake_experiment, make_gui_session

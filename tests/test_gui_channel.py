@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lsexplorer.core.analyses.channels import read as channel_result
-from lsexplorer.core.session import load_session
+from lsexplorer.core.store.session import load_session
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.app import SAMPLE_SESSION
 from lsexplorer.gui.model import SessionModel

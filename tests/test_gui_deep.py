@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lsexplorer.core.classify import Tolerances
-from lsexplorer.core.inertia import mu_sweep
-from lsexplorer.core.progress import run_generator
+from lsexplorer.core.base.classify import Tolerances
+from lsexplorer.core.saddles.inertia import mu_sweep
+from lsexplorer.core.base.progress import run_generator
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.workers import TORCH_AUTODIFF_LOCK
 

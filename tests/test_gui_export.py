@@ -13,7 +13,7 @@ from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
-from lsexplorer.core.symmetry import incoming_vectors
+from lsexplorer.core.symmetry.operations import incoming_vectors
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.export import ExportError, export_figure, figure_image, register_pyqtgraph_exporters, write_csv
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lsexplorer.core.data import toy_teacher
-from lsexplorer.core.importer import to_state_dict
-from lsexplorer.core.symmetry import duplicate_neuron
+from lsexplorer.core.data.datasets import toy_teacher
+from lsexplorer.core.experiment.importer import to_state_dict
+from lsexplorer.core.symmetry.operations import duplicate_neuron
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.import_dialog import QtImportDialog
 

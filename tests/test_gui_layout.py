@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QRect, QSize
 from PySide6.QtWidgets import QApplication
 
-from lsexplorer.core.session import load_session
+from lsexplorer.core.store.session import load_session
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.app import SAMPLE_SESSION, MainWindow
 from lsexplorer.gui.export_session import showcase_row
@@ -156,7 +156,7 @@ def test_axis_labels_fit_in_every_plot_at_1280x720(qtbot, gui_settings, tmp_path
 
 
 def test_runs_kind_column_and_filter_items_are_not_cut(qtbot, gui_settings, gui_session):
-    from lsexplorer.core.kinds import KINDS
+    from lsexplorer.core.base.kinds import KINDS
     from lsexplorer.gui.panels.run_table import COLUMNS, SHORT_KINDS
 
     w = _window(qtbot, gui_settings)

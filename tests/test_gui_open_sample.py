@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lsexplorer.core.samples import SAMPLES, bundled_samples
+from lsexplorer.core.store.samples import SAMPLES, bundled_samples
 from lsexplorer.gui import app as app_module
 from lsexplorer.gui._testsupport import *
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from lsexplorer.core.errors import InputError
+from lsexplorer.core.base.errors import InputError
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.export import figure_image
 from lsexplorer.gui.page_layout import laid_out_for_page, page_geometry, print_family

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lsexplorer.core.counting import G, T, ratio_curve
-from lsexplorer.core.kinds import KINDS
-from lsexplorer.core.nets import MLPSpec
-from lsexplorer.core.symmetry import incoming_vectors, nearest_neuron_pair, outgoing_weights
+from lsexplorer.core.symmetry.counting import G, T, ratio_curve
+from lsexplorer.core.base.kinds import KINDS
+from lsexplorer.core.landscape.nets import MLPSpec
+from lsexplorer.core.symmetry.operations import incoming_vectors, nearest_neuron_pair, outgoing_weights
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui._testsupport import make_gui_session
 from lsexplorer.gui.model import SessionModel

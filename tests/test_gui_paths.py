@@ -57,8 +57,8 @@ def test_paths_panel_cancel_stores_nothing(main_window, qtbot):
 
 
 def test_clicking_the_certified_saddle_opens_it_as_a_point(main_window, qtbot):
-    from lsexplorer.core.samples import sample_session_path
-    from lsexplorer.core.session import load_session
+    from lsexplorer.core.store.samples import sample_session_path
+    from lsexplorer.core.store.session import load_session
 
     panel = main_window.paths
     s = load_session(sample_session_path())

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from lsexplorer.core.session import save_session
-from lsexplorer.core.sweep_manifest import plan_sweep, write_chunk, write_manifest
-from lsexplorer.core.sweep_outcomes import wilson_interval
+from lsexplorer.core.store.session import save_session
+from lsexplorer.core.sweep.manifest import plan_sweep, write_chunk, write_manifest
+from lsexplorer.core.sweep.outcomes import wilson_interval
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui._testsupport import make_gui_session
 from lsexplorer.gui.page_size import PageSize
@@ -48,7 +48,7 @@ def sweep_folder(tmp_path):
 
 def save_session_any_kind(session, path) -> None:
     """Save, letting a kind this checkout does not know yet (``channel``) through, as another branch adds it."""
-    from lsexplorer.core import session as session_module
+    from lsexplorer.core.store import session as session_module
 
     known = session_module.KINDS
     session_module.KINDS = tuple(sorted(set(known) | set(session.runs.kind.tolist())))
@@ -113,7 +113,7 @@ def test_open_sweep_on_a_folder_that_is_not_a_sweep_shows_an_error(qtbot, main_w
 
 
 def test_a_learning_rate_axis_is_chosen_in_the_view(qtbot, tmp_path):
-    from lsexplorer.core.sweep_outcomes import PointOutcomes, SweepOutcomes
+    from lsexplorer.core.sweep.outcomes import PointOutcomes, SweepOutcomes
     from lsexplorer.gui.sweep_view import QtSweepView
 
     points = [PointOutcomes(f"w{w}_lr{lr:g}", w, lr, tmp_path / f"w{w}_lr{lr:g}.h5", 4, 4,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from lsexplorer.core.session import load_session
+from lsexplorer.core.store.session import load_session
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui._testsupport import fake_experiment, make_gui_session
 from lsexplorer.gui.workers import Worker, running_threads
@@ -177,7 +177,7 @@ def test_a_failed_save_keeps_the_session_open_and_marked_unsaved(qtbot, main_win
 
 
 def test_new_experiment_dialog_validates_through_build_config(qtbot, main_window, tmp_path, monkeypatch):
-    experiment = pytest.importorskip("lsexplorer.core.experiment") if HAVE_EXPERIMENT else None
+    experiment = pytest.importorskip("lsexplorer.core.experiment.experiment") if HAVE_EXPERIMENT else None
     if experiment is None:
         pytest.skip("core.experiment cannot be imported yet (certify/classify missing)")
     dialog = main_window.training.new_experiment()
@@ -219,7 +219,7 @@ def test_new_experiment_dialog_validates_through_build_config(qtbot, main_window
 @needs_experiment
 @pytest.mark.slow
 def test_real_tiny_training_finishes_saves_and_opens(qtbot, main_window, tmp_path):
-    from lsexplorer.core.experiment import build_config
+    from lsexplorer.core.experiment.experiment import build_config
 
     config = build_config("toy", None, {"seeds": {"start": 0, "count": 2},
                                         "train": {"epochs": 300, "lr": 0.01, "device": "cpu"}})
@@ -232,7 +232,7 @@ def test_real_tiny_training_finishes_saves_and_opens(qtbot, main_window, tmp_pat
 
 @needs_experiment
 def test_real_training_cancels_within_a_second(qtbot, main_window, tmp_path):
-    from lsexplorer.core.experiment import build_config
+    from lsexplorer.core.experiment.experiment import build_config
 
     config = build_config("toy", None, {"seeds": {"start": 0, "count": 2},
                                         "train": {"epochs": 10_000_000, "lr": 0.01, "device": "cpu"}})

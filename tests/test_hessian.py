@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core import hessian as hs
-from lsexplorer.core.nets import MLPSpec, forward, loss
+from lsexplorer.core.landscape import hessian as hs
+from lsexplorer.core.landscape.nets import MLPSpec, forward, loss
 
 # torch's forward-mode AD scripts its decompositions on first use, which warns on torch >= 2.9.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")

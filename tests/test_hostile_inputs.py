@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from reliability_support import ENV, small_session
 
-from lsexplorer.core.session import SessionError, load_session, save_session
+from lsexplorer.core.store.session import SessionError, load_session, save_session
 
 
 def one_line_error(err: str, needle: str = "") -> None:
@@ -96,7 +96,7 @@ def test_verbs_on_an_expanding_session_stay_small(copy, tmp_path, verb):
 
 
 def test_sessions_lsexplorer_writes_are_far_below_the_expansion_bound(copy):
-    from lsexplorer.core.hdf5_guard import MAX_EXPANSION, check_hdf5_tree
+    from lsexplorer.core.store.hdf5_guard import MAX_EXPANSION, check_hdf5_tree
 
     with h5py.File(copy, "r") as f:
         declared = check_hdf5_tree(f, copy.stat().st_size)
@@ -112,7 +112,7 @@ def test_many_unallocated_datasets_cannot_add_up_to_gigabytes(copy):
 
 
 def test_a_memory_limit_counts_the_copies_reading_makes():
-    from lsexplorer.core.hdf5_guard import LOAD_COPIES, UnsafeFile, check_expansion
+    from lsexplorer.core.store.hdf5_guard import LOAD_COPIES, UnsafeFile, check_expansion
 
     check_expansion(100 << 20, 10 << 20, memory_limit=LOAD_COPIES * (100 << 20))
     with pytest.raises(UnsafeFile, match="in memory to read"):
@@ -200,7 +200,7 @@ def test_a_fifo_as_config_is_refused_at_once_by_a_real_process(tmp_path, verb):
 def test_the_config_is_read_before_the_output_is_locked(tmp_path):
     from reliability_support import cli
 
-    from lsexplorer.core.session import session_writer
+    from lsexplorer.core.store.session import session_writer
 
     out = tmp_path / "out.h5"
     with session_writer(out):  # another writer holds the output: a bad config is still named as such
@@ -281,8 +281,8 @@ def test_point_files_declaring_more_than_they_hold_are_refused_before_allocating
 def test_an_npz_whose_header_claims_more_rows_than_its_data_is_refused(tmp_path):
     import zipfile
 
-    from lsexplorer.core.importer import ImportFileError, read_points
-    from lsexplorer.core.nets import MLPSpec
+    from lsexplorer.core.experiment.importer import ImportFileError, read_points
+    from lsexplorer.core.landscape.nets import MLPSpec
 
     path = tmp_path / "claimed.npz"
     with zipfile.ZipFile(path, "w") as z:  # 4 points of data under a header claiming 9
@@ -292,8 +292,8 @@ def test_an_npz_whose_header_claims_more_rows_than_its_data_is_refused(tmp_path)
 
 
 def test_good_point_files_still_import(tmp_path):
-    from lsexplorer.core.importer import read_points
-    from lsexplorer.core.nets import MLPSpec
+    from lsexplorer.core.experiment.importer import read_points
+    from lsexplorer.core.landscape.nets import MLPSpec
 
     theta = np.random.default_rng(0).normal(size=(3, 15))
     np.save(tmp_path / "a.npy", theta)
@@ -307,7 +307,7 @@ def test_good_point_files_still_import(tmp_path):
 def test_an_mnist_file_that_expands_to_half_a_gigabyte_is_refused_after_64_mib(tmp_path):
     import resource
 
-    from lsexplorer.core import mnist
+    from lsexplorer.core.data import mnist
 
     path = tmp_path / "train-images-idx3-ubyte.gz"
     gzip_stream = zlib.compressobj(1, zlib.DEFLATED, 31)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.cli import main
-from lsexplorer.core.importer import to_state_dict
-from lsexplorer.core.session import load_session
+from lsexplorer.cli.commands import main
+from lsexplorer.core.experiment.importer import to_state_dict
+from lsexplorer.core.store.session import load_session
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,16 @@ import pytest
 import scipy.linalg
 import torch
 
-from lsexplorer.core.classify import Tolerances
-from lsexplorer.core.hessian import directional_derivative, loss_grad_hessian, output_jacobian_t
-from lsexplorer.core.inertia import (Inertia, MuSweep, corollary_check, default_mu_grid, expand_neuron_report,
+from lsexplorer.core.base.classify import Tolerances
+from lsexplorer.core.landscape.hessian import directional_derivative, loss_grad_hessian, output_jacobian_t
+from lsexplorer.core.saddles.inertia import (Inertia, MuSweep, corollary_check, default_mu_grid, expand_neuron_report,
                                      measured_inertia, mu_sweep, predicted_inertia, theorem3, theorem3_matrix,
                                      u_matrix, y_matrix)
-from lsexplorer.core.nets import MLPSpec, forward, loss, unflatten, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.refine import refine
-from lsexplorer.core.session import _read_analyses, _write_analyses
-from lsexplorer.core.symmetry import duplicate_neuron
+from lsexplorer.core.landscape.nets import MLPSpec, forward, loss, unflatten, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.critical.refine import refine
+from lsexplorer.core.store.session import _read_analyses, _write_analyses
+from lsexplorer.core.symmetry.operations import duplicate_neuron
 
 MUS = (-0.5, 0.0, 0.25, 0.5, 0.8, 1.0, 1.5)
 #: Seeds whose 2-3-1 students end, after 200 Adam steps and refinement, at four different strict minima.

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from lsexplorer.core import writer_lock as wl
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.session import load_session, save_session
-from lsexplorer.core.sweep import run_sweep
-from lsexplorer.core.sweep_manifest import SweepError, plan_sweep
+from lsexplorer.core.store import writer_lock as wl
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.store.session import load_session, save_session
+from lsexplorer.core.sweep.sweep import run_sweep
+from lsexplorer.core.sweep.manifest import SweepError, plan_sweep
 from reliability_support import ENV, cli, run_main, small_session
 
 NOBODY = 65534
@@ -210,7 +210,7 @@ HANG_MID_SAVE = textwrap.dedent("""
         print("saving", flush=True)
         time.sleep(600)
     os.fsync = fsync
-    from lsexplorer.cli import main
+    from lsexplorer.cli.commands import main
     sys.exit(main(sys.argv[1:]))
 """)
 
@@ -268,7 +268,7 @@ def test_a_stale_lock_of_a_dead_writer_is_taken_over_and_removed(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from lsexplorer.core.writer_lock import writer_lock
+        from lsexplorer.core.store.writer_lock import writer_lock
         with writer_lock(Path({str(target)!r})):
             print("held", flush=True)
             time.sleep(600)

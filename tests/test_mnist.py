@@ -12,10 +12,10 @@ import urllib.error
 import numpy as np
 import pytest
 
-from lsexplorer.cli import main
-from lsexplorer.core import mnist
-from lsexplorer.core.data import digits_pca10_dataset, mnist_pca10_dataset
-from lsexplorer.core.experiment import ConfigError, build_config, make_dataset
+from lsexplorer.cli.commands import main
+from lsexplorer.core.data import mnist
+from lsexplorer.core.data.datasets import digits_pca10_dataset, mnist_pca10_dataset
+from lsexplorer.core.experiment.experiment import ConfigError, build_config, make_dataset
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:

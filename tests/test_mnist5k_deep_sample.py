@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.cli import main
-from lsexplorer.core.inertia import theorem3
-from lsexplorer.core.samples import bundled_samples, sample_session_path
-from lsexplorer.core.session import load_session
+from lsexplorer.cli.commands import main
+from lsexplorer.core.saddles.inertia import theorem3
+from lsexplorer.core.store.samples import bundled_samples, sample_session_path
+from lsexplorer.core.store.session import load_session
 
 NAME = "mnist5k_deep.h5"
 PATH = sample_session_path(NAME)
@@ -80,7 +80,7 @@ def test_every_point_is_certified_by_an_independent_gradient(sample):
 def test_the_stored_spectrum_is_the_autograd_hessians(sample):
     spec, theta = sample.spec, sample.runs.theta[0]
     x, y = torch.from_numpy(sample.x), torch.from_numpy(sample.y)
-    from lsexplorer.core.nets import loss
+    from lsexplorer.core.landscape.nets import loss
 
     h = torch.autograd.functional.hessian(lambda p: loss(spec, p, x, y), torch.from_numpy(theta)).numpy()
     eig = np.linalg.eigvalsh(h)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from lsexplorer.core.inertia import default_mu_grid
+from lsexplorer.core.saddles.inertia import default_mu_grid
 
 
 def test_default_grid_is_the_thesis_range_with_points_near_0_and_1():

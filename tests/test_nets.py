@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core.nets import MLPSpec, flatten, forward, loss, loss_and_grad, unflatten, xavier_init
+from lsexplorer.core.landscape.nets import MLPSpec, flatten, forward, loss, loss_and_grad, unflatten, xavier_init
 
 
 def numpy_forward(widths, activation, bias, theta, x):

@@ -1,5 +1,5 @@
 """The wheel carries what the package promises: ``py.typed``, the sample session, which an installed
-lsexplorer finds through :func:`lsexplorer.core.samples.sample_session_path`, and the top-level
+lsexplorer finds through :func:`lsexplorer.core.store.samples.sample_session_path`, and the top-level
 ``resources/`` (icon, desktop entry, layouts), installed as the package ``lsexplorer.resources``."""
 
 import shutil
@@ -34,7 +34,7 @@ def test_an_installed_wheel_finds_its_sample_session(tmp_path):
     stored = [n for n in names if n.endswith("/share/lsexplorer/toy_width5.h5")]
     assert len(stored) == 1 and zipfile.ZipFile(wheel).getinfo(stored[0]).file_size == \
         (ROOT / "sample_data" / "toy_width5.h5").stat().st_size
-    from lsexplorer.core.samples import SAMPLES
+    from lsexplorer.core.store.samples import SAMPLES
 
     for name in SAMPLES:  # every sample File ▸ Open sample offers ships with the wheel
         assert sum(n.endswith(f"/share/lsexplorer/{name}") for n in names) == 1, name
@@ -47,7 +47,7 @@ def test_an_installed_wheel_finds_its_sample_session(tmp_path):
     _borrow_dependencies(python)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
                    check=True, capture_output=True, env=env, timeout=300)
-    code = ("import lsexplorer; from lsexplorer.core.samples import sample_session_path; "
+    code = ("import lsexplorer; from lsexplorer.core.store.samples import sample_session_path; "
             "from lsexplorer import app_resources as r; from lsexplorer.gui.layout_file import load_layout; "
             "print(lsexplorer.__file__); print(sample_session_path()); print(r.resource_root()); "
             "print(len(r.icon_png(256)), r.desktop_entry().count('\\nExec='), len(load_layout().screens))")
@@ -89,6 +89,6 @@ def test_the_borrowed_dependencies_are_this_environments(tmp_path):
 
 
 def test_a_checkout_finds_its_own_sample_session():
-    from lsexplorer.core.samples import sample_session_path
+    from lsexplorer.core.store.samples import sample_session_path
 
     assert sample_session_path() == ROOT / "sample_data" / "toy_width5.h5"

@@ -12,21 +12,21 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.cli import format_paths
-from lsexplorer.core.channel_model import LimitStructure, limit_output, realise
-from lsexplorer.core.channels import network_output
-from lsexplorer.core.classify import Tolerances
-from lsexplorer.core.critical_lm import critical_point_lm
-from lsexplorer.core.hessian import loss_grad_hessian
-from lsexplorer.core.muller_brown import SADDLES, muller_brown
-from lsexplorer.core.neb import NEBConfig
-from lsexplorer.core.path_points import saddle_session
-from lsexplorer.core.path_saddle import fd_check, outcome_label
+from lsexplorer.cli.commands import format_paths
+from lsexplorer.core.channels.limit_model import LimitStructure, limit_output, realise
+from lsexplorer.core.channels.flat_channel import network_output
+from lsexplorer.core.base.classify import Tolerances
+from lsexplorer.core.critical.critical_lm import critical_point_lm
+from lsexplorer.core.landscape.hessian import loss_grad_hessian
+from lsexplorer.core.landscape.muller_brown import SADDLES, muller_brown
+from lsexplorer.core.paths.neb import NEBConfig
+from lsexplorer.core.paths.path_points import saddle_session
+from lsexplorer.core.paths.path_saddle import fd_check, outcome_label
 from lsexplorer.core.analyses import paths as stored_paths
-from lsexplorer.core.paths import PathConfig, path_analysis
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.samples import sample_session_path
-from lsexplorer.core.session import load_session
+from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.store.samples import sample_session_path
+from lsexplorer.core.store.session import load_session
 
 
 def _planted(t: torch.Tensor) -> torch.Tensor:
@@ -101,7 +101,7 @@ def test_toy_path_outcome_is_stored_listed_and_opens_as_a_session(toy_path, tmp_
 
 def test_a_path_stored_before_outcomes_reads_as_unresolved(toy_path):
     from lsexplorer.core.analyses import paths as stored
-    from lsexplorer.core.paths import PathResult
+    from lsexplorer.core.paths.minimum_energy import PathResult
 
     session, r = toy_path
     old = r.to_dict()

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize, root
 
-from lsexplorer.core.alignment import align_to
-from lsexplorer.core.muller_brown import MINIMA, SADDLES, muller_brown_landscape
-from lsexplorer.core.neb import NEBConfig, auto_neb, improved_tangents, neb, neb_forces
-from lsexplorer.core.nets import MLPSpec, flatten, unflatten
+from lsexplorer.core.symmetry.alignment import align_to
+from lsexplorer.core.landscape.muller_brown import MINIMA, SADDLES, muller_brown_landscape
+from lsexplorer.core.paths.neb import NEBConfig, auto_neb, improved_tangents, neb, neb_forces
+from lsexplorer.core.landscape.nets import MLPSpec, flatten, unflatten
 from lsexplorer.core.analyses import paths as stored_paths
-from lsexplorer.core.paths import PathConfig, path_analysis, path_summary, read_path, write_path
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.saddle_search import SaddleConfig, find_saddle
-from lsexplorer.core.slices import batched_loss
-from lsexplorer.core.symmetry import flip_neuron_pair, permute_neurons, sign_flip
+from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis, path_summary, read_path, write_path
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.paths.saddle_search import SaddleConfig, find_saddle
+from lsexplorer.core.landscape.slices import batched_loss
+from lsexplorer.core.symmetry.operations import flip_neuron_pair, permute_neurons, sign_flip
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "toy_width5.h5"
 
@@ -115,7 +115,7 @@ def test_sigmoid_without_biases_aligns_through_a_function_preserving_pair_flip()
 
 
 def test_toy_path_from_a_local_minimum_beats_the_straight_line_and_is_stored(tmp_path):
-    from lsexplorer.core.session import load_session, save_session
+    from lsexplorer.core.store.session import load_session, save_session
 
     session = load_session(SAMPLE)
     row = int(np.flatnonzero(session.runs.kind == "local_min")[0])
@@ -160,7 +160,7 @@ def _numpy_grad(session, theta):
 
 
 def test_path_rejects_bad_runs():
-    from lsexplorer.core.session import load_session
+    from lsexplorer.core.store.session import load_session
 
     session = load_session(SAMPLE)
     with pytest.raises(ValueError, match="run must be an index"):
@@ -172,7 +172,7 @@ def test_path_rejects_bad_runs():
 
 
 def test_cli_path_reports_bad_input_in_one_line(tmp_path, capsys):
-    from lsexplorer.cli import main
+    from lsexplorer.cli.commands import main
 
     assert main(["path", str(SAMPLE), "--from", "1", "--to", "nearest"]) == 2
     assert "--to must be a run index or 'global'" in capsys.readouterr().err
@@ -183,9 +183,9 @@ def test_cli_path_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 def test_a_point_split_off_a_saddle_line_is_certified_through_the_narrower_net():
-    from lsexplorer.core.path_saddle import symmetry_reduced_saddle
-    from lsexplorer.core.session import load_session
-    from lsexplorer.core.symmetry import incoming_vectors, nearest_neuron_pair
+    from lsexplorer.core.paths.path_saddle import symmetry_reduced_saddle
+    from lsexplorer.core.store.session import load_session
+    from lsexplorer.core.symmetry.operations import incoming_vectors, nearest_neuron_pair
 
     session = load_session(SAMPLE)
     spec, x, y = session.spec, session.x, session.y

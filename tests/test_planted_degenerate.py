@@ -12,8 +12,8 @@ import json
 import numpy as np
 from numpy_reference import loss_grad_hessian
 
-from lsexplorer.cli import main
-from lsexplorer.core.session import load_session
+from lsexplorer.cli.commands import main
+from lsexplorer.core.store.session import load_session
 
 GRID = np.arange(-20, 21) / 4.0
 X = np.stack(np.meshgrid(GRID, GRID, indexing="ij"), axis=-1).reshape(-1, 2)

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from lsexplorer.core.data import teacher_outputs, toy_teacher
-from lsexplorer.core.nets import MLPSpec
-from lsexplorer.core.polish import embed_point, find_reduction, reduce_point
-from lsexplorer.core.symmetry import duplicate_neuron
+from lsexplorer.core.data.datasets import teacher_outputs, toy_teacher
+from lsexplorer.core.landscape.nets import MLPSpec
+from lsexplorer.core.critical.polish import embed_point, find_reduction, reduce_point
+from lsexplorer.core.symmetry.operations import duplicate_neuron
 
 
 def test_reduction_of_a_duplicated_teacher_neuron_is_the_teacher_and_embeds_back_exactly():
@@ -44,9 +44,9 @@ def test_nothing_to_reduce_at_distinct_neurons():
 
 
 def test_sign_flipped_duplicate_of_the_teacher_is_merged_and_keeps_its_orientation(toy):
-    from lsexplorer.core.polish import flip_for_merging
-    from lsexplorer.core.refine import refine
-    from lsexplorer.core.symmetry import match_to_teacher, sign_flip
+    from lsexplorer.core.critical.polish import flip_for_merging
+    from lsexplorer.core.critical.refine import refine
+    from lsexplorer.core.symmetry.operations import match_to_teacher, sign_flip
 
     tspec, tth = toy_teacher()
     spec, wide = duplicate_neuron(tspec, tth, 1, 1, 2.0)  # outgoing weights -2 and +1 on one neuron

@@ -5,9 +5,9 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
-from lsexplorer.core.analyze import analyze_session
-from lsexplorer.core.experiment import build_config, run_experiment
-from lsexplorer.core.session import load_session
+from lsexplorer.core.analyses.analyze import analyze_session
+from lsexplorer.core.experiment.experiment import build_config, run_experiment
+from lsexplorer.core.store.session import load_session
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core import hessian as hs
-from lsexplorer.core.classify import classify, loss_scale
-from lsexplorer.core.data import toy_teacher
-from lsexplorer.core.nets import MLPSpec, loss_and_grad, xavier_init
-from lsexplorer.core.refine import RefineConfig, refine
+from lsexplorer.core.landscape import hessian as hs
+from lsexplorer.core.base.classify import classify, loss_scale
+from lsexplorer.core.data.datasets import toy_teacher
+from lsexplorer.core.landscape.nets import MLPSpec, loss_and_grad, xavier_init
+from lsexplorer.core.critical.refine import RefineConfig, refine
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 

@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import pytest
 
-from lsexplorer.core.session import SessionError, load_session, save_session, session_writer
+from lsexplorer.core.store.session import SessionError, load_session, save_session, session_writer
 from reliability_support import ENV, REPO, cli, run_main, small_session
 
 
@@ -119,9 +119,9 @@ def _leftovers(folder: Path) -> list[str]:
 
 SAVE_WITHOUT_PRECHECK = textwrap.dedent("""
     import sys
-    import lsexplorer.core.atomic_write as aw
+    import lsexplorer.core.store.atomic_write as aw
     aw._check_room = lambda folder, size: None   # reach the writes themselves
-    from lsexplorer.cli import main
+    from lsexplorer.cli.commands import main
     sys.exit(main(sys.argv[1:]))
 """)
 
@@ -142,7 +142,7 @@ def file_size_limit():
 def test_file_size_limit_during_save(copy, precheck, file_size_limit, monkeypatch):
     before = sha(copy)
     if not precheck:
-        import lsexplorer.core.atomic_write as aw
+        import lsexplorer.core.store.atomic_write as aw
 
         monkeypatch.setattr(aw, "_check_room", lambda folder, size: None)
     file_size_limit(copy.stat().st_size // 2)
@@ -210,8 +210,8 @@ def test_bad_output_paths_are_found_before_any_work(copy, tmp_path, target, need
 
 
 def test_estimates_scale_with_the_run():
-    from lsexplorer.core.experiment import build_config
-    from lsexplorer.core.resources import LONG_SECONDS, estimate_experiment
+    from lsexplorer.core.experiment.experiment import build_config
+    from lsexplorer.core.base.estimates import LONG_SECONDS, estimate_experiment
 
     default = estimate_experiment(build_config("toy"))
     assert default.seconds < LONG_SECONDS and default.memory < 1e9  # the thesis protocol starts without --yes
@@ -223,8 +223,8 @@ def test_estimates_scale_with_the_run():
 
 
 def test_snapshot_losses_in_chunks_match_a_direct_evaluation(toy, monkeypatch):
-    import lsexplorer.core.experiment as experiment
-    from lsexplorer.core.nets import MLPSpec
+    import lsexplorer.core.experiment.experiment as experiment
+    from lsexplorer.core.landscape.nets import MLPSpec
     from numpy_reference import loss_grad_hessian
 
     spec = MLPSpec((2, 3, 1))
@@ -273,7 +273,7 @@ HOSTILE = {"external link": (_external_link, "external link"), "soft link": (_so
 
 MEASURE = textwrap.dedent("""
     import json, sys, time
-    from lsexplorer.core.session import SessionError, load_session
+    from lsexplorer.core.store.session import SessionError, load_session
 
     def peak_kb():
         return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
@@ -430,8 +430,8 @@ def test_a_writer_killed_while_holding_the_lock_leaves_the_session_whole_and_unl
 
 
 def test_a_stored_data_kind_of_the_wrong_type_is_named_not_a_crash():
-    from lsexplorer.core.config_schema import ConfigValueError, check_stored_config
-    from lsexplorer.core.session import load_session
+    from lsexplorer.core.base.config_schema import ConfigValueError, check_stored_config
+    from lsexplorer.core.store.session import load_session
 
     config = load_session(Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5").config
     for bad in (["toy"], {"k": 1}, 3):

@@ -1,7 +1,7 @@
 """200 random mutations of a valid session (bit flips, attribute edits, dataset swaps and
 replacements, deletions): every command exits 0 or 2 (never a traceback) and stays far below 1 GB.
 
-Most commands run in this process through ``lsexplorer.cli.main`` (fast); a few run as processes of
+Most commands run in this process through ``lsexplorer.cli.commands.main`` (fast); a few run as processes of
 their own, including one figure export of a damaged but readable session.
 """
 
@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
-from lsexplorer.core.session import save_session
+from lsexplorer.core.store.session import save_session
 from reliability_support import ENV, run_main, small_session
 
 N_MUTATIONS = 200
@@ -112,7 +112,7 @@ MUTATIONS = (flip_bits, edit_attribute, swap_datasets, replace_object)
 
 PEAK = textwrap.dedent("""
     import sys
-    from lsexplorer.cli import main
+    from lsexplorer.cli.commands import main
     code = main(sys.argv[2:])
     peak = next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]
     open(sys.argv[1], "w").write(peak)

@@ -8,14 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.relu_gaussian import (
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.population.relu_gaussian import (
     ReluGaussian,
     identity_teacher,
     monte_carlo_loss,
     xavier_normal,
 )
-from lsexplorer.core.relu_gaussian_descent import (
+from lsexplorer.core.population.descent import (
     DescentConfig,
     certify_population,
     descend,

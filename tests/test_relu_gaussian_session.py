@@ -6,17 +6,17 @@ import h5py
 import numpy as np
 import pytest
 
-from lsexplorer.cli import main
-from lsexplorer.core.analyze import analyze_session
-from lsexplorer.core.experiment import ConfigError, build_config, run_experiment
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.relu_gaussian_session import (
+from lsexplorer.cli.commands import main
+from lsexplorer.core.analyses.analyze import analyze_session
+from lsexplorer.core.experiment.experiment import ConfigError, build_config, run_experiment
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.population.relu_gaussian_session import (
     is_population,
     population_problem,
     session_landscape,
 )
-from lsexplorer.core.session import load_session, save_session
-from lsexplorer.core.slices import batched_loss, landscape_values
+from lsexplorer.core.store.session import load_session, save_session
+from lsexplorer.core.landscape.slices import batched_loss, landscape_values
 
 
 @pytest.fixture(scope="module")

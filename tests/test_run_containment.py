@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsexplorer.core import symmetric_eigen
-from lsexplorer.core.run_failure import failure_reason, is_numerical_failure
+from lsexplorer.core.landscape import symmetric_eigen
+from lsexplorer.core.base.numerical_failure import failure_reason, is_numerical_failure
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -78,9 +78,9 @@ def test_numerical_failures_are_told_from_bugs_and_stops():
 
 def test_one_failing_refinement_leaves_the_other_points_certified(toy, monkeypatch):
     """A LinAlgError in one point's refinement makes that point ``not_converged`` with the reason."""
-    from lsexplorer.core import certify as certify_module
-    from lsexplorer.core.nets import MLPSpec, xavier_init
-    from lsexplorer.core.progress import run_generator
+    from lsexplorer.core.critical import certify as certify_module
+    from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+    from lsexplorer.core.base.progress import run_generator
 
     spec = MLPSpec((2, 3, 1))
     thetas = xavier_init(spec, [1, 2, 3])
@@ -101,9 +101,9 @@ def test_one_failing_refinement_leaves_the_other_points_certified(toy, monkeypat
 
 
 def test_a_failing_population_polish_loses_only_its_seed(monkeypatch):
-    from lsexplorer.core import relu_gaussian_descent as rgd
-    from lsexplorer.core.progress import run_generator
-    from lsexplorer.core.relu_gaussian import ReluGaussian
+    from lsexplorer.core.population import descent as rgd
+    from lsexplorer.core.base.progress import run_generator
+    from lsexplorer.core.population.relu_gaussian import ReluGaussian
 
     problem = ReluGaussian(np.eye(2), 2)
     thetas = np.stack([problem.teacher.ravel() * f for f in (1.0, 1.1, 1.0)])
@@ -121,10 +121,10 @@ def test_a_failing_population_polish_loses_only_its_seed(monkeypatch):
 
 
 def test_an_analysis_failing_on_one_run_stores_the_others(monkeypatch):
-    from lsexplorer.core import analyze as analyze_module
+    from lsexplorer.core.analyses import analyze as analyze_module
     from lsexplorer.core.analyses import REGISTRY
-    from lsexplorer.core.progress import run_generator
-    from lsexplorer.core.session import load_session
+    from lsexplorer.core.base.progress import run_generator
+    from lsexplorer.core.store.session import load_session
 
     session = load_session(DATA.parent.parent / "sample_data" / "toy_width5.h5")
     session.analyses.pop("teacher_match", None)
@@ -145,7 +145,7 @@ def test_an_analysis_failing_on_one_run_stores_the_others(monkeypatch):
 
 def test_a_run_relabelled_in_place_keeps_its_whole_kind():
     """Kinds read from a file with short names only must still take the longest kind's name."""
-    from lsexplorer.core.session import Runs
+    from lsexplorer.core.store.session import Runs
 
     n, p = 2, 3
     runs = Runs(seed=np.arange(n), theta_init=np.zeros((n, p)), theta=np.zeros((n, p)), loss=np.zeros(n),
@@ -162,12 +162,12 @@ def test_a_run_relabelled_in_place_keeps_its_whole_kind():
 def test_an_imported_local_minimum_found_to_escape_is_stored_as_nonstrict_saddle(toy, tmp_path, capsys):
     """Imported points whose kinds are all short names; the escape search relabels one of them
     ``nonstrict_saddle`` and the save keeps it whole (it was cut to ``nonstrict_`` and refused)."""
-    from lsexplorer.cli import main
-    from lsexplorer.core.hessian import hessian, spectrum
-    from lsexplorer.core.nets import MLPSpec, xavier_init
-    from lsexplorer.core.refine import refine
-    from lsexplorer.core.session import load_session
-    from lsexplorer.core.symmetry import duplicate_neuron
+    from lsexplorer.cli.commands import main
+    from lsexplorer.core.landscape.hessian import hessian, spectrum
+    from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+    from lsexplorer.core.critical.refine import refine
+    from lsexplorer.core.store.session import load_session
+    from lsexplorer.core.symmetry.operations import duplicate_neuron
 
     spec3 = MLPSpec((2, 3, 1))
     theta3 = refine(spec3, xavier_init(spec3, [1])[0], toy.x, toy.y).theta

@@ -4,9 +4,9 @@ the measured growth, gap and outgoing norms equal to what was planted."""
 import numpy as np
 import torch
 
-from lsexplorer.core.channels import analyse_channel
-from lsexplorer.core.nets import MLPSpec, as_tensor, forward
-from lsexplorer.core.runoff import pre_activations, runoff_report
+from lsexplorer.core.channels.flat_channel import analyse_channel
+from lsexplorer.core.landscape.nets import MLPSpec, as_tensor, forward
+from lsexplorer.core.channels.runoff import pre_activations, runoff_report
 
 SPEC = MLPSpec((3, 4, 4, 1), "sigmoid", True)
 RNG = np.random.default_rng(7)

@@ -11,13 +11,13 @@ import h5py
 import numpy as np
 import pytest
 
-from lsexplorer.cli import main
-from lsexplorer.core.analyze import saddle_descent_analysis
-from lsexplorer.core.inertia import theorem3
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.saddle_descent import OUTCOMES, DescentConfig, SaddleDescent, perturbed_starts, saddle_descent
-from lsexplorer.core.session import load_session, save_session
-from lsexplorer.core.symmetry import duplicate_neuron
+from lsexplorer.cli.commands import main
+from lsexplorer.core.analyses.analyze import saddle_descent_analysis
+from lsexplorer.core.saddles.inertia import theorem3
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.saddles.saddle_descent import OUTCOMES, DescentConfig, SaddleDescent, perturbed_starts, saddle_descent
+from lsexplorer.core.store.session import load_session, save_session
+from lsexplorer.core.symmetry.operations import duplicate_neuron
 
 
 @pytest.fixture(scope="module")

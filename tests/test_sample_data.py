@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsexplorer.core.session import load_session
+from lsexplorer.core.store.session import load_session
 from numpy_reference import loss_grad_hessian
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
@@ -40,8 +40,8 @@ def test_every_certified_point_recomputes_in_closed_form(sample):
 
 
 def test_every_global_minimum_matches_the_teacher(sample):
-    from lsexplorer.core.analyze import MATCH_RESIDUAL
-    from lsexplorer.core.symmetry import match_to_teacher
+    from lsexplorer.core.analyses.analyze import MATCH_RESIDUAL
+    from lsexplorer.core.symmetry.operations import match_to_teacher
 
     runs = sample.runs
     rows = np.flatnonzero(runs.kind == "global_min")

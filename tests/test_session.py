@@ -18,9 +18,9 @@ import h5py
 import numpy as np
 import pytest
 
-from lsexplorer.core.data import toy_dataset
-from lsexplorer.core.nets import MLPSpec
-from lsexplorer.core.session import (FORMAT, FORMAT_VERSION, KINDS, LossCurve, Runs, Session, SessionError,
+from lsexplorer.core.data.datasets import toy_dataset
+from lsexplorer.core.landscape.nets import MLPSpec
+from lsexplorer.core.store.session import (FORMAT, FORMAT_VERSION, KINDS, LossCurve, Runs, Session, SessionError,
                                      Trajectory, load_session, save_session, validate_session)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -410,7 +410,7 @@ def test_killed_save_leaves_old_file_untouched(saved):
     child = textwrap.dedent(f"""
         import sys, time
         import h5py
-        from lsexplorer.core.session import load_session, save_session
+        from lsexplorer.core.store.session import load_session, save_session
         session = load_session({str(saved)!r})
         session.runs.theta = session.runs.theta + 1
         real = h5py.Group.create_dataset

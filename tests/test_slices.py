@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core.data import toy_teacher
-from lsexplorer.core.nets import MLPSpec, loss
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.slices import (LineSlice, PCADirections, PlaneSlice, Projection, SaddlePlane, line_slice,
+from lsexplorer.core.data.datasets import toy_teacher
+from lsexplorer.core.landscape.nets import MLPSpec, loss
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.landscape.slices import (LineSlice, PCADirections, PlaneSlice, Projection, SaddlePlane, line_slice,
                                     pca_directions, plane_slice, project, random_directions, saddle_plane)
-from lsexplorer.core.session import _read_analyses, _write_analyses
-from lsexplorer.core.symmetry import duplicate_neuron, incoming_vectors
+from lsexplorer.core.store.session import _read_analyses, _write_analyses
+from lsexplorer.core.symmetry.operations import duplicate_neuron, incoming_vectors
 
 
 def direct_loss(spec, theta, x, y):

@@ -20,11 +20,11 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from lsexplorer.cli import main as cli_main  # noqa: E402
-from lsexplorer.core.progress import run_generator  # noqa: E402
-from lsexplorer.core.session import load_session  # noqa: E402
-from lsexplorer.core.sweep import run_sweep  # noqa: E402
-from lsexplorer.core.sweep_manifest import SweepError, plan_sweep, read_manifest  # noqa: E402
+from lsexplorer.cli.commands import main as cli_main  # noqa: E402
+from lsexplorer.core.base.progress import run_generator  # noqa: E402
+from lsexplorer.core.store.session import load_session  # noqa: E402
+from lsexplorer.core.sweep.sweep import run_sweep  # noqa: E402
+from lsexplorer.core.sweep.manifest import SweepError, plan_sweep, read_manifest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A small Gaussian-teacher problem whose end points refine in well under a second each; widths 2
@@ -109,7 +109,7 @@ def toml_file(tmp_path_factory) -> Path:
 
 
 def _plan(toml_file: Path, chunk: int):
-    from lsexplorer.core.experiment import read_toml
+    from lsexplorer.core.experiment.experiment import read_toml
 
     return plan_sweep("gaussian", read_toml(toml_file), {"seeds": {"count": N_SEEDS}}, WIDTHS, None, chunk)
 
@@ -354,7 +354,7 @@ def test_a_second_sweep_into_a_busy_folder_is_refused_at_once_without_a_cluster(
     folder = tmp_path / "sweep"
     folder.mkdir()
     manifest = Path(os.path.realpath(folder / "sweep.json"))
-    code = ("import time; from pathlib import Path; from lsexplorer.core.writer_lock import writer_lock\n"
+    code = ("import time; from pathlib import Path; from lsexplorer.core.store.writer_lock import writer_lock\n"
             f"with writer_lock(Path({str(manifest)!r})):\n"
             "    print('held', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=_env())

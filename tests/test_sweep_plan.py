@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from lsexplorer.cli import main as cli_main
-from lsexplorer.core.experiment import ConfigError
-from lsexplorer.core.sweep_manifest import (
+from lsexplorer.cli.commands import main as cli_main
+from lsexplorer.core.experiment.experiment import ConfigError
+from lsexplorer.core.sweep.manifest import (
     SweepChunk,
     SweepError,
     check_same_sweep,
@@ -21,7 +21,7 @@ from lsexplorer.core.sweep_manifest import (
     write_chunk,
     write_manifest,
 )
-from lsexplorer.core.sweep_outcomes import group_of, ordered_groups, read_sweep_outcomes, wilson_interval
+from lsexplorer.core.sweep.outcomes import group_of, ordered_groups, read_sweep_outcomes, wilson_interval
 
 
 def test_plan_covers_every_seed_of_every_point_once():
@@ -144,7 +144,7 @@ def test_sweep_cli_refuses_bad_requests_with_one_line(tmp_path, capsys):
 def test_bundled_sweep_is_complete_and_its_sessions_load():
     from pathlib import Path
 
-    from lsexplorer.core.session import load_session
+    from lsexplorer.core.store.session import load_session
 
     folder = Path(__file__).resolve().parents[1] / "sample_data" / "toy_sweep"
     outcomes = read_sweep_outcomes(folder)
@@ -164,8 +164,8 @@ def test_a_second_sweep_into_the_same_folder_is_refused_while_the_first_runs(tmp
     import sys
     from pathlib import Path
 
-    from lsexplorer.core.progress import run_generator
-    from lsexplorer.core.sweep import run_sweep
+    from lsexplorer.core.base.progress import run_generator
+    from lsexplorer.core.sweep.sweep import run_sweep
 
     plan = plan_sweep("toy", None, {"seeds": {"count": 2}}, [3], None, chunk=2)
     folder = tmp_path / "sweep"
@@ -173,7 +173,7 @@ def test_a_second_sweep_into_the_same_folder_is_refused_while_the_first_runs(tmp
     manifest = Path(os.path.realpath(folder / "sweep.json"))
     root = Path(__file__).resolve().parents[1]
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from lsexplorer.core.writer_lock import writer_lock\n"
+        [sys.executable, "-c", "import sys, time; from lsexplorer.core.store.writer_lock import writer_lock\n"
          f"with writer_lock(__import__('pathlib').Path({str(manifest)!r})):\n"
          "    print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
@@ -222,7 +222,7 @@ class _FirstChunkClient:
 
 
 def test_an_interrupt_between_a_chunk_file_and_the_manifest_leaves_the_manifest_true(tmp_path, monkeypatch):
-    from lsexplorer.core import sweep
+    from lsexplorer.core.sweep import sweep
 
     plan = plan_sweep("toy", None, {"seeds": {"count": 4}}, [3], None, chunk=2)
     calls = []

@@ -6,9 +6,9 @@ import scipy.linalg
 import scipy.optimize
 import torch
 
-from lsexplorer.core.data import toy_dataset, toy_teacher
-from lsexplorer.core.nets import MLPSpec, forward, loss, loss_and_grad
-from lsexplorer.core.symmetry import (duplicate_neuron, flip_neuron_pair, flips_preserve_function, incoming_vectors,
+from lsexplorer.core.data.datasets import toy_dataset, toy_teacher
+from lsexplorer.core.landscape.nets import MLPSpec, forward, loss, loss_and_grad
+from lsexplorer.core.symmetry.operations import (duplicate_neuron, flip_neuron_pair, flips_preserve_function, incoming_vectors,
                                       match_to_teacher, merge_neurons, nearest_neuron_distances, nearest_neuron_pair,
                                       outgoing_weights, permute_neurons, remove_neuron, saddle_line, sign_flip, sign_flip_offset)
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core.landscape import Landscape, network_landscape
-from lsexplorer.core.hessian import directional_derivative
-from lsexplorer.core.nets import MLPSpec, loss, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.refine import refine
-from lsexplorer.core.session import load_session, save_session
-from lsexplorer.core.symmetry import duplicate_neuron
-from lsexplorer.core.theorems import (TheoremReport, directional_derivatives, saddle_theorem_report,
+from lsexplorer.core.landscape.surface import Landscape, network_landscape
+from lsexplorer.core.landscape.hessian import directional_derivative
+from lsexplorer.core.landscape.nets import MLPSpec, loss, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.critical.refine import refine
+from lsexplorer.core.store.session import load_session, save_session
+from lsexplorer.core.symmetry.operations import duplicate_neuron
+from lsexplorer.core.saddles.theorems import (TheoremReport, directional_derivatives, saddle_theorem_report,
                                       third_derivative, theorem_report)
 
 from test_session import make_session

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from lsexplorer.core import nets
-from lsexplorer.core import train_kernels as tk
-from lsexplorer.core.data import gaussian_teacher_dataset, toy_dataset
-from lsexplorer.core.nets import MLPSpec, xavier_init
-from lsexplorer.core.progress import run_generator
-from lsexplorer.core.train import (TrainConfig, TrainProgress, log_spaced_epochs, resolve_device, train,
+from lsexplorer.core.landscape import nets
+from lsexplorer.core.training import kernels as tk
+from lsexplorer.core.data.datasets import gaussian_teacher_dataset, toy_dataset
+from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.training.train import (TrainConfig, TrainProgress, log_spaced_epochs, resolve_device, train,
                                    tune_glibc_malloc)
 
 TOY = toy_dataset()

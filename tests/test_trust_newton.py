@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lsexplorer.core.data import gaussian_teacher_dataset
-from lsexplorer.core.hessian import float64_problem, loss_grad_hessian
-from lsexplorer.core.nets import MLPSpec, xavier_init
-from lsexplorer.core.refine import RefineConfig, refine
-from lsexplorer.core.trust_newton import trust_newton, trust_region_step
+from lsexplorer.core.data.datasets import gaussian_teacher_dataset
+from lsexplorer.core.landscape.hessian import float64_problem, loss_grad_hessian
+from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+from lsexplorer.core.critical.refine import RefineConfig, refine
+from lsexplorer.core.critical.trust_newton import trust_newton, trust_region_step
 
 
 def model(lam, c, p):

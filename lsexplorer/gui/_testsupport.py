@@ -15,11 +15,11 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from ..core.classify import Tolerances
-from ..core.data import toy_dataset, toy_teacher
-from ..core.nets import MLPSpec, xavier_init
-from ..core.progress import Progress
-from ..core.session import LossCurve, Runs, Session, Trajectory
+from ..core.base.classify import Tolerances
+from ..core.base.progress import Progress
+from ..core.data.datasets import toy_dataset, toy_teacher
+from ..core.landscape.nets import MLPSpec, xavier_init
+from ..core.store.session import LossCurve, Runs, Session, Trajectory
 from .workers import running_threads, stop_all_workers
 
 TOLERANCES = Tolerances().to_dict()
@@ -87,7 +87,7 @@ def make_deep_gui_session(S: int = 3, d_in: int = 10, hidden: tuple[int, ...] = 
 
     Losses, gradients and Hessian spectra are the exact ones of each row's point.
     """
-    from ..core.hessian import loss_grad_hessian
+    from ..core.landscape.hessian import loss_grad_hessian
 
     rng = np.random.default_rng(seed)
     spec = MLPSpec((d_in, *hidden, 1), "sigmoid", True)

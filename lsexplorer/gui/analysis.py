@@ -3,7 +3,7 @@
 Readers (:func:`closest_saddle_of`, :func:`mu_sweep_of`, :func:`escape_of`) are the core registry's
 (:mod:`lsexplorer.core.analyses`): the core's result objects, None where absent.
 
-:class:`AnalysisQueue` computes what a panel asks for with :func:`lsexplorer.core.analyze.analyze_session`
+:class:`AnalysisQueue` computes what a panel asks for with :func:`lsexplorer.core.analyses.analyze.analyze_session`
 in a :class:`~lsexplorer.gui.workers.Worker`. The worker never touches the shown session: it works on a
 copy whose ``analyses`` tree and ``runs.kind`` are its own (the only things ``analyze_session`` writes),
 and on the GUI thread the copy's tree and kinds replace the session's. Requests run one at a time, so
@@ -20,12 +20,12 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from ..core.analyses import closest_saddle, escape, mu_sweep
+from ..core.analyses.analyze import FAILED, analyze_session
 from ..core.analyses.escape import EscapeResult
-from ..core.analyze import FAILED, analyze_session
-from ..core.closest_saddle import ClosestSaddle
-from ..core.inertia import MuSweep
-from ..core.kinds import Kind
-from ..core.session import Session
+from ..core.base.kinds import Kind
+from ..core.saddles.closest_saddle import ClosestSaddle
+from ..core.saddles.inertia import MuSweep
+from ..core.store.session import Session
 from .workers import Worker
 
 #: Analyses a panel may request, in the names of :data:`lsexplorer.core.analyses.REGISTRY`.

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
-from ..core.samples import bundled_samples, sample_session_path
 from ..core.analyses.opening import open_session
-from ..core.session import Session, SessionError, save_session
+from ..core.store.samples import bundled_samples, sample_session_path
+from ..core.store.session import Session, SessionError, save_session
 from .export import (
     FIGURE_FORMATS,
     ExportError,
@@ -308,7 +308,7 @@ class MainWindow(QMainWindow):
 
     def import_dialog(self):
         """File ▸ Import students…: the (non-blocking) dialog; accepting it starts :meth:`import_students`."""
-        from ..core.experiment import PRESETS
+        from ..core.experiment.experiment import PRESETS
         from .import_dialog import QtImportDialog
 
         self.import_box = QtImportDialog(self, list(PRESETS), self.model.path, Path(self._last_dir()))
@@ -330,7 +330,7 @@ class MainWindow(QMainWindow):
         return worker
 
     def _import_failed(self, exc: BaseException) -> None:
-        from ..core.errors import InputError
+        from ..core.base.errors import InputError
 
         if isinstance(exc, InputError):  # the importer's, the config's and the session's one-line reasons
             self.show_error("Cannot import students", str(exc))

@@ -1,6 +1,6 @@
 """The "New experiment…" dialog: a training config built and validated by ``core.experiment``.
 
-Every edit re-runs :func:`~lsexplorer.core.experiment.build_config` with the preset and the fields
+Every edit re-runs :func:`~lsexplorer.core.experiment.experiment.build_config` with the preset and the fields
 as overrides — the same path as ``lsexplorer train`` — so the dialog accepts exactly the configs the
 CLI accepts and shows the same one-line reason for the ones it refuses. The dialog also asks where
 the finished session will be saved, so a long run needs nobody at the end.
@@ -40,8 +40,8 @@ SETTINGS_GROUP = "new_experiment"
 
 
 def experiment_module():
-    """``lsexplorer.core.experiment``, imported on first use (it pulls in torch and the trainers)."""
-    from ..core import experiment
+    """``lsexplorer.core.experiment.experiment``, imported on first use (it pulls in torch and the trainers)."""
+    from ..core.experiment import experiment
 
     return experiment
 
@@ -228,7 +228,7 @@ class QtExperimentDialog(QDialog):
 
     @staticmethod
     def _check_device(device: str) -> None:
-        from ..core.train import resolve_device
+        from ..core.training.train import resolve_device
 
         resolve_device(device)
 

@@ -17,7 +17,7 @@ the PNG is ``round(mm / 25.4 * dpi)`` pixels wide and records its dpi.
 
 Every file is written whole or not at all: a figure is rendered into memory (Qt's paint devices
 report no write error, so a figure drawn straight onto a full disk came out cut off), then
-:func:`write_whole` hands the bytes to :func:`~lsexplorer.core.atomic_write.write_atomically` (room
+:func:`write_whole` hands the bytes to :func:`~lsexplorer.core.store.atomic_write.write_atomically` (room
 check, temporary name, fsync, rename). The exporters of pyqtgraph's dialog go the same way.
 
 Export a plot only after it was shown and laid out (DESIGN.md): a never-shown widget has no size.
@@ -42,8 +42,8 @@ from PySide6.QtGui import QColor, QImage, QPageSize, QPainter, QPdfWriter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QMessageBox, QWidget
 
-from ..core.atomic_write import SaveError, check_save_target, write_atomically
-from ..core.errors import InputError
+from ..core.base.errors import InputError
+from ..core.store.atomic_write import SaveError, check_save_target, write_atomically
 from .page_layout import PageGeometry, laid_out_for_page
 from .page_size import PageSize
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.analyses import closest_saddle, escape, mu_sweep
-from ..core.atomic_write import files_kept
-from ..core.kinds import Kind
+from ..core.base.kinds import Kind
+from ..core.store.atomic_write import files_kept
 from .export import FIGURE_FORMATS, ExportError, export_figure, write_csv
 from .page_size import PageSize
 

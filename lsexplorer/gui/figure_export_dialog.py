@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.errors import InputError
+from ..core.base.errors import InputError
 from .dialog_parts import ok_cancel_buttons, problem_label
 from .export import FIGURE_FORMATS
 from .page_size import (

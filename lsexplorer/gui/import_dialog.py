@@ -2,7 +2,7 @@
 
 The dialog collects what ``lsexplorer import`` takes — files, where the data and network come from
 (a preset, a TOML config, or the open session), the hidden width, refine or not, and the session
-file to write — and :func:`import_and_save` runs :func:`lsexplorer.core.importer.import_files` in the
+file to write — and :func:`import_and_save` runs :func:`lsexplorer.core.experiment.importer.import_files` in the
 worker, then saves. Errors in the files come back as the importer's one-line messages.
 """
 
@@ -37,8 +37,8 @@ TOML = "TOML config…"
 
 def import_and_save(files: list[str], source: dict, refine: bool, path: Path, stop: threading.Event | None = None):
     """Worker generator: the importer's progress records, then the session saved to ``path``; returns ``path``."""
-    from ..core.importer import import_files
-    from ..core.session import save_session
+    from ..core.experiment.importer import import_files
+    from ..core.store.session import save_session
 
     session = yield from import_files(files, refine=refine, stop=stop, **source)
     save_session(session, path)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..app_resources import DEFAULT_LAYOUT, layout_text
-from ..core.errors import InputError
+from ..core.base.errors import InputError
 
 LAYOUT_FORMAT = "lsexplorer.layout"
 LAYOUT_VERSION = 1

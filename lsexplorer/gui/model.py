@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from ..core.nets import MLPSpec
-from ..core.session import Session
-from ..core import symmetry
+from ..core.landscape.nets import MLPSpec
+from ..core.store.session import Session
+from ..core.symmetry import operations as symmetry
 from .analysis import AnalysisQueue
 from .workers import TaskRegistry
 
 
 class SessionModel(QObject):
-    """The open :class:`~lsexplorer.core.session.Session` (or none) and the current run.
+    """The open :class:`~lsexplorer.core.store.session.Session` (or none) and the current run.
 
     Signals
     -------

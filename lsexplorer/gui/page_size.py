@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..core.errors import InputError
+from ..core.base.errors import InputError
 
 #: Width of one column and of two columns (the full text width) of a journal page, in mm.
 ONE_COLUMN_MM = 85.0
@@ -59,7 +59,7 @@ class PageSize:
     ``width_mm`` wide; ``height_mm`` high, or ``None`` for the on-screen view's aspect (kept within
     :data:`ASPECT_RANGE`); PNGs rendered at ``dpi``; axis labels and titles ``font_pt`` points, tick
     labels and legend text one point less. Values outside the accepted ranges raise
-    :class:`~lsexplorer.core.errors.InputError` with a one-line reason.
+    :class:`~lsexplorer.core.base.errors.InputError` with a one-line reason.
     """
 
     width_mm: float = ONE_COLUMN_MM

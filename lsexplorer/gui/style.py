@@ -13,7 +13,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsItem, QSizePolicy
 
-from ..core.kinds import Kind
+from ..core.base.kinds import Kind
+
 
 class _KindColors(dict):
     """Colours by stored kind name; a kind without its own colour is drawn grey."""
@@ -23,7 +24,7 @@ class _KindColors(dict):
 
 
 UNKNOWN_KIND_COLOR = "#999999"
-#: Colour-blind-safe (Okabe–Ito) colours per kind (names and labels: :class:`lsexplorer.core.kinds.Kind`).
+#: Colour-blind-safe (Okabe–Ito) colours per kind (names and labels: :class:`lsexplorer.core.base.kinds.Kind`).
 KIND_COLORS = _KindColors({
     Kind.GLOBAL_MIN: "#009E73",
     Kind.LOCAL_MIN: "#E69F00",

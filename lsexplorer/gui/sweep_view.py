@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.sweep_outcomes import SweepOutcomes, read_sweep_outcomes
+from ..core.sweep.outcomes import SweepOutcomes, read_sweep_outcomes
 from .export import FIGURE_FORMATS, ExportError, export_figure, write_csv
 from .figure_export_dialog import QtFigureExportDialog
 from .page_size import PageSize

@@ -36,9 +36,9 @@ from PySide6.QtCore import (
     Slot,
 )
 
-from ..core.autodiff import FORWARD_AD_LOCK
+from ..core.landscape.autodiff import FORWARD_AD_LOCK
 
-#: The core's lock around torch's forward-mode derivatives (:mod:`lsexplorer.core.autodiff`). Core
+#: The core's lock around torch's forward-mode derivatives (:mod:`lsexplorer.core.landscape.autodiff`). Core
 #: takes it itself wherever it enters forward mode, so worker code needs no lock of its own; it is
 #: named here for code that wants to keep the core's derivative computations out for a while.
 TORCH_AUTODIFF_LOCK = FORWARD_AD_LOCK
@@ -277,7 +277,7 @@ STAGE_WORDS = {"train": "training", "certify": "certifying"}
 
 
 def default_progress(record: object) -> tuple[int, int, str]:
-    """``(done, total, text)`` of a core :class:`~lsexplorer.core.progress.Progress` record, the one
+    """``(done, total, text)`` of a core :class:`~lsexplorer.core.base.progress.Progress` record, the one
     adapter from core progress to the status bar; records without those fields count as nothing."""
     done = int(getattr(record, "done", 0) or 0)
     total = int(getattr(record, "total", 0) or 0)

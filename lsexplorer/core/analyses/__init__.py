@@ -2,7 +2,7 @@
 
 Each analysis is one module here exposing ``ANALYSIS`` (:class:`~.base.Analysis`): its name, what it
 needs, a per-run compute generator, and the writer and typed reader of its part of ``/analyses``.
-:func:`lsexplorer.core.analyze.analyze_session`, the CLI's ``analyze`` flags and ``info``, the GUI's
+:func:`lsexplorer.core.analyses.analyze.analyze_session`, the CLI's ``analyze`` flags and ``info``, the GUI's
 panels and the export all go through :data:`REGISTRY` and the modules' readers; none of them knows a
 stored layout. Adding an analysis: write its module, add it to :data:`REGISTRY` below. A session is
 opened with :func:`lsexplorer.core.analyses.opening.open_session`, which checks each stored analysis
@@ -17,7 +17,7 @@ from __future__ import annotations
 from . import channels, closest_saddle, escape, mu_sweep, saddle_descent, teacher_match, theorems
 from .base import Analysis, AnalyzeOptions, Check, Context
 
-#: Every analysis by name, in the order :func:`~lsexplorer.core.analyze.analyze_session` runs them
+#: Every analysis by name, in the order :func:`~lsexplorer.core.analyses.analyze.analyze_session` runs them
 #: (an analysis runs after those it needs).
 REGISTRY: dict[str, Analysis] = {a.name: a for a in (
     channels.ANALYSIS,

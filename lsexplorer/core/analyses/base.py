@@ -13,12 +13,12 @@ import threading
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ..population import is_population
-from ..progress import Progress
+from ..base.distribution import is_population
+from ..base.progress import Progress
 
 if TYPE_CHECKING:  # the registry imports without torch, so the CLI can list analyses quickly
-    from ..classify import Tolerances
-    from ..session import Session
+    from ..base.classify import Tolerances
+    from ..store.session import Session
 
 
 @dataclasses.dataclass

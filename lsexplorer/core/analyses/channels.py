@@ -2,7 +2,7 @@
 
 A run whose trained and refined points show a group of neurons running into a channel, with a
 certified critical point of the limit model, becomes ``channel`` (minimum at infinity) or
-``channel_saddle`` (saddle at infinity); see :mod:`lsexplorer.core.channels`. Certification does
+``channel_saddle`` (saddle at infinity); see :mod:`lsexplorer.core.channels.flat_channel`. Certification does
 the same for new sessions; this analysis brings older sessions up to date without retraining.
 Certification (``certify.py``) analyses every diverged point as it goes and stores what it finds
 here too. A row found in a channel gets the kind ``channel`` or ``channel_saddle``; its network
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ..kinds import Kind
+from ..base.kinds import Kind
 from .base import Analysis, Context, group_of
 
 if TYPE_CHECKING:
-    from ..channels import ChannelResult, ChannelSettings
-    from ..session import Session
+    from ..channels.flat_channel import ChannelResult, ChannelSettings
+    from ..store.session import Session
 
 GROUP = "channels"
 #: Kinds a channel analysis may (re)examine.
@@ -43,7 +43,7 @@ def rows(ctx: Context) -> list[int]:
 
 
 def compute(ctx: Context, row: int):
-    from ..channels import analyse_channel  # at call time: the registry imports without torch
+    from ..channels.flat_channel import analyse_channel  # at call time: the registry imports without torch
 
     s = ctx.session
     result = analyse_channel(s.spec, [s.runs.theta_trained[row], s.runs.theta[row]], s.x, s.y, ctx.tolerances,
@@ -57,7 +57,7 @@ def compute(ctx: Context, row: int):
 
 def write(session: Session, results: dict[int, ChannelAnalysis]) -> None:
     """Store the results, relabel the runs and rebuild the summary."""
-    from ..channels import ChannelSettings  # at call time: the registry imports without torch
+    from ..channels.flat_channel import ChannelSettings  # at call time: the registry imports without torch
 
     if results:
         store(session, {r: a.result for r, a in results.items()}, {r: a.kind_before for r, a in results.items()},
@@ -70,7 +70,7 @@ def store(session: Session, results: dict[int, ChannelResult], kind_before: dict
 
     Certification stores the channels it finds while training through this too.
     """
-    from ..channels import ChannelResult  # at call time: the registry imports without torch
+    from ..channels.flat_channel import ChannelResult  # at call time: the registry imports without torch
 
     group = session.analyses.setdefault(GROUP, {})
     group["settings"] = settings.to_dict()
@@ -100,7 +100,7 @@ def store(session: Session, results: dict[int, ChannelResult], kind_before: dict
 
 def read(session: Session | None, row: int) -> ChannelResult | None:
     """The stored channel analysis of run ``row``, None if absent."""
-    from ..channels import ChannelResult  # at call time: the registry imports without torch
+    from ..channels.flat_channel import ChannelResult  # at call time: the registry imports without torch
 
     if session is None or row < 0:
         return None

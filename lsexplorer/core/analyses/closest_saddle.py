@@ -1,10 +1,10 @@
 """``closest_saddle``: thesis §6.2.5 for every chosen certified critical point, and the symmetry-induced decision.
 
-Every kind gets the decision (:data:`lsexplorer.core.closest_saddle.SI_KINDS`: global and local
+Every kind gets the decision (:data:`lsexplorer.core.saddles.closest_saddle.SI_KINDS`: global and local
 minima, strict and non-strict saddles): a duplicated neuron embeds a narrower critical point of any
 kind, and ``/runs/symmetry_induced`` must be right for every analysed row.
 
-The computation is :func:`lsexplorer.core.closest_saddle.closest_saddle_all`; this module owns the
+The computation is :func:`lsexplorer.core.saddles.closest_saddle.closest_saddle_all`; this module owns the
 stored layout of ``/analyses/closest_saddle``: ``settings`` (attributes; ``merge``, ``refine``,
 ``tolerances`` sub-groups), ``points/<row>`` (one :class:`ClosestSaddle` per analysed row, plus
 ``seed`` and the :class:`SymmetryInduced` decision), and ``summary``, rebuilt from all points:
@@ -26,8 +26,8 @@ from . import checks
 from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
-    from ..closest_saddle import ClosestSaddle, SymmetryInduced
-    from ..session import Session
+    from ..saddles.closest_saddle import ClosestSaddle, SymmetryInduced
+    from ..store.session import Session
 
 GROUP = "closest_saddle"
 
@@ -49,7 +49,7 @@ class ClosestSaddleTable:
 
 def compute(ctx: Context, row: int):
     """``{"settings", "points": {row: ...}}`` of :func:`closest_saddle_all` for one run; None if stopped."""
-    from ..closest_saddle import closest_saddle_all
+    from ..saddles.closest_saddle import closest_saddle_all
 
     result = yield from closest_saddle_all(ctx.session, [row], lam=ctx.options.lam, tolerances=ctx.tolerances,
                                            stop=ctx.stop)
@@ -94,7 +94,7 @@ def _point(session: Session | None, row: int) -> dict | None:
 
 def read(session: Session | None, row: int) -> ClosestSaddle | None:
     """The stored closest saddle of run ``row``, None if it was not analysed."""
-    from ..closest_saddle import ClosestSaddle
+    from ..saddles.closest_saddle import ClosestSaddle
 
     point = _point(session, row)
     return None if point is None else ClosestSaddle.from_dict(point)
@@ -102,7 +102,7 @@ def read(session: Session | None, row: int) -> ClosestSaddle | None:
 
 def read_decision(session: Session | None, row: int) -> SymmetryInduced | None:
     """The stored symmetry-induced decision of run ``row``, None if it was not analysed."""
-    from ..closest_saddle import SymmetryInduced
+    from ..saddles.closest_saddle import SymmetryInduced
 
     point = _point(session, row)
     return None if point is None else SymmetryInduced.from_dict(point["symmetry_induced"])
@@ -130,7 +130,7 @@ def summary(session: Session) -> dict | None:
 
 def critical_rows(ctx: Context) -> list[int]:
     """The runs asked for that are certified critical points, whatever their kind."""
-    from ..closest_saddle import SI_KINDS
+    from ..saddles.closest_saddle import SI_KINDS
 
     return [r for r in ctx.rows if str(ctx.session.runs.kind[r]) in SI_KINDS]
 
@@ -146,7 +146,7 @@ def check(group, session: Session, results: bool) -> None:
     g = checks.points_and_summary(group, where, session.runs.n_runs, SUMMARY_COLUMNS)
     if not results:
         return
-    from ..closest_saddle import ClosestSaddle, SymmetryInduced  # imported here: layouts need no torch
+    from ..saddles.closest_saddle import ClosestSaddle, SymmetryInduced  # imported here: layouts need no torch
 
     spec = session.spec
     for row, point in g.get("points", {}).items():

@@ -1,7 +1,7 @@
 """``escape``: Algorithms 1 and 2 (thesis §6.2.4) at every chosen local minimum.
 
 A run where a search escapes to lower loss becomes a ``nonstrict_saddle``
-(:func:`lsexplorer.core.escape.escape_verdict`); the kind before is kept. Stored under
+(:func:`lsexplorer.core.saddles.escape.escape_verdict`); the kind before is kept. Stored under
 ``/analyses/escape``: ``points/<row>/{scan,flat}`` (:meth:`EscapeScan.to_dict`,
 :meth:`FlatSearch.to_dict`) with the attribute ``kind_before``, and ``summary``, rebuilt from all
 points: ``run (R,)`` int64, ``kind_before``, ``kind_after (R,)`` str, ``scan_found_lower``,
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ..kinds import KINDS, Kind
+from ..base.kinds import KINDS, Kind
 from . import checks
 from .base import Analysis, Context, group_of
 
 if TYPE_CHECKING:
-    from ..escape import EscapeScan, FlatSearch
-    from ..session import Session
+    from ..saddles.escape import EscapeScan, FlatSearch
+    from ..store.session import Session
 
 GROUP = "escape"
 
@@ -34,8 +34,8 @@ class EscapeResult(NamedTuple):
 
 
 def compute(ctx: Context, row: int):
-    from ..escape import direction_scan, flat_search
-    from ..relu_gaussian_session import session_landscape
+    from ..population.relu_gaussian_session import session_landscape
+    from ..saddles.escape import direction_scan, flat_search
 
     s, o = ctx.session, ctx.options
     theta = s.runs.theta[row]
@@ -48,7 +48,7 @@ def compute(ctx: Context, row: int):
 
 def write(session: Session, results: dict[int, EscapeResult]) -> None:
     """Store the searches and relabel each run whose search escaped; rebuild the summary."""
-    from ..escape import escape_verdict
+    from ..saddles.escape import escape_verdict
 
     group = session.analyses.setdefault(GROUP, {})
     points = group.setdefault("points", {})
@@ -72,7 +72,7 @@ def analysed_rows(session: Session | None) -> list[int]:
 
 def read(session: Session | None, row: int) -> EscapeResult | None:
     """The stored searches of run ``row``, None if absent."""
-    from ..escape import EscapeScan, FlatSearch
+    from ..saddles.escape import EscapeScan, FlatSearch
 
     if session is None or row < 0:
         return None
@@ -104,7 +104,7 @@ def check(group, session: Session, results: bool) -> None:
             checks.bad(f"{where}/points/{row}/kind_before", f"must be one of {', '.join(KINDS)}")
     if not results:
         return
-    from ..escape import EscapeScan, FlatSearch  # imported here: layouts need no torch
+    from ..saddles.escape import EscapeScan, FlatSearch  # imported here: layouts need no torch
 
     p = session.spec.n_params
     for row, point in g.get("points", {}).items():

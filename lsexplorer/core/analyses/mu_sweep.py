@@ -17,14 +17,14 @@ from . import checks, closest_saddle
 from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
-    from ..inertia import MuSweep
-    from ..session import Session
+    from ..saddles.inertia import MuSweep
+    from ..store.session import Session
 
 GROUP = "mu_sweep"
 
 
 def compute(ctx: Context, row: int):
-    from ..inertia import default_mu_grid, mu_sweep
+    from ..saddles.inertia import default_mu_grid, mu_sweep
 
     saddle = closest_saddle.read(ctx.session, row)
     if saddle is None or saddle.narrower.kind == "not_converged":
@@ -59,7 +59,7 @@ def analysed_rows(session: Session | None) -> list[int]:
 
 def read(session: Session | None, row: int) -> MuSweep | None:
     """The stored Theorem 3 sweep along run ``row``'s closest saddle line, None if absent."""
-    from ..inertia import MuSweep
+    from ..saddles.inertia import MuSweep
 
     if session is None or row < 0:
         return None
@@ -84,7 +84,7 @@ def check(group, session: Session, results: bool) -> None:
     g = checks.points_and_summary(group, where, session.runs.n_runs, SUMMARY_COLUMNS)
     if not results:
         return
-    from ..inertia import MuSweep  # imported here: layouts need no torch
+    from ..saddles.inertia import MuSweep  # imported here: layouts need no torch
 
     for row, point in g.get("points", {}).items():
         at = f"{where}/points/{row}"

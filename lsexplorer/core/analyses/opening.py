@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ..session import Session, SessionError, load_session
+from ..store.session import Session, SessionError, load_session
 from . import stored_checks
 from .checks import PARSE_ERRORS, Malformed
 
@@ -27,7 +27,7 @@ def check_stored(session: Session, results: bool = True) -> None:
 
 
 def open_session(path: str | os.PathLike, *, check_results: bool = True) -> Session:
-    """The session at ``path``, validated as a file (:func:`~lsexplorer.core.session.load_session`)
+    """The session at ``path``, validated as a file (:func:`~lsexplorer.core.store.session.load_session`)
     and in every stored analysis (:func:`check_stored`); :class:`SessionError` says why it cannot be.
 
     This is how every front end opens a session. ``check_results=False`` checks only the layouts,

@@ -1,10 +1,10 @@
 """``paths`` storage: minimum-energy paths between two runs, one group per ordered pair.
 
 Not a batch analysis of the registry: a path runs between two runs the caller picks
-(:func:`lsexplorer.core.paths.path_analysis`, ``lsexplorer path``, the app's Paths panel), which
+(:func:`lsexplorer.core.paths.minimum_energy.path_analysis`, ``lsexplorer path``, the app's Paths panel), which
 computes it; :func:`write` stores it under ``/analyses/paths/<from>_to_<to>``
 (:meth:`PathResult.to_dict`); a new path between the same runs replaces the earlier one.
-:func:`lsexplorer.core.paths.write_path` / ``read_path`` move one result to and from any HDF5 group
+:func:`lsexplorer.core.paths.minimum_energy.write_path` / ``read_path`` move one result to and from any HDF5 group
 in the same layout.
 """
 
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from .base import group_of
 
 if TYPE_CHECKING:
-    from ..paths import PathResult
-    from ..session import Session
+    from ..paths.minimum_energy import PathResult
+    from ..store.session import Session
 
 GROUP = "paths"
 
@@ -36,7 +36,7 @@ def write(session: Session, result: PathResult) -> None:
 
 def read(session: Session | None, run_from: int, run_to: int) -> PathResult | None:
     """The stored path from run ``run_from`` to run ``run_to``, None if absent."""
-    from ..paths import PathResult  # at call time: listing the registry and `info` start without torch
+    from ..paths.minimum_energy import PathResult  # at call time: listing the registry and `info` start without torch
 
     if session is None:
         return None
@@ -46,7 +46,7 @@ def read(session: Session | None, run_from: int, run_to: int) -> PathResult | No
 
 def read_all(session: Session | None) -> dict[str, PathResult]:
     """Every stored path by key."""
-    from ..paths import PathResult  # at call time: listing the registry and `info` start without torch
+    from ..paths.minimum_energy import PathResult  # at call time: listing the registry and `info` start without torch
 
     if session is None:
         return {}
@@ -59,7 +59,7 @@ def summary_rows(session: Session | None) -> list[dict]:
     ``"unresolved"`` for a path stored without one), ``index`` (-1 if not certified) and ``label``."""
     if session is None or not group_of(session, GROUP):
         return []  # without stored paths, nothing numerical is imported (`info` stays light)
-    from ..path_saddle import outcome_label
+    from ..paths.path_saddle import outcome_label
 
     rows = []
     for result in read_all(session).values():

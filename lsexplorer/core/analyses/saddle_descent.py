@@ -1,7 +1,7 @@
 """``saddle_descent`` storage: thesis §6.3.2 from one run's saddle line, kept per run, layer and neuron.
 
 Not a batch analysis of the registry: it runs on one run and a neuron the caller picks
-(:func:`lsexplorer.core.analyze.saddle_descent_analysis`). Stored under
+(:func:`lsexplorer.core.analyses.analyze.saddle_descent_analysis`). Stored under
 ``/analyses/saddle_descent/<row>/layer<L>_neuron<J>`` (:meth:`SaddleDescent.to_dict`); a new
 descent of the same neuron replaces the earlier one.
 """
@@ -14,8 +14,8 @@ from . import checks
 from .base import group_of
 
 if TYPE_CHECKING:
-    from ..saddle_descent import SaddleDescent
-    from ..session import Session
+    from ..saddles.saddle_descent import SaddleDescent
+    from ..store.session import Session
 
 GROUP = "saddle_descent"
 
@@ -36,7 +36,7 @@ def write(session: Session, row: int, result: SaddleDescent) -> None:
 
 def read(session: Session | None, row: int, layer: int, neuron: int) -> SaddleDescent | None:
     """The stored descent from run ``row``'s line through neuron ``neuron`` of hidden ``layer``, None if absent."""
-    from ..saddle_descent import SaddleDescent
+    from ..saddles.saddle_descent import SaddleDescent
 
     if session is None:
         return None
@@ -52,7 +52,7 @@ def check(group, session: Session, results: bool) -> None:
             checks.mapping(result, f"{where}/{row}/{name}")
     if not results:
         return
-    from ..saddle_descent import SaddleDescent  # imported here: layouts need no torch
+    from ..saddles.saddle_descent import SaddleDescent  # imported here: layouts need no torch
 
     for row, per_run in group.items():
         for name, result in per_run.items():

@@ -1,6 +1,6 @@
 """``symmetry``: which teacher neuron each student neuron reproduces, and which minima are symmetry-induced.
 
-Teacher matching (:func:`lsexplorer.core.symmetry.match_to_teacher`) of every chosen run, for
+Teacher matching (:func:`lsexplorer.core.symmetry.operations.match_to_teacher`) of every chosen run, for
 two-layer students of a session with a teacher. The symmetry-induced decision itself needs the
 closest saddle, which this analysis therefore runs in full.
 
@@ -20,7 +20,7 @@ from . import checks
 from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..store.session import Session
 
 GROUP = "teacher_match"
 #: A run counts as matching the teacher when the match residual is below this (parameter units);
@@ -48,7 +48,7 @@ def applies(session: Session) -> bool:
 
 
 def compute(ctx: Context, row: int):
-    from ..symmetry import match_to_teacher
+    from ..symmetry.operations import match_to_teacher
 
     yield from ()  # one match takes milliseconds: nothing to report before the result
     s = ctx.session

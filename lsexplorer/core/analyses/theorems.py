@@ -13,14 +13,14 @@ from . import checks, closest_saddle
 from .base import Analysis, Context, group_of, splits_neurons
 
 if TYPE_CHECKING:
-    from ..session import Session
-    from ..theorems import TheoremReport
+    from ..saddles.theorems import TheoremReport
+    from ..store.session import Session
 
 GROUP = "theorems"
 
 
 def compute(ctx: Context, row: int):
-    from ..theorems import saddle_theorem_report
+    from ..saddles.theorems import saddle_theorem_report
 
     saddle = closest_saddle.read(ctx.session, row)
     if saddle is None or saddle.narrower.kind == "not_converged":
@@ -39,7 +39,7 @@ def write(session: Session, results: dict[int, TheoremReport]) -> None:
 
 def read(session: Session | None, row: int) -> TheoremReport | None:
     """The stored theorem report at run ``row``'s closest saddle, None if absent."""
-    from ..theorems import TheoremReport
+    from ..saddles.theorems import TheoremReport
 
     if session is None or row < 0:
         return None
@@ -59,7 +59,7 @@ def check(group, session: Session, results: bool) -> None:
         checks.mapping(report, f"{where}/{key}")
     if not results:
         return
-    from ..theorems import TheoremReport  # imported here: layouts need no torch
+    from ..saddles.theorems import TheoremReport  # imported here: layouts need no torch
 
     for key, report in group.items():
         checks.parse(TheoremReport, report, f"{where}/{key}")

@@ -1,6 +1,6 @@
 """Channel panel: a run that ran off to infinity, seen as a flat channel towards its certified limit.
 
-Three figures from ``/analyses/channels/points/<row>`` (``core/channels.py``):
+Three figures from ``/analyses/channels/points/<row>`` (``core/channels/flat_channel.py``):
 
 * ``approach``: ``L - L_inf`` against the norm of the outgoing weights ``||a||``, log-log: the
   training trajectory's snapshots and the trained and refined points (the measured history), and
@@ -21,10 +21,19 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ...core.analyses import channels as channel_analysis
-from ...core.channel_model import AT_ZERO, realise, unit_output, unpack
-from ...core.channels import AFFINE, ChannelResult, activation
+from ...core.channels.flat_channel import AFFINE, ChannelResult, activation
+from ...core.channels.limit_model import AT_ZERO, realise, unit_output, unpack
 from ..model import SessionModel
-from ..style import KIND_COLORS, KIND_LABELS, SELECTION_COLOR, LogAxis, diverging_colormap, fmt, legend_below, plain_axes
+from ..style import (
+    KIND_COLORS,
+    KIND_LABELS,
+    SELECTION_COLOR,
+    LogAxis,
+    diverging_colormap,
+    fmt,
+    legend_below,
+    plain_axes,
+)
 from .base import AnalysisPanelBase, Table
 from .slices import SIDE_BY_SIDE_FROM
 

@@ -4,7 +4,7 @@
 student; ``G(r, m)`` those of critical points induced by an irreducible width-``r`` critical point.
 The top shows both, exactly, for the chosen sizes; the plot shows ``G(r, m) / T(r*, m)`` against
 ``m`` for every narrower ``r`` (grey, darker for larger ``r``) and their sum (blue), on a log axis —
-Fig 4.4 with ``r* = 30``. The numbers come from :mod:`lsexplorer.core.counting`; sizes are capped so
+Fig 4.4 with ``r* = 30``. The numbers come from :mod:`lsexplorer.core.symmetry.counting`; sizes are capped so
 that a recomputation stays well inside one GUI frame (≈20 ms at ``r* = 60``).
 """
 
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.counting import ZERO_TYPES, G, RatioCurve, T, ratio_curve
+from ...core.symmetry.counting import ZERO_TYPES, G, RatioCurve, T, ratio_curve
 from ..model import SessionModel
 from ..style import LogAxis, legend_below, plain_axes
 from .base import PanelBase, Table

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.curvature_plane import CurvaturePlane, curvature_plane
-from ...core.relu_gaussian_session import session_landscape
-from ...core.slices import PlaneRow, project
+from ...core.landscape.curvature_plane import CurvaturePlane, curvature_plane
+from ...core.landscape.slices import PlaneRow, project
+from ...core.population.relu_gaussian_session import session_landscape
 from ..model import SessionModel
 from ..style import (
     SELECTION_COLOR,

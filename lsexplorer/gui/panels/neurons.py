@@ -9,7 +9,7 @@ pair of coordinates or the first two principal directions of all runs' incoming 
 
 "Sign-flipped representatives": a sigmoid neuron may have learnt ``-w`` where the teacher has
 ``w`` (``sigma(-z) = 1 - sigma(z)``, thesis section 6.2.2). With the option on, neurons that
-:func:`~lsexplorer.core.symmetry.match_to_teacher` finds flipped are drawn at ``(-w_j, -a_j)`` as
+:func:`~lsexplorer.core.symmetry.operations.match_to_teacher` finds flipped are drawn at ``(-w_j, -a_j)`` as
 squares, trajectory included, so they land next to the teacher neuron they represent.
 """
 
@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.nets import MLPSpec, unflatten
-from ...core.symmetry import SIGN_SYMMETRIC, match_to_teacher
+from ...core.landscape.nets import MLPSpec, unflatten
+from ...core.symmetry.operations import SIGN_SYMMETRIC, match_to_teacher
 from ..model import SessionModel
 from ..style import (
     SELECTION_COLOR,

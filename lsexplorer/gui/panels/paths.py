@@ -8,11 +8,11 @@ alignment) or a chosen run; the run table's context menu starts the same computa
 computed in a background worker with progress and Cancel, and stored under
 ``/analyses/paths/<from>_to_<to>`` (Save As keeps it).
 
-What the highest point is (:class:`~lsexplorer.core.path_saddle.SaddleOutcome`: a finite saddle, a
+What the highest point is (:class:`~lsexplorer.core.paths.path_saddle.SaddleOutcome`: a finite saddle, a
 symmetry-induced one, a saddle at infinity in a flat channel, or not certified) is written under the
 plots, and the spectrum plot shows the certified point's (the limit model's for a channel). Clicking
 the saddle's star, or **Open saddle**, emits :attr:`QtPathsPanel.openPoint` with a one-run session
-holding it (:func:`~lsexplorer.core.path_points.saddle_session`); the main window opens that in a
+holding it (:func:`~lsexplorer.core.paths.path_points.saddle_session`); the main window opens that in a
 window of its own, where every point view shows it.
 """
 
@@ -21,17 +21,27 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...core.analyses import paths as stored_paths
-from ...core.classify import Tolerances
-from ...core.neb import NEBConfig
-from ...core.path_points import saddle_session
-from ...core.path_saddle import outcome_label
-from ...core.paths import PathConfig, PathResult, minimum_energy_path, nearest_global_minimum
-from ...core.saddle_search import SaddleConfig
-from ...core.slices import batched_loss
+from ...core.base.classify import Tolerances
+from ...core.landscape.slices import batched_loss
+from ...core.paths.minimum_energy import PathConfig, PathResult, minimum_energy_path, nearest_global_minimum
+from ...core.paths.neb import NEBConfig
+from ...core.paths.path_points import saddle_session
+from ...core.paths.path_saddle import outcome_label
+from ...core.paths.saddle_search import SaddleConfig
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker, autodiff_locked

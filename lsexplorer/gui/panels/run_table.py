@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.kinds import KINDS, Kind
+from ...core.base.kinds import KINDS, Kind
 from ..model import SessionModel
 from ..style import KIND_COLORS, KIND_LABELS, fmt
 

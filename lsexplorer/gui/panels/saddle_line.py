@@ -37,10 +37,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core import symmetric_eigen
-from ...core.classify import Tolerances
-from ...core.hessian import loss_grad_hessian
-from ...core.inertia import (
+from ...core.base.classify import Tolerances
+from ...core.landscape import symmetric_eigen
+from ...core.landscape.hessian import loss_grad_hessian
+from ...core.population.relu_gaussian_session import is_population
+from ...core.saddles.inertia import (
     Inertia,
     MuSweep,
     Theorem3,
@@ -48,8 +49,7 @@ from ...core.inertia import (
     mu_sweep,
     theorem3,
 )
-from ...core.relu_gaussian_session import is_population
-from ...core.symmetry import duplicate_neuron
+from ...core.symmetry.operations import duplicate_neuron
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes

@@ -29,11 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core import symmetric_eigen
-from ...core.closest_saddle import ClosestSaddle
-from ...core.landscape import Landscape
-from ...core.relu_gaussian_session import is_population, session_landscape
-from ...core.slices import (
+from ...core.landscape import symmetric_eigen
+from ...core.landscape.slices import (
     LineSlice,
     PlaneRow,
     Projection,
@@ -43,6 +40,9 @@ from ...core.slices import (
     project,
     saddle_plane,
 )
+from ...core.landscape.surface import Landscape
+from ...core.population.relu_gaussian_session import is_population, session_landscape
+from ...core.saddles.closest_saddle import ClosestSaddle
 from ..analysis import analysable, closest_saddle_of
 from ..model import SessionModel
 from ..style import (

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.analyses import closest_saddle
-from ...core.kinds import KINDS, Kind
+from ...core.base.kinds import KINDS, Kind
 from ..model import SessionModel
 from ..style import (
     KIND_COLORS,

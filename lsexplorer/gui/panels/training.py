@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.session import Session, SessionError, save_session
+from ...core.store.session import Session, SessionError, save_session
 from ..experiment_dialog import QtExperimentDialog, experiment_module
 from ..model import SessionModel, derived_data
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes

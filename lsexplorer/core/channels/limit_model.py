@@ -1,0 +1,327 @@
+"""The finite limit model at the end of a flat channel to infinity, and its certified critical point.
+
+In a two-layer net ``f(x) = sum_k a_k sigma(w_k . x)`` a group of neurons whose incoming weights
+merge, ``w_k -> u``, while their outgoing weights diverge with cancelling signs computes, in the
+limit, the Taylor expansion of ``sigma`` around ``u`` (Martinelli, Van Meegen, Şimşek, Gerstner,
+Brea 2025, arXiv 2506.14951). With ``delta_k = w_k - u``
+
+    sum_k a_k sigma(w_k . x) = sum_n (1/n!) sigma^(n)(u . x) sum_k a_k (delta_k . x)^n.
+
+The n-th moment ``T_n = sum_k a_k delta_k^(n)`` must stay finite. For a pair with
+``a_{i,j} = c/2 +- A`` and ``delta_{i,j} = +-v / (2A)`` the moments are ``T_0 = c``, ``T_1 = v``,
+``T_2 = c v v^T / (4A^2)`` and ``T_3 = v^3 / (4A^2)``, so the pair tends to the *gated linear unit*
+
+    c sigma(u . x) + (v . x) sigma'(u . x)
+
+with an ``O(1/A^2)`` remainder. A larger group whose members are centred on their
+``|a|``-weighted mean has the same first two moments, and its higher moments vanish as long as
+``|a_k| |delta_k|^2 -> 0``, which the detector (``channels.py``) checks on the network's function.
+
+When the gate is ``u = 0`` the unit is affine, ``c sigma(0) + sigma'(0) (v . x)``; the same holds for
+a lone neuron with ``w -> 0`` and ``|a| -> inf`` (``a sigma(0) + sigma'(0) a (w . x)``, the cubic
+term ``a |w|^3 -> 0``; ``sigma''(0) = 0`` for the sigmoid). Its diverging constant must cancel
+against others: for the sigmoid, ``sigma(-z) = 1 - sigma(z)``, so a neuron ``(w, a)`` equals
+``(-w, -a)`` plus the constant ``a``, and groups may merge neurons of opposite orientation. Such
+groups make the output's constant term (and, with an affine group, its linear term) free
+parameters of the limit even though the net has no biases.
+
+The limit model is therefore
+
+    g(x) = sum_{finite k} a_k sigma(w_k . x) + sum_g [c_g sigma(u_g . x) + (v_g . x) sigma'(u_g . x)]
+           + b + l . x
+
+with ``b`` present iff :attr:`LimitStructure.constant` and ``l`` iff :attr:`LimitStructure.linear`.
+Flat layout of its parameters ``phi``: ``W (F, d)`` row-major, ``a (F,)``, ``U (G, d)``,
+``C (G,)``, ``V (G, d)``, then ``b`` and ``l (d,)`` when present. Everything is float64; the
+gradient and the exact Hessian come from torch autograd.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from ..landscape import symmetric_eigen
+
+_EPS = float(np.finfo(np.float64).eps)
+
+#: sigma(0) and sigma'(0) of the activations the limit model supports (the affine limit's coefficients).
+AT_ZERO = {"sigmoid": (0.5, 0.25), "tanh": (0.0, 1.0), "softplus": (math.log(2.0), 0.5)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LimitStructure:
+    """Shape of a limit model: ``d`` inputs, ``n_finite`` neurons, ``n_glu`` gated linear units, and
+    whether the constant ``b`` and the linear term ``l . x`` are free parameters."""
+
+    d: int
+    activation: str
+    n_finite: int
+    n_glu: int
+    constant: bool
+    linear: bool
+
+    def __post_init__(self) -> None:
+        if self.activation not in AT_ZERO:
+            raise ValueError(f"no limit model for activation {self.activation!r}")
+
+    @property
+    def n_params(self) -> int:
+        return self.n_finite * (self.d + 1) + self.n_glu * (2 * self.d + 1) + int(self.constant) + self.d * self.linear
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LimitStructure:
+        return cls(d=int(d["d"]), activation=str(d["activation"]), n_finite=int(d["n_finite"]),
+                   n_glu=int(d["n_glu"]), constant=bool(d["constant"]), linear=bool(d["linear"]))
+
+
+@dataclasses.dataclass
+class LimitParams:
+    """The parameters of a limit model as arrays: ``w (F, d)``, ``a (F,)``, ``u (G, d)``, ``c (G,)``,
+    ``v (G, d)``, ``b`` (0.0 when absent) and ``l (d,)`` (zeros when absent)."""
+
+    w: np.ndarray
+    a: np.ndarray
+    u: np.ndarray
+    c: np.ndarray
+    v: np.ndarray
+    b: float
+    l: np.ndarray
+
+
+def pack(structure: LimitStructure, p: LimitParams) -> np.ndarray:
+    """The flat vector ``phi (Q,)`` of ``p`` (module docstring for the layout)."""
+    parts = [np.ravel(p.w), np.ravel(p.a), np.ravel(p.u), np.ravel(p.c), np.ravel(p.v)]
+    if structure.constant:
+        parts.append([p.b])
+    if structure.linear:
+        parts.append(np.ravel(p.l))
+    phi = np.concatenate([np.asarray(x, dtype=np.float64) for x in parts])
+    if phi.size != structure.n_params:
+        raise ValueError(f"parameters do not fit the structure: {phi.size} values for {structure.n_params}")
+    return phi
+
+
+def unpack(structure: LimitStructure, phi) -> LimitParams:
+    """Inverse of :func:`pack`; works on numpy arrays and (for autograd) torch tensors."""
+    d, F, G = structure.d, structure.n_finite, structure.n_glu
+    i = 0
+
+    def take(n: int):
+        nonlocal i
+        out = phi[i:i + n]
+        i += n
+        return out
+
+    w = take(F * d).reshape(F, d)
+    a = take(F)
+    u = take(G * d).reshape(G, d)
+    c = take(G)
+    v = take(G * d).reshape(G, d)
+    b = take(1)[0] if structure.constant else 0.0
+    if structure.linear:
+        lin = take(d)
+    else:
+        lin = np.zeros(d) if isinstance(phi, np.ndarray) else torch.zeros(d, dtype=phi.dtype)
+    return LimitParams(w, a, u, c, v, b, lin)
+
+
+def _act(name: str, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sigma(z)`` and ``sigma'(z)`` as differentiable torch expressions."""
+    if name == "sigmoid":
+        s = torch.sigmoid(z)
+        return s, s * (1.0 - s)
+    if name == "tanh":
+        t = torch.tanh(z)
+        return t, 1.0 - t * t
+    return torch.nn.functional.softplus(z), torch.sigmoid(z)
+
+
+def limit_output(structure: LimitStructure, phi: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``g(x)`` of the limit model at ``phi (Q,)`` for inputs ``x (N, d)``: ``(N,)``."""
+    p = unpack(structure, phi)
+    out = torch.zeros(x.shape[0], dtype=x.dtype)
+    if structure.n_finite:
+        out = out + _act(structure.activation, x @ p.w.T)[0] @ p.a
+    if structure.n_glu:
+        s, ds = _act(structure.activation, x @ p.u.T)
+        out = out + s @ p.c + ((x @ p.v.T) * ds).sum(dim=1)
+    if structure.constant:
+        out = out + p.b
+    if structure.linear:
+        out = out + x @ p.l
+    return out
+
+
+def unit_output(activation: str, u, c: float, v, x) -> np.ndarray:
+    """One gated linear unit ``c sigma(u . x) + (v . x) sigma'(u . x)`` at ``x (N, d)``: ``(N,)``."""
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    s, ds = _act(activation, xt @ torch.as_tensor(np.asarray(u, dtype=np.float64)))
+    return (c * s + (xt @ torch.as_tensor(np.asarray(v, dtype=np.float64))) * ds).numpy()
+
+
+def limit_loss_t(structure: LimitStructure, phi: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The mean squared error ``(1/N) sum_i (g(x_i) - y_i)^2`` as a torch scalar; ``y (N,)``."""
+    r = limit_output(structure, phi, x) - y
+    return (r * r).mean()
+
+
+def limit_loss_grad_hessian(structure: LimitStructure, phi, x, y) -> tuple[float, np.ndarray, np.ndarray]:
+    """Loss, gradient ``(Q,)`` and exact Hessian ``(Q, Q)`` of the limit model, float64 autograd."""
+    xt, yt = _data(x, y)
+    t = torch.as_tensor(np.asarray(phi, dtype=np.float64))
+    f = lambda p: limit_loss_t(structure, p, xt, yt)
+    value = f(t)
+    return float(value), _grad(f, t).numpy(), _hessian(f, t).numpy()
+
+
+def _grad(f, t: torch.Tensor) -> torch.Tensor:
+    t = t.detach().requires_grad_(True)
+    return torch.autograd.grad(f(t), t)[0].detach()
+
+
+def _hessian(f, t: torch.Tensor) -> torch.Tensor:
+    # torch.autograd rather than torch.func: the latter costs seconds on its first call.
+    return torch.autograd.functional.hessian(f, t.detach())
+
+
+def _data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    yt = torch.as_tensor(np.asarray(y, dtype=np.float64)).reshape(-1)
+    return xt, yt
+
+
+@dataclasses.dataclass
+class LimitCriticalPoint:
+    """A refined limit model: ``phi (Q,)``, loss ``L_inf``, ``grad_norm``, ``eigvals (Q,)`` ascending,
+    and how refinement ended (``"trust:<message>+newton:<reason>"``)."""
+
+    phi: np.ndarray
+    loss: float
+    grad_norm: float
+    eigvals: np.ndarray
+    stop_reason: str
+
+
+def refine_limit(structure: LimitStructure, phi0, x, y, max_iter: int = 60, newton_iter: int = 30,
+                 stop: threading.Event | None = None) -> LimitCriticalPoint:
+    """Minimise the limit model from ``phi0`` (trust region with the exact Hessian), then polish.
+
+    The polish is Newton on ``grad = 0`` damped in the Hessian's eigenbasis (as in ``refine.py``)
+    and stops once ``||grad|| <= max|lam| * eps * ||phi||``, the float64 floor. A set ``stop`` skips
+    what is left.
+    """
+    xt, yt = _data(x, y)
+    f = lambda p: limit_loss_t(structure, p, xt, yt)
+
+    def grad_f(t):
+        return _grad(f, t)
+
+    def hess_f(t):
+        return _hessian(f, t)
+
+    def fun(p):
+        return float(f(torch.from_numpy(p)))
+
+    def jac(p):
+        return grad_f(torch.from_numpy(p)).numpy()
+
+    def hess(p):
+        return hess_f(torch.from_numpy(p)).numpy()
+
+    phi = np.array(phi0, dtype=np.float64)
+    reasons = []
+    if stop is None or not stop.is_set():
+        res = scipy.optimize.minimize(fun, phi, jac=jac, hess=hess, method="trust-exact",
+                                      options={"gtol": 1e-12, "maxiter": max_iter})
+        if np.isfinite(res.x).all() and res.fun <= fun(phi):
+            phi = res.x
+        reasons.append(f"trust:{'converged' if res.success else 'stopped'}")
+    value, g = fun(phi), jac(phi)
+    gnorm = float(np.linalg.norm(g))
+    why = "max_iter"
+    mu = 0.0
+    for _ in range(newton_iter):
+        if stop is not None and stop.is_set():
+            why = "cancelled"
+            break
+        lam, vecs = symmetric_eigen.eigh(hess(phi))
+        scale = float(np.abs(lam).max())
+        if gnorm <= scale * _EPS * max(float(np.linalg.norm(phi)), 1.0):
+            why = "grad_converged"
+            break
+        coef = vecs.T @ g
+        mu = max(mu / 100.0, (1e-10 * scale) ** 2)
+        while True:
+            candidate = phi - vecs @ (lam * coef / (lam * lam + mu))
+            if np.linalg.norm(candidate - phi) <= _EPS * np.linalg.norm(phi):
+                why = "stalled"
+                break
+            g_new = jac(candidate)
+            n_new = float(np.linalg.norm(g_new))
+            if math.isfinite(n_new) and n_new < gnorm:
+                phi, g, gnorm = candidate, g_new, n_new
+                break
+            mu = max(mu * 100.0, scale * scale * _EPS)
+        if why == "stalled":
+            break
+    reasons.append(f"newton:{why}")
+    value = fun(phi)
+    eigvals = symmetric_eigen.eigvalsh(hess(phi))
+    return LimitCriticalPoint(phi, value, gnorm, eigvals, "+".join(reasons))
+
+
+def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
+    """A two-layer network point on the channel towards ``phi``, outgoing weights ``+-amplitude``.
+
+    Neurons: the finite ones, then each unit as the pair ``a = c/2 +- A``, ``w = u +- v/(2A)``, then
+    (when ``b`` or ``l`` is free) an affine pair at ``w = +-l / (2 A sigma'(0))`` with
+    ``a = b / (2 sigma(0)) +- A``. The returned ``theta`` is in the network layout
+    ``(w_1, ..., w_m, a_1, ..., a_m)`` with ``m`` = :func:`realised_width`; its function differs
+    from the limit by ``O(1/A^2)``.
+    """
+    p = unpack(structure, np.asarray(phi, dtype=np.float64))
+    A = float(amplitude)
+    ws, as_ = [p.w], [p.a]
+    for u, c, v in zip(p.u, p.c, p.v):
+        ws.append(np.stack([u + v / (2 * A), u - v / (2 * A)]))
+        as_.append(np.array([c / 2 + A, c / 2 - A]))
+    if structure.constant or structure.linear:
+        s0, ds0 = AT_ZERO[structure.activation]
+        if structure.constant and s0 == 0.0:
+            raise ValueError(f"a {structure.activation} net cannot realise a free constant")
+        half = p.b / (2 * s0) if structure.constant else 0.0
+        delta = p.l / (2 * A * ds0)
+        ws.append(np.stack([delta, -delta]))
+        as_.append(np.array([half + A, half - A]))
+    return np.concatenate([np.concatenate(ws).ravel(), np.concatenate(as_)])
+
+
+def realised_width(structure: LimitStructure) -> int:
+    """Hidden width of the networks :func:`realise` builds."""
+    return structure.n_finite + 2 * structure.n_glu + 2 * int(structure.constant or structure.linear)
+
+
+__all__ = [
+    "AT_ZERO",
+    "LimitCriticalPoint",
+    "LimitParams",
+    "LimitStructure",
+    "limit_loss_grad_hessian",
+    "limit_loss_t",
+    "limit_output",
+    "pack",
+    "realise",
+    "realised_width",
+    "refine_limit",
+    "unit_output",
+    "unpack",
+]

@@ -1,0 +1,374 @@
+"""The first three stages of refinement, shared by :func:`lsexplorer.core.critical.refine.refine` and polishing.
+
+:mod:`lsexplorer.core.critical.refine` describes the stages (SLSQP or trust-region Newton, Gauss-Newton on
+the residuals near zero loss, Newton on ``grad L = 0``) and why each is there. They live here, apart
+from the fourth stage, because symmetry-aware polishing (:mod:`lsexplorer.core.critical.polish`) refines a
+narrower network with exactly these stages and finishes a candidate with stage 3 alone, while
+:func:`~lsexplorer.core.critical.refine.refine` runs the stages and then polishing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+
+import nlopt
+import numpy as np
+import torch
+
+from ..base.classify import loss_scale
+from ..base.config_schema import MINIMIZERS
+from ..base.nlopt_guard import CallbackGuard
+from ..landscape import symmetric_eigen
+from ..landscape.hessian import float64_problem, hessian_t, loss_grad_t, output_jacobian_t
+from ..landscape.nets import MLPSpec, forward, loss_and_grad
+from .trust_newton import trust_newton
+
+_EPS = float(np.finfo(np.float64).eps)
+
+#: nlopt result codes by number, e.g. ``4 -> "XTOL_REACHED"``.
+NLOPT_RESULTS = {getattr(nlopt, name): name for name in (
+    "SUCCESS", "STOPVAL_REACHED", "FTOL_REACHED", "XTOL_REACHED", "MAXEVAL_REACHED", "MAXTIME_REACHED",
+    "FAILURE", "INVALID_ARGS", "OUT_OF_MEMORY", "ROUNDOFF_LIMITED", "FORCED_STOP")}
+
+
+@dataclasses.dataclass
+class RefineConfig:
+    """Settings of :func:`refine`; stored with every session so a refinement can be repeated.
+
+    slsqp_maxeval, slsqp_maxtime:
+        Hard limits on SLSQP (objective evaluations; seconds). End points of the toy problem need
+        70..3000 evaluations (0.02..0.3 s); ones escaping to infinity take 7000 to all 20000
+        (1..2.5 s). The limits guarantee a refinement never hangs.
+    slsqp_xtol_rel, slsqp_ftol_rel:
+        nlopt's relative step and loss-change tolerances, near float64 resolution so that SLSQP runs
+        to convergence as in the thesis rather than stopping on a plateau, from where the Newton
+        polish would go to whatever critical point is nearest.
+    gauss_newton_below, gauss_newton_max_iter:
+        Stage 2 runs when the loss after SLSQP is at most ``gauss_newton_below * mean ||y_i||^2``
+        (the loss of the zero function), for at most this many Jacobians. 1e-8 is far below the
+        non-global critical losses of the toy problem (~5e-4 relative) and far above the ~1e-19
+        where gradient methods leave a split zero-loss point.
+    newton_max_iter:
+        Limit on stage 3 iterations (each costs one exact Hessian); 2..3 are typical.
+    newton_rcond:
+        Eigenvalues below ``newton_rcond * max|lam|`` in modulus get (almost) no Newton step (initial
+        LM ``mu = (newton_rcond * max|lam|)^2``, also stage 2's smallest damping). 1e-10 keeps the
+        small genuine curvatures of the toy problem (``lam_min / lam_max`` down to 5e-9) fully Newton while
+        numerically zero ones (~1e-16 relative) get no step.
+    grad_target:
+        Stage 3 stops once ``||grad L|| <= max(grad_target, max|lam| * eps * ||theta||)``; the second
+        term is the rounding floor (module docstring). 0 means "as far as float64 allows".
+    polish_maxtime:
+        Seconds for stages 2 and 3 together.
+    minimizer:
+        Stage 1: ``"slsqp"`` (above) or ``"trust_newton"``, trust-region Newton with the exact Hessian
+        (:mod:`lsexplorer.core.critical.trust_newton`), for deep nets whose training ends far from a
+        critical point; it runs for at most ``trust_max_iter`` Hessians and ``trust_maxtime``
+        seconds, or until ``||grad L|| <= trust_gtol``, where stage 3 takes over, and gives up
+        ("runaway") once ``||theta||`` exceeds ``trust_max_norm_growth * max(||theta_0||, 1)``,
+        the growth at which certification calls a point diverged.
+    polish, polish_merge_tol, polish_zero_tol:
+        Stage 4 (:mod:`lsexplorer.core.critical.polish`): neurons of a hidden layer whose incoming vectors are
+        within ``polish_merge_tol`` (relative to their norms, floor 1) are merged, neurons whose
+        outgoing weights are below ``polish_zero_tol`` (relative) dropped, the narrower point refined
+        and embedded back exactly. Refined toy points left half-merged by stages 1..3 have pairs 1e-8
+        .. 2e-2 apart; distinct neurons of toy critical points are >= 0.2 apart. The embedded point
+        replaces the refined one only if it is no worse (``polish.py``, step 4).
+    """
+
+    slsqp_maxeval: int = 20000
+    slsqp_maxtime: float = 30.0
+    slsqp_xtol_rel: float = 1e-16
+    slsqp_ftol_rel: float = 1e-16
+    gauss_newton_below: float = 1e-8
+    gauss_newton_max_iter: int = 100
+    newton_max_iter: int = 30
+    newton_rcond: float = 1e-10
+    grad_target: float = 0.0
+    polish_maxtime: float = 30.0
+    minimizer: str = "slsqp"
+    trust_max_iter: int = 3000
+    trust_maxtime: float = 600.0
+    trust_gtol: float = 1e-9
+    trust_max_norm_growth: float = 10.0
+    polish: bool = True
+    polish_merge_tol: float = 0.05
+    polish_zero_tol: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.minimizer not in MINIMIZERS:
+            raise ValueError(f"unknown refine minimizer {self.minimizer!r}; choose one of {', '.join(MINIMIZERS)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RefineConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown refine settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+@dataclasses.dataclass
+class RefineResult:
+    """A refined point ``theta (P,)``, its loss and gradient norm, and how refinement ended.
+
+    ``stop_reason`` joins the stages (module docstring); a NaN/inf point gives a reason starting
+    ``"nonfinite"`` and a cancelled refinement ``"cancelled"``. ``slsqp_evals`` counts SLSQP's
+    objective evaluations, ``newton_iters`` the exact Hessians of stage 3.
+    """
+
+    theta: np.ndarray
+    loss: float
+    grad_norm: float
+    stop_reason: str
+    slsqp_evals: int
+    newton_iters: int
+    elapsed: float
+
+
+class _Problem:
+    """One refinement's float64 tensors and its stop conditions."""
+
+    def __init__(self, spec: MLPSpec, x: torch.Tensor, y: torch.Tensor, config: RefineConfig,
+                 stop: threading.Event | None):
+        self.spec, self.x, self.y, self.config, self.stop = spec, x, y, config, stop
+        self.deadline = math.inf
+
+    def interrupted(self) -> str | None:
+        """"cancelled" or "maxtime" if the current stage must end now, else None."""
+        if self.stop is not None and self.stop.is_set():
+            return "cancelled"
+        if time.monotonic() > self.deadline:
+            return "maxtime"
+        return None
+
+    def residuals(self, theta: np.ndarray) -> torch.Tensor:
+        """``f(x_i) - y_i`` flattened: ``(N * d_out,)``."""
+        with torch.no_grad():
+            return (forward(self.spec, torch.from_numpy(theta), self.x) - self.y).reshape(-1)
+
+
+def _slsqp(pb: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, int, str]:
+    """Stage 1: (best point seen, its loss, objective evaluations, nlopt result name or "nonfinite")."""
+    best = {"f": math.inf, "x": theta0.copy(), "nonfinite": False}
+    opt = nlopt.opt(nlopt.LD_SLSQP, theta0.size)
+    opt.set_exceptions_enabled(False)
+    guard = CallbackGuard(opt)
+
+    def objective(th: np.ndarray, grad_out: np.ndarray) -> float:
+        if pb.stop is not None and pb.stop.is_set():
+            opt.force_stop()
+        value, g = loss_and_grad(pb.spec, torch.from_numpy(th.copy())[None], pb.x, pb.y)
+        f = float(value[0])
+        if grad_out.size:
+            grad_out[:] = g[0].numpy()
+        if not (math.isfinite(f) and np.isfinite(grad_out).all()):
+            best["nonfinite"] = True
+            opt.force_stop()
+            return math.inf
+        if f < best["f"]:
+            best["f"], best["x"] = f, th.copy()
+        return f
+
+    opt.set_min_objective(guard(objective))
+    opt.set_xtol_rel(pb.config.slsqp_xtol_rel)
+    opt.set_ftol_rel(pb.config.slsqp_ftol_rel)
+    opt.set_maxeval(pb.config.slsqp_maxeval)
+    opt.set_maxtime(pb.config.slsqp_maxtime)
+    guard.optimize(theta0.copy())
+    name = "nonfinite" if best["nonfinite"] else NLOPT_RESULTS.get(opt.last_optimize_result(), "UNKNOWN")
+    return best["x"], best["f"], opt.get_numevals(), name
+
+
+def _gauss_newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, str]:
+    """Stage 2: Levenberg–Marquardt on the residuals, accepting only steps that lower the loss.
+
+    Step ``-V diag(s / (s^2 + lm * s_max^2)) U^T r`` from the SVD ``J = U diag(s) V^T`` (no normal
+    equations: squaring ``J`` would lose the small singular values across a split neuron). Stops when
+    the loss is exactly 0, when no damping lowers it ("loss_stalled"), or when five accepted steps in
+    a row failed to halve it ("loss_converged": what remains is rounding noise).
+    """
+    r = pb.residuals(theta)
+    sq = float(r @ r)
+    lm_floor = pb.config.newton_rcond ** 2
+    lm = lm_floor  # try the plain Gauss-Newton step first: it is right wherever the model is
+    window = [sq]
+    for _ in range(pb.config.gauss_newton_max_iter):
+        if sq == 0.0:
+            return theta, "zero_loss"
+        if (why := pb.interrupted()) is not None:
+            return theta, why
+        u, s, vh = torch.linalg.svd(output_jacobian_t(pb.spec, torch.from_numpy(theta), pb.x), full_matrices=False)
+        ur = u.T @ r
+        while True:
+            step = -(vh.T @ (s * ur / (s * s + lm * s[0] * s[0]))).numpy()
+            candidate = theta + step
+            r_new = pb.residuals(candidate)
+            sq_new = float(r_new @ r_new)
+            if sq_new < sq:  # False for NaN
+                theta, r, sq = candidate, r_new, sq_new
+                lm = max(lm / 10.0, lm_floor)
+                break
+            lm *= 10.0
+            if lm > 1e10:
+                return theta, "loss_stalled"
+        window.append(sq)
+        if len(window) > 5 and window[-1] > 0.5 * window[-6]:
+            return theta, "loss_converged"
+    return theta, "max_iter"
+
+
+def _newton_lookahead(pb: _Problem, theta: np.ndarray, g: np.ndarray, mu: float
+                      ) -> tuple[np.ndarray, float, np.ndarray, float] | None:
+    """One more damped Newton step from ``theta``: ``(point, loss, gradient, ||gradient||)`` or None."""
+    h = hessian_t(pb.spec, torch.from_numpy(theta), pb.x, pb.y).numpy()
+    if not np.isfinite(h).all():
+        return None
+    lam, vecs = symmetric_eigen.eigh(h)
+    point = theta - vecs @ (lam * (vecs.T @ g) / (lam * lam + mu))
+    value, grad = loss_grad_t(pb.spec, torch.from_numpy(point), pb.x, pb.y)
+    grad = grad.numpy()
+    norm = float(np.linalg.norm(grad))
+    return (point, value, grad, norm) if math.isfinite(value) and math.isfinite(norm) else None
+
+
+def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, int, str]:
+    """Stage 3: LM/Newton on ``grad L = 0`` (module docstring).
+
+    Returns (point, loss, gradient, exact Hessians computed, reason).
+    """
+    def evaluate(th: np.ndarray) -> tuple[float, np.ndarray, float]:
+        value, g = loss_grad_t(pb.spec, torch.from_numpy(th), pb.x, pb.y)
+        g = g.numpy()
+        return value, g, float(np.linalg.norm(g))
+
+    value, g, gnorm = evaluate(theta)
+    if not (math.isfinite(value) and math.isfinite(gnorm)):
+        return theta, value, g, 0, "nonfinite"
+    mu = 0.0
+    for it in range(pb.config.newton_max_iter):
+        if (why := pb.interrupted()) is not None:
+            return theta, value, g, it, why
+        h = hessian_t(pb.spec, torch.from_numpy(theta), pb.x, pb.y).numpy()
+        if not np.isfinite(h).all():
+            return theta, value, g, it + 1, "nonfinite"
+        lam, vecs = symmetric_eigen.eigh(h)
+        scale = float(np.abs(lam).max())
+        if gnorm <= max(pb.config.grad_target, scale * _EPS * float(np.linalg.norm(theta))):
+            return theta, value, g, it + 1, "grad_converged"
+        c = vecs.T @ g
+        mu_floor = (pb.config.newton_rcond * scale) ** 2
+        mu = max(mu / 100.0, mu_floor)
+        first_try = True
+        while True:
+            step = -vecs @ (lam * c / (lam * lam + mu))
+            if (why := pb.interrupted()) is not None:
+                return theta, value, g, it + 1, why
+            if np.linalg.norm(step) <= _EPS * np.linalg.norm(theta):
+                return theta, value, g, it + 1, "stalled"
+            candidate = theta + step
+            cand_value, cand_g, cand_norm = evaluate(candidate)
+            if math.isfinite(cand_value) and cand_norm < gnorm:
+                theta, value, g, gnorm = candidate, cand_value, cand_g, cand_norm
+                break
+            if first_try and math.isfinite(cand_value):
+                # Watchdog: along a small eigenvalue the full step is long, and the cubic term
+                # raises ||grad|| once before Newton converges quadratically; judge the pair.
+                first_try = False
+                look = _newton_lookahead(pb, candidate, cand_g, mu)
+                if look is not None and look[3] < gnorm:
+                    theta, value, g, gnorm = look
+                    break
+            mu = max(mu * 100.0, scale * scale * _EPS)
+    return theta, value, g, pb.config.newton_max_iter, "max_iter"
+
+
+def newton_stage(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, config: RefineConfig,
+                 stop: threading.Event | None = None) -> tuple[np.ndarray, float, np.ndarray, int, str]:
+    """Stage 3 alone from ``theta (P,)`` on float64 tensors: (point, loss, gradient, Hessians, reason)."""
+    pb = _Problem(spec, x, y, config, stop)
+    pb.deadline = time.monotonic() + config.polish_maxtime
+    return _newton(pb, np.asarray(theta, dtype=np.float64).copy())
+
+
+# ----------------------------------------------------------------- stage 1 for deep nets (trust region)
+
+def _trust_newton_stage(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, int, list[str]]:
+    """Stage 1 by trust-region Newton: (point, loss, 0 SLSQP evaluations, ``["trust_newton:REASON"]``)."""
+    c = pb.config
+    max_norm = c.trust_max_norm_growth * max(float(np.linalg.norm(theta)), 1.0)
+    res = trust_newton(pb.spec, theta, pb.x, pb.y, c.trust_gtol, c.trust_max_iter, c.trust_maxtime, pb.stop, max_norm)
+    return res.theta, res.loss, 0, [f"trust_newton:{res.reason}:{res.iterations}"]
+
+
+@dataclasses.dataclass
+class StagesOutcome:
+    """Where stages 1-3 left a point: ``theta (P,)``, its loss and gradient norm, each stage's reason,
+    the counts of :class:`RefineResult`, and the float64 data tensors they ran on."""
+
+    theta: np.ndarray
+    loss: float
+    grad_norm: float
+    reasons: list[str]
+    slsqp_evals: int
+    newton_iters: int
+    x: torch.Tensor
+    y: torch.Tensor
+    problem: _Problem | None = None
+
+    def interrupted(self) -> bool:
+        return self.problem is not None and self.problem.interrupted() is not None
+
+
+def run_stages(spec: MLPSpec, theta0, x, y, config: RefineConfig, stop: threading.Event | None = None
+               ) -> StagesOutcome:
+    """Stages 1-3 from ``theta0 (P,)``; a NaN/inf start is returned as it is, reason ``"nonfinite"``."""
+    t, xt, yt = float64_problem(spec, theta0, x, y)
+    theta = t.numpy().copy()
+    if not np.isfinite(theta).all():
+        return StagesOutcome(theta, math.nan, math.nan, ["nonfinite"], 0, 0, xt, yt)
+    pb = _Problem(spec, xt, yt, config, stop)
+    if config.minimizer == "trust_newton":
+        theta, slsqp_loss, evals, reasons = _trust_newton_stage(pb, theta)
+    else:
+        theta, slsqp_loss, evals, slsqp_name = _slsqp(pb, theta)
+        reasons = [f"slsqp:{slsqp_name}"]
+    pb.deadline = time.monotonic() + config.polish_maxtime
+    if slsqp_loss <= config.gauss_newton_below * loss_scale(yt.numpy()) and not pb.interrupted():
+        theta, gn_name = _gauss_newton(pb, theta)
+        reasons.append(f"gauss_newton:{gn_name}")
+    theta, value, g, iters, newton_name = _newton(pb, theta)
+    reasons.append(f"newton:{newton_name}")
+    return StagesOutcome(theta, value, float(np.linalg.norm(g)), reasons, evals, iters, xt, yt, pb)
+
+
+def finish(outcome: StagesOutcome, stop: threading.Event | None, started: float) -> RefineResult:
+    """The :class:`RefineResult` of ``outcome``, with the stop reason rules of :class:`RefineResult`."""
+    if outcome.reasons == ["nonfinite"]:
+        return RefineResult(outcome.theta, math.nan, math.nan, "nonfinite: the start point has NaN/inf entries", 0, 0,
+                            time.perf_counter() - started)
+    reason = "+".join(outcome.reasons)
+    value, gnorm = outcome.loss, outcome.grad_norm
+    if stop is not None and stop.is_set():
+        reason = "cancelled"
+    elif not (math.isfinite(value) and math.isfinite(gnorm)):
+        reason = f"nonfinite: loss {value}, gradient norm {gnorm} after {reason}"
+    return RefineResult(outcome.theta, value, gnorm, reason, outcome.slsqp_evals, outcome.newton_iters,
+                        time.perf_counter() - started)
+
+
+def refine_stages(spec: MLPSpec, theta0, x, y, config: RefineConfig | None = None,
+                  stop: threading.Event | None = None) -> RefineResult:
+    """Stages 1-3 only: :func:`lsexplorer.core.critical.refine.refine` without symmetry-aware polishing."""
+    started = time.perf_counter()
+    return finish(run_stages(spec, theta0, x, y, config or RefineConfig(), stop), stop, started)
+
+
+__all__ = ["NLOPT_RESULTS", "RefineConfig", "RefineResult", "StagesOutcome", "finish", "newton_stage",
+           "refine_stages", "run_stages"]

@@ -1,0 +1,1 @@
+"""Experiments: presets and TOML configs into one config, run into a session; importing students."""

@@ -1,0 +1,1 @@
+"""Minimum-energy paths: NEB and AutoNEB, saddle searches, and certified highest points."""

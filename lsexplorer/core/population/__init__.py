@@ -1,0 +1,1 @@
+"""Gaussian-input population losses (Safran & Shamir's ReLU landscape) as sessions."""

@@ -1,0 +1,1 @@
+"""Batched full-batch training of many students at once, with generated native kernels."""
