@@ -49,7 +49,7 @@ class ClosestSaddleTable:
 
 def compute(ctx: Context, row: int):
     """``{"settings", "points": {row: ...}}`` of :func:`closest_saddle_all` for one run; None if stopped."""
-    from ..saddles.closest_saddle import closest_saddle_all
+    from ..saddles.closest_saddle import closest_saddle_all  # at call time: the registry imports without torch
 
     result = yield from closest_saddle_all(ctx.session, [row], lam=ctx.options.lam, tolerances=ctx.tolerances,
                                            stop=ctx.stop)
@@ -94,7 +94,7 @@ def _point(session: Session | None, row: int) -> dict | None:
 
 def read(session: Session | None, row: int) -> ClosestSaddle | None:
     """The stored closest saddle of run ``row``, None if it was not analysed."""
-    from ..saddles.closest_saddle import ClosestSaddle
+    from ..saddles.closest_saddle import ClosestSaddle  # at call time: the registry imports without torch
 
     point = _point(session, row)
     return None if point is None else ClosestSaddle.from_dict(point)
@@ -102,7 +102,7 @@ def read(session: Session | None, row: int) -> ClosestSaddle | None:
 
 def read_decision(session: Session | None, row: int) -> SymmetryInduced | None:
     """The stored symmetry-induced decision of run ``row``, None if it was not analysed."""
-    from ..saddles.closest_saddle import SymmetryInduced
+    from ..saddles.closest_saddle import SymmetryInduced  # at call time: the registry imports without torch
 
     point = _point(session, row)
     return None if point is None else SymmetryInduced.from_dict(point["symmetry_induced"])
@@ -130,7 +130,7 @@ def summary(session: Session) -> dict | None:
 
 def critical_rows(ctx: Context) -> list[int]:
     """The runs asked for that are certified critical points, whatever their kind."""
-    from ..saddles.closest_saddle import SI_KINDS
+    from ..saddles.closest_saddle import SI_KINDS  # at call time: the registry imports without torch
 
     return [r for r in ctx.rows if str(ctx.session.runs.kind[r]) in SI_KINDS]
 

@@ -34,8 +34,8 @@ class EscapeResult(NamedTuple):
 
 
 def compute(ctx: Context, row: int):
-    from ..population.relu_gaussian_session import session_landscape
-    from ..saddles.escape import direction_scan, flat_search
+    from ..population.relu_gaussian_session import session_landscape  # at call time: the registry imports without torch
+    from ..saddles.escape import direction_scan, flat_search  # at call time: the registry imports without torch
 
     s, o = ctx.session, ctx.options
     theta = s.runs.theta[row]
@@ -48,7 +48,7 @@ def compute(ctx: Context, row: int):
 
 def write(session: Session, results: dict[int, EscapeResult]) -> None:
     """Store the searches and relabel each run whose search escaped; rebuild the summary."""
-    from ..saddles.escape import escape_verdict
+    from ..saddles.escape import escape_verdict  # at call time: the registry imports without torch
 
     group = session.analyses.setdefault(GROUP, {})
     points = group.setdefault("points", {})
@@ -72,7 +72,7 @@ def analysed_rows(session: Session | None) -> list[int]:
 
 def read(session: Session | None, row: int) -> EscapeResult | None:
     """The stored searches of run ``row``, None if absent."""
-    from ..saddles.escape import EscapeScan, FlatSearch
+    from ..saddles.escape import EscapeScan, FlatSearch  # at call time: the registry imports without torch
 
     if session is None or row < 0:
         return None

@@ -24,7 +24,7 @@ GROUP = "mu_sweep"
 
 
 def compute(ctx: Context, row: int):
-    from ..saddles.inertia import default_mu_grid, mu_sweep
+    from ..saddles.inertia import default_mu_grid, mu_sweep  # at call time: the registry imports without torch
 
     saddle = closest_saddle.read(ctx.session, row)
     if saddle is None or saddle.narrower.kind == "not_converged":
@@ -59,7 +59,7 @@ def analysed_rows(session: Session | None) -> list[int]:
 
 def read(session: Session | None, row: int) -> MuSweep | None:
     """The stored Theorem 3 sweep along run ``row``'s closest saddle line, None if absent."""
-    from ..saddles.inertia import MuSweep
+    from ..saddles.inertia import MuSweep  # at call time: the registry imports without torch
 
     if session is None or row < 0:
         return None

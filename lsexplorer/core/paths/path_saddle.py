@@ -35,6 +35,7 @@ The result is a :class:`SaddleOutcome`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import threading
 from collections.abc import Callable
@@ -308,8 +309,6 @@ def _on_saddle_line(spec, x, y, structure, phi, pairs, y_scale, tolerances, low,
 
 
 def _json(structure: LimitStructure) -> str:
-    import json
-
     return json.dumps(structure.to_dict())
 
 

@@ -62,7 +62,7 @@ def _check_room(folder: Path, size: int) -> None:
         raise SaveError(f"not enough space: the file needs {_mb(size)} and {_mb(HEADROOM)} are kept free, "
                         f"the file system has {_mb(free)} free")
     try:
-        import resource
+        import resource  # Unix only: without it there is no file size limit to honour
 
         soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
     except (ImportError, ValueError, OSError):

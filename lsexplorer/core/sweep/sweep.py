@@ -72,7 +72,7 @@ def _task_threads() -> None:
     parallelism comes from tasks (one per worker thread), and extra threads on a node already busy
     with other tasks only contend."""
     try:
-        from distributed import get_worker
+        from distributed import get_worker  # optional: sweeps only, and Dask loads slowly
 
         get_worker()
     except (ImportError, ValueError):
@@ -109,7 +109,7 @@ def run_chunk(config: Mapping, seeds: Sequence[int]) -> dict[str, Any]:
 
 def _worker_name() -> str:
     try:
-        from distributed import get_worker
+        from distributed import get_worker  # optional: sweeps only, and Dask loads slowly
 
         return str(get_worker().address)
     except (ImportError, ValueError):
@@ -310,8 +310,6 @@ def local_cluster_size(device: str = "auto") -> int:
     the tasks train on a GPU (a chunk's seeds are already batched on it; processes of one machine
     would all share device 0)."""
     if device != "cpu":
-        import torch
-
         if torch.cuda.is_available():
             return 1
     try:
@@ -334,7 +332,7 @@ def open_client(scheduler: str | None = None, n_workers: int | None = None, devi
     this process stops the sweep and closes the cluster in order.
     """
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster  # optional: sweeps only, and Dask loads slowly
     except ImportError:
         raise SweepError("sweeps run on Dask: install it with  pip install 'lsexplorer[cluster]'  "
                          "(or pip install 'dask[distributed]')") from None
