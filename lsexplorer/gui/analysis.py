@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from ..core.analyses import closest_saddle, escape, mu_sweep
+from ..core.analyses import REGISTRY, closest_saddle, escape, mu_sweep
 from ..core.analyses.analyze import FAILED, analyze_session
 from ..core.analyses.escape import EscapeResult
 from ..core.base.kinds import Kind
@@ -28,8 +28,10 @@ from ..core.saddles.inertia import MuSweep
 from ..core.store.session import Session
 from .workers import Worker
 
-#: Analyses a panel may request, in the names of :data:`lsexplorer.core.analyses.REGISTRY`.
-REQUESTABLE = ("channels", "closest_saddle", "mu_sweep", "escape")
+def requestable() -> tuple[str, ...]:
+    """Analyses a panel may request for one run: every one in :data:`lsexplorer.core.analyses.REGISTRY`
+    (as registered now), in the registry's order."""
+    return tuple(REGISTRY)
 
 
 def closest_saddle_of(session: Session | None, row: int) -> ClosestSaddle | None:
@@ -93,8 +95,8 @@ class AnalysisQueue(QObject):
         return any(r == row and name in names for r, names in jobs)
 
     def request(self, row: int, names) -> None:
-        """Queue ``names`` (in :data:`REQUESTABLE`) for run ``row``; duplicates are ignored."""
-        names = tuple(n for n in REQUESTABLE if n in set(names))
+        """Queue ``names`` (registered analyses, :func:`requestable`) for run ``row``; duplicates are ignored."""
+        names = tuple(n for n in requestable() if n in set(names))
         if not names or all(self.pending(row, n) for n in names):
             return
         self._queue.append((int(row), names))
@@ -148,4 +150,4 @@ class AnalysisQueue(QObject):
         return self._worker is None and not self._queue
 
 
-__all__ = ["REQUESTABLE", "AnalysisQueue", "analysable", "closest_saddle_of", "escape_of", "mu_sweep_of"]
+__all__ = ["AnalysisQueue", "analysable", "closest_saddle_of", "escape_of", "mu_sweep_of", "requestable"]
