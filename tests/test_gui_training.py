@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 
@@ -15,8 +14,6 @@ from lsexplorer.gui._testsupport import *
 from lsexplorer.gui._testsupport import fake_experiment, make_gui_session
 from lsexplorer.gui.workers import Worker, running_threads
 
-HAVE_EXPERIMENT = all(importlib.util.find_spec(f"lsexplorer.core.{m}") is not None for m in ("certify", "classify"))
-needs_experiment = pytest.mark.skipif(not HAVE_EXPERIMENT, reason="core.certify / core.classify not there yet")
 
 
 # --------------------------------------------------------------------------- Worker
@@ -177,9 +174,7 @@ def test_a_failed_save_keeps_the_session_open_and_marked_unsaved(qtbot, main_win
 
 
 def test_new_experiment_dialog_validates_through_build_config(qtbot, main_window, tmp_path, monkeypatch):
-    experiment = pytest.importorskip("lsexplorer.core.experiment.experiment") if HAVE_EXPERIMENT else None
-    if experiment is None:
-        pytest.skip("core.experiment cannot be imported yet (certify/classify missing)")
+    from lsexplorer.core.experiment import experiment
     dialog = main_window.training.new_experiment()
     qtbot.addWidget(dialog)
     ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
@@ -216,7 +211,6 @@ def test_new_experiment_dialog_validates_through_build_config(qtbot, main_window
     assert seen == [expected] and (tmp_path / "new.h5").exists()
 
 
-@needs_experiment
 @pytest.mark.slow
 def test_real_tiny_training_finishes_saves_and_opens(qtbot, main_window, tmp_path):
     from lsexplorer.core.experiment.experiment import build_config
@@ -230,7 +224,6 @@ def test_real_tiny_training_finishes_saves_and_opens(qtbot, main_window, tmp_pat
     assert load_session(out).runs.n_runs == 2
 
 
-@needs_experiment
 def test_real_training_cancels_within_a_second(qtbot, main_window, tmp_path):
     from lsexplorer.core.experiment.experiment import build_config
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import UserError
+from .signals import Terminated
 
 
 def add_sweep_parser(sub, positive_int, positive_float, epochs) -> None:
@@ -131,8 +132,6 @@ def _sweep_locked(args: argparse.Namespace, out: Path) -> int:
                 runner.close()
                 raise
             if received:  # raised inside the block, so the workers are stopped rather than waited for
-                from .cli import Terminated
-
                 raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
     except OSError as exc:  # the output folder (not writable, disk full) or the connection to the cluster
         raise UserError(f"stopped: {exc.strerror or exc}; finished tasks are kept in {out}") from None
