@@ -124,3 +124,23 @@ def test_certified_stop_reasons_are_the_stored_strings(toy):
     points = done.value.value
     assert points.stop_reason.tolist() == ["slsqp:FTOL_REACHED+newton:grad_converged"] * 3
     assert points.kind.tolist() == ["local_min"] * 3
+
+
+def test_runs_take_a_certification_whole_as_the_hand_copy_did(toy):
+    from lsexplorer.core.store.session import CERTIFIED_FIELDS, Runs
+
+    spec = MLPSpec((2, 3, 1))
+    start = xavier_init(spec, [0, 1])
+    gen = certify(spec, start, toy.x, toy.y, RefineConfig(slsqp_maxeval=50))
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(gen)
+    p = done.value.value
+    rest = dict(seed=np.array([0, 1]), theta_init=start, train_loss=np.array([0.1, 0.2]), theta_trained=start)
+    by_hand = Runs(theta=p.theta, loss=p.loss, grad_norm=p.grad_norm, hessian_eigvals=p.hessian_eigvals, kind=p.kind,
+                   degeneracy=p.degeneracy, lambda_min=p.lambda_min, stop_reason=p.stop_reason,
+                   symmetry_induced=np.zeros(2, dtype=bool), **rest)
+    runs = Runs.from_certified(p, **rest)
+    for name in (*CERTIFIED_FIELDS, "seed", "theta_init", "train_loss", "theta_trained", "symmetry_induced"):
+        a, b = getattr(runs, name), getattr(by_hand, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name
