@@ -55,8 +55,8 @@ def main() -> None:
             history.append(res.theta)
             report = runoff_report(spec, history[0], res.theta, data.x)
             print(f"seed {seed} chunk {chunk + 1}: loss {res.loss:.6e}  |grad| {np.linalg.norm(res.grad):.1e}  "
-                  f"|theta| {np.linalg.norm(res.theta):.0f}  ({res.reason})  {report.summary()}", flush=True)
-            if res.reason in ("grad_small", "nonfinite", "stalled"):
+                  f"|theta| {np.linalg.norm(res.theta):.0f}  ({res.status})  {report.summary()}", flush=True)
+            if res.status in ("grad_small", "nonfinite", "stalled"):
                 break
         histories.append(np.array(history))
         for layer in runoff_report(spec, history[0], history[-1], data.x).layers:

@@ -17,6 +17,7 @@ import torch
 from lsexplorer.core.base.classify import Tolerances, classify, loss_scale
 from lsexplorer.core.landscape.hessian import loss_grad_hessian, spectrum
 from lsexplorer.core.critical.polish import polish
+from lsexplorer.core.base.refined import Status
 from lsexplorer.core.critical.refine import RefineConfig
 from lsexplorer.core.store.session import load_session, save_session
 
@@ -33,18 +34,18 @@ def main(path: str) -> None:
         if runs.kind[row] == "not_converged" or not np.isfinite(runs.theta[row]).all():
             continue
         result = polish(spec, runs.theta[row], x, y, config)
-        if not result.reason:
+        if not result.stages:
             continue
         before = (runs.kind[row], runs.loss[row])
-        reasons[row] = f"{reasons[row]}+polish:{result.reason}"
-        if result.accepted:
+        reasons[row] = f"{reasons[row]}+{result.stop_reason}"
+        if result.status is Status.ACCEPTED:
             value, g, h = loss_grad_hessian(spec, result.theta, x, y)
             eig = spectrum(h)[0]
             c = classify(value, float(np.linalg.norm(g)), eig, loss_scale(s.y), tol)
             runs.theta[row], runs.loss[row], runs.grad_norm[row] = result.theta, value, np.linalg.norm(g)
             runs.hessian_eigvals[row], runs.kind[row] = eig, c.kind
             runs.degeneracy[row], runs.lambda_min[row] = c.n_zero, c.lambda_min
-        print(f"row {row}: {before[0]} {before[1]:.3e} -> {runs.kind[row]} {runs.loss[row]:.3e}  {result.reason}")
+        print(f"row {row}: {before[0]} {before[1]:.3e} -> {runs.kind[row]} {runs.loss[row]:.3e}  {result.stop_reason}")
     runs.stop_reason = reasons.astype(str)
     s.config["refine"] = config.to_dict()
     save_session(s, path)

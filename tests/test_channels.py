@@ -35,12 +35,12 @@ def planted(toy):
 
 def test_planted_channel_is_found_and_its_limit_certified(toy, planted):
     structure, crit = planted
-    history = [realise(structure, crit.phi, 1.0 / eps) for eps in (1e-1, 1e-2, 1e-3)]
+    history = [realise(structure, crit.theta, 1.0 / eps) for eps in (1e-1, 1e-2, 1e-3)]
     result = analyse_channel(TOY5, history, toy.x, toy.y)
     assert result.kind == "channel", result.reason
     np.testing.assert_array_equal(result.group_of, [FINITE, FINITE, FINITE, 0, 0])
     assert result.growth > 90
-    assert np.linalg.norm(result.phi - crit.phi) <= 1e-10 * np.linalg.norm(crit.phi)
+    assert np.linalg.norm(result.phi - crit.theta) <= 1e-10 * np.linalg.norm(crit.theta)
     assert result.loss_limit == pytest.approx(crit.loss, rel=1e-10)
     assert result.grad_norm_limit < 1e-12 and result.lambda_min > 0
     # Along the channel the loss falls to L_inf like A^-2: the pair's remainder is O(1/A^2).
@@ -52,10 +52,10 @@ def test_planted_channel_is_found_and_its_limit_certified(toy, planted):
 
 def test_realised_pair_tends_to_the_gated_linear_unit(toy, planted):
     structure, crit = planted
-    p = unpack(structure, crit.phi)
+    p = unpack(structure, crit.theta)
     errors = []
     for amplitude in (1e2, 1e3):
-        theta = realise(structure, crit.phi, amplitude)
+        theta = realise(structure, crit.theta, amplitude)
         w, a = theta[:10].reshape(5, 2), theta[10:]
         pair = a[3] / (1 + np.exp(-toy.x @ w[3])) + a[4] / (1 + np.exp(-toy.x @ w[4]))
         s = 1 / (1 + np.exp(-toy.x @ p.u[0]))
@@ -175,7 +175,7 @@ def test_planted_three_neuron_group_is_one_gated_linear_unit(toy, planted):
     """Two neurons at a = c/3 + A/2 and one at c/3 - A around u (offsets v/A, v/A, 0): the first
     moment is v (1 + O(1/A)), the second v v^T / A, so the group tends to the same unit."""
     structure, crit = planted
-    p = unpack(structure, crit.phi)
+    p = unpack(structure, crit.theta)
     u, c, v = p.u[0], p.c[0], p.v[0]
     history = []
     for amplitude in (1e2, 1e3, 1e4):
@@ -185,5 +185,5 @@ def test_planted_three_neuron_group_is_one_gated_linear_unit(toy, planted):
     result = analyse_channel(MLPSpec((2, 6, 1)), history, toy.x, toy.y)
     assert result.kind == "channel", result.reason
     np.testing.assert_array_equal(result.group_of, [FINITE, FINITE, FINITE, 0, 0, 0])
-    assert np.linalg.norm(result.phi - crit.phi) <= 1e-10 * np.linalg.norm(crit.phi)
-    assert np.linalg.norm(result.phi_start - crit.phi) < 1e-3 * np.linalg.norm(crit.phi)  # read off right
+    assert np.linalg.norm(result.phi - crit.theta) <= 1e-10 * np.linalg.norm(crit.theta)
+    assert np.linalg.norm(result.phi_start - crit.theta) < 1e-3 * np.linalg.norm(crit.theta)  # read off right

@@ -46,7 +46,7 @@ def test_levenberg_marquardt_certifies_a_planted_degenerate_index1_saddle():
     x, y, energy = SADDLES[0]
     start = np.array([x + 0.02, y - 0.03, 0.9, 0.5])  # off the saddle, off the circle
     res = critical_point_lm(_vgh, start, 100)
-    assert res.stop_reason == "grad_converged" and res.steps < 60
+    assert res.status == "grad_converged" and res.iterations < 60
     assert res.grad_norm <= 1e-10  # the float64 floor: max|lam| ~ 2e3
     value, _, h = _vgh(res.theta)
     lam = np.linalg.eigvalsh(h)

@@ -49,7 +49,7 @@ def test_perturbed_teacher_returns_to_the_teacher(toy):
         assert res.loss <= 1e-28
         assert np.abs(res.theta - teacher).max() <= 1e-9
         assert res.stop_reason.startswith("slsqp:") and res.stop_reason.endswith("newton:grad_converged")
-        assert res.slsqp_evals > 0 and res.newton_iters >= 1 and res.elapsed > 0
+        assert res.evaluations > 0 and res.iterations >= 1 and res.elapsed > 0
 
 
 @pytest.mark.parametrize("mu", [0.3, 1.7])
@@ -125,8 +125,8 @@ def test_limits_end_the_refinement(toy):
     spec = MLPSpec((2, 5, 1))
     start = xavier_init(spec, [0])[0]
     res = refine(spec, start, toy.x, toy.y, RefineConfig(slsqp_maxeval=3, newton_max_iter=1))
-    assert res.stop_reason.startswith("slsqp:MAXEVAL_REACHED") and res.slsqp_evals == 3
-    assert res.newton_iters <= 1
+    assert res.stop_reason.startswith("slsqp:MAXEVAL_REACHED") and res.evaluations == 3
+    assert res.iterations <= 1
     t0 = time.perf_counter()
     res = refine(spec, start, toy.x, toy.y, RefineConfig(slsqp_maxtime=1e-3, newton_max_iter=2))
     assert res.stop_reason.startswith("slsqp:MAXTIME_REACHED")
@@ -138,7 +138,7 @@ def test_a_set_stop_event_cancels(toy):
     stop = threading.Event()
     stop.set()
     res = refine(spec, xavier_init(spec, [0])[0], toy.x, toy.y, stop=stop)
-    assert res.stop_reason == "cancelled" and res.slsqp_evals <= 1
+    assert res.stop_reason == "cancelled" and res.evaluations <= 1
 
 
 def test_config_round_trips_and_refuses_unknown_keys():

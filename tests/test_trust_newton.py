@@ -54,7 +54,7 @@ def test_trust_newton_minimises_to_a_certified_gradient():
     theta0 = TEACHER + 0.4 * rng.normal(size=SPEC.n_params)
     t, xt, yt = float64_problem(SPEC, theta0, DATA.x, DATA.y)
     res = trust_newton(SPEC, t.numpy(), xt, yt, gtol=1e-11, max_iter=200, maxtime=120.0)
-    assert res.reason == "grad_small" and np.linalg.norm(res.grad) <= 1e-11 and res.iterations < 100
+    assert res.status == "grad_small" and res.grad_norm <= 1e-11 and res.iterations < 100
     value, g, h = loss_grad_hessian(SPEC, res.theta, DATA.x, DATA.y)
     assert np.linalg.norm(g) <= 1e-11
     assert value < loss_grad_hessian(SPEC, theta0, DATA.x, DATA.y)[0]
@@ -68,7 +68,7 @@ def test_refine_with_trust_newton_stage_certifies():
     theta0 = TEACHER + 0.3 * rng.normal(size=SPEC.n_params)
     res = refine(SPEC, theta0, DATA.x, DATA.y, RefineConfig(minimizer="trust_newton"))
     assert res.stop_reason.startswith("trust_newton:grad_small") and "newton:" in res.stop_reason
-    assert res.grad_norm <= 1e-12 and res.slsqp_evals == 0
+    assert res.grad_norm <= 1e-12 and res.evaluations == 0
 
 
 def test_cancelled_trust_newton_returns_the_start():
@@ -81,7 +81,7 @@ def test_cancelled_trust_newton_returns_the_start():
     stop.set()
     t, xt, yt = float64_problem(spec, theta0, data.x, data.y)
     res = trust_newton(spec, t.numpy(), xt, yt, 1e-12, 100, 60.0, stop)
-    assert res.reason == "cancelled" and np.array_equal(res.theta, theta0)
+    assert res.status == "cancelled" and np.array_equal(res.theta, theta0)
 
 
 def test_unknown_minimizer_is_refused():
@@ -99,5 +99,5 @@ def test_a_run_off_to_infinity_is_stopped_as_runaway():
     t, xt, yt = float64_problem(spec, theta0, x, y)
     limit = 3 * np.linalg.norm(theta0)
     res = trust_newton(spec, t.numpy(), xt, yt, 1e-12, 400, 120.0, max_norm=limit)
-    assert res.reason == "runaway" and np.linalg.norm(res.theta) > limit
+    assert res.status == "runaway" and np.linalg.norm(res.theta) > limit
     assert res.loss < loss_grad_hessian(spec, theta0, x, y)[0]

@@ -399,14 +399,14 @@ def _analyse_channel(spec: MLPSpec, history, x, y, tolerances: Tolerances | None
                          "the groups are not gated linear units")
         return result
     crit = refine_limit(dec.structure, dec.phi, x, y, stop=stop)
-    result.phi, result.loss_limit, result.grad_norm_limit = crit.phi, crit.loss, crit.grad_norm
+    result.phi, result.loss_limit, result.grad_norm_limit = crit.theta, crit.loss, crit.grad_norm
     result.eigvals, result.stop_reason = crit.eigvals, crit.stop_reason
-    result.drift = float(np.linalg.norm(crit.phi - dec.phi) / max(np.linalg.norm(crit.phi), 1.0))
+    result.drift = float(np.linalg.norm(crit.theta - dec.phi) / max(np.linalg.norm(crit.theta), 1.0))
     c = classify(crit.loss, crit.grad_norm, crit.eigvals, loss_scale(y[:, None]), tolerances)
     result.lambda_min, result.degeneracy = c.lambda_min, c.n_zero
     amps = np.asarray(settings.approach_amplitudes, dtype=np.float64)
     result.approach_amplitude = amps
-    result.approach_loss = np.array([_realised_loss(dec.structure, crit.phi, A, x, y) for A in amps])
+    result.approach_loss = np.array([_realised_loss(dec.structure, crit.theta, A, x, y) for A in amps])
     result.approach_exponent = _fit_exponent(amps, result.approach_loss - crit.loss)
     if c.kind == "not_converged":
         result.reason = f"the limit model did not refine to a critical point (|grad| {crit.grad_norm:.1e})"

@@ -46,6 +46,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
+from ..base.refined import RefinedPoint, Stage, StageEnd, Status
 from ..landscape import symmetric_eigen
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -199,21 +200,12 @@ def _data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
     return xt, yt
 
 
-@dataclasses.dataclass
-class LimitCriticalPoint:
-    """A refined limit model: ``phi (Q,)``, loss ``L_inf``, ``grad_norm``, ``eigvals (Q,)`` ascending,
-    and how refinement ended (``"trust:<message>+newton:<reason>"``)."""
-
-    phi: np.ndarray
-    loss: float
-    grad_norm: float
-    eigvals: np.ndarray
-    stop_reason: str
-
-
 def refine_limit(structure: LimitStructure, phi0, x, y, max_iter: int = 60, newton_iter: int = 30,
-                 stop: threading.Event | None = None) -> LimitCriticalPoint:
+                 stop: threading.Event | None = None) -> RefinedPoint:
     """Minimise the limit model from ``phi0`` (trust region with the exact Hessian), then polish.
+
+    The result's ``theta`` is the refined ``phi (Q,)``, its ``loss`` ``L_inf``, ``eigvals (Q,)``
+    ascending; its stages read ``"trust:converged|stopped+newton:<status>"``.
 
     The polish is Newton on ``grad = 0`` damped in the Hessian's eigenbasis (as in ``refine.py``)
     and stops once ``||grad|| <= max|lam| * eps * ||phi||``, the float64 floor. A set ``stop`` skips
@@ -238,32 +230,33 @@ def refine_limit(structure: LimitStructure, phi0, x, y, max_iter: int = 60, newt
         return hess_f(torch.from_numpy(p)).numpy()
 
     phi = np.array(phi0, dtype=np.float64)
-    reasons = []
+    stages = []
     if stop is None or not stop.is_set():
         res = scipy.optimize.minimize(fun, phi, jac=jac, hess=hess, method="trust-exact",
                                       options={"gtol": 1e-12, "maxiter": max_iter})
         if np.isfinite(res.x).all() and res.fun <= fun(phi):
             phi = res.x
-        reasons.append(f"trust:{'converged' if res.success else 'stopped'}")
+        stages.append(StageEnd(Stage.TRUST, Status.CONVERGED if res.success else Status.STOPPED))
     value, g = fun(phi), jac(phi)
     gnorm = float(np.linalg.norm(g))
-    why = "max_iter"
+    why, iterations = Status.MAX_ITER, 0
     mu = 0.0
     for _ in range(newton_iter):
         if stop is not None and stop.is_set():
-            why = "cancelled"
+            why = Status.CANCELLED
             break
         lam, vecs = symmetric_eigen.eigh(hess(phi))
+        iterations += 1  # exact Hessians of the polish
         scale = float(np.abs(lam).max())
         if gnorm <= scale * _EPS * max(float(np.linalg.norm(phi)), 1.0):
-            why = "grad_converged"
+            why = Status.GRAD_CONVERGED
             break
         coef = vecs.T @ g
         mu = max(mu / 100.0, (1e-10 * scale) ** 2)
         while True:
             candidate = phi - vecs @ (lam * coef / (lam * lam + mu))
             if np.linalg.norm(candidate - phi) <= _EPS * np.linalg.norm(phi):
-                why = "stalled"
+                why = Status.STALLED
                 break
             g_new = jac(candidate)
             n_new = float(np.linalg.norm(g_new))
@@ -271,12 +264,12 @@ def refine_limit(structure: LimitStructure, phi0, x, y, max_iter: int = 60, newt
                 phi, g, gnorm = candidate, g_new, n_new
                 break
             mu = max(mu * 100.0, scale * scale * _EPS)
-        if why == "stalled":
+        if why is Status.STALLED:
             break
-    reasons.append(f"newton:{why}")
+    stages.append(StageEnd(Stage.NEWTON, why))
     value = fun(phi)
     eigvals = symmetric_eigen.eigvalsh(hess(phi))
-    return LimitCriticalPoint(phi, value, gnorm, eigvals, "+".join(reasons))
+    return RefinedPoint(phi, value, gnorm, iterations, why, Stage.NEWTON, stages, eigvals=eigvals)
 
 
 def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
@@ -312,7 +305,6 @@ def realised_width(structure: LimitStructure) -> int:
 
 __all__ = [
     "AT_ZERO",
-    "LimitCriticalPoint",
     "LimitParams",
     "LimitStructure",
     "limit_loss_grad_hessian",

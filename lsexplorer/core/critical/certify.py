@@ -20,6 +20,7 @@ import torch
 from ..base.classify import Tolerances, classify, loss_scale
 from ..base.numerical_failure import failure_reason, is_numerical_failure
 from ..base.progress import Progress
+from ..base.refined import Status
 from ..channels.flat_channel import ChannelResult, analyse_channel
 from ..landscape.hessian import loss_grad_hessian, spectrum
 from ..landscape.nets import MLPSpec, as_tensor
@@ -41,9 +42,10 @@ class CertifiedPoints:
 
     theta (S, P) refined points; loss, grad_norm (S,); hessian_eigvals (S, P) ascending (NaN where
     the point is not finite); kind (S,) strings from ``classify.KINDS``; degeneracy (S,) number of
-    zero eigenvalues; lambda_min (S,); stop_reason (S,) strings from ``RefineResult.stop_reason``
+    zero eigenvalues; lambda_min (S,); stop_reason (S,) strings from ``RefinedPoint.stop_reason``
     ("cancelled" for rows not refined); refine_seconds (S,); channels: the channel analysis
-    (``channels.py``) of every diverged row by row index, whose kind it sets.
+    (``channels.py``) of every diverged row by row index, whose kind it sets. The arrays are the
+    certified columns of a session's runs under their names there: ``Runs.from_certified`` takes them.
     """
 
     theta: np.ndarray
@@ -125,7 +127,7 @@ def certify(spec: MLPSpec, thetas, x, y, refine_config: RefineConfig | None = No
             done += 1
             yield Progress("certify", done, n_points, time.perf_counter() - start)
             continue
-        if result.stop_reason == "cancelled":
+        if result.status is Status.CANCELLED:
             break
         try:
             measure(done, result.theta, cancelled=False)

@@ -24,33 +24,17 @@ Works on any function given as ``value_grad_hessian(theta) -> (value, grad (P,),
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable
 
 import numpy as np
 
+from ..base.refined import RefinedPoint, Stage, Status
 from ..landscape import symmetric_eigen
 
 _EPS = float(np.finfo(np.float64).eps)
 
 ValueGradHessian = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
-
-
-@dataclasses.dataclass
-class LMResult:
-    """Where the iteration ended: ``theta (P,)``, ``value``, ``grad_norm``, its float64 ``floor``,
-    ``steps`` taken (successful ones), ``moved`` (distance from the start) and ``stop_reason``:
-    ``"grad_converged"``, ``"stalled"`` (damping ran away), ``"max_steps"``, ``"nonfinite"``,
-    ``"cancelled"``."""
-
-    theta: np.ndarray
-    value: float
-    grad_norm: float
-    floor: float
-    steps: int
-    moved: float
-    stop_reason: str
 
 
 def grad_floor(eigvals: np.ndarray, theta: np.ndarray) -> float:
@@ -59,30 +43,36 @@ def grad_floor(eigvals: np.ndarray, theta: np.ndarray) -> float:
 
 
 def critical_point_lm(value_grad_hessian: ValueGradHessian, theta0, max_steps: int = 500,
-                      stop: threading.Event | None = None) -> LMResult:
-    """Levenberg–Marquardt on ``grad L = 0`` from ``theta0 (P,)`` (module docstring)."""
+                      stop: threading.Event | None = None) -> RefinedPoint:
+    """Levenberg–Marquardt on ``grad L = 0`` from ``theta0 (P,)`` (module docstring).
+
+    ``iterations`` counts successful steps; ``grad_floor`` and ``moved`` (distance from the start)
+    are set. Status: ``grad_converged``, ``stalled`` (the damping ran away), ``max_steps``,
+    ``nonfinite`` or ``cancelled``.
+    """
     x0 = np.array(theta0, dtype=np.float64)
     x = x0.copy()
     value, g, h = value_grad_hessian(x)
     if not (np.isfinite(value) and np.isfinite(g).all() and np.isfinite(h).all()):
-        return LMResult(x, float(value), float("nan"), float("nan"), 0, 0.0, "nonfinite")
+        return RefinedPoint(x, float(value), float("nan"), 0, Status.NONFINITE, Stage.LM, grad_floor=float("nan"),
+                            moved=0.0)
     lam, vec = symmetric_eigen.eigh(h)
     r2 = float(g @ g)
     scale = float(np.abs(lam).max(initial=0.0)) or 1.0
     mu, nu = 1e-3 * scale * scale, 2.0
-    steps, tries, reason = 0, 0, "max_steps"
+    steps, tries, reason = 0, 0, Status.MAX_STEPS
     while tries < 20 * max_steps and steps < max_steps:
         if r2 <= grad_floor(lam, x) ** 2:
-            reason = "grad_converged"
+            reason = Status.GRAD_CONVERGED
             break
         if stop is not None and stop.is_set():
-            reason = "cancelled"
+            reason = Status.CANCELLED
             break
         gi = vec.T @ g
         coef = lam * gi / (lam * lam + mu)
         step = -vec @ coef
         if float(np.linalg.norm(step)) <= _EPS * max(float(np.linalg.norm(x)), 1.0):
-            reason = "stalled"
+            reason = Status.STALLED
             break
         # predicted ||g + H s||^2 in the eigenbasis: sum (gi - lam coef)^2
         predicted = r2 - float(((gi - lam * coef) ** 2).sum())
@@ -102,10 +92,11 @@ def critical_point_lm(value_grad_hessian: ValueGradHessian, theta0, max_steps: i
             mu *= nu
             nu *= 2.0
             if mu > 1e16 * scale * scale:
-                reason = "stalled"
+                reason = Status.STALLED
                 break
     g_norm = float(np.sqrt(r2))
-    return LMResult(x, float(value), g_norm, grad_floor(lam, x), steps, float(np.linalg.norm(x - x0)), reason)
+    return RefinedPoint(x, float(value), g_norm, steps, reason, Stage.LM, grad_floor=grad_floor(lam, x),
+                        moved=float(np.linalg.norm(x - x0)))
 
 
-__all__ = ["LMResult", "critical_point_lm", "grad_floor"]
+__all__ = ["critical_point_lm", "grad_floor"]

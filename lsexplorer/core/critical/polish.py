@@ -55,6 +55,7 @@ import threading
 import numpy as np
 import torch
 
+from ..base.refined import RefinedPoint, Stage, StageEnd, Status
 from ..landscape.hessian import loss_grad_t
 from ..landscape.nets import MLPSpec, flatten, unflatten
 from ..symmetry.operations import SIGN_SYMMETRIC, sign_flip
@@ -87,21 +88,6 @@ class Reduction:
 
     def describe(self) -> str:
         return f"L{self.layer}:merged{self.n_merged}+dropped{self.n_dropped}"
-
-
-@dataclasses.dataclass
-class PolishResult:
-    """The point after polishing ``theta (P,)`` with its loss and gradient norm, and what happened.
-
-    ``reason`` is ``""`` when no layer had anything to reduce, else one entry per attempted layer,
-    e.g. ``"L1:merged1+dropped0:accepted"`` or ``"L1:merged1+dropped0:rejected(loss)"``.
-    """
-
-    theta: np.ndarray
-    loss: float
-    grad_norm: float
-    accepted: bool
-    reason: str
 
 
 def _layer_parts(spec: MLPSpec, theta: np.ndarray, layer: int) -> tuple[list, np.ndarray, np.ndarray]:
@@ -219,8 +205,13 @@ def flip_for_merging(spec: MLPSpec, theta: np.ndarray, layer: int, merge_tol: fl
 
 
 def polish(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, config,
-           stop: threading.Event | None = None) -> PolishResult:
+           stop: threading.Event | None = None) -> RefinedPoint:
     """Reduce, refine, re-embed and accept (module docstring) each hidden layer of ``theta (P,)`` in turn.
+
+    The status is ``accepted`` if some layer's candidate was kept, else ``rejected``; ``stages``
+    holds one polish end whose detail lists every attempted layer, e.g.
+    ``"L1:merged1+dropped0:accepted"`` or ``"L1:merged1+dropped0:rejected(loss)"``, and is empty
+    when no layer had anything to reduce.
 
     ``x``, ``y`` are float64 tensors; ``config`` a :class:`lsexplorer.core.critical.refine.RefineConfig`
     (its ``polish_merge_tol`` and ``polish_zero_tol``; the narrower refinement uses the rest).
@@ -243,7 +234,7 @@ def polish(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, c
             continue
         nspec, ntheta = reduce_point(spec, start, red)
         narrow = refine_stages(nspec, ntheta, x, y, inner, stop)
-        if narrow.stop_reason == "cancelled" or not np.isfinite(narrow.theta).all():
+        if narrow.status is Status.CANCELLED or not np.isfinite(narrow.theta).all():
             reasons.append(f"{red.describe()}:rejected(narrower {narrow.stop_reason.split(':')[0]})")
             continue
         candidate = embed_point(spec, start, nspec, narrow.theta, red)
@@ -253,9 +244,9 @@ def polish(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, c
             except ValueError:  # the refined constants no longer cancel: not this way
                 reasons.append(f"{red.describe()}+flipped{len(flips)}:rejected(flip back)")
                 continue
-        cand, c_value, c_g, _, newton_reason = newton_stage(spec, candidate, x, y, inner, stop)
-        c_norm = float(np.linalg.norm(c_g))
-        why = _rejection(theta, value, gnorm, cand, c_value, c_norm, newton_reason, config.polish_merge_tol,
+        newton = newton_stage(spec, candidate, x, y, inner, stop)
+        cand, c_value, c_norm = newton.theta, newton.loss, newton.grad_norm
+        why = _rejection(theta, value, gnorm, cand, c_value, c_norm, newton.status, config.polish_merge_tol,
                          loss_slack)
         what = red.describe() + (f"+flipped{len(flips)}" if flips else "")
         if why is None:
@@ -263,7 +254,9 @@ def polish(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, c
             reasons.append(f"{what}:accepted")
         else:
             reasons.append(f"{what}:rejected({why})")
-    return PolishResult(theta, value, gnorm, accepted, ",".join(reasons))
+    status = Status.ACCEPTED if accepted else Status.REJECTED
+    stages = [StageEnd(Stage.POLISH, status, ",".join(reasons))] if reasons else []
+    return RefinedPoint(theta, value, gnorm, 0, status, Stage.POLISH, stages)
 
 
 def _loss_grad(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
@@ -271,17 +264,17 @@ def _loss_grad(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tenso
     return float(value), g.numpy()
 
 
-def _rejection(theta, value, gnorm, cand, c_value, c_norm, newton_reason, merge_tol, loss_slack) -> str | None:
+def _rejection(theta, value, gnorm, cand, c_value, c_norm, newton_status, merge_tol, loss_slack) -> str | None:
     """Why the candidate is not taken (module docstring, step 4), or None to take it."""
     if not (math.isfinite(c_value) and math.isfinite(c_norm)):
         return "nonfinite"
     if c_value > value * (1.0 + 1e-10) + loss_slack:
         return "loss"
-    if c_norm > gnorm and newton_reason != "grad_converged":
+    if c_norm > gnorm and newton_status is not Status.GRAD_CONVERGED:
         return "gradient"
     if np.linalg.norm(cand - theta) > merge_tol * max(1.0, float(np.linalg.norm(theta))):
         return "distance"
     return None
 
 
-__all__ = ["PolishResult", "Reduction", "embed_point", "find_reduction", "polish", "reduce_point"]
+__all__ = ["Reduction", "embed_point", "find_reduction", "polish", "reduce_point"]

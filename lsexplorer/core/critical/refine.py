@@ -1,6 +1,6 @@
 """Float64 refinement of a training end point to a nearby critical point.
 
-Up to four stages; ``RefineResult.stop_reason`` records how each ended, e.g.
+Up to four stages; the :class:`~lsexplorer.core.base.refined.RefinedPoint`'s ``stop_reason`` records how each ended, e.g.
 ``"slsqp:XTOL_REACHED+gauss_newton:loss_converged+newton:grad_converged"``.
 
 1. **nlopt ``LD_SLSQP``** (the thesis protocol, section 6.2.1) minimises the float64 loss with its
@@ -50,11 +50,12 @@ import time
 
 from ..landscape.nets import MLPSpec
 from .polish import polish
-from .refine_stages import NLOPT_RESULTS, RefineConfig, RefineResult, finish, newton_stage, run_stages
+from ..base.refined import RefinedPoint, Stage, Status
+from .refine_stages import NLOPT_RESULTS, RefineConfig, finish, newton_stage, run_stages
 
 
 def refine(spec: MLPSpec, theta0, x, y, config: RefineConfig | None = None,
-           stop: threading.Event | None = None) -> RefineResult:
+           stop: threading.Event | None = None) -> RefinedPoint:
     """Refine ``theta0 (P,)`` on data ``x (N, d)``, ``y (N, d_out)`` to a nearby critical point, float64.
 
     Never raises for a bad point: a NaN/inf start or a divergence returns the best finite point
@@ -67,11 +68,11 @@ def refine(spec: MLPSpec, theta0, x, y, config: RefineConfig | None = None,
     if (config.polish and outcome.problem is not None and math.isfinite(outcome.loss)
             and math.isfinite(outcome.grad_norm) and not outcome.interrupted()):
         polished = polish(spec, outcome.theta, outcome.x, outcome.y, config, stop)
-        if polished.reason:
-            outcome.reasons.append(f"polish:{polished.reason}")
-        if polished.accepted:
+        outcome.stages.extend(polished.stages)
+        if polished.status is Status.ACCEPTED:
             outcome.theta, outcome.loss, outcome.grad_norm = polished.theta, polished.loss, polished.grad_norm
+            outcome.stage = Stage.POLISH
     return finish(outcome, stop, started)
 
 
-__all__ = ["NLOPT_RESULTS", "RefineConfig", "RefineResult", "newton_stage", "refine"]
+__all__ = ["NLOPT_RESULTS", "RefineConfig", "newton_stage", "refine"]

@@ -21,6 +21,7 @@ import torch
 from ..base.classify import loss_scale
 from ..base.config_schema import MINIMIZERS
 from ..base.nlopt_guard import CallbackGuard
+from ..base.refined import RefinedPoint, Stage, StageEnd, Status
 from ..landscape import symmetric_eigen
 from ..landscape.hessian import float64_problem, hessian_t, loss_grad_t, output_jacobian_t
 from ..landscape.nets import MLPSpec, forward, loss_and_grad
@@ -114,24 +115,6 @@ class RefineConfig:
         return cls(**d)
 
 
-@dataclasses.dataclass
-class RefineResult:
-    """A refined point ``theta (P,)``, its loss and gradient norm, and how refinement ended.
-
-    ``stop_reason`` joins the stages (module docstring); a NaN/inf point gives a reason starting
-    ``"nonfinite"`` and a cancelled refinement ``"cancelled"``. ``slsqp_evals`` counts SLSQP's
-    objective evaluations, ``newton_iters`` the exact Hessians of stage 3.
-    """
-
-    theta: np.ndarray
-    loss: float
-    grad_norm: float
-    stop_reason: str
-    slsqp_evals: int
-    newton_iters: int
-    elapsed: float
-
-
 class _Problem:
     """One refinement's float64 tensors and its stop conditions."""
 
@@ -140,12 +123,12 @@ class _Problem:
         self.spec, self.x, self.y, self.config, self.stop = spec, x, y, config, stop
         self.deadline = math.inf
 
-    def interrupted(self) -> str | None:
-        """"cancelled" or "maxtime" if the current stage must end now, else None."""
+    def interrupted(self) -> Status | None:
+        """``cancelled`` or ``maxtime`` if the current stage must end now, else None."""
         if self.stop is not None and self.stop.is_set():
-            return "cancelled"
+            return Status.CANCELLED
         if time.monotonic() > self.deadline:
-            return "maxtime"
+            return Status.MAXTIME
         return None
 
     def residuals(self, theta: np.ndarray) -> torch.Tensor:
@@ -154,8 +137,8 @@ class _Problem:
             return (forward(self.spec, torch.from_numpy(theta), self.x) - self.y).reshape(-1)
 
 
-def _slsqp(pb: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, int, str]:
-    """Stage 1: (best point seen, its loss, objective evaluations, nlopt result name or "nonfinite")."""
+def _slsqp(pb: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, int, Status]:
+    """Stage 1: (best point seen, its loss, objective evaluations, nlopt's result or ``nonfinite``)."""
     best = {"f": math.inf, "x": theta0.copy(), "nonfinite": False}
     opt = nlopt.opt(nlopt.LD_SLSQP, theta0.size)
     opt.set_exceptions_enabled(False)
@@ -182,11 +165,11 @@ def _slsqp(pb: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, int, st
     opt.set_maxeval(pb.config.slsqp_maxeval)
     opt.set_maxtime(pb.config.slsqp_maxtime)
     guard.optimize(theta0.copy())
-    name = "nonfinite" if best["nonfinite"] else NLOPT_RESULTS.get(opt.last_optimize_result(), "UNKNOWN")
-    return best["x"], best["f"], opt.get_numevals(), name
+    status = Status.NONFINITE if best["nonfinite"] else Status(NLOPT_RESULTS.get(opt.last_optimize_result(), "UNKNOWN"))
+    return best["x"], best["f"], opt.get_numevals(), status
 
 
-def _gauss_newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, str]:
+def _gauss_newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, Status]:
     """Stage 2: Levenberg–Marquardt on the residuals, accepting only steps that lower the loss.
 
     Step ``-V diag(s / (s^2 + lm * s_max^2)) U^T r`` from the SVD ``J = U diag(s) V^T`` (no normal
@@ -201,7 +184,7 @@ def _gauss_newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, str]:
     window = [sq]
     for _ in range(pb.config.gauss_newton_max_iter):
         if sq == 0.0:
-            return theta, "zero_loss"
+            return theta, Status.ZERO_LOSS
         if (why := pb.interrupted()) is not None:
             return theta, why
         u, s, vh = torch.linalg.svd(output_jacobian_t(pb.spec, torch.from_numpy(theta), pb.x), full_matrices=False)
@@ -217,11 +200,11 @@ def _gauss_newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, str]:
                 break
             lm *= 10.0
             if lm > 1e10:
-                return theta, "loss_stalled"
+                return theta, Status.LOSS_STALLED
         window.append(sq)
         if len(window) > 5 and window[-1] > 0.5 * window[-6]:
-            return theta, "loss_converged"
-    return theta, "max_iter"
+            return theta, Status.LOSS_CONVERGED
+    return theta, Status.MAX_ITER
 
 
 def _newton_lookahead(pb: _Problem, theta: np.ndarray, g: np.ndarray, mu: float
@@ -238,10 +221,10 @@ def _newton_lookahead(pb: _Problem, theta: np.ndarray, g: np.ndarray, mu: float
     return (point, value, grad, norm) if math.isfinite(value) and math.isfinite(norm) else None
 
 
-def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, int, str]:
+def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, int, Status]:
     """Stage 3: LM/Newton on ``grad L = 0`` (module docstring).
 
-    Returns (point, loss, gradient, exact Hessians computed, reason).
+    Returns (point, loss, gradient, exact Hessians computed, status).
     """
     def evaluate(th: np.ndarray) -> tuple[float, np.ndarray, float]:
         value, g = loss_grad_t(pb.spec, torch.from_numpy(th), pb.x, pb.y)
@@ -250,18 +233,18 @@ def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndar
 
     value, g, gnorm = evaluate(theta)
     if not (math.isfinite(value) and math.isfinite(gnorm)):
-        return theta, value, g, 0, "nonfinite"
+        return theta, value, g, 0, Status.NONFINITE
     mu = 0.0
     for it in range(pb.config.newton_max_iter):
         if (why := pb.interrupted()) is not None:
             return theta, value, g, it, why
         h = hessian_t(pb.spec, torch.from_numpy(theta), pb.x, pb.y).numpy()
         if not np.isfinite(h).all():
-            return theta, value, g, it + 1, "nonfinite"
+            return theta, value, g, it + 1, Status.NONFINITE
         lam, vecs = symmetric_eigen.eigh(h)
         scale = float(np.abs(lam).max())
         if gnorm <= max(pb.config.grad_target, scale * _EPS * float(np.linalg.norm(theta))):
-            return theta, value, g, it + 1, "grad_converged"
+            return theta, value, g, it + 1, Status.GRAD_CONVERGED
         c = vecs.T @ g
         mu_floor = (pb.config.newton_rcond * scale) ** 2
         mu = max(mu / 100.0, mu_floor)
@@ -271,7 +254,7 @@ def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndar
             if (why := pb.interrupted()) is not None:
                 return theta, value, g, it + 1, why
             if np.linalg.norm(step) <= _EPS * np.linalg.norm(theta):
-                return theta, value, g, it + 1, "stalled"
+                return theta, value, g, it + 1, Status.STALLED
             candidate = theta + step
             cand_value, cand_g, cand_norm = evaluate(candidate)
             if math.isfinite(cand_value) and cand_norm < gnorm:
@@ -286,38 +269,41 @@ def _newton(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndar
                     theta, value, g, gnorm = look
                     break
             mu = max(mu * 100.0, scale * scale * _EPS)
-    return theta, value, g, pb.config.newton_max_iter, "max_iter"
+    return theta, value, g, pb.config.newton_max_iter, Status.MAX_ITER
 
 
 def newton_stage(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, config: RefineConfig,
-                 stop: threading.Event | None = None) -> tuple[np.ndarray, float, np.ndarray, int, str]:
-    """Stage 3 alone from ``theta (P,)`` on float64 tensors: (point, loss, gradient, Hessians, reason)."""
+                 stop: threading.Event | None = None) -> RefinedPoint:
+    """Stage 3 alone from ``theta (P,)`` on float64 tensors; ``grad`` is set, ``iterations`` counts Hessians."""
     pb = _Problem(spec, x, y, config, stop)
     pb.deadline = time.monotonic() + config.polish_maxtime
-    return _newton(pb, np.asarray(theta, dtype=np.float64).copy())
+    theta, value, g, iters, status = _newton(pb, np.asarray(theta, dtype=np.float64).copy())
+    return RefinedPoint(theta, value, float(np.linalg.norm(g)), iters, status, Stage.NEWTON, grad=g)
 
 
 # ----------------------------------------------------------------- stage 1 for deep nets (trust region)
 
-def _trust_newton_stage(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, int, list[str]]:
-    """Stage 1 by trust-region Newton: (point, loss, 0 SLSQP evaluations, ``["trust_newton:REASON"]``)."""
+def _trust_newton_stage(pb: _Problem, theta: np.ndarray) -> tuple[np.ndarray, float, int, StageEnd]:
+    """Stage 1 by trust-region Newton: (point, loss, 0 SLSQP evaluations, ``trust_newton:STATUS:ITERATIONS``)."""
     c = pb.config
     max_norm = c.trust_max_norm_growth * max(float(np.linalg.norm(theta)), 1.0)
     res = trust_newton(pb.spec, theta, pb.x, pb.y, c.trust_gtol, c.trust_max_iter, c.trust_maxtime, pb.stop, max_norm)
-    return res.theta, res.loss, 0, [f"trust_newton:{res.reason}:{res.iterations}"]
+    return res.theta, res.loss, 0, StageEnd(Stage.TRUST_NEWTON, res.status, str(res.iterations))
 
 
 @dataclasses.dataclass
 class StagesOutcome:
-    """Where stages 1-3 left a point: ``theta (P,)``, its loss and gradient norm, each stage's reason,
-    the counts of :class:`RefineResult`, and the float64 data tensors they ran on."""
+    """Where stages 1-3 left a point: ``theta (P,)``, its loss and gradient norm, each stage's end,
+    SLSQP's evaluations and stage 3's Hessians, the stage that produced the point (None: none ran),
+    and the float64 data tensors they ran on."""
 
     theta: np.ndarray
     loss: float
     grad_norm: float
-    reasons: list[str]
+    stages: list[StageEnd]
     slsqp_evals: int
     newton_iters: int
+    stage: Stage | None
     x: torch.Tensor
     y: torch.Tensor
     problem: _Problem | None = None
@@ -328,47 +314,50 @@ class StagesOutcome:
 
 def run_stages(spec: MLPSpec, theta0, x, y, config: RefineConfig, stop: threading.Event | None = None
                ) -> StagesOutcome:
-    """Stages 1-3 from ``theta0 (P,)``; a NaN/inf start is returned as it is, reason ``"nonfinite"``."""
+    """Stages 1-3 from ``theta0 (P,)``; a NaN/inf start is returned as it is, with no stage run."""
     t, xt, yt = float64_problem(spec, theta0, x, y)
     theta = t.numpy().copy()
     if not np.isfinite(theta).all():
-        return StagesOutcome(theta, math.nan, math.nan, ["nonfinite"], 0, 0, xt, yt)
+        return StagesOutcome(theta, math.nan, math.nan, [], 0, 0, None, xt, yt)
     pb = _Problem(spec, xt, yt, config, stop)
     if config.minimizer == "trust_newton":
-        theta, slsqp_loss, evals, reasons = _trust_newton_stage(pb, theta)
+        theta, slsqp_loss, evals, first = _trust_newton_stage(pb, theta)
     else:
-        theta, slsqp_loss, evals, slsqp_name = _slsqp(pb, theta)
-        reasons = [f"slsqp:{slsqp_name}"]
+        theta, slsqp_loss, evals, slsqp_status = _slsqp(pb, theta)
+        first = StageEnd(Stage.SLSQP, slsqp_status)
+    stages = [first]
     pb.deadline = time.monotonic() + config.polish_maxtime
     if slsqp_loss <= config.gauss_newton_below * loss_scale(yt.numpy()) and not pb.interrupted():
-        theta, gn_name = _gauss_newton(pb, theta)
-        reasons.append(f"gauss_newton:{gn_name}")
-    theta, value, g, iters, newton_name = _newton(pb, theta)
-    reasons.append(f"newton:{newton_name}")
-    return StagesOutcome(theta, value, float(np.linalg.norm(g)), reasons, evals, iters, xt, yt, pb)
+        theta, gn_status = _gauss_newton(pb, theta)
+        stages.append(StageEnd(Stage.GAUSS_NEWTON, gn_status))
+    theta, value, g, iters, newton_status = _newton(pb, theta)
+    stages.append(StageEnd(Stage.NEWTON, newton_status))
+    return StagesOutcome(theta, value, float(np.linalg.norm(g)), stages, evals, iters, Stage.NEWTON, xt, yt, pb)
 
 
-def finish(outcome: StagesOutcome, stop: threading.Event | None, started: float) -> RefineResult:
-    """The :class:`RefineResult` of ``outcome``, with the stop reason rules of :class:`RefineResult`."""
-    if outcome.reasons == ["nonfinite"]:
-        return RefineResult(outcome.theta, math.nan, math.nan, "nonfinite: the start point has NaN/inf entries", 0, 0,
-                            time.perf_counter() - started)
-    reason = "+".join(outcome.reasons)
+def finish(outcome: StagesOutcome, stop: threading.Event | None, started: float) -> RefinedPoint:
+    """The :class:`RefinedPoint` of ``outcome``: its status is the last stage's, ``cancelled`` when
+    ``stop`` is set (no stage ends kept), ``nonfinite`` with a ``why`` for a NaN/inf start or end."""
+    elapsed = time.perf_counter() - started
+    if outcome.stage is None:
+        return RefinedPoint(outcome.theta, math.nan, math.nan, 0, Status.NONFINITE, None,
+                            why="the start point has NaN/inf entries", elapsed=elapsed)
     value, gnorm = outcome.loss, outcome.grad_norm
+    status, why, stages = outcome.stages[-1].status, "", outcome.stages
     if stop is not None and stop.is_set():
-        reason = "cancelled"
+        status, stages = Status.CANCELLED, []
     elif not (math.isfinite(value) and math.isfinite(gnorm)):
-        reason = f"nonfinite: loss {value}, gradient norm {gnorm} after {reason}"
-    return RefineResult(outcome.theta, value, gnorm, reason, outcome.slsqp_evals, outcome.newton_iters,
-                        time.perf_counter() - started)
+        status, why = Status.NONFINITE, f"loss {value}, gradient norm {gnorm} after {'+'.join(map(str, stages))}"
+    return RefinedPoint(outcome.theta, value, gnorm, outcome.newton_iters, status, outcome.stage, stages, why,
+                        outcome.slsqp_evals, elapsed)
 
 
 def refine_stages(spec: MLPSpec, theta0, x, y, config: RefineConfig | None = None,
-                  stop: threading.Event | None = None) -> RefineResult:
+                  stop: threading.Event | None = None) -> RefinedPoint:
     """Stages 1-3 only: :func:`lsexplorer.core.critical.refine.refine` without symmetry-aware polishing."""
     started = time.perf_counter()
     return finish(run_stages(spec, theta0, x, y, config or RefineConfig(), stop), stop, started)
 
 
-__all__ = ["NLOPT_RESULTS", "RefineConfig", "RefineResult", "StagesOutcome", "finish", "newton_stage",
+__all__ = ["NLOPT_RESULTS", "RefineConfig", "StagesOutcome", "finish", "newton_stage",
            "refine_stages", "run_stages"]

@@ -25,7 +25,6 @@ critical point lies ahead and more iterations only cost time.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
@@ -33,22 +32,14 @@ import time
 import numpy as np
 import torch
 
+from ..base.refined import RefinedPoint, Stage, Status
 from ..landscape import symmetric_eigen
 from ..landscape.hessian import hessian_t, loss_grad_t
 from ..landscape.nets import MLPSpec
 
 
-@dataclasses.dataclass
-class TrustNewtonResult:
-    """The point reached ``theta (P,)``, its loss and gradient ``(P,)``, iterations (exact Hessians)
-    and why the stage ended: ``grad_small``, ``max_iter``, ``maxtime``, ``cancelled``,
-    ``stalled`` (the radius fell below rounding), ``runaway`` (``||theta|| > max_norm``) or ``nonfinite``."""
-
-    theta: np.ndarray
-    loss: float
-    grad: np.ndarray
-    iterations: int
-    reason: str
+def _result(theta: np.ndarray, value: float, g: np.ndarray, iterations: int, status: Status) -> RefinedPoint:
+    return RefinedPoint(theta, value, float(np.linalg.norm(g)), iterations, status, Stage.TRUST_NEWTON, grad=g)
 
 
 def trust_region_step(lam: np.ndarray, c: np.ndarray, radius: float) -> np.ndarray:
@@ -89,11 +80,13 @@ def trust_region_step(lam: np.ndarray, c: np.ndarray, radius: float) -> np.ndarr
 
 def trust_newton(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor, gtol: float,
                  max_iter: int, maxtime: float, stop: threading.Event | None = None,
-                 max_norm: float = math.inf) -> TrustNewtonResult:
+                 max_norm: float = math.inf) -> RefinedPoint:
     """Minimise the float64 loss from ``theta (P,)`` by trust-region Newton (module docstring).
 
     ``x (N, d)``, ``y (N, d_out)`` float64 CPU tensors. Never raises for a bad point: a non-finite
-    loss, gradient or Hessian ends the stage with reason ``nonfinite`` at the last finite point.
+    loss, gradient or Hessian ends the stage with status ``nonfinite`` at the last finite point. The
+    status is ``grad_small``, ``max_iter``, ``maxtime``, ``cancelled``, ``stalled`` (the radius fell
+    below rounding), ``runaway`` (``||theta|| > max_norm``) or ``nonfinite``; ``grad`` is set.
     """
     deadline = time.monotonic() + maxtime
     theta = np.array(theta, dtype=np.float64)
@@ -104,18 +97,18 @@ def trust_newton(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Ten
 
     value, g = evaluate(theta)
     if not (math.isfinite(value) and np.isfinite(g).all()):
-        return TrustNewtonResult(theta, value, g, 0, "nonfinite")
+        return _result(theta, value, g, 0, Status.NONFINITE)
     radius = max(0.1 * float(np.linalg.norm(theta)), 1e-3)
     for it in range(max_iter):
         if float(np.linalg.norm(g)) <= gtol:
-            return TrustNewtonResult(theta, value, g, it, "grad_small")
+            return _result(theta, value, g, it, Status.GRAD_SMALL)
         if stop is not None and stop.is_set():
-            return TrustNewtonResult(theta, value, g, it, "cancelled")
+            return _result(theta, value, g, it, Status.CANCELLED)
         if time.monotonic() > deadline:
-            return TrustNewtonResult(theta, value, g, it, "maxtime")
+            return _result(theta, value, g, it, Status.MAXTIME)
         h = hessian_t(spec, torch.from_numpy(theta), x, y).numpy()
         if not np.isfinite(h).all():
-            return TrustNewtonResult(theta, value, g, it + 1, "nonfinite")
+            return _result(theta, value, g, it + 1, Status.NONFINITE)
         lam, vecs = symmetric_eigen.eigh(h)
         c = vecs.T @ g
         while True:
@@ -123,7 +116,7 @@ def trust_newton(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Ten
             predicted = -float(c @ p + 0.5 * np.sum(lam * p * p))
             step = vecs @ p
             if not np.linalg.norm(step) > 4 * np.finfo(float).eps * max(float(np.linalg.norm(theta)), 1.0):
-                return TrustNewtonResult(theta, value, g, it + 1, "stalled")
+                return _result(theta, value, g, it + 1, Status.STALLED)
             cand_value, cand_g = evaluate(theta + step)
             finite = math.isfinite(cand_value) and np.isfinite(cand_g).all()
             rho = (value - cand_value) / predicted if finite and predicted > 0 else -1.0
@@ -135,12 +128,12 @@ def trust_newton(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Ten
             if rho > 0.0 or (finite and cand_value < value):
                 theta, value, g = theta + step, cand_value, cand_g
                 if float(np.linalg.norm(theta)) > max_norm:
-                    return TrustNewtonResult(theta, value, g, it + 1, "runaway")
+                    return _result(theta, value, g, it + 1, Status.RUNAWAY)
                 break
             if stop is not None and stop.is_set():
-                return TrustNewtonResult(theta, value, g, it + 1, "cancelled")
-    reason = "grad_small" if float(np.linalg.norm(g)) <= gtol else "max_iter"
-    return TrustNewtonResult(theta, value, g, max_iter, reason)
+                return _result(theta, value, g, it + 1, Status.CANCELLED)
+    status = Status.GRAD_SMALL if float(np.linalg.norm(g)) <= gtol else Status.MAX_ITER
+    return _result(theta, value, g, max_iter, status)
 
 
-__all__ = ["TrustNewtonResult", "trust_region_step", "trust_newton"]
+__all__ = ["trust_region_step", "trust_newton"]

@@ -354,20 +354,12 @@ def experiment_session(config: dict, spec: MLPSpec, dataset: Dataset, seeds: np.
                        trained: TrainResult, points: CertifiedPoints) -> Session:
     """The session of a finished experiment: its config, data, training records and certified points."""
     final_train_loss = trained.loss_curve[:, -1]
-    runs = Runs(
+    runs = Runs.from_certified(
+        points,
         seed=seeds,
         theta_init=theta_init,
-        theta=points.theta,
-        loss=points.loss,
-        grad_norm=points.grad_norm,
-        hessian_eigvals=points.hessian_eigvals,
-        kind=points.kind,
-        degeneracy=points.degeneracy,
-        lambda_min=points.lambda_min,
-        stop_reason=points.stop_reason,
         train_loss=final_train_loss,
         theta_trained=trained.theta,
-        symmetry_induced=np.zeros(len(seeds), dtype=bool),
         trajectory=Trajectory(trained.snapshot_epochs, trained.snapshots,
                               snapshot_losses(spec, trained.snapshots, dataset.x, dataset.y)),
         loss_curve=LossCurve(trained.loss_epochs, trained.loss_curve),

@@ -358,10 +358,8 @@ def import_points(config: Mapping, x: np.ndarray, y: np.ndarray, teacher_theta: 
     config["seeds"] = points.seed.tolist()
     config["run"] = {"imported_from": sorted(set(points.source.tolist())), "formats": list(points.formats),
                      "refined": bool(refine), "stopped": bool(stop is not None and stop.is_set())}
-    runs = Runs(seed=points.seed, theta_init=theta, theta=certified.theta, loss=certified.loss,
-                grad_norm=certified.grad_norm, hessian_eigvals=certified.hessian_eigvals, kind=certified.kind,
-                degeneracy=certified.degeneracy, lambda_min=certified.lambda_min, stop_reason=certified.stop_reason,
-                train_loss=given_loss, theta_trained=theta, symmetry_induced=np.zeros(len(theta), dtype=bool))
+    runs = Runs.from_certified(certified, seed=points.seed, theta_init=theta, train_loss=given_loss,
+                               theta_trained=theta)
     return Session(config=config, x=x, y=y, teacher_theta=teacher_theta, runs=runs, analyses={},
                    lsexplorer_version=__version__)
 

@@ -150,11 +150,8 @@ def run_population_experiment(config: Mapping, stop: threading.Event | None = No
             break
         yield Progress("certify", c.done, c.total, time.perf_counter() - started)
     x, y = distribution_sample(problem, config["data"]["n_samples"], config["data"]["seed"])
-    runs = Runs(
-        seed=seeds, theta_init=theta_init, theta=points.theta, loss=points.loss, grad_norm=points.grad_norm,
-        hessian_eigvals=points.hessian_eigvals, kind=points.kind, degeneracy=points.degeneracy,
-        lambda_min=points.lambda_min, stop_reason=points.stop_reason, train_loss=trained.loss,
-        theta_trained=trained.theta, symmetry_induced=np.zeros(len(seeds), dtype=bool),
+    runs = Runs.from_certified(
+        points, seed=seeds, theta_init=theta_init, train_loss=trained.loss, theta_trained=trained.theta,
         trajectory=Trajectory(trained.snapshot_steps, trained.snapshots.astype(np.float32), trained.snapshot_loss),
         loss_curve=LossCurve(trained.snapshot_steps, trained.snapshot_loss))
     distribution = {"kind": "standard-normal", "d": problem.d,

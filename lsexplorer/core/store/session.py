@@ -55,6 +55,8 @@ _RUN_FIELDS = {
     "lambda_min": np.float64, "stop_reason": np.str_, "train_loss": np.float64, "theta_trained": np.float64,
     "symmetry_induced": np.bool_,
 }
+#: The columns of :class:`Runs` a certification fills; a certifier's result holds them under these names.
+CERTIFIED_FIELDS = ("theta", "loss", "grad_norm", "hessian_eigvals", "kind", "degeneracy", "lambda_min", "stop_reason")
 #: Characters of the longest kind name: the least width of ``Runs.kind``.
 KIND_WIDTH = max(map(len, KINDS))
 _TRAJECTORY_FIELDS = {"epochs": np.int64, "theta": np.float32, "loss": np.float64}
@@ -143,6 +145,12 @@ class Runs:
             value = np.asarray(value, dtype=np.str_)
             value = value.astype(np.dtype((np.str_, max(KIND_WIDTH, value.dtype.itemsize // 4))))
         super().__setattr__(name, value)
+
+    @classmethod
+    def from_certified(cls, points: Any, **rest: Any) -> Runs:
+        """Runs whose :data:`CERTIFIED_FIELDS` are those of ``points`` (what a certification returned)
+        and whose other fields (``seed``, ``theta_init``, ``train_loss``, ``theta_trained``, ...) are ``rest``."""
+        return cls(**{name: getattr(points, name) for name in CERTIFIED_FIELDS}, **rest)
 
     @property
     def n_runs(self) -> int:
