@@ -138,9 +138,8 @@ def test_axis_labels_fit_in_every_plot_at_1280x720(qtbot, gui_settings, tmp_path
     for panel in w.panels:
         w.docks[panel.title].raise_()
         _settle()
-        for wait in ("wait_live", "wait_done"):
-            if hasattr(panel, wait):
-                getattr(panel, wait)()
+        for job in panel.jobs:
+            job.wait()
         _settle()
         for name, view in panel.figures().items():
             if view.isVisible() and isinstance(view, pg.GraphicsView):

@@ -124,7 +124,7 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
                 line.layer_spin.setValue(expand[0])
                 line.neuron_spin.setValue(expand[1])
                 line.compute()
-                line.wait_sweep(3_600_000)
+                line.sweep_job.wait(3_600_000)
             if eigs is not None:
                 line.k_spin.setValue(eigs[1])
                 line.first_spin.setValue(eigs[0])
@@ -136,10 +136,8 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
                 dock.raise_()
                 for _ in range(3):
                     app.processEvents()
-                if hasattr(panel, "wait_live"):
-                    panel.wait_live()
-                if hasattr(panel, "wait_done"):
-                    panel.wait_done()
+                for job in panel.jobs:
+                    job.wait()
                 for _ in range(3):
                     app.processEvents()
                 slug = PANEL_SLUGS.get(panel.title, panel.title.lower().replace(" ", "_"))

@@ -5,15 +5,15 @@ For the selected local minimum's closest saddle (``/analyses/closest_saddle``), 
 of the stored sweep (``/analyses/mu_sweep``; the smallest, or from a chosen ascending index: at a
 saddle the ones that cross zero follow its negative ones) against μ with a draggable cursor kept in
 sync with the μ slider. At the cursor's μ the exact spectrum is computed live (duplicate the neuron,
-exact Hessian, eigh) in a Worker — ~15–80 ms on the toy on a loaded 2-core machine, too slow for the
-GUI thread's budget — and requests that arrive while one runs are coalesced: only the newest μ is
-computed next. Beside it: Y's eigenvalues, the loss along μ, and measured versus Theorem 3's
+exact Hessian, eigh) in the panel's :class:`~lsexplorer.gui.background.LatestJob` — ~15–80 ms on
+the toy on a loaded 2-core machine, too slow for the GUI thread's budget — which coalesces requests
+that arrive while one runs: only the newest μ is computed next. Beside it: Y's eigenvalues, the loss along μ, and measured versus Theorem 3's
 predicted inertia at the current μ. Runs without the analysis show why and a Compute button.
 
 Source "expand a neuron of this run" (any depth, issue 5): the line is instead the selected run's own
 point θ with neuron ``j`` of hidden layer ``l`` (both chosen in spin boxes) duplicated at share μ; its
-sweep (``core.inertia.mu_sweep`` on :attr:`QtSaddleLinePanel.expand_mus`) is computed on request in a
-Worker (a status-bar task, cancellable) and kept in memory per (row, layer, neuron) for the open
+sweep (``core.inertia.mu_sweep`` on :attr:`QtSaddleLinePanel.expand_mus`) is computed on request in
+a second job (a status-bar task, cancellable) and kept in memory per (row, layer, neuron) for the open
 session only; it is not written to the session file.
 """
 
@@ -53,7 +53,6 @@ from ...core.symmetry.operations import duplicate_neuron
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
-from ..workers import Worker
 from .base import AnalysisPanelBase, Table
 
 SLIDER_STEPS = 1000
@@ -135,16 +134,14 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.expand_mus: np.ndarray | None = None
         self._expand_cache: dict[tuple[int, int, int], MuSweep] = {}
         self._cache_session = None
-        self._sweep_worker: Worker | None = None
+        self.sweep_job = self.new_job()
         self._sweep_key: tuple[int, int, int] | None = None
         self.live: LiveSpectrum | None = None
         self.mu = 0.0
         self.mu_range = (-1.0, 2.0)
         self.update_seconds: list[float] = []
         self._theorem: Theorem3 | None = None
-        self._token = 0
-        self._live_worker: Worker | None = None
-        self._pending_mu: float | None = None
+        self.live_job = self.new_job()
         self._syncing = False
 
         self._build_source_bar()
@@ -312,10 +309,9 @@ class QtSaddleLinePanel(AnalysisPanelBase):
     def _load(self) -> None:
         """Read the selected run's closest saddle and sweep; show the plots or say what is missing."""
         s, row = self.model.session, self.model.current
-        self._token += 1
+        self.live_job.cancel()
         self._theorem = None
         self.live = None
-        self._pending_mu = None
         self.line = None
         if s is not self._cache_session:
             self._expand_cache.clear()
@@ -409,10 +405,10 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             return
         self.sweep = self._expand_cache.get(key)
         if self.sweep is None:
-            running = self._sweep_worker is not None and self._sweep_key == key
+            running = self.sweep_job.busy and self._sweep_key == key
             self.missing.show_reason(
                 f"Run {row} ({kind}): no μ sweep yet for neuron {neuron} of hidden layer {layer} duplicated.",
-                self._sweep_worker is None or running, running)
+                not self.sweep_job.busy or running, running)
             self._pages.setCurrentIndex(0)
             return
         loss = float(s.runs.loss[row])
@@ -425,15 +421,13 @@ class QtSaddleLinePanel(AnalysisPanelBase):
 
     def _start_expand(self) -> None:
         s, row = self.model.session, self.model.current
-        if s is None or row < 0 or self._sweep_worker is not None:
+        if s is None or row < 0 or self.sweep_job.busy:
             return
         key = self.expand_key()
         if key in self._expand_cache:
             self._load()
             return
         tolerances = Tolerances.from_dict(s.config.get("tolerances", {}))
-        worker = self._sweep_worker = Worker(expand_sweep, s.spec, s.runs.theta[row], s.x, s.y, key[1], key[2],
-                                             self.expand_mus, tolerances)
         self._sweep_key = key
         session = s
 
@@ -442,19 +436,14 @@ class QtSaddleLinePanel(AnalysisPanelBase):
                 self._expand_cache[key] = sweep
 
         def finished() -> None:
-            self._sweep_worker = self._sweep_key = None
+            self._sweep_key = None
             self._load()
 
-        worker.returned.connect(arrived)
-        worker.errored.connect(lambda exc: self.model.message.emit(f"μ sweep failed: {exc}"))
-        worker.finished.connect(finished)
-        self.model.tasks.start(worker, f"μ sweep: run {key[0]}, layer {key[1]}, neuron {key[2]}")
+        self.sweep_job.start(expand_sweep, s.spec, s.runs.theta[row], s.x, s.y, key[1], key[2], self.expand_mus,
+                             tolerances, on_result=arrived, on_done=finished,
+                             on_error=lambda exc: self.model.message.emit(f"μ sweep failed: {exc}"),
+                             task=f"μ sweep: run {key[0]}, layer {key[1]}, neuron {key[2]}")
         self._load()
-
-    def wait_sweep(self, msecs: int = 60_000) -> bool:
-        """Block (processing events) until the running expand-neuron sweep has finished (tests)."""
-        worker = self._sweep_worker
-        return worker is None or worker.wait(msecs)
 
     def compute(self) -> None:
         """Queue the missing closest saddle and μ sweep of the selected run."""
@@ -523,45 +512,18 @@ class QtSaddleLinePanel(AnalysisPanelBase):
     def _request_live(self, mu: float) -> None:
         if self.line is None or self.model.session is None:
             return
-        if self._live_worker is not None:
-            self._pending_mu = mu  # coalesce: only the newest μ is computed next
-            return
         s, c = self.model.session, self.line
         tolerances = Tolerances.from_dict(s.config.get("tolerances", {}))
-        token = self._token
-        worker = self._live_worker = Worker(live_spectrum, c.spec, c.theta, s.x, s.y, c.layer,
-                                            c.neuron, mu, tolerances, self._theorem)
         requested = time.perf_counter()
-        worker.returned.connect(lambda live: self._live_arrived(live, token, requested))
-        worker.errored.connect(lambda exc: self.model.message.emit(f"Spectrum at μ = {mu:g} failed: {exc}"))
-        worker.finished.connect(self._live_finished)
-        worker.start()
+        self.live_job.start(live_spectrum, c.spec, c.theta, s.x, s.y, c.layer, c.neuron, mu, tolerances,
+                            self._theorem, on_result=lambda live: self._live_arrived(live, requested),
+                            on_error=lambda exc: self.model.message.emit(f"Spectrum at μ = {mu:g} failed: {exc}"))
 
-    def _live_arrived(self, live: LiveSpectrum, token: int, requested: float) -> None:
-        if token != self._token:
-            return
+    def _live_arrived(self, live: LiveSpectrum, requested: float) -> None:
         self._theorem = live.theorem
         self.live = live
         self.update_seconds.append(time.perf_counter() - requested)
         self._draw_live()
-
-    def _live_finished(self) -> None:
-        self._live_worker = None
-        if self._pending_mu is not None:
-            mu, self._pending_mu = self._pending_mu, None
-            self._request_live(mu)
-
-    def wait_live(self, msecs: int = 10_000) -> bool:
-        """Block (processing events) until the spectrum at the current μ is shown (tests, export)."""
-        from PySide6.QtCore import QCoreApplication, QElapsedTimer
-
-        timer = QElapsedTimer()
-        timer.start()
-        while timer.elapsed() < msecs and (self._live_worker is not None or self._pending_mu is not None):
-            QCoreApplication.processEvents()
-            if self._live_worker is not None:
-                self._live_worker.wait(20)
-        return self.live is not None and self.live.mu == self.mu
 
     def _draw_live(self) -> None:
         live = self.live
@@ -617,10 +579,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         return out
 
     def stop(self) -> None:
-        """Forget pending spectrum requests and wait for the running one (closing, tests)."""
-        self._pending_mu = None
-        if self._sweep_worker is not None:
-            self._sweep_worker.quit()
-            self._sweep_worker.wait(10_000)
-        if self._live_worker is not None:
-            self._live_worker.wait(10_000)
+        """Cancel the μ sweep and the spectrum requests and wait for their threads (closing, tests)."""
+        for job in (self.sweep_job, self.live_job):
+            job.cancel()
+            job.wait(10_000)

@@ -9,7 +9,7 @@ least squares; how far the snapshots lie *out of* the plane is said in the legen
 drawn in a 2D slice of a 15-dimensional space can mislead. Minima lying on their saddle line
 (symmetry-induced, distance at rounding level) get the smallest Hessian eigenvector as second axis.
 
-Everything is computed in one Worker: plane, line slice and projection first, then the image row by
+Everything is computed in the panel's :class:`~lsexplorer.gui.background.LatestJob`: plane, line slice and projection first, then the image row by
 row from ``slices.plane_slice``, drawn as the rows arrive. The resolution control restarts it.
 """
 
@@ -52,8 +52,7 @@ from ..style import (
     log_loss_line_plot,
     plain_axes,
 )
-from ..workers import Worker
-from .base import AnalysisPanelBase, Table, wait_until_complete
+from .base import AnalysisPanelBase, Table
 
 #: Why a population (relu-gaussian) session has no saddle-line slices.
 POPULATION_REASON = ("Slices through the closest saddle follow a neuron split into two, which needs free output "
@@ -75,6 +74,11 @@ class SliceSetup:
     trajectory: Projection | None
     epochs: np.ndarray | None
     fallback_used: bool
+
+
+def plane_progress(record) -> tuple[int, int, str]:
+    """The status bar's ``(done, total, text)`` of a plane's computation: its rows."""
+    return (record.row + 1, record.rows, "slice") if isinstance(record, PlaneRow) else (0, 1, "slice")
 
 
 def plane_grid(saddle: ClosestSaddle, plane: SaddlePlane, resolution: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,8 +124,7 @@ class QtSlicesPanel(AnalysisPanelBase):
         self.setup: SliceSetup | None = None
         self.plane_values: np.ndarray | None = None
         self.rows_done = 0
-        self._worker: Worker | None = None
-        self._token = 0
+        self.job = self.new_job()
         self.install_pages()
 
     def _build_plots(self) -> QWidget:
@@ -192,15 +195,15 @@ class QtSlicesPanel(AnalysisPanelBase):
         s, row = self.model.session, self.model.current
         self.saddle = closest_saddle_of(s, row)
         if s is None or row < 0:
-            self._cancel()
+            self.job.cancel()
             return
         if self.saddle is None and is_population(s):
-            self._cancel()
+            self.job.cancel()
             self.missing.show_reason(POPULATION_REASON, False, False)
             self._pages.setCurrentIndex(0)
             return
         if self.saddle is None:
-            self._cancel()
+            self.job.cancel()
             can = analysable(s, row)
             running = self.model.analysis.pending(row, "closest_saddle")
             text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet; the slices need it." if can
@@ -223,16 +226,10 @@ class QtSlicesPanel(AnalysisPanelBase):
             self.model.analysis.request(self.model.current, ["closest_saddle"])
             self._load()
 
-    def _cancel(self) -> None:
-        self._token += 1
-        if self._worker is not None:
-            self._worker.quit()
-            self._worker = None
-
     def _start(self) -> None:
         """(Re)compute the slices of the current run at the chosen resolution."""
         s, row, c = self.model.session, self.model.current, self.saddle
-        self._cancel()
+        self.job.cancel()
         self.setup = None
         self.plane_values = None
         self.rows_done = 0
@@ -246,19 +243,12 @@ class QtSlicesPanel(AnalysisPanelBase):
         traj = s.runs.trajectory
         snaps = traj.theta[row] if traj is not None else None
         epochs = traj.epochs if traj is not None else None
-        token = self._token
-        worker = self._worker = Worker(slice_work, session_landscape(s), s.runs.theta[row], c, snaps, epochs,
-                                       self.resolution.value())
-        worker.yielded.connect(lambda rec: self._record(rec, token))
-        worker.errored.connect(lambda exc: token == self._token and self.model.error.emit(
-            "Slice failed", f"{type(exc).__name__}: {exc}"))
-        worker.finished.connect(lambda: token == self._token and setattr(self, "_worker", None))
-        self.model.tasks.start(worker, f"Slicing seed {int(s.runs.seed[row])}",
-                               lambda r: (r.row + 1, r.rows, "slice") if isinstance(r, PlaneRow) else (0, 1, "slice"))
+        self.job.start(slice_work, session_landscape(s), s.runs.theta[row], c, snaps, epochs, self.resolution.value(),
+                       on_record=self._record,
+                       on_error=lambda exc: self.model.error.emit("Slice failed", f"{type(exc).__name__}: {exc}"),
+                       task=f"Slicing seed {int(s.runs.seed[row])}", progress=plane_progress)
 
-    def _record(self, record, token: int) -> None:
-        if token != self._token:
-            return
+    def _record(self, record) -> None:
         if isinstance(record, SliceSetup):
             self._show_setup(record)
         else:
@@ -315,10 +305,6 @@ class QtSlicesPanel(AnalysisPanelBase):
     def image_values(self) -> np.ndarray:
         """``(V, U)`` log10 loss the image shows (row r at v = vs[r]); NaN where not computed yet."""
         return np.asarray(self.image.image, dtype=float).T
-
-    def wait_done(self, msecs: int = 30_000) -> bool:
-        """Block (processing events) until the slice is complete (tests, export)."""
-        return wait_until_complete(self, msecs)
 
     @property
     def complete(self) -> bool:
