@@ -4,8 +4,8 @@ For the selected local minimum's closest saddle (``/analyses/closest_saddle``), 
 θ* with one neuron duplicated at share μ gives the line θ(μ). The top plot shows ``k`` eigenvalues
 of the stored sweep (``/analyses/mu_sweep``; the smallest, or from a chosen ascending index: at a
 saddle the ones that cross zero follow its negative ones) against μ with a draggable cursor kept in
-sync with the μ slider. At the cursor's μ the exact spectrum is computed live (duplicate the neuron,
-exact Hessian, eigh) in the panel's :class:`~lsexplorer.gui.background.LatestJob` — ~15–80 ms on
+sync with the μ slider. At the cursor's μ the exact spectrum is computed live (``core.saddles.line_spectrum``:
+duplicate the neuron, exact Hessian, eigh) in the panel's :class:`~lsexplorer.gui.background.LatestJob` — ~15–80 ms on
 the toy on a loaded 2-core machine, too slow for the GUI thread's budget — which coalesces requests
 that arrive while one runs: only the newest μ is computed next. Beside it: Y's eigenvalues, the loss along μ, and measured versus Theorem 3's
 predicted inertia at the current μ. Runs without the analysis show why and a Compute button.
@@ -38,18 +38,9 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.base.classify import Tolerances
-from ...core.landscape import symmetric_eigen
-from ...core.landscape.hessian import loss_grad_hessian
 from ...core.population.relu_gaussian_session import is_population
-from ...core.saddles.inertia import (
-    Inertia,
-    MuSweep,
-    Theorem3,
-    measured_inertia,
-    mu_sweep,
-    theorem3,
-)
-from ...core.symmetry.operations import duplicate_neuron
+from ...core.saddles.inertia import MuSweep, mu_sweep
+from ...core.saddles.line_spectrum import LineSpectra, NeuronLine, SpectrumAtMu
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
@@ -64,51 +55,10 @@ CURVE_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"
 
 
 @dataclasses.dataclass
-class LiveSpectrum:
-    """The exact Hessian spectrum at θ(μ): loss, ‖∇L‖, ascending ``eigvals (P',)``, inertias, timing."""
-
-    mu: float
-    loss: float
-    grad_norm: float
-    eigvals: np.ndarray
-    zero_tol: float
-    measured: Inertia
-    predicted: Inertia
-    theorem: Theorem3
-    seconds: float
-
-
-def live_spectrum(nspec, ntheta, x, y, layer: int, neuron: int, mu: float, tolerances: Tolerances,
-                  theorem: Theorem3 | None) -> LiveSpectrum:
-    """Worker-thread part: the spectrum at ``duplicate_neuron(nspec, ntheta, layer, neuron, mu)``.
-
-    ``theorem`` (Theorem 3's data of the narrow point) is computed on the first call of a run and
-    handed back in the result, so later calls only evaluate ``theorem.inertia(mu)``.
-    """
-    start = time.perf_counter()
-    if theorem is None:
-        theorem = theorem3(nspec, ntheta, x, y, layer, neuron, tolerances)
-    wspec, wtheta = duplicate_neuron(nspec, ntheta, layer, neuron, mu)
-    value, grad, hess = loss_grad_hessian(wspec, wtheta, x, y)
-    eig = symmetric_eigen.eigvalsh(hess)
-    tol = tolerances.zero_eig_tol(eig)
-    return LiveSpectrum(float(mu), float(value), float(np.linalg.norm(grad)), eig, tol,
-                        measured_inertia(eig, tol), theorem.inertia(mu), theorem, time.perf_counter() - start)
-
-
-def expand_sweep(spec, theta, x, y, layer: int, neuron: int, mus, tolerances: Tolerances):
-    """Worker generator: ``mu_sweep`` of ``theta`` at (layer, neuron)."""
-    return (yield from mu_sweep(spec, np.asarray(theta, dtype=np.float64), x, y, layer, neuron, mus, tolerances))
-
-
-@dataclasses.dataclass
 class Line:
-    """The line θ(μ) shown: the narrow point, the duplicated neuron, L(θ*), and the μ to start at."""
+    """The line θ(μ) shown, L(θ*) that the loss plot subtracts, and the μ to start at."""
 
-    spec: object
-    theta: np.ndarray
-    layer: int
-    neuron: int
+    line: NeuronLine
     base_loss: float
     mu0: float
 
@@ -124,6 +74,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
     """Panel: eigenvalues versus μ with a μ slider and cursor, the live spectrum, Y, inertia, loss."""
 
     title = "Saddle line"
+    analyses = ("closest_saddle", "mu_sweep")
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
@@ -136,11 +87,11 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self._cache_session = None
         self.sweep_job = self.new_job()
         self._sweep_key: tuple[int, int, int] | None = None
-        self.live: LiveSpectrum | None = None
+        self.live: SpectrumAtMu | None = None
+        self._spectra: LineSpectra | None = None
         self.mu = 0.0
         self.mu_range = (-1.0, 2.0)
         self.update_seconds: list[float] = []
-        self._theorem: Theorem3 | None = None
         self.live_job = self.new_job()
         self._syncing = False
 
@@ -310,7 +261,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         """Read the selected run's closest saddle and sweep; show the plots or say what is missing."""
         s, row = self.model.session, self.model.current
         self.live_job.cancel()
-        self._theorem = None
+        self._spectra = None
         self.live = None
         self.line = None
         if s is not self._cache_session:
@@ -362,7 +313,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self._pages.setCurrentIndex(0)
             return
         c = self.saddle
-        self._show(Line(c.narrower.spec, c.narrower.theta, c.layer, c.neuron, c.narrower.loss, c.mu),
+        self._show(Line(NeuronLine(c.narrower.spec, c.narrower.theta, c.layer, c.neuron), c.narrower.loss, c.mu),
                    f"Run {row} (seed {int(s.runs.seed[row])}): narrower point {c.narrower.spec.describe()} "
                    f"({c.narrower.kind.replace('_', ' ')}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
                    f"{c.layer} duplicated; closest saddle at μ* = {fmt(c.mu)}, distance {fmt(c.distance)}.")
@@ -371,6 +322,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         """Plot ``self.sweep`` along ``line`` and put the cursor at ``line.mu0``."""
         self._pages.setCurrentIndex(1)
         self.line, sw = line, self.sweep
+        s = self.model.session
+        self._spectra = LineSpectra(line.line, s.x, s.y, Tolerances.from_dict(s.config.get("tolerances", {})))
         lo = min(float(sw.mus.min()), line.mu0 - 0.25)
         hi = max(float(sw.mus.max()), line.mu0 + 0.25)
         self.mu_range = (lo, hi)
@@ -415,7 +368,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         base = loss if np.isfinite(loss) else float(self.sweep.loss[0])
         note = "" if kind in ("local min", "global min") else \
             f" The point is a {kind}: θ(μ) need not be a line of critical points."
-        self._show(Line(s.spec, np.asarray(theta, dtype=np.float64), layer, neuron, base, 0.5),
+        self._show(Line(NeuronLine(s.spec, np.asarray(theta, dtype=np.float64), layer, neuron), base, 0.5),
                    f"Run {row} (seed {int(s.runs.seed[row])}, {kind}, loss {fmt(loss)}): {s.spec.describe()}, "
                    f"neuron {neuron} of hidden layer {layer} duplicated at share μ.{note}")
 
@@ -439,7 +392,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self._sweep_key = None
             self._load()
 
-        self.sweep_job.start(expand_sweep, s.spec, s.runs.theta[row], s.x, s.y, key[1], key[2], self.expand_mus,
+        self.sweep_job.start(mu_sweep, s.spec, np.asarray(s.runs.theta[row], dtype=np.float64), s.x, s.y, key[1],
+                             key[2], self.expand_mus,
                              tolerances, on_result=arrived, on_done=finished,
                              on_error=lambda exc: self.model.message.emit(f"μ sweep failed: {exc}"),
                              task=f"μ sweep: run {key[0]}, layer {key[1]}, neuron {key[2]}")
@@ -453,7 +407,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         if self.source == "expand":
             self._start_expand()
             return
-        self.model.analysis.request(row, ["closest_saddle", "mu_sweep"] if self.saddle is None else ["mu_sweep"])
+        missing = self.analyses if self.saddle is None else ("mu_sweep",)
+        self.model.analysis.request(row, missing)
         self._load()
 
     def _transform(self, values: np.ndarray) -> np.ndarray:
@@ -510,17 +465,13 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self.set_mu(float(mu))
 
     def _request_live(self, mu: float) -> None:
-        if self.line is None or self.model.session is None:
+        if self._spectra is None or self.model.session is None:
             return
-        s, c = self.model.session, self.line
-        tolerances = Tolerances.from_dict(s.config.get("tolerances", {}))
         requested = time.perf_counter()
-        self.live_job.start(live_spectrum, c.spec, c.theta, s.x, s.y, c.layer, c.neuron, mu, tolerances,
-                            self._theorem, on_result=lambda live: self._live_arrived(live, requested),
+        self.live_job.start(self._spectra.at, mu, on_result=lambda live: self._live_arrived(live, requested),
                             on_error=lambda exc: self.model.message.emit(f"Spectrum at μ = {mu:g} failed: {exc}"))
 
-    def _live_arrived(self, live: LiveSpectrum, requested: float) -> None:
-        self._theorem = live.theorem
+    def _live_arrived(self, live: SpectrumAtMu, requested: float) -> None:
         self.live = live
         self.update_seconds.append(time.perf_counter() - requested)
         self._draw_live()
