@@ -43,6 +43,8 @@ class PanelBase(QWidget):
     title = "Panel"
     #: Show the empty state instead of the content while no session is open.
     needs_session = True
+    #: The registered analyses (``core.analyses.REGISTRY``) the panel shows; its Compute button requests them.
+    analyses: tuple[str, ...] = ()
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
