@@ -1,5 +1,5 @@
 """What the app ships in resources/ — icon, desktop entry, default layout — resolves through the package
-and matches the app: every dock of the DOCKS table placed, the window icon set, the entry installable."""
+and matches the app: every panel of the PANELS table placed, the window icon set, the entry installable."""
 
 from __future__ import annotations
 
@@ -68,10 +68,10 @@ def test_desktop_entry_installs_for_the_user(tmp_path):
 
 
 def test_layout_file_places_every_dock_of_the_table_once():
-    from lsexplorer.gui.layout import DOCKS
+    from lsexplorer.gui.panels import PANELS
 
     layout = load_layout()
-    titles = [spec.panel_class.title for spec in DOCKS]
+    titles = [spec.panel_class.title for spec in PANELS]
     assert sorted(layout.titles()) == sorted(titles)
     assert layout.role("Runs") is Role.NAVIGATOR and layout.role("Statistics") is Role.SECONDARY
     assert [len(layout.screen_for(w).focus_tabs) for w in (800, 1280, 1920)] == [1, 2, 3]

@@ -74,18 +74,18 @@ def test_saddle_line_curves_are_the_stored_sweep_and_mu_moves_the_live_spectrum(
         np.testing.assert_array_equal(y, sweep.eigvals[:, i])
     np.testing.assert_array_equal(panel.y_bars.opts["height"], sweep.y_eigvals)
     # Starts at the closest saddle's μ*.
-    assert panel.wait_live() and panel.live.mu == pytest.approx(c.mu)
+    assert panel.live_job.wait() and panel.live.mu == pytest.approx(c.mu)
     # The slider: the spectrum becomes core's at the slider's μ; the cursors follow.
     panel.slider.setValue(700)
     lo, hi = panel.mu_range
     mu = lo + (hi - lo) * 0.7
     assert panel.cursor.value() == pytest.approx(mu) and panel.loss_cursor.value() == pytest.approx(mu)
-    assert panel.wait_live()
+    assert panel.live_job.wait()
     np.testing.assert_allclose(panel.spectrum_values(), spectrum_at(s, c, mu), rtol=1e-9, atol=1e-15)
     # Dragging the cursor (what a mouse drag does: setValue + sigPositionChanged) moves the slider.
     panel.cursor.setValue(0.25)
     assert panel.mu == 0.25 and panel.slider.value() == round((0.25 - lo) / (hi - lo) * 1000)
-    assert panel.wait_live()
+    assert panel.live_job.wait()
     expected = spectrum_at(s, c, 0.25)
     np.testing.assert_allclose(panel.spectrum_values(), expected, rtol=1e-9, atol=1e-15)
     assert panel.live.measured == panel.live.predicted  # Theorem 3 on the sample's saddle line
@@ -93,7 +93,7 @@ def test_saddle_line_curves_are_the_stored_sweep_and_mu_moves_the_live_spectrum(
     # A burst of requests is coalesced: the last one wins.
     for mu in np.linspace(-0.5, 1.5, 15):
         panel.set_mu(float(mu))
-    assert panel.wait_live() and panel.live.mu == 1.5
+    assert panel.live_job.wait() and panel.live.mu == 1.5
     assert len(panel.update_seconds) < 2 + 1 + 1 + 15
 
 
@@ -148,7 +148,7 @@ def test_slices_image_is_the_loss_on_the_plane_and_fills_row_by_row(qtbot, sampl
     rows_seen = []
     sample_model.select(row)
     panel.image.sigImageChanged.connect(lambda: rows_seen.append(panel.rows_done))
-    assert panel.wait_done()
+    assert panel.job.wait() and panel.complete
     assert rows_seen == sorted(rows_seen) and len(set(rows_seen)) > 5  # progressive
     setup = panel.setup
     image = panel.image_values()
@@ -179,14 +179,14 @@ def test_curvature_plane_redraws_for_a_new_half_width_only(qtbot, sample_model):
     panel = shown(qtbot, QtCurvaturePlanePanel(sample_model))
     panel.resolution.setValue(9)
     sample_model.select(showcase_row(sample_model.session))
-    qtbot.waitUntil(lambda: panel._worker is not None or panel.complete, timeout=10_000)
-    assert panel.wait_done()
+    qtbot.waitUntil(lambda: panel.job.busy or panel.complete, timeout=10_000)
+    assert panel.job.wait() and panel.complete
     panel.half_width.editingFinished.emit()  # focus left the box (as when the panel closes): nothing to redo
-    assert panel._worker is None and panel.complete
+    assert not panel.job.busy and panel.complete
     panel.half_width.setValue(0.25)
     panel.half_width.editingFinished.emit()
-    assert panel._worker is not None or not panel.complete
-    assert panel.wait_done()
+    assert panel.job.busy or not panel.complete
+    assert panel.job.wait() and panel.complete
     assert np.abs(panel.setup.us).max() == pytest.approx(0.25)
 
 
@@ -237,8 +237,8 @@ def test_selection_changes_update_the_new_panels_in_the_main_window(main_window,
         assert w.slices.saddle.distance == saddle_of(sample, row).distance
         np.testing.assert_array_equal(w.escape.loss_item.getOriginalDataset()[1],
                                       sample.analyses["escape"]["points"][str(row)]["scan"]["loss"])
-        w.saddle_line.wait_live()
-        w.slices.wait_done()
+        w.saddle_line.live_job.wait()
+        w.slices.job.wait()
     w.saddle_line.stop()
 
 

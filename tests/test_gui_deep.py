@@ -55,7 +55,7 @@ def test_expand_neuron_sweep_plots_the_core_sweep(main_window, qtbot, layer):
     assert panel.neuron_spin.maximum() == s.spec.hidden_widths[layer - 1] - 1
     assert panel._pages.currentIndex() == 0 and panel.missing.compute.isVisible()
     panel.compute()
-    assert panel.wait_sweep()
+    assert panel.sweep_job.wait()
     assert panel._pages.currentIndex() == 1 and (row, layer, neuron) in panel._expand_cache
     tol = Tolerances.from_dict(s.config["tolerances"])
     with TORCH_AUTODIFF_LOCK:  # the live spectrum's worker computes Hessians meanwhile
@@ -78,17 +78,17 @@ def test_expand_neuron_sweep_plots_the_core_sweep(main_window, qtbot, layer):
     panel.first_spin.setValue(1)
     np.testing.assert_allclose(panel.y_bars.opts["height"], expected.y_eigvals, rtol=1e-10,
                                atol=1e-12 * np.abs(expected.y_eigvals).max())
-    assert panel.wait_live() and panel.live.mu == 0.5
+    assert panel.live_job.wait() and panel.live.mu == 0.5
     np.testing.assert_allclose(panel.live.eigvals, expected.eigvals[MUS == 0.5][0], rtol=1e-9, atol=1e-12)
     assert panel.live.predicted.as_tuple() == tuple(expected.predicted[MUS == 0.5][0])
     assert "differ" not in panel.inertia_label.text() or panel.live.measured != panel.live.predicted
     panel.set_mu(1.0)
-    assert panel.wait_live() and panel.live.mu == 1.0
+    assert panel.live_job.wait() and panel.live.mu == 1.0
     # Cached: switching away and back shows the same sweep at once, without a new worker.
     panel.neuron_spin.setValue(0)
     assert panel._pages.currentIndex() == 0
     panel.neuron_spin.setValue(neuron)
-    assert panel._pages.currentIndex() == 1 and panel._sweep_worker is None
+    assert panel._pages.currentIndex() == 1 and not panel.sweep_job.busy
     np.testing.assert_allclose(panel.sweep.eigvals, expected.eigvals, rtol=1e-10, atol=atol)
     panel.source_combo.setCurrentIndex(panel.source_combo.findData("closest"))
     assert panel._pages.currentIndex() == 0

@@ -14,7 +14,8 @@ from lsexplorer.core.store.session import load_session
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.app import SAMPLE_SESSION, MainWindow
 from lsexplorer.gui.export_session import showcase_row
-from lsexplorer.gui.layout import DOCKS, Role, arrange_docks, dock_role, fitted_size, focus_columns
+from lsexplorer.gui.layout import Role, arrange_docks, dock_role, fitted_size, focus_columns
+from lsexplorer.gui.panels import PANELS
 
 
 def _window(qtbot, settings) -> MainWindow:
@@ -40,11 +41,24 @@ def _settle(rounds: int = 4) -> None:
 
 def test_every_panel_of_the_table_has_a_dock_and_an_attribute(qtbot, gui_settings):
     w = _window(qtbot, gui_settings)
-    assert [type(p) for p in w.panels] == [spec.panel_class for spec in DOCKS]
-    for spec in DOCKS:
+    assert [type(p) for p in w.panels] == [spec.panel_class for spec in PANELS]
+    for spec in PANELS:
         panel = getattr(w, spec.attribute)
         assert w.roles[panel.title] is dock_role(panel.title) and panel.title in w.docks
     assert sum(r is Role.FOCUS for r in w.roles.values()) >= 4
+
+
+def test_the_panel_table_names_export_files_and_requests_registered_analyses():
+    from lsexplorer.core.analyses import REGISTRY
+
+    slugs = {spec.title: spec.slug for spec in PANELS}
+    assert len(set(slugs.values())) == len(PANELS)  # no two panels write the same files
+    assert {t: slugs[t] for t in ("Runs", "Saddle line", "Curvature plane")} == {
+        "Runs": "runs", "Saddle line": "saddle_line", "Curvature plane": "curvature_plane"}
+    requested = {spec.title: spec.analyses for spec in PANELS if spec.analyses}
+    assert requested == {"Saddle line": ("closest_saddle", "mu_sweep"), "Slices": ("closest_saddle",),
+                         "Escape": ("escape",), "Channel": ("channels",)}
+    assert {name for names in requested.values() for name in names} <= set(REGISTRY)
 
 
 def test_window_fits_a_1024x640_screen(qtbot, gui_settings, gui_session):
@@ -138,9 +152,8 @@ def test_axis_labels_fit_in_every_plot_at_1280x720(qtbot, gui_settings, tmp_path
     for panel in w.panels:
         w.docks[panel.title].raise_()
         _settle()
-        for wait in ("wait_live", "wait_done"):
-            if hasattr(panel, wait):
-                getattr(panel, wait)()
+        for job in panel.jobs:
+            job.wait()
         _settle()
         for name, view in panel.figures().items():
             if view.isVisible() and isinstance(view, pg.GraphicsView):

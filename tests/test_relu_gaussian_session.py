@@ -103,11 +103,11 @@ def test_app_panels_on_a_population_session(qtbot, population_file):
     s = load_session(population_file)
     model.set_session(s)
     model.select(5)
-    assert plane.setup is None and plane._worker is None     # hidden: nothing computed
+    assert plane.setup is None and not plane.job.busy     # hidden: nothing computed
     plane.show()
     qtbot.waitExposed(plane)
-    qtbot.waitUntil(lambda: plane._worker is not None or plane.complete, timeout=10_000)   # starts when painted
-    assert plane.wait_done(60_000)
+    qtbot.waitUntil(lambda: plane.job.busy or plane.complete, timeout=10_000)   # starts when painted
+    assert plane.job.wait(60_000) and plane.complete
     assert plane.setup.eigvals[0] == pytest.approx(s.runs.lambda_min[5], rel=1e-8)
     values = plane.plane_values
     centre = values[values.shape[0] // 2, values.shape[1] // 2]

@@ -40,9 +40,10 @@ from .export import (
     write_csv,
 )
 from .icon import app_icon
-from .layout import DOCKS, Role, arrange_docks, dock_role, fitted_size, make_dock, new_window_size
+from .layout import Role, arrange_docks, dock_role, fitted_size, make_dock, new_window_size
 from .model import SessionModel, derived_data
 from .page_size import PageSize
+from .panels import PANELS
 from .panels.base import PanelBase
 from .remembered import last_folder, remember_folder
 from .style import configure_pyqtgraph
@@ -87,7 +88,7 @@ def default_settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    """The docks of :data:`~lsexplorer.gui.layout.DOCKS` around one selection."""
+    """The docks of :data:`~lsexplorer.gui.panels.PANELS` around one selection."""
 
     def __init__(self, model: SessionModel | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -105,7 +106,7 @@ class MainWindow(QMainWindow):
 
         self.panels: list[PanelBase] = []
         self.roles: dict[str, Role] = {}
-        for spec in DOCKS:
+        for spec in PANELS:
             panel = spec.panel_class(self.model)
             setattr(self, spec.attribute, panel)
             self.panels.append(panel)

@@ -19,10 +19,6 @@ from ..core.store.atomic_write import files_kept
 from .export import FIGURE_FORMATS, ExportError, export_figure, write_csv
 from .page_size import PageSize
 
-#: Panel titles and the slug that starts their export file names.
-PANEL_SLUGS = {"Runs": "runs", "Neurons": "neurons", "Statistics": "statistics", "Training": "training",
-               "Counting": "counting", "Saddle line": "saddle_line", "Slices": "slices", "Escape": "escape"}
-
 
 def showcase_row(session) -> int:
     """The run the export (and the screenshots) show: the first local minimum whose closest saddle's
@@ -61,8 +57,8 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
     background work (the live spectrum, the 2D slice) and writes into ``out_dir`` (created):
 
     ``<panel>_<figure>.png`` / ``.svg`` / ``.pdf`` for every figure, ``<panel>_<table>.csv`` for every
-    table, where ``<panel>`` is one of ``runs``, ``neurons``, ``statistics``, ``training``,
-    ``counting``, ``saddle_line``, ``slices``, ``escape``. With the bundled sample session that is:
+    table, where ``<panel>`` is the panel's :attr:`~lsexplorer.gui.panels.PanelSpec.slug` (``runs``,
+    ``neurons``, ``statistics``, ``training``, ``counting``, ``saddle_line``, ``slices``, ``escape``, …). With the bundled sample session that is:
 
     - ``neurons_neurons`` — incoming weights, teacher, trajectories (Fig 6.4)
     - ``statistics_lambda_min_vs_loss`` (Fig 6.3), ``statistics_nearest_neuron_distance`` (Fig 6.7),
@@ -95,6 +91,7 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = QApplication.instance() or QApplication([])
     from .app import MainWindow, leave_a_core_for_the_gui  # imported late: Qt needs the QApplication first
+    from .panels import PANELS  # with the app's
 
     leave_a_core_for_the_gui()
 
@@ -124,11 +121,12 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
                 line.layer_spin.setValue(expand[0])
                 line.neuron_spin.setValue(expand[1])
                 line.compute()
-                line.wait_sweep(3_600_000)
+                line.sweep_job.wait(3_600_000)
             if eigs is not None:
                 line.k_spin.setValue(eigs[1])
                 line.first_spin.setValue(eigs[0])
-            for panel in window.panels:
+            for spec in PANELS:
+                panel = getattr(window, spec.attribute)
                 if stopped():
                     break
                 dock = window.docks[panel.title]
@@ -136,13 +134,11 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
                 dock.raise_()
                 for _ in range(3):
                     app.processEvents()
-                if hasattr(panel, "wait_live"):
-                    panel.wait_live()
-                if hasattr(panel, "wait_done"):
-                    panel.wait_done()
+                for job in panel.jobs:
+                    job.wait()
                 for _ in range(3):
                     app.processEvents()
-                slug = PANEL_SLUGS.get(panel.title, panel.title.lower().replace(" ", "_"))
+                slug = spec.slug
                 for name, view in panel.figures().items():
                     if not view.isVisible() or view.width() < 2:
                         continue  # its analysis is missing: the panel shows a message instead
@@ -169,4 +165,4 @@ def export_session_figures(session_path: str | Path, out_dir: str | Path, size: 
     return written
 
 
-__all__ = ["PANEL_SLUGS", "ExportError", "export_session_figures", "showcase_row"]
+__all__ = ["ExportError", "export_session_figures", "showcase_row"]

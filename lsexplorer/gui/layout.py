@@ -6,7 +6,8 @@ tabbed into those columns. The *navigator* (the run table) and the *secondary* v
 over all runs, counting, training) share a narrow left column, the secondary ones as tabs. Which
 dock has which role, the tab groups for narrow, laptop and wide windows and the shares of the width
 and height are data: ``resources/layouts/default.json``, read by :mod:`lsexplorer.gui.layout_file`.
-Adding a panel to the window is one line in :data:`DOCKS` and its title in that file.
+The panels themselves are :data:`lsexplorer.gui.panels.PANELS`; adding one is a line there and its
+title in that file.
 
 Every panel sits in a scroll area inside its dock (napari wraps dock widgets the same way), so no
 panel's controls can force the window wider than a laptop screen: below a panel's natural minimum
@@ -14,8 +15,6 @@ its dock scrolls instead of overlapping widgets.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt
 from PySide6.QtWidgets import (
@@ -28,43 +27,6 @@ from PySide6.QtWidgets import (
 )
 
 from .layout_file import DockLayout, Role, load_layout
-from .panels import (
-    QtChannelPanel,
-    QtCountingPanel,
-    QtCurvaturePlanePanel,
-    QtEscapePanel,
-    QtNeuronPanel,
-    QtPathsPanel,
-    QtRunTable,
-    QtSaddleLinePanel,
-    QtSlicesPanel,
-    QtStatisticsPanel,
-    QtTrainingPanel,
-)
-
-
-@dataclass(frozen=True)
-class DockSpec:
-    """One panel of the main window: the ``MainWindow`` attribute that holds it, and its class."""
-
-    attribute: str
-    panel_class: type
-
-
-#: Every panel of the main window, in menu and export order; the layout file places them by title.
-DOCKS: tuple[DockSpec, ...] = (
-    DockSpec("run_table", QtRunTable),
-    DockSpec("neurons", QtNeuronPanel),
-    DockSpec("statistics", QtStatisticsPanel),
-    DockSpec("training", QtTrainingPanel),
-    DockSpec("counting", QtCountingPanel),
-    DockSpec("saddle_line", QtSaddleLinePanel),
-    DockSpec("slices", QtSlicesPanel),
-    DockSpec("escape", QtEscapePanel),
-    DockSpec("channel", QtChannelPanel),
-    DockSpec("paths", QtPathsPanel),
-    DockSpec("curvature_plane", QtCurvaturePlanePanel),
-)
 
 
 def focus_columns(width: int, layout: DockLayout | None = None) -> int:
@@ -184,5 +146,5 @@ def arrange_docks(window: QMainWindow, docks: dict[str, QDockWidget], layout: Do
         window.resizeDocks([tops[0], stacked[0]], [nav_h, height - nav_h], Qt.Orientation.Vertical)
 
 
-__all__ = ["DOCKS", "DockSpec", "QtPanelScrollArea", "Role", "arrange_docks", "dock_role", "fitted_size",
+__all__ = ["QtPanelScrollArea", "Role", "arrange_docks", "dock_role", "fitted_size",
            "focus_columns", "make_dock", "new_window_size"]

@@ -34,6 +34,13 @@ class CurvaturePlane:
     line_v: LineSlice
 
 
+def softest_directions(landscape: Landscape, theta, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` smallest Hessian eigenvalues ``(k,)`` at ``theta (P,)``, ascending, and their orthonormal
+    eigenvectors as rows ``(k, P)``."""
+    lam, q = symmetric_eigen.eigh(landscape.value_grad_hessian(np.asarray(theta, dtype=np.float64))[2])
+    return lam[:k].copy(), q[:, :k].T.copy()
+
+
 def curvature_plane(landscape: Landscape, theta, half_width: float, resolution: int,
                     stop: threading.Event | None = None) -> Generator[CurvaturePlane | PlaneRow, None, PlaneSlice]:
     """Yields the :class:`CurvaturePlane` first, then each ``PlaneRow``; returns the ``PlaneSlice``.
@@ -45,14 +52,13 @@ def curvature_plane(landscape: Landscape, theta, half_width: float, resolution: 
         raise ValueError(f"need resolution >= 3 and half_width > 0, got {resolution} and {half_width}")
     if theta.size < 2:
         raise ValueError("a plane needs at least two parameters")
-    lam, q = symmetric_eigen.eigh(landscape.value_grad_hessian(theta)[2])
-    basis = q[:, :2].T.copy()
+    eigvals, basis = softest_directions(landscape, theta)
     grid = np.linspace(-half_width, half_width, resolution)
     line_u = line_slice(None, theta, theta + basis[0], None, None, grid, landscape=landscape)
     line_v = line_slice(None, theta, theta + basis[1], None, None, grid, landscape=landscape)
-    yield CurvaturePlane(theta, lam[:2].copy(), basis, grid, grid.copy(), line_u, line_v)
+    yield CurvaturePlane(theta, eigvals, basis, grid, grid.copy(), line_u, line_v)
     return (yield from plane_slice(None, theta, basis[0], basis[1], None, None, grid, grid, stop,
                                    landscape=landscape))
 
 
-__all__ = ["CurvaturePlane", "curvature_plane"]
+__all__ = ["CurvaturePlane", "curvature_plane", "softest_directions"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
+from ..background import LatestJob
 from ..model import SessionModel
 
 #: Shown by panels that need a session while none is open.
@@ -34,16 +35,22 @@ class PanelBase(QWidget):
     :meth:`on_session_changed` and :meth:`on_current_changed`. Panels with ``needs_session`` show
     :data:`NO_SESSION_TEXT` instead of their content while no session is open. ``figures()`` and
     ``tables()`` name what File ▸ Export offers; the names are stable (they become file names).
+    Background computations go through :meth:`new_job`; :attr:`jobs` lists them, so the export and
+    tests wait for a panel's work without knowing what it computes.
     """
 
     #: Title of the dock and the View menu entry.
     title = "Panel"
     #: Show the empty state instead of the content while no session is open.
     needs_session = True
+    #: The registered analyses (``core.analyses.REGISTRY``) the panel shows; its Compute button requests them.
+    analyses: tuple[str, ...] = ()
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        #: The panel's background computations (:meth:`new_job`).
+        self.jobs: list[LatestJob] = []
         self._stack = QStackedLayout(self)
         self._empty = QLabel(NO_SESSION_TEXT)
         self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -52,6 +59,12 @@ class PanelBase(QWidget):
         self._stack.addWidget(self._empty)
         model.sessionChanged.connect(self._session_changed)
         model.currentChanged.connect(self._current_changed)
+
+    def new_job(self) -> LatestJob:
+        """A background computation of this panel whose status-bar tasks go to the model's registry."""
+        job = LatestJob(self.model.tasks, self)
+        self.jobs.append(job)
+        return job
 
     def set_content(self, widget: QWidget) -> None:
         self._content = widget
@@ -136,24 +149,4 @@ class AnalysisPanelBase(PanelBase):
 
     def on_current_changed(self, index: int) -> None:
         self._load()
-
-
-def wait_until_complete(panel, msecs: int) -> bool:
-    """Block, processing events, until ``panel.complete`` or ``msecs`` have passed (tests, export).
-
-    For panels that fill a result progressively in a background ``panel._worker``; returns whether
-    the result is complete.
-    """
-    from PySide6.QtCore import QCoreApplication, QElapsedTimer
-
-    timer = QElapsedTimer()
-    timer.start()
-    while timer.elapsed() < msecs and not panel.complete:
-        if panel._worker is None:
-            QCoreApplication.processEvents()
-            if not panel.complete and panel._worker is None:
-                break
-        else:
-            panel._worker.wait(50)
-    return panel.complete
 

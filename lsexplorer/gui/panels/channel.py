@@ -44,6 +44,7 @@ class QtChannelPanel(AnalysisPanelBase):
     """Panel: approach of the loss to L∞ along the channel, the limit unit, the limit spectrum."""
 
     title = "Channel"
+    analyses = ("channels",)
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
@@ -280,7 +281,7 @@ class QtChannelPanel(AnalysisPanelBase):
     # ---------------------------------------------------------------- actions and export
     def compute(self) -> None:
         if self.model.session is not None and self.model.current >= 0:
-            self.model.analysis.request(self.model.current, ["channels"])
+            self.model.analysis.request(self.model.current, self.analyses)
             self._load()
 
     def figures(self) -> dict[str, QWidget]:

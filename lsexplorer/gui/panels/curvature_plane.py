@@ -5,8 +5,9 @@ eigenvalues). Right: ``log10 L`` on the plane ``θ + u e1 + v e2`` with a colour
 training trajectory projected onto the plane by least squares. The loss is the session's landscape
 (``relu_gaussian_session.session_landscape``): the data's mean squared error, or the population loss
 of a ``relu-gaussian`` session, so this panel works for every session, unlike the saddle-line slices.
-Computed in one Worker, the image row by row, only once the panel is painted (a Hessian per selection
-would otherwise cost every click); the resolution and half-width controls restart it.
+Computed in the panel's :class:`~lsexplorer.gui.background.LatestJob`, the image row by row, only
+once the panel is painted (a Hessian per selection would otherwise cost every click); the resolution
+and half-width controls restart it.
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ from ..style import (
     log_loss_line_plot,
     plain_axes,
 )
-from ..workers import Worker
-from .base import PanelBase, Table, wait_until_complete
-from .slices import SIDE_BY_SIDE_FROM
+from .base import PanelBase, Table
+from .slices import SIDE_BY_SIDE_FROM, plane_progress
 
 
 def curvature_work(landscape, theta, half_width: float, resolution: int, trajectory):
@@ -61,8 +61,7 @@ class QtCurvaturePlanePanel(PanelBase):
         self.setup: CurvaturePlane | None = None
         self.plane_values: np.ndarray | None = None
         self.rows_done = 0
-        self._worker: Worker | None = None
-        self._token = 0
+        self.job = self.new_job()
         self._stale = True
         self._drawn_half_width: float | None = None
         box = QWidget()
@@ -141,12 +140,6 @@ class QtCurvaturePlanePanel(PanelBase):
         if self._drawn_half_width is not None and self.half_width.value() != self._drawn_half_width:
             self._start()
 
-    def _cancel(self) -> None:
-        self._token += 1
-        if self._worker is not None:
-            self._worker.quit()
-            self._worker = None
-
     def paintEvent(self, event) -> None:
         # A tabbed dock's hidden page still counts as visible to Qt; being painted is being seen.
         super().paintEvent(event)
@@ -157,7 +150,7 @@ class QtCurvaturePlanePanel(PanelBase):
     def _start(self) -> None:
         """(Re)compute the slices of the current run; while the panel is hidden, only when shown."""
         s, row = self.model.session, self.model.current
-        self._cancel()
+        self.job.cancel()
         self._stale = not self.isVisible() or self.visibleRegion().isEmpty()
         if self._stale:
             self.update()
@@ -171,22 +164,16 @@ class QtCurvaturePlanePanel(PanelBase):
             self.header.setText("" if s is None or row < 0 else f"Run {row}: its point is not finite.")
             return
         traj = s.runs.trajectory
-        token = self._token
         self._drawn_half_width = self.half_width.value()
-        worker = self._worker = Worker(curvature_work, session_landscape(s), s.runs.theta[row],
-                                       self.half_width.value(), self.resolution.value(),
-                                       traj.theta[row] if traj is not None else None)
-        worker.yielded.connect(lambda rec: self._record(rec, token))
-        worker.errored.connect(lambda exc: token == self._token and self.model.error.emit(
-            "Curvature plane failed", f"{type(exc).__name__}: {exc}"))
-        worker.finished.connect(lambda: token == self._token and setattr(self, "_worker", None))
         self.header.setText(f"Run {row} (seed {int(s.runs.seed[row])}): computing the Hessian…")
-        self.model.tasks.start(worker, f"Curvature plane of seed {int(s.runs.seed[row])}",
-                               lambda r: (r.row + 1, r.rows, "slice") if isinstance(r, PlaneRow) else (0, 1, "slice"))
+        self.job.start(curvature_work, session_landscape(s), s.runs.theta[row], self.half_width.value(),
+                       self.resolution.value(), traj.theta[row] if traj is not None else None,
+                       on_record=self._record,
+                       on_error=lambda exc: self.model.error.emit("Curvature plane failed",
+                                                                  f"{type(exc).__name__}: {exc}"),
+                       task=f"Curvature plane of seed {int(s.runs.seed[row])}", progress=plane_progress)
 
-    def _record(self, record, token: int) -> None:
-        if token != self._token:
-            return
+    def _record(self, record) -> None:
         if isinstance(record, PlaneRow):
             self.plane_values[record.row] = record.loss
             self.rows_done = record.row + 1
@@ -227,10 +214,6 @@ class QtCurvaturePlanePanel(PanelBase):
     @property
     def complete(self) -> bool:
         return self.setup is not None and self.rows_done == self.setup.vs.size
-
-    def wait_done(self, msecs: int = 30_000) -> bool:
-        """Block (processing events) until the plane is complete (tests, export)."""
-        return wait_until_complete(self, msecs)
 
     def figures(self) -> dict[str, QWidget]:
         return {"softest_lines": self.line_widget, "softest_plane": self.plane_widget}

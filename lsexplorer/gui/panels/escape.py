@@ -24,6 +24,7 @@ class QtEscapePanel(AnalysisPanelBase):
     """Panel: loss, λ_min and ‖∇L‖ versus ε from Algorithm 1, Algorithm 2's outcome as text."""
 
     title = "Escape"
+    analyses = ("escape",)
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
@@ -113,7 +114,7 @@ class QtEscapePanel(AnalysisPanelBase):
 
     def compute(self) -> None:
         if self.model.session is not None and self.model.current >= 0:
-            self.model.analysis.request(self.model.current, ["escape"])
+            self.model.analysis.request(self.model.current, self.analyses)
             self._load()
 
     def figures(self) -> dict[str, QWidget]:

@@ -4,16 +4,16 @@ For the selected local minimum's closest saddle (``/analyses/closest_saddle``), 
 θ* with one neuron duplicated at share μ gives the line θ(μ). The top plot shows ``k`` eigenvalues
 of the stored sweep (``/analyses/mu_sweep``; the smallest, or from a chosen ascending index: at a
 saddle the ones that cross zero follow its negative ones) against μ with a draggable cursor kept in
-sync with the μ slider. At the cursor's μ the exact spectrum is computed live (duplicate the neuron,
-exact Hessian, eigh) in a Worker — ~15–80 ms on the toy on a loaded 2-core machine, too slow for the
-GUI thread's budget — and requests that arrive while one runs are coalesced: only the newest μ is
-computed next. Beside it: Y's eigenvalues, the loss along μ, and measured versus Theorem 3's
+sync with the μ slider. At the cursor's μ the exact spectrum is computed live (``core.saddles.line_spectrum``:
+duplicate the neuron, exact Hessian, eigh) in the panel's :class:`~lsexplorer.gui.background.LatestJob` — ~15–80 ms on
+the toy on a loaded 2-core machine, too slow for the GUI thread's budget — which coalesces requests
+that arrive while one runs: only the newest μ is computed next. Beside it: Y's eigenvalues, the loss along μ, and measured versus Theorem 3's
 predicted inertia at the current μ. Runs without the analysis show why and a Compute button.
 
 Source "expand a neuron of this run" (any depth, issue 5): the line is instead the selected run's own
 point θ with neuron ``j`` of hidden layer ``l`` (both chosen in spin boxes) duplicated at share μ; its
-sweep (``core.inertia.mu_sweep`` on :attr:`QtSaddleLinePanel.expand_mus`) is computed on request in a
-Worker (a status-bar task, cancellable) and kept in memory per (row, layer, neuron) for the open
+sweep (``core.inertia.mu_sweep`` on :attr:`QtSaddleLinePanel.expand_mus`) is computed on request in
+a second job (a status-bar task, cancellable) and kept in memory per (row, layer, neuron) for the open
 session only; it is not written to the session file.
 """
 
@@ -38,22 +38,12 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.base.classify import Tolerances
-from ...core.landscape import symmetric_eigen
-from ...core.landscape.hessian import loss_grad_hessian
 from ...core.population.relu_gaussian_session import is_population
-from ...core.saddles.inertia import (
-    Inertia,
-    MuSweep,
-    Theorem3,
-    measured_inertia,
-    mu_sweep,
-    theorem3,
-)
-from ...core.symmetry.operations import duplicate_neuron
+from ...core.saddles.inertia import MuSweep, mu_sweep
+from ...core.saddles.line_spectrum import LineSpectra, NeuronLine, SpectrumAtMu
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
-from ..workers import Worker
 from .base import AnalysisPanelBase, Table
 
 SLIDER_STEPS = 1000
@@ -65,51 +55,10 @@ CURVE_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"
 
 
 @dataclasses.dataclass
-class LiveSpectrum:
-    """The exact Hessian spectrum at θ(μ): loss, ‖∇L‖, ascending ``eigvals (P',)``, inertias, timing."""
-
-    mu: float
-    loss: float
-    grad_norm: float
-    eigvals: np.ndarray
-    zero_tol: float
-    measured: Inertia
-    predicted: Inertia
-    theorem: Theorem3
-    seconds: float
-
-
-def live_spectrum(nspec, ntheta, x, y, layer: int, neuron: int, mu: float, tolerances: Tolerances,
-                  theorem: Theorem3 | None) -> LiveSpectrum:
-    """Worker-thread part: the spectrum at ``duplicate_neuron(nspec, ntheta, layer, neuron, mu)``.
-
-    ``theorem`` (Theorem 3's data of the narrow point) is computed on the first call of a run and
-    handed back in the result, so later calls only evaluate ``theorem.inertia(mu)``.
-    """
-    start = time.perf_counter()
-    if theorem is None:
-        theorem = theorem3(nspec, ntheta, x, y, layer, neuron, tolerances)
-    wspec, wtheta = duplicate_neuron(nspec, ntheta, layer, neuron, mu)
-    value, grad, hess = loss_grad_hessian(wspec, wtheta, x, y)
-    eig = symmetric_eigen.eigvalsh(hess)
-    tol = tolerances.zero_eig_tol(eig)
-    return LiveSpectrum(float(mu), float(value), float(np.linalg.norm(grad)), eig, tol,
-                        measured_inertia(eig, tol), theorem.inertia(mu), theorem, time.perf_counter() - start)
-
-
-def expand_sweep(spec, theta, x, y, layer: int, neuron: int, mus, tolerances: Tolerances):
-    """Worker generator: ``mu_sweep`` of ``theta`` at (layer, neuron)."""
-    return (yield from mu_sweep(spec, np.asarray(theta, dtype=np.float64), x, y, layer, neuron, mus, tolerances))
-
-
-@dataclasses.dataclass
 class Line:
-    """The line θ(μ) shown: the narrow point, the duplicated neuron, L(θ*), and the μ to start at."""
+    """The line θ(μ) shown, L(θ*) that the loss plot subtracts, and the μ to start at."""
 
-    spec: object
-    theta: np.ndarray
-    layer: int
-    neuron: int
+    line: NeuronLine
     base_loss: float
     mu0: float
 
@@ -125,6 +74,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
     """Panel: eigenvalues versus μ with a μ slider and cursor, the live spectrum, Y, inertia, loss."""
 
     title = "Saddle line"
+    analyses = ("closest_saddle", "mu_sweep")
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
@@ -135,16 +85,14 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.expand_mus: np.ndarray | None = None
         self._expand_cache: dict[tuple[int, int, int], MuSweep] = {}
         self._cache_session = None
-        self._sweep_worker: Worker | None = None
+        self.sweep_job = self.new_job()
         self._sweep_key: tuple[int, int, int] | None = None
-        self.live: LiveSpectrum | None = None
+        self.live: SpectrumAtMu | None = None
+        self._spectra: LineSpectra | None = None
         self.mu = 0.0
         self.mu_range = (-1.0, 2.0)
         self.update_seconds: list[float] = []
-        self._theorem: Theorem3 | None = None
-        self._token = 0
-        self._live_worker: Worker | None = None
-        self._pending_mu: float | None = None
+        self.live_job = self.new_job()
         self._syncing = False
 
         self._build_source_bar()
@@ -312,10 +260,9 @@ class QtSaddleLinePanel(AnalysisPanelBase):
     def _load(self) -> None:
         """Read the selected run's closest saddle and sweep; show the plots or say what is missing."""
         s, row = self.model.session, self.model.current
-        self._token += 1
-        self._theorem = None
+        self.live_job.cancel()
+        self._spectra = None
         self.live = None
-        self._pending_mu = None
         self.line = None
         if s is not self._cache_session:
             self._expand_cache.clear()
@@ -366,7 +313,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self._pages.setCurrentIndex(0)
             return
         c = self.saddle
-        self._show(Line(c.narrower.spec, c.narrower.theta, c.layer, c.neuron, c.narrower.loss, c.mu),
+        self._show(Line(NeuronLine(c.narrower.spec, c.narrower.theta, c.layer, c.neuron), c.narrower.loss, c.mu),
                    f"Run {row} (seed {int(s.runs.seed[row])}): narrower point {c.narrower.spec.describe()} "
                    f"({c.narrower.kind.replace('_', ' ')}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
                    f"{c.layer} duplicated; closest saddle at μ* = {fmt(c.mu)}, distance {fmt(c.distance)}.")
@@ -375,6 +322,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         """Plot ``self.sweep`` along ``line`` and put the cursor at ``line.mu0``."""
         self._pages.setCurrentIndex(1)
         self.line, sw = line, self.sweep
+        s = self.model.session
+        self._spectra = LineSpectra(line.line, s.x, s.y, Tolerances.from_dict(s.config.get("tolerances", {})))
         lo = min(float(sw.mus.min()), line.mu0 - 0.25)
         hi = max(float(sw.mus.max()), line.mu0 + 0.25)
         self.mu_range = (lo, hi)
@@ -409,31 +358,29 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             return
         self.sweep = self._expand_cache.get(key)
         if self.sweep is None:
-            running = self._sweep_worker is not None and self._sweep_key == key
+            running = self.sweep_job.busy and self._sweep_key == key
             self.missing.show_reason(
                 f"Run {row} ({kind}): no μ sweep yet for neuron {neuron} of hidden layer {layer} duplicated.",
-                self._sweep_worker is None or running, running)
+                not self.sweep_job.busy or running, running)
             self._pages.setCurrentIndex(0)
             return
         loss = float(s.runs.loss[row])
         base = loss if np.isfinite(loss) else float(self.sweep.loss[0])
         note = "" if kind in ("local min", "global min") else \
             f" The point is a {kind}: θ(μ) need not be a line of critical points."
-        self._show(Line(s.spec, np.asarray(theta, dtype=np.float64), layer, neuron, base, 0.5),
+        self._show(Line(NeuronLine(s.spec, np.asarray(theta, dtype=np.float64), layer, neuron), base, 0.5),
                    f"Run {row} (seed {int(s.runs.seed[row])}, {kind}, loss {fmt(loss)}): {s.spec.describe()}, "
                    f"neuron {neuron} of hidden layer {layer} duplicated at share μ.{note}")
 
     def _start_expand(self) -> None:
         s, row = self.model.session, self.model.current
-        if s is None or row < 0 or self._sweep_worker is not None:
+        if s is None or row < 0 or self.sweep_job.busy:
             return
         key = self.expand_key()
         if key in self._expand_cache:
             self._load()
             return
         tolerances = Tolerances.from_dict(s.config.get("tolerances", {}))
-        worker = self._sweep_worker = Worker(expand_sweep, s.spec, s.runs.theta[row], s.x, s.y, key[1], key[2],
-                                             self.expand_mus, tolerances)
         self._sweep_key = key
         session = s
 
@@ -442,19 +389,15 @@ class QtSaddleLinePanel(AnalysisPanelBase):
                 self._expand_cache[key] = sweep
 
         def finished() -> None:
-            self._sweep_worker = self._sweep_key = None
+            self._sweep_key = None
             self._load()
 
-        worker.returned.connect(arrived)
-        worker.errored.connect(lambda exc: self.model.message.emit(f"μ sweep failed: {exc}"))
-        worker.finished.connect(finished)
-        self.model.tasks.start(worker, f"μ sweep: run {key[0]}, layer {key[1]}, neuron {key[2]}")
+        self.sweep_job.start(mu_sweep, s.spec, np.asarray(s.runs.theta[row], dtype=np.float64), s.x, s.y, key[1],
+                             key[2], self.expand_mus,
+                             tolerances, on_result=arrived, on_done=finished,
+                             on_error=lambda exc: self.model.message.emit(f"μ sweep failed: {exc}"),
+                             task=f"μ sweep: run {key[0]}, layer {key[1]}, neuron {key[2]}")
         self._load()
-
-    def wait_sweep(self, msecs: int = 60_000) -> bool:
-        """Block (processing events) until the running expand-neuron sweep has finished (tests)."""
-        worker = self._sweep_worker
-        return worker is None or worker.wait(msecs)
 
     def compute(self) -> None:
         """Queue the missing closest saddle and μ sweep of the selected run."""
@@ -464,7 +407,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         if self.source == "expand":
             self._start_expand()
             return
-        self.model.analysis.request(row, ["closest_saddle", "mu_sweep"] if self.saddle is None else ["mu_sweep"])
+        missing = self.analyses if self.saddle is None else ("mu_sweep",)
+        self.model.analysis.request(row, missing)
         self._load()
 
     def _transform(self, values: np.ndarray) -> np.ndarray:
@@ -521,47 +465,16 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self.set_mu(float(mu))
 
     def _request_live(self, mu: float) -> None:
-        if self.line is None or self.model.session is None:
+        if self._spectra is None or self.model.session is None:
             return
-        if self._live_worker is not None:
-            self._pending_mu = mu  # coalesce: only the newest μ is computed next
-            return
-        s, c = self.model.session, self.line
-        tolerances = Tolerances.from_dict(s.config.get("tolerances", {}))
-        token = self._token
-        worker = self._live_worker = Worker(live_spectrum, c.spec, c.theta, s.x, s.y, c.layer,
-                                            c.neuron, mu, tolerances, self._theorem)
         requested = time.perf_counter()
-        worker.returned.connect(lambda live: self._live_arrived(live, token, requested))
-        worker.errored.connect(lambda exc: self.model.message.emit(f"Spectrum at μ = {mu:g} failed: {exc}"))
-        worker.finished.connect(self._live_finished)
-        worker.start()
+        self.live_job.start(self._spectra.at, mu, on_result=lambda live: self._live_arrived(live, requested),
+                            on_error=lambda exc: self.model.message.emit(f"Spectrum at μ = {mu:g} failed: {exc}"))
 
-    def _live_arrived(self, live: LiveSpectrum, token: int, requested: float) -> None:
-        if token != self._token:
-            return
-        self._theorem = live.theorem
+    def _live_arrived(self, live: SpectrumAtMu, requested: float) -> None:
         self.live = live
         self.update_seconds.append(time.perf_counter() - requested)
         self._draw_live()
-
-    def _live_finished(self) -> None:
-        self._live_worker = None
-        if self._pending_mu is not None:
-            mu, self._pending_mu = self._pending_mu, None
-            self._request_live(mu)
-
-    def wait_live(self, msecs: int = 10_000) -> bool:
-        """Block (processing events) until the spectrum at the current μ is shown (tests, export)."""
-        from PySide6.QtCore import QCoreApplication, QElapsedTimer
-
-        timer = QElapsedTimer()
-        timer.start()
-        while timer.elapsed() < msecs and (self._live_worker is not None or self._pending_mu is not None):
-            QCoreApplication.processEvents()
-            if self._live_worker is not None:
-                self._live_worker.wait(20)
-        return self.live is not None and self.live.mu == self.mu
 
     def _draw_live(self) -> None:
         live = self.live
@@ -617,10 +530,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         return out
 
     def stop(self) -> None:
-        """Forget pending spectrum requests and wait for the running one (closing, tests)."""
-        self._pending_mu = None
-        if self._sweep_worker is not None:
-            self._sweep_worker.quit()
-            self._sweep_worker.wait(10_000)
-        if self._live_worker is not None:
-            self._live_worker.wait(10_000)
+        """Cancel the μ sweep and the spectrum requests and wait for their threads (closing, tests)."""
+        for job in (self.sweep_job, self.live_job):
+            job.cancel()
+            job.wait(10_000)

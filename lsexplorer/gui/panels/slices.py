@@ -1,21 +1,20 @@
 """Slices panel (thesis Fig 6.10): the loss from the closest saddle to the minimum, and on the plane
 spanned by the saddle line and the minimum.
 
-Left: ``L`` along ``θ(μ*) + t (θ_min − θ(μ*))`` (``slices.line_slice``; t = 0 the saddle, t = 1 the
-minimum). Right: ``log10 L`` on the plane of ``slices.saddle_plane`` — u along the saddle line
-(``u = (μ − μ*)·‖direction‖``), v towards the minimum — with a colour bar, the saddle line (v = 0),
+The numbers come from ``core.saddles.saddle_slices``. Left: ``L`` along ``θ(μ*) + t (θ_min − θ(μ*))``
+(t = 0 the saddle, t = 1 the minimum). Right: ``log10 L`` on the plane of ``slices.saddle_plane`` —
+u along the saddle line (``u = (μ − μ*)·‖direction‖``), v towards the minimum — with a colour bar, the saddle line (v = 0),
 the saddle, the minimum and the training trajectory projected onto the plane. The projection is
 least squares; how far the snapshots lie *out of* the plane is said in the legend, because a path
 drawn in a 2D slice of a 15-dimensional space can mislead. Minima lying on their saddle line
 (symmetry-induced, distance at rounding level) get the smallest Hessian eigenvector as second axis.
 
-Everything is computed in one Worker: plane, line slice and projection first, then the image row by
-row from ``slices.plane_slice``, drawn as the rows arrive. The resolution control restarts it.
+Everything is computed in the panel's :class:`~lsexplorer.gui.background.LatestJob`: plane, line
+slice and projection first, then the image row by row, drawn as the rows arrive. The resolution
+control restarts it.
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import pyqtgraph as pg
@@ -29,20 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.landscape import symmetric_eigen
-from ...core.landscape.slices import (
-    LineSlice,
-    PlaneRow,
-    Projection,
-    SaddlePlane,
-    line_slice,
-    plane_slice,
-    project,
-    saddle_plane,
-)
-from ...core.landscape.surface import Landscape
+from ...core.landscape.slices import PlaneRow
 from ...core.population.relu_gaussian_session import is_population, session_landscape
 from ...core.saddles.closest_saddle import ClosestSaddle
+from ...core.saddles.saddle_slices import SaddleSlices, saddle_slices
 from ..analysis import analysable, closest_saddle_of
 from ..model import SessionModel
 from ..style import (
@@ -52,57 +41,17 @@ from ..style import (
     log_loss_line_plot,
     plain_axes,
 )
-from ..workers import Worker
-from .base import AnalysisPanelBase, Table, wait_until_complete
+from .base import AnalysisPanelBase, Table
 
 #: Why a population (relu-gaussian) session has no saddle-line slices.
 POPULATION_REASON = ("Slices through the closest saddle follow a neuron split into two, which needs free output "
                      "weights; in this landscape they are fixed to 1.\n\nThe Curvature plane panel slices it "
                      "along the Hessian's softest directions.")
 
-#: Steps of the 1D slice, over t in [-0.25, 1.25].
-LINE_POINTS = 301
 
-
-@dataclasses.dataclass
-class SliceSetup:
-    """First record of :func:`slice_work`: the plane, its grid, the 1D slice and the projected trajectory."""
-
-    plane: SaddlePlane
-    us: np.ndarray
-    vs: np.ndarray
-    line: LineSlice
-    trajectory: Projection | None
-    epochs: np.ndarray | None
-    fallback_used: bool
-
-
-def plane_grid(saddle: ClosestSaddle, plane: SaddlePlane, resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    """``us, vs (resolution,)``: u covers μ from min(0, μ*) − 0.5 to max(1, μ*) + 0.5 (the narrower
-    point's two special points 0 and 1, and the saddle), v ±1.6 times the minimum's distance."""
-    mu_lo, mu_hi = min(0.0, saddle.mu) - 0.5, max(1.0, saddle.mu) + 0.5
-    us = np.linspace((mu_lo - plane.mu_star) * plane.line_speed, (mu_hi - plane.mu_star) * plane.line_speed,
-                     resolution)
-    reach = max(1.6 * abs(float(plane.minimum[1])), 0.15 * (us[-1] - us[0]))
-    return us, np.linspace(-reach, reach, resolution)
-
-
-def slice_work(landscape: Landscape, theta_min, saddle: ClosestSaddle, trajectory, epochs, resolution: int):
-    """Worker generator: yields a :class:`SliceSetup`, then every ``PlaneRow``; returns the ``PlaneSlice``."""
-    theta_min = np.asarray(theta_min, dtype=np.float64)
-    hess = landscape.value_grad_hessian(theta_min)[2]
-    fallback = symmetric_eigen.eigh(hess)[1][:, 0]
-    plane = saddle_plane(saddle.line_origin, saddle.line_direction, theta_min, fallback=fallback)
-    on_line = plane.distance <= 64 * np.finfo(np.float64).eps * float(np.linalg.norm(theta_min))
-    us, vs = plane_grid(saddle, plane, resolution)
-    line = line_slice(None, saddle.saddle, theta_min, None, None, np.linspace(-0.25, 1.25, LINE_POINTS),
-                      landscape=landscape)
-    proj = None
-    if trajectory is not None:
-        proj = project(np.vstack([np.asarray(trajectory, dtype=np.float64), theta_min]), plane.origin, plane.basis)
-    yield SliceSetup(plane, us, vs, line, proj, epochs, on_line)
-    return (yield from plane_slice(None, plane.origin, plane.basis[0], plane.basis[1], None, None, us, vs,
-                                   landscape=landscape))
+def plane_progress(record) -> tuple[int, int, str]:
+    """The status bar's ``(done, total, text)`` of a plane's computation: its rows."""
+    return (record.row + 1, record.rows, "slice") if isinstance(record, PlaneRow) else (0, 1, "slice")
 
 
 #: Panel width from which the 1D and 2D slices sit side by side.
@@ -113,15 +62,17 @@ class QtSlicesPanel(AnalysisPanelBase):
     """Panel: 1D loss saddle → minimum, and the 2D plane of saddle line and minimum (log colour)."""
 
     title = "Slices"
+    analyses = ("closest_saddle",)
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
         self.saddle: ClosestSaddle | None = None
-        self.setup: SliceSetup | None = None
+        self.setup: SaddleSlices | None = None
+        #: Epochs of the trajectory's snapshots (the plane_trajectory table), None without a trajectory.
+        self.epochs: np.ndarray | None = None
         self.plane_values: np.ndarray | None = None
         self.rows_done = 0
-        self._worker: Worker | None = None
-        self._token = 0
+        self.job = self.new_job()
         self.install_pages()
 
     def _build_plots(self) -> QWidget:
@@ -192,15 +143,15 @@ class QtSlicesPanel(AnalysisPanelBase):
         s, row = self.model.session, self.model.current
         self.saddle = closest_saddle_of(s, row)
         if s is None or row < 0:
-            self._cancel()
+            self.job.cancel()
             return
         if self.saddle is None and is_population(s):
-            self._cancel()
+            self.job.cancel()
             self.missing.show_reason(POPULATION_REASON, False, False)
             self._pages.setCurrentIndex(0)
             return
         if self.saddle is None:
-            self._cancel()
+            self.job.cancel()
             can = analysable(s, row)
             running = self.model.analysis.pending(row, "closest_saddle")
             text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet; the slices need it." if can
@@ -220,19 +171,13 @@ class QtSlicesPanel(AnalysisPanelBase):
 
     def compute(self) -> None:
         if self.model.session is not None and self.model.current >= 0:
-            self.model.analysis.request(self.model.current, ["closest_saddle"])
+            self.model.analysis.request(self.model.current, self.analyses)
             self._load()
-
-    def _cancel(self) -> None:
-        self._token += 1
-        if self._worker is not None:
-            self._worker.quit()
-            self._worker = None
 
     def _start(self) -> None:
         """(Re)compute the slices of the current run at the chosen resolution."""
         s, row, c = self.model.session, self.model.current, self.saddle
-        self._cancel()
+        self.job.cancel()
         self.setup = None
         self.plane_values = None
         self.rows_done = 0
@@ -245,28 +190,21 @@ class QtSlicesPanel(AnalysisPanelBase):
             return
         traj = s.runs.trajectory
         snaps = traj.theta[row] if traj is not None else None
-        epochs = traj.epochs if traj is not None else None
-        token = self._token
-        worker = self._worker = Worker(slice_work, session_landscape(s), s.runs.theta[row], c, snaps, epochs,
-                                       self.resolution.value())
-        worker.yielded.connect(lambda rec: self._record(rec, token))
-        worker.errored.connect(lambda exc: token == self._token and self.model.error.emit(
-            "Slice failed", f"{type(exc).__name__}: {exc}"))
-        worker.finished.connect(lambda: token == self._token and setattr(self, "_worker", None))
-        self.model.tasks.start(worker, f"Slicing seed {int(s.runs.seed[row])}",
-                               lambda r: (r.row + 1, r.rows, "slice") if isinstance(r, PlaneRow) else (0, 1, "slice"))
+        self.epochs = traj.epochs if traj is not None else None
+        self.job.start(saddle_slices, session_landscape(s), s.runs.theta[row], c, snaps, self.resolution.value(),
+                       on_record=self._record,
+                       on_error=lambda exc: self.model.error.emit("Slice failed", f"{type(exc).__name__}: {exc}"),
+                       task=f"Slicing seed {int(s.runs.seed[row])}", progress=plane_progress)
 
-    def _record(self, record, token: int) -> None:
-        if token != self._token:
-            return
-        if isinstance(record, SliceSetup):
+    def _record(self, record) -> None:
+        if isinstance(record, SaddleSlices):
             self._show_setup(record)
         else:
             self.plane_values[record.row] = record.loss
             self.rows_done = record.row + 1
             self._draw_image()
 
-    def _show_setup(self, setup: SliceSetup) -> None:
+    def _show_setup(self, setup: SaddleSlices) -> None:
         self.setup = setup
         c, plane = self.saddle, setup.plane
         self.plane_values = np.full((setup.vs.size, setup.us.size), np.nan)
@@ -316,10 +254,6 @@ class QtSlicesPanel(AnalysisPanelBase):
         """``(V, U)`` log10 loss the image shows (row r at v = vs[r]); NaN where not computed yet."""
         return np.asarray(self.image.image, dtype=float).T
 
-    def wait_done(self, msecs: int = 30_000) -> bool:
-        """Block (processing events) until the slice is complete (tests, export)."""
-        return wait_until_complete(self, msecs)
-
     @property
     def complete(self) -> bool:
         """Every row of the current slice is drawn."""
@@ -339,7 +273,7 @@ class QtSlicesPanel(AnalysisPanelBase):
             out["plane"] = Table(["u", "v", "loss"], [[u, v, self.plane_values[r, c]]
                                                        for r, v in enumerate(setup.vs) for c, u in enumerate(setup.us)])
         if setup.trajectory is not None:
-            epochs = list(setup.epochs) + ["refined"] if setup.epochs is not None else [""] * len(setup.trajectory.residual)
+            epochs = list(self.epochs) + ["refined"] if self.epochs is not None else [""] * len(setup.trajectory.residual)
             out["plane_trajectory"] = Table(["epoch", "u", "v", "out_of_plane"],
                                             [[e, *xy, r] for e, xy, r in zip(epochs, setup.trajectory.coords,
                                                                              setup.trajectory.residual)])
