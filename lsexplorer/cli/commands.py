@@ -641,12 +641,13 @@ def _analyze(args: argparse.Namespace) -> int:
         return _expand_neuron(args, session, rows)
     if args.layer is not None or args.mu is not None:
         raise UserError("--layer and --mu go with --expand-neuron")
-    from ..core.analyses.analyze import ANALYSES, FAILED, analyze_session
+    from ..core.analyses import REGISTRY
+    from ..core.analyses.analyze import FAILED, analyze_session
     from ..core.base.distribution import APPLICABLE_ANALYSES, is_population
 
-    default = APPLICABLE_ANALYSES if is_population(session) else ANALYSES
-    chosen = [name for name in ANALYSES if getattr(args, name)] or list(default)
-    stages = {name: (name.replace("_", " "), "run", False) for name in ANALYSES}
+    default = APPLICABLE_ANALYSES if is_population(session) else tuple(REGISTRY)
+    chosen = [name for name in REGISTRY if getattr(args, name)] or list(default)
+    stages = {name: (name.replace("_", " "), "run", False) for name in REGISTRY}
     try:
         summary = drive_with_progress(analyze_session(session, rows, chosen), stages, args.quiet or args.json)
     except ValueError as exc:

@@ -41,8 +41,6 @@ from . import saddle_descent as saddle_descent_store
 from .base import drive
 from .teacher_match import MATCH_RESIDUAL
 
-#: Names of the registered analyses, in the order they run.
-ANALYSES = tuple(REGISTRY)
 #: The summary key of the runs each analysis failed on numerically.
 FAILED = "failed"
 #: The record :func:`analyze_session` yields: ``stage`` is the analysis, ``done`` of ``total`` runs.
@@ -65,10 +63,11 @@ def plan(analyses: Sequence[str]) -> list[tuple[Analysis, bool]]:
     return [(a, a.name in needed) for a in REGISTRY.values() if a.name in full | needed]
 
 
-def analyze_session(session: Session, runs: Sequence[int] | None = None, analyses: Sequence[str] = ANALYSES,
+def analyze_session(session: Session, runs: Sequence[int] | None = None, analyses: Sequence[str] | None = None,
                     options: AnalyzeOptions | None = None, stop: threading.Event | None = None
                     ) -> Generator[Progress, None, dict]:
-    """Compute ``analyses`` for ``runs`` (row indices; default all) and store them in ``session``.
+    """Compute ``analyses`` (default: every registered one) for ``runs`` (row indices; default all)
+    and store them in ``session``.
 
     Works in memory; the caller saves. Yields a :class:`Progress` after each run of each analysis
     (``stage`` the analysis, ``run`` the row). Returns a JSON-able summary: per analysis the rows
@@ -76,6 +75,7 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
     (``{analysis: {row: reason}}``; those runs store nothing, the others are unaffected). A set
     ``stop`` ends after the current run, keeping what is complete.
     """
+    analyses = list(REGISTRY) if analyses is None else list(analyses)
     steps = plan(analyses)
     refuse_inapplicable(session, analyses)
     n = len(session.runs.seed)
@@ -140,5 +140,5 @@ def saddle_descent_analysis(session: Session, row: int, layer: int, neuron: int,
     return result
 
 
-__all__ = ["ANALYSES", "FAILED", "MATCH_RESIDUAL", "AnalyzeOptions", "AnalyzeProgress", "analyze_session", "plan",
+__all__ = ["FAILED", "MATCH_RESIDUAL", "AnalyzeOptions", "AnalyzeProgress", "analyze_session", "plan",
            "saddle_descent_analysis"]
