@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.landscape.nets import MLPSpec, unflatten
+from ...core.symmetry.neuron_vectors import incoming_and_outgoing, principal_axes
 from ...core.symmetry.operations import SIGN_SYMMETRIC, match_to_teacher
 from ..model import SessionModel
 from ..style import (
@@ -39,18 +39,6 @@ from ..style import (
     robust_symmetric_limits,
 )
 from .base import PanelBase, Table
-
-
-def incoming_and_outgoing(spec: MLPSpec, thetas: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
-    """Incoming vectors ``(..., m, k)`` (bias appended when on) and outgoing ``(..., n_next, m)`` of ``layer``.
-
-    ``thetas: (..., P)`` numpy; the batched counterpart of ``symmetry.incoming_vectors`` /
-    ``outgoing_weights`` for whole trajectories.
-    """
-    layers = unflatten(spec, np.asarray(thetas, dtype=np.float64))
-    w, b = layers[layer - 1]
-    v = w if b is None else np.concatenate([w, b[..., None]], axis=-1)
-    return np.asarray(v), np.asarray(layers[layer][0])
 
 
 class QtNeuronPanel(PanelBase):
@@ -207,15 +195,8 @@ class QtNeuronPanel(PanelBase):
     def _pca_basis(self) -> np.ndarray:
         layer = self.layer_spin.value()
         if layer not in self._pca:
-            s = self.model.session
-            v, _ = incoming_and_outgoing(self.model.spec, s.runs.theta, layer)
-            v = v.reshape(-1, v.shape[-1])
-            v = v[np.isfinite(v).all(axis=1)]
-            _, _, vt = np.linalg.svd(v if len(v) else np.eye(v.shape[-1]), full_matrices=False)
-            basis = vt[:2].T
-            if basis.shape[1] < 2:
-                basis = np.eye(v.shape[-1])[:, :2]
-            self._pca[layer] = basis
+            v, _ = incoming_and_outgoing(self.model.spec, self.model.session.runs.theta, layer)
+            self._pca[layer] = principal_axes(v)
         return self._pca[layer]
 
     # ---------------------------------------------------------------- drawing
