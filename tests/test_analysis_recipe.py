@@ -4,6 +4,7 @@ computed on request by the app."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -22,8 +23,13 @@ GROUP = "theta_norm"
 
 # ---- the analysis, written as a module of core/analyses would be --------------------------------
 
+@dataclasses.dataclass(frozen=True)
+class NormOptions:
+    order: float = dataclasses.field(default=2.0, metadata={"help": "which p-norm"})
+
+
 def _compute(ctx: Context, row: int):
-    return float(np.linalg.norm(ctx.session.runs.theta[row]))
+    return float(np.linalg.norm(ctx.session.runs.theta[row], ord=ctx.options_of(THETA_NORM).order))
     yield  # a generator without progress of its own
 
 
@@ -55,7 +61,8 @@ def _check(group, session, results: bool) -> None:
 
 
 THETA_NORM = Analysis(name=GROUP, group=GROUP, help="the norm of every chosen run's point", compute=_compute,
-                      write=_write, read=_read, summary=_summary, rows=lambda ctx: list(ctx.rows), check=_check)
+                      write=_write, read=_read, summary=_summary, rows=lambda ctx: list(ctx.rows), check=_check,
+                      options=NormOptions)
 
 
 @pytest.fixture
@@ -78,6 +85,7 @@ def test_a_registered_analysis_is_a_flag_stored_listed_and_checked(registered, s
         main(["analyze", "--help"])
     help_text = capsys.readouterr().out
     assert "--theta-norm" in help_text and "the norm of every chosen run's point" in help_text
+    assert "--theta-norm-order" in help_text and "which p-norm [2.0]" in help_text
 
     assert main(["analyze", str(session_file), "--theta-norm", "--runs", "0,3", "-q"]) == 0
     assert "theta norm: runs 2" in capsys.readouterr().out
@@ -85,8 +93,11 @@ def test_a_registered_analysis_is_a_flag_stored_listed_and_checked(registered, s
     for row in (0, 3):
         assert registered.read(session, row) == pytest.approx(np.linalg.norm(session.runs.theta[row]), rel=1e-15)
     assert registered.read(session, 1) is None
+    assert main(["analyze", str(session_file), "--theta-norm", "--theta-norm-order", "1", "--runs", "1", "-q"]) == 0
+    theta = open_session(session_file).runs.theta[1]
+    assert registered.read(open_session(session_file), 1) == pytest.approx(np.abs(theta).sum(), rel=1e-15)
     assert main(["info", str(session_file)]) == 0
-    assert "analysis theta norm: runs 2" in capsys.readouterr().out
+    assert "analysis theta norm: runs 3" in capsys.readouterr().out
 
     with h5py.File(session_file, "r+") as f:  # a hand-edited file: the analysis' own check refuses it
         f[f"/analyses/{GROUP}/points/3"].attrs["norm"] = -1.0

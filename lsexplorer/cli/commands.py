@@ -174,9 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--runs", default="all", help="'all' or comma-separated run indices (rows, 0-based)")
     from ..core.analyses import REGISTRY
+    from ..core.analyses.base import option_fields
 
     for analysis in REGISTRY.values():  # one flag per registered analysis, e.g. --closest-saddle
         p.add_argument(f"--{analysis.name.replace('_', '-')}", action="store_true", help=analysis.help)
+    budgets = p.add_argument_group("analysis budgets and knobs (each analysis' own; defaults in brackets)")
+    for analysis in REGISTRY.values():  # and one per option it declares, e.g. --escape-max-seconds
+        for field in option_fields(analysis):
+            budgets.add_argument(f"--{analysis.name}-{field.name}".replace("_", "-"), metavar=field.name.upper(),
+                                 dest=_option_dest(analysis, field), default=None,
+                                 type=_positive_int if field.type in (int, "int") else _positive_float,
+                                 help=f"{field.metadata.get('help', field.name)} [{field.default}]")
     p.add_argument("--expand-neuron", type=int, metavar="J",
                    help="duplicate neuron J of one run's point along mu and print spectra and inertia (no storing)")
     p.add_argument("--layer", type=_positive_int, help="hidden layer of --expand-neuron (default: the last)")
@@ -645,11 +653,13 @@ def _analyze(args: argparse.Namespace) -> int:
     from ..core.analyses.analyze import FAILED, analyze_session
     from ..core.base.distribution import APPLICABLE_ANALYSES, is_population
 
+    options = _analysis_options(args)
     default = APPLICABLE_ANALYSES if is_population(session) else tuple(REGISTRY)
     chosen = [name for name in REGISTRY if getattr(args, name)] or list(default)
     stages = {name: (name.replace("_", " "), "run", False) for name in REGISTRY}
     try:
-        summary = drive_with_progress(analyze_session(session, rows, chosen), stages, args.quiet or args.json)
+        summary = drive_with_progress(analyze_session(session, rows, chosen, options), stages,
+                                      args.quiet or args.json)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     out = Path(args.output) if args.output else Path(args.session)
@@ -668,6 +678,26 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"written to {out}")
         print(format_outcome_table(session, out))
     return 0
+
+
+def _option_dest(analysis, field) -> str:
+    return f"option__{analysis.name}__{field.name}"
+
+
+def _analysis_options(args: argparse.Namespace) -> dict:
+    """``{analysis name: its options}`` for every analysis given at least one option flag."""
+    import dataclasses
+
+    from ..core.analyses import REGISTRY
+    from ..core.analyses.base import option_fields
+
+    out = {}
+    for analysis in REGISTRY.values():
+        given = {f.name: getattr(args, _option_dest(analysis, f)) for f in option_fields(analysis)
+                 if getattr(args, _option_dest(analysis, f), None) is not None}
+        if given:
+            out[analysis.name] = dataclasses.replace(analysis.options(), **given)
+    return out
 
 
 def _layer_and_neuron(args: argparse.Namespace, spec) -> tuple[int, int]:

@@ -15,7 +15,7 @@ reads), so the CLI can build its flags from it quickly.
 from __future__ import annotations
 
 from . import channels, closest_saddle, escape, mu_sweep, saddle_descent, teacher_match, theorems
-from .base import Analysis, AnalyzeOptions, Check, Context
+from .base import Analysis, Check, Context
 
 #: Every analysis by name, in the order :func:`~lsexplorer.core.analyses.analyze.analyze_session` runs them
 #: (an analysis runs after those it needs).
@@ -47,4 +47,4 @@ def get(name: str) -> Analysis:
         raise ValueError(f"unknown analysis {name!r}; choose from {', '.join(REGISTRY)}") from None
 
 
-__all__ = ["CHECKS_APART", "REGISTRY", "Analysis", "AnalyzeOptions", "Context", "get", "stored_checks"]
+__all__ = ["CHECKS_APART", "REGISTRY", "Analysis", "Context", "get", "stored_checks"]

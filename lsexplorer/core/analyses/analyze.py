@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from ..base.numerical_failure import failure_reason, is_numerical_failure
 from ..base.progress import Progress
 from ..saddles.saddle_descent import DescentConfig, SaddleDescent, saddle_descent
 from ..store.session import Session
-from . import REGISTRY, Analysis, AnalyzeOptions, Context
+from . import REGISTRY, Analysis, Context
 from . import saddle_descent as saddle_descent_store
 from .base import drive
 from .teacher_match import MATCH_RESIDUAL
@@ -64,7 +65,7 @@ def plan(analyses: Sequence[str]) -> list[tuple[Analysis, bool]]:
 
 
 def analyze_session(session: Session, runs: Sequence[int] | None = None, analyses: Sequence[str] | None = None,
-                    options: AnalyzeOptions | None = None, stop: threading.Event | None = None
+                    options: Mapping[str, Any] | None = None, stop: threading.Event | None = None
                     ) -> Generator[Progress, None, dict]:
     """Compute ``analyses`` (default: every registered one) for ``runs`` (row indices; default all)
     and store them in ``session``.
@@ -83,7 +84,7 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
     if rows.size and (rows.min() < 0 or rows.max() >= n):
         raise ValueError(f"run indices must be in 0..{n - 1}, got {rows.tolist()}")
     ctx = Context(session=session, tolerances=Tolerances.from_dict(session.config.get("tolerances", {})),
-                  options=options or AnalyzeOptions(), rows=[int(r) for r in rows],
+                  options=dict(options or {}), rows=[int(r) for r in rows],
                   local=[int(r) for r in rows if session.runs.kind[r] == Kind.LOCAL_MIN], stop=stop)
     summary: dict = {}
     failed: dict[str, dict[int, str]] = {}
@@ -140,5 +141,5 @@ def saddle_descent_analysis(session: Session, row: int, layer: int, neuron: int,
     return result
 
 
-__all__ = ["FAILED", "MATCH_RESIDUAL", "AnalyzeOptions", "AnalyzeProgress", "analyze_session", "plan",
+__all__ = ["FAILED", "MATCH_RESIDUAL", "AnalyzeProgress", "analyze_session", "plan",
            "saddle_descent_analysis"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..base.distribution import is_population
@@ -22,18 +22,9 @@ if TYPE_CHECKING:  # the registry imports without torch, so the CLI can list ana
 
 
 @dataclasses.dataclass
-class AnalyzeOptions:
-    """Budgets and knobs of the batch analyses (each analysis also has finer options in its module)."""
-
-    escape_max_seconds: float = 10.0
-    escape_max_nodes: int = 2000
-    theorem_max_seconds: float = 10.0
-    lam: float = 0.1
-
-
-@dataclasses.dataclass
 class Context:
-    """What every per-run computation may read: the session, its tolerances, options and ``stop``.
+    """What every per-run computation may read: the session, its tolerances, ``stop``, and the options
+    of each analysis by name (:meth:`options_of`).
 
     ``rows`` are the runs asked for; ``local`` those of them that were local minima when the batch
     started (an escape analysis may relabel a run later in the same batch).
@@ -41,13 +32,28 @@ class Context:
 
     session: Session
     tolerances: Tolerances
-    options: AnalyzeOptions
     rows: list[int]
     local: list[int]
     stop: threading.Event | None = None
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
+
+    def options_of(self, analysis: Analysis) -> Any:
+        """The options ``analysis`` runs with: those given for it by name, else its defaults."""
+        given = self.options.get(analysis.name)
+        return given if given is not None else analysis.options()
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """The options of an analysis that has none."""
+
+
+def option_fields(analysis: Analysis) -> tuple[dataclasses.Field, ...]:
+    """The fields of ``analysis``' options: each a budget or knob with a default and a help line."""
+    return dataclasses.fields(analysis.options)
 
 
 #: Per-run computation: ``(context, row)`` -> generator of progress records returning the run's
@@ -86,6 +92,9 @@ class Analysis:
         Name of the summary in :func:`analyze_session`'s result (default ``group``).
     applies:
         ``session -> bool``: whether the analysis makes sense for this session at all.
+    options:
+        A frozen dataclass of the analysis' budgets and knobs, every field with its default and a
+        ``metadata={"help": ...}``; the CLI offers each as ``--<name>-<field>``.
     check:
         ``(group, session, results)``: refuses (:class:`~.checks.Malformed`) a stored group its
         readers cannot use, when a session is opened; the result fields only when ``results``.
@@ -104,6 +113,7 @@ class Analysis:
     applies: Callable[[Session], bool] = lambda session: True
     summary_key: str | None = None
     check: Check | None = None
+    options: type = NoOptions
 
 
 def splits_neurons(session: Session) -> bool:
@@ -127,4 +137,4 @@ def group_of(session: Session, group: str) -> dict:
     return session.analyses.get(group, {})
 
 
-__all__ = ["Analysis", "AnalyzeOptions", "Check", "Compute", "Context", "drive", "group_of", "splits_neurons"]
+__all__ = ["Analysis", "Check", "Compute", "NoOptions", "option_fields", "Context", "drive", "group_of", "splits_neurons"]

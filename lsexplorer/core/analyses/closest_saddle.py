@@ -47,11 +47,19 @@ class ClosestSaddleTable:
     corollary_verdict: np.ndarray
 
 
+@dataclasses.dataclass(frozen=True)
+class ClosestSaddleOptions:
+    """The knob of the closest-saddle search (thesis §6.2.5)."""
+
+    lam: float = dataclasses.field(default=0.1, metadata={
+        "help": "penalty lam * ||w_i - w_j|| that pulls the nearest pair of neurons together (the thesis' 0.1)"})
+
+
 def compute(ctx: Context, row: int):
     """``{"settings", "points": {row: ...}}`` of :func:`closest_saddle_all` for one run; None if stopped."""
     from ..saddles.closest_saddle import closest_saddle_all  # at call time: the registry imports without torch
 
-    result = yield from closest_saddle_all(ctx.session, [row], lam=ctx.options.lam, tolerances=ctx.tolerances,
+    result = yield from closest_saddle_all(ctx.session, [row], lam=ctx.options_of(ANALYSIS).lam, tolerances=ctx.tolerances,
                                            stop=ctx.stop)
     return result if result is not None and result["points"] else None
 
@@ -177,7 +185,7 @@ def check(group, session: Session, results: bool) -> None:
 ANALYSIS = Analysis(
     name="closest_saddle", group=GROUP, help="closest saddle of every certified critical point, any kind (§6.2.5)",
     compute=compute, write=write, read=read, summary=summary, rows=critical_rows,
-    applies=splits_neurons, check=check)
+    applies=splits_neurons, check=check, options=ClosestSaddleOptions)
 
 __all__ = ["ANALYSIS", "ClosestSaddleTable", "analysed_rows", "read", "read_decision", "read_table", "store",
            "write"]

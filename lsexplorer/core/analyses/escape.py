@@ -10,6 +10,7 @@ points: ``run (R,)`` int64, ``kind_before``, ``kind_after (R,)`` str, ``scan_fou
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -33,16 +34,23 @@ class EscapeResult(NamedTuple):
     kind_before: str
 
 
+@dataclasses.dataclass(frozen=True)
+class EscapeOptions:
+    """Budgets of Algorithm 2 (the flat-direction search) at each run."""
+
+    max_seconds: float = dataclasses.field(default=10.0, metadata={"help": "seconds per run of Algorithm 2"})
+    max_nodes: int = dataclasses.field(default=2000, metadata={"help": "points Algorithm 2 visits per run"})
+
+
 def compute(ctx: Context, row: int):
     from ..population.relu_gaussian_session import session_landscape  # at call time: the registry imports without torch
     from ..saddles.escape import direction_scan, flat_search  # at call time: the registry imports without torch
 
-    s, o = ctx.session, ctx.options
+    s, o = ctx.session, ctx.options_of(ANALYSIS)
     theta = s.runs.theta[row]
     landscape = session_landscape(s)      # the data's loss, or a population loss
     scan = yield from direction_scan(landscape, theta, stop=ctx.stop)
-    flat = yield from flat_search(landscape, theta, max_nodes=o.escape_max_nodes,
-                                  max_seconds=o.escape_max_seconds, stop=ctx.stop)
+    flat = yield from flat_search(landscape, theta, max_nodes=o.max_nodes, max_seconds=o.max_seconds, stop=ctx.stop)
     return None if ctx.stopped() else EscapeResult(scan, flat, str(s.runs.kind[row]))
 
 
@@ -124,6 +132,6 @@ def check(group, session: Session, results: bool) -> None:
 
 ANALYSIS = Analysis(
     name="escape", group=GROUP, help="escape searches, Algorithms 1 and 2 (§6.2.4)",
-    compute=compute, write=write, read=read, summary=summary, check=check)
+    compute=compute, write=write, read=read, summary=summary, check=check, options=EscapeOptions)
 
 __all__ = ["ANALYSIS", "EscapeResult", "analysed_rows", "read", "write"]

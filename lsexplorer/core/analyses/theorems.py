@@ -7,6 +7,7 @@ distance (at least 1e-6); runs without a converged closest saddle are skipped. S
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from . import checks, closest_saddle
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
 GROUP = "theorems"
 
 
+@dataclasses.dataclass(frozen=True)
+class TheoremOptions:
+    """Budget of the derivative sampling of Theorems 1 and 2 at each run."""
+
+    max_seconds: float = dataclasses.field(default=10.0, metadata={"help": "seconds per run of sampling"})
+
+
 def compute(ctx: Context, row: int):
     from ..saddles.theorems import saddle_theorem_report  # at call time: the registry imports without torch
 
@@ -28,7 +36,7 @@ def compute(ctx: Context, row: int):
     s = ctx.session
     radius = max(float(saddle.distance), 1e-6)
     report = yield from saddle_theorem_report(s.spec, saddle.saddle, s.x, s.y, radius,
-                                              max_seconds=ctx.options.theorem_max_seconds, stop=ctx.stop)
+                                              max_seconds=ctx.options_of(ANALYSIS).max_seconds, stop=ctx.stop)
     return None if ctx.stopped() else report
 
 
@@ -68,6 +76,6 @@ def check(group, session: Session, results: bool) -> None:
 ANALYSIS = Analysis(
     name="theorems", group=GROUP, help="Theorems 1 and 2 at each closest saddle",
     compute=compute, write=write, read=read, summary=summary, needs=("closest_saddle",),
-    applies=splits_neurons, check=check)
+    applies=splits_neurons, check=check, options=TheoremOptions)
 
 __all__ = ["ANALYSIS", "read", "write"]
