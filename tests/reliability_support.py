@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import os
 import subprocess
@@ -103,3 +104,16 @@ def mounted_tmpfs(folder: Path, size: str):
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def sha(path: Path) -> str:
+    """The SHA-256 of a file's bytes: "untouched" means this did not change."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def one_line_error(err: str, needle: str = "") -> None:
+    """``err`` is one line from lsexplorer (``lsexplorer VERB: …`` or, before a verb, ``lsexplorer: …``),
+    no traceback, and holds ``needle``."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(("lsexplorer ", "lsexplorer:")) and "Traceback" not in err, err
+    assert needle in lines[0], lines[0]

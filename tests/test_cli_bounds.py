@@ -15,13 +15,7 @@ import h5py
 import pytest
 
 from lsexplorer.core.store.session import load_session, save_session
-from reliability_support import ENV, run_main, small_session
-
-
-def one_line_error(err: str, needle: str = "") -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lsexplorer") and "Traceback" not in err, err
-    assert needle in lines[0], lines[0]
+from reliability_support import ENV, one_line_error, run_main, small_session
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from reliability_support import ENV, small_session
+from reliability_support import ENV, one_line_error, small_session
 
 from lsexplorer.core.store.session import SessionError, load_session, save_session
-
-
-def one_line_error(err: str, needle: str = "") -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lsexplorer ") and "Traceback" not in err, err
-    assert needle in lines[0], lines[0]
 
 
 def _high_water_mb(pid: int) -> float | None:

@@ -6,7 +6,6 @@ where it is about processes."""
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import signal
@@ -23,19 +22,9 @@ from lsexplorer.core.base.progress import run_generator
 from lsexplorer.core.store.session import load_session, save_session
 from lsexplorer.core.sweep.sweep import run_sweep
 from lsexplorer.core.sweep.manifest import SweepError, plan_sweep
-from reliability_support import ENV, cli, run_main, small_session
+from reliability_support import ENV, cli, one_line_error, run_main, sha, small_session
 
 NOBODY = 65534
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def one_line_error(err: str, needle: str = "") -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lsexplorer ") and "Traceback" not in err, err
-    assert needle in lines[0], lines[0]
 
 
 def leftovers(folder: Path) -> list[str]:

@@ -4,12 +4,10 @@ hold, bad settings, closed pipes, runs too large to finish."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,17 +19,7 @@ import numpy as np
 import pytest
 
 from lsexplorer.core.store.session import SessionError, load_session, save_session, session_writer
-from reliability_support import ENV, REPO, cli, run_main, small_session
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def one_line_error(err: str, needle: str = "") -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lsexplorer ") and "Traceback" not in err, err
-    assert needle in lines[0], lines[0]
+from reliability_support import ENV, cli, one_line_error, run_main, sha, small_session
 
 
 @pytest.fixture(scope="module")
