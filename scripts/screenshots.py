@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             line.layer_spin.setValue(args.expand_layer)
             line.neuron_spin.setValue(args.expand_neuron)
             line.compute()
-            line.wait_sweep(600_000)
+            line.sweep_job.wait(600_000)
             settle(app)
         if args.eigs is not None:
             window.saddle_line.k_spin.setValue(args.eigs[1])
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             settle(app)
             arrange_docks(window, window.docks)
             settle(app)
-            window.saddle_line.wait_live()
-            window.slices.wait_done()
+            for job in window.saddle_line.jobs + window.slices.jobs:
+                job.wait(600_000)
             settle(app)
             window.grab().save(str(folder / "window.png"))
             written.append(f"{folder.name}/window.png")
@@ -124,10 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                 dock = window.docks[title]
                 dock.raise_()
                 settle(app)
-                if title in ("Slices", "Curvature plane"):
-                    (window.slices if title == "Slices" else window.curvature_plane).wait_done()
-                if title == "Saddle line":
-                    window.saddle_line.wait_live()
+                for job in getattr(dock.widget().widget(), "jobs", []):  # the panel, in its scroll area
+                    job.wait(600_000)
                 if title == "Channel" and channel_rows:  # the showcase is a local minimum: a run in a channel
                     window.model.select(channel_rows[0])
                 settle(app)
