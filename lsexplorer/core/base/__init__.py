@@ -1,1 +1,1 @@
-"""Vocabulary every layer shares: errors, progress records, kinds and their classification, the network spec, the config schema, thread policy, memory and resource estimates, numerical failures, and opening the files a user names."""
+"""Shared vocabulary: errors, progress, kinds and classification, the spec, config schema, estimates."""

@@ -1,1 +1,1 @@
-"""Flat channels to infinity: recognising them, their finite limit models, and how deep nets run off."""
+"""Flat channels to infinity: recognising them, their finite limit models, how deep nets run off."""

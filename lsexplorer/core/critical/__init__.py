@@ -1,1 +1,1 @@
-"""From an end point to a certified critical point: refinement stages, symmetry-aware polishing, trust-region Newton, Levenberg-Marquardt, and certification."""
+"""End point to certified critical point: refinement stages, polishing, Newton and LM, certification."""

@@ -1,1 +1,1 @@
-"""The loss as a function of a flat parameter vector: batched networks, exact derivatives and Hessians, symmetric eigen-decompositions, generic landscapes, slices and test potentials."""
+"""The loss of a flat parameter vector: batched nets, exact Hessians, eigen-decompositions, slices."""

@@ -1,1 +1,1 @@
-"""The symmetries of a network point: permutations, sign flips, merging and duplicating neurons, alignment to another point, and counting the subspaces they build."""
+"""A network point's symmetries: permutations, sign flips, merged and duplicated neurons, counting."""
