@@ -144,3 +144,88 @@ def test_runs_take_a_certification_whole_as_the_hand_copy_did(toy):
     for name in (*CERTIFIED_FIELDS, "seed", "theta_init", "train_loss", "theta_trained", "symmetry_induced"):
         a, b = getattr(runs, name), getattr(by_hand, name)
         assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name
+
+
+# The saddle search's stored records (under /analyses/paths), recorded before it held a RefinedPoint.
+MB_SEARCHES = [
+    (None, False, dict(follow_steps=3, newton_steps=1, stop_reason="grad_converged")),
+    (dict(newton_steps=1), False, dict(follow_steps=3, newton_steps=1, stop_reason="newton_steps")),
+    (dict(follow_steps=0), False, dict(follow_steps=0, newton_steps=4, stop_reason="grad_converged")),
+    (None, True, dict(follow_steps=0, newton_steps=0, moved=0.0, stop_reason="cancelled")),
+    (dict(follow_steps=0, newton_steps=0), False, dict(follow_steps=0, newton_steps=0, stop_reason="newton_steps")),
+]
+
+
+@pytest.mark.parametrize("config, cancel, expected", MB_SEARCHES)
+def test_saddle_search_records_are_the_stored_ones(config, cancel, expected):
+    from lsexplorer.core.landscape.muller_brown import muller_brown_landscape
+    from lsexplorer.core.paths.saddle_search import SaddleConfig, SaddleSearch, find_saddle
+
+    x, y, _ = SADDLES[0]
+    stop = threading.Event()
+    if cancel:
+        stop.set()
+    found = find_saddle(muller_brown_landscape(), np.array([x + 0.02, y - 0.03]), np.array([1.0, 0.0]),
+                        SaddleConfig(**(config or {})), stop)
+    stored = found.to_dict()
+    assert list(stored) == ["record", "theta", "value", "grad_norm", "grad_floor", "follow_steps", "newton_steps",
+                            "moved", "stop_reason"]
+    assert stored["record"] == "SaddleSearch" and {k: stored[k] for k in expected} == expected
+    assert all(type(stored[k]) is float for k in ("value", "grad_norm", "grad_floor", "moved"))
+    assert all(type(stored[k]) is int for k in ("follow_steps", "newton_steps"))
+    assert type(stored["stop_reason"]) is str and isinstance(stored["theta"], np.ndarray)
+    again = SaddleSearch.from_dict(stored).to_dict()
+    assert list(again) == list(stored) and all(np.array_equal(again[k], stored[k]) for k in stored)
+    assert all(type(again[k]) is type(stored[k]) for k in stored)
+
+
+class _BlowsUp:
+    """A population problem whose gradient is no longer finite after the first Newton step."""
+
+    k = 1
+
+    def __init__(self):
+        self.calls = 0
+
+    def loss_and_grad(self, theta):
+        self.calls += 1
+        g = torch.tensor(theta if self.calls == 1 else np.full_like(theta, np.inf))[None]
+        return torch.tensor([float(theta @ theta) / 2]), g
+
+    def hessian(self, theta):
+        return torch.eye(theta.size, dtype=torch.float64)[None]
+
+
+# The population Newton's stop reasons (stored in /runs/stop_reason of relu-gaussian sessions),
+# recorded when newton_polish returned a string.
+@pytest.mark.parametrize("start, iterations, expected", [
+    ("near", 30, "newton: converged after 1 iterations"),
+    ("random", 2, "newton: max iterations (2)"),
+    ("random", 30, "newton: converged after 7 iterations"),
+    ("blows_up", 30, "newton: non-finite gradient"),
+])
+def test_population_newton_stop_reasons_are_the_stored_strings(start, iterations, expected):
+    from lsexplorer.core.population.descent import newton_polish
+    from lsexplorer.core.population.relu_gaussian import ReluGaussian
+
+    problem = ReluGaussian(np.eye(2), 2)
+    teacher = problem.teacher.ravel()
+    theta = {"near": 1.1 * teacher, "random": np.random.default_rng(0).normal(size=teacher.size),
+             "blows_up": np.ones(4)}[start]
+    point = newton_polish(_BlowsUp() if start == "blows_up" else problem, theta, iterations)
+    assert point.stop_reason == expected and point.stage is Stage.NEWTON
+    assert point.grad_norm == pytest.approx(float(np.linalg.norm(problem.loss_and_grad(point.theta)[1])), abs=1e-300) \
+        if start != "blows_up" else point.grad_norm == 2.0
+
+
+def test_certified_population_stop_reasons_are_the_stored_strings():
+    from lsexplorer.core.base.progress import run_generator
+    from lsexplorer.core.population.descent import certify_population
+    from lsexplorer.core.population.relu_gaussian import ReluGaussian
+
+    problem = ReluGaussian(np.eye(2), 2)
+    t = problem.teacher.ravel()
+    points = run_generator(certify_population(problem, np.stack([1.1 * t, t + 0.3, np.full_like(t, np.nan), 1e6 * t])))
+    assert points.stop_reason.tolist() == ["newton: converged after 1 iterations", "newton: converged after 4 iterations",
+                                           "non-finite end of descent", "newton: converged after 2 iterations"]
+    assert points.kind.tolist() == ["global_min", "global_min", "not_converged", "global_min"]
