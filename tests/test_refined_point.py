@@ -229,3 +229,18 @@ def test_certified_population_stop_reasons_are_the_stored_strings():
     assert points.stop_reason.tolist() == ["newton: converged after 1 iterations", "newton: converged after 4 iterations",
                                            "non-finite end of descent", "newton: converged after 2 iterations"]
     assert points.kind.tolist() == ["global_min", "global_min", "not_converged", "global_min"]
+
+
+def test_a_stored_stop_reason_of_no_known_status_is_read_back_and_written_again_verbatim():
+    from lsexplorer.core.paths.saddle_search import SaddleSearch
+
+    stored = {"record": "SaddleSearch", "theta": np.array([0.5, 1.0]), "value": np.float64(-1.5),
+              "grad_norm": np.float64(1e-14), "grad_floor": np.float64(2e-14), "follow_steps": np.int64(4),
+              "newton_steps": np.int64(2), "moved": np.float64(0.25), "stop_reason": "switched"}
+    search = SaddleSearch.from_dict(stored)
+    assert search.point.status is Status.RESTORED and search.stop_reason == "switched"
+    again = search.to_dict()
+    assert again == {**stored, "theta": again["theta"]} and np.array_equal(again["theta"], stored["theta"])
+    assert type(again["value"]) is float and type(again["newton_steps"]) is int
+    known = SaddleSearch.from_dict({**stored, "stop_reason": "stalled"})
+    assert known.point.status is Status.STALLED and known.stop_reason == "stalled"
