@@ -8,16 +8,29 @@ import numpy as np
 import pytest
 import torch
 
+from lsexplorer.core.base.progress import run_generator
 from lsexplorer.core.base.refined import MESSAGES, RefinedPoint, Stage, StageEnd, Status
-from lsexplorer.core.channels.limit_model import LimitParams, LimitStructure, pack, refine_limit
+from lsexplorer.core.channels.limit_model import (
+    LimitParams,
+    LimitStructure,
+    pack,
+    refine_limit,
+)
 from lsexplorer.core.critical.certify import certify
 from lsexplorer.core.critical.critical_lm import critical_point_lm
 from lsexplorer.core.critical.refine import RefineConfig, refine
 from lsexplorer.core.critical.trust_newton import trust_newton
 from lsexplorer.core.data.datasets import gaussian_teacher_dataset, toy_teacher
 from lsexplorer.core.landscape.hessian import float64_problem
-from lsexplorer.core.landscape.muller_brown import SADDLES, muller_brown
+from lsexplorer.core.landscape.muller_brown import (
+    SADDLES,
+    muller_brown,
+    muller_brown_landscape,
+)
 from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+from lsexplorer.core.paths.saddle_search import SaddleConfig, SaddleSearch, find_saddle
+from lsexplorer.core.population.descent import certify_population, newton_polish
+from lsexplorer.core.population.relu_gaussian import ReluGaussian
 from lsexplorer.core.symmetry.operations import duplicate_neuron, sign_flip
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
@@ -148,19 +161,17 @@ def test_runs_take_a_certification_whole_as_the_hand_copy_did(toy):
 
 # The saddle search's stored records (under /analyses/paths), recorded before it held a RefinedPoint.
 MB_SEARCHES = [
-    (None, False, dict(follow_steps=3, newton_steps=1, stop_reason="grad_converged")),
-    (dict(newton_steps=1), False, dict(follow_steps=3, newton_steps=1, stop_reason="newton_steps")),
-    (dict(follow_steps=0), False, dict(follow_steps=0, newton_steps=4, stop_reason="grad_converged")),
-    (None, True, dict(follow_steps=0, newton_steps=0, moved=0.0, stop_reason="cancelled")),
-    (dict(follow_steps=0, newton_steps=0), False, dict(follow_steps=0, newton_steps=0, stop_reason="newton_steps")),
+    (None, False, {"follow_steps": 3, "newton_steps": 1, "stop_reason": "grad_converged"}),
+    ({"newton_steps": 1}, False, {"follow_steps": 3, "newton_steps": 1, "stop_reason": "newton_steps"}),
+    ({"follow_steps": 0}, False, {"follow_steps": 0, "newton_steps": 4, "stop_reason": "grad_converged"}),
+    (None, True, {"follow_steps": 0, "newton_steps": 0, "moved": 0.0, "stop_reason": "cancelled"}),
+    ({"follow_steps": 0, "newton_steps": 0}, False,
+     {"follow_steps": 0, "newton_steps": 0, "stop_reason": "newton_steps"}),
 ]
 
 
 @pytest.mark.parametrize("config, cancel, expected", MB_SEARCHES)
 def test_saddle_search_records_are_the_stored_ones(config, cancel, expected):
-    from lsexplorer.core.landscape.muller_brown import muller_brown_landscape
-    from lsexplorer.core.paths.saddle_search import SaddleConfig, SaddleSearch, find_saddle
-
     x, y, _ = SADDLES[0]
     stop = threading.Event()
     if cancel:
@@ -205,9 +216,6 @@ class _BlowsUp:
     ("blows_up", 30, "newton: non-finite gradient"),
 ])
 def test_population_newton_stop_reasons_are_the_stored_strings(start, iterations, expected):
-    from lsexplorer.core.population.descent import newton_polish
-    from lsexplorer.core.population.relu_gaussian import ReluGaussian
-
     problem = ReluGaussian(np.eye(2), 2)
     teacher = problem.teacher.ravel()
     theta = {"near": 1.1 * teacher, "random": np.random.default_rng(0).normal(size=teacher.size),
@@ -219,21 +227,16 @@ def test_population_newton_stop_reasons_are_the_stored_strings(start, iterations
 
 
 def test_certified_population_stop_reasons_are_the_stored_strings():
-    from lsexplorer.core.base.progress import run_generator
-    from lsexplorer.core.population.descent import certify_population
-    from lsexplorer.core.population.relu_gaussian import ReluGaussian
-
     problem = ReluGaussian(np.eye(2), 2)
     t = problem.teacher.ravel()
-    points = run_generator(certify_population(problem, np.stack([1.1 * t, t + 0.3, np.full_like(t, np.nan), 1e6 * t])))
+    thetas = np.stack([1.1 * t, t + 0.3, np.full_like(t, np.nan), 1e6 * t])
+    points = run_generator(certify_population(problem, thetas))
     assert points.stop_reason.tolist() == ["newton: converged after 1 iterations", "newton: converged after 4 iterations",
                                            "non-finite end of descent", "newton: converged after 2 iterations"]
     assert points.kind.tolist() == ["global_min", "global_min", "not_converged", "global_min"]
 
 
 def test_a_stored_stop_reason_of_no_known_status_is_read_back_and_written_again_verbatim():
-    from lsexplorer.core.paths.saddle_search import SaddleSearch
-
     stored = {"record": "SaddleSearch", "theta": np.array([0.5, 1.0]), "value": np.float64(-1.5),
               "grad_norm": np.float64(1e-14), "grad_floor": np.float64(2e-14), "follow_steps": np.int64(4),
               "newton_steps": np.int64(2), "moved": np.float64(0.25), "stop_reason": "switched"}
