@@ -199,3 +199,23 @@ def test_deep_net_with_biases_and_two_outputs(layer):
     np.testing.assert_allclose(res.narrower.theta, merge_neurons(wide, on_line, layer, p, q)[1], atol=1e-10)
     assert res.mu == pytest.approx(0.3 if perm[p] == 1 else 0.7, abs=1e-4)
     assert res.distance <= 1e-5 and res.saddle_grad_norm <= 1e-12
+
+
+@pytest.mark.parametrize("cancel, stop_reason", [
+    (False, "slsqp:FTOL_REACHED+newton:grad_converged"), (True, "cancelled")])
+def test_the_narrower_point_stores_what_it_stored_before_it_held_a_refined_point(toy, theta3, cancel, stop_reason):
+    spec4, on_line, _, _ = planted(theta3, 0, 0.3, 1)
+    stop = threading.Event()
+    if cancel:
+        stop.set()
+    res = closest_saddle(spec4, on_line, toy.x, toy.y, stop=stop)
+    stored = res.narrower.to_dict()
+    assert list(stored) == ["spec", "theta", "loss", "grad_norm", "eigvals", "kind", "stop_reason"]
+    assert stored["stop_reason"] == stop_reason and type(stored["stop_reason"]) is str
+    assert [type(stored[k]).__name__ for k in ("loss", "grad_norm", "kind")] == ["float", "float", "str"]
+    assert stored["theta"].shape == (W3.n_params,) and stored["eigvals"].shape == (W3.n_params,)
+    assert list(stored["spec"]) == ["widths", "activation", "bias"] and stored["spec"]["widths"].tolist() == [2, 3, 1]
+    again = type(res.narrower).from_dict(stored).to_dict()
+    assert list(again) == list(stored) and again["spec"]["widths"].dtype == np.int64
+    assert all(np.array_equal(again[k], stored[k]) and type(again[k]) is type(stored[k])
+               for k in stored if k != "spec")

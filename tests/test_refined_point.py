@@ -8,16 +8,29 @@ import numpy as np
 import pytest
 import torch
 
+from lsexplorer.core.base.progress import run_generator
 from lsexplorer.core.base.refined import MESSAGES, RefinedPoint, Stage, StageEnd, Status
-from lsexplorer.core.channels.limit_model import LimitParams, LimitStructure, pack, refine_limit
+from lsexplorer.core.channels.limit_model import (
+    LimitParams,
+    LimitStructure,
+    pack,
+    refine_limit,
+)
 from lsexplorer.core.critical.certify import certify
 from lsexplorer.core.critical.critical_lm import critical_point_lm
 from lsexplorer.core.critical.refine import RefineConfig, refine
 from lsexplorer.core.critical.trust_newton import trust_newton
 from lsexplorer.core.data.datasets import gaussian_teacher_dataset, toy_teacher
 from lsexplorer.core.landscape.hessian import float64_problem
-from lsexplorer.core.landscape.muller_brown import SADDLES, muller_brown
+from lsexplorer.core.landscape.muller_brown import (
+    SADDLES,
+    muller_brown,
+    muller_brown_landscape,
+)
 from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
+from lsexplorer.core.paths.saddle_search import SaddleConfig, SaddleSearch, find_saddle
+from lsexplorer.core.population.descent import certify_population, newton_polish
+from lsexplorer.core.population.relu_gaussian import ReluGaussian
 from lsexplorer.core.symmetry.operations import duplicate_neuron, sign_flip
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
@@ -144,3 +157,93 @@ def test_runs_take_a_certification_whole_as_the_hand_copy_did(toy):
     for name in (*CERTIFIED_FIELDS, "seed", "theta_init", "train_loss", "theta_trained", "symmetry_induced"):
         a, b = getattr(runs, name), getattr(by_hand, name)
         assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name
+
+
+# The saddle search's stored records (under /analyses/paths), recorded before it held a RefinedPoint.
+MB_SEARCHES = [
+    (None, False, {"follow_steps": 3, "newton_steps": 1, "stop_reason": "grad_converged"}),
+    ({"newton_steps": 1}, False, {"follow_steps": 3, "newton_steps": 1, "stop_reason": "newton_steps"}),
+    ({"follow_steps": 0}, False, {"follow_steps": 0, "newton_steps": 4, "stop_reason": "grad_converged"}),
+    (None, True, {"follow_steps": 0, "newton_steps": 0, "moved": 0.0, "stop_reason": "cancelled"}),
+    ({"follow_steps": 0, "newton_steps": 0}, False,
+     {"follow_steps": 0, "newton_steps": 0, "stop_reason": "newton_steps"}),
+]
+
+
+@pytest.mark.parametrize("config, cancel, expected", MB_SEARCHES)
+def test_saddle_search_records_are_the_stored_ones(config, cancel, expected):
+    x, y, _ = SADDLES[0]
+    stop = threading.Event()
+    if cancel:
+        stop.set()
+    found = find_saddle(muller_brown_landscape(), np.array([x + 0.02, y - 0.03]), np.array([1.0, 0.0]),
+                        SaddleConfig(**(config or {})), stop)
+    stored = found.to_dict()
+    assert list(stored) == ["record", "theta", "value", "grad_norm", "grad_floor", "follow_steps", "newton_steps",
+                            "moved", "stop_reason"]
+    assert stored["record"] == "SaddleSearch" and {k: stored[k] for k in expected} == expected
+    assert all(type(stored[k]) is float for k in ("value", "grad_norm", "grad_floor", "moved"))
+    assert all(type(stored[k]) is int for k in ("follow_steps", "newton_steps"))
+    assert type(stored["stop_reason"]) is str and isinstance(stored["theta"], np.ndarray)
+    again = SaddleSearch.from_dict(stored).to_dict()
+    assert list(again) == list(stored) and all(np.array_equal(again[k], stored[k]) for k in stored)
+    assert all(type(again[k]) is type(stored[k]) for k in stored)
+
+
+class _BlowsUp:
+    """A population problem whose gradient is no longer finite after the first Newton step."""
+
+    k = 1
+
+    def __init__(self):
+        self.calls = 0
+
+    def loss_and_grad(self, theta):
+        self.calls += 1
+        g = torch.tensor(theta if self.calls == 1 else np.full_like(theta, np.inf))[None]
+        return torch.tensor([float(theta @ theta) / 2]), g
+
+    def hessian(self, theta):
+        return torch.eye(theta.size, dtype=torch.float64)[None]
+
+
+# The population Newton's stop reasons (stored in /runs/stop_reason of relu-gaussian sessions),
+# recorded when newton_polish returned a string.
+@pytest.mark.parametrize("start, iterations, expected", [
+    ("near", 30, "newton: converged after 1 iterations"),
+    ("random", 2, "newton: max iterations (2)"),
+    ("random", 30, "newton: converged after 7 iterations"),
+    ("blows_up", 30, "newton: non-finite gradient"),
+])
+def test_population_newton_stop_reasons_are_the_stored_strings(start, iterations, expected):
+    problem = ReluGaussian(np.eye(2), 2)
+    teacher = problem.teacher.ravel()
+    theta = {"near": 1.1 * teacher, "random": np.random.default_rng(0).normal(size=teacher.size),
+             "blows_up": np.ones(4)}[start]
+    point = newton_polish(_BlowsUp() if start == "blows_up" else problem, theta, iterations)
+    assert point.stop_reason == expected and point.stage is Stage.NEWTON
+    assert point.grad_norm == pytest.approx(float(np.linalg.norm(problem.loss_and_grad(point.theta)[1])), abs=1e-300) \
+        if start != "blows_up" else point.grad_norm == 2.0
+
+
+def test_certified_population_stop_reasons_are_the_stored_strings():
+    problem = ReluGaussian(np.eye(2), 2)
+    t = problem.teacher.ravel()
+    thetas = np.stack([1.1 * t, t + 0.3, np.full_like(t, np.nan), 1e6 * t])
+    points = run_generator(certify_population(problem, thetas))
+    assert points.stop_reason.tolist() == ["newton: converged after 1 iterations", "newton: converged after 4 iterations",
+                                           "non-finite end of descent", "newton: converged after 2 iterations"]
+    assert points.kind.tolist() == ["global_min", "global_min", "not_converged", "global_min"]
+
+
+def test_a_stored_stop_reason_of_no_known_status_is_read_back_and_written_again_verbatim():
+    stored = {"record": "SaddleSearch", "theta": np.array([0.5, 1.0]), "value": np.float64(-1.5),
+              "grad_norm": np.float64(1e-14), "grad_floor": np.float64(2e-14), "follow_steps": np.int64(4),
+              "newton_steps": np.int64(2), "moved": np.float64(0.25), "stop_reason": "switched"}
+    search = SaddleSearch.from_dict(stored)
+    assert search.point.status is Status.RESTORED and search.stop_reason == "switched"
+    again = search.to_dict()
+    assert again == {**stored, "theta": again["theta"]} and np.array_equal(again["theta"], stored["theta"])
+    assert type(again["value"]) is float and type(again["newton_steps"]) is int
+    known = SaddleSearch.from_dict({**stored, "stop_reason": "stalled"})
+    assert known.point.status is Status.STALLED and known.stop_reason == "stalled"

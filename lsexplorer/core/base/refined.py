@@ -33,12 +33,14 @@ class Status(enum.StrEnum):
     STOPPED = "stopped"
     MAX_ITER = "max_iter"
     MAX_STEPS = "max_steps"
+    NEWTON_STEPS = "newton_steps"
     MAXTIME = "maxtime"
     RUNAWAY = "runaway"
     NONFINITE = "nonfinite"
     CANCELLED = "cancelled"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+    RESTORED = "restored"
     # nlopt's result codes by name (SLSQP)
     SUCCESS = "SUCCESS"
     STOPVAL_REACHED = "STOPVAL_REACHED"
@@ -66,12 +68,14 @@ MESSAGES: dict[Status, str] = {
     Status.STOPPED: "the minimiser stopped without reporting convergence",
     Status.MAX_ITER: "the iteration limit was reached",
     Status.MAX_STEPS: "the step limit was reached",
+    Status.NEWTON_STEPS: "the Newton step limit was reached",
     Status.MAXTIME: "the time limit was reached",
     Status.RUNAWAY: "||theta|| grew past its limit: a flat channel to infinity",
     Status.NONFINITE: "the loss, gradient or Hessian is not finite",
     Status.CANCELLED: "cancelled",
     Status.ACCEPTED: "the narrower net's point, embedded back, was kept",
     Status.REJECTED: "every narrower candidate was worse; the point was kept",
+    Status.RESTORED: "read back from a session file: only the stored stop reason is known",
     Status.SUCCESS: "nlopt: success",
     Status.STOPVAL_REACHED: "nlopt: the stop value was reached",
     Status.FTOL_REACHED: "nlopt: the relative loss change fell below ftol_rel",
@@ -87,10 +91,20 @@ MESSAGES: dict[Status, str] = {
 }
 
 
+#: The stop reasons written in words (the population Newton's ``newton: converged after 4 iterations``),
+#: after ``<stage>: ``; ``{iterations}`` is the point's.
+PROSE: dict[Status, str] = {
+    Status.CONVERGED: "converged after {iterations} iterations",
+    Status.MAX_ITER: "max iterations ({iterations})",
+    Status.NONFINITE: "non-finite gradient",
+}
+
+
 class Stage(enum.StrEnum):
     """A refinement stage; the value is its name in stored stop reasons."""
 
     SLSQP = "slsqp"
+    FOLLOW = "follow"
     TRUST_NEWTON = "trust_newton"
     GAUSS_NEWTON = "gauss_newton"
     NEWTON = "newton"
@@ -126,7 +140,9 @@ class RefinedPoint:
     explanation of a non-finite end. ``evaluations`` counts objective evaluations (SLSQP),
     ``elapsed`` seconds. Refiners fill the optional facts they know: ``grad (P,)``,
     ``grad_floor`` (the float64 floor of ``||grad L||`` there), ``moved`` (distance from the
-    start), ``eigvals`` (the Hessian spectrum, ascending).
+    start), ``eigvals`` (the Hessian spectrum, ascending). ``prose`` writes the stop reason in words
+    (:data:`PROSE`); ``stored_reason`` is the stop reason of a point read back from a file
+    (:meth:`read_back`), rendered verbatim so that re-saving writes the same string.
     """
 
     theta: np.ndarray
@@ -143,6 +159,20 @@ class RefinedPoint:
     grad_floor: float = math.nan
     moved: float = math.nan
     eigvals: np.ndarray | None = None
+    prose: bool = False
+    stored_reason: str = ""
+
+    @classmethod
+    def read_back(cls, theta, loss: float, grad_norm: float, stop_reason: str, iterations: int = 0,
+                  stage: Stage | None = None, **facts) -> RefinedPoint:
+        """A point as a session file stored it: its status is the stored word where that is one
+        :class:`Status`, else ``RESTORED``; its ``stop_reason`` is the stored string, whatever it says."""
+        try:
+            status = Status(stop_reason)
+        except ValueError:
+            status = Status.RESTORED
+        return cls(np.asarray(theta), loss, grad_norm, iterations, status, stage, stored_reason=str(stop_reason),
+                   **facts)
 
     @property
     def message(self) -> str:
@@ -151,7 +181,12 @@ class RefinedPoint:
 
     @property
     def stop_reason(self) -> str:
-        """The stored stop reason: ``status: why``, else the stage ends joined by ``+``, else the status."""
+        """The stored stop reason: as read back, else in words, else ``status: why``, else the stage
+        ends joined by ``+``, else the status."""
+        if self.stored_reason:
+            return self.stored_reason
+        if self.prose:
+            return f"{self.stage}: " + PROSE[self.status].format(iterations=self.iterations)
         if self.why:
             return f"{self.status}: {self.why}"
         if self.stages:
@@ -159,4 +194,4 @@ class RefinedPoint:
         return str(self.status)
 
 
-__all__ = ["MESSAGES", "RefinedPoint", "Stage", "StageEnd", "Status"]
+__all__ = ["MESSAGES", "PROSE", "RefinedPoint", "Stage", "StageEnd", "Status"]

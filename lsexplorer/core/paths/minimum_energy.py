@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ..base.classify import Tolerances
+from ..base.refined import Status
 from ..critical.certify import SINGLE_THREAD_PARAMS
 from ..landscape.nets import MLPSpec
 from ..landscape.surface import Landscape, Record, network_landscape, stop_requested
@@ -292,7 +293,7 @@ def _highest_point(spec, x, y, landscape, band: Band, climbing: int, config: Pat
     yield BandProgress("saddle", 0, 1, time.perf_counter() - started, images=len(band.images),
                        max_force=float(band.forces.max()), barrier=float(band.values.max() - band.values[0]))
     search = find_saddle(landscape, band.images[climbing], band.tangents[climbing], config.saddle, stop)
-    if search.stop_reason == "cancelled":
+    if search.point.status is Status.CANCELLED:
         return search, None, None
     certificate = certify_saddle(spec, search.theta, x, y, tolerances, band.images[climbing])
     if not certificate.certified:

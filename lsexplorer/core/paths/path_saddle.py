@@ -43,6 +43,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..base.classify import Tolerances, classify, loss_scale
+from ..base.refined import Status
 from ..channels.flat_channel import _network_loss
 from ..channels.limit_model import (
     LimitParams,
@@ -384,7 +385,7 @@ def symmetry_reduced_saddle(spec: MLPSpec, x, y, theta, config: SaddleConfig, to
         # Newton first (the nearest critical point of the narrower net), then eigenvector following
         for cfg in (dataclasses.replace(config, follow_steps=0), config):
             search = find_saddle(narrow, ntheta, None, cfg, stop)
-            if search.stop_reason == "cancelled":
+            if search.point.status is Status.CANCELLED:
                 return None
             if not np.isfinite(search.theta).all():
                 continue

@@ -27,6 +27,7 @@ import threading
 
 import numpy as np
 
+from ..base.refined import RefinedPoint, Stage, Status
 from ..critical.critical_lm import grad_floor
 from ..landscape import symmetric_eigen
 from ..landscape.surface import Landscape, Record, stop_requested
@@ -52,20 +53,71 @@ class SaddleConfig:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
+#: The stored keys of a :class:`SaddleSearch`, in their stored order.
+SEARCH_KEYS = ("theta", "value", "grad_norm", "grad_floor", "follow_steps", "newton_steps", "moved", "stop_reason")
+
+
 @dataclasses.dataclass
 class SaddleSearch(Record):
-    """Where the search ended: ``theta (P,)``, ``value``, ``grad_norm``, ``grad_floor`` (float64 floor
-    of ``||grad L||`` there), ``follow_steps`` / ``newton_steps`` taken, ``moved`` (distance from the
-    start), ``stop_reason``."""
+    """Where the search ended: ``point``, the :class:`RefinedPoint` reached (``iterations`` the Newton
+    steps taken, ``grad_floor`` the float64 floor of ``||grad L||`` there, ``moved`` the distance from
+    the start; its ``stage`` is ``FOLLOW`` when it was cancelled before Newton), and the
+    ``follow_steps`` of eigenvector following taken. Stored flat (:data:`SEARCH_KEYS`), the point's
+    loss as ``value``."""
 
-    theta: np.ndarray
-    value: float
-    grad_norm: float
-    grad_floor: float
+    point: RefinedPoint
     follow_steps: int
-    newton_steps: int
-    moved: float
-    stop_reason: str
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.point.theta
+
+    @property
+    def value(self) -> float:
+        return self.point.loss
+
+    @property
+    def grad_norm(self) -> float:
+        return self.point.grad_norm
+
+    @property
+    def grad_floor(self) -> float:
+        return self.point.grad_floor
+
+    @property
+    def newton_steps(self) -> int:
+        return self.point.iterations if self.point.stage is Stage.NEWTON else 0
+
+    @property
+    def moved(self) -> float:
+        return self.point.moved
+
+    @property
+    def stop_reason(self) -> str:
+        return self.point.stop_reason
+
+    def to_dict(self) -> dict:
+        out = {"record": type(self).__name__, **{key: getattr(self, key) for key in SEARCH_KEYS}}
+        return {k: v.item() if isinstance(v, np.generic) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SaddleSearch:
+        if d.get("record", cls.__name__) != cls.__name__:
+            raise ValueError(f"a stored {d['record']} cannot be read as a {cls.__name__}")
+        missing = [key for key in SEARCH_KEYS if key not in d]
+        if missing:
+            raise ValueError(f"stored {cls.__name__} lacks {', '.join(missing)}")
+        point = RefinedPoint.read_back(d["theta"], d["value"], d["grad_norm"], d["stop_reason"], d["newton_steps"],
+                                       Stage.NEWTON, grad_floor=d["grad_floor"], moved=d["moved"])
+        return cls(point, d["follow_steps"])
+
+
+def _ended(x0: np.ndarray, x: np.ndarray, value, g_norm: float, lam: np.ndarray, follow: int, newton: int,
+           status: Status, stage: Stage) -> SaddleSearch:
+    """The search's end at ``x``: the point, its steps and why it stopped."""
+    point = RefinedPoint(x, float(value), g_norm, newton if stage is Stage.NEWTON else follow, status, stage,
+                         grad_floor=grad_floor(lam, x), moved=float(np.linalg.norm(x - x0)))
+    return SaddleSearch(point, follow)
 
 
 def _prfo_step(lam: np.ndarray, vec: np.ndarray, g: np.ndarray, j: int, cut: float) -> np.ndarray:
@@ -109,12 +161,11 @@ def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig |
     lam, vec = symmetric_eigen.eigh(h)
     mode = vec[:, 0] if mode0 is None else np.asarray(mode0, dtype=np.float64) / np.linalg.norm(mode0)
     trust = config.trust if config.trust is not None else 0.1 * max(float(np.linalg.norm(x0)), 1.0)
-    reason, follow = "follow_steps", 0
+    follow = 0
     while follow < config.follow_steps:
         if stop_requested(stop):
-            return SaddleSearch(x, value, g_norm, grad_floor(lam, x), follow, 0, float(np.linalg.norm(x - x0)), "cancelled")
+            return _ended(x0, x, value, g_norm, lam, follow, 0, Status.CANCELLED, Stage.FOLLOW)
         if g_norm <= max(config.switch_factor * g0, grad_floor(lam, x)):
-            reason = "switched"
             break
         j = int(np.argmax(np.abs(vec.T @ mode)))
         mode = vec[:, j] * np.sign(vec[:, j] @ mode or 1.0)
@@ -136,10 +187,10 @@ def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig |
     newton = 0
     while newton < config.newton_steps:
         if g_norm <= grad_floor(lam, x):
-            reason = "grad_converged"
+            status = Status.GRAD_CONVERGED
             break
         if stop_requested(stop):
-            reason = "cancelled"
+            status = Status.CANCELLED
             break
         gi = vec.T @ g
         step = -vec @ (lam * gi / (lam * lam + mu))
@@ -153,11 +204,11 @@ def find_saddle(landscape: Landscape, theta0, mode0=None, config: SaddleConfig |
         else:
             mu = max(100.0 * mu, 1e-300)
             if mu > 1e10 * float(np.abs(lam).max()) ** 2:
-                reason = "stalled"
+                status = Status.STALLED
                 break
     else:
-        reason = "newton_steps"
-    return SaddleSearch(x, float(value), g_norm, grad_floor(lam, x), follow, newton, float(np.linalg.norm(x - x0)), reason)
+        status = Status.NEWTON_STEPS
+    return _ended(x0, x, value, g_norm, lam, follow, newton, status, Stage.NEWTON)
 
 
-__all__ = ["SaddleConfig", "SaddleSearch", "find_saddle"]
+__all__ = ["SEARCH_KEYS", "SaddleConfig", "SaddleSearch", "find_saddle"]

@@ -25,6 +25,7 @@ import torch
 
 from ..base.classify import Tolerances, classify
 from ..base.numerical_failure import failure_reason, is_numerical_failure
+from ..base.refined import RefinedPoint, Stage, Status
 from ..landscape import symmetric_eigen
 from .relu_gaussian import ReluGaussian
 
@@ -193,32 +194,32 @@ class CertifyProgress:
     elapsed: float
 
 
-def newton_polish(problem: ReluGaussian, theta, iterations: int = 30, cutoff: float = 1e-10
-                  ) -> tuple[np.ndarray, str]:
+def newton_polish(problem: ReluGaussian, theta, iterations: int = 30, cutoff: float = 1e-10) -> RefinedPoint:
     """Newton's method on ``grad F = 0`` from ``theta (P,)``, eigenvalues below ``cutoff * max|lam|``
-    left out (flat directions of degenerate minima); keeps the iterate of smallest gradient."""
+    left out (flat directions of degenerate minima); the point is the iterate of smallest gradient,
+    its stop reason in words (``newton: converged after 4 iterations``)."""
     th = np.array(theta, dtype=np.float64)
-    _, g = problem.loss_and_grad(th)
+    value, g = problem.loss_and_grad(th)
     g = g[0].numpy()
-    best, best_norm = th.copy(), float(np.linalg.norm(g))
-    reason = f"newton: max iterations ({iterations})"
+    best, best_value, best_norm = th.copy(), float(value[0]), float(np.linalg.norm(g))
+    status, done = Status.MAX_ITER, iterations
     for it in range(iterations):
         lam, q = symmetric_eigen.eigh(problem.hessian(th)[0].numpy())
         keep = np.abs(lam) > cutoff * np.abs(lam).max()
         step = q[:, keep] @ ((q[:, keep].T @ g) / lam[keep])
         th = th - step
-        _, g = problem.loss_and_grad(th)
+        value, g = problem.loss_and_grad(th)
         g = g[0].numpy()
         norm = float(np.linalg.norm(g))
         if not np.isfinite(norm):
-            reason = "newton: non-finite gradient"
+            status, done = Status.NONFINITE, it + 1
             break
         if norm < best_norm:
-            best, best_norm = th.copy(), norm
+            best, best_value, best_norm = th.copy(), float(value[0]), norm
         if norm < 1e-15 * max(1.0, problem.k) or np.linalg.norm(step) < 1e-16 * max(1.0, np.linalg.norm(th)):
-            reason = f"newton: converged after {it + 1} iterations"
+            status, done = Status.CONVERGED, it + 1
             break
-    return best, reason
+    return RefinedPoint(best, best_value, best_norm, done, status, Stage.NEWTON, prose=True)
 
 
 def certify_population(problem: ReluGaussian, thetas, tolerances: Tolerances | None = None,
@@ -244,7 +245,8 @@ def certify_population(problem: ReluGaussian, thetas, tolerances: Tolerances | N
         if cancelled or not np.isfinite(theta0).all():
             th, reason = theta0, "cancelled" if cancelled else "non-finite end of descent"
         else:
-            th, reason = newton_polish(problem, theta0)
+            polished = newton_polish(problem, theta0)
+            th, reason = polished.theta, polished.stop_reason
             if np.linalg.norm(th) > tol.max_norm_growth * max(np.linalg.norm(theta0), 1.0):
                 th, reason = theta0, reason + "+diverged"
         out.theta[row], out.stop_reason[row] = th, reason

@@ -57,6 +57,7 @@ from ..base.classify import Tolerances, classify, loss_scale
 from ..base.kinds import Kind
 from ..base.nlopt_guard import CallbackGuard
 from ..base.progress import Progress
+from ..base.refined import RefinedPoint
 from ..critical.refine import NLOPT_RESULTS, RefineConfig, refine
 from ..landscape.hessian import float64_problem, loss_grad_hessian, spectrum
 from ..landscape.nets import MLPSpec, loss, loss_and_grad
@@ -143,28 +144,47 @@ class MergeStats:
 
 @dataclasses.dataclass
 class NarrowerPoint:
-    """The width-``(m - 1)`` critical point: ``theta (P',)``, its loss, gradient norm, ascending
-    Hessian spectrum ``eigvals (P',)``, kind (:func:`lsexplorer.core.base.classify.classify`) and why its
-    refinement stopped."""
+    """The width-``(m - 1)`` critical point of net ``spec``: ``point``, what refinement reached, its
+    loss, gradient and ascending Hessian spectrum ``eigvals (P',)`` measured again there, and its
+    ``kind`` (:func:`lsexplorer.core.base.classify.classify`). Stored flat: spec, theta, loss,
+    grad_norm, eigvals, kind, stop_reason."""
 
     spec: MLPSpec
-    theta: np.ndarray
-    loss: float
-    grad_norm: float
-    eigvals: np.ndarray
+    point: RefinedPoint
     kind: str
-    stop_reason: str
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.point.theta
+
+    @property
+    def loss(self) -> float:
+        return self.point.loss
+
+    @property
+    def grad_norm(self) -> float:
+        return self.point.grad_norm
+
+    @property
+    def eigvals(self) -> np.ndarray:
+        return self.point.eigvals
+
+    @property
+    def stop_reason(self) -> str:
+        return self.point.stop_reason
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["spec"] = {"widths": np.asarray(self.spec.widths, dtype=np.int64), "activation": self.spec.activation,
-                     "bias": self.spec.bias}
-        return d
+        return {"spec": {"widths": np.asarray(self.spec.widths, dtype=np.int64), "activation": self.spec.activation,
+                         "bias": self.spec.bias},
+                "theta": self.theta.copy(), "loss": self.loss, "grad_norm": self.grad_norm,
+                "eigvals": self.eigvals.copy(), "kind": self.kind, "stop_reason": self.stop_reason}
 
     @classmethod
     def from_dict(cls, d: dict) -> NarrowerPoint:
         spec = MLPSpec(tuple(int(w) for w in d["spec"]["widths"]), d["spec"]["activation"], bool(d["spec"]["bias"]))
-        return cls(**{**d, "spec": spec, "theta": np.asarray(d["theta"]), "eigvals": np.asarray(d["eigvals"])})
+        point = RefinedPoint.read_back(d["theta"], d["loss"], d["grad_norm"], d["stop_reason"],
+                                       eigvals=np.asarray(d["eigvals"]))
+        return cls(spec, point, d["kind"])
 
 
 @dataclasses.dataclass
@@ -334,7 +354,7 @@ def closest_saddle(spec: MLPSpec, theta_min, x, y, layer: int | None = None, pai
 
     ``x (N, d)``, ``y (N, d_out)`` are the data; ``layer`` (1-based) defaults to the last hidden layer,
     ``pair`` to its two closest neurons. Setting ``stop`` cuts the optimisations short: the result
-    is then incomplete, with ``narrower.stop_reason == "cancelled"``.
+    is then incomplete, with ``narrower.point.status`` ``CANCELLED``.
     """
     t_start = time.perf_counter()
     t, xt, yt = float64_problem(spec, theta_min, x, y)
@@ -364,8 +384,8 @@ def closest_saddle(spec: MLPSpec, theta_min, x, y, layer: int | None = None, pai
     value, g, h = loss_grad_hessian(nspec, refined.theta, xt, yt)
     eigvals = spectrum(h)[0]
     kind = classify(value, float(np.linalg.norm(g)), eigvals, loss_scale(yt.numpy()), tolerances).kind
-    narrower = NarrowerPoint(nspec, refined.theta, value, float(np.linalg.norm(g)), eigvals, kind,
-                             refined.stop_reason)
+    narrower = NarrowerPoint(nspec, dataclasses.replace(refined, loss=value, grad=g, grad_norm=float(np.linalg.norm(g)),
+                                                        eigvals=eigvals), kind)
 
     perm, positions, mu = _align(spec, theta_min, nspec, refined.theta, layer, i)
     origin = _aligned_point(nspec, refined.theta, layer, i, perm, 0.0)
