@@ -32,9 +32,10 @@ import numpy as np
 import torch
 
 from ..base.classify import Tolerances
+from ..base.record import Record
 from ..critical.certify import SINGLE_THREAD_PARAMS
 from ..landscape.nets import MLPSpec
-from ..landscape.surface import Landscape, Record, network_landscape, stop_requested
+from ..landscape.surface import Landscape, network_landscape, stop_requested
 from ..store.session import Session, _read_analyses, _write_analyses
 from ..symmetry.alignment import Alignment, align_to
 from .neb import Band, BandProgress, NEBConfig, auto_neb, neb

@@ -27,9 +27,10 @@ import threading
 
 import numpy as np
 
+from ..base.record import Record
 from ..critical.critical_lm import grad_floor
 from ..landscape import symmetric_eigen
-from ..landscape.surface import Landscape, Record, stop_requested
+from ..landscape.surface import Landscape, stop_requested
 
 
 @dataclasses.dataclass
