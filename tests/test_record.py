@@ -35,6 +35,9 @@ class Knobs(Record):
     betas: tuple[float, float] = dataclasses.field(default=(0.9, 0.99), metadata=AS_LIST)
     grid: tuple = dataclasses.field(default=(1.0, 2.0), metadata=AS_ARRAY)
 
+    def __post_init__(self) -> None:
+        range(self.steps)  # a TypeError for a step count that is no integer
+
 
 def test_nested_records_arrays_and_tuples_round_trip():
     rec = Outer(Inner(np.arange(3.0)), (1, 2), Inner(np.ones((2, 2)), "y"), np.float64(2.0))
@@ -87,4 +90,4 @@ def test_settings_layout_untagged_lists_arrays_and_no_nones():
 
 def test_a_wrong_type_is_a_value_error():
     with pytest.raises(ValueError, match="invalid knob settings"):
-        Knobs.from_dict({"betas": 0.5})
+        Knobs.from_dict({"steps": "3"})

@@ -8,6 +8,7 @@ refused in one line and fields an older file did not store take their defaults.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -74,6 +75,8 @@ class Record:
                 value = list(value)
             elif f.metadata.get("stored_as") == "array":
                 value = np.asarray(value, dtype=np.float64)
+            elif isinstance(value, (dict, list)):
+                value = copy.deepcopy(value)
             else:
                 value = _plain(value)
             out[f.name] = value
@@ -110,7 +113,7 @@ class Record:
             return record.from_dict(value)
         if hint is np.ndarray:
             return np.asarray(value)
-        if _is_tuple(hint) and value is not None:
+        if _is_tuple(hint) and isinstance(value, (list, tuple, np.ndarray)):
             items = np.ravel(value) if isinstance(value, np.ndarray) else value
             return tuple(_plain(v) for v in items)
         return value
