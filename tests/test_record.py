@@ -91,3 +91,23 @@ def test_settings_layout_untagged_lists_arrays_and_no_nones():
 def test_a_wrong_type_is_a_value_error():
     with pytest.raises(ValueError, match="invalid knob settings"):
         Knobs.from_dict({"steps": "3"})
+
+
+def test_the_sample_sessions_limit_structures_read_back_as_stored():
+    """Every channel's ``structure`` in the shipped toy session reads as a `LimitStructure` and writes
+    back the same values as Python ints, strings and booleans (as the hand-written reader did)."""
+    from pathlib import Path
+
+    from lsexplorer.core.analyses import channels
+    from lsexplorer.core.analyses.opening import open_session
+    from lsexplorer.core.channels.limit_model import LimitStructure
+
+    session = open_session(Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5")
+    stored = [channels.read(session, row) for row in range(len(session.runs.kind))]
+    structures = [r.structure for r in stored if r is not None and r.structure]
+    assert structures, "the toy sample stores channels with a limit model"
+    for structure in structures:
+        back = LimitStructure.from_dict(structure).to_dict()
+        assert list(back) == ["d", "activation", "n_finite", "n_glu", "constant", "linear"]
+        assert [type(v) for v in back.values()] == [int, str, int, int, bool, bool]
+        assert back == {k: structure[k] for k in back}

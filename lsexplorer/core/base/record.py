@@ -113,6 +113,8 @@ class Record:
             return record.from_dict(value)
         if hint is np.ndarray:
             return np.asarray(value)
+        if hint in (int, float, bool, str):
+            return _plain(value)
         if _is_tuple(hint) and isinstance(value, (list, tuple, np.ndarray)):
             items = np.ravel(value) if isinstance(value, np.ndarray) else value
             return tuple(_plain(v) for v in items)
