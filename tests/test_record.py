@@ -111,3 +111,26 @@ def test_the_sample_sessions_limit_structures_read_back_as_stored():
         assert list(back) == ["d", "activation", "n_finite", "n_glu", "constant", "linear"]
         assert [type(v) for v in back.values()] == [int, str, int, int, bool, bool]
         assert back == {k: structure[k] for k in back}
+
+
+def test_the_sample_sessions_mu_sweeps_round_trip():
+    """Each stored μ sweep of the shipped toy session reads back and writes the same keys, values
+    and scalar types, its inertia column order included."""
+    from pathlib import Path
+
+    from lsexplorer.core.analyses import mu_sweep
+    from lsexplorer.core.analyses.base import group_of
+    from lsexplorer.core.analyses.opening import open_session
+    from lsexplorer.core.saddles.inertia import MuSweep
+
+    session = open_session(Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5")
+    points = group_of(session, mu_sweep.GROUP)["points"]
+    assert points, "the toy sample stores μ sweeps"
+    for stored in points.values():
+        back = MuSweep.from_dict(stored).to_dict()
+        assert set(back) == set(stored) and back["inertia_columns"] == "neg,zero,pos"
+        assert [type(back[k]) for k in ("layer", "neuron", "predicted_crossings", "stopped")] == [int, int, int, bool]
+        for key, value in stored.items():
+            np.testing.assert_array_equal(back[key], value)
+    with pytest.raises(ValueError, match="unexpected inertia column order"):
+        MuSweep.from_dict({**next(iter(points.values())), "inertia_columns": "pos,zero,neg"})
