@@ -134,3 +134,11 @@ def test_the_sample_sessions_mu_sweeps_round_trip():
             np.testing.assert_array_equal(back[key], value)
     with pytest.raises(ValueError, match="unexpected inertia column order"):
         MuSweep.from_dict({**next(iter(points.values())), "inertia_columns": "pos,zero,neg"})
+
+
+def test_an_inertia_is_stored_as_python_ints():
+    from lsexplorer.core.saddles.inertia import Inertia
+
+    d = Inertia(np.int64(1), 2, np.int32(3)).to_dict()
+    assert d == {"neg": 1, "zero": 2, "pos": 3} and all(type(v) is int for v in d.values())
+    assert Inertia.from_dict(d) == Inertia(1, 2, 3)

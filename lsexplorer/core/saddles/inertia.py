@@ -67,8 +67,10 @@ INERTIA_COLUMNS = ("neg", "zero", "pos")
 
 
 @dataclasses.dataclass(frozen=True)
-class Inertia:
+class Inertia(Record):
     """Numbers of negative, zero and positive eigenvalues of a symmetric matrix."""
+
+    tagged = False
 
     neg: int
     zero: int
@@ -76,9 +78,6 @@ class Inertia:
 
     def __add__(self, other: Inertia) -> Inertia:
         return Inertia(self.neg + other.neg, self.zero + other.zero, self.pos + other.pos)
-
-    def to_dict(self) -> dict[str, int]:
-        return {"neg": int(self.neg), "zero": int(self.zero), "pos": int(self.pos)}
 
     def as_tuple(self) -> tuple[int, int, int]:
         return self.neg, self.zero, self.pos
