@@ -36,10 +36,11 @@ import math
 import numpy as np
 
 from .kinds import KINDS  # re-exported: the kinds classify() assigns
+from .record import Record
 
 
 @dataclasses.dataclass
-class Tolerances:
+class Tolerances(Record):
     """Thresholds of :func:`classify`; written into every session next to the results.
 
     The defaults come from spectra measured on the thesis toy problem (2-m-1 sigmoid students of the
@@ -70,6 +71,9 @@ class Tolerances:
         300..1000, where ``||grad L||`` can still fall below ``grad_tol``.
     """
 
+    tagged = False
+    what = "tolerance settings"
+
     grad_tol: float = 1e-12
     eig_rtol: float = 1e-10
     eig_atol: float = 1e-14
@@ -84,17 +88,6 @@ class Tolerances:
     def zero_loss_tol(self, y_scale: float) -> float:
         """``max(loss_rtol * y_scale, loss_atol)``; ``y_scale`` from :func:`loss_scale`."""
         return max(self.loss_rtol * y_scale, self.loss_atol)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Tolerances:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown tolerance settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 @dataclasses.dataclass

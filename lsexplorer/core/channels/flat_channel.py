@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ..base.classify import Tolerances, classify, loss_scale
+from ..base.record import AS_ARRAY, Record
 from ..landscape.nets import MLPSpec
 from .limit_model import (
     AT_ZERO,
@@ -61,7 +62,7 @@ _FLIPPABLE = ("sigmoid", "tanh")
 
 
 @dataclasses.dataclass
-class ChannelSettings:
+class ChannelSettings(Record):
     """Thresholds of the detector; stored with every result.
 
     divergent_ratio, min_outgoing:
@@ -86,25 +87,16 @@ class ChannelSettings:
         realised pair's ``+-A`` cancellation rounds the toy loss at the level of ``L - L_inf`` itself.
     """
 
+    tagged = False
+    what = "channel settings"
+
     divergent_ratio: float = 10.0
     min_outgoing: float = 20.0
     link_moment: float = 20.0
     approx_rtol: float = 1e-3
     max_drift: float = 0.5
-    approach_amplitudes: tuple = tuple(float(a) for a in np.geomspace(10.0, 2000.0, 12))
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["approach_amplitudes"] = np.asarray(self.approach_amplitudes, dtype=np.float64)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ChannelSettings:
-        known = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in d.items() if k in known}
-        if "approach_amplitudes" in kw:
-            kw["approach_amplitudes"] = tuple(float(a) for a in np.ravel(kw["approach_amplitudes"]))
-        return cls(**kw)
+    approach_amplitudes: tuple = dataclasses.field(
+        default=tuple(float(a) for a in np.geomspace(10.0, 2000.0, 12)), metadata=AS_ARRAY)
 
 
 @dataclasses.dataclass

@@ -46,6 +46,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
+from ..base.record import Record
 from ..base.refined import RefinedPoint, Stage, StageEnd, Status
 from ..landscape import symmetric_eigen
 
@@ -56,9 +57,12 @@ AT_ZERO = {"sigmoid": (0.5, 0.25), "tanh": (0.0, 1.0), "softplus": (math.log(2.0
 
 
 @dataclasses.dataclass(frozen=True)
-class LimitStructure:
+class LimitStructure(Record):
     """Shape of a limit model: ``d`` inputs, ``n_finite`` neurons, ``n_glu`` gated linear units, and
     whether the constant ``b`` and the linear term ``l . x`` are free parameters."""
+
+    tagged = False
+    what = "limit-model structure fields"
 
     d: int
     activation: str
@@ -74,14 +78,6 @@ class LimitStructure:
     @property
     def n_params(self) -> int:
         return self.n_finite * (self.d + 1) + self.n_glu * (2 * self.d + 1) + int(self.constant) + self.d * self.linear
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LimitStructure:
-        return cls(d=int(d["d"]), activation=str(d["activation"]), n_finite=int(d["n_finite"]),
-                   n_glu=int(d["n_glu"]), constant=bool(d["constant"]), linear=bool(d["linear"]))
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ import torch
 from ..base.classify import loss_scale
 from ..base.config_schema import MINIMIZERS
 from ..base.nlopt_guard import CallbackGuard
+from ..base.record import Record
 from ..base.refined import RefinedPoint, Stage, StageEnd, Status
 from ..landscape import symmetric_eigen
 from ..landscape.hessian import float64_problem, hessian_t, loss_grad_t, output_jacobian_t
@@ -36,7 +37,7 @@ NLOPT_RESULTS = {getattr(nlopt, name): name for name in (
 
 
 @dataclasses.dataclass
-class RefineConfig:
+class RefineConfig(Record):
     """Settings of :func:`refine`; stored with every session so a refinement can be repeated.
 
     slsqp_maxeval, slsqp_maxtime:
@@ -80,6 +81,9 @@ class RefineConfig:
         replaces the refined one only if it is no worse (``polish.py``, step 4).
     """
 
+    tagged = False
+    what = "refine settings"
+
     slsqp_maxeval: int = 20000
     slsqp_maxtime: float = 30.0
     slsqp_xtol_rel: float = 1e-16
@@ -102,17 +106,6 @@ class RefineConfig:
     def __post_init__(self) -> None:
         if self.minimizer not in MINIMIZERS:
             raise ValueError(f"unknown refine minimizer {self.minimizer!r}; choose one of {', '.join(MINIMIZERS)}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RefineConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown refine settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 class _Problem:

@@ -28,6 +28,7 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
+from ..base.record import Record
 from .hessian import float64_problem
 from .nets import MLPSpec, loss
 from .surface import Landscape
@@ -36,15 +37,10 @@ from .surface import Landscape
 _CHUNK_BYTES = 128 * 2**20
 
 
-class _Storable:
-    """``to_dict`` / ``from_dict`` for dataclasses whose fields are arrays and scalars."""
+class _Storable(Record):
+    """Slices are stored as flat dicts of arrays and scalars, without a class tag."""
 
-    def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+    tagged = False
 
 
 def batched_loss(spec: MLPSpec, points, x, y) -> np.ndarray:

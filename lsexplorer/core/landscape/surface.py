@@ -4,15 +4,13 @@ A :class:`Landscape` is what the escape searches (:mod:`.escape`) and the saddle
 (:mod:`.theorems`) explore: any twice-differentiable torch function of ``theta (P,)``, plus optional
 fast batched paths. :func:`network_landscape` wraps an MLP's loss on a data set and, for one hidden
 layer, uses exact closed-form batched Hessians (:func:`two_layer_hessians`), which make a Hessian
-at every point of a 1601-point scan affordable. :class:`Record` gives results a ``to_dict`` /
-``from_dict`` for storage under ``/analyses``.
+at every point of a 1601-point scan affordable.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-import typing
 from collections.abc import Callable
 
 import numpy as np
@@ -26,45 +24,6 @@ from .nets import MLPSpec, activation_derivative_from_output, activation_fn, los
 
 #: Memory, in bytes, one vectorised batch of derivative evaluations may use.
 BATCH_BYTES = 256 * 2**20
-
-
-# --------------------------------------------------------------------------- records
-
-class Record:
-    """Mixin for result dataclasses: ``to_dict()`` gives nested dicts of numpy arrays and scalars.
-
-    Fields must be numpy arrays (numbers, booleans or ``str``), Python scalars, ``None`` or another
-    :class:`Record` (stored as a sub-dict), which is what the session's ``/analyses`` tree stores.
-    """
-
-    def to_dict(self) -> dict:
-        out: dict = {"record": type(self).__name__}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Record):
-                value = value.to_dict()
-            elif isinstance(value, np.generic):
-                value = value.item()
-            out[f.name] = value
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        if d.get("record", cls.__name__) != cls.__name__:
-            raise ValueError(f"a stored {d['record']} cannot be read as a {cls.__name__}")
-        hints = typing.get_type_hints(cls)
-        missing = [f.name for f in dataclasses.fields(cls) if f.name not in d]
-        if missing:
-            raise ValueError(f"stored {cls.__name__} lacks {', '.join(missing)}")
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            value, hint = d[f.name], hints[f.name]
-            if isinstance(hint, type) and issubclass(hint, Record):
-                value = hint.from_dict(value)
-            elif hint is np.ndarray:
-                value = np.asarray(value)
-            kwargs[f.name] = value
-        return cls(**kwargs)
 
 
 #: The record of the searches on a landscape: ``done`` of ``total`` units of ``stage``.
@@ -247,5 +206,5 @@ def unit_vector(v: np.ndarray) -> np.ndarray:
     return v if v[np.argmax(np.abs(v))] >= 0 else -v
 
 
-__all__ = ["BATCH_BYTES", "Record", "SearchProgress", "Landscape", "two_layer_hessians", "network_landscape",
+__all__ = ["BATCH_BYTES", "SearchProgress", "Landscape", "two_layer_hessians", "network_landscape",
            "decrease_tolerance", "stop_requested", "chunk_slices", "unit_vector"]

@@ -32,10 +32,11 @@ import numpy as np
 import torch
 
 from ..base.classify import Tolerances
+from ..base.record import Record
 from ..base.refined import Status
 from ..critical.certify import SINGLE_THREAD_PARAMS
 from ..landscape.nets import MLPSpec
-from ..landscape.surface import Landscape, Record, network_landscape, stop_requested
+from ..landscape.surface import Landscape, network_landscape, stop_requested
 from ..store.session import Session, _read_analyses, _write_analyses
 from ..symmetry.alignment import Alignment, align_to
 from .neb import Band, BandProgress, NEBConfig, auto_neb, neb
@@ -50,13 +51,16 @@ from .saddle_search import SaddleConfig, SaddleSearch, find_saddle
 
 
 @dataclasses.dataclass
-class PathConfig:
+class PathConfig(Record):
     """What :func:`minimum_energy_path` does: ``auto`` for AutoNEB (else NEB with ``neb.images``),
     ``align`` the target first, ``straight_points`` samples of the straight line, and the settings of
     the band (:class:`NEBConfig`) and of the saddle search (:class:`SaddleConfig`). With ``tighten``
     a band whose highest point is not a certified index-1 saddle is relaxed further by FIRE from where
     it stands (its force tolerance then relative to its own, already small, forces; at most
     ``tighten_seconds``), and the tighter band replaces it when its highest image is not higher."""
+
+    tagged = False
+    what = "path settings"
 
     auto: bool = False
     align: bool = True
@@ -65,11 +69,6 @@ class PathConfig:
     saddle: SaddleConfig = dataclasses.field(default_factory=SaddleConfig)
     tighten: bool = True
     tighten_seconds: float = 120.0
-
-    def to_dict(self) -> dict:
-        return {"auto": self.auto, "align": self.align, "straight_points": self.straight_points,
-                "neb": self.neb.to_dict(), "saddle": self.saddle.to_dict(), "tighten": self.tighten,
-                "tighten_seconds": self.tighten_seconds}
 
 
 @dataclasses.dataclass

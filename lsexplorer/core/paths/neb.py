@@ -34,6 +34,7 @@ from collections.abc import Generator
 import numpy as np
 
 from ..base.progress import Progress
+from ..base.record import Record
 from ..landscape import symmetric_eigen
 from ..landscape.surface import Landscape, stop_requested
 
@@ -41,7 +42,7 @@ OPTIMIZERS = ("lbfgs", "fire")
 
 
 @dataclasses.dataclass
-class NEBConfig:
+class NEBConfig(Record):
     """Settings of :func:`relax_band` and :func:`auto_neb`.
 
     images:
@@ -72,6 +73,10 @@ class NEBConfig:
     auto_probe:
         Points evaluated inside each segment to look for a rise.
     """
+
+    tagged = False
+    what = "band settings"
+    omit_none = True
 
     images: int = 16
     climb: bool = True
@@ -105,9 +110,6 @@ class NEBConfig:
             raise ValueError(f"unknown band optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.spring is not None and not self.spring > 0:
             raise ValueError(f"the spring constant must be positive, got {self.spring}")
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 @dataclasses.dataclass(kw_only=True)

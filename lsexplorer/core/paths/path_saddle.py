@@ -43,6 +43,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..base.classify import Tolerances, classify, loss_scale
+from ..base.record import Record
 from ..base.refined import Status
 from ..channels.flat_channel import _network_loss
 from ..channels.limit_model import (
@@ -58,7 +59,7 @@ from ..landscape import symmetric_eigen
 from ..landscape.hessian import loss_grad_hessian, spectrum
 from ..landscape.nets import MLPSpec
 from ..landscape.slices import batched_loss
-from ..landscape.surface import Record, network_landscape
+from ..landscape.surface import network_landscape
 from ..symmetry.operations import (
     duplicate_neuron,
     merge_neurons,

@@ -27,19 +27,24 @@ import threading
 
 import numpy as np
 
+from ..base.record import Record
 from ..base.refined import RefinedPoint, Stage, Status
 from ..critical.critical_lm import grad_floor
 from ..landscape import symmetric_eigen
-from ..landscape.surface import Landscape, Record, stop_requested
+from ..landscape.surface import Landscape, stop_requested
 
 
 @dataclasses.dataclass
-class SaddleConfig:
+class SaddleConfig(Record):
     """``follow_steps`` eigenvector-following steps at most, switching to Newton once ``||g||`` fell
     by ``switch_factor``; ``newton_steps`` Newton steps at most; ``trust`` the first trust radius
     (None: a tenth of ``||theta0||`` or 0.1); ``zero_rtol`` the relative cut of null eigenvalues.
     ``lm_steps`` and ``channel_steps`` bound the Levenberg–Marquardt runs that resolve a point the
     search leaves uncertified (:mod:`.path_saddle`: on the network, on a channel's limit model)."""
+
+    tagged = False
+    what = "saddle-search settings"
+    omit_none = True
 
     follow_steps: int = 100
     newton_steps: int = 100
@@ -48,9 +53,6 @@ class SaddleConfig:
     zero_rtol: float = 1e-10
     lm_steps: int = 400
     channel_steps: int = 300
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 #: The stored keys of a :class:`SaddleSearch`, in their stored order.

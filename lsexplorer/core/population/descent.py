@@ -25,6 +25,7 @@ import torch
 
 from ..base.classify import Tolerances, classify
 from ..base.numerical_failure import failure_reason, is_numerical_failure
+from ..base.record import Record
 from ..base.refined import RefinedPoint, Stage, Status
 from ..landscape import symmetric_eigen
 from .relu_gaussian import ReluGaussian
@@ -39,7 +40,7 @@ DEAD_NEURON_RTOL = 1e-6
 
 
 @dataclasses.dataclass
-class DescentConfig:
+class DescentConfig(Record):
     """Plain gradient descent: ``theta <- theta - lr grad F`` until ``||grad F|| <= grad_tol`` or
     ``F <= loss_rtol * E[y^2]``.
 
@@ -50,6 +51,9 @@ class DescentConfig:
     refinement finishes them. ``max_steps`` caps the descent; ``snapshots`` log-spaced steps are kept.
     """
 
+    tagged = False
+    what = "descent settings"
+
     lr: float | None = None
     grad_tol: float = 1e-9
     loss_rtol: float = 1e-10
@@ -59,17 +63,6 @@ class DescentConfig:
 
     def step_size(self, problem: ReluGaussian) -> float:
         return float(self.lr) if self.lr is not None else 2.5 / problem.k
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DescentConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown descent settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 @dataclasses.dataclass

@@ -57,6 +57,7 @@ from ..base.classify import Tolerances, classify, loss_scale
 from ..base.kinds import Kind
 from ..base.nlopt_guard import CallbackGuard
 from ..base.progress import Progress
+from ..base.record import Record
 from ..base.refined import RefinedPoint
 from ..critical.refine import NLOPT_RESULTS, RefineConfig, refine
 from ..landscape.hessian import float64_problem, loss_grad_hessian, spectrum
@@ -90,7 +91,7 @@ SI_KINDS = tuple(k.value for k in Kind if k is not Kind.NOT_CONVERGED)
 
 
 @dataclasses.dataclass
-class MergeConfig:
+class MergeConfig(Record):
     """Settings of step 1 (module docstring).
 
     smoothing:
@@ -106,13 +107,13 @@ class MergeConfig:
         nlopt's relative step tolerance.
     """
 
+    tagged = False
+    what = "merge settings"
+
     smoothing: float = 1e-3
     maxeval: int = 5000
     maxtime: float = 10.0
     xtol_rel: float = 1e-10
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass

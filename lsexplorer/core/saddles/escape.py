@@ -43,12 +43,12 @@ from collections.abc import Generator
 import numpy as np
 
 from ..base.classify import KINDS
+from ..base.record import Record
 from ..landscape import symmetric_eigen
 from ..landscape.hessian import spectrum
 from ..landscape.nets import MLPSpec
 from ..landscape.surface import (
     Landscape,
-    Record,
     SearchProgress,
     chunk_slices,
     decrease_tolerance,

@@ -55,6 +55,7 @@ from torch.func import jvp
 
 from ..base.classify import Tolerances
 from ..base.progress import Progress, run_generator
+from ..base.record import Record
 from ..landscape import symmetric_eigen
 from ..landscape.autodiff import forward_mode
 from ..landscape.hessian import float64_problem, loss_grad_hessian, spectrum
@@ -66,8 +67,10 @@ INERTIA_COLUMNS = ("neg", "zero", "pos")
 
 
 @dataclasses.dataclass(frozen=True)
-class Inertia:
+class Inertia(Record):
     """Numbers of negative, zero and positive eigenvalues of a symmetric matrix."""
+
+    tagged = False
 
     neg: int
     zero: int
@@ -75,9 +78,6 @@ class Inertia:
 
     def __add__(self, other: Inertia) -> Inertia:
         return Inertia(self.neg + other.neg, self.zero + other.zero, self.pos + other.pos)
-
-    def to_dict(self) -> dict[str, int]:
-        return {"neg": int(self.neg), "zero": int(self.zero), "pos": int(self.pos)}
 
     def as_tuple(self) -> tuple[int, int, int]:
         return self.neg, self.zero, self.pos
@@ -256,7 +256,7 @@ MuSweepProgress = Progress
 
 
 @dataclasses.dataclass
-class MuSweep:
+class MuSweep(Record):
     """Exact Hessian spectra along a saddle line, measured and predicted inertia.
 
     Per grid point (``K``): ``mus``, ``loss``, ``grad_norm``, ``eigvals (K, P')`` ascending, the zero
@@ -265,6 +265,8 @@ class MuSweep:
     ``u_singular_values``, ``narrow_eigvals (P,)``, ``predicted_crossings`` (= ``i+ + i-``).
     ``stopped``: the sweep was cancelled and holds only the points computed before.
     """
+
+    tagged = False
 
     layer: int
     neuron: int
@@ -306,20 +308,16 @@ class MuSweep:
         return counts[0], counts[1]
 
     def to_dict(self) -> dict:
-        """The sweep as a nested dict of numpy arrays and scalars, for ``/analyses`` of a session."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["inertia_columns"] = ",".join(INERTIA_COLUMNS)
-        return out
+        """The sweep's fields and the order of its inertia columns, for ``/analyses`` of a session."""
+        return {**super().to_dict(), "inertia_columns": ",".join(INERTIA_COLUMNS)}
 
     @classmethod
     def from_dict(cls, d: dict) -> MuSweep:
-        if d.get("inertia_columns", ",".join(INERTIA_COLUMNS)) != ",".join(INERTIA_COLUMNS):
-            raise ValueError(f"unexpected inertia column order {d['inertia_columns']!r}")
-        kw = {f.name: d[f.name] for f in dataclasses.fields(cls)}
-        for name in ("layer", "neuron", "predicted_crossings"):
-            kw[name] = int(kw[name])
-        kw["stopped"] = bool(kw["stopped"])
-        return cls(**kw)
+        d = dict(d)
+        columns = d.pop("inertia_columns", ",".join(INERTIA_COLUMNS))
+        if columns != ",".join(INERTIA_COLUMNS):
+            raise ValueError(f"unexpected inertia column order {columns!r}")
+        return super().from_dict(d)
 
 
 def mu_sweep(spec: MLPSpec, theta, x, y, layer: int, j: int, mus: Sequence[float] | None = None,

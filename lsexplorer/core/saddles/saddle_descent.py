@@ -35,6 +35,7 @@ import torch
 
 from ..base.classify import Tolerances
 from ..base.progress import Progress
+from ..base.record import AS_LIST, Record
 from ..critical.certify import certify
 from ..critical.refine import RefineConfig
 from ..landscape.hessian import loss_grad_hessian, spectrum
@@ -47,7 +48,7 @@ OUTCOMES = ("global_min", "local_min", "saddle", "not_converged")
 
 
 @dataclasses.dataclass
-class DescentConfig:
+class DescentConfig(Record):
     """Where on the line to start, how to perturb, how to retrain.
 
     ``mus``: split values; ``n_perturbations`` noise draws per ``mu``, ``sigma`` their standard
@@ -58,7 +59,10 @@ class DescentConfig:
     counts as lower. ``refine``: the :class:`RefineConfig` of the end points, as a dict.
     """
 
-    mus: tuple[float, ...] = (0.25, 0.5, 0.75)
+    tagged = False
+    what = "saddle-descent setting(s)"
+
+    mus: tuple[float, ...] = dataclasses.field(default=(0.25, 0.5, 0.75), metadata=AS_LIST)
     n_perturbations: int = 4
     sigma: float = 0.01
     seed: int = 0
@@ -103,18 +107,6 @@ class DescentConfig:
             return self.lr
         phase = ((epoch - 1) % self.cycle_epochs) / self.cycle_epochs
         return self.lr_min + (self.lr - self.lr_min) * (1.0 - abs(2.0 * phase - 1.0))
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["mus"] = list(self.mus)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DescentConfig:
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown saddle-descent setting(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 #: :func:`saddle_descent`'s record: ``stage`` ``"retrain"`` (epochs) or ``"refine"`` (points).

@@ -40,9 +40,10 @@ import torch
 from torch.func import vmap
 
 from ..base.nlopt_guard import CallbackGuard
+from ..base.record import Record
 from ..landscape.hessian import spectrum
 from ..landscape.nets import MLPSpec
-from ..landscape.surface import BATCH_BYTES, Landscape, Record, SearchProgress, network_landscape
+from ..landscape.surface import BATCH_BYTES, Landscape, SearchProgress, network_landscape
 
 # --------------------------------------------------------------------------- derivatives
 

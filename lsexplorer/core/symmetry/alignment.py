@@ -33,8 +33,8 @@ import itertools
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..base.record import Record
 from ..landscape.nets import MLPSpec, unflatten
-from ..landscape.surface import Record
 from .operations import flips_preserve_function, permute_neurons, sign_flip
 
 #: Relative size (of the outgoing weights) below which a sigmoid pair's outgoing weights count as

@@ -37,6 +37,7 @@ import torch
 
 from ..base.config_schema import BACKENDS, DTYPES, OPTIMIZERS  # noqa: F401  (the choices, kept with the schema)
 from ..base.progress import Progress
+from ..base.record import AS_LIST, Record
 from ..landscape.nets import MLPSpec, loss_and_grad
 from . import kernels as tk
 from .deep_kernels import MAX_DEEP_PARAMS, DeepNativeStepper, deep_supports
@@ -50,7 +51,7 @@ GRAD_CHECK_SECONDS = 1.0
 
 
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(Record):
     """How to train: optimizer, step size, length, precision, device and what to record.
 
     ``backend`` picks the implementation (``auto``: native C kernel on CPU, Triton on CUDA, where
@@ -59,12 +60,15 @@ class TrainConfig:
     for ``epochs``.
     """
 
+    tagged = False
+    what = "training setting(s)"
+
     optimizer: str = "adam"
     lr: float = 1e-4
     epochs: int = 10_000_000
     dtype: str = "float32"
     device: str = "auto"
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[float, float] = dataclasses.field(default=(0.9, 0.999), metadata=AS_LIST)
     eps: float = 1e-8
     momentum: float = 0.0
     n_snapshots: int = 64
@@ -114,24 +118,6 @@ class TrainConfig:
         count("n_snapshots", 2)
         count("n_loss_points", 2)
         number("grad_tol", 0.0, False)
-
-    def to_dict(self) -> dict:
-        """JSON-able form; :meth:`from_dict` inverts it."""
-        d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """Build and validate from a mapping (missing keys take defaults; unknown keys are an error)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown training setting(s): {', '.join(unknown)}")
-        try:
-            return cls(**d)
-        except TypeError as exc:  # e.g. betas given as a number
-            raise ValueError(f"invalid training settings: {exc}") from exc
 
 
 #: :func:`train`'s record: stage ``"train"``, ``done`` of ``total`` epochs, ``loss (S,)`` at the last
