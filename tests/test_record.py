@@ -28,6 +28,7 @@ class Outer(Record):
 class Knobs(Record):
     tagged = False
     what = "knob settings"
+    refuse_unknown = True
     omit_none = True
 
     steps: int = 3

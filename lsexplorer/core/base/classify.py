@@ -73,6 +73,7 @@ class Tolerances(Record):
 
     tagged = False
     what = "tolerance settings"
+    refuse_unknown = True
 
     grad_tol: float = 1e-12
     eig_rtol: float = 1e-10

@@ -3,9 +3,9 @@
 Results (stored under a session's ``/analyses``) and settings (stored with what they produced and
 printed by ``info``) both derive from it, so every layer reads and writes them the same way: nested
 records become sub-dicts, numpy arrays stay arrays, tuples come back as tuples, and fields an older
-file did not store take their defaults. Keys a class does not know are refused in one line for
-settings, where a typo must not pass unnoticed, and ignored for results, so that a file a newer
-version wrote with more fields still opens.
+file did not store take their defaults. Keys a class does not know are refused in one line by
+settings (``refuse_unknown``), where a typo must not pass unnoticed, and ignored by results, so that
+a file a newer version wrote with more fields still opens.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ class Record:
     another :class:`Record` (stored as a sub-dict). Class settings:
 
     ``tagged``
-        Whether the dict names its class under ``"record"`` (results; settings are stored bare and
-        refuse keys they do not know, results ignore them).
+        Whether the dict names its class under ``"record"`` (results; settings are stored bare).
+    ``refuse_unknown``
+        Whether keys the class does not know are refused (settings) or ignored (results).
     ``what``
         The plural noun of the one-line error naming unknown keys (``unknown refine settings: x``).
     ``omit_none``
@@ -63,6 +64,7 @@ class Record:
     """
 
     tagged: ClassVar[bool] = True
+    refuse_unknown: ClassVar[bool] = False
     what: ClassVar[str] = ""
     omit_none: ClassVar[bool] = False
 
@@ -96,7 +98,7 @@ class Record:
                 raise ValueError(f"a stored {stored} cannot be read as a {cls.__name__}")
         fields = dataclasses.fields(cls)
         unknown = set(d) - {f.name for f in fields}
-        if unknown and not cls.tagged:
+        if unknown and cls.refuse_unknown:
             raise ValueError(f"unknown {what}: {', '.join(sorted(unknown))}")
         required = [f.name for f in fields if f.name not in d and f.init
                     and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]

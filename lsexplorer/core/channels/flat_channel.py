@@ -89,6 +89,7 @@ class ChannelSettings(Record):
 
     tagged = False
     what = "channel settings"
+    refuse_unknown = True
 
     divergent_ratio: float = 10.0
     min_outgoing: float = 20.0

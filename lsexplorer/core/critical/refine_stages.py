@@ -83,6 +83,7 @@ class RefineConfig(Record):
 
     tagged = False
     what = "refine settings"
+    refuse_unknown = True
 
     slsqp_maxeval: int = 20000
     slsqp_maxtime: float = 30.0

@@ -61,6 +61,7 @@ class PathConfig(Record):
 
     tagged = False
     what = "path settings"
+    refuse_unknown = True
 
     auto: bool = False
     align: bool = True

@@ -76,6 +76,7 @@ class NEBConfig(Record):
 
     tagged = False
     what = "band settings"
+    refuse_unknown = True
     omit_none = True
 
     images: int = 16

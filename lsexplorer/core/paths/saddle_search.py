@@ -44,6 +44,7 @@ class SaddleConfig(Record):
 
     tagged = False
     what = "saddle-search settings"
+    refuse_unknown = True
     omit_none = True
 
     follow_steps: int = 100

@@ -53,6 +53,7 @@ class DescentConfig(Record):
 
     tagged = False
     what = "descent settings"
+    refuse_unknown = True
 
     lr: float | None = None
     grad_tol: float = 1e-9

@@ -109,6 +109,7 @@ class MergeConfig(Record):
 
     tagged = False
     what = "merge settings"
+    refuse_unknown = True
 
     smoothing: float = 1e-3
     maxeval: int = 5000

@@ -61,6 +61,7 @@ class DescentConfig(Record):
 
     tagged = False
     what = "saddle-descent setting(s)"
+    refuse_unknown = True
 
     mus: tuple[float, ...] = dataclasses.field(default=(0.25, 0.5, 0.75), metadata=AS_LIST)
     n_perturbations: int = 4

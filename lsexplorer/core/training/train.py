@@ -62,6 +62,7 @@ class TrainConfig(Record):
 
     tagged = False
     what = "training setting(s)"
+    refuse_unknown = True
 
     optimizer: str = "adam"
     lr: float = 1e-4
