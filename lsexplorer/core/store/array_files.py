@@ -100,6 +100,7 @@ def load_npz(path, choose: Callable[[list[str]], list[str]], check: HeaderCheck)
             return out
     except (ArrayFileError, InputError):
         raise
+    # zipfile raises NotImplementedError for a compression method it does not support
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as exc:
         raise ArrayFileError(f"not a readable .npz file ({_first_line(exc)})") from None
 
