@@ -23,3 +23,24 @@ def toy():
     from lsexplorer.core.data.datasets import toy_dataset
 
     return toy_dataset()
+
+
+#: The bundled sessions the figure tests draw.
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
+DEEP_SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "mnist5k_deep.h5"
+
+
+@pytest.fixture(scope="session")
+def sample_session():
+    """The bundled toy sample (100 width-5 students, every analysis), opened once; do not modify it."""
+    from lsexplorer.core.analyses.opening import open_session
+
+    return open_session(SAMPLE)
+
+
+@pytest.fixture(scope="session")
+def deep_sample_session():
+    """The bundled deep MNIST sample, opened once; do not modify it."""
+    from lsexplorer.core.analyses.opening import open_session
+
+    return open_session(DEEP_SAMPLE)

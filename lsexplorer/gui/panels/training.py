@@ -37,6 +37,7 @@ from ...core.store.session import Session, SessionError, save_session
 from ..experiment_dialog import QtExperimentDialog, experiment_module
 from ..model import SessionModel, derived_data
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
+from ...figures.training import band
 from ..workers import Worker
 from .base import PanelBase, Table
 
@@ -69,27 +70,6 @@ def train_and_save(runner: Callable, config: dict, stop: threading.Event, path: 
     except SessionError as exc:
         return TrainingOutcome(session, None, str(exc), time.perf_counter() - started, derived)
     return TrainingOutcome(session, Path(path), None, time.perf_counter() - started, derived)
-
-
-def band(losses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median and 10 % / 90 % quantiles over seeds of ``losses (n, S)``, non-finite values ignored.
-
-    Same numbers as ``np.nanpercentile(..., method="linear")``, vectorised: that one loops in Python
-    over the ``n`` epochs (20 ms for 256 of them), this one sorts once.
-    """
-    v = np.sort(np.where(np.isfinite(losses), losses, np.nan), axis=1)  # NaN sort last
-    count = np.isfinite(v).sum(axis=1)
-
-    def quantile(q: float) -> np.ndarray:
-        pos = np.maximum(count - 1, 0) * q
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
-        a = np.take_along_axis(v, lo[:, None], axis=1)[:, 0]
-        b = np.take_along_axis(v, hi[:, None], axis=1)[:, 0]
-        out = a + (b - a) * (pos - lo)
-        return np.where(count > 0, out, np.nan)
-
-    return quantile(0.5), quantile(0.1), quantile(0.9)
 
 
 class QtTrainingPanel(PanelBase):

@@ -1,0 +1,22 @@
+"""Every figure by name (:data:`FIGURES`), gathered from the modules that draw them."""
+
+from __future__ import annotations
+
+from . import training
+from .catalog import FigureSpec
+
+#: Every figure, by its name, in the order of the app's panels.
+FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
+    *training.FIGURES,
+)}
+
+
+def get(name: str) -> FigureSpec:
+    """The figure called ``name``; ValueError naming the choices otherwise."""
+    try:
+        return FIGURES[name]
+    except KeyError:
+        raise ValueError(f"unknown figure {name!r}; choose from {', '.join(FIGURES)}") from None
+
+
+__all__ = ["FIGURES", "get"]
