@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from figure_checks import check_figure
+
 from lsexplorer.figures import FigureUnavailable, PaperStyle, plot
 from lsexplorer.figures.training import band
 

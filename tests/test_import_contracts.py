@@ -41,8 +41,8 @@ def test_core_importing_the_gui_breaks_the_contracts(tmp_path):
                      "    return KIND_COLORS\n")
     run = _lint_imports(copy, tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "core never imports the GUI, the CLI or Qt BROKEN" in run.stdout
-    assert "the CLI over the GUI over core BROKEN" in run.stdout
+    assert "core never imports the GUI, the CLI, the figures or Qt BROKEN" in run.stdout
+    assert "the CLI over the GUI over the figures over core BROKEN" in run.stdout
     assert "lsexplorer.core.base.kinds -> lsexplorer.gui.style" in run.stdout
 
 
