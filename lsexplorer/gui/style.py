@@ -14,31 +14,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsItem, QSizePolicy
 
 from ..core.base.kinds import Kind
+from ..figures.colors import KIND_COLORS, TEACHER_COLOR, UNKNOWN_KIND_COLOR
 
 
-class _KindColors(dict):
-    """Colours by stored kind name; a kind without its own colour is drawn grey."""
-
-    def __missing__(self, kind: str) -> str:
-        return UNKNOWN_KIND_COLOR
-
-
-UNKNOWN_KIND_COLOR = "#999999"
-#: Colour-blind-safe (Okabe–Ito) colours per kind (names and labels: :class:`lsexplorer.core.base.kinds.Kind`).
-KIND_COLORS = _KindColors({
-    Kind.GLOBAL_MIN: "#009E73",
-    Kind.LOCAL_MIN: "#E69F00",
-    Kind.STRICT_SADDLE: "#0072B2",
-    Kind.NONSTRICT_SADDLE: "#CC79A7",
-    Kind.CHANNEL: "#56B4E9",
-    Kind.CHANNEL_SADDLE: "#F0E442",
-    Kind.NOT_CONVERGED: UNKNOWN_KIND_COLOR,
-})
 #: Singular labels and capitalised plural labels by kind name, from the core's one definition.
 KIND_LABELS = {k.value: k.label for k in Kind}
 KIND_PLURALS = {k.value: k.plural.capitalize() for k in Kind}
 
-TEACHER_COLOR = "#000000"
 SELECTION_COLOR = "#D55E00"
 #: Diverging map for signed quantities (outgoing weights): blue negative, white 0, red positive.
 DIVERGING_CMAP = "CET-D1"
