@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsItem, QSizePolicy
 
 from ..core.base.kinds import Kind
-from ..figures.colors import KIND_COLORS, TEACHER_COLOR, UNKNOWN_KIND_COLOR
+from ..figures.colors import KIND_COLORS, TEACHER_COLOR
 
 
 #: Singular labels and capitalised plural labels by kind name, from the core's one definition.
