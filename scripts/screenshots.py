@@ -5,7 +5,7 @@
                                   [--eigs FIRST COUNT] [--symlog]
 
 Opens SESSION (default: the bundled sample session) offscreen, selects a run (``--run`` seed, else
-:func:`lsexplorer.gui.export_session.showcase_row`: the first local minimum with a converged closest
+:func:`lsexplorer.figures.export.showcase_run`: the first local minimum with a converged closest
 saddle), and for every window size lays the window out as View ▸ Reset layout does and writes
 ``<out>/<W>x<H>/window.png`` plus one ``<panel>.png`` per panel as it sits in the window, after the
 panel's background work (live spectrum, 2D slice) has finished. The offscreen screen is made 4K so
@@ -36,7 +36,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from lsexplorer.gui.app import SAMPLE_SESSION, MainWindow
-from lsexplorer.gui.export_session import showcase_row
+from lsexplorer.figures.export import showcase_run as showcase_row
 from lsexplorer.gui.layout import arrange_docks
 
 #: File name of each panel's screenshot (stable: the README links them).

@@ -153,38 +153,3 @@ def test_gui_without_a_display_says_so(tmp_path):
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
-@pytest.mark.parametrize("flags, needle", [
-    (["--width-mm", "5"], "the figure width must be between 30 and 500 mm, not 5"),
-    (["--width-mm", "wide"], "the figure width must be a number"),
-    (["--height-mm", "0"], "the figure height must be between"),
-    (["--dpi", "0"], "the DPI must be between"),
-    (["--columns", "3"], "invalid choice"),
-])
-def test_export_refuses_bad_page_sizes_in_one_line_and_writes_nothing(capsys, tmp_path, flags, needle):
-    out = tmp_path / "figs"
-    code, err = _one_line_error(capsys, ["export", str(tmp_path / "any.h5"), "--out", str(out), *flags])
-    assert code == 2 and needle in err and len(err.splitlines()) == 1
-    assert not out.exists()
-
-
-def test_export_writes_every_figure_of_the_sample_headless(tmp_path, capsys):
-    from pathlib import Path
-
-    sample = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
-    assert main(["export", str(sample), "--out", str(tmp_path / "figs"), "--json", "--columns", "2",
-                 "--dpi", "150"]) == 0
-    paths = [Path(p) for p in json.loads(capsys.readouterr().out)]
-    names = {p.name for p in paths}
-    for stem in ("neurons_neurons", "statistics_lambda_min_vs_loss", "saddle_line_eigenvalues_vs_mu",
-                 "slices_plane", "escape_escape"):
-        assert {f"{stem}.png", f"{stem}.svg", f"{stem}.pdf", f"{stem}.csv"} <= names
-    assert all(p.stat().st_size > 1000 for p in paths if p.suffix in (".png", ".svg", ".pdf"))
-    # Sized for the page: two columns, 175 mm; PNGs 175 mm at 150 dpi.
-    svg = (tmp_path / "figs" / "neurons_neurons.svg").read_text(encoding="utf-8")
-    assert 'width="175mm"' in svg.split(">", 2)[1]
-    png = (tmp_path / "figs" / "neurons_neurons.png").read_bytes()
-    assert int.from_bytes(png[16:20], "big") == round(175 / 25.4 * 150)  # IHDR width
-    bad = tmp_path / "bad.h5"
-    bad.write_bytes(b"\x89HDF\r\n\x1a\nnot really")
-    code, err = _one_line_error(capsys, ["export", str(bad), "--out", str(tmp_path / "x")])
-    assert code == 2 and "bad.h5" in err

@@ -1,7 +1,6 @@
-"""Every exported file (figure, table, desktop entry) is written whole or not at all.
+"""Every exported file (figure, its data and script, table, desktop entry) is written whole or not at all.
 
-Qt's paint devices report no write error, so a figure drawn straight onto a full disk used to land cut
-off under its real name. Each writer is checked with the disk filling mid-write (``os.write`` of the
+A figure drawn straight onto a full disk would land cut off under its real name. Each writer is checked with the disk filling mid-write (``os.write`` of the
 atomic write failing with ENOSPC after half the bytes), with a file size limit, from the app's menus,
 and end to end: ``lsexplorer export`` as a real process onto a small, nearly full tmpfs.
 """
@@ -25,16 +24,9 @@ import pytest
 import lsexplorer.core.store.atomic_write as aw
 from lsexplorer.core.store.atomic_write import SaveError, files_kept
 from lsexplorer.gui._testsupport import *
-from lsexplorer.gui.export import (
-    ExportError,
-    QtPdfExporter,
-    QtSvgExporter,
-    WholeCSVExporter,
-    WholeImageExporter,
-    export_figure,
-    write_csv,
-)
-from lsexplorer.gui.page_size import PageSize
+from lsexplorer.figures import PaperStyle, plot, write_figure
+from lsexplorer.figures.files import FigureWriteError
+from lsexplorer.gui.export import ExportError, write_csv
 from reliability_support import ENV, SAMPLE, mounted_tmpfs, run_main
 
 
@@ -53,6 +45,12 @@ def whole_file_problem(path: Path) -> str | None:
         except ET.ParseError as exc:
             return f"SVG that does not parse ({exc})"
         return None if root.tag.endswith("svg") else "SVG without an svg root"
+    if suffix == ".py":
+        try:
+            compile(data, str(path), "exec")
+        except SyntaxError as exc:
+            return f"script that does not compile ({exc})"
+        return None
     if suffix == ".csv":
         text = data.decode("utf-8")
         rows = list(csv.reader(io.StringIO(text, newline="")))
@@ -98,25 +96,21 @@ def assert_not_written(exc: Exception, path: Path, older: bytes | None = None) -
     assert leftovers(path.parent) == []
 
 
-FIGURES = [("statistics", "lambda_min_vs_loss"), ("neurons", "neurons")]
-
-
-@pytest.mark.parametrize("page", [None, PageSize()], ids=["on-screen", "page"])
-def test_a_figure_is_not_left_cut_off_when_the_disk_fills(figures, tmp_path, page, monkeypatch):
+def test_a_figure_is_not_left_cut_off_when_the_disk_fills(sample_session, tmp_path, monkeypatch):
     older = b"an older figure, kept"
-    for panel, name in FIGURES:
-        view = getattr(figures, panel).figures()[name]
-        for suffix in (".png", ".svg", ".pdf"):
-            fresh, kept = tmp_path / f"{name}{suffix}", tmp_path / f"kept_{name}{suffix}"
-            kept.write_bytes(older)
-            with monkeypatch.context() as m:
-                m.setattr(aw, "os", _FillingDisk())
-                for path, before in ((fresh, None), (kept, older)):
-                    with pytest.raises(ExportError) as caught:
-                        export_figure(view, path, page=page)
-                    assert_not_written(caught.value, path, before)
-            # With room again, the same export writes the whole file.
-            assert whole_file_problem(export_figure(view, fresh, page=page)) is None
+    figure = plot("training_loss", sample_session)
+    for suffix in (".pdf", ".svg", ".png", ".csv", ".py"):
+        (tmp_path / f"kept{suffix}").write_bytes(older)
+    with monkeypatch.context() as m:
+        m.setattr(aw, "os", _FillingDisk())
+        for name, before in (("fresh", None), ("kept", older)):
+            with pytest.raises(FigureWriteError) as caught:
+                write_figure(figure, tmp_path, PaperStyle(), name=name)
+            assert caught.value.written == []  # the first file already failed
+            assert_not_written(caught.value, tmp_path / f"{name}.pdf", before)
+    # With room again, the same export writes every file whole.
+    written = write_figure(figure, tmp_path, PaperStyle(), name="fresh")
+    assert [whole_file_problem(p) for p in written] == [None] * 5
 
 
 def test_a_table_is_not_left_cut_off_when_the_disk_fills(tmp_path, full_disk):
@@ -126,42 +120,12 @@ def test_a_table_is_not_left_cut_off_when_the_disk_fills(tmp_path, full_disk):
     assert_not_written(caught.value, path)
 
 
-def test_the_exporters_of_pyqtgraphs_dialog_leave_no_cut_off_file(figures, tmp_path, monkeypatch):
-    plot = figures.statistics.scatter_plot
-    exporters = [(QtSvgExporter(plot), "item.svg"), (QtPdfExporter(plot.scene()), "scene.pdf"),
-                 (WholeImageExporter(plot), "image.png"), (WholeCSVExporter(plot), "data.csv")]
-    for exporter, name in exporters:
-        path = tmp_path / name
-        with monkeypatch.context() as m:
-            m.setattr(aw, "os", _FillingDisk())
-            with pytest.raises(ExportError) as caught:
-                exporter.export(str(path))
-            assert_not_written(caught.value, path)
-        exporter.export(str(path))
-        assert whole_file_problem(path) is None
-
-
-def test_a_failed_export_chosen_in_pyqtgraphs_dialog_is_shown_not_raised(figures, tmp_path, full_disk, qtbot):
-    from PySide6.QtWidgets import QMessageBox
-
-    exporter = WholeImageExporter(figures.statistics.scatter_plot)
-    exporter.export()  # opens pyqtgraph's file dialog, as the "Export..." menu does
-    exporter.fileDialog.selectNameFilter("*.png")
-    exporter.fileSaveFinished(str(tmp_path / "dialog.png"))
-    boxes = [w for w in figures.findChildren(QMessageBox) if w.isVisible()]
-    assert boxes and "no partial file was left" in boxes[-1].text()
-    assert not (tmp_path / "dialog.png").exists() and leftovers(tmp_path) == []
-    exporter.fileDialog.close()
-    for box in boxes:
-        box.close()
-
-
 def test_the_apps_export_menus_leave_no_file_and_say_why(figures, tmp_path, full_disk):
     w = figures
     errors: list[tuple[str, str]] = []
     w.show_error = lambda title, text: errors.append((title, text))
-    figure = tmp_path / "scatter.pdf"
-    assert w.export_figure(w.statistics, "lambda_min_vs_loss", figure, PageSize()) is None
+    figure = tmp_path / "loss.pdf"
+    assert w.export_figure(w.training, "training_loss", tmp_path / "loss") == []
     data = tmp_path / "runs.csv"
     w.ask_save_path = lambda *a: str(data)
     w.export_data_dialog(w.run_table, "runs")
@@ -170,25 +134,23 @@ def test_the_apps_export_menus_leave_no_file_and_say_why(figures, tmp_path, full
         assert_not_written(ExportError(text), path)
 
 
-def test_a_file_size_limit_stops_a_figure_before_it_is_cut(figures, tmp_path, monkeypatch):
+def test_a_file_size_limit_stops_a_figure_before_it_is_cut(sample_session, tmp_path, monkeypatch):
     """Over ``ulimit -f`` writes fail with EFBIG (CPython ignores SIGXFSZ): refused up front, and where
     the write itself fails, nothing is left either."""
-    view = figures.neurons.figures()["neurons"]
+    figure = plot("training_loss", sample_session)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     try:
         for precheck in (True, False):
             if not precheck:
                 monkeypatch.setattr(aw, "_check_room", lambda folder, size: None)
-            for suffix in (".png", ".svg", ".pdf"):
-                path = tmp_path / f"limited_{precheck}{suffix}"
-                resource.setrlimit(resource.RLIMIT_FSIZE, (8_000, hard))
-                try:
-                    with pytest.raises(ExportError) as caught:
-                        export_figure(view, path, page=PageSize())
-                finally:
-                    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-                assert_not_written(caught.value, path)
-                assert ("ulimit -f" if precheck else "File too large") in str(caught.value)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (8_000, hard))
+            try:
+                with pytest.raises(FigureWriteError) as caught:
+                    write_figure(figure, tmp_path, PaperStyle(), name=f"limited_{precheck}")
+            finally:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            assert_not_written(caught.value, tmp_path / f"limited_{precheck}.pdf")
+            assert ("ulimit -f" if precheck else "File too large") in str(caught.value)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 

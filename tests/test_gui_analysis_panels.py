@@ -6,18 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage
 
+from lsexplorer.core.landscape.hessian import loss_grad_hessian
+from lsexplorer.core.landscape.slices import batched_loss
 from lsexplorer.core.saddles.closest_saddle import ClosestSaddle
 from lsexplorer.core.saddles.escape import EscapeScan
-from lsexplorer.core.landscape.hessian import loss_grad_hessian
 from lsexplorer.core.saddles.inertia import MuSweep
 from lsexplorer.core.store.session import load_session
-from lsexplorer.core.landscape.slices import batched_loss
 from lsexplorer.core.symmetry.operations import duplicate_neuron
+from lsexplorer.figures.export import showcase_run as showcase_row
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.app import SAMPLE_SESSION
-from lsexplorer.gui.export_session import export_session_figures, showcase_row
 from lsexplorer.gui.model import SessionModel
 from lsexplorer.gui.panels import (
     QtCurvaturePlanePanel,
@@ -240,26 +239,3 @@ def test_selection_changes_update_the_new_panels_in_the_main_window(main_window,
         w.saddle_line.live_job.wait()
         w.slices.job.wait()
     w.saddle_line.stop()
-
-
-def test_export_session_figures_writes_every_panel(tmp_path, qapp):
-    paths = export_session_figures(SAMPLE_SESSION, tmp_path)
-    names = {p.name for p in paths}
-    for stem in ("saddle_line_eigenvalues_vs_mu", "saddle_line_spectrum_at_mu", "saddle_line_y_eigenvalues",
-                 "saddle_line_loss_along_mu", "slices_saddle_to_minimum", "slices_plane", "escape_escape",
-                 "statistics_saddle_distance", "statistics_lambda_min_vs_loss", "neurons_neurons",
-                 "training_training_loss", "counting_counting_ratio"):
-        for suffix in (".png", ".svg", ".pdf"):
-            assert stem + suffix in names, stem + suffix
-        path = tmp_path / f"{stem}.png"
-        image = QImage(str(path)).convertToFormat(QImage.Format.Format_Grayscale8)
-        gray = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
-        assert np.mean(gray < 235) > 0.01, stem  # not blank
-        svg = (tmp_path / f"{stem}.svg").read_text()
-        assert sum(svg.count(tag) for tag in ("<path", "<polyline", "<rect", "<image")) > 5, stem
-        assert (tmp_path / f"{stem}.pdf").read_bytes().startswith(b"%PDF-")
-    for csv_name in ("saddle_line_eigenvalues_vs_mu.csv", "slices_plane.csv", "slices_saddle_to_minimum.csv",
-                     "escape_escape.csv", "statistics_saddle_distance.csv", "runs_runs.csv", "slices_plane_trajectory.csv",
-                     "saddle_line_spectrum_at_mu.csv"):
-        assert csv_name in names and (tmp_path / csv_name).stat().st_size > 50, csv_name
-    assert all(p.parent == tmp_path for p in paths)

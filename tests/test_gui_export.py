@@ -1,130 +1,21 @@
-"""Figures export to non-blank PNG, SVG and PDF (checked by their pixels and content), data to exact CSV."""
+"""The app's figure export: paper figures through lsexplorer.figures (the same files as the CLI writes),
+on the File menu and on every plot's right-click menu; tables to exact CSV."""
 
 from __future__ import annotations
 
 import csv
-import re
-import xml.etree.ElementTree as ET
-import zlib
 
 import numpy as np
-import pytest
-from PySide6.QtCore import QByteArray
-from PySide6.QtGui import QColor, QImage, QPainter
-from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtCore import QSettings
 
+from lsexplorer.cli.commands import main
+from lsexplorer.core.store.session import save_session
 from lsexplorer.core.symmetry.operations import incoming_vectors
+from lsexplorer.figures import PaperStyle
 from lsexplorer.gui._testsupport import *
-from lsexplorer.gui.export import ExportError, export_figure, figure_image, register_pyqtgraph_exporters, write_csv
-
-
-def ink_fraction(image: QImage) -> float:
-    """Share of pixels that are not (near) white."""
-    image = image.convertToFormat(QImage.Format.Format_RGB32)
-    ptr = image.constBits()
-    arr = np.frombuffer(ptr, dtype=np.uint8, count=image.sizeInBytes()).reshape(image.height(), -1)[:, :image.width() * 4]
-    rgb = arr.reshape(image.height(), image.width(), 4)[..., :3].astype(int)
-    return float(np.mean(rgb.sum(axis=-1) < 3 * 235))
-
-
-def colours_present(image: QImage, colour: str, tol: int = 40) -> int:
-    c = QColor(colour)
-    image = image.convertToFormat(QImage.Format.Format_RGB32)
-    arr = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
-    px = arr.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, :image.width(), :3].astype(int)
-    target = np.array([c.blue(), c.green(), c.red()])  # RGB32 is BGRA in memory on little-endian
-    return int(np.count_nonzero(np.abs(px - target).sum(axis=-1) < tol))
-
-
-def gray(image: QImage) -> np.ndarray:
-    image = image.convertToFormat(QImage.Format.Format_Grayscale8)
-    arr = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
-    return arr.reshape(image.height(), image.bytesPerLine())[:, :image.width()].astype(float)
-
-
-def pdf_drawing_operators(data: bytes) -> int:
-    """Count path-construction operators in the PDF's (deflated) content streams."""
-    count = 0
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.DOTALL):
-        raw = match.group(1)
-        try:  # a stream may end in a byte the pattern above takes for the line end: decompress leniently
-            raw = zlib.decompressobj().decompress(raw)
-        except zlib.error:
-            pass
-        count += len(re.findall(rb"[\d.]+ [\d.]+ [ml]\b", raw))
-    return count
-
-
-def test_png_export_has_the_plot_in_it(figures, tmp_path):
-    w = figures
-    path = w.export_figure(w.statistics, "lambda_min_vs_loss", tmp_path / "scatter.png")
-    image = QImage(str(path))
-    view = w.statistics.scatter_widget
-    assert (image.width(), image.height()) == (2 * view.width(), 2 * view.height())
-    assert 0.02 < ink_fraction(image) < 0.6
-    assert colours_present(image, "#E69F00") > 50  # local minima markers
-    assert colours_present(image, "#009E73") > 50  # global minima markers
-
-
-def test_svg_export_is_vector_and_renders(figures, tmp_path):
-    w = figures
-    path = w.export_figure(w.neurons, "neurons", tmp_path / "neurons.svg")
-    text = path.read_text(encoding="utf-8")
-    root = ET.fromstring(text)
-    assert root.tag.endswith("svg")
-    ns = "{http://www.w3.org/2000/svg}"
-    assert len(root.findall(f".//{ns}path")) + len(root.findall(f".//{ns}polyline")) > 20
-    assert "w1 (incoming)" in text and "outgoing weight a" in text  # axis and colour-bar labels as text
-    renderer = QSvgRenderer(QByteArray(text.encode()))
-    assert renderer.isValid()
-    view = w.neurons.plot_widget
-    assert renderer.viewBox().size() == view.size()
-    image = QImage(view.size(), QImage.Format.Format_ARGB32)
-    image.fill(QColor("white"))
-    painter = QPainter(image)
-    renderer.render(painter)
-    painter.end()
-    assert ink_fraction(image) > 0.02
-    assert colours_present(image, "#000000", tol=60) > 100  # stars' outlines, axes, text
-    # The vector file draws what the screen shows: same size, and pixel for pixel close to the
-    # raster rendering (a DPI mix-up once drew the axes at 3/4 scale, which this catches).
-    difference = np.abs(gray(image) - gray(figure_image(view)))
-    assert difference.mean() < 2 and np.mean(difference > 64) < 0.01  # 0.9 and 0.3 % measured
-
-
-def test_pdf_export_draws_on_one_page(figures, tmp_path):
-    w = figures
-    path = w.export_figure(w.training, "training_loss", tmp_path / "loss.pdf")
-    data = path.read_bytes()
-    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
-    assert len(re.findall(rb"/Type\s*/Page\b", data)) == 1
-    assert pdf_drawing_operators(data) > 50
-    # One page of the figure's on-screen size (pixels at the screen's DPI, in points).
-    view = w.training.plot_widget
-    box = [float(v) for v in re.search(rb"/MediaBox\s*\[([^\]]+)\]", data).group(1).split()]
-    dpi = view.logicalDpiX()
-    assert box[2:] == pytest.approx([view.width() * 72 / dpi, view.height() * 72 / dpi], abs=1)
-
-
-def test_every_figure_of_every_panel_exports(figures, tmp_path):
-    w = figures
-    for panel in w.panels:
-        for name in panel.figures():
-            for suffix in (".png", ".svg", ".pdf"):
-                path = w.export_figure(panel, name, tmp_path / f"{name}{suffix}")
-                assert path is not None and path.stat().st_size > 1000, (name, suffix)
-    assert ink_fraction(figure_image(w.counting.plot_widget)) > 0.01
-
-
-def test_export_refuses_unknown_formats_and_unwritable_places(figures, tmp_path):
-    w = figures
-    with pytest.raises(ExportError, match="use one of"):
-        export_figure(w.neurons.plot_widget, tmp_path / "x.gif")
-    with pytest.raises(ExportError, match="cannot write"):
-        export_figure(w.neurons.plot_widget, tmp_path / "missing-dir" / "x.svg")
-    assert w.export_figure(w.neurons, "neurons", tmp_path / "missing-dir" / "x.png") is None
-    assert w.error_box.windowTitle() == "Cannot export the figure" and "missing-dir" in w.error_box.text()
-    w.error_box.close()
+from lsexplorer.gui.export import write_csv
+from lsexplorer.gui.figure_export import figure_spec
+from lsexplorer.gui.panels import PANELS
 
 
 def read_csv(path):
@@ -166,27 +57,100 @@ def test_csv_holds_exactly_the_plotted_numbers(figures, tmp_path):
     np.testing.assert_array_equal([float(x[3]) for x in rows], r.grad_norm)
 
 
-def test_export_menus_list_every_figure_and_table(figures):
+def test_export_menus_list_every_paper_figure_and_table(figures):
     w = figures
     w._fill_export_menu(w.export_figure_menu, True)
     names = [a.text() for a in w.export_figure_menu.actions()]
-    assert "Neurons: neurons" in names and "Statistics: lambda min vs loss" in names
-    assert "Counting: counting ratio" in names and "Training: training loss" in names
+    assert "Training: training loss" in names
+    for spec, panel in zip(PANELS, w.panels):  # only plots that have a paper figure are offered
+        for name in panel.figures():
+            assert (f"{panel.title}: {name.replace('_', ' ')}" in names) == (figure_spec(spec.slug, name) is not None)
     w._fill_export_menu(w.export_data_menu, False)
     assert "Runs: runs" in [a.text() for a in w.export_data_menu.actions()]
 
 
-def test_pyqtgraph_dialog_gets_working_svg_and_pdf_exporters(figures, tmp_path):
-    import pyqtgraph.exporters as pge
+def test_the_app_writes_the_same_files_as_the_cli_for_the_same_figure_and_run(figures, tmp_path, capsys):
+    w = figures
+    session_file = tmp_path / "session.h5"
+    save_session(w.model.session, session_file)
+    style = PaperStyle(width_mm=120, font_pt=9, dpi=150)
+    written = w.export_figure(w.training, "training_loss", tmp_path / "app" / "training_loss.pdf", style)
+    assert [p.name for p in written] == [f"training_loss.{s}" for s in ("pdf", "svg", "png", "csv", "py")]
+    assert main(["export", str(session_file), "--out", str(tmp_path / "cli"), "--figures", "training_loss",
+                 "--width-mm", "120", "--font-pt", "9", "--dpi", "150", "-q",
+                 "--runs", str(w.model.current)]) == 0
+    for path in written:
+        assert path.read_bytes() == (tmp_path / "cli" / path.name).read_bytes(), path.name
 
-    register_pyqtgraph_exporters()
-    names = [e.Name for e in pge.listExporters()]
-    assert "SVG vector graphics (Qt)" in names and "PDF document (Qt)" in names
-    assert not any(e.__name__ == "SVGExporter" for e in pge.listExporters())
-    plot = figures.statistics.scatter_plot
-    exporter = next(e for e in pge.listExporters() if e.Name.startswith("SVG vector"))(plot)
-    exporter.export(str(tmp_path / "item.svg"))
-    assert ET.fromstring((tmp_path / "item.svg").read_text()).tag.endswith("svg")
-    scene_exporter = next(e for e in pge.listExporters() if e.Name.startswith("PDF"))(plot.scene())
-    scene_exporter.export(str(tmp_path / "scene.pdf"))
-    assert pdf_drawing_operators((tmp_path / "scene.pdf").read_bytes()) > 20
+
+def test_every_plot_with_a_paper_figure_offers_it_on_right_click(figures, tmp_path):
+    w = figures
+    for spec, panel in zip(PANELS, w.panels):
+        for name, view in panel.figures().items():
+            if figure_spec(spec.slug, name) is None or not hasattr(view, "scene"):
+                continue
+            actions = view.scene().contextMenu
+            assert [a.text() for a in actions] == ["Export figure…"], (spec.slug, name)
+    w.training.plot_widget.scene().contextMenu[0].trigger()
+    box = w.figure_box
+    assert box.isVisible() and box.path_edit.text().endswith("training_loss")
+    (tmp_path / "out").mkdir()
+    box.path_edit.setText(str(tmp_path / "out" / "loss"))
+    box.format_boxes["svg"].setChecked(False)
+    box.accept()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["loss.csv", "loss.pdf", "loss.png", "loss.py"]
+
+
+def test_export_dialog_checks_its_fields_and_remembers_them_across_a_restart(figures, gui_settings, tmp_path):
+    from lsexplorer.gui.figure_export_dialog import PRESETS, QtFigureExportDialog
+
+    w = figures
+    box = w.export_figure_dialog(w.training, "training_loss")
+    assert box.width_mm.value() == 85 and box.auto_height.isChecked() and box.dpi.value() == 300
+    assert all(b.isChecked() for b in box.format_boxes.values())
+    box.preset.setCurrentIndex(1)
+    assert box.width_mm.value() == 175
+    box.auto_height.setChecked(False)
+    box.height_mm.setValue(100)
+    box.dpi.setValue(120)
+    box.format_boxes["pdf"].setChecked(False)
+    box.path_edit.setText(str(tmp_path / "loss.png"))  # a typed suffix names the files, every format is written
+    assert box.validate() and box.path == tmp_path / "loss" and box.formats == ("svg", "png")
+    box.accept()
+    assert (tmp_path / "loss.png").exists() and (tmp_path / "loss.svg").exists()
+    assert not (tmp_path / "loss.pdf").exists()
+
+    restarted = QtFigureExportDialog(None, tmp_path / "x", QSettings(gui_settings.fileName(),
+                                                                     QSettings.Format.IniFormat))
+    assert (restarted.width_mm.value(), restarted.height_mm.value(), restarted.dpi.value()) == (175, 100, 120)
+    assert not restarted.auto_height.isChecked() and restarted.preset.currentIndex() == 1
+    assert not restarted.format_boxes["pdf"].isChecked()
+    restarted.width_mm.setValue(120)
+    assert restarted.preset.currentText() == PRESETS[-1][0]  # a typed width is a custom one
+    restarted.path_edit.setText(str(tmp_path / "missing" / "x"))
+    assert not restarted.validate() and "does not exist" in restarted.problem.text()
+    restarted.path_edit.setText(str(tmp_path / "x"))
+    for b in restarted.format_boxes.values():
+        b.setChecked(False)
+    assert not restarted.validate() and "format" in restarted.problem.text()
+    restarted.format_boxes["png"].setChecked(True)
+    restarted.style_edit.setText("no-such-style")
+    assert not restarted.validate() and "unknown style" in restarted.problem.text()
+    style_file = tmp_path / "paper.mplstyle"
+    style_file.write_text("axes.grid: True\n")
+    restarted.style_edit.setText(str(style_file))
+    assert restarted.validate() and restarted.style.style == str(style_file)
+    restarted.deleteLater()
+
+
+def test_a_figure_the_run_cannot_give_is_refused_in_one_line(figures, tmp_path):
+    import dataclasses
+
+    w = figures
+    session = w.model.session
+    w.model.set_session(dataclasses.replace(session, runs=dataclasses.replace(session.runs, loss_curve=None)))
+    errors = []
+    w.show_error = lambda title, text: errors.append((title, text))
+    assert w.export_figure(w.training, "training_loss", tmp_path / "out" / "loss") == []
+    assert errors and "no loss curves" in errors[0][1] and "\n" not in errors[0][1]
+    assert not (tmp_path / "out").exists()

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from lsexplorer.core.store.session import load_session
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.app import SAMPLE_SESSION, MainWindow
-from lsexplorer.gui.export_session import showcase_row
+from lsexplorer.figures.export import showcase_run as showcase_row
 from lsexplorer.gui.layout import Role, arrange_docks, dock_role, fitted_size, focus_columns
 from lsexplorer.gui.panels import PANELS
 
@@ -159,11 +159,9 @@ def test_axis_labels_fit_in_every_plot_at_1280x720(qtbot, gui_settings, tmp_path
             if view.isVisible() and isinstance(view, pg.GraphicsView):
                 checked += 1
                 problems += [f"{panel.title}/{name}: {p}" for p in _label_problems(view)]
-    svg = w.export_figure(w.saddle_line, "spectrum_at_mu", tmp_path / "spectrum.svg")
     w.model.tasks.cancel_all()
     w.model.tasks.wait_all(10_000)
     w.saddle_line.stop()
-    assert "(▼ λ &lt; 0)" in svg.read_text(encoding="utf-8")
     assert checked >= 8
     assert not problems, "\n".join(problems)
 
@@ -215,22 +213,22 @@ def test_export_dialogs_start_in_the_last_export_folder_after_a_restart(qtbot, m
     w = main_window
     out = tmp_path / "figures"
     out.mkdir()
-    w.ask_save_path = lambda caption, suggested, filters: str(out / "spectrum.svg")
+    w.ask_save_path = lambda caption, suggested, filters: str(out / "loss.svg")
     w.model.select(1)
-    box = w.export_figure_dialog(w.neurons, "neurons")
+    box = w.export_figure_dialog(w.training, "training_loss")
     box._browse()  # "Browse…" asks through ask_save_path
     box.accept()
-    assert (out / "spectrum.svg").exists()
+    assert (out / "loss.svg").exists() and (out / "loss.py").exists()
     restarted = MainWindow(settings=QSettings(gui_settings.fileName(), QSettings.Format.IniFormat))
     qtbot.addWidget(restarted)
     restarted.model.set_session(w.model.session)
     suggested = []
     restarted.ask_save_path = lambda caption, path, filters: suggested.append(path)
-    box = restarted.export_figure_dialog(restarted.neurons, "neurons")
+    box = restarted.export_figure_dialog(restarted.training, "training_loss")
     suggested.append(str(box.path))
     box.reject()
     restarted.export_data_dialog(restarted.neurons, "neurons")
-    assert [str(p) for p in suggested] == [str(out / "neurons.svg"), str(out / "neurons.csv")]
+    assert [str(p) for p in suggested] == [str(out / "training_loss"), str(out / "neurons.csv")]
 
 
 def test_training_dock_is_raised_when_training_starts(qtbot, main_window, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -13,8 +14,7 @@ from lsexplorer.core.sweep.manifest import plan_sweep, write_chunk, write_manife
 from lsexplorer.core.sweep.outcomes import wilson_interval
 from lsexplorer.gui._testsupport import *
 from lsexplorer.gui._testsupport import make_gui_session
-from lsexplorer.gui.page_size import PageSize
-from lsexplorer.gui.sweep_view import GROUP_COLORS
+from lsexplorer.figures.sweep import GROUP_COLORS
 
 #: Kinds per width of the synthetic sweep (8 seeds each); width 6 is unfinished (one chunk of two).
 KINDS = {4: ["global_min"] * 4 + ["local_min"] * 3 + ["strict_saddle"],
@@ -86,16 +86,24 @@ def test_sweep_view_plots_fractions_with_intervals_and_opens_a_width(qtbot, main
     view.open_point("w6")  # not assembled yet: says so, opens nothing
     assert "not assembled yet" in view.header.text() and w.model.path.name == "w4.h5"
 
-    png = view.export_figure(tmp_path / "fractions.png")
-    image = QImage(str(png))
-    assert not image.isNull() and image.width() == PageSize().pixels(85)  # one journal column at 300 dpi
-    box = view.export_figure_dialog()  # the main window's dialog: a size on paper, remembered
-    box.path_edit.setText(str(tmp_path / "fractions.svg"))
-    box.width_mm.setValue(175)
-    box.accept()
-    assert 'width="175mm"' in (tmp_path / "fractions.svg").read_text()
+    written = view.export_figure(tmp_path / "fractions.png")
+    assert [p.name for p in written] == [f"fractions.{s}" for s in ("pdf", "svg", "png", "csv", "py")]
+    image = QImage(str(tmp_path / "fractions.png"))
+    assert not image.isNull() and abs(image.width() - 85 / 25.4 * 300) <= 1  # one journal column at 300 dpi
     colours = {image.pixelColor(x, y).name() for x in range(0, image.width(), 3) for y in range(0, image.height(), 3)}
     assert GROUP_COLORS["global"].lower() in colours and GROUP_COLORS["local"].lower() in colours
+    drawn = {}
+    for row in csv.DictReader((tmp_path / "fractions.csv").open()):
+        if row["kind"] == "line":
+            drawn.setdefault(row["series"], []).append((float(row["x"]), float(row["y"])))
+    assert drawn["saddle"][0] == (4.0, 1 / 8)  # the CSV holds the fractions drawn, by width
+    assert [a.text() for a in view.plot.scene().contextMenu] == ["Export figure…"]
+    box = view.export_figure_dialog()  # the main window's dialog: a size on paper, remembered
+    box.path_edit.setText(str(tmp_path / "wide"))
+    box.width_mm.setValue(175)
+    box.accept()
+    svg = (tmp_path / "wide.svg").read_text()
+    assert abs(float(re.search(r'width="([\d.]+)pt"', svg).group(1)) / 72 * 25.4 - 175) < 0.1
     path = view.export_data(tmp_path / "fractions.csv")
     rows = list(csv.DictReader(path.open()))
     assert [r["name"] for r in rows] == ["w4", "w5", "w6"]

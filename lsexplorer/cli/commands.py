@@ -19,8 +19,9 @@ from pathlib import Path
 
 from ..core.base.kinds import Kind
 from .errors import UserError
+from .export import add_export_parser
+from .export import cmd_export as run_export_verb
 from .signals import (
-    Terminated,
     install_stop_handlers,
     report_stop,
     restore_handlers,
@@ -212,27 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
                         "thread unless OMP_NUM_THREADS etc. say otherwise")
 
-    p = sub.add_parser("export", help="write every figure of a session (PNG, SVG, PDF) and its data (CSV), headless")
-    p.add_argument("session", metavar="SESSION.h5")
-    p.add_argument("--out", required=True, metavar="DIR", help="directory for the files (created)")
-    p.add_argument("--json", action="store_true", help="print the written paths as a JSON list")
-    p.add_argument("--expand-layer", type=_positive_int, metavar="L",
-                   help="Saddle line figures: duplicate a neuron of hidden layer L of the shown run (any kind)")
-    p.add_argument("--expand-neuron", type=int, default=0, metavar="J", help="the neuron of --expand-layer (default 0)")
-    p.add_argument("--eigs", type=_positive_int, nargs=2, metavar=("FIRST", "COUNT"),
-                   help="Saddle line: draw COUNT eigenvalues from the FIRST-smallest on (at a saddle the ones "
-                        "that cross zero follow its negative ones)")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--width-mm", metavar="MM", help="figure width on paper in mm (default 85, one column)")
-    size.add_argument("--columns", type=int, choices=[1, 2], help="1: one journal column (85 mm), 2: the full "
-                      "text width (175 mm)")
-    p.add_argument("--height-mm", metavar="MM", help="figure height in mm (default: from each plot's aspect)")
-    p.add_argument("--dpi", metavar="N", default="300", help="resolution of the PNGs (default 300)")
-    p.add_argument("--font-pt", metavar="PT", default="8", help="axis-label size in points; ticks and legends "
-                   "1 pt smaller (default 8)")
-    p.add_argument("--threads", type=_positive_int, metavar="N",
-                   help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
-                        "thread unless OMP_NUM_THREADS etc. say otherwise")
+    add_export_parser(sub, _positive_int, _positive_float)
 
     p = sub.add_parser("desktop-entry", help="print the desktop entry (menu item and icon) of the app; "
                        "--install adds it to your desktop's menus")
@@ -796,73 +777,8 @@ def _saddle_descent(args: argparse.Namespace, session, rows: list[int] | None) -
     return 0
 
 
-def _export_page(args: argparse.Namespace):
-    """The page size the export flags ask for (a bad value raises with a one-line reason)."""
-    from ..gui.page_size import ONE_COLUMN_MM, PageSize
-
-    sizes = {"height_mm": args.height_mm, "dpi": args.dpi, "font_pt": args.font_pt}
-    if args.columns is not None:
-        return PageSize.for_columns(args.columns, **sizes)
-    return PageSize(width_mm=args.width_mm if args.width_mm is not None else ONE_COLUMN_MM, **sizes)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    import os
-
-    from ..core.analyses.opening import open_session
-
-    page = _export_page(args)  # before anything is read or created
-    session = open_session(args.session)  # a bad file fails here, with the session layer's one-line reason
-    expand = None
-    if args.expand_layer is not None:
-        hidden = session.spec.hidden_widths
-        if args.expand_layer > len(hidden):
-            raise UserError(f"--expand-layer must be in 1..{len(hidden)} for {session.spec.describe()}")
-        if not 0 <= args.expand_neuron < hidden[args.expand_layer - 1]:
-            raise UserError(f"--expand-neuron must be in 0..{hidden[args.expand_layer - 1] - 1}")
-        expand = (args.expand_layer, args.expand_neuron)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create {out}: {exc.strerror or exc}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise UserError(f"{out} is not writable")
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from ..gui.export_session import ExportError, export_session_figures
-    from ..gui.qt_messages import drop_offscreen_noise
-
-    drop_offscreen_noise()
-    args.on_interrupt = f"no partial file left in {out} (files are written whole or not at all)"
-    # A signal must not raise inside a Qt callback (PySide would swallow it, or Qt be torn down
-    # mid-paint): the handlers only ask the export to stop between files; it is raised from here.
-    stop, received = threading.Event(), []
-
-    def ask_to_stop(signum, frame) -> None:
-        received.append(signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        paths = export_session_figures(args.session, out, stop=stop, page=page, expand=expand,
-                                       eigs=tuple(args.eigs) if args.eigs else None)
-    except ExportError as exc:
-        raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(f"cannot write into {out}: {exc.strerror or exc}") from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if received:
-        raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
-    _mark_written(args, out, f"{len(paths)} files in {out}")
-    if args.json:
-        print(json.dumps([str(p) for p in paths]))
-    else:
-        print(f"wrote {len(paths)} files to {out}, figures {page.describe()} (--json lists them)")
-    return 0
+    return run_export_verb(args, drive_with_progress)
 
 
 def cmd_desktop_entry(args: argparse.Namespace) -> int:

@@ -34,7 +34,8 @@ Build = Callable[[Session, int, FigureOptions], Plot]
 class FigureSpec:
     """One figure: ``name`` (file stem), ``panel`` (the panel's slug), ``title`` (what it shows, short),
     ``build`` (its data function), ``per_run`` (drawn for a chosen run, or once per session) and
-    ``needs`` (the analyses whose stored results it draws, which ``--compute-missing`` runs)."""
+    ``needs`` (the analyses whose stored results it draws, which ``--compute-missing`` runs); ``view``
+    names the panel's on-screen plot when the name is not ``<panel>_<view>``."""
 
     name: str
     panel: str
@@ -42,6 +43,12 @@ class FigureSpec:
     build: Build
     per_run: bool = True
     needs: tuple[str, ...] = ()
+    view: str = ""
+
+    def panel_view(self) -> str:
+        """The figure's name among its panel's on-screen plots (``PanelBase.figures()``): ``view``, or
+        the name without the panel's slug in front."""
+        return self.view or self.name.removeprefix(f"{self.panel}_")
 
     def file_stem(self, run: int | None) -> str:
         """The file name without suffix: the figure's name, and its run if it is drawn per run."""

@@ -33,7 +33,12 @@ _METADATA = {
 
 
 class FigureWriteError(InputError):
-    """A figure's file could not be written; the message names the file and why, in one line."""
+    """A figure's file could not be written; the message names the file and why, in one line.
+    ``written``: the files of the same figure written whole before it."""
+
+    def __init__(self, message: str, written: list[Path] | None = None) -> None:
+        super().__init__(message)
+        self.written = list(written or [])
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -80,7 +85,7 @@ def write_figure(plot: Plot, out_dir: str | Path, style: PaperStyle | None = Non
             write_atomically(path, data)
         except (OSError, SaveError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
-            raise FigureWriteError(f"cannot write {path}: {reason}") from None
+            raise FigureWriteError(f"cannot write {path}: {reason}; no partial file was left", written) from None
         written.append(path)
     return written
 

@@ -48,6 +48,12 @@ class PaperStyle:
         _check_range("dpi", self.dpi, DPI_RANGE, "")
         if self.style is not None:
             resolve_style(self.style)
+        # One style, one file: 9 and 9.0 pt must write the same script.
+        object.__setattr__(self, "width_mm", float(self.width_mm))
+        object.__setattr__(self, "font_pt", float(self.font_pt))
+        object.__setattr__(self, "dpi", int(self.dpi))
+        if self.height_mm is not None:
+            object.__setattr__(self, "height_mm", float(self.height_mm))
 
     @classmethod
     def for_columns(cls, columns: int, **kwargs) -> PaperStyle:

@@ -54,6 +54,7 @@ def training_loss(session: Session, run: int | None = None, options: FigureOptio
         aspect=0.62)
 
 
-FIGURES = (FigureSpec("training_loss", "training", "training loss", training_loss, per_run=False),)
+FIGURES = (FigureSpec("training_loss", "training", "training loss", training_loss, per_run=False,
+                      view="training_loss"),)
 
 __all__ = ["FIGURES", "band", "training_loss"]

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -30,19 +31,16 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.analyses.opening import open_session
+from ..core.base.errors import InputError
 from ..core.store.samples import bundled_samples, sample_session_path
 from ..core.store.session import Session, SessionError, save_session
-from .export import (
-    FIGURE_FORMATS,
-    ExportError,
-    export_figure,
-    register_pyqtgraph_exporters,
-    write_csv,
-)
+from ..figures.files import IMAGE_FORMATS
+from ..figures.style import PaperStyle
+from .export import ExportError, write_csv
+from .figure_export import figure_spec, replace_context_export, write_panel_figure
 from .icon import app_icon
 from .layout import Role, arrange_docks, dock_role, fitted_size, make_dock, new_window_size
 from .model import SessionModel, derived_data
-from .page_size import PageSize
 from .panels import PANELS
 from .panels.base import PanelBase
 from .remembered import last_folder, remember_folder
@@ -93,7 +91,6 @@ class MainWindow(QMainWindow):
     def __init__(self, model: SessionModel | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
         configure_pyqtgraph()
-        register_pyqtgraph_exporters()
         self._release_gc = _once(GuiThreadGarbageCollector.release)
         GuiThreadGarbageCollector.acquire()  # released when the window closes (or is destroyed)
         self.destroyed.connect(self._release_gc)
@@ -118,6 +115,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self._build_status_bar()
         self._build_menus()
+        self._offer_figure_export_on_right_click()
         self.model.sessionChanged.connect(self._update_title)
         self.model.pathChanged.connect(self._update_title)
         # Every session shown from a file — opened, saved as, or written by a finished training — is recent.
@@ -394,8 +392,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ export
     def _fill_export_menu(self, menu, figures: bool) -> None:
         menu.clear()
-        for panel in self.panels:
-            items = panel.figures() if figures else panel.tables()
+        for spec, panel in zip(PANELS, self.panels):
+            items = [n for n in panel.figures() if figure_spec(spec.slug, n)] if figures else list(panel.tables())
             for name in items:
                 action = menu.addAction(f"{panel.title}: {name.replace('_', ' ')}")
                 action.triggered.connect(lambda _=False, p=panel, n=name, f=figures:
@@ -403,45 +401,60 @@ class MainWindow(QMainWindow):
         if menu.isEmpty():
             menu.addAction("(nothing to export)").setEnabled(False)
 
+    def _offer_figure_export_on_right_click(self) -> None:
+        """Every plot's right-click menu exports its paper figure (not pyqtgraph's screen copy)."""
+        for spec, panel in zip(PANELS, self.panels):
+            for name, view in panel.figures().items():
+                if isinstance(view, pg.GraphicsView) and figure_spec(spec.slug, name) is not None:
+                    replace_context_export(view, lambda p=panel, n=name: self.export_figure_dialog(p, n))
+
     def _export_dir(self) -> Path:
         """Where the last export went (else next to the session, a recent file, or home)."""
         return last_folder(self.settings, "export") or Path(self._last_dir())
 
+    def _slug(self, panel: PanelBase) -> str:
+        return next(spec.slug for spec, p in zip(PANELS, self.panels) if p is panel)
+
     def export_figure_dialog(self, panel: PanelBase, name: str) -> QtFigureExportDialog:
-        """File ▸ Export figure: the (non-blocking) dialog for the file and the size on paper; accepting
-        it writes the figure and remembers the folder, the format and the size."""
+        """File ▸ Export figure: the (non-blocking) dialog for where, the size on paper, the style and the
+        formats; accepting it writes the paper figure of the selected run and remembers the choices."""
         from .figure_export_dialog import QtFigureExportDialog
 
-        filters = ";;".join(f"{label} (*{suffix})" for suffix, label in FIGURE_FORMATS.items())
-        suffix = str(self.settings.value("export/figure_suffix", ".png"))
+        spec = figure_spec(self._slug(panel), name)
+        run = self.model.current
+        stem = spec.file_stem(run if run >= 0 else None) if spec is not None else name
         self.figure_box = QtFigureExportDialog(
-            self, self._export_dir() / f"{name}{suffix}", self.settings,
-            lambda current: self.ask_save_path("Export figure", current, filters))
+            self, self._export_dir() / stem, self.settings,
+            lambda current: self.ask_save_path("Export figure", current, "Figure name (*)"))
         self.figure_box.accepted.connect(lambda box=self.figure_box: self._export_accepted(panel, name, box))
         self.figure_box.open()
         return self.figure_box
 
     def _export_accepted(self, panel: PanelBase, name: str, box) -> None:
-        if self.export_figure(panel, name, box.path, box.page) is not None:
+        if self.export_figure(panel, name, box.path, box.style, box.formats):
             remember_folder(self.settings, "export", box.path)
-            self.settings.setValue("export/figure_suffix", box.path.suffix or ".png")
 
-    def export_figure(self, panel: PanelBase, name: str, path: str | Path, page: PageSize | None = None) -> Path | None:
-        """Show ``panel``'s dock (a hidden plot has no layout) and write figure ``name`` to ``path``,
-        sized for ``page`` (else as on screen)."""
-        dock = self.docks[panel.title]
-        if not dock.isVisible() or panel.visibleRegion().isEmpty():
-            dock.show()
-            dock.raise_()
-            QApplication.processEvents()
-        path = Path(path) if Path(path).suffix else Path(str(path) + ".png")
+    def export_figure(self, panel: PanelBase, name: str, path: str | Path, style: PaperStyle | None = None,
+                      formats: tuple[str, ...] = IMAGE_FORMATS) -> list[Path]:
+        """Write the paper figure of ``panel``'s plot ``name`` for the selected run and the panel's choices
+        as ``path.<format>`` for each of ``formats``, ``path.csv`` and ``path.py``; the files written, or
+        none and a message saying why."""
+        path = Path(path)
+        if path.suffix.lower() in {f".{f}" for f in IMAGE_FORMATS} | {".csv", ".py"}:
+            path = path.with_suffix("")
+        if not self.model.has_session:
+            self.show_error("Cannot export the figure", "no session is open")
+            return []
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            export_figure(panel.figures()[name], path, title=f"lsexplorer — {panel.title}: {name}", page=page)
-        except ExportError as exc:
+            written = write_panel_figure(panel, self._slug(panel), name, path, style or PaperStyle(), formats)
+        except InputError as exc:
             self.show_error("Cannot export the figure", str(exc))
-            return None
-        self.statusBar().showMessage(f"Wrote {path}", 8000)
-        return path
+            return []
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.statusBar().showMessage(f"Wrote {', '.join(p.name for p in written)} to {path.parent}", 8000)
+        return written
 
     def export_data_dialog(self, panel: PanelBase, name: str) -> None:
         path = self.ask_save_path("Export data", str(self._export_dir() / f"{name}.csv"), "CSV (*.csv)")

@@ -1,10 +1,11 @@
-"""The "Export figure" dialog: the file, and the figure's size on paper.
+"""The "Export figure" dialog: where, the figure's size on paper, its fonts, a style sheet, the formats.
 
 A width preset (one journal column, 85 mm; two columns, 175 mm) or any width in mm, the height from
-the plot's aspect or given, the label size in points and the PNG resolution: the same
-:class:`~lsexplorer.gui.page_size.PageSize` as ``lsexplorer export --width-mm/--columns/...``. The
-values last accepted come back in the next dialog, after a restart too (QSettings group
-``export_figure``).
+the figure's aspect or given, the label size in points, the PNG resolution and an optional matplotlib
+style (a ``.mplstyle`` file or a style name): the same :class:`~lsexplorer.figures.style.PaperStyle`
+as ``lsexplorer export --width-mm/--columns/--style``. Exporting writes ``NAME.pdf/.svg/.png`` (the
+formats ticked), ``NAME.csv`` (the data drawn) and ``NAME.py`` (a script that redraws it). The values
+last accepted come back in the next dialog, after a restart too (QSettings group ``export_figure``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -29,31 +31,25 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.base.errors import InputError
+from ..figures.files import IMAGE_FORMATS
+from ..figures.style import DPI_RANGE, FONT_RANGE_PT, ONE_COLUMN_MM, TWO_COLUMNS_MM, WIDTH_RANGE_MM, PaperStyle
 from .dialog_parts import ok_cancel_buttons, problem_label
-from .export import FIGURE_FORMATS
-from .page_size import (
-    COLUMN_WIDTHS_MM,
-    DEFAULT_DPI,
-    DEFAULT_FONT_PT,
-    DPI_RANGE,
-    FONT_RANGE_PT,
-    HEIGHT_RANGE_MM,
-    ONE_COLUMN_MM,
-    WIDTH_RANGE_MM,
-    PageSize,
-)
 from .remembered import save_fields, saved_fields
 
 #: QSettings group of the fields the dialog remembers.
 SETTINGS_GROUP = "export_figure"
 #: Width presets in the order the combo box lists them; "custom" keeps the width typed in.
-PRESETS = (("one column (85 mm)", COLUMN_WIDTHS_MM[1]), ("two columns (175 mm)", COLUMN_WIDTHS_MM[2]),
-           ("custom width", None))
+PRESETS = (("one column (85 mm)", ONE_COLUMN_MM), ("two columns (175 mm)", TWO_COLUMNS_MM), ("custom width", None))
+DEFAULT_FONT_PT = 8.0
+DEFAULT_DPI = 300
+#: Suffixes a typed name may end in; they are dropped (every format ticked is written).
+_SUFFIXES = {f".{f}" for f in IMAGE_FORMATS} | {".csv", ".py"}
 
 
 class QtFigureExportDialog(QDialog):
-    """Asks for the file and the :class:`PageSize` of one figure; after ``accepted``, :attr:`path` and
-    :attr:`page` hold them. ``ask_path(suggested)`` is the file chooser behind "Browse…"."""
+    """Asks where (a folder and a name), the :class:`PaperStyle` and the formats of one figure; after
+    ``accepted``, :attr:`path` (the files' common stem), :attr:`style` and :attr:`formats` hold them.
+    ``ask_path(suggested)`` is the file chooser behind "Browse…"."""
 
     def __init__(self, parent: QWidget | None, suggested: Path, settings: QSettings,
                  ask_path: Callable[[str], str | None] | None = None) -> None:
@@ -62,7 +58,8 @@ class QtFigureExportDialog(QDialog):
         self.settings = settings
         self._ask_path = ask_path
         self.path: Path | None = None
-        self.page: PageSize | None = None
+        self.style: PaperStyle | None = None
+        self.formats: tuple[str, ...] = ()
 
         self.path_edit = QLineEdit(str(suggested))
         self.path_edit.setMinimumWidth(self.fontMetrics().horizontalAdvance("x") * 48)
@@ -83,9 +80,9 @@ class QtFigureExportDialog(QDialog):
         width_row.addWidget(self.preset, 1)
         width_row.addWidget(self.width_mm)
 
-        self.auto_height = QCheckBox("from the plot's aspect")
+        self.auto_height = QCheckBox("from the figure's aspect")
         self.height_mm = QDoubleSpinBox()
-        self.height_mm.setRange(*HEIGHT_RANGE_MM)
+        self.height_mm.setRange(*WIDTH_RANGE_MM)
         self.height_mm.setDecimals(1)
         self.height_mm.setSuffix(" mm")
         height_row = QHBoxLayout()
@@ -103,12 +100,26 @@ class QtFigureExportDialog(QDialog):
         self.dpi.setSuffix(" dpi")
         self.dpi.setToolTip("Resolution of PNG files; SVG and PDF are vector graphics")
 
+        self.style_edit = QLineEdit()
+        self.style_edit.setPlaceholderText("none (or a .mplstyle file, or a style name)")
+        self.style_edit.setToolTip("A matplotlib style applied on top of the size and fonts above")
+        self.format_boxes = {fmt: QCheckBox(fmt.upper()) for fmt in IMAGE_FORMATS}
+        formats_row = QHBoxLayout()
+        for box in self.format_boxes.values():
+            formats_row.addWidget(box)
+        formats_row.addStretch(1)
+
         form = QFormLayout()
-        form.addRow("File", file_row)
+        form.addRow("Save as", file_row)
+        form.addRow("Formats", formats_row)
         form.addRow("Width", width_row)
         form.addRow("Height", height_row)
         form.addRow("Label size", self.font_pt)
         form.addRow("PNG resolution", self.dpi)
+        form.addRow("Style", self.style_edit)
+        self.note = QLabel("Also written: NAME.csv, the data drawn, and NAME.py, a script that redraws it.")
+        self.note.setWordWrap(True)
+        form.addRow(self.note)
         self.problem = problem_label()
         self.buttons = ok_cancel_buttons(self, "Export")
         layout = QVBoxLayout(self)
@@ -121,7 +132,8 @@ class QtFigureExportDialog(QDialog):
         self.width_mm.valueChanged.connect(self._width_typed)
         self.auto_height.toggled.connect(self.height_mm.setDisabled)
         for signal in (self.path_edit.textChanged, self.width_mm.valueChanged, self.height_mm.valueChanged,
-                       self.auto_height.toggled, self.font_pt.valueChanged, self.dpi.valueChanged):
+                       self.auto_height.toggled, self.font_pt.valueChanged, self.dpi.valueChanged,
+                       self.style_edit.textChanged, *(box.toggled for box in self.format_boxes.values())):
             signal.connect(self.validate)
         self.validate()
 
@@ -140,6 +152,10 @@ class QtFigureExportDialog(QDialog):
         self.height_mm.setDisabled(self.auto_height.isChecked())
         self.font_pt.setValue(number("font_pt", DEFAULT_FONT_PT))
         self.dpi.setValue(int(number("dpi", DEFAULT_DPI)))
+        self.style_edit.setText(str(saved.get("style", "")))
+        ticked = str(saved.get("formats", ",".join(IMAGE_FORMATS))).split(",")
+        for fmt, box in self.format_boxes.items():
+            box.setChecked(fmt in ticked)
         self._width_typed(self.width_mm.value())
 
     def _preset_chosen(self, index: int) -> None:
@@ -164,36 +180,43 @@ class QtFigureExportDialog(QDialog):
     def _fields(self) -> dict[str, object]:
         return {"width_mm": f"{self.width_mm.value():g}", "height_mm": f"{self.height_mm.value():g}",
                 "auto_height": "true" if self.auto_height.isChecked() else "false",
-                "font_pt": f"{self.font_pt.value():g}", "dpi": self.dpi.value()}
+                "font_pt": f"{self.font_pt.value():g}", "dpi": self.dpi.value(),
+                "style": self.style_edit.text().strip(),
+                "formats": ",".join(f for f, box in self.format_boxes.items() if box.isChecked())}
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> bool:
-        """Build the path and page size from the fields; show the first problem, enable Export only
+        """Build the path, style and formats from the fields; show the first problem, enable Export only
         when there is none."""
-        problem, path, page = "", None, None
+        problem, path, style = "", None, None
+        formats = tuple(f for f, box in self.format_boxes.items() if box.isChecked())
         text = self.path_edit.text().strip()
         if not text:
-            problem = "choose the file to write"
+            problem = "choose where to write the figure"
         else:
             path = Path(text).expanduser()
-            if not path.suffix:
-                path = path.with_suffix(".png")
-            if path.suffix.lower() not in FIGURE_FORMATS:
-                problem = f"the file should end in {', '.join(FIGURE_FORMATS)}"
+            if path.suffix.lower() in _SUFFIXES:
+                path = path.with_suffix("")
+            if not path.name:
+                problem = "give the figure a file name"
             elif not path.parent.is_dir():
                 problem = f"folder {path.parent} does not exist"
+        if not problem and not formats:
+            problem = "tick at least one format"
         if not problem:
             try:
-                page = PageSize(width_mm=self.width_mm.value(),
-                                height_mm=None if self.auto_height.isChecked() else self.height_mm.value(),
-                                dpi=self.dpi.value(), font_pt=self.font_pt.value())
+                style = PaperStyle(width_mm=self.width_mm.value(),
+                                   height_mm=None if self.auto_height.isChecked() else self.height_mm.value(),
+                                   dpi=self.dpi.value(), font_pt=self.font_pt.value(),
+                                   style=self.style_edit.text().strip() or None)
             except InputError as exc:
                 problem = str(exc)
-        self.dpi.setEnabled(path is None or path.suffix.lower() == ".png")  # SVG and PDF are vector graphics
+        self.dpi.setEnabled(self.format_boxes["png"].isChecked())  # SVG and PDF are vector graphics
         self.problem.setText(problem)
-        self.path, self.page = (path, page) if not problem else (None, None)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)
-        return not problem
+        ok = not problem
+        self.path, self.style, self.formats = (path, style, formats) if ok else (None, None, ())
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+        return ok
 
     def accept(self) -> None:
         if self.validate():

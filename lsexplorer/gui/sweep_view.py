@@ -33,23 +33,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.base.errors import InputError
 from ..core.sweep.outcomes import SweepOutcomes, read_sweep_outcomes
-from .export import FIGURE_FORMATS, ExportError, export_figure, write_csv
+from ..figures.files import IMAGE_FORMATS, write_figure
+from ..figures.style import PaperStyle
+from ..figures.sweep import group_color, outcome_fractions
+from .export import ExportError, write_csv
+from .figure_export import replace_context_export
 from .figure_export_dialog import QtFigureExportDialog
-from .page_size import PageSize
 from .panels.base import Table
-from .style import KIND_COLORS, legend_below, plain_axes
+from .style import legend_below, plain_axes
 from .workers import Worker
 
-#: Colours of the outcome groups: the kind colours of the other panels, Okabe–Ito for the rest.
-GROUP_COLORS = {"global": KIND_COLORS["global_min"], "local": KIND_COLORS["local_min"], "channel": "#56B4E9",
-                "saddle": KIND_COLORS["strict_saddle"], "not converged": KIND_COLORS["not_converged"]}
-EXTRA_COLORS = ("#D55E00", "#CC79A7", "#F0E442", "#000000")
+#: pyqtgraph symbols of the outcome groups (the paper figure's matplotlib markers are in figures.sweep).
 GROUP_SYMBOLS = {"global": "o", "local": "s", "channel": "t", "saddle": "d", "not converged": "x"}
-
-
-def group_color(group: str, index: int) -> str:
-    return GROUP_COLORS.get(group, EXTRA_COLORS[index % len(EXTRA_COLORS)])
 
 
 class QtSweepView(QWidget):
@@ -87,6 +84,7 @@ class QtSweepView(QWidget):
         self.export_data_button.clicked.connect(self.export_data_dialog)
 
         self.plot = pg.PlotWidget()
+        replace_context_export(self.plot, self.export_figure_dialog)
         item = self.plot.getPlotItem()
         plain_axes(item)
         item.showGrid(x=False, y=True, alpha=0.25)
@@ -272,26 +270,30 @@ class QtSweepView(QWidget):
         return str((self.folder or Path.home()) / name)
 
     def export_figure_dialog(self) -> QtFigureExportDialog:
-        """The (non-blocking) dialog for the file and the size on paper, shared with the main window's
-        figures; accepting it writes the plot."""
-        filters = ";;".join(f"{label} (*{suffix})" for suffix, label in FIGURE_FORMATS.items())
+        """The (non-blocking) dialog for where, the size on paper, the style and the formats, shared with
+        the main window's figures; accepting it writes the paper figure of the learning rate shown."""
         self.figure_box = box = QtFigureExportDialog(
-            self, Path(self._suggested("outcome_fractions.png")), self.settings,
-            lambda current: self.ask_save_path("Export figure", current, filters))
-        box.accepted.connect(lambda: self.export_figure(box.path, box.page))
+            self, Path(self._suggested("sweep_outcome_fractions")), self.settings,
+            lambda current: self.ask_save_path("Export figure", current, "Figure name (*)"))
+        box.accepted.connect(lambda: self.export_figure(box.path, box.style, box.formats))
         box.open()
         return box
 
-    def export_figure(self, path: str | Path, page: PageSize | None = None) -> Path | None:
-        """Write the plot to ``path`` (PNG, SVG or PDF by suffix) sized for ``page`` (default one journal
-        column); None and a message on failure."""
-        path = Path(path) if Path(path).suffix else Path(str(path) + ".png")
+    def export_figure(self, path: str | Path, style: PaperStyle | None = None,
+                      formats: tuple[str, ...] = IMAGE_FORMATS) -> list[Path]:
+        """Write the outcome-fractions figure as ``path.<format>``, ``path.csv`` and ``path.py`` in ``style``
+        (default one journal column); the files, or none and a message saying why."""
+        path = Path(path)
+        if path.suffix.lower() in {f".{f}" for f in IMAGE_FORMATS} | {".csv", ".py"}:
+            path = path.with_suffix("")
         try:
-            return export_figure(self.plot, path, title=f"lsexplorer — sweep {self.folder}: outcome fractions",
-                                 page=page or PageSize())
-        except ExportError as exc:
+            if self.outcomes is None:
+                raise InputError("no sweep is open")
+            plot = outcome_fractions(self.outcomes, self.lr_choice.currentData())
+            return write_figure(plot, path.parent, style or PaperStyle(), formats, name=path.name)
+        except InputError as exc:
             self.header.setText(f"Cannot export the figure: {exc}")
-            return None
+            return []
 
     def export_data_dialog(self) -> None:
         path = self.ask_save_path("Export data", self._suggested("outcome_fractions.csv"), "CSV (*.csv)")
@@ -309,6 +311,7 @@ class QtSweepView(QWidget):
             return None
 
     def figures(self) -> dict[str, QWidget]:
+        """The on-screen plot, whose right-click menu exports the paper figure."""
         return {"outcome_fractions": self.plot}
 
     def tables(self) -> dict[str, Table]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
+from ...figures.catalog import FigureOptions
 from ..background import LatestJob
 from ..model import SessionModel
 
@@ -90,8 +91,12 @@ class PanelBase(QWidget):
         """Run ``index`` became the selection (-1: none)."""
 
     def figures(self) -> dict[str, QWidget]:
-        """Exportable plots by stable name."""
+        """On-screen plots by stable name (each exports as the paper figure of the same name)."""
         return {}
+
+    def figure_options(self) -> FigureOptions:
+        """The panel's current choices that its paper figures draw (e.g. the saddle line's μ)."""
+        return FigureOptions()
 
     def tables(self) -> dict[str, Table]:
         """Data of each figure (and any other table) by stable name, for CSV export."""

@@ -41,6 +41,7 @@ from ...core.base.classify import Tolerances
 from ...core.population.relu_gaussian_session import is_population
 from ...core.saddles.inertia import MuSweep, mu_sweep
 from ...core.saddles.line_spectrum import LineSpectra, NeuronLine, SpectrumAtMu
+from ...figures.catalog import FigureOptions
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
@@ -506,6 +507,14 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         return np.sort(np.concatenate([neg, pos]))
 
     # ---------------------------------------------------------------- export
+    def figure_options(self) -> FigureOptions:
+        """The μ shown, the eigenvalues drawn (from λ, how many) and the line: the closest saddle's, or
+        the expanded neuron's."""
+        expand = None
+        if self.source_combo.currentData() == "expand":
+            expand = (self.layer_spin.value(), self.neuron_spin.value())
+        return FigureOptions(mu=self.mu, eigs=(self.first_spin.value(), self.k_spin.value()), expand=expand)
+
     def figures(self) -> dict[str, QWidget]:
         return {"eigenvalues_vs_mu": self.eig_widget, "spectrum_at_mu": self.spec_widget,
                 "y_eigenvalues": self.y_widget, "loss_along_mu": self.loss_widget}
