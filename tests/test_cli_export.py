@@ -72,3 +72,12 @@ def test_export_of_the_sample_writes_each_figure_or_says_why_not(tmp_path, capsy
     assert abs(width_pt / 72 * 25.4 - 175) < 0.1
     png = (tmp_path / "figs" / "training_loss.png").read_bytes()
     assert abs(int.from_bytes(png[16:20], "big") - 175 / 25.4 * 150) <= 1  # IHDR width
+
+
+def test_a_sweep_folder_exports_its_outcome_fractions(tmp_path, capsys):
+    sweep = Path(__file__).resolve().parents[1] / "sample_data" / "toy_sweep"
+    assert main(["export", str(sweep), "--out", str(tmp_path / "figs"), "-q"]) == 0
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert names == [f"sweep_outcome_fractions.{s}" for s in ("csv", "pdf", "png", "py", "svg")]
+    code, err = _one_line_error(capsys, ["export", str(tmp_path / "figs"), "--out", str(tmp_path / "x")])
+    assert code == 2 and "is not a sweep folder" in err and len(err.splitlines()) == 1

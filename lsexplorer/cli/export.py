@@ -26,7 +26,8 @@ def add_export_parser(sub, positive_int, positive_float) -> None:
                     "as NAME.pdf/.svg/.png, NAME.csv (exactly the data drawn) and NAME.py (a numpy + matplotlib "
                     "script that redraws it from the CSV). Figures the session lacks the data for are named, "
                     "with the command that computes it.")
-    p.add_argument("session", metavar="SESSION.h5", nargs="?")
+    p.add_argument("session", metavar="SESSION.h5|SWEEP_DIR", nargs="?",
+                   help="a session, or a sweep folder (its outcome-fractions figure)")
     p.add_argument("--out", metavar="DIR", help="directory for the files (created; required)")
     p.add_argument("--runs", default=None, metavar="I,J|all",
                    help="runs drawn by the per-run figures (rows, 0-based; default: the first local minimum with "
@@ -151,6 +152,35 @@ def _compute_missing(args: argparse.Namespace, specs, runs: list[int], drive_wit
         return session
 
 
+def _export_sweep(args: argparse.Namespace, style, formats) -> int:
+    """A sweep folder's figure: outcome fractions against width, one figure per learning rate."""
+    from ..core.sweep.manifest import SweepError
+    from ..core.sweep.outcomes import read_sweep_outcomes
+    from ..figures.files import write_figure
+    from ..figures.sweep import lrs, outcome_fractions
+
+    if args.figures not in (None, "sweep_outcome_fractions") or args.runs is not None:
+        raise UserError("a sweep folder has one figure, sweep_outcome_fractions; --figures and --runs are for "
+                        "sessions")
+    try:
+        outcomes = read_sweep_outcomes(args.session)
+    except SweepError as exc:
+        raise UserError(str(exc)) from None
+    out = Path(args.out)
+    _out_dir(out)
+    args.on_interrupt = f"no partial file left in {out} (files are written whole or not at all)"
+    rates = lrs(outcomes)
+    written = []
+    for lr in rates:
+        name = "sweep_outcome_fractions" + (f"_lr{lr:g}" if len(rates) > 1 else "")
+        written += write_figure(outcome_fractions(outcomes, lr), out, style, formats, name=name)
+    if args.json:
+        print(json.dumps({"written": [str(p) for p in written], "skipped": []}))
+    else:
+        print(f"wrote the outcome-fractions figure ({len(written)} files) to {out}, {style.describe()}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, drive_with_progress) -> int:
     """Draw and write the chosen figures; one line on stderr per figure skipped, and why."""
     from tqdm import tqdm
@@ -170,6 +200,8 @@ def cmd_export(args: argparse.Namespace, drive_with_progress) -> int:
         specs = chosen_figures(args.figures.split(",") if args.figures else None)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if Path(args.session).is_dir():
+        return _export_sweep(args, style, formats)
     session = open_session(args.session)  # a bad file fails here, with the session layer's one-line reason
     runs = _runs(args.runs, session)
     options = _options(args, session)

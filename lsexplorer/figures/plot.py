@@ -291,7 +291,8 @@ class Axes:
     (why nothing is drawn, e.g. values that are round-off), in place of or beside the layers.
 
     ``xscale``/``yscale``: ``"linear"``, ``"log"`` or ``"symlog"`` (with ``linthresh`` for y).
-    ``equal``: one unit is as long on x as on y (weight space).
+    ``equal``: one unit is as long on x as on y (weight space). ``xticks``: the x ticks, when only some
+    values mean something (widths).
     """
 
     layers: tuple[Layer, ...] = ()
@@ -305,9 +306,12 @@ class Axes:
     equal: bool = False
     title: str = ""
     note: str = ""
+    xticks: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
+        if self.xticks is not None:
+            object.__setattr__(self, "xticks", tuple(float(t) for t in self.xticks))
         names = [(layer.kind, layer.series) for layer in self.layers]
         if len(set(names)) != len(names):
             raise ValueError(f"axes {self.title or self.ylabel!r}: two layers of one kind share a series name")

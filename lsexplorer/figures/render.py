@@ -47,6 +47,8 @@ def _draw_axes(fig: Figure, ax, spec: Axes, style: PaperStyle, count: int) -> No
         ax.set_xlim(*spec.xlim)
     if spec.ylim is not None:
         ax.set_ylim(*spec.ylim)
+    if spec.xticks is not None:
+        ax.set_xticks(spec.xticks)
     if spec.equal:
         ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel(spec.xlabel)

@@ -90,6 +90,8 @@ def script_text(plot: Plot, name: str, style: PaperStyle) -> str:
             lines.append(f"    ax.set_xlim({spec.xlim[0]!r}, {spec.xlim[1]!r})")
         if spec.ylim is not None:
             lines.append(f"    ax.set_ylim({spec.ylim[0]!r}, {spec.ylim[1]!r})")
+        if spec.xticks is not None:
+            lines.append(f"    ax.set_xticks({list(spec.xticks)!r})")
         if spec.equal:
             lines.append("    ax.set_aspect('equal', adjustable='datalim')")
         lines.append(f"    ax.set_xlabel({spec.xlabel!r})")

@@ -63,6 +63,7 @@ def outcome_fractions(outcomes: SweepOutcomes, lr: float | None = None) -> Plot:
         caption=f"Fraction of seeds ({per_point} per width) in each outcome against the student's width{several}, "
                 "with Wilson 95 % intervals.",
         axes=[Axes(layers=layers, xlabel="student width", ylabel="fraction of seeds", ylim=(-0.02, 1.02),
+                   xticks=tuple(widths),
                    xlim=(widths.min() - pad, widths.max() + pad) if span > 0 else (widths[0] - 1, widths[0] + 1))],
         aspect=0.62, legend_columns=3)
 
