@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLE
+
 from lsexplorer.cli.commands import main
 from lsexplorer.figures import FIGURES
 

@@ -1,7 +1,7 @@
 """Every exported file (figure, its data and script, table, desktop entry) is written whole or not at all.
 
-A figure drawn straight onto a full disk would land cut off under its real name. Each writer is checked with the disk filling mid-write (``os.write`` of the
-atomic write failing with ENOSPC after half the bytes), with a file size limit, from the app's menus,
+A figure drawn straight onto a full disk would land cut off under its real name. Each writer is
+checked with the disk filling mid-write (``os.write`` of the atomic write failing with ENOSPC after half the bytes), with a file size limit, from the app's menus,
 and end to end: ``lsexplorer export`` as a real process onto a small, nearly full tmpfs.
 """
 
@@ -20,14 +20,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from reliability_support import ENV, SAMPLE, mounted_tmpfs, run_main
 
 import lsexplorer.core.store.atomic_write as aw
 from lsexplorer.core.store.atomic_write import SaveError, files_kept
-from lsexplorer.gui._testsupport import *
 from lsexplorer.figures import PaperStyle, plot, write_figure
 from lsexplorer.figures.files import FigureWriteError
+from lsexplorer.gui._testsupport import *
 from lsexplorer.gui.export import ExportError, write_csv
-from reliability_support import ENV, SAMPLE, mounted_tmpfs, run_main
 
 
 def whole_file_problem(path: Path) -> str | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from figure_checks import check_figure
+
 from lsexplorer.core.sweep.outcomes import read_sweep_outcomes, wilson_interval
 from lsexplorer.figures.sweep import outcome_fractions
 

@@ -228,7 +228,8 @@ def cmd_export(args: argparse.Namespace, drive_with_progress) -> int:
         for skipped in report.skipped:
             print(f"not drawn: {skipped.line(name)}", file=sys.stderr)
         figures = len(report.written) // (len(formats) + 2)
-        print(f"wrote {figures} figure{'' if figures == 1 else 's'} ({len(report.written)} files) to {out}, {style.describe()}"
+        plural = "" if figures == 1 else "s"
+        print(f"wrote {figures} figure{plural} ({len(report.written)} files) to {out}, {style.describe()}"
               + (f"; {len(report.skipped)} not drawn (above)" if report.skipped else ""))
     return 0
 
