@@ -233,11 +233,12 @@ def neurons_figure(session: Session, run: int, options: FigureOptions | None = N
                                                              else [])))
     # Each marker kind once in the legend, in a neutral fill: a legend entry coloured like one neuron
     # would read as that neuron's outgoing weight.
-    coloured = [("student", ~flipped, "o", 22.0), ("sign-flipped (−w, −a)", flipped, "s", 20.0)]
+    coloured = [("student", "student", ~flipped, "o", 22.0),
+                ("sign-flipped", "sign-flipped (−w, −a)", flipped, "s", 20.0)]
     if d["teacher_v"] is not None:
-        coloured.insert(1, ("teacher", None, "*", 70.0))
+        coloured.insert(1, ("teacher", "teacher", None, "*", 70.0))
     samples = []
-    for series, rows, marker, size in coloured:
+    for name, legend, rows, marker, size in coloured:
         if rows is None:
             x, y, values = d["teacher_xy"][:, 0], d["teacher_xy"][:, 1], d["teacher_value"]
         elif rows.any():
@@ -245,9 +246,9 @@ def neurons_figure(session: Session, run: int, options: FigureOptions | None = N
         else:
             continue
         first = not any(isinstance(layer_, Scatter) and layer_.values is not None for layer_ in layers)
-        layers.append(Scatter(f"{series} neurons", x, y, marker=marker, size=size, values=values, legend=False,
+        layers.append(Scatter(f"{name} neurons", x, y, marker=marker, size=size, values=values, legend=False,
                               colorbar=bar if first else None, alpha=0.75 if rows is None else 1.0, **colour))
-        label = series + _coinciding(np.column_stack([x, y]), span)
+        label = legend + _coinciding(np.column_stack([x, y]), span)
         samples.append(Scatter(label, [], [], color="#dddddd", marker=marker, size=size, edgecolor="#222222"))
     layers += samples
     if group.size:

@@ -167,8 +167,8 @@ def lambda_min_vs_loss(session: Session, run: int | None = None, options: Figure
     finite = np.isfinite(loss) & np.isfinite(lam)
     if not finite.any():
         raise FigureUnavailable("no run has a finite loss and smallest eigenvalue")
-    x, zero_loss = log_positions(np.where(finite, loss, np.nan))
-    x = 10.0 ** x
+    placed, zero_loss = log_positions(np.where(finite, loss, np.nan))
+    x = np.where(loss > 0, loss, 10.0 ** placed)  # the stored losses exactly, zeros placed
     linthresh = roundoff_threshold(session)
     layers = []
     for kind in KINDS:
@@ -186,7 +186,7 @@ def lambda_min_vs_loss(session: Session, run: int | None = None, options: Figure
     caption = (f"Smallest Hessian eigenvalue λₘᵢₙ against the loss of {int(finite.sum())} runs, coloured by kind "
                f"(thesis Fig 6.3); " + "; ".join(notes) + ".")
     return Plot(name="statistics_lambda_min_vs_loss", caption=caption,
-                axes=[Axes(layers=layers, xlabel="loss", ylabel="smallest Hessian eigenvalue λₘᵢₙ",
+                axes=[Axes(layers=layers, xlabel="loss", ylabel="smallest eigenvalue λₘᵢₙ",
                            xscale="log", yscale="symlog", linthresh=linthresh, xlim=log_limits(x[finite]),
                            ylim=symlog_limits(lam[finite], linthresh))],
                 aspect=0.75, legend_columns=2)
