@@ -209,7 +209,7 @@ def nearest_neuron_distance(session: Session, run: int | None = None, options: F
     return Plot(name="statistics_nearest_neuron_distance", caption=caption,
                 axes=[Axes(layers=[Stairs(f"{label} ({values.size})", edges, counts, color=nearest_color(choice))],
                            xlabel="nearest-neuron distance minᵢ≠ⱼ ‖wᵢ − wⱼ‖", ylabel="runs",
-                           xlim=(0.0, float(edges[-1])))],
+                           xlim=(0.0, 1.03 * float(edges[-1])))],
                 aspect=0.62, legend_columns=1)
 
 
