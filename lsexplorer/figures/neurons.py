@@ -229,8 +229,8 @@ def neurons_figure(session: Session, run: int, options: FigureOptions | None = N
     if group.size and moved:
         layers.append(Line("path into the channel", *path_lines(path[:, group]).T, color=CHANNEL_COLOR, width=0.9,
                            legend=False))
-    span = _span(np.concatenate([xy, path.reshape(-1, 2)] + ([d["teacher_xy"]] if d["teacher_v"] is not None
-                                                             else [])))
+    drawn = np.concatenate([xy, path.reshape(-1, 2)] + ([d["teacher_xy"]] if d["teacher_v"] is not None else []))
+    span = _span(drawn)
     # Each marker kind once in the legend, in a neutral fill: a legend entry coloured like one neuron
     # would read as that neuron's outgoing weight.
     coloured = [("student", "student", ~flipped, "o", 22.0),
@@ -255,6 +255,7 @@ def neurons_figure(session: Session, run: int, options: FigureOptions | None = N
         layers.append(Scatter("group in a channel to ∞", xy[group, 0], xy[group, 1],
                               color=CHANNEL_COLOR, size=80, filled=False))
     kind = kind_label(r.kind[run])
+    colour_text = "outgoing weight" if d["single_output"] else "the norm of the outgoing weights"
     flips = f"; {int(flipped.sum())} sign-flipped neuron(s) drawn at (−w, −a) as squares" if flipped.any() else ""
     plane = " (first two principal directions of all runs' incoming vectors)" if labels[0].startswith("PC") else ""
     teacher = ", teacher neurons as stars" if d["teacher_v"] is not None else ""
@@ -263,8 +264,8 @@ def neurons_figure(session: Session, run: int, options: FigureOptions | None = N
     else:
         paths = f", paths from initialisation{'' if stored else ' through the end of training'} to the refined point"
     caption = (f"Neurons of run {run} (seed {int(r.seed[run])}, {kind}, loss {float(r.loss[run]):.3g}): incoming "
-               f"weights{plane} coloured by {bar.replace('‖', '').strip()}{teacher}{paths}{flips}.")
-    limits = _degenerate_limits(np.concatenate([xy, path.reshape(-1, 2)]), span)
+               f"weights{plane} coloured by {colour_text}{teacher}{paths}{flips}.")
+    limits = _degenerate_limits(drawn, span)
     return Plot(name="neurons_neurons", caption=caption,
                 axes=[Axes(layers=layers, xlabel=_axis_label(labels[0]), ylabel=_axis_label(labels[1]),
                            equal=limits[0] is None, xlim=limits[0], ylim=limits[1])],
