@@ -54,15 +54,18 @@ def check_layout(fig, style: PaperStyle) -> None:
 
 
 def _undrawn_tick_labels(fig) -> set[int]:
-    """Tick labels matplotlib keeps but does not draw: those of ticks outside the axes' view."""
+    """Tick labels matplotlib keeps but does not draw: those of ticks outside the axes' view (compared
+    on the axis' own scale, so that 1e-39 lies outside a log axis from 1e-33)."""
     out = set()
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            low, high = sorted(axis.get_view_interval())
+            scale = axis.get_transform()
+            low, high = sorted(scale.transform(np.asarray(axis.get_view_interval(), dtype=float)))
             span = high - low
             for tick in axis.get_major_ticks() + axis.get_minor_ticks():
                 loc = tick.get_loc()
-                if loc is None or not low - 1e-9 * span <= loc <= high + 1e-9 * span:
+                at = None if loc is None else float(scale.transform(np.array([loc], dtype=float))[0])
+                if at is None or not np.isfinite(at) or not low - 1e-9 * span <= at <= high + 1e-9 * span:
                     out.update({id(tick.label1), id(tick.label2)})
     return out
 

@@ -20,11 +20,13 @@ class FigureOptions:
     """Choices a figure may take beyond the run: ``mu`` (the split along a saddle line; default its
     midpoint), ``eigs`` (``(first, count)``: which eigenvalues vs μ are drawn, 1-based), ``expand``
     (``(layer, neuron)``: the saddle line of that neuron of the run, any kind, instead of its closest
-    saddle's)."""
+    saddle's), ``flip`` (neurons that match a teacher neuron with the opposite sign drawn at
+    ``(-w, -a)``, as the Neurons panel's "sign-flipped representatives")."""
 
     mu: float | None = None
     eigs: tuple[int, int] | None = None
     expand: tuple[int, int] | None = None
+    flip: bool = False
 
 
 Build = Callable[[Session, int, FigureOptions], Plot]

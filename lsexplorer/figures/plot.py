@@ -99,7 +99,14 @@ class Band:
 
 @dataclasses.dataclass(frozen=True)
 class Scatter:
-    """Points; with ``values`` they are coloured by them through ``cmap`` (with a labelled colour bar)."""
+    """Points; with ``values`` they are coloured by them through ``cmap`` (with a labelled colour bar).
+
+    ``limits``: the values at the ends of the colour map (several layers share one scale by giving the
+    same limits); values beyond saturate and the colour bar says so with a pointed end (``extend``:
+    which ends, when other layers on the same scale saturate too; by default from this layer's values).
+    ``edgecolor``: an outline (a marker filled with the map's near-white middle stays visible).
+    ``alpha``: opacity.
+    """
 
     series: str
     x: np.ndarray
@@ -112,6 +119,10 @@ class Scatter:
     colorbar: str | None = None
     filled: bool = True
     legend: bool = True
+    limits: tuple[float, float] | None = None
+    edgecolor: str | None = None
+    alpha: float = 1.0
+    extend: str | None = None
 
     kind = "scatter"
 
@@ -130,17 +141,36 @@ class Scatter:
                     "label": self.series if self.legend else "_nolegend_"}
         if self.values is not None:
             kw["cmap"] = self.cmap
+            if self.limits is not None:
+                kw["vmin"], kw["vmax"] = (float(v) for v in self.limits)
         elif self.filled:
             kw["color"] = self.color
         else:
             kw["facecolors"] = "none"
             kw["edgecolors"] = self.color
+        if self.edgecolor is not None:
+            kw["edgecolors"] = self.edgecolor
+        if self.alpha != 1.0:
+            kw["alpha"] = self.alpha
+        return kw
+
+    def _colorbar_kw(self) -> dict:
+        kw: dict = {"label": self.colorbar}
+        if self.extend is not None:
+            if self.extend != "neither":
+                kw["extend"] = self.extend
+            return kw
+        v = self.values[np.isfinite(self.values)] if self.values is not None else np.zeros(0)
+        if self.limits is not None and v.size:
+            low, high = bool(v.min() < self.limits[0]), bool(v.max() > self.limits[1])
+            if low or high:
+                kw["extend"] = "both" if low and high else ("min" if low else "max")
         return kw
 
     def draw(self, ax, fig) -> Any:
         artist = ax.scatter(self.x, self.y, c=self.values, **self._kw())
         if self.values is not None and self.colorbar:
-            fig.colorbar(artist, ax=ax, label=self.colorbar)
+            fig.colorbar(artist, ax=ax, **self._colorbar_kw())
         return artist
 
     def code(self, ax: str, index: int) -> list[str]:
@@ -148,7 +178,7 @@ class Scatter:
         lines = [f"x, y, z = data({index}, {self.kind!r}, {self.series!r})",
                  f"points = {ax}.scatter(x, y, {c}{_kwargs(self._kw())})"]
         if self.values is not None and self.colorbar:
-            lines.append(f"fig.colorbar(points, ax={ax}, label={self.colorbar!r})")
+            lines.append(f"fig.colorbar(points, ax={ax}, {_kwargs(self._colorbar_kw())})")
         return lines
 
 

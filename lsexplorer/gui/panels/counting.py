@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.symmetry.counting import ZERO_TYPES, G, RatioCurve, T, ratio_curve
+from ...figures.counting import M_MAX, R_STAR, TOTAL_COLOR, grey
 from ..model import SessionModel
 from ..style import LogAxis, legend_below, plain_axes
 from .base import PanelBase, Table
@@ -48,11 +49,11 @@ class QtCountingPanel(PanelBase):
         super().__init__(model, parent)
         self.r_star = QSpinBox()
         self.r_star.setRange(2, MAX_R_STAR)
-        self.r_star.setValue(30)
+        self.r_star.setValue(R_STAR)
         self.r_star.setToolTip("r*: irreducible width of the teacher")
         self.m_max = QSpinBox()
         self.m_max.setRange(3, MAX_M)
-        self.m_max.setValue(90)
+        self.m_max.setValue(M_MAX)
         self.m_max.setToolTip("Largest student width m of the plot (it starts at r*)")
         self.zero_type = QComboBox()
         for z in ZERO_TYPES:
@@ -61,11 +62,11 @@ class QtCountingPanel(PanelBase):
                                   "subspace); single: each zero-type neuron alone (docs/counting.md)")
         self.r = QSpinBox()
         self.r.setRange(1, MAX_M)
-        self.r.setValue(29)
+        self.r.setValue(R_STAR - 1)
         self.r.setToolTip("r: width of the narrower critical point for G(r, m)")
         self.m = QSpinBox()
         self.m.setRange(1, MAX_M)
-        self.m.setValue(31)
+        self.m.setValue(R_STAR + 1)
         self.m.setToolTip("m: student width")
         self.t_label = QLabel()
         self.g_label = QLabel()
@@ -84,7 +85,7 @@ class QtCountingPanel(PanelBase):
         self.plot.setLabel("bottom", "student width m")
         self.plot.setLabel("left", "G(r, m) / T(r*, m)")
         legend_below(self.plot)
-        self.total_item = pg.PlotDataItem(pen=pg.mkPen("#1f4e99", width=2.5), name="Σ_r G(r, m) / T(r*, m)")
+        self.total_item = pg.PlotDataItem(pen=pg.mkPen(TOTAL_COLOR, width=2.5), name="Σ_r G(r, m) / T(r*, m)")
         self.plot.addItem(self.total_item)
         self.r_items: list[pg.PlotDataItem] = []
 
@@ -130,9 +131,8 @@ class QtCountingPanel(PanelBase):
         self.r_items = []
         c = self.curve
         for k, rr in enumerate(c.r):
-            shade = int(210 - 170 * (k / max(1, len(c.r) - 1)))
             y = np.where(c.ratio[k] > 0, c.ratio[k], np.nan)  # an underflowed ratio has no log
-            item = pg.PlotDataItem(c.m.astype(float), y, pen=pg.mkPen((shade, shade, shade), width=1))
+            item = pg.PlotDataItem(c.m.astype(float), y, pen=pg.mkPen(grey(k, len(c.r)), width=1))
             self.plot.addItem(item)
             self.r_items.append(item)
         self.total_item.setData(c.m.astype(float), c.total)

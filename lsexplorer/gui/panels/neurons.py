@@ -27,17 +27,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.symmetry.neuron_vectors import incoming_and_outgoing, principal_axes
-from ...core.symmetry.operations import SIGN_SYMMETRIC, match_to_teacher
-from ..model import SessionModel
-from ..style import (
-    SELECTION_COLOR,
-    TEACHER_COLOR,
-    diverging_colormap,
-    fmt,
-    plain_axes,
-    robust_symmetric_limits,
+from ...figures.neurons import (
+    axis_choices,
+    channel_group,
+    colour_levels,
+    flip_possible,
+    neuron_data,
+    path_lines,
+    pca_basis,
+    projection,
 )
+from ..model import SessionModel
+from ..style import SELECTION_COLOR, TEACHER_COLOR, diverging_colormap, fmt, plain_axes
 from .base import PanelBase, Table
 
 
@@ -156,81 +157,33 @@ class QtNeuronPanel(PanelBase):
     def _fill_axes(self) -> None:
         """Coordinate pairs of the incoming vector, plus PCA when it has more than two entries."""
         self.axes_combo.clear()
-        names = self._coordinate_names()
-        if len(names) > 2:
-            self.axes_combo.addItem("PCA of all runs", "pca")
-        for i in range(len(names)):
-            for j in range(i + 1, len(names)):
-                self.axes_combo.addItem(f"{names[i]} vs {names[j]}", f"{i},{j}")
-        if len(names) == 3 and names[-1] == "b":  # d = 2 with biases: the weights themselves first
-            self.axes_combo.setCurrentIndex(1)
+        if self.model.session is not None:
+            choices, default = axis_choices(self.model.session, self.layer_spin.value())
+            for label, choice in choices:
+                self.axes_combo.addItem(label, choice)
+            self.axes_combo.setCurrentIndex(default)
         self.axes_combo.setVisible(self.axes_combo.count() > 1)
         self.axes_label.setVisible(self.axes_combo.count() > 1)
 
-    def _coordinate_names(self) -> list[str]:
-        spec = self.model.spec
-        if spec is None:
-            return []
-        layer = self.layer_spin.value()
-        names = [f"w{i + 1}" for i in range(spec.widths[layer - 1])]
-        return names + (["b"] if spec.bias else [])
-
     def _flip_possible(self) -> bool:
-        s, spec, tspec = self.model.session, self.model.spec, self.model.teacher_spec
-        return (s is not None and tspec is not None and len(spec.widths) == 3 and len(tspec.widths) == 3
-                and spec.activation in SIGN_SYMMETRIC and tspec.activation == spec.activation
-                and tspec.bias == spec.bias)
+        s = self.model.session
+        return s is not None and flip_possible(s)
 
     def projection(self) -> tuple[np.ndarray, tuple[str, str]]:
         """``(k, 2)`` matrix mapping incoming vectors to the plotted plane, and the axis labels."""
-        names = self._coordinate_names()
-        choice = self.axes_combo.currentData()
-        if choice == "pca":
-            return self._pca_basis(), ("PC 1 of incoming weights", "PC 2 of incoming weights")
-        i, j = (int(k) for k in choice.split(",")) if choice else (0, 1)
-        basis = np.zeros((len(names), 2))
-        basis[i, 0] = basis[j, 1] = 1.0
-        return basis, (f"{names[i]} (incoming)", f"{names[j]} (incoming)")
-
-    def _pca_basis(self) -> np.ndarray:
         layer = self.layer_spin.value()
-        if layer not in self._pca:
-            v, _ = incoming_and_outgoing(self.model.spec, self.model.session.runs.theta, layer)
-            self._pca[layer] = principal_axes(v)
-        return self._pca[layer]
+        choice = self.axes_combo.currentData()
+        if choice == "pca" and layer not in self._pca:
+            self._pca[layer] = pca_basis(self.model.session, layer)
+        return projection(self.model.session, layer, choice, self._pca.get(layer))
 
     # ---------------------------------------------------------------- drawing
     def neuron_data(self, i: int) -> dict:
-        """What the plot shows for run ``i``, as plain arrays (also the CSV export's content).
-
-        ``v (m, k)`` incoming vectors (sign-flipped rows negated), ``value (m,)`` the colour value
-        (outgoing weight, or the norm of the outgoing column for several outputs), ``flipped (m,)``,
-        ``xy (m, 2)`` plotted positions, ``path (K, m, 2)`` plotted trajectories; the same ``teacher_*``
-        for the teacher (None when it has no comparable layer).
-        """
-        s, spec, layer = self.model.session, self.model.spec, self.layer_spin.value()
+        """What the plot shows for run ``i``, as plain arrays (also the CSV export's content): see
+        :func:`lsexplorer.figures.neurons.neuron_data`."""
         basis, labels = self.projection()
-        v, c = incoming_and_outgoing(spec, s.runs.theta[i], layer)
-        single_output = c.shape[0] == 1
-        value = c[0] if single_output else np.linalg.norm(c, axis=0)
-        flipped = np.zeros(len(v), dtype=bool)
-        if self.flip_check.isChecked() and self.flip_check.isEnabled() and np.isfinite(s.runs.theta[i]).all():
-            flipped = np.asarray(match_to_teacher(spec, s.runs.theta[i], self.model.teacher_spec,
-                                                  s.teacher_theta).flipped, dtype=bool)
-        sign = np.where(flipped, -1.0, 1.0)
-        v = v * sign[:, None]
-        if single_output:
-            value = value * sign
-        path = self._path(i, layer) * sign[None, :, None]
-        data = {"v": v, "value": value, "flipped": flipped, "xy": v @ basis, "path": path @ basis,
-                "labels": labels, "names": self._coordinate_names(), "single_output": single_output,
-                "teacher_v": None, "teacher_value": None, "teacher_xy": None}
-        tspec = self.model.teacher_spec
-        if tspec is not None and layer == 1 and tspec.d_in == spec.d_in and tspec.bias == spec.bias:
-            tv, tc = incoming_and_outgoing(tspec, s.teacher_theta, 1)
-            data.update(teacher_v=tv, teacher_value=tc[0] if tc.shape[0] == 1 else np.linalg.norm(tc, axis=0),
-                        teacher_xy=tv @ basis)
-        return data
+        return neuron_data(self.model.session, i, self.layer_spin.value(), basis, labels,
+                           self.flip_check.isChecked() and self.flip_check.isEnabled())
 
     def redraw(self) -> None:
         """Recompute the plotted arrays of the current run and hand them to the plot items."""
@@ -274,19 +227,16 @@ class QtNeuronPanel(PanelBase):
             self.teacher_item.setData(x=[], y=[])
         if self.trajectory_check.isChecked():
             pxy = d["path"]
-            gaps = np.full((1, pxy.shape[1], 2), np.nan)  # one NaN-separated line per neuron
-            lines = np.concatenate([pxy, gaps]).transpose(1, 0, 2).reshape(-1, 2)
+            lines = path_lines(pxy)  # one NaN-separated line per neuron
             self.trajectory_item.setData(lines[:, 0], lines[:, 1])
             self.init_item.setData(x=pxy[0, :, 0], y=pxy[0, :, 1])
         else:
             self.trajectory_item.setData([], [])
             self.init_item.setData(x=[], y=[])
-        group = self._channel_group(i, len(xy))
+        group = channel_group(s, i, len(xy), self.layer_spin.value())
         self.channel_item.setData(x=xy[group, 0], y=xy[group, 1])
         if group.size and self.trajectory_check.isChecked():
-            pxy = d["path"][:, group]
-            gaps = np.full((1, pxy.shape[1], 2), np.nan)
-            lines = np.concatenate([pxy, gaps]).transpose(1, 0, 2).reshape(-1, 2)
+            lines = path_lines(d["path"][:, group])
             self.channel_path_item.setData(lines[:, 0], lines[:, 1])
         else:
             self.channel_path_item.setData([], [])
@@ -309,52 +259,12 @@ class QtNeuronPanel(PanelBase):
             self._legend_shown = names
 
     def colour_levels(self) -> tuple[float, float]:
-        """The colour bar's range for the shown layer, the same for every run of the session.
-
-        Symmetric about 0 over the outgoing weights of the teacher and every run that converged
-        (all runs when none did: unconverged runs drifting to a minimum at infinity have |a| in the
-        hundreds), ending at the 98th percentile of |a|, so one run with large weights neither
-        rescales the map per run nor washes the others out; ``(0, a)`` for norms of several outputs.
-        """
+        """The colour bar's range for the shown layer, the same for every run of the session
+        (:func:`lsexplorer.figures.neurons.colour_levels`)."""
         layer = self.layer_spin.value()
         if layer not in self._levels:
-            s, spec = self.model.session, self.model.spec
-            finite = np.isfinite(s.runs.theta).all(axis=1)
-            # Points at finite critical points only: runs in a channel to infinity have |a| in the hundreds too.
-            converged = finite & ~np.isin(np.asarray(s.runs.kind).astype(str),
-                                          ["not_converged", "channel", "channel_saddle"])
-            theta = s.runs.theta[converged if converged.any() else finite]
-            c = incoming_and_outgoing(spec, theta, layer)[1]  # (S, n_next, m)
-            values = [c[:, 0, :] if c.shape[1] == 1 else np.linalg.norm(c, axis=1)]
-            tspec = self.model.teacher_spec
-            if tspec is not None and layer == 1 and tspec.d_in == spec.d_in and tspec.bias == spec.bias:
-                tc = incoming_and_outgoing(tspec, s.teacher_theta, 1)[1]
-                values.append(tc[0] if tc.shape[0] == 1 else np.linalg.norm(tc, axis=0))
-            lo, hi = robust_symmetric_limits(np.concatenate([v.ravel() for v in values]))
-            self._levels[layer] = (lo if c.shape[1] == 1 else 0.0, hi)
+            self._levels[layer] = colour_levels(self.model.session, layer)
         return self._levels[layer]
-
-    def _channel_group(self, i: int, n_neurons: int) -> np.ndarray:
-        """Neurons of run ``i`` in a channel to infinity (its stored channel analysis), for layer 1."""
-        s = self.model.session
-        if self.layer_spin.value() != 1 or str(s.runs.kind[i]) not in ("channel", "channel_saddle"):
-            return np.zeros(0, dtype=np.int64)
-        point = s.analyses.get("channels", {}).get("points", {}).get(str(i))
-        if point is None:
-            return np.zeros(0, dtype=np.int64)
-        group_of = np.asarray(point["group_of"])
-        return np.flatnonzero(group_of[:n_neurons] != -1)
-
-    def _path(self, i: int, layer: int) -> np.ndarray:
-        """Incoming vectors ``(K, m, k)`` from initialisation to the refined point of run ``i``."""
-        r = self.model.session.runs
-        spec = self.model.spec
-        snaps = r.trajectory.theta[i].astype(np.float64) if r.trajectory is not None else \
-            np.stack([r.theta_init[i], r.theta_trained[i]])
-        if r.trajectory is not None and r.trajectory.epochs[0] != 0:
-            snaps = np.concatenate([r.theta_init[i][None], snaps])
-        snaps = np.concatenate([snaps, r.theta[i][None]])
-        return incoming_and_outgoing(spec, snaps, layer)[0]
 
     def _note(self, i: int, flipped: np.ndarray) -> str:
         r = self.model.session.runs

@@ -33,7 +33,19 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.analyses import closest_saddle
-from ...core.base.kinds import KINDS, Kind
+from ...core.base.kinds import KINDS
+from ...figures.statistics import (
+    BINS,
+    MIXED_COLOR,
+    default_nearest_choice,
+    log_positions,
+    nearest_choices,
+    nearest_color,
+    nearest_histogram,
+    nearest_values,
+    saddle_distances,
+    saddle_histogram,
+)
 from ..model import SessionModel
 from ..style import (
     KIND_COLORS,
@@ -46,20 +58,6 @@ from ..style import (
     plain_axes,
 )
 from .base import PanelBase, Table
-
-
-def log_positions(values: np.ndarray) -> tuple[np.ndarray, bool]:
-    """``log10`` of ``values`` (> 0 expected) with zeros one decade below the smallest positive one.
-
-    Returns the positions and whether any zero had to be placed so. NaN stays NaN.
-    """
-    v = np.asarray(values, dtype=float)
-    positive = v[np.isfinite(v) & (v > 0)]
-    floor = positive.min() / 10 if positive.size else 1e-300
-    zeros = np.isfinite(v) & (v <= 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log10(np.where(zeros, floor, v)), bool(zeros.any())
-
 
 #: Smallest height of a plot here, and the panel width from which the two histograms sit side by side.
 PLOT_MIN_HEIGHT = 150
@@ -163,7 +161,7 @@ class QtStatisticsPanel(PanelBase):
         self.hist_kind.currentIndexChanged.connect(self._draw_histogram)
         self.bins_spin = QSpinBox()
         self.bins_spin.setRange(2, 500)
-        self.bins_spin.setValue(30)
+        self.bins_spin.setValue(BINS)
         self.bins_spin.valueChanged.connect(self._draw_histogram)
         self.layer_spin = QSpinBox()
         self.layer_spin.setMinimum(1)
@@ -183,7 +181,7 @@ class QtStatisticsPanel(PanelBase):
         self.saddle_plot.setLabel("bottom", "‖θ(μ*) − θ_min‖")
         self.saddle_plot.setLabel("left", "runs")
         self.saddle_item = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=pg.mkPen("#333333"),
-                                           brush=pg.mkBrush(KIND_COLORS["local_min"]))
+                                           brush=pg.mkBrush(MIXED_COLOR))  # analysed runs of every kind
         self.saddle_plot.addItem(self.saddle_item)
         self.saddle_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(SELECTION_COLOR, width=2), label="selected run",
                                              labelOpts={"position": 0.92, "color": SELECTION_COLOR})
@@ -197,7 +195,7 @@ class QtStatisticsPanel(PanelBase):
             combo.setMinimumContentsLength(12)
         self.saddle_bins = QSpinBox()
         self.saddle_bins.setRange(2, 500)
-        self.saddle_bins.setValue(30)
+        self.saddle_bins.setValue(BINS)
         self.saddle_bins.valueChanged.connect(self._draw_saddle_histogram)
         self.saddle_note = QLabel()
         self.saddle_note.setStyleSheet("color: #666;")
@@ -206,28 +204,16 @@ class QtStatisticsPanel(PanelBase):
 
     def saddle_distances(self) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, distances)`` the Fig 6.9 histogram counts (finite, filtered; polished points sit at 0)."""
-        table = closest_saddle.read_table(self.model.session)
-        if table is None:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        rows = np.asarray(table.run, dtype=np.int64)
-        d = np.asarray(table.distance, dtype=float)
-        keep = np.isfinite(d) & (d >= 0)
-        if self.saddle_converged.currentData():
-            keep &= table.narrower_kind.astype(str) != Kind.NOT_CONVERGED
-        return rows[keep], d[keep]
+        return saddle_distances(self.model.session, bool(self.saddle_converged.currentData()))
 
     def _draw_saddle_histogram(self) -> None:
-        d = self.saddle_distances()[1]
-        if d.size:
-            counts, edges = np.histogram(log_positions(d)[0], bins=self.saddle_bins.value())
-        else:
-            counts, edges = np.zeros(0), np.zeros(1)
-        self.saddle_hist = (counts, edges)
+        counts, edges = self.saddle_hist = saddle_histogram(self.saddle_distances()[1], self.saddle_bins.value())
         # The axis is in log mode, which takes log10 of the data itself: hand it the bin edges' distances.
         self.saddle_item.setData(10.0 ** edges if counts.size else [], counts)
         s = self.model.session
         analysed = closest_saddle.read_table(s) is not None
-        self.saddle_plot.setTitle(f"{d.size} runs" if analysed else "no closest saddles in this session", size="9pt")
+        self.saddle_plot.setTitle(f"{int(counts.sum())} runs" if analysed else "no closest saddles in this session",
+                                  size="9pt")
         self.saddle_note.setText("" if analysed else "lsexplorer analyze SESSION (or the Saddle line panel's "
                                  "Compute) finds them")
         self._mark_saddle()
@@ -262,14 +248,10 @@ class QtStatisticsPanel(PanelBase):
         self.layer_label.setVisible(n_hidden > 1)
         self.hist_kind.blockSignals(True)
         self.hist_kind.clear()
-        self.hist_kind.addItem("local minima", "local_min")
-        self.hist_kind.addItem("all converged runs", "converged")
-        self.hist_kind.addItem("all runs", None)
-        for kind in KINDS:
-            if kind != "local_min":
-                self.hist_kind.addItem(KIND_PLURALS[kind].lower(), kind)
-        if s is not None and not np.any(s.runs.kind == "local_min"):
-            self.hist_kind.setCurrentIndex(1)
+        for label, choice in nearest_choices():
+            self.hist_kind.addItem(label, choice)
+        if s is not None:
+            self.hist_kind.setCurrentIndex(self.hist_kind.findData(default_nearest_choice(s)))
         self.hist_kind.blockSignals(False)
         self._fill_outcomes()
         self._draw_scatter()
@@ -356,26 +338,12 @@ class QtStatisticsPanel(PanelBase):
         if s is None or self.model.spec.widths[self.layer_spin.value()] < 2:
             return np.zeros(0)
         d = self.model.nearest_neuron_distances(self.layer_spin.value())
-        choice = self.hist_kind.currentData()
-        if choice == "converged":
-            keep = s.runs.kind != "not_converged"
-        elif choice is None:
-            keep = np.ones(len(d), dtype=bool)
-        else:
-            keep = s.runs.kind == choice
-        return d[keep & np.isfinite(d)]
+        return nearest_values(s, d, self.hist_kind.currentData())
 
     def _draw_histogram(self) -> None:
         values = self.histogram_values()
-        if values.size:
-            lo, hi = float(values.min()), float(values.max())
-            # Equal values up to rounding (the same minimum reached from many seeds) get a unit-width range.
-            span = (lo - 0.5, hi + 0.5) if hi - lo <= 1e-9 * max(1.0, abs(hi)) else None
-            counts, edges = np.histogram(values, bins=self.bins_spin.value(), range=span)
-        else:
-            counts, edges = np.zeros(0), np.zeros(1)
-        self.histogram = (counts, edges)
-        self.hist_item.setBrush(pg.mkBrush(KIND_COLORS.get(self.hist_kind.currentData(), "#7f9fbf")))
+        counts, edges = self.histogram = nearest_histogram(values, self.bins_spin.value())
+        self.hist_item.setBrush(pg.mkBrush(nearest_color(self.hist_kind.currentData())))
         self.hist_item.setData(edges if counts.size else [], counts)
         self.hist_plot.setTitle(f"{values.size} runs", size="9pt")
         self._mark_current()
