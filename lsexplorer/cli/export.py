@@ -57,6 +57,8 @@ def add_export_parser(sub, positive_int, positive_float) -> None:
     p.add_argument("--expand-neuron", type=int, default=0, metavar="J", help="the neuron of --expand-layer (default 0)")
     p.add_argument("--eigs", type=positive_int, nargs=2, metavar=("FIRST", "COUNT"),
                    help="saddle line: draw COUNT eigenvalues from the FIRST-smallest on")
+    p.add_argument("--flip", action="store_true",
+                   help="neurons figure: draw neurons that match a teacher neuron with the opposite sign at (−w, −a)")
     p.add_argument("--json", action="store_true", help="print the written files and the skipped figures as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=positive_int, metavar="N",
@@ -93,7 +95,7 @@ def _options(args: argparse.Namespace, session):
         if not 0 <= args.expand_neuron < hidden[args.expand_layer - 1]:
             raise UserError(f"--expand-neuron must be in 0..{hidden[args.expand_layer - 1] - 1}")
         expand = (args.expand_layer, args.expand_neuron)
-    return FigureOptions(mu=args.mu, eigs=tuple(args.eigs) if args.eigs else None, expand=expand)
+    return FigureOptions(mu=args.mu, eigs=tuple(args.eigs) if args.eigs else None, expand=expand, flip=args.flip)
 
 
 def _out_dir(out: Path) -> None:

@@ -76,20 +76,6 @@ def symmetric_limits(values: np.ndarray) -> tuple[float, float]:
     return (-a, a) if a > 0 else (-1.0, 1.0)
 
 
-#: Percentile of |value| that ends a robust colour scale: a few outliers saturate instead of
-#: washing every other value out to the map's white middle.
-ROBUST_PERCENTILE = 98.0
-
-
-def robust_symmetric_limits(values: np.ndarray, percentile: float = ROBUST_PERCENTILE) -> tuple[float, float]:
-    """``(-a, a)`` with ``a`` the ``percentile``-th percentile of the finite ``|values|`` (1 when none is
-    positive), for a colour scale shared by many runs: 0 stays the map's middle."""
-    v = np.abs(np.asarray(values, dtype=float).ravel())
-    v = v[np.isfinite(v)]
-    a = float(np.percentile(v, percentile)) if v.size else 0.0
-    return (-a, a) if a > 0 else symmetric_limits(v)
-
-
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -170,7 +156,6 @@ __all__ = [
     "fmt",
     "legend_below",
     "plain_axes",
-    "robust_symmetric_limits",
     "symmetric_limits",
 ]
 

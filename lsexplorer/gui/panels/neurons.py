@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...figures.catalog import FigureOptions
 from ...figures.neurons import (
     axis_choices,
     channel_group,
@@ -285,6 +286,10 @@ class QtNeuronPanel(PanelBase):
         return str(data) if data is not None else f"({fmt(x)}, {fmt(y)})"
 
     # ---------------------------------------------------------------- export
+    def figure_options(self) -> FigureOptions:
+        """Whether sign-flipped neurons are drawn at (−w, −a), as on screen."""
+        return FigureOptions(flip=self.flip_check.isChecked() and self.flip_check.isEnabled())
+
     def figures(self) -> dict[str, QWidget]:
         return {"neurons": self.plot_widget}
 
