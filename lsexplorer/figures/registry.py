@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from . import training
+from . import channel, curvature_plane, paths, training
 from .catalog import FigureSpec
 
 #: Every figure, by its name, in the order of the app's panels.
 FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
     *training.FIGURES,
+    *channel.FIGURES,
+    *paths.FIGURES,
+    *curvature_plane.FIGURES,
 )}
 
 
