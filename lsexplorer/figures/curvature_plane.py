@@ -31,7 +31,7 @@ HALF_WIDTH = 0.5
 RESOLUTION = 61
 #: The largest ``points × N × P`` a figure's plane evaluates (grid points, samples, parameters): the
 #: panel's grid for the toy problem, a coarser one for large data sets and networks.
-PLANE_WORK = 1.6e9
+PLANE_WORK = 1.1e9
 #: The coarsest grid a figure's plane is drawn on.
 MIN_RESOLUTION = 21
 
@@ -62,16 +62,29 @@ def _residual_scale(session: Session) -> float:
     return math.sqrt(loss_scale(session.y))
 
 
-def _flat(loss: np.ndarray, session: Session) -> bool:
+def is_flat(loss: np.ndarray, session: Session) -> bool:
     """Whether ``loss`` is round-off: its root (the rms residual) varies by no more than round-off of
     outputs of the targets' size. (The loss itself squares that round-off, so no absolute scale fits it.)"""
     return is_roundoff(np.sqrt(np.maximum(loss, 0.0)), _residual_scale(session))
+
+
+def flat_note(where: str, loss: np.ndarray, session: Session) -> str:
+    """The note that says the loss ``where`` (``"on the plane"``) is round-off, in terms of its root."""
+    return roundoff_note(f"the rms residual √L {where}", np.sqrt(np.maximum(loss, 0.0)), _residual_scale(session))
 
 
 def zero_loss(session: Session) -> float:
     """The session's zero-loss tolerance: a loss below it counts as 0 (a global minimum's ~1e-32 is its
     round-off), and a log axis of the loss ends there instead of stretching over 20 decades of noise."""
     return Tolerances.from_dict(session.config.get("tolerances", {})).zero_loss_tol(loss_scale(session.y))
+
+
+def spans_decades(values: np.ndarray) -> bool:
+    """Whether the positive ``values`` span a decade or more: worth a log axis (or log colours). Less,
+    and a linear one shows them better (a log axis then labels its ticks 4.7×10⁻¹, 4.8×10⁻¹, …)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    return v.size > 0 and float(v.max()) >= 10 * float(v.min())
 
 
 def floored(loss: np.ndarray, floor: float) -> tuple[np.ndarray, str]:
@@ -87,7 +100,8 @@ def _eigenvalue_words(session: Session, run: int, eigvals: np.ndarray) -> tuple[
     words for both."""
     stored = np.asarray(session.runs.hessian_eigvals[run], dtype=np.float64)
     tol = Tolerances.from_dict(session.config.get("tolerances", {})).zero_eig_tol(stored[np.isfinite(stored)])
-    short = [f"λ{'₁₂'[k]} ≈ 0" if abs(lam) <= tol else f"λ{'₁₂'[k]} = {lam:.2e}" for k, lam in enumerate(eigvals)]
+    short = [f"λ{'₁₂'[k]} ≈ 0" if abs(lam) <= tol else f"λ{'₁₂'[k]} = {lam:.2e}".replace("-", "−")
+             for k, lam in enumerate(eigvals)]
     long = ", ".join(f"λ{'₁₂'[k]} = {lam:.3e}" for k, lam in enumerate(eigvals))
     if any(abs(lam) <= tol for lam in eigvals):
         long += f"; |λ| ≤ {tol:.1e} counts as 0"
@@ -106,7 +120,7 @@ def softest_lines(session: Session, run: int, options: FigureOptions | None = No
     for k, (line, color) in enumerate(((setup.line_u, "#0072B2"), (setup.line_v, "#D55E00"))):
         loss = np.asarray(line.loss, dtype=np.float64)
         label = f"e{'₁₂'[k]}, {words[k]}"
-        if _flat(loss, session):
+        if is_flat(loss, session):
             flat.append(label.split(",")[0])
         else:
             loss, said = floored(loss, zero_loss(session))
@@ -115,13 +129,14 @@ def softest_lines(session: Session, run: int, options: FigureOptions | None = No
     note = ""
     if flat:
         both = np.concatenate([setup.line_u.loss, setup.line_v.loss])
-        note = roundoff_note(f"the loss along {' and '.join(flat)}", both, float(np.max(np.abs(both))))
+        note = flat_note(f"along {' and '.join(flat)}", both, session)
     return Plot(
         name="curvature_plane_softest_lines",
         caption=(f"{_header(session, run)}: the loss along the eigenvectors e₁, e₂ of the two smallest Hessian "
                  f"eigenvalues ({eigenvalues}) through its point θ."
                  + raised),
-        axes=[Axes(layers=lines, xlabel="t (θ + t·e)", ylabel="loss", yscale="log" if lines else "linear",
+        axes=[Axes(layers=lines, xlabel="t (θ + t·e)", ylabel="loss",
+                   yscale="log" if spans_decades(np.concatenate([ly.y for ly in lines] or [[]])) else "linear",
                    xlim=(-HALF_WIDTH, HALF_WIDTH), note=note)],
         aspect=0.65)
 
@@ -144,12 +159,12 @@ def softest_plane(session: Session, run: int, options: FigureOptions | None = No
     caption = (f"{_header(session, run)}: the loss on the plane θ + u e₁ + v e₂ of the eigenvectors of the two "
                f"smallest Hessian eigenvalues ({_eigenvalue_words(session, run, setup.eigvals)[1]}), "
                f"on a {us.size} × {vs.size} grid")
-    if _flat(loss, session):
-        note = roundoff_note("the loss on the plane", loss, float(np.max(np.abs(loss))))
+    if is_flat(loss, session):
+        note = flat_note("on the plane", loss, session)
         return Plot(name="curvature_plane_softest_plane", caption=caption + ".", axes=[Axes(note=note, **axes)],
                     aspect=0.85)
     shown, raised = floored(loss, zero_loss(session))
-    layers: list = [Heatmap("loss", us, vs, shown, colorbar="loss", log=True)]
+    layers: list = [Heatmap("loss", us, vs, shown, colorbar="loss", log=spans_decades(shown))]
     trajectory = session.runs.trajectory
     if trajectory is not None:
         snaps = np.vstack([trajectory.theta[run].astype(np.float64), setup.theta])
@@ -171,5 +186,6 @@ FIGURES = (
                softest_plane),
 )
 
-__all__ = ["FIGURES", "HALF_WIDTH", "MIN_RESOLUTION", "PLANE_WORK", "RESOLUTION", "floored", "plane_resolution",
+__all__ = ["FIGURES", "HALF_WIDTH", "MIN_RESOLUTION", "PLANE_WORK", "RESOLUTION", "flat_note", "floored", "is_flat",
+           "plane_resolution", "spans_decades",
            "softest_lines", "softest_plane", "zero_loss"]

@@ -19,7 +19,6 @@ images, then the saddle search and tightening), more than drawing a figure shoul
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -30,7 +29,7 @@ from ..core.store.session import Session
 from .available import FigureUnavailable, is_roundoff, roundoff_note
 from .catalog import FigureOptions, FigureSpec
 from .channel import magnitude_layers
-from .curvature_plane import floored, zero_loss
+from .curvature_plane import flat_note, floored, is_flat, spans_decades, zero_loss
 from .plot import Axes, Heatmap, Line, Plot, Scatter
 
 #: Grid points per side of the loss shown under the projected band.
@@ -125,16 +124,15 @@ def loss_along_path(session: Session, run: int, options: FigureOptions | None = 
     r = stored_path(session, run)
     arc = r.arc / r.arc[-1] if r.arc[-1] > 0 else r.arc
     values, straight = np.asarray(r.values, dtype=np.float64), np.asarray(r.straight_values, dtype=np.float64)
-    rms = math.sqrt(loss_scale(session.y))
     caption = (f"Loss along the minimum-energy path ({r.method.upper()}, {len(r.images)} images) from {_ends(r)}, "
                f"by normalised arc length, and along the straight line between the same ends (by t): barrier "
                f"{r.barrier:.3e}, straight line {r.straight_barrier:.3e}.")
     axes = dict(xlabel="normalised arc length (straight line: t)", ylabel="loss", xlim=(0.0, 1.0))
-    if is_roundoff(np.sqrt(np.maximum(np.concatenate([values, straight]), 0.0)), rms):
-        note = roundoff_note("the loss along the path", np.concatenate([values, straight]),
-                             float(np.max(np.abs(values))))
+    if is_flat(np.concatenate([values, straight]), session):
+        note = flat_note("along the path and the straight line", np.concatenate([values, straight]), session)
         return Plot(name="paths_loss_along_path", caption=caption, axes=[Axes(note=note, **axes)], aspect=0.62)
-    floor = loss_floor(values)
+    log = spans_decades(np.concatenate([values, straight]))
+    floor = loss_floor(values) if log else -np.inf  # the floor only keeps a log axis readable
     layers: list = [Line("straight line", r.straight_t, np.maximum(straight, floor), color="#999999", style="--",
                          width=1.2),
                     Line(f"{r.method.upper()} band", arc, np.maximum(values, floor), color=_BAND, width=1.4,
@@ -147,7 +145,8 @@ def loss_along_path(session: Session, run: int, options: FigureOptions | None = 
     if min(values.min(), straight.min()) < floor:
         caption += f" Losses below {floor:.1e} are drawn at it."
     return Plot(name="paths_loss_along_path", caption=caption,
-                axes=[Axes(layers=layers, yscale="log", **axes)], aspect=0.62, legend_columns=3)
+                axes=[Axes(layers=layers, yscale="log" if log else "linear", **axes)],
+                aspect=0.62, legend_columns=2)
 
 
 def band_plane(session: Session, run: int, options: FigureOptions | None = None) -> Plot:
@@ -157,7 +156,7 @@ def band_plane(session: Session, run: int, options: FigureOptions | None = None)
     u, v, loss = plane_loss(session, r)
     shown, said = floored(loss.T, zero_loss(session))  # rows along v
     layers: list = [
-        Heatmap("loss", u, v, shown, colorbar="loss", log=True),
+        Heatmap("loss", u, v, shown, colorbar="loss", log=spans_decades(shown)),
         Line("straight line", [0.0, p.target[0]], [0.0, p.target[1]], color="#000000", style="--", width=0.9),
         Line(f"{r.method.upper()} band", p.coords[:, 0], p.coords[:, 1], color="#000000", width=1.2, marker="o",
              marker_size=2.5),
