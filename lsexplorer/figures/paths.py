@@ -161,7 +161,7 @@ def band_plane(session: Session, run: int, options: FigureOptions | None = None)
         Line(f"{r.method.upper()} band", p.coords[:, 0], p.coords[:, 1], color="#000000", width=1.2, marker="o",
              marker_size=2.5),
         Scatter(f"ends: run {r.run_from}, run {r.run_to}", [0.0, p.target[0]], [0.0, p.target[1]], color=_BAND,
-                marker="s", size=16),
+                marker="s", size=24),
     ]
     point = highest_point(r, session)
     if point is not None:
