@@ -12,8 +12,8 @@ stored path of a run to the global minimum picked as nearest, as the panel shows
 * ``paths_saddle_spectrum``: the exact Hessian spectrum at the path's highest point (the certified
   point's, the limit model's for a saddle at infinity, else the refined highest image's).
 
-A path is not computed here: at the panel's settings it takes from seconds to minutes (a band of 16
-images, then the saddle search and tightening), more than drawing a figure should.
+A path is not computed here: its band relaxation, saddle search and tightening are an optimisation of
+their own, with budgets and a Cancel button, far more than drawing a figure should start.
 :func:`plane_loss`, :func:`loss_floor` and :func:`highest_point` are also what the panel draws.
 """
 
