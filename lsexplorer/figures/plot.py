@@ -224,7 +224,9 @@ class Stairs:
 @dataclasses.dataclass(frozen=True)
 class Heatmap:
     """Values ``z[i, j]`` at ``(x[j], y[i])`` on a grid, with a labelled colour bar (CSV: one row per
-    cell, ``y`` outer, ``x`` inner). ``levels``: contour lines drawn over it, if any."""
+    cell, ``y`` outer, ``x`` inner). ``levels``: contour lines drawn over it, if any. ``limits``: the
+    values at the ends of the colour bar (e.g. symmetric about 0 for a diverging map); the data's
+    range when None."""
 
     series: str
     x: np.ndarray
@@ -234,6 +236,7 @@ class Heatmap:
     cmap: str = "viridis"
     levels: int = 0
     log: bool = False
+    limits: tuple[float, float] | None = None
 
     kind = "heatmap"
     legend = False
@@ -251,10 +254,15 @@ class Heatmap:
 
     def _kw(self) -> dict:
         kw: dict = {"cmap": self.cmap, "shading": "nearest", "rasterized": True}
+        if self.limits is not None and not self.log:  # a log map takes its limits in its norm
+            kw["vmin"], kw["vmax"] = (float(v) for v in self.limits)
         return kw
 
+    def _norm_args(self) -> str:
+        return "" if self.limits is None else ", ".join(repr(float(v)) for v in self.limits)
+
     def draw(self, ax, fig) -> Any:
-        norm = LogNorm() if self.log else None
+        norm = LogNorm(*(() if self.limits is None else self.limits)) if self.log else None
         mesh = ax.pcolormesh(self.x, self.y, self.z, norm=norm, **self._kw())
         if self.levels:
             ax.contour(self.x, self.y, self.z, levels=self.levels, colors="white", linewidths=0.4, alpha=0.6)
@@ -262,7 +270,7 @@ class Heatmap:
         return mesh
 
     def code(self, ax: str, index: int) -> list[str]:
-        norm = "norm=LogNorm(), " if self.log else ""
+        norm = f"norm=LogNorm({self._norm_args()}), " if self.log else ""
         lines = [f"x, y, z = data({index}, {self.kind!r}, {self.series!r})",
                  "nx = int(np.sum(y == y[0]))",
                  "x, y, z = x[:nx], y[::nx], z.reshape(-1, nx)",

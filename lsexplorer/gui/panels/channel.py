@@ -21,8 +21,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ...core.analyses import channels as channel_analysis
-from ...core.channels.flat_channel import AFFINE, ChannelResult, activation
-from ...core.channels.limit_model import AT_ZERO, realise, unit_output, unpack
+from ...core.channels.flat_channel import ChannelResult
+from ...core.channels.limit_model import unpack
+from ...figures.channel import approach, group_output, limit_unit, unit_is_affine, unit_plane
 from ..model import SessionModel
 from ..style import (
     KIND_COLORS,
@@ -165,7 +166,7 @@ class QtChannelPanel(AnalysisPanelBase):
         self.group_combo.blockSignals(True)
         self.group_combo.clear()
         for g, members in enumerate(result.groups()):
-            affine = bool((result.group_of[members] == AFFINE).all())
+            affine = unit_is_affine(result, g)
             names = "+".join(str(k) for k in members)
             self.group_combo.addItem(f"neurons {names}" + (" (w → 0: affine)" if affine else ""), g)
         self.group_combo.blockSignals(False)
@@ -191,67 +192,33 @@ class QtChannelPanel(AnalysisPanelBase):
         self.summary.setText("<br>".join(lines))
 
     def _draw_approach(self, row: int) -> None:
-        r, s = self.result, self.model.session
-        structure = r.limit_structure
-        m = structure.n_finite + 2 * structure.n_glu + 2 * int(structure.constant or structure.linear)
-        norms = np.array([np.linalg.norm(realise(structure, r.phi, amp)[m * structure.d:])
-                          for amp in r.approach_amplitude])
-        excess = r.approach_loss - r.loss_limit
-        ok = excess > 0
-        self.path_item.setData(norms[ok], excess[ok])
-        spec = s.spec
-        m_net, d = spec.hidden_widths[0], spec.d_in
-        traj_x, traj_y = np.zeros(0), np.zeros(0)
-        if s.runs.trajectory is not None:
-            snaps = s.runs.trajectory.theta[row].astype(np.float64)
-            traj_x = np.linalg.norm(snaps[:, m_net * d:m_net * d + m_net], axis=1)
-            traj_y = s.runs.trajectory.loss[row] - r.loss_limit
-        keep = (traj_y > 0) & (traj_x > 0)
-        self.trajectory_item.setData(traj_x[keep], traj_y[keep])
-        hist = r.history_loss - r.loss_limit
-        keep_h = hist > 0
-        self.history_item.setData(r.history_norm_a[keep_h], hist[keep_h])
+        self._approach = curves = approach(self.model.session, row, self.result)
+        for item, name in ((self.path_item, "path"), (self.trajectory_item, "trajectory"),
+                           (self.history_item, "history")):
+            x, y = curves[name]
+            keep = (y > 0) & (x > 0)
+            item.setData(x[keep], y[keep])
         self.approach_plot.setTitle("loss along the channel approaching L∞", size="9pt")
         self.approach_plot.enableAutoRange()
-        self._approach = {"path": (norms, excess), "trajectory": (traj_x, traj_y),
-                          "history": (r.history_norm_a, hist)}
 
     def _draw_unit(self, *args) -> None:
         r, s = self.result, self.model.session
         if r is None or s is None or self.group_combo.count() == 0:
             return
         g = max(self.group_combo.currentIndex(), 0)
-        members = r.groups()[g]
-        structure, x = r.limit_structure, s.x
-        p = unpack(structure, r.phi)
-        affine = bool((r.group_of[members] == AFFINE).all())
-        theta = s.runs.theta[self.model.current]
-        m, d = s.spec.hidden_widths[0], s.spec.d_in
-        w, a = theta[:m * d].reshape(m, d), theta[m * d:m * d + m]
-
-        def unit(points: np.ndarray) -> np.ndarray:
-            if affine:  # its diverging constant cancels against others; compare the linear part
-                return points @ p.l
-            return unit_output(structure.activation, p.u[g], float(p.c[g]), p.v[g], points)
-
-        # A sign-flipped member enters its unit as (-w, -a) plus the constant a (sigmoid), and an
-        # affine member as a sigma(0) + sigma'(0) a (w.x): take the constants out of the group's output.
-        if affine:
-            constant = AT_ZERO[structure.activation][0] * float(a[members].sum())
-        else:
-            flipped = members[r.sign[members] < 0]
-            constant = float(a[flipped].sum()) if structure.activation == "sigmoid" else 0.0
-        group_out = activation(structure.activation, x @ w[members].T) @ a[members] - constant
-        limit_at_data = unit(x)
+        p = unpack(r.limit_structure, r.phi)
+        affine = unit_is_affine(r, g)
+        d = s.spec.d_in
+        group_out = group_output(s, self.model.current, r, g)
+        limit_at_data = limit_unit(r, g, s.x)
         self.match_item.setData(limit_at_data, group_out)
         lo, hi = float(min(limit_at_data.min(), group_out.min())), float(max(limit_at_data.max(), group_out.max()))
         self.diag_item.setData([lo, hi], [lo, hi])
         self.match_plot.setTitle(f"max |difference| {fmt(np.abs(group_out - limit_at_data).max(), 2)}", size="9pt")
         self._scatter = {"limit": limit_at_data, "group": group_out}
         if d == 2:
-            (x0, y0), (x1, y1) = x.min(axis=0), x.max(axis=0)
-            gx, gy = np.meshgrid(np.linspace(x0, x1, 101), np.linspace(y0, y1, 101), indexing="ij")
-            values = unit(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+            (x0, y0), (x1, y1) = s.x.min(axis=0), s.x.max(axis=0)
+            values = unit_plane(s, r, g)[2]
             self.unit_image.setImage(values)
             self.unit_image.setRect(x0, y0, x1 - x0, y1 - y0)
             top = float(np.abs(values).max()) or 1.0

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from ...core.landscape.curvature_plane import CurvaturePlane, curvature_plane
 from ...core.landscape.slices import PlaneRow, project
 from ...core.population.relu_gaussian_session import session_landscape
+from ...figures.curvature_plane import HALF_WIDTH, RESOLUTION
 from ..model import SessionModel
 from ..style import (
     SELECTION_COLOR,
@@ -75,7 +76,7 @@ class QtCurvaturePlanePanel(PanelBase):
         self.half_width = QDoubleSpinBox()
         self.half_width.setRange(1e-4, 100.0)
         self.half_width.setDecimals(4)
-        self.half_width.setValue(0.5)
+        self.half_width.setValue(HALF_WIDTH)
         self.half_width.setToolTip("The plane spans ±this along each direction (parameter units)")
         self.half_width.editingFinished.connect(self._on_half_width_edited)
         row.addWidget(self.half_width)
@@ -83,7 +84,7 @@ class QtCurvaturePlanePanel(PanelBase):
         self.resolution = QSpinBox()
         self.resolution.setRange(11, 401)
         self.resolution.setSingleStep(10)
-        self.resolution.setValue(61)
+        self.resolution.setValue(RESOLUTION)
         self.resolution.valueChanged.connect(lambda _: self._start())
         row.addWidget(self.resolution)
         layout.addLayout(row)

@@ -36,19 +36,16 @@ from PySide6.QtWidgets import (
 
 from ...core.analyses import paths as stored_paths
 from ...core.base.classify import Tolerances
-from ...core.landscape.slices import batched_loss
 from ...core.paths.minimum_energy import PathConfig, PathResult, minimum_energy_path, nearest_global_minimum
 from ...core.paths.neb import NEBConfig
 from ...core.paths.path_points import saddle_session
 from ...core.paths.path_saddle import outcome_label
 from ...core.paths.saddle_search import SaddleConfig
+from ...figures.paths import highest_index, highest_point, loss_floor, plane_loss
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker, autodiff_locked
 from .base import PanelBase, Table
-
-#: Grid points per side of the loss shown under the projected band.
-PLANE_GRID = 61
 
 
 def compute_path(session, row: int, target, config: PathConfig):
@@ -64,19 +61,6 @@ def compute_path(session, row: int, target, config: PathConfig):
                                             session.runs.theta[target], config, tolerances, run_from=row,
                                             run_to=target, to_global=to_global)
     return (result, *plane_loss(session, result))
-
-
-def plane_loss(session, result: PathResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The loss ``(U, V)`` on a grid ``u (U,)``, ``v (V,)`` of the path's plane, framing band, target and saddle."""
-    plane = result.plane
-    pts = np.concatenate([plane.coords, plane.saddle[None], plane.target[None]])
-    lo, hi = pts.min(0), pts.max(0)
-    pad = 0.25 * np.maximum(hi - lo, 1e-3)
-    u = np.linspace(lo[0] - pad[0], hi[0] + pad[0], PLANE_GRID)
-    v = np.linspace(lo[1] - pad[1], hi[1] + pad[1], PLANE_GRID)
-    grid = plane.origin + u[:, None, None] * plane.basis[0] + v[None, :, None] * plane.basis[1]
-    loss = batched_loss(session.spec, grid.reshape(-1, grid.shape[-1]), session.x, session.y).reshape(len(u), len(v))
-    return u, v, loss
 
 
 class QtPathsPanel(PanelBase):
@@ -226,30 +210,24 @@ class QtPathsPanel(PanelBase):
     def _show(self, r: PathResult) -> None:
         self.widget.setVisible(True)
         arc = r.arc / r.arc[-1] if r.arc[-1] > 0 else r.arc
-        # an end at zero loss (a global minimum) would stretch the log axis to 1e-32: floor two decades
-        # below the lowest non-zero end, which keeps the barrier region readable
-        top_value = float(np.max(r.values))
-        ends = [v for v in r.values[[0, -1]] if v > 1e-12 * top_value] or [top_value]
-        floor = 1e-2 * min(ends)
-        clip = lambda v: np.maximum(v, floor)
+        floor = loss_floor(r.values)
+
+        def clip(v):
+            return np.maximum(v, floor)
+
         self.straight_item.setData(r.straight_t, clip(r.straight_values))
         self.band_item.setData(arc, clip(r.values))
-        top = r.climbing if r.climbing > 0 else int(np.argmax(r.values[1:-1])) + 1
         o = r.outcome if r.outcome is not None and r.outcome.certified else None
-        if r.saddle is not None:
-            self.saddle_item.setData([arc[top]], clip(np.array([r.saddle.loss if o is None else o.loss])))
-            lam = r.saddle.eigvals if o is None else o.eigvals
-            cut = r.saddle.zero_eig_tol if o is None else Tolerances.from_dict(
-                self.model.session.config.get("tolerances", {}) if self.model.session is not None else {}
-            ).zero_eig_tol(lam)
+        point = highest_point(r, self.model.session)
+        if point is not None:
+            self.saddle_item.setData([arc[highest_index(r)]], clip(np.array([point.loss])))
+            lam, cut = point.eigvals, point.zero_tol
             y = np.sign(lam) * np.log10(1 + np.abs(lam) / 1e-12)
             colors = [pg.mkBrush(SELECTION_COLOR if v < -cut else "#888888" if abs(v) <= cut else "#0072B2")
                       for v in lam]
             self.spectrum_item.setData(np.arange(len(lam)), y, brush=colors)
-            where = ("refined saddle" if o is None else "channel limit" if o.outcome == "channel"
-                     else "certified saddle")
-            n_neg, n_zero = (r.saddle.n_negative, r.saddle.n_zero) if o is None else (o.index, o.n_zero)
-            self.spectrum_plot.setTitle(f"Hessian at the {where}: {n_neg} negative, {n_zero} zero", size="9pt")
+            self.spectrum_plot.setTitle(f"Hessian at the {point.where}: {point.n_negative} negative, "
+                                        f"{point.n_zero} zero", size="9pt")
         else:
             self.saddle_item.setData([], [])
             self.spectrum_item.setData([], [])
