@@ -291,7 +291,8 @@ class Axes:
     (why nothing is drawn, e.g. values that are round-off), in place of or beside the layers.
 
     ``xscale``/``yscale``: ``"linear"``, ``"log"`` or ``"symlog"`` (with ``linthresh`` for y).
-    ``equal``: one unit is as long on x as on y (weight space).
+    ``equal``: one unit is as long on x as on y (weight space). ``integer_x``: x ticks at whole numbers
+    only (an index axis).
     """
 
     layers: tuple[Layer, ...] = ()
@@ -305,6 +306,7 @@ class Axes:
     equal: bool = False
     title: str = ""
     note: str = ""
+    integer_x: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from . import training
+from . import escape, saddle_line, slices, training
 from .catalog import FigureSpec
 
 #: Every figure, by its name, in the order of the app's panels.
 FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
     *training.FIGURES,
+    *saddle_line.FIGURES,
+    *slices.FIGURES,
+    *escape.FIGURES,
 )}
 
 
