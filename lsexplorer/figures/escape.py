@@ -37,6 +37,25 @@ def lambda_linthresh(lambda_min: np.ndarray, lambda_min0: float) -> float:
     return float(10.0 ** np.ceil(np.log10(ref)))
 
 
+def symlog_limits(values: np.ndarray, linthresh: float, margin: float = 0.05) -> tuple[float, float] | None:
+    """Limits of a symmetric log axis around ``values`` (0 included) with ``margin`` of its height on either
+    side, measured on the axis as drawn (matplotlib's own margins depend on what else the axes hold)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None
+
+    def forward(x: float) -> float:
+        return float(np.sign(x) * np.log10(1.0 + abs(x) / linthresh))
+
+    def back(t: float) -> float:
+        return float(np.sign(t) * linthresh * (10.0 ** abs(t) - 1.0))
+
+    lo, hi = forward(min(float(v.min()), 0.0)), forward(max(float(v.max()), 0.0))
+    pad = margin * (hi - lo)
+    return back(lo - pad), back(hi + pad)
+
+
 def gradient_floor(loss: np.ndarray, grad: np.ndarray) -> float:
     """The lower end of the loss and ‖∇L‖ axis: a decade below the smallest loss and below ‖∇L‖ next to
     ε = 0, so that ‖∇L‖'s dip to round-off at the critical point itself runs off the axis instead of
@@ -81,9 +100,10 @@ def escape_scan(session: Session, run: int, options: FigureOptions) -> Plot:
     xlim = (float(eps.min()), float(eps.max()))
     finite = np.concatenate([loss[np.isfinite(loss)], grad[np.isfinite(grad)]])
     ylim = (gradient_floor(loss, grad), float(finite.max()) * 3.0) if finite.size else None
+    linthresh = lambda_linthresh(lam, scan.lambda_min0)
     axes = [Axes(layers=left, xlabel="ε", ylabel="loss, ‖∇L‖", yscale="log", xlim=xlim, ylim=ylim),
-            Axes(layers=right, xlabel="ε", ylabel="λₘᵢₙ", yscale="symlog",
-                 linthresh=lambda_linthresh(lam, scan.lambda_min0), xlim=xlim,
+            Axes(layers=right, xlabel="ε", ylabel="λₘᵢₙ", yscale="symlog", linthresh=linthresh, xlim=xlim,
+                 ylim=symlog_limits(lam, linthresh),
                  note="" if lam.size else "λₘᵢₙ was not computed in this scan")]
     return Plot(
         name="escape_escape",
@@ -96,4 +116,4 @@ def escape_scan(session: Session, run: int, options: FigureOptions) -> Plot:
 FIGURES = (FigureSpec("escape_escape", "escape", "escape scan along the smallest eigenvector", escape_scan,
                       needs=("escape",)),)
 
-__all__ = ["FIGURES", "escape_scan", "lambda_linthresh"]
+__all__ = ["FIGURES", "escape_scan", "gradient_floor", "lambda_linthresh", "symlog_limits"]

@@ -9,7 +9,8 @@ source does, never stored). Four figures, as the Saddle line panel shows them:
 - the chosen eigenvalues (``FigureOptions.eigs``) against μ;
 - the exact spectrum at one μ (``FigureOptions.mu``) with measured and Theorem 3's predicted inertia;
 - the eigenvalues of Theorem 3's matrix Y;
-- the loss along θ(μ) minus L(θ*), which on a line of critical points is round-off and then said so.
+- the loss along θ(μ) minus L(θ*): duplicating a neuron keeps the network's function, so this is round-off,
+  which the figure says instead of drawing it (it is drawn only where it is not).
 
 The pure pieces the panel shares live here: :class:`SaddleLine`, :func:`closest_line`,
 :func:`expanded_line`, :func:`drawn_indices` and :data:`EIGENVALUE_COLORS`.
@@ -47,6 +48,9 @@ DEFAULT_EIGS = (1, 6)
 #: Most eigenvalue curves named one by one in the legend (one row at one column); more are coloured by
 #: their index with a colour bar, which takes no height.
 LEGEND_MAX = 6
+#: Curves whose largest |λ| is more than this many times their typical (lower-quartile) nonzero |λ| are
+#: drawn on a symmetric log axis, which keeps the small eigenvalues that cross zero apart.
+SYMLOG_FROM = 100.0
 #: μ grid of an "expand a neuron" sweep; None: ``core.saddles.inertia.default_mu_grid()``, as the panel.
 EXPAND_MUS: np.ndarray | None = None
 #: Why a population (relu-gaussian) session has no saddle lines (the panel's words).
@@ -93,6 +97,15 @@ def drawn_indices(first: int, count: int, n: int) -> np.ndarray:
 def tolerances_of(session: Session) -> Tolerances:
     """The zero tolerances the session was refined and classified with."""
     return Tolerances.from_dict(session.config.get("tolerances", {}))
+
+
+def loss_scale(session: Session, loss: float) -> float:
+    """The size whose round-off a computed loss near ``loss`` carries: residuals of the size of the targets
+    ``y`` are exact to ``eps·|y|``, so ``L = mean(r²)`` is exact to about ``eps·sqrt(L·mean(y²))`` (and
+    never better than ``eps·L``). A loss of 1e-32 varying by 1e-32 is then round-off, as it should be."""
+    loss = abs(float(loss)) if np.isfinite(loss) else 0.0
+    y2 = float(np.mean(np.square(np.asarray(session.y, dtype=np.float64)))) if np.size(session.y) else 0.0
+    return max(loss, float(np.sqrt(loss * y2)))
 
 
 def _check_run(session: Session, run: int) -> int:
@@ -189,7 +202,8 @@ def _source(session: Session, run: int, options: FigureOptions, sweep: bool) -> 
         sw = mu_sweep.read(session, run)
         if sw is None and kind != Kind.LOCAL_MIN:
             raise FigureUnavailable(f"run {run} is a {kind_label(kind)}: μ sweeps are stored for local minima only; "
-                                    "give expand=(layer, neuron) to draw the line of one of its neurons")
+                                    "draw the line of one of its neurons with expand=(layer, neuron) "
+                                    "(export --expand-layer L --expand-neuron J)")
         if sw is None:
             raise missing("μ-sweep analysis", "mu_sweep", run)
     return _Source(closest_line(saddle), sw, _closest_what(run, kind, saddle))
@@ -198,6 +212,20 @@ def _source(session: Session, run: int, options: FigureOptions, sweep: bool) -> 
 def signed(value: float, spec: str = ".4g") -> str:
     """``value`` formatted with a typographic minus, as matplotlib writes its tick labels."""
     return format(value, spec).replace("-", "−")
+
+
+def eigenvalue_axis(values: np.ndarray, zero_tol: np.ndarray) -> tuple[str, float]:
+    """``(scale, linthresh)`` of an axis of eigenvalues ``values (K, n)`` (zero below ``zero_tol (K,)``):
+    linear, or symmetric log with the linear part up to the decade of their lower-quartile nonzero |λ|
+    when they span more than :data:`SYMLOG_FROM`-fold."""
+    size = np.abs(np.asarray(values, dtype=float))
+    nonzero = size[(size > np.asarray(zero_tol, dtype=float).reshape(-1, 1)) & np.isfinite(size)]
+    if nonzero.size == 0:
+        return "linear", 1.0
+    typical = float(np.quantile(nonzero, 0.25))
+    if float(nonzero.max()) <= SYMLOG_FROM * typical:
+        return "linear", 1.0
+    return "symlog", float(10.0 ** np.floor(np.log10(typical)))
 
 
 def _subscript(i: int) -> str:
@@ -229,13 +257,15 @@ def eigenvalues_vs_mu(session: Session, run: int, options: FigureOptions) -> Plo
                               marker="o", size=1.5, values=np.repeat(drawn + 1.0, sw.mus.size),
                               colorbar="index i of λᵢ", legend=False))
         columns = 1
+    scale, linthresh = eigenvalue_axis(sw.eigvals[:, drawn], sw.zero_tol)
     which = f"λ{_subscript(drawn[0] + 1)}–λ{_subscript(drawn[-1] + 1)}" if drawn.size > 1 else \
         f"λ{_subscript(drawn[0] + 1)}"
     return Plot(
         name="saddle_line_eigenvalues_vs_mu",
         caption=f"Hessian eigenvalues {which} (ascending) along θ(μ), {src.what}; exact spectra at "
-                f"{sw.mus.size} values of μ.",
-        axes=[Axes(layers=layers, xlabel="μ", ylabel="Hessian eigenvalue λᵢ",
+                f"{sw.mus.size} values of μ"
+                + (f"; symmetric log axis, linear within ±{linthresh:.0e}." if scale == "symlog" else "."),
+        axes=[Axes(layers=layers, xlabel="μ", ylabel="Hessian eigenvalue λᵢ", yscale=scale, linthresh=linthresh,
                    xlim=(float(sw.mus.min()), float(sw.mus.max())))],
         aspect=0.7, legend_columns=max(columns, 1))
 
@@ -246,7 +276,7 @@ def _category(name: str, idx: np.ndarray, values: np.ndarray, mask: np.ndarray, 
     if measured == 0 and predicted == 0:
         return None
     keep = mask & (values != 0)  # an exact zero has no place on a log axis; it is still counted
-    return Scatter(f"{name}: {measured} (Theorem 3: {predicted})", idx[keep], np.abs(values[keep]), color=color,
+    return Scatter(f"{name}: {measured} (Thm 3: {predicted})", idx[keep], np.abs(values[keep]), color=color,
                    marker=marker, size=size, filled=filled)
 
 
@@ -317,14 +347,15 @@ def y_eigenvalues(session: Session, run: int, options: FigureOptions) -> Plot:
 
 
 def loss_along_mu(session: Session, run: int, options: FigureOptions) -> Plot:
-    """L(θ(μ)) − L(θ*) along the line: round-off on a line of critical points, which the figure then says."""
+    """L(θ(μ)) − L(θ*) along the line: round-off (the duplicated net computes the same function), said so."""
     src = _source(session, run, options, sweep=True)
     sw = src.sweep
     diff = sw.loss - src.line.base_loss
     note = ""
     layers: list = []
-    if is_roundoff(diff, src.line.base_loss):
-        note = roundoff_note("L(θ(μ)) − L(θ*)", diff, src.line.base_loss)
+    scale = loss_scale(session, src.line.base_loss)
+    if is_roundoff(diff, scale):
+        note = roundoff_note("L(θ(μ)) − L(θ*)", diff, scale)
     else:
         layers = [Reference("0", 0.0, color="0.6", style="--", width=0.6, legend=False),
                   Line("L(θ(μ)) − L(θ*)", sw.mus, diff, color="#333333", marker="o", marker_size=2.0, legend=False)]
@@ -348,5 +379,5 @@ FIGURES = (
 )
 
 __all__ = ["DEFAULT_EIGS", "EIGENVALUE_COLORS", "FIGURES", "SaddleLine", "closest_line", "drawn_indices",
-           "eigenvalues_vs_mu", "expand_sweep", "expanded_line", "loss_along_mu", "run_closest_saddle",
-           "signed", "spectrum_at_mu", "tolerances_of", "y_eigenvalues"]
+           "eigenvalue_axis", "eigenvalues_vs_mu", "expand_sweep", "expanded_line", "loss_along_mu", "loss_scale",
+           "run_closest_saddle", "signed", "spectrum_at_mu", "tolerances_of", "y_eigenvalues"]
