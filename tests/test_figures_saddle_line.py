@@ -7,12 +7,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-from figure_checks import check_figure
+from figure_checks import check_figure, check_layout
 from numpy_reference import loss_grad_hessian
 
 from lsexplorer.core.analyses import closest_saddle, mu_sweep
 from lsexplorer.core.base.errors import InputError
-from lsexplorer.figures import FigureOptions, FigureUnavailable, plot
+from lsexplorer.figures import FigureOptions, FigureUnavailable, PaperStyle, draw, plot
 from lsexplorer.figures import saddle_line as figure
 from lsexplorer.figures.plot import Line, Reference, Scatter
 
@@ -51,6 +51,7 @@ def test_eigenvalues_vs_mu_draws_the_six_smallest_of_the_stored_sweep(sample_ses
     assert [(r.axis, r.value) for r in refs] == [("y", 0.0)]
     assert p.axes[0].yscale == "linear" and p.legend_columns == 6
     check_figure(p, tmp_path)
+    check_figure(p, tmp_path / "two", PaperStyle.for_columns(2, font_pt=9))
 
 
 def test_many_eigenvalues_are_coloured_by_index_on_a_symmetric_log_axis(sample_session, tmp_path):
@@ -70,6 +71,10 @@ def test_eigs_chooses_which_eigenvalues(sample_session):
     sw = mu_sweep.read(sample_session, RUN)
     assert [line.series for line in lines(p)] == ["λ₃", "λ₄"]
     np.testing.assert_array_equal(lines(p)[1].y, sw.eigvals[:, 3])
+    # six two-digit names still fit one row of the legend at one column
+    wide = plot("saddle_line_eigenvalues_vs_mu", sample_session, RUN, FigureOptions(eigs=(10, 6)))
+    assert [line.series for line in lines(wide)][-1] == "λ₁₅"
+    check_layout(draw(wide), PaperStyle())
     with pytest.raises(InputError, match="1-based"):
         plot("saddle_line_eigenvalues_vs_mu", sample_session, RUN, FigureOptions(eigs=(0, 2)))
 

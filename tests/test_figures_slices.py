@@ -108,6 +108,16 @@ def test_a_minimum_at_infinity_is_shown_in_the_window_around_it(sample_session, 
     check_figure(p, tmp_path)
 
 
+def test_a_minimum_at_infinity_with_a_near_saddle_is_windowed_too(sample_session, small_planes):
+    run = 10  # μ* ≈ 1, but the channel's huge outgoing weights stretch the line: u would span ~1200
+    assert sample_session.runs.kind[run] == "channel"
+    p = plot("slices_plane", sample_session, run)
+    heat, minimum = layer(p, Heatmap), layer(p, Scatter, "run 10 (minimum at infinity)")
+    assert heat.y[-1] == pytest.approx(1.6 * minimum.y[0]) and heat.x[-1] == pytest.approx(1.5 * heat.y[-1])
+    assert "the run is a minimum at infinity, so the line is long" in p.caption
+    assert "not a line of critical points" in p.caption  # its narrower point did not converge
+
+
 def test_plane_of_the_deep_sample(deep_sample_session, tmp_path, small_planes):
     p = plot("slices_plane", deep_sample_session, 0)
     heat = layer(p, Heatmap)

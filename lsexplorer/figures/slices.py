@@ -8,7 +8,8 @@ projected onto the plane by least squares. The plane's grid is the panel's (:dat
 a side, fewer than the panel's 61 so that a figure builds in seconds), except where the closest saddle
 lies far out on its line (a minimum at infinity, μ* in the thousands): there the panel's range, which
 reaches back to μ = 0 and 1, makes the saddle and the point one pixel, and the figure shows the
-window around them instead, saying so.
+window around them instead, saying so; so it does for a point at the end of a channel to infinity, whose huge
+outgoing weights stretch the line as much.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.base.kinds import kind_label
+from ..core.base.kinds import Kind, kind_label
 from ..core.store.session import Session
 from .available import ROUNDOFF, is_roundoff, roundoff_note
 from .catalog import FigureOptions, FigureSpec
@@ -37,6 +38,8 @@ PLANE_BUDGET = 1.2e9
 #: How far beyond [0, 1] μ* may lie for the panel's plane (which spans the narrower point's μ = 0 and 1
 #: and μ*) to still show the saddle and the point; farther, the figure shows the window around them.
 FAR_MU = 4.0
+#: Kinds at the end of a channel to infinity: their closest saddle's plane is shown as a window.
+AT_INFINITY = (Kind.CHANNEL, Kind.CHANNEL_SADDLE)
 #: The window's half-height in units of the point's distance to the line (the panel's 1.6), and its
 #: half-width in units of its half-height.
 WINDOW_REACH = 1.6
@@ -107,21 +110,24 @@ def saddle_to_minimum(session: Session, run: int, options: FigureOptions) -> Plo
         aspect=0.62, legend_columns=2)
 
 
-def plane_grid(saddle: ClosestSaddle, setup: SaddleSlices) -> tuple[np.ndarray, np.ndarray, str]:
+def plane_grid(saddle: ClosestSaddle, setup: SaddleSlices, kind: str) -> tuple[np.ndarray, np.ndarray, str]:
     """``us, vs`` of the plane drawn and a sentence when it is not the panel's: the window around the
-    saddle and the point when μ* lies more than :data:`FAR_MU` beyond [0, 1]."""
-    if -FAR_MU <= saddle.mu <= 1.0 + FAR_MU:
-        return setup.us, setup.vs, ""
+    saddle and the point for a point at infinity's end (``kind``: its weights are huge, and so is the line's
+    stretch between μ = 0 and 1) or when μ* lies more than :data:`FAR_MU` beyond [0, 1]; the panel's
+    range there makes the two one pixel."""
     plane = setup.plane
     reach = WINDOW_REACH * abs(float(plane.minimum[1]))
-    if reach == 0.0:
+    far = not -FAR_MU <= saddle.mu <= 1.0 + FAR_MU
+    if not (far or kind in AT_INFINITY) or reach == 0.0:
         return setup.us, setup.vs, ""
     us = np.linspace(-WINDOW_WIDTH * reach, WINDOW_WIDTH * reach, setup.us.size)
     vs = np.linspace(-reach, reach, setup.vs.size)
     dmu = WINDOW_WIDTH * reach / plane.line_speed
-    why = (f"μ* = {signed(saddle.mu, '.0f')} lies far out on the saddle line, so the plane is drawn around the "
-           f"saddle and the run's point (μ* ± {dmu:.2g}); the narrower point's μ = 0 and 1 are "
-           f"{abs(saddle.mu) * plane.line_speed:.3g} away along u.")
+    where = (f"μ* = {signed(saddle.mu, '.0f')} lies far out on the saddle line" if far else
+             f"the run is a {kind_label(kind)}, so the line is long (‖θ'(μ)‖ = {plane.line_speed:.3g})")
+    why = (f"{where}: the plane is drawn around the saddle and the run's point (μ* ± {dmu:.2g}), not from the "
+           f"narrower point's μ = 0 and 1, which are {max(abs(saddle.mu), abs(saddle.mu - 1)) * plane.line_speed:.3g} "
+           "away along u.")
     return us, vs, why
 
 
@@ -150,7 +156,7 @@ def plane(session: Session, run: int, options: FigureOptions) -> Plot:
 
     saddle, setup, landscape = _setup(session, run)
     pl = setup.plane
-    us, vs, window = plane_grid(saddle, setup)
+    us, vs, window = plane_grid(saddle, setup, str(session.runs.kind[run]))
     values = drive(plane_slice(None, pl.origin, pl.basis[0], pl.basis[1], None, None, us, vs,
                                landscape=landscape)).loss
     point = _point_label(session, run)
