@@ -143,13 +143,17 @@ def test_y_eigenvalues_are_the_stored_ones(sample_session, tmp_path):
     check_figure(p, tmp_path)
 
 
-def test_y_of_a_duplicated_neuron_of_a_global_minimum_is_round_off(sample_session, tmp_path):
+def test_y_of_a_duplicated_neuron_of_a_global_minimum_is_round_off(sample_session, tmp_path, monkeypatch):
     run = 0  # a zero-loss global minimum: its residuals, and with them Y, vanish
     assert sample_session.runs.kind[run] == "global_min"
     p = plot("saddle_line_y_eigenvalues", sample_session, run, FigureOptions(expand=(1, 0)))
     assert "round-off" in p.axes[0].note
     assert not any(isinstance(layer, Scatter) for layer in p.axes[0].layers)
     check_figure(p, tmp_path)
+    # a loss of 1e-32 that varies by 1e-32 is round-off too (of residuals of the targets' size)
+    monkeypatch.setattr(figure, "EXPAND_MUS", np.array([-0.5, 0.5, 1.5]))
+    loss = plot("saddle_line_loss_along_mu", sample_session, run, FigureOptions(expand=(1, 0)))
+    assert sample_session.runs.loss[run] < 1e-30 and "round-off" in loss.axes[0].note
 
 
 def test_loss_along_a_line_of_critical_points_is_round_off_and_said_so(sample_session, tmp_path):

@@ -108,6 +108,16 @@ def loss_scale(session: Session, loss: float) -> float:
     return max(loss, float(np.sqrt(loss * y2)))
 
 
+def loss_roundoff_note(what: str, values: np.ndarray, session: Session, loss: float) -> str:
+    """The round-off note of loss values near ``loss`` (:func:`loss_scale`), "" when they are more than
+    round-off; it names the loss as their size where that alone explains them, as it reads plainest."""
+    scale = loss_scale(session, loss)
+    if not is_roundoff(values, scale):
+        return ""
+    size = float(loss) if np.isfinite(loss) and is_roundoff(values, float(loss)) else scale
+    return roundoff_note(what, values, size)
+
+
 def _check_run(session: Session, run: int) -> int:
     n = session.runs.n_runs
     if not 0 <= int(run) < n:
@@ -353,10 +363,8 @@ def loss_along_mu(session: Session, run: int, options: FigureOptions) -> Plot:
     diff = sw.loss - src.line.base_loss
     note = ""
     layers: list = []
-    scale = loss_scale(session, src.line.base_loss)
-    if is_roundoff(diff, scale):
-        note = roundoff_note("L(θ(μ)) − L(θ*)", diff, scale)
-    else:
+    note = loss_roundoff_note("L(θ(μ)) − L(θ*)", diff, session, src.line.base_loss)
+    if not note:
         layers = [Reference("0", 0.0, color="0.6", style="--", width=0.6, legend=False),
                   Line("L(θ(μ)) − L(θ*)", sw.mus, diff, color="#333333", marker="o", marker_size=2.0, legend=False)]
     return Plot(
@@ -379,5 +387,6 @@ FIGURES = (
 )
 
 __all__ = ["DEFAULT_EIGS", "EIGENVALUE_COLORS", "FIGURES", "SaddleLine", "closest_line", "drawn_indices",
-           "eigenvalue_axis", "eigenvalues_vs_mu", "expand_sweep", "expanded_line", "loss_along_mu", "loss_scale",
-           "run_closest_saddle", "signed", "spectrum_at_mu", "tolerances_of", "y_eigenvalues"]
+           "eigenvalue_axis", "eigenvalues_vs_mu", "expand_sweep", "expanded_line", "loss_along_mu",
+           "loss_roundoff_note", "loss_scale", "run_closest_saddle", "signed", "spectrum_at_mu", "tolerances_of",
+           "y_eigenvalues"]

@@ -20,10 +20,10 @@ import numpy as np
 
 from ..core.base.kinds import Kind, kind_label
 from ..core.store.session import Session
-from .available import ROUNDOFF, is_roundoff, roundoff_note
+from .available import ROUNDOFF
 from .catalog import FigureOptions, FigureSpec
 from .plot import Axes, Heatmap, Line, Plot, Scatter
-from .saddle_line import loss_scale, run_closest_saddle, signed
+from .saddle_line import loss_roundoff_note, run_closest_saddle, signed
 
 if TYPE_CHECKING:
     from ..core.saddles.closest_saddle import ClosestSaddle
@@ -87,8 +87,8 @@ def saddle_to_minimum(session: Session, run: int, options: FigureOptions) -> Plo
     line = setup.line
     ts, loss = line.ts, line.loss
     run_loss = float(session.runs.loss[run])
-    scale = loss_scale(session, run_loss if np.isfinite(run_loss) else float(np.nanmax(np.abs(loss))))
-    note = roundoff_note("The loss along the segment", loss, scale) if is_roundoff(loss, scale) else ""
+    reference = run_loss if np.isfinite(run_loss) else float(np.nanmax(np.abs(loss)))
+    note = loss_roundoff_note("The loss along the segment", loss, session, reference)
     point = _point_label(session, run)
     layers: list = []
     yscale = "linear"
@@ -161,8 +161,8 @@ def plane(session: Session, run: int, options: FigureOptions) -> Plot:
                                landscape=landscape)).loss
     point = _point_label(session, run)
     run_loss = float(session.runs.loss[run])
-    scale = loss_scale(session, run_loss if np.isfinite(run_loss) else float(np.nanmax(np.abs(values))))
-    note = roundoff_note("The loss on the plane", values, scale) if is_roundoff(values, scale) else ""
+    reference = run_loss if np.isfinite(run_loss) else float(np.nanmax(np.abs(values)))
+    note = loss_roundoff_note("The loss on the plane", values, session, reference)
     layers: list = [] if note else [plane_heatmap(us, vs, values, run_loss, f"run {run}")]
     layers.append(Line("saddle line", [us[0], us[-1]], [0.0, 0.0], color=SADDLE_COLOR, style="--", width=1.2))
     notes = [window] if window else []
