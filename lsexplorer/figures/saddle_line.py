@@ -192,8 +192,8 @@ def _closest_what(run: int, kind: str, saddle: ClosestSaddle) -> str:
 
 
 def _expand_what(run: int, kind: str, layer: int, neuron: int) -> str:
-    note = "" if kind in (Kind.LOCAL_MIN, Kind.GLOBAL_MIN) else "; the point is no minimum, so θ(μ) need not be a " \
-                                                               "line of critical points"
+    note = "" if kind in (Kind.LOCAL_MIN, Kind.GLOBAL_MIN) else \
+        "; the point is not a minimum, so θ(μ) need not be a line of critical points"
     return f"run {run} ({kind_label(kind)}) with neuron {neuron} of hidden layer {layer} duplicated at share μ{note}"
 
 
@@ -244,11 +244,11 @@ def _subscript(i: int) -> str:
 
 def eigenvalues_vs_mu(session: Session, run: int, options: FigureOptions) -> Plot:
     """The chosen Hessian eigenvalues (default: the 6 smallest) against μ along the saddle line."""
-    src = _source(session, run, options, sweep=True)
-    sw = src.sweep
     first, count = options.eigs or DEFAULT_EIGS
     if first < 1 or count < 1:
         raise InputError(f"eigs = (first, count) are 1-based and positive, not {(first, count)}")
+    src = _source(session, run, options, sweep=True)
+    sw = src.sweep
     drawn = drawn_indices(first, count, sw.eigvals.shape[1])
     layers: list = [Reference("λ = 0", 0.0, color="0.6", style="--", width=0.6, legend=False)]
     if drawn.size <= LEGEND_MAX:
