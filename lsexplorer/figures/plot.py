@@ -330,7 +330,7 @@ class Axes:
 
     ``xscale``/``yscale``: ``"linear"``, ``"log"`` or ``"symlog"`` (with ``linthresh`` for y).
     ``equal``: one unit is as long on x as on y (weight space). ``xticks``: the x ticks, when only some
-    values mean something (widths).
+    values mean something (widths). ``integer_x``: x ticks at whole numbers only (an index axis).
     """
 
     layers: tuple[Layer, ...] = ()
@@ -345,6 +345,7 @@ class Axes:
     title: str = ""
     note: str = ""
     xticks: tuple[float, ...] | None = None
+    integer_x: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import channel, counting, curvature_plane, neurons, paths, statistics, training
+from . import channel, counting, curvature_plane, escape, neurons, paths, saddle_line, slices, statistics, training
 from .catalog import FigureSpec
 
 #: Every figure, by its name, in the order of the app's panels.
@@ -11,6 +11,9 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
     *statistics.FIGURES,
     *training.FIGURES,
     *counting.FIGURES,
+    *saddle_line.FIGURES,
+    *slices.FIGURES,
+    *escape.FIGURES,
     *channel.FIGURES,
     *paths.FIGURES,
     *curvature_plane.FIGURES,

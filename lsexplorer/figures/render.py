@@ -12,6 +12,7 @@ import textwrap
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .plot import Axes, Plot
 from .style import MM_PER_INCH, PaperStyle
@@ -51,6 +52,8 @@ def _draw_axes(fig: Figure, ax, spec: Axes, style: PaperStyle, count: int) -> No
         ax.set_xticks(spec.xticks)
     if spec.equal:
         ax.set_aspect("equal", adjustable="datalim")
+    if spec.integer_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(spec.xlabel)
     ax.set_ylabel(spec.ylabel)
     if spec.title:
@@ -64,7 +67,7 @@ def wrap_note(note: str, style: PaperStyle, axes_count: int) -> str:
     """``note`` broken into lines that fit the width of one of ``axes_count`` axes side by side."""
     width_pt = style.width_mm / MM_PER_INCH * 72 / axes_count * 0.75
     chars = max(12, int(width_pt / (0.55 * style.small_pt)))
-    return "\n".join(textwrap.wrap(note, chars))
+    return "\n".join(textwrap.wrap(note, chars, break_on_hyphens=False))  # keep "round-off" whole
 
 
 def legend_handles(axes) -> list:

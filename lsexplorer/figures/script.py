@@ -94,6 +94,8 @@ def script_text(plot: Plot, name: str, style: PaperStyle) -> str:
             lines.append(f"    ax.set_xticks({list(spec.xticks)!r})")
         if spec.equal:
             lines.append("    ax.set_aspect('equal', adjustable='datalim')")
+        if spec.integer_x:
+            lines.append("    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))")
         lines.append(f"    ax.set_xlabel({spec.xlabel!r})")
         lines.append(f"    ax.set_ylabel({spec.ylabel!r})")
         if spec.title:

@@ -7,8 +7,10 @@ saddle the ones that cross zero follow its negative ones) against μ with a drag
 sync with the μ slider. At the cursor's μ the exact spectrum is computed live (``core.saddles.line_spectrum``:
 duplicate the neuron, exact Hessian, eigh) in the panel's :class:`~lsexplorer.gui.background.LatestJob` — ~15–80 ms on
 the toy on a loaded 2-core machine, too slow for the GUI thread's budget — which coalesces requests
-that arrive while one runs: only the newest μ is computed next. Beside it: Y's eigenvalues, the loss along μ, and measured versus Theorem 3's
-predicted inertia at the current μ. Runs without the analysis show why and a Compute button.
+that arrive while one runs: only the newest μ is computed next. Beside it: Y's eigenvalues, the loss along μ, and
+measured versus Theorem 3's predicted inertia at the current μ. Runs without the analysis show why and a Compute button.
+The line shown, the eigenvalues drawn and their colours are :mod:`lsexplorer.figures.saddle_line`'s, which draws the
+same plots for papers.
 
 Source "expand a neuron of this run" (any depth, issue 5): the line is instead the selected run's own
 point θ with neuron ``j`` of hidden layer ``l`` (both chosen in spin boxes) duplicated at share μ; its
@@ -19,7 +21,6 @@ session only; it is not written to the session file.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -40,8 +41,9 @@ from PySide6.QtWidgets import (
 from ...core.base.classify import Tolerances
 from ...core.population.relu_gaussian_session import is_population
 from ...core.saddles.inertia import MuSweep, mu_sweep
-from ...core.saddles.line_spectrum import LineSpectra, NeuronLine, SpectrumAtMu
+from ...core.saddles.line_spectrum import LineSpectra, SpectrumAtMu
 from ...figures.catalog import FigureOptions
+from ...figures.saddle_line import EIGENVALUE_COLORS, SaddleLine, closest_line, drawn_indices, expanded_line
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
@@ -52,16 +54,6 @@ SLIDER_STEPS = 1000
 #: and of the eigenvalues-along-μ plot (with its legend), so none is squashed on a laptop screen.
 SMALL_PLOT_MIN_HEIGHT = 110
 MAIN_PLOT_MIN_HEIGHT = 190
-CURVE_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
-
-
-@dataclasses.dataclass
-class Line:
-    """The line θ(μ) shown, L(θ*) that the loss plot subtracts, and the μ to start at."""
-
-    line: NeuronLine
-    base_loss: float
-    mu0: float
 
 
 def _plot(left_log: bool = False) -> pg.PlotWidget:
@@ -81,7 +73,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         super().__init__(model, parent)
         self.saddle = None
         self.sweep = None
-        self.line: Line | None = None
+        self.line: SaddleLine | None = None
         #: μ grid of "expand a neuron" sweeps; None: ``core.inertia.default_mu_grid()``.
         self.expand_mus: np.ndarray | None = None
         self._expand_cache: dict[tuple[int, int, int], MuSweep] = {}
@@ -314,12 +306,12 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self._pages.setCurrentIndex(0)
             return
         c = self.saddle
-        self._show(Line(NeuronLine(c.narrower.spec, c.narrower.theta, c.layer, c.neuron), c.narrower.loss, c.mu),
+        self._show(closest_line(c),
                    f"Run {row} (seed {int(s.runs.seed[row])}): narrower point {c.narrower.spec.describe()} "
                    f"({c.narrower.kind.replace('_', ' ')}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
                    f"{c.layer} duplicated; closest saddle at μ* = {fmt(c.mu)}, distance {fmt(c.distance)}.")
 
-    def _show(self, line: Line, header: str) -> None:
+    def _show(self, line: SaddleLine, header: str) -> None:
         """Plot ``self.sweep`` along ``line`` and put the cursor at ``line.mu0``."""
         self._pages.setCurrentIndex(1)
         self.line, sw = line, self.sweep
@@ -366,10 +358,9 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self._pages.setCurrentIndex(0)
             return
         loss = float(s.runs.loss[row])
-        base = loss if np.isfinite(loss) else float(self.sweep.loss[0])
         note = "" if kind in ("local min", "global min") else \
             f" The point is a {kind}: θ(μ) need not be a line of critical points."
-        self._show(Line(NeuronLine(s.spec, np.asarray(theta, dtype=np.float64), layer, neuron), base, 0.5),
+        self._show(expanded_line(s.spec, theta, loss, layer, neuron, self.sweep),
                    f"Run {row} (seed {int(s.runs.seed[row])}, {kind}, loss {fmt(loss)}): {s.spec.describe()}, "
                    f"neuron {neuron} of hidden layer {layer} duplicated at share μ.{note}")
 
@@ -419,8 +410,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
 
     def _drawn(self, n: int) -> np.ndarray:
         """Ascending indices of the eigenvalues drawn: ``k`` of them from the "from λ" index, within ``n``."""
-        first = min(self.first_spin.value() - 1, n - 1)
-        return np.arange(first, min(first + self.k_spin.value(), n))
+        return drawn_indices(self.first_spin.value(), self.k_spin.value(), n)
 
     def _draw_curves(self) -> None:
         sw = self.sweep
@@ -432,7 +422,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             return
         for i in self._drawn(sw.eigvals.shape[1]):
             item = pg.PlotDataItem(sw.mus, self._transform(sw.eigvals[:, i]),
-                                   pen=pg.mkPen(CURVE_COLORS[i % len(CURVE_COLORS)], width=1.5))
+                                   pen=pg.mkPen(EIGENVALUE_COLORS[i % len(EIGENVALUE_COLORS)], width=1.5))
             self.eig_plot.addItem(item)
             self.eig_plot.legend.addItem(item, f"λ{i + 1}")
             self.curve_items.append(item)
