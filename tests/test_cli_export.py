@@ -81,3 +81,50 @@ def test_a_sweep_folder_exports_its_outcome_fractions(tmp_path, capsys):
     assert names == [f"sweep_outcome_fractions.{s}" for s in ("csv", "pdf", "png", "py", "svg")]
     code, err = _one_line_error(capsys, ["export", str(tmp_path / "figs"), "--out", str(tmp_path / "x")])
     assert code == 2 and "is not a sweep folder" in err and len(err.splitlines()) == 1
+
+
+def _fresh_session(path: Path) -> None:
+    """Four runs of the sample (run 1 a local minimum) with no analyses: what ``train`` leaves."""
+    import dataclasses
+
+    from lsexplorer.core.store.session import LossCurve, Runs, Trajectory, load_session, save_session
+
+    s = load_session(SAMPLE)
+    keep = [0, 1, 2, 3]
+    r = s.runs
+    fields = {f.name: getattr(r, f.name)[keep] for f in dataclasses.fields(Runs)
+              if f.name not in ("trajectory", "loss_curve")}
+    runs = Runs(**fields, trajectory=Trajectory(r.trajectory.epochs, r.trajectory.theta[keep], r.trajectory.loss[keep]),
+                loss_curve=LossCurve(r.loss_curve.epochs, r.loss_curve.loss[keep]))
+    assert runs.kind[1] == "local_min"
+    save_session(dataclasses.replace(s, config=dict(s.config, seeds=[int(x) for x in runs.seed]), runs=runs,
+                                     analyses={}), path)
+
+
+def test_after_training_export_names_what_is_missing_and_compute_missing_draws_it(tmp_path, capsys):
+    session = tmp_path / "fresh.h5"
+    _fresh_session(session)
+    chosen = ["--runs", "1", "--figures", "saddle_line_eigenvalues_vs_mu,slices_plane,escape_escape", "-q"]
+    assert main(["export", str(session), "--out", str(tmp_path / "figs"), *chosen]) == 0
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert lines == [
+        "not drawn: Hessian eigenvalues along the saddle line, run 1: no closest-saddle analysis; "
+        f"run `lsexplorer analyze {session} --runs 1 --closest-saddle`",
+        "not drawn: loss on the plane of the saddle line and the run's point, run 1: no closest-saddle analysis; "
+        f"run `lsexplorer analyze {session} --runs 1 --closest-saddle`",
+        f"not drawn: escape scan along the smallest eigenvector, run 1: no escape analysis; "
+        f"run `lsexplorer analyze {session} --runs 1 --escape`"]
+    assert "0 figures" in captured.out and "3 not drawn" in captured.out
+    assert not list((tmp_path / "figs").iterdir())
+
+    assert main(["export", str(session), "--out", str(tmp_path / "figs"), *chosen, "--compute-missing"]) == 0
+    names = {p.name for p in (tmp_path / "figs").iterdir()}
+    for stem in ("saddle_line_eigenvalues_vs_mu_run1", "slices_plane_run1", "escape_escape_run1"):
+        assert {f"{stem}.{s}" for s in ("pdf", "svg", "png", "csv", "py")} <= names
+    from lsexplorer.core.analyses import closest_saddle, escape
+    from lsexplorer.core.analyses.opening import open_session
+
+    stored = open_session(session)  # computed once and kept in the session
+    assert closest_saddle.read(stored, 1) is not None and escape.read(stored, 1) is not None
+    assert "computed closest saddle" in capsys.readouterr().err
