@@ -154,3 +154,35 @@ def test_a_figure_the_run_cannot_give_is_refused_in_one_line(figures, tmp_path):
     assert w.export_figure(w.training, "training_loss", tmp_path / "out" / "loss") == []
     assert errors and "no loss curves" in errors[0][1] and "\n" not in errors[0][1]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_per_run_figure_from_the_app_is_the_cli_figure_of_that_run_and_mu(main_window, tmp_path, capsys, qtbot):
+    import shutil
+
+    from conftest import SAMPLE
+    from lsexplorer.core.analyses.opening import open_session
+
+    w = main_window
+    session_file = tmp_path / "session.h5"
+    shutil.copy(SAMPLE, session_file)
+    w.model.set_session(open_session(session_file), session_file)
+    w.model.select(1)  # a local minimum with its closest saddle
+    panel = w.saddle_line
+    w.docks[panel.title].raise_()
+    qtbot.wait(50)
+    options = panel.figure_options()
+    errors = []
+    w.show_error = lambda title, text: errors.append(text)
+    written = w.export_figure(panel, "spectrum_at_mu", tmp_path / "app" / "spectrum", formats=("svg",))
+    assert not errors, errors
+    assert [p.name for p in written] == ["spectrum.svg", "spectrum.csv", "spectrum.py"]
+    run = w.model.current
+    assert main(["export", str(session_file), "--out", str(tmp_path / "cli"), "--figures",
+                 "saddle_line_spectrum_at_mu", "--runs", str(run), "--mu", repr(options.mu),
+                 "--eigs", *map(str, options.eigs), "--formats", "svg", "-q"]) == 0
+    for path in written:
+        cli = tmp_path / "cli" / f"saddle_line_spectrum_at_mu_run{run}{path.suffix}"
+        assert path.read_bytes() == cli.read_bytes().replace(cli.stem.encode(), b"spectrum"), path.name
+    w.model.tasks.cancel_all()
+    w.model.tasks.wait_all(10_000)
+    panel.stop()

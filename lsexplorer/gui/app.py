@@ -449,7 +449,8 @@ class MainWindow(QMainWindow):
         try:
             written = write_panel_figure(panel, self._slug(panel), name, path, style or PaperStyle(), formats)
         except InputError as exc:
-            self.show_error("Cannot export the figure", str(exc))
+            where = str(self.model.path) if self.model.path is not None else "SESSION"
+            self.show_error("Cannot export the figure", str(exc).replace("SESSION", where))
             return []
         finally:
             QApplication.restoreOverrideCursor()
