@@ -85,16 +85,17 @@ def is_index(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def run_rows(runs: int | Sequence[int] | None, n_runs: int) -> list[int] | None:
-    """Row indices from ``runs`` (one, several, or None for all), each checked to be in ``0..n_runs - 1``."""
+def run_rows(runs: int | Sequence[int] | None, n_runs: int, name: str = "runs=") -> list[int] | None:
+    """Row indices from ``runs`` (one, several, or None for all), each checked to be in ``0..n_runs - 1``;
+    ``name`` is how a refusal calls the argument."""
     if runs is None:
         return None
     rows = [runs] if is_index(runs) else runs
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence) or not rows:
-        raise InputError(f"runs= must be a run index, a list of them or None (every run), got {runs!r}")
+        raise InputError(f"{name} must be a run index, a list of them or None (every run), got {runs!r}")
     bad = [r for r in rows if not is_index(r) or not 0 <= r < n_runs]
     if bad:
-        raise InputError(f"runs=: the session has runs 0..{n_runs - 1}, got {bad[0]!r}")
+        raise InputError(f"{name}: the session has runs 0..{n_runs - 1}, got {bad[0]!r}")
     return [int(r) for r in rows]
 
 

@@ -101,7 +101,7 @@ class Session:
 
         if not is_index(run):
             raise InputError(f"point() takes one run index, got {run!r}")
-        (row,) = run_rows(run, len(self))
+        (row,) = run_rows(run, len(self), "run")
         v = run_values(self._core, StoredFacts.of(self._core), row)
         runs = self._core.runs
         return Point(run=row, seed=v["seed"], kind=v["kind"], loss=_or_nan(v["loss"]),
@@ -165,7 +165,7 @@ class Session:
                          progress=progress, stop=stop)
 
     def path(self, run_from: int, run_to: int | str = "global", *, images: int = 16, auto: bool = False,
-             align: bool = True, progress: bool = True) -> MinimumEnergyPath:
+             align: bool = True, max_seconds: float | None = None, progress: bool = True) -> MinimumEnergyPath:
         """The minimum-energy path from run ``run_from`` to run ``run_to``, with its highest point certified.
 
         Kept in this session (in memory; :meth:`save` writes it), replacing an earlier path between
@@ -182,6 +182,11 @@ class Session:
             AutoNEB: start with few images and insert where needed.
         align
             Align the target to the source first (permutations, sign flips).
+        max_seconds
+            How long the band may relax (and again, if its highest point is no index-1 saddle, be
+            tightened); default 300 s (120 s). A band out of time keeps where it got to, and its
+            highest image is refined and certified as usual. Bands between minima that a flat valley
+            joins can need the whole default.
         progress
             Show a progress bar.
 
@@ -198,16 +203,23 @@ class Session:
         from ..core.paths.minimum_energy import PathConfig, path_analysis
         from ..core.paths.neb import NEBConfig
 
-        if isinstance(images, bool) or not isinstance(images, int) or images < 1:
+        if not is_index(images) or images < 1:
             raise InputError(f"images= must be a positive integer, got {images!r}")
-        neb = NEBConfig(images=images, auto_max_images=max(images, 4))
+        budget = {}
+        if max_seconds is not None:
+            if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not 0 < max_seconds < 1e9:
+                raise InputError(f"max_seconds= must be a positive number of seconds, got {max_seconds!r}")
+            budget = {"max_seconds": float(max_seconds)}
+        neb = NEBConfig(images=int(images), auto_max_images=max(int(images), 4), **budget)
         spec, n_samples = self._core.spec, len(self._core.x)
         with one_line_errors(ValueError):
             check_cost(band_cost(spec.n_params, n_samples, sum(spec.widths[1:]), images, neb.memory,
                                  cause=f"images={images} (a band of {images + 2} images over {n_samples} samples)"))
         stop = threading.Event()
         with one_line_errors(ValueError):
-            runner = path_analysis(self._core, run_from, run_to, PathConfig(auto=auto, align=align, neb=neb), stop)
+            config = PathConfig(auto=auto, align=align, neb=neb,
+                                **({"tighten_seconds": budget["max_seconds"]} if budget else {}))
+            runner = path_analysis(self._core, run_from, run_to, config, stop)
             result = drive(runner, {"climb": ("band", "step", False)}, progress=progress, stop=stop)
         stored_paths.write(self._core, result)
         return MinimumEnergyPath.from_result(result)
@@ -242,7 +254,7 @@ class Session:
         if unknown:
             raise InputError(f"unknown figure option {unknown[0]}=; known: {', '.join(known)}")
         if run is not None:
-            run_rows(run, len(self))
+            run_rows(run, len(self), "run=")
         with one_line_errors(ValueError):
             return figures.figure(name, self._core, run, figures.FigureOptions(**options), style)
 
