@@ -130,21 +130,18 @@ def _number(value: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
+#: The pandas dtype of each column: nullable integers, booleans and strings, so that "not known" is
+#: ``<NA>`` there; NaN is the missing value of the float columns.
+DTYPES = {"run": "int64", "seed": "int64", "kind": "string", "loss": "float64", "grad_norm": "float64",
+          "lambda_min": "float64", "index": "Int64", "degeneracy": "Int64", "symmetry_induced": "boolean",
+          "symmetry_type": "string", "loss_limit": "float64", "train_loss": "float64", "stop_reason": "string"}
+
+
 def runs_frame(session: Session) -> pandas.DataFrame:
     """:func:`run_columns` as a DataFrame, one row per run (its index is the run), missing values as NA."""
     import pandas as pd
 
-    columns = run_columns(session)
-    dtypes = {"run": "int64", "seed": "int64", "index": "Int64", "degeneracy": "Int64", "symmetry_induced": "boolean",
-              "loss": "float64", "grad_norm": "float64", "lambda_min": "float64", "loss_limit": "float64",
-              "train_loss": "float64"}
-    frame = pd.DataFrame({name: pd.Series([np.nan if v is None and dtypes.get(name) == "float64" else v
-                                           for v in values], dtype=dtypes.get(name, "object"))
-                          for name, values in columns.items()})
-    for name in ("kind", "symmetry_type", "stop_reason"):
-        frame[name] = frame[name].astype("string")
-    frame.index.name = None
-    return frame
+    return pd.DataFrame({name: pd.Series(values, dtype=DTYPES[name]) for name, values in run_columns(session).items()})
 
 
 def _finite_stat(reduce, values: np.ndarray) -> float:
@@ -173,4 +170,4 @@ def outcomes_frame(session: Session) -> pandas.DataFrame:
     return pd.DataFrame(rows, index=pd.Index([k.value for k in Kind] + ["total"], name="kind"))
 
 
-__all__ = ["COLUMNS", "StoredFacts", "outcomes_frame", "run_columns", "run_values", "runs_frame"]
+__all__ = ["COLUMNS", "DTYPES", "StoredFacts", "outcomes_frame", "run_columns", "run_values", "runs_frame"]
