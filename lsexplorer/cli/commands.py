@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lsexplorer",
         description="Train student networks, certify their critical points and explore the loss landscape.")
-    from .. import __version__
+    from .._version import __version__
 
     parser.add_argument("--version", action="version", version=f"lsexplorer {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -271,36 +271,17 @@ _TRAIN_STAGES = {"train": ("training", "epoch", True), "certify": ("refining", "
 
 
 def drive_with_progress(runner, stages: dict, quiet: bool):
-    """Run a core progress generator to its return value with one tqdm bar per stage.
+    """Run a core progress generator to its return value with one text progress bar per stage
+    (:func:`lsexplorer._api.progress.drive`, which the Python API drives its work with too).
 
     Records need ``stage``, ``done``, ``total``; a ``loss (S,)`` attribute shows as the median loss.
     ``stages`` maps a stage to ``(description, unit, unit_scale)``; others are named as they are.
     """
-    import numpy as np
     from tqdm import tqdm
 
-    bars: dict = {}
-    try:
-        while True:
-            try:
-                p = next(runner)
-            except StopIteration as done:
-                return done.value
-            bar = bars.get(p.stage)
-            if bar is None:
-                for other in bars.values():
-                    other.close()
-                desc, unit, scale = stages.get(p.stage, (p.stage, "point", False))
-                bar = bars[p.stage] = tqdm(total=p.total, desc=desc, unit=unit, disable=quiet,
-                                           dynamic_ncols=True, unit_scale=scale)
-            bar.n = p.done
-            loss = getattr(p, "loss", None)
-            if loss is not None and len(loss):
-                bar.set_postfix(median_loss=f"{float(np.median(loss)):.3e}", refresh=False)
-            bar.refresh()
-    finally:
-        for bar in bars.values():
-            bar.close()
+    from .._api.progress import drive
+
+    return drive(runner, stages, progress=not quiet, bar=tqdm)
 
 
 def _read_config_first(args: argparse.Namespace) -> None:

@@ -6,14 +6,13 @@ Dask is imported only when a sweep runs, so every other verb starts without it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
+from .._api.progress import signals_ask_to_stop
 from .errors import UserError
 from .signals import Terminated
 
@@ -126,7 +125,7 @@ def _sweep_locked(args: argparse.Namespace, out: Path) -> int:
             args.on_interrupt = f"finished tasks are kept in {out}; run the same command to finish"
             runner = run_sweep(plan, out, client, stop, engine)
             try:
-                with _signals_ask_to_stop(stop) as received:
+                with signals_ask_to_stop(stop) as received:
                     summary = _drive(runner, args, out)
             except KeyboardInterrupt:  # raised after all (not the main thread): stop at once
                 runner.close()
@@ -144,31 +143,6 @@ def _sweep_locked(args: argparse.Namespace, out: Path) -> int:
               f"run the same command to retry them", file=sys.stderr)
         return 1
     return 0
-
-
-@contextlib.contextmanager
-def _signals_ask_to_stop(stop: threading.Event) -> Iterator[list[int]]:
-    """Ctrl-C and SIGTERM set ``stop`` (and are listed) for the ``with`` block instead of raising.
-
-    Raised wherever the sweep's main thread happens to be, a signal could land inside Dask's client
-    code, half-way through its bookkeeping; asked for, the sweep stops between two looks at its
-    tasks, cancels what is queued and records what finished.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-
-    def ask_to_stop(signum, frame) -> None:
-        received.append(signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _drive(runner, args: argparse.Namespace, out: Path):

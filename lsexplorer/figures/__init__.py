@@ -22,6 +22,7 @@ from .style import ONE_COLUMN_MM, TWO_COLUMNS_MM, PaperStyle
 
 def plot(name: str, session: Session, run: int | None = None, options: FigureOptions | None = None) -> Plot:
     """The data of figure ``name`` for ``run`` of ``session`` (FigureUnavailable says what is missing)."""
+    session = getattr(session, "core", session)  # an lsexplorer.Session (the public API's) wraps the core one
     spec = get(name)
     if spec.per_run and run is None:
         raise ValueError(f"figure {name} is drawn for one run: give run=")

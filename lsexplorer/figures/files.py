@@ -14,7 +14,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from .. import __version__
+from .._version import __version__
 from ..core.base.errors import InputError
 from ..core.store.atomic_write import SaveError, write_atomically
 from .data_file import csv_text

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pprint
 
-from .. import __version__
+from .._version import __version__
 from .plot import Heatmap, Plot
 from .render import wrap_note
 from .style import PaperStyle

@@ -59,18 +59,27 @@ def summary_rows(session: Session | None) -> list[dict]:
     ``"unresolved"`` for a path stored without one), ``index`` (-1 if not certified) and ``label``."""
     if session is None or not group_of(session, GROUP):
         return []  # without stored paths, nothing numerical is imported (`info` stays light)
-    from ..paths.path_saddle import outcome_label  # at call time: the registry imports without torch
-
     rows = []
     for result in read_all(session).values():
         o = result.outcome
         rows.append({"from": result.run_from, "to": result.run_to, "to_global": result.to_global,
                      "barrier": result.barrier, "straight_barrier": result.straight_barrier,
                      "outcome": "unresolved" if o is None else o.outcome, "index": -1 if o is None else o.index,
-                     "label": outcome_label(o) if o is not None or result.saddle is None
-                     else ("index-1 saddle" if result.saddle.index1 else f"not certified: |grad| "
-                           f"{result.saddle.grad_norm:.1e}, {result.saddle.n_negative} negative eigenvalues")})
+                     "label": highest_point_label(result)})
     return sorted(rows, key=lambda r: (r["from"], r["to"]))
+
+
+def highest_point_label(result: PathResult) -> str:
+    """What the highest point of the path ``result`` is, in words (its outcome; for a path stored
+    before outcomes existed, its saddle certificate)."""
+    from ..paths.path_saddle import outcome_label  # at call time: the registry imports without torch
+
+    o, s = result.outcome, result.saddle
+    if o is not None or s is None:
+        return outcome_label(o)
+    if s.index1:
+        return "index-1 saddle"
+    return f"not certified: |grad| {s.grad_norm:.1e}, {s.n_negative} negative eigenvalues"
 
 
 def to_global(session: Session | None, run_from: int) -> PathResult | None:
@@ -81,4 +90,4 @@ def to_global(session: Session | None, run_from: int) -> PathResult | None:
     return None
 
 
-__all__ = ["GROUP", "key", "path", "read", "read_all", "summary_rows", "to_global", "write"]
+__all__ = ["GROUP", "highest_point_label", "key", "path", "read", "read_all", "summary_rows", "to_global", "write"]

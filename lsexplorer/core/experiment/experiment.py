@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ... import __version__
+from ..._version import __version__
 from ..analyses.channels import store as store_channels
 from ..base.classify import Tolerances
 from ..base.config_schema import ConfigValueError, check_config_values, check_seeds

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ... import __version__
+from ..._version import __version__
 from ..analyses.opening import open_session
 from ..base.classify import Tolerances, classify, loss_scale
 from ..base.errors import InputError

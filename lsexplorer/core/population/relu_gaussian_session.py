@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import __version__
+from ..._version import __version__
 from ..base.distribution import APPLICABLE_ANALYSES, KIND, is_population
 from ..base.progress import Progress
 from ..landscape.nets import MLPSpec

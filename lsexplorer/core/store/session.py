@@ -25,7 +25,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ... import __version__
+from ..._version import __version__
 from ..base.config_schema import ConfigValueError, check_stored_config
 from ..base.errors import InputError
 from ..base.kinds import KINDS  # what a refined point can be; docs/session-format.md says what each means

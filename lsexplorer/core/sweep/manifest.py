@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import __version__
+from ..._version import __version__
 from ..store.atomic_write import SaveError, remove_stale_temporaries, write_atomically
 from ..store.writer_lock import LockFailed, LockHeld, writer_lock
 

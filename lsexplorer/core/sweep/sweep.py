@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ... import __version__
+from ..._version import __version__
 from ..base.estimates import estimate_experiment, format_bytes
 from ..base.memory import available_memory
 from ..base.progress import Progress, run_generator
