@@ -30,17 +30,22 @@ def deep_path(tmp_path_factory):
 def test_export_draws_the_expanded_line_with_the_chosen_window(deep_path, tmp_path, capsys):
     path, s = deep_path
     assert main(["export", str(path), "--out", str(tmp_path / "figs"), "--expand-layer", "2", "--expand-neuron", "1",
-                 "--eigs", "3", "4", "--json"]) == 0
-    names = {Path(p).name for p in json.loads(capsys.readouterr().out)}
-    assert {"saddle_line_eigenvalues_vs_mu.png", "saddle_line_y_eigenvalues.pdf"} <= names
-    with open(tmp_path / "figs" / "saddle_line_eigenvalues_vs_mu.csv", newline="") as f:
-        header, *rows = list(csv.reader(f))
-    assert header == ["mu", "lambda_3", "lambda_4", "lambda_5", "lambda_6"]
-    table = np.array(rows, dtype=float)
+                 "--eigs", "3", "4", "--runs", "0", "--figures",
+                 "saddle_line_eigenvalues_vs_mu,saddle_line_y_eigenvalues", "--json"]) == 0
+    names = {Path(p).name for p in json.loads(capsys.readouterr().out)["written"]}
+    assert {"saddle_line_eigenvalues_vs_mu_run0.png", "saddle_line_y_eigenvalues_run0.pdf"} <= names
+    curves: dict[str, list[tuple[float, float]]] = {}
+    with open(tmp_path / "figs" / "saddle_line_eigenvalues_vs_mu_run0.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["kind"] == "line":
+                curves.setdefault(row["series"], []).append((float(row["x"]), float(row["y"])))
+    assert list(curves) == ["λ₃", "λ₄", "λ₅", "λ₆"]
     mus = default_mu_grid()
     expected = run_generator(mu_sweep(s.spec, s.runs.theta[0], s.x, s.y, 2, 1, mus, Tolerances()))
-    np.testing.assert_array_equal(table[:, 0], mus)
-    np.testing.assert_allclose(table[:, 1:], expected.eigvals[:, 2:6], rtol=1e-9,
+    table = np.array([[y for _, y in points] for points in curves.values()]).T
+    for points in curves.values():
+        np.testing.assert_array_equal([x for x, _ in points], mus)
+    np.testing.assert_allclose(table, expected.eigvals[:, 2:6], rtol=1e-9,
                                atol=1e-12 * np.abs(expected.eigvals).max())
 
 
