@@ -91,6 +91,10 @@ def test_every_plot_with_a_paper_figure_offers_it_on_right_click(figures, tmp_pa
                 continue
             actions = view.scene().contextMenu
             assert [a.text() for a in actions] == ["Export figure…"], (spec.slug, name)
+    import pyqtgraph as pg
+
+    for view in w.findChildren(pg.GraphicsView):  # pyqtgraph's own "Export..." is offered nowhere
+        assert "Export..." not in [a.text() for a in view.scene().contextMenu]
     w.training.plot_widget.scene().contextMenu[0].trigger()
     box = w.figure_box
     assert box.isVisible() and box.path_edit.text().endswith("training_loss")

@@ -402,11 +402,17 @@ class MainWindow(QMainWindow):
             menu.addAction("(nothing to export)").setEnabled(False)
 
     def _offer_figure_export_on_right_click(self) -> None:
-        """Every plot's right-click menu exports its paper figure (not pyqtgraph's screen copy)."""
+        """Every plot's right-click menu exports its paper figure; a plot without one offers no export
+        (pyqtgraph's own exporter would copy the screen's plot, not draw a figure for a page)."""
+        offered = set()
         for spec, panel in zip(PANELS, self.panels):
             for name, view in panel.figures().items():
                 if isinstance(view, pg.GraphicsView) and figure_spec(spec.slug, name) is not None:
                     replace_context_export(view, lambda p=panel, n=name: self.export_figure_dialog(p, n))
+                    offered.add(id(view))
+        for view in self.findChildren(pg.GraphicsView):
+            if id(view) not in offered:
+                view.scene().contextMenu = []
 
     def _export_dir(self) -> Path:
         """Where the last export went (else next to the session, a recent file, or home)."""
