@@ -204,3 +204,14 @@ def test_a_point_split_off_a_saddle_line_is_certified_through_the_narrower_net()
     v = incoming_vectors(spec, cert.theta, 1)
     np.testing.assert_allclose(v[i], v[j], atol=1e-9)                 # back on the line, in the run's order
     np.testing.assert_allclose(cert.theta, theta, atol=1e-6)          # with the split it had
+
+
+@pytest.mark.parametrize("optimizer", ["fire", "lbfgs"])
+def test_a_band_stopped_by_max_steps_reports_the_values_and_forces_of_its_images(mb, optimizer):
+    land, minima, _ = mb
+    band = run_generator(neb(land, minima[0], minima[2], NEBConfig(images=8, max_steps=7, optimizer=optimizer)))
+    assert band.stop_reason == "max_steps" and not band.converged
+    values, grads = land.values_and_grads(band.images)
+    np.testing.assert_allclose(band.values, values, rtol=1e-13, atol=1e-13)
+    force, _ = neb_forces(band.images, values, grads[1:-1], band.spring, band.climbing if band.climbing > 0 else -1)
+    np.testing.assert_allclose(band.forces[1:-1], np.linalg.norm(force, axis=1), rtol=1e-12)

@@ -382,7 +382,9 @@ def relax_band(landscape: Landscape, images: np.ndarray, config: NEBConfig, scal
         if longest > move_cap:
             move *= move_cap / longest
         r[1:-1] += move
-    if force is None or reason in ("ran_away", "not_finite"):  # measure the band as it is left
+    # Measure the band as it is left: after the last of max_steps the images have moved past the
+    # values and forces of the step before (and a restored band past those of the band it replaced).
+    if force is None or reason in ("ran_away", "not_finite", "max_steps"):
         v, g = landscape.values_and_grads(r[1:-1])
         values[1:-1] = v
         force, tau = neb_forces(r, values, g, scales.spring, climbing if climbing > 0 else -1)
