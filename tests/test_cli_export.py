@@ -104,7 +104,8 @@ def _fresh_session(path: Path) -> None:
 def test_after_training_export_names_what_is_missing_and_compute_missing_draws_it(tmp_path, capsys):
     session = tmp_path / "fresh.h5"
     _fresh_session(session)
-    chosen = ["--runs", "1", "--figures", "saddle_line_eigenvalues_vs_mu,slices_plane,escape_escape", "-q"]
+    chosen = ["--runs", "1", "--figures", "saddle_line_eigenvalues_vs_mu,slices_plane,escape_escape,paths_band_plane",
+              "-q"]
     assert main(["export", str(session), "--out", str(tmp_path / "figs"), *chosen]) == 0
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
@@ -114,17 +115,22 @@ def test_after_training_export_names_what_is_missing_and_compute_missing_draws_i
         "not drawn: loss on the plane of the saddle line and the run's point, run 1: no closest-saddle analysis; "
         f"run `lsexplorer analyze {session} --runs 1 --closest-saddle`",
         f"not drawn: escape scan along the smallest eigenvector, run 1: no escape analysis; "
-        f"run `lsexplorer analyze {session} --runs 1 --escape`"]
-    assert "0 figures" in captured.out and "3 not drawn" in captured.out
+        f"run `lsexplorer analyze {session} --runs 1 --escape`",
+        "not drawn: the path on the plane of its ends and saddle, run 1: no path from run 1 to its nearest "
+        f"global minimum is stored; run `lsexplorer path {session} --from 1 --to global` (or Compute path in the "
+        "Paths panel, then save)"]
+    assert "0 figures" in captured.out and "4 not drawn" in captured.out
     assert not list((tmp_path / "figs").iterdir())
 
     assert main(["export", str(session), "--out", str(tmp_path / "figs"), *chosen, "--compute-missing"]) == 0
     names = {p.name for p in (tmp_path / "figs").iterdir()}
-    for stem in ("saddle_line_eigenvalues_vs_mu_run1", "slices_plane_run1", "escape_escape_run1"):
+    for stem in ("saddle_line_eigenvalues_vs_mu_run1", "slices_plane_run1", "escape_escape_run1",
+                 "paths_band_plane_run1"):
         assert {f"{stem}.{s}" for s in ("pdf", "svg", "png", "csv", "py")} <= names
-    from lsexplorer.core.analyses import closest_saddle, escape
+    from lsexplorer.core.analyses import closest_saddle, escape, paths
     from lsexplorer.core.analyses.opening import open_session
 
     stored = open_session(session)  # computed once and kept in the session
     assert closest_saddle.read(stored, 1) is not None and escape.read(stored, 1) is not None
+    assert paths.to_global(stored, 1) is not None
     assert "computed closest saddle" in capsys.readouterr().err

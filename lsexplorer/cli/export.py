@@ -128,11 +128,15 @@ def _runs(text: str | None, session) -> list[int]:
 
 
 def _compute_missing(args: argparse.Namespace, specs, runs: list[int], drive_with_progress):
-    """Compute and save what the chosen figures lack; returns the session as saved."""
+    """Compute and save what the chosen figures lack (analyses, paths to the nearest global minimum);
+    returns the session as saved."""
     from ..core.analyses import REGISTRY
+    from ..core.analyses import paths as stored_paths
     from ..core.analyses.analyze import analyze_session
     from ..core.analyses.opening import open_session
+    from ..core.paths.minimum_energy import PathConfig, path_analysis
     from ..core.store.session import save_session, session_writer
+    from ..figures.catalog import PATH_TO_GLOBAL
     from ..figures.export import missing_analyses
 
     with session_writer(args.session):
@@ -140,17 +144,26 @@ def _compute_missing(args: argparse.Namespace, specs, runs: list[int], drive_wit
         todo = missing_analyses(session, specs, runs)
         if not todo:
             return session
-        rows = sorted({r for rs in todo.values() for r in rs})
-        stages = {name: (name.replace("_", " "), "run", False) for name in REGISTRY}
         args.on_interrupt = f"{args.session} unchanged, nothing exported"
+        quiet = args.quiet or args.json
+        paths = todo.pop(PATH_TO_GLOBAL, [])
+        rows = sorted({r for rs in todo.values() for r in rs})
         try:
-            drive_with_progress(analyze_session(session, rows, list(todo)), stages, args.quiet or args.json)
+            if todo:
+                stages = {name: (name.replace("_", " "), "run", False) for name in REGISTRY}
+                drive_with_progress(analyze_session(session, rows, list(todo)), stages, quiet)
+            for row in paths:
+                result = drive_with_progress(path_analysis(session, row, "global", PathConfig()),
+                                             {"climb": (f"path of run {row}", "step", False)}, quiet)
+                stored_paths.write(session, result)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         save_session(session, Path(args.session))
         if not args.json:
-            print(f"computed {', '.join(n.replace('_', ' ') for n in todo)} for runs "
-                  f"{','.join(map(str, rows))}; saved into {args.session}", file=sys.stderr)
+            done = [n.replace("_", " ") for n in todo] + ([f"paths of runs {','.join(map(str, paths))}"] if paths
+                                                            else [])
+            print(f"computed {', '.join(done)}{' for runs ' + ','.join(map(str, rows)) if rows else ''}; "
+                  f"saved into {args.session}", file=sys.stderr)
         return session
 
 

@@ -31,12 +31,17 @@ class FigureOptions:
 
 Build = Callable[[Session, int, FigureOptions], Plot]
 
+#: What a Paths figure needs besides the registry's analyses: the run's stored minimum-energy path
+#: to its nearest global minimum (``lsexplorer path SESSION --from I --to global``).
+PATH_TO_GLOBAL = "path_to_global"
+
 
 @dataclasses.dataclass(frozen=True)
 class FigureSpec:
     """One figure: ``name`` (file stem), ``panel`` (the panel's slug), ``title`` (what it shows, short),
     ``build`` (its data function), ``per_run`` (drawn for a chosen run, or once per session) and
-    ``needs`` (the analyses whose stored results it draws, which ``--compute-missing`` runs); ``view``
+    ``needs`` (the analyses whose stored results it draws, which ``--compute-missing`` runs, or
+    :data:`PATH_TO_GLOBAL`); ``view``
     names the panel's on-screen plot when the name is not ``<panel>_<view>``."""
 
     name: str
@@ -57,4 +62,4 @@ class FigureSpec:
         return f"{self.name}_run{run}" if self.per_run and run is not None else self.name
 
 
-__all__ = ["Build", "FigureOptions", "FigureSpec"]
+__all__ = ["PATH_TO_GLOBAL", "Build", "FigureOptions", "FigureSpec"]

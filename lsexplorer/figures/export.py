@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core.analyses import REGISTRY, closest_saddle, escape, mu_sweep
+from ..core.analyses import paths as stored_paths
 from ..core.base.kinds import Kind
 from ..core.base.numerical_failure import failure_reason, is_numerical_failure
 from ..core.store.atomic_write import files_kept
 from ..core.store.session import Session
 from .available import FigureUnavailable
-from .catalog import FigureOptions, FigureSpec
+from .catalog import PATH_TO_GLOBAL, FigureOptions, FigureSpec
 from .files import IMAGE_FORMATS, FigureWriteError, write_figure
 from .registry import FIGURES
 from .style import PaperStyle
@@ -95,18 +96,21 @@ def jobs(specs: Sequence[FigureSpec], runs: Sequence[int]) -> list[tuple[FigureS
 
 
 def missing_analyses(session: Session, specs: Sequence[FigureSpec], runs: Sequence[int]) -> dict[str, list[int]]:
-    """``{analysis: runs}`` of the stored analyses the figures draw that ``runs`` lack."""
+    """``{analysis: runs}`` of the stored analyses the figures draw that ``runs`` lack (with
+    :data:`~.catalog.PATH_TO_GLOBAL` for a missing path to the nearest global minimum)."""
     out: dict[str, list[int]] = {}
     for spec in specs:
         for name in spec.needs:
-            analysis = REGISTRY[name]
-            if not analysis.applies(session):
-                continue
             rows = [int(r) for r in runs] if spec.per_run else range(len(session.runs.seed))
-            for row in rows:
-                if analysis.read(session, row) is None and row not in out.get(name, []):
-                    out.setdefault(name, []).append(row)
-    return {name: sorted(rows) for name, rows in out.items()}
+            if name == PATH_TO_GLOBAL:
+                lacking = [r for r in rows if stored_paths.to_global(session, r) is None]
+            elif REGISTRY[name].applies(session):
+                lacking = [r for r in rows if REGISTRY[name].read(session, r) is None]
+            else:
+                continue
+            out.setdefault(name, [])
+            out[name] += [r for r in lacking if r not in out[name]]
+    return {name: sorted(rows) for name, rows in out.items() if rows}
 
 
 def export_figures(session: Session, out_dir: str | Path, runs: Sequence[int], names: Iterable[str] | None = None,

@@ -27,7 +27,7 @@ from ..core.analyses import paths as stored_paths
 from ..core.base.classify import Tolerances, loss_scale
 from ..core.store.session import Session
 from .available import FigureUnavailable, is_roundoff, roundoff_note
-from .catalog import FigureOptions, FigureSpec
+from .catalog import PATH_TO_GLOBAL, FigureOptions, FigureSpec
 from .channel import magnitude_layers
 from .curvature_plane import flat_note, floored, is_flat, spans_decades, zero_loss
 from .plot import Axes, Heatmap, Line, Plot, Scatter
@@ -106,7 +106,7 @@ def stored_path(session: Session, run: int):
     if result is None:
         raise FigureUnavailable(f"no path from run {run} to its nearest global minimum is stored; run "
                                 f"`lsexplorer path SESSION --from {run} --to global` (or Compute path in the "
-                                "Paths panel, then save)")
+                                "Paths panel, then save)", needs=(PATH_TO_GLOBAL,))
     return result
 
 
@@ -201,9 +201,12 @@ def saddle_spectrum(session: Session, run: int, options: FigureOptions | None = 
 
 
 FIGURES = (
-    FigureSpec("paths_loss_along_path", "paths", "loss along the minimum-energy path", loss_along_path),
-    FigureSpec("paths_band_plane", "paths", "the path on the plane of its ends and saddle", band_plane),
-    FigureSpec("paths_saddle_spectrum", "paths", "Hessian spectrum at the path's highest point", saddle_spectrum),
+    FigureSpec("paths_loss_along_path", "paths", "loss along the minimum-energy path", loss_along_path,
+               needs=(PATH_TO_GLOBAL,)),
+    FigureSpec("paths_band_plane", "paths", "the path on the plane of its ends and saddle", band_plane,
+               needs=(PATH_TO_GLOBAL,)),
+    FigureSpec("paths_saddle_spectrum", "paths", "Hessian spectrum at the path's highest point", saddle_spectrum,
+               needs=(PATH_TO_GLOBAL,)),
 )
 
 __all__ = ["FIGURES", "PLANE_GRID", "HighestPoint", "band_plane", "highest_index", "highest_point",
