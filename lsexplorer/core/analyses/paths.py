@@ -10,8 +10,10 @@ in the same layout.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
+from . import checks
 from .base import group_of
 
 if TYPE_CHECKING:
@@ -53,6 +55,25 @@ def read_all(session: Session | None) -> dict[str, PathResult]:
     return {k: PathResult.from_dict(v) for k, v in group_of(session, GROUP).items()}
 
 
+def check(group, session: Session, results: bool) -> None:
+    """Refuse a stored group its readers cannot use (:mod:`.checks`): one group per ``<from>_to_<to>`` of
+    two runs, each a stored :class:`~lsexplorer.core.paths.minimum_energy.PathResult`. The paths are
+    parsed even when only layouts are checked, since ``info`` summarises them."""
+    where = f"/analyses/{GROUP}"
+    n = session.runs.n_runs
+    for name, stored in checks.mapping(group, where).items():
+        match = re.fullmatch(r"(\d+)_to_(\d+)", name)
+        if match is None or not all(int(r) < n for r in match.groups()):
+            checks.bad(f"{where}/{name}", f"does not name two runs as FROM_to_TO (the session has runs 0..{n - 1})")
+        checks.mapping(stored, f"{where}/{name}")
+    if not group:
+        return
+    from ..paths.minimum_energy import PathResult  # at call time: sessions without paths open without torch
+
+    for name, stored in group.items():
+        checks.parse(PathResult, stored, f"{where}/{name}")
+
+
 def summary_rows(session: Session | None) -> list[dict]:
     """One JSON-ready record per stored path, sorted by (from, to): ``from``, ``to``, ``to_global``,
     ``barrier``, ``straight_barrier``, ``outcome`` (what the highest point is, :data:`path_saddle.OUTCOMES`,
@@ -90,4 +111,4 @@ def to_global(session: Session | None, run_from: int) -> PathResult | None:
     return None
 
 
-__all__ = ["GROUP", "highest_point_label", "key", "path", "read", "read_all", "summary_rows", "to_global", "write"]
+__all__ = ["check", "GROUP", "highest_point_label", "key", "path", "read", "read_all", "summary_rows", "to_global", "write"]
