@@ -92,8 +92,9 @@ def test_help_and_counting_load_no_heavy_module(tmp_path):
     assert _imports_after(["counting", "--r", "3", "--m", "5"]) == set()
     # The sample stores a minimum-energy path, whose reader needs the numerics; a session without one
     # is summarised from its file alone.
-    import h5py
     import shutil
+
+    import h5py
 
     light = tmp_path / "no_paths.h5"
     shutil.copy(SAMPLE, light)

@@ -111,4 +111,5 @@ def to_global(session: Session | None, run_from: int) -> PathResult | None:
     return None
 
 
-__all__ = ["check", "GROUP", "highest_point_label", "key", "path", "read", "read_all", "summary_rows", "to_global", "write"]
+__all__ = ["GROUP", "check", "highest_point_label", "key", "path", "read", "read_all", "summary_rows", "to_global",
+           "write"]
