@@ -130,9 +130,10 @@ class SessionModel(QObject):
 
     # ------------------------------------------------------------------ selection
     def select(self, index: int) -> None:
-        """Make run ``index`` (a row of ``session.runs``) the current one; out-of-range is ignored."""
+        """Make run ``index`` (a row of ``session.runs``) the current one, or none with -1; out-of-range is
+        ignored."""
         index = int(index)
-        if not 0 <= index < self.n_runs or index == self._current:
+        if not -1 <= index < self.n_runs or index == self._current:
             return
         self._current = index
         self.currentChanged.emit(index)

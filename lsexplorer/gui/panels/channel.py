@@ -18,12 +18,13 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ...core.analyses import channels as channel_analysis
 from ...core.channels.flat_channel import ChannelResult
 from ...core.channels.limit_model import unpack
 from ...figures.channel import approach, group_output, limit_unit, unit_is_affine, unit_plane
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import (
     KIND_COLORS,
@@ -64,13 +65,12 @@ class QtChannelPanel(AnalysisPanelBase):
         self.summary.setStyleSheet("font-size: 9pt;")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.summary)
-        controls = QHBoxLayout()
+        controls = QtFlowLayout()
         controls.addWidget(QLabel("Group (neurons from 0):"))
         self.group_combo = QComboBox()
         self.group_combo.setToolTip("Which group of neurons (limit unit) the middle plots show")
         self.group_combo.currentIndexChanged.connect(self._draw_unit)
         controls.addWidget(self.group_combo)
-        controls.addStretch(1)
         layout.addLayout(controls)
 
         self.approach_widget = pg.GraphicsLayoutWidget()

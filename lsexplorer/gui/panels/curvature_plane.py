@@ -17,7 +17,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
-    QHBoxLayout,
     QLabel,
     QSpinBox,
     QSplitter,
@@ -29,6 +28,7 @@ from ...core.landscape.curvature_plane import CurvaturePlane, curvature_plane
 from ...core.landscape.slices import PlaneRow, project
 from ...core.population.relu_gaussian_session import session_landscape
 from ...figures.curvature_plane import HALF_WIDTH, RESOLUTION
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import (
     SELECTION_COLOR,
@@ -68,10 +68,10 @@ class QtCurvaturePlanePanel(PanelBase):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
         self.header = QLabel()
         self.header.setWordWrap(True)
-        row.addWidget(self.header, 1)
+        layout.addWidget(self.header)  # a line of its own: beside the controls it squeezed them off the dock
+        row = QtFlowLayout()
         row.addWidget(QLabel("half-width"))
         self.half_width = QDoubleSpinBox()
         self.half_width.setRange(1e-4, 100.0)

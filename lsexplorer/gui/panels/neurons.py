@@ -20,7 +20,6 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QSpinBox,
     QVBoxLayout,
@@ -38,6 +37,7 @@ from ...figures.neurons import (
     pca_basis,
     projection,
 )
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, TEACHER_COLOR, diverging_colormap, fmt, plain_axes
 from .base import PanelBase, Table
@@ -106,12 +106,12 @@ class QtNeuronPanel(PanelBase):
 
         self.message = QLabel()
         self.message.setStyleSheet("color: #666;")
-        controls = QHBoxLayout()
+        self.message.setWordWrap(True)  # a long note wraps instead of widening the dock
+        controls = QtFlowLayout()
         self.layer_label = QLabel("Layer:")
         for w in (self.layer_label, self.layer_spin, self.axes_label, self.axes_combo, self.trajectory_check,
                   self.flip_check):
             controls.addWidget(w)
-        controls.addStretch(1)
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(2, 2, 2, 2)

@@ -24,7 +24,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -42,6 +41,7 @@ from ...core.paths.path_points import saddle_session
 from ...core.paths.path_saddle import outcome_label
 from ...core.paths.saddle_search import SaddleConfig
 from ...figures.paths import highest_index, highest_point, loss_floor, plane_loss
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker, autodiff_locked
@@ -82,7 +82,7 @@ class QtPathsPanel(PanelBase):
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(2, 2, 2, 2)
-        controls = QHBoxLayout()
+        controls = QtFlowLayout()  # wraps in a narrow dock: Compute path stays in sight
         self.target = QComboBox()
         self.target.addItem("nearest global minimum", None)
         self.target.setToolTip("Where the path goes: the global minimum nearest after permutation/sign alignment, "
@@ -114,7 +114,6 @@ class QtPathsPanel(PanelBase):
         for w in (QLabel("to"), self.target, self.target_run, self.auto, self.images, self.compute_button,
                   self.cancel_button, self.open_button, self.progress):
             controls.addWidget(w)
-        controls.addStretch(1)
         layout.addLayout(controls)
         # Three figures of their own (each exports at a column's width): the loss along the path on top,
         # the band's plane and the saddle's spectrum side by side below.

@@ -28,6 +28,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -45,6 +46,7 @@ from ...core.saddles.line_spectrum import LineSpectra, SpectrumAtMu
 from ...figures.catalog import FigureOptions
 from ...figures.saddle_line import EIGENVALUE_COLORS, SaddleLine, closest_line, drawn_indices, expanded_line
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from .base import AnalysisPanelBase, Table
@@ -93,7 +95,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
 
     def _build_source_bar(self) -> None:
         self.source_bar = QWidget()
-        row = QHBoxLayout(self.source_bar)
+        row = QtFlowLayout(self.source_bar)
         row.setContentsMargins(4, 2, 4, 2)
         self.source_combo = QComboBox()
         self.source_combo.addItem("closest saddle", "closest")
@@ -114,7 +116,6 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         for w in (QLabel("Line:"), self.source_combo, QLabel("layer"), self.layer_spin, QLabel("neuron"),
                   self.neuron_spin, self.sweep_button):
             row.addWidget(w)
-        row.addStretch(1)
         self.source_combo.currentIndexChanged.connect(lambda _: self._load())
         self.layer_spin.valueChanged.connect(lambda _: self._load())
         self.neuron_spin.valueChanged.connect(lambda _: self._load())
@@ -159,8 +160,14 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
         self.slider.valueChanged.connect(self._slider_moved)
-        self.mu_label = QLabel()
-        self.mu_label.setMinimumWidth(90)
+        # The slider moves μ quickly; the spin box sets it exactly (a pixel of slider is a large step of μ).
+        self.mu_spin = QDoubleSpinBox()
+        self.mu_spin.setDecimals(4)
+        self.mu_spin.setSingleStep(0.01)
+        self.mu_spin.setKeyboardTracking(False)
+        self.mu_spin.setPrefix("μ = ")
+        self.mu_spin.setToolTip("μ along the line θ(μ); type a value or step with the arrows")
+        self.mu_spin.valueChanged.connect(self._spin_changed)
         self.k_spin = QSpinBox()
         self.k_spin.setRange(1, 64)
         self.k_spin.setValue(6)
@@ -176,11 +183,14 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.scale.addItem("symlog", "symlog")
         self.scale.setToolTip("symlog: sign(λ)·log10(1 + |λ|/10⁻⁸), to see eigenvalues near 0 cross")
         self.scale.currentIndexChanged.connect(self._draw_curves)
-        for w in (QLabel("μ"), self.slider, self.mu_label, QLabel("smallest"), self.k_spin, QLabel("from λ"),
-                  self.first_spin, self.scale):
+        for w in (QLabel("μ"), self.slider, self.mu_spin):
             row.addWidget(w)
         row.setStretch(1, 1)
         layout.addLayout(row)
+        choices = QtFlowLayout()  # a line of its own, wrapped in a narrow dock
+        for w in (QLabel("smallest"), self.k_spin, QLabel("from λ"), self.first_spin, self.scale):
+            choices.addWidget(w)
+        layout.addLayout(choices)
 
         self.eig_widget = _plot()
         self.eig_plot = self.eig_widget.getPlotItem()
@@ -441,15 +451,20 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self.slider.setValue(round((self.mu - lo) / (hi - lo) * SLIDER_STEPS))
             self.cursor.setValue(self.mu)
             self.loss_cursor.setValue(self.mu)
+            self.mu_spin.setRange(min(lo, self.mu), max(hi, self.mu))
+            self.mu_spin.setValue(self.mu)
         finally:
             self._syncing = False
-        self.mu_label.setText(f"μ = {self.mu:.4f}")
         self._request_live(self.mu)
 
     def _slider_moved(self, value: int) -> None:
         if not self._syncing:
             lo, hi = self.mu_range
             self.set_mu(lo + (hi - lo) * value / SLIDER_STEPS)
+
+    def _spin_changed(self, mu: float) -> None:
+        if not self._syncing and float(mu) != self.mu:
+            self.set_mu(float(mu))
 
     def _cursor_moved(self, mu: float) -> None:
         if not self._syncing and float(mu) != self.mu:

@@ -20,7 +20,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QSpinBox,
     QSplitter,
@@ -33,6 +32,7 @@ from ...core.population.relu_gaussian_session import is_population, session_land
 from ...core.saddles.closest_saddle import ClosestSaddle
 from ...core.saddles.saddle_slices import SaddleSlices, saddle_slices
 from ..analysis import analysable, closest_saddle_of
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import (
     SELECTION_COLOR,
@@ -79,10 +79,10 @@ class QtSlicesPanel(AnalysisPanelBase):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
         self.header = QLabel()
         self.header.setWordWrap(True)
-        row.addWidget(self.header, 1)
+        layout.addWidget(self.header)  # a line of its own: beside the controls it squeezed them off the dock
+        row = QtFlowLayout()
         row.addWidget(QLabel("resolution"))
         self.resolution = QSpinBox()
         self.resolution.setRange(11, 401)

@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.store.session import Session, SessionError, save_session
+from ...figures.training import band
 from ..experiment_dialog import QtExperimentDialog, experiment_module
 from ..model import SessionModel, derived_data
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
-from ...figures.training import band
 from ..workers import Worker
 from .base import PanelBase, Table
 
