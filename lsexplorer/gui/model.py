@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from ..core.base.kinds import kind_label
 from ..core.landscape.nets import MLPSpec
 from ..core.store.session import Session
 from ..core.symmetry import operations as symmetry
@@ -156,7 +157,7 @@ class SessionModel(QObject):
         order = self.view_order()
         matches = np.flatnonzero(self._session.runs.kind[order] == kind) if kind else np.arange(order.size)
         if matches.size == 0:
-            what = f"no {kind.replace('_', ' ')}" if kind else "no run"
+            what = f"no {kind_label(kind)}" if kind else "no run"
             self.message.emit(f"{what} in the run table")
             return -1
         here = np.flatnonzero(order == self._current)

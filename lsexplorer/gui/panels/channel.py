@@ -21,6 +21,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ...core.analyses import channels as channel_analysis
+from ...core.base.kinds import kind_phrase
 from ...core.channels.flat_channel import ChannelResult
 from ...core.channels.limit_model import unpack
 from ...figures.channel import approach, group_output, limit_unit, unit_is_affine, unit_plane
@@ -156,7 +157,7 @@ class QtChannelPanel(AnalysisPanelBase):
                 text = (f"Run {row} (seed {seed}) did not converge and has no channel analysis yet: "
                         "is it running off along a flat channel to a minimum at infinity?")
             else:
-                text = (f"Run {row} (seed {seed}) is a {KIND_LABELS.get(kind, kind)}, a finite critical point.\n\n"
+                text = (f"Run {row} (seed {seed}) {kind_phrase(kind)}, a finite critical point.\n\n"
                         "Channels are analysed for runs that ran off to infinity.")
             self.missing.show_reason(text, can, self.model.analysis.pending(row, "channels"))
             self._pages.setCurrentIndex(0)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.base.kinds import kind_label
 from ...core.landscape.curvature_plane import CurvaturePlane, curvature_plane
 from ...core.landscape.slices import PlaneRow, project
 from ...core.population.relu_gaussian_session import session_landscape
@@ -191,7 +192,7 @@ class QtCurvaturePlanePanel(PanelBase):
         us, vs = setup.us, setup.vs
         du, dv = us[1] - us[0], vs[1] - vs[0]
         self._rect = QRectF(us[0] - du / 2, vs[0] - dv / 2, du * us.size, dv * vs.size)
-        self.header.setText(f"Run {row} (seed {int(s.runs.seed[row])}), {str(s.runs.kind[row]).replace('_', ' ')}: "
+        self.header.setText(f"Run {row} (seed {int(s.runs.seed[row])}), {kind_label(s.runs.kind[row])}: "
                             f"λ1 = {fmt(setup.eigvals[0])}, λ2 = {fmt(setup.eigvals[1])}")
         note = ""
         if proj is not None:

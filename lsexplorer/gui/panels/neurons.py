@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.base.kinds import kind_label
 from ...figures.catalog import FigureOptions
 from ...figures.neurons import (
     axis_choices,
@@ -244,7 +245,7 @@ class QtNeuronPanel(PanelBase):
         for side, text in zip(("bottom", "left"), d["labels"]):
             if self.plot.getAxis(side).labelText != text:  # a new label re-lays out the plot
                 self.plot.setLabel(side, text)
-        self.plot.setTitle(f"seed {int(s.runs.seed[i])} — {str(s.runs.kind[i]).replace('_', ' ')}", size="10pt")
+        self.plot.setTitle(f"seed {int(s.runs.seed[i])} — {kind_label(s.runs.kind[i])}", size="10pt")
         self.plot.enableAutoRange()
         self.message.setText(self._note(i, flipped))
         self._show_legend(("teacher",) * teacher + ("student",) * bool((~flipped).any())

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from ...core.analyses import paths as stored_paths
 from ...core.base.classify import Tolerances
+from ...core.base.kinds import kind_label
 from ...core.paths.minimum_energy import PathConfig, PathResult, minimum_energy_path, nearest_global_minimum
 from ...core.paths.neb import NEBConfig
 from ...core.paths.path_points import saddle_session
@@ -253,7 +254,7 @@ class QtPathsPanel(PanelBase):
         s = r.saddle
         cert = ("—" if s is None else
                 f"loss {fmt(s.loss, 6)}, ‖∇L‖ = {s.grad_norm:.1e}, λ_min = {fmt(float(s.eigvals[0]))}, "
-                f"<b>{'certified index-1 saddle' if s.index1 else s.kind.replace('_', ' ')}</b>"
+                f"<b>{'certified index-1 saddle' if s.index1 else kind_label(s.kind)}</b>"
                 f" ({s.n_negative} negative eigenvalue{'s' if s.n_negative != 1 else ''}"
                 + (f"; found on a saddle line, {s.route}" if s.route != "direct" else "") + ")")
         residual = float(p.residual.max()) / max(float(np.linalg.norm(p.target)), 1e-300)

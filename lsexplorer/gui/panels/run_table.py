@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
 from ...core.base.kinds import KINDS, Kind
 from ..model import SessionModel
 from ..style import KIND_COLORS, KIND_LABELS, fmt
+from .base import PanelBase, Table
 
 #: Short kind names that keep the column narrow.
 SHORT_KINDS = {k.value: k.short for k in Kind}
-from .base import PanelBase, Table
 
 #: (header, runs field, tooltip) of each column.
 COLUMNS = (

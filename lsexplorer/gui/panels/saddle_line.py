@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.base.classify import Tolerances
+from ...core.base.kinds import kind_label, kind_phrase
 from ...core.population.relu_gaussian_session import is_population
 from ...core.saddles.inertia import MuSweep, mu_sweep
 from ...core.saddles.line_spectrum import LineSpectra, SpectrumAtMu
@@ -288,10 +289,10 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         queue = self.model.analysis
         running = queue.pending(row, "closest_saddle") or queue.pending(row, "mu_sweep")
         if self.saddle is None:
-            kind = str(s.runs.kind[row]).replace("_", " ")
+            kind = str(s.runs.kind[row])
             can = analysable(s, row)
             text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet." if can else
-                    f"Run {row} (seed {int(s.runs.seed[row])}) is a {kind}: the app computes closest saddles "
+                    f"Run {row} (seed {int(s.runs.seed[row])}) {kind_phrase(kind)}: the app computes closest saddles "
                     "for local minima only (lsexplorer analyze SESSION --closest-saddle does every certified "
                     "point).\n\nSelect a local minimum (Go ▸ Next local minimum).")
             self.missing.show_reason(text, can, running)
@@ -305,9 +306,9 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self._pages.setCurrentIndex(0)
             return
         if self.sweep is None and not analysable(s, row):
-            kind = str(s.runs.kind[row]).replace("_", " ")
+            kind = str(s.runs.kind[row])
             self.missing.show_reason(
-                f"Run {row} is a {kind}: its closest saddle is {fmt(self.saddle.distance)} away; μ sweeps are "
+                f"Run {row} {kind_phrase(kind)}: its closest saddle is {fmt(self.saddle.distance)} away; μ sweeps are "
                 "computed for local minima only.\n\nSelect a local minimum (Go ▸ Next local minimum).", False)
             self._pages.setCurrentIndex(0)
             return
@@ -318,7 +319,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         c = self.saddle
         self._show(closest_line(c),
                    f"Run {row} (seed {int(s.runs.seed[row])}): narrower point {c.narrower.spec.describe()} "
-                   f"({c.narrower.kind.replace('_', ' ')}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
+                   f"({kind_label(c.narrower.kind)}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
                    f"{c.layer} duplicated; closest saddle at μ* = {fmt(c.mu)}, distance {fmt(c.distance)}.")
 
     def _show(self, line: SaddleLine, header: str) -> None:
@@ -354,7 +355,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         key = self.expand_key()
         _, layer, neuron = key
         theta = s.runs.theta[row]
-        kind = str(s.runs.kind[row]).replace("_", " ")
+        kind = str(s.runs.kind[row])
         if not np.isfinite(theta).all():
             self.missing.show_reason(f"Run {row}: its point is not finite, so it has no line to expand.", False)
             self._pages.setCurrentIndex(0)
@@ -369,7 +370,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             return
         loss = float(s.runs.loss[row])
         note = "" if kind in ("local min", "global min") else \
-            f" The point is a {kind}: θ(μ) need not be a line of critical points."
+            f" The point {kind_phrase(kind)}: θ(μ) need not be a line of critical points."
         self._show(expanded_line(s.spec, theta, loss, layer, neuron, self.sweep),
                    f"Run {row} (seed {int(s.runs.seed[row])}, {kind}, loss {fmt(loss)}): {s.spec.describe()}, "
                    f"neuron {neuron} of hidden layer {layer} duplicated at share μ.{note}")

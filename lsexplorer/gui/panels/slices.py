@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.base.kinds import kind_phrase
 from ...core.landscape.slices import PlaneRow
 from ...core.population.relu_gaussian_session import is_population, session_landscape
 from ...core.saddles.closest_saddle import ClosestSaddle
@@ -155,7 +156,7 @@ class QtSlicesPanel(AnalysisPanelBase):
             can = analysable(s, row)
             running = self.model.analysis.pending(row, "closest_saddle")
             text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet; the slices need it." if can
-                    else f"Run {row} (seed {int(s.runs.seed[row])}) is a {str(s.runs.kind[row]).replace('_', ' ')}: "
+                    else f"Run {row} (seed {int(s.runs.seed[row])}) {kind_phrase(s.runs.kind[row])}: "
                     "slices through the closest saddle are drawn for local minima.\n\n"
                     "Select a local minimum (Go ▸ Next local minimum).")
             self.missing.show_reason(text, can, running)
