@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from lsexplorer.core.base.kinds import Kind, kind_phrase
 from lsexplorer.gui._testsupport import *  # noqa: F401,F403  (fixtures)
-from lsexplorer.gui._testsupport import FakeProgress, make_gui_session
+from lsexplorer.gui._testsupport import FakeProgress, make_deep_gui_session, make_gui_session
 
 
 def rows_of(window, kind: str) -> np.ndarray:
@@ -199,3 +199,46 @@ def test_docs_exist_where_help_points(main_window):
     from lsexplorer.gui.app import docs_url
 
     assert Path(docs_url().toLocalFile()).exists()
+
+
+# ---------------------------------------------------------------- the deep result, round-off
+
+DEEP_EIGVALS = Path(__file__).parent / "data" / "mnist5k_deep_run0_layer3_neuron0_mu_eigvals.npy"
+
+
+def test_the_eigenvalue_window_opens_where_an_eigenvalue_reaches_zero():
+    """The deep sample's run 0 with neuron 0 of hidden layer 3 duplicated (μ sweep of 41 points; the
+    smallest 70 eigenvalues and the largest are stored): λ64 rises from -1e-7 to round-off zero, the
+    thesis' result, so the window starts at λ62."""
+    from lsexplorer.gui.panels.saddle_line import touching_window
+
+    assert touching_window(np.load(DEEP_EIGVALS)) == 62
+    line = np.array([[-2.0, -1e-3, 0.0, 1.0], [-2.0, 0.0, 1e-17, 1.0], [-2.0, 1e-3, 0.0, 1.0]])
+    assert touching_window(line) == 1  # λ2 touches zero at the middle μ; λ3 is zero all along
+    assert touching_window(np.array([[-1.0, 1.0], [-1.0, 2.0]])) is None
+
+
+def test_a_deep_session_opens_the_saddle_line_on_expanding_its_last_layer(main_window):
+    main_window.model.set_session(make_deep_gui_session())
+    panel = main_window.saddle_line
+    assert panel.source == "expand" and panel.layer_spin.value() == 3
+    assert "Compute" in panel.missing.label.text() and panel.missing.compute.isEnabled()
+    main_window.model.set_session(make_gui_session(S=4))
+    assert panel.source == "expand"  # a choice of the user's is kept for shallow sessions
+
+
+def test_a_loss_that_is_round_off_is_said_in_words_not_drawn(qtbot):
+    from lsexplorer.gui.roundoff import plot_unless_roundoff
+
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    plot, item = widget.getPlotItem(), pg.PlotDataItem()
+    plot.addItem(item)
+    mus = np.linspace(-1, 2, 9)
+    loss = 1e-4 + np.random.default_rng(0).normal(scale=4e-20, size=9)  # a constant loss, rounded
+    note = plot_unless_roundoff(plot, item, mus, loss - 1e-4, loss, 1e-4, "the loss along θ(μ)")
+    assert "round-off" in note and item.getData()[0] is None or len(item.getData()[0]) == 0
+    assert "round-off" in plot.getViewBox()._roundoff_label.textItem.toPlainText()
+    real = 1e-4 + np.linspace(0, 1e-6, 9)
+    assert plot_unless_roundoff(plot, item, mus, real - 1e-4, real, 1e-4, "the loss") == ""
+    assert len(item.getData()[0]) == 9 and not plot.getViewBox()._roundoff_label.isVisible()

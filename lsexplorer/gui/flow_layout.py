@@ -62,13 +62,13 @@ class QtFlowLayout(QLayout):
         return QSize(width + m.left() + m.right(), height + m.top() + m.bottom())
 
     def minimumSize(self) -> QSize:
-        """As wide as the widest item, as tall as the lines at that width."""
+        """As wide and as tall as the largest item: the height at a given width is :meth:`heightForWidth`'s
+        (a minimum of every line at the narrowest width would make splitters starve the plots below)."""
         size = QSize()
         for item in self._visible():
             size = size.expandedTo(item.minimumSize())
         m = self.contentsMargins()
-        width = size.width() + m.left() + m.right()
-        return QSize(width, self.heightForWidth(width))
+        return QSize(size.width() + m.left() + m.right(), size.height() + m.top() + m.bottom())
 
     def _visible(self) -> list[QLayoutItem]:
         return [item for item in self._items if not (item.widget() is not None and item.widget().isHidden())]

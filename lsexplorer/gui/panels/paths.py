@@ -156,7 +156,7 @@ class QtPathsPanel(PanelBase):
         self.plane_saddle = self.plane_plot.plot(pen=None, symbol="star", symbolSize=16, symbolBrush=SELECTION_COLOR)
         for item in (self.saddle_item, self.plane_saddle):
             item.sigPointsClicked.connect(lambda *_: self.open_saddle())
-        self.spectrum_plot.setLabel("bottom", "eigenvalue index")
+        self.spectrum_plot.setLabel("bottom", "index")  # short: the plot may be a third of a narrow dock
         self.spectrum_plot.setLabel("left", "sign(λ) log10(1 + |λ|/1e-12)")
         self.spectrum_item = pg.ScatterPlotItem(size=8)
         self.spectrum_plot.addItem(self.spectrum_item)

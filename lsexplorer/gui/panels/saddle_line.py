@@ -49,10 +49,32 @@ from ...figures.saddle_line import EIGENVALUE_COLORS, SaddleLine, closest_line, 
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
 from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
+from ..roundoff import plot_unless_roundoff
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from .base import AnalysisPanelBase, Table
 
 SLIDER_STEPS = 1000
+#: How many eigenvalues a new "expand a neuron" sweep shows around the first one that reaches zero.
+WINDOW = 4
+
+
+def touching_window(eigvals: np.ndarray, below: int = 2, rtol: float = 1e-10) -> int | None:
+    """The 1-based first eigenvalue to draw so that the window shows, with ``below`` smaller ones, the
+    smallest eigenvalue that is zero somewhere along the line and not zero elsewhere (it touches or
+    crosses zero: where the inertia changes); None if none does. ``eigvals (n_mu, k)``, ascending in each row.
+
+    Zero is ``|λ| ≤ rtol · max|λ|`` over the sweep (the classification's ``eig_rtol``), so eigenvalues that
+    are zero all along the line (flat directions of the duplication) do not count.
+    """
+    ev = np.asarray(eigvals, dtype=float)
+    if ev.ndim != 2 or not np.isfinite(ev).any():
+        return None
+    size = np.abs(ev)
+    tol = rtol * float(np.nanmax(size))
+    zero_somewhere = np.nanmin(size, axis=0) <= tol
+    crosses = (np.nanmin(ev, axis=0) < -tol) & (np.nanmax(ev, axis=0) > tol)
+    reaches = np.flatnonzero((zero_somewhere & (np.nanmax(size, axis=0) > tol)) | crosses)
+    return max(1, int(reaches[0]) + 1 - below) if reaches.size else None
 #: Least heights of the "eigenvalues of Y" and "loss along θ(μ)" plots (title, three ticks, x axis)
 #: and of the eigenvalues-along-μ plot (with its legend), so none is squashed on a laptop screen.
 SMALL_PLOT_MIN_HEIGHT = 110
@@ -81,6 +103,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.expand_mus: np.ndarray | None = None
         self._expand_cache: dict[tuple[int, int, int], MuSweep] = {}
         self._cache_session = None
+        #: The expand sweep whose eigenvalue window was last chosen (a sweep chooses it once).
+        self._window_key: tuple[int, int, int] | None = None
         self.sweep_job = self.new_job()
         self._sweep_key: tuple[int, int, int] | None = None
         self.live: SpectrumAtMu | None = None
@@ -271,6 +295,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         if s is not self._cache_session:
             self._expand_cache.clear()
             self._cache_session = s
+            self._window_key = None
+            self._open_on_the_deep_result(s)
         self._update_source_widgets()
         if s is not None and is_population(s):
             self.saddle = self.sweep = None
@@ -338,7 +364,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.y_plot.enableAutoRange()
         # θ(μ) is a line of critical points of one loss value: what is left is rounding (or, for a
         # narrower point that is not exactly critical, the real change).
-        self.loss_item.setData(sw.mus, sw.loss - line.base_loss)
+        self.loss_note = plot_unless_roundoff(self.loss_plot, self.loss_item, sw.mus, sw.loss - line.base_loss,
+                                              sw.loss, line.base_loss, "the loss along θ(μ)")
         self.loss_plot.enableAutoRange()
         self._draw_curves()
         self.set_mu(line.mu0)
@@ -364,16 +391,40 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         if self.sweep is None:
             running = self.sweep_job.busy and self._sweep_key == key
             self.missing.show_reason(
-                f"Run {row} ({kind}): no μ sweep yet for neuron {neuron} of hidden layer {layer} duplicated.",
+                f"Run {row} ({kind_label(kind)}): no μ sweep yet for neuron {neuron} of hidden layer {layer} "
+                "duplicated.\n\nCompute draws the Hessian eigenvalues along the line (in the background; a "
+                "minute or more for a deep net) and opens on the first eigenvalue that reaches zero.",
                 not self.sweep_job.busy or running, running)
             self._pages.setCurrentIndex(0)
             return
         loss = float(s.runs.loss[row])
-        note = "" if kind in ("local min", "global min") else \
+        note = "" if kind in ("local_min", "global_min") else \
             f" The point {kind_phrase(kind)}: θ(μ) need not be a line of critical points."
+        if self._window_key != key:  # a new sweep opens on the eigenvalues that reach zero along the line
+            self._window_key = key
+            first = touching_window(self.sweep.eigvals)
+            if first is not None:
+                self.first_spin.setMaximum(max(self.first_spin.maximum(), self.sweep.eigvals.shape[1]))
+                self.first_spin.setValue(first)
+                self.k_spin.setValue(WINDOW)
         self._show(expanded_line(s.spec, theta, loss, layer, neuron, self.sweep),
-                   f"Run {row} (seed {int(s.runs.seed[row])}, {kind}, loss {fmt(loss)}): {s.spec.describe()}, "
-                   f"neuron {neuron} of hidden layer {layer} duplicated at share μ.{note}")
+                   f"Run {row} (seed {int(s.runs.seed[row])}, {kind_label(kind)}, loss {fmt(loss)}): "
+                   f"{s.spec.describe()}, neuron {neuron} of hidden layer {layer} duplicated at share μ.{note}")
+
+    def _open_on_the_deep_result(self, s) -> None:
+        """A deep session opens on "expand a neuron" of its last hidden layer: there its points show an
+        eigenvalue reaching zero along the line (thesis §6.3), which a closest saddle does not."""
+        if s is None or is_population(s) or len(s.spec.hidden_widths) < 2:
+            return
+        self.source_combo.blockSignals(True)
+        self.layer_spin.blockSignals(True)
+        try:
+            self.source_combo.setCurrentIndex(self.source_combo.findData("expand"))
+            self.layer_spin.setMaximum(len(s.spec.hidden_widths))
+            self.layer_spin.setValue(len(s.spec.hidden_widths))
+        finally:
+            self.source_combo.blockSignals(False)
+            self.layer_spin.blockSignals(False)
 
     def _start_expand(self) -> None:
         s, row = self.model.session, self.model.current

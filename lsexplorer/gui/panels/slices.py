@@ -35,6 +35,7 @@ from ...core.saddles.saddle_slices import SaddleSlices, saddle_slices
 from ..analysis import analysable, closest_saddle_of
 from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
+from ..roundoff import plot_unless_roundoff
 from ..style import (
     SELECTION_COLOR,
     fmt,
@@ -209,7 +210,10 @@ class QtSlicesPanel(AnalysisPanelBase):
         self.setup = setup
         c, plane = self.saddle, setup.plane
         self.plane_values = np.full((setup.vs.size, setup.us.size), np.nan)
-        self.line_item.setData(setup.line.ts, setup.line.loss)
+        loss = np.asarray(setup.line.loss, dtype=float)
+        self.line_note = plot_unless_roundoff(self.line_plot, self.line_item, setup.line.ts, loss, loss,
+                                              float(np.nanmax(np.abs(loss), initial=0.0)),
+                                              "the loss from the saddle to the minimum")
         self.line_plot.enableAutoRange()
         mus = np.linspace(min(0.0, c.mu) - 0.5, max(1.0, c.mu) + 0.5, 200)
         xy = plane.line_coords(mus)
