@@ -242,3 +242,12 @@ def test_a_loss_that_is_round_off_is_said_in_words_not_drawn(qtbot):
     real = 1e-4 + np.linspace(0, 1e-6, 9)
     assert plot_unless_roundoff(plot, item, mus, real - 1e-4, real, 1e-4, "the loss") == ""
     assert len(item.getData()[0]) == 9 and not plot.getViewBox()._roundoff_label.isVisible()
+
+
+def test_a_panel_for_local_minima_offers_to_go_to_one(main_window):
+    main_window.model.select(int(rows_of(main_window, "global_min")[0]))
+    missing = main_window.escape.missing
+    assert not missing.next_local.isHidden() and missing.compute.isHidden()
+    missing.next_local.click()
+    assert main_window.model.session.runs.kind[main_window.model.current] == "local_min"
+    assert missing.next_local.isHidden() or main_window.escape._pages.currentIndex() == 1
