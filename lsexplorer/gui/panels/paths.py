@@ -226,8 +226,9 @@ class QtPathsPanel(PanelBase):
             colors = [pg.mkBrush(SELECTION_COLOR if v < -cut else "#888888" if abs(v) <= cut else "#0072B2")
                       for v in lam]
             self.spectrum_item.setData(np.arange(len(lam)), y, brush=colors)
-            self.spectrum_plot.setTitle(f"Hessian at the {point.where}: {point.n_negative} negative, "
-                                        f"{point.n_zero} zero", size="9pt")
+            # Two short lines: the plot may be half of a narrow dock.
+            self.spectrum_plot.setTitle(f"Hessian: {point.n_negative} negative, {point.n_zero} zero<br>"
+                                        f"at the {point.where}", size="9pt")
         else:
             self.saddle_item.setData([], [])
             self.spectrum_item.setData([], [])
