@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
 from ...core.base.kinds import KINDS, Kind
 from ..model import SessionModel
 from ..style import KIND_COLORS, KIND_LABELS, fmt
+from .base import PanelBase, Table
 
 #: Short kind names that keep the column narrow.
 SHORT_KINDS = {k.value: k.short for k in Kind}
-from .base import PanelBase, Table
 
 #: (header, runs field, tooltip) of each column.
 COLUMNS = (
@@ -261,13 +261,17 @@ class QtRunTable(PanelBase):
         self.set_kind_filter(self.kind_filter.currentData())
 
     def set_kind_filter(self, kind: str | None) -> None:
-        """Show only runs of ``kind`` (None: all); the selection stays, highlighted if visible."""
+        """Show only runs of ``kind`` (None: all). The selection stays if it is listed; otherwise the first
+        listed run is selected (none if none is), so the panels never show a run the table hides."""
         index = self.kind_filter.findData(kind)
         if index >= 0 and index != self.kind_filter.currentIndex():
             self.kind_filter.setCurrentIndex(index)  # re-enters through _filter_changed
             return
         self.proxy.set_kind(kind)
         self._publish_order()
+        rows = self.visible_rows()
+        if self.model.current not in rows:
+            self.model.select(int(rows[0]) if len(rows) else -1)
         self._show_current()
 
     def _publish_order(self, *args) -> None:

@@ -20,7 +20,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QSpinBox,
     QSplitter,
@@ -28,12 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.base.kinds import kind_phrase
 from ...core.landscape.slices import PlaneRow
 from ...core.population.relu_gaussian_session import is_population, session_landscape
 from ...core.saddles.closest_saddle import ClosestSaddle
 from ...core.saddles.saddle_slices import SaddleSlices, saddle_slices
 from ..analysis import analysable, closest_saddle_of
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
+from ..roundoff import plot_unless_roundoff
 from ..style import (
     SELECTION_COLOR,
     fmt,
@@ -79,10 +81,10 @@ class QtSlicesPanel(AnalysisPanelBase):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
         self.header = QLabel()
         self.header.setWordWrap(True)
-        row.addWidget(self.header, 1)
+        layout.addWidget(self.header)  # a line of its own: beside the controls it squeezed them off the dock
+        row = QtFlowLayout()
         row.addWidget(QLabel("resolution"))
         self.resolution = QSpinBox()
         self.resolution.setRange(11, 401)
@@ -155,7 +157,7 @@ class QtSlicesPanel(AnalysisPanelBase):
             can = analysable(s, row)
             running = self.model.analysis.pending(row, "closest_saddle")
             text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet; the slices need it." if can
-                    else f"Run {row} (seed {int(s.runs.seed[row])}) is a {str(s.runs.kind[row]).replace('_', ' ')}: "
+                    else f"Run {row} (seed {int(s.runs.seed[row])}) {kind_phrase(s.runs.kind[row])}: "
                     "slices through the closest saddle are drawn for local minima.\n\n"
                     "Select a local minimum (Go ▸ Next local minimum).")
             self.missing.show_reason(text, can, running)
@@ -208,7 +210,10 @@ class QtSlicesPanel(AnalysisPanelBase):
         self.setup = setup
         c, plane = self.saddle, setup.plane
         self.plane_values = np.full((setup.vs.size, setup.us.size), np.nan)
-        self.line_item.setData(setup.line.ts, setup.line.loss)
+        loss = np.asarray(setup.line.loss, dtype=float)
+        self.line_note = plot_unless_roundoff(self.line_plot, self.line_item, setup.line.ts, loss, loss,
+                                              float(np.nanmax(np.abs(loss), initial=0.0)),
+                                              "the loss from the saddle to the minimum")
         self.line_plot.enableAutoRange()
         mus = np.linspace(min(0.0, c.mu) - 0.5, max(1.0, c.mu) + 0.5, 200)
         xy = plane.line_coords(mus)

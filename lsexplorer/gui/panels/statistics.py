@@ -21,7 +21,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsItem,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QSpinBox,
@@ -46,6 +45,7 @@ from ...figures.statistics import (
     saddle_distances,
     saddle_histogram,
 )
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import (
     KIND_COLORS,
@@ -69,14 +69,15 @@ def _boxed(controls: list[QWidget], plot: QWidget, footer: QWidget | None = None
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
-    row = QHBoxLayout()
+    row = QtFlowLayout()
     for w in controls:
         row.addWidget(w)
-    row.addStretch(1)
     layout.addLayout(row)
     plot.setMinimumHeight(PLOT_MIN_HEIGHT)  # the dock scrolls rather than squash a plot's labels
     layout.addWidget(plot, 1)
     if footer is not None:
+        if isinstance(footer, QLabel):
+            footer.setWordWrap(True)  # a long note wraps instead of widening the dock
         layout.addWidget(footer)
     return box
 
