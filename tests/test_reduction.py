@@ -9,12 +9,20 @@ sign flips of its neurons, compared on the incoming vectors and on the function)
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from lsexplorer.core.analyses import closest_saddle
+from lsexplorer.core.analyses.analyze import analyze_session
+from lsexplorer.core.base.progress import run_generator
 from lsexplorer.core.base.spec import MLPSpec
 from lsexplorer.core.critical.refine import refine
 from lsexplorer.core.saddles.symmetry_type import reduce_and_certify
+from lsexplorer.core.store.session import load_session
+from lsexplorer.core.symmetry.operations import match_to_teacher
 
 RNG = np.random.default_rng(3)
 X = RNG.uniform(-2.0, 2.0, size=(60, 2))
@@ -161,3 +169,24 @@ def test_an_irreducible_point_and_an_unplaceable_constant_are_not_symmetry_induc
     lonely = [(w0, 0, a0), (w1, 0, a1), (w2, 0, a2), ((0.0, 0.0), 0, 0.25)]  # 0.125: no flip cancels it
     spec, theta = net(lonely, "sigmoid", False)
     assert reduce_and_certify(spec, theta, X, y[:, None]).types == "irreducible"
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
+
+
+def test_the_analysis_stores_each_reduction_and_the_flag_holds_for_every_type():
+    """Rows 5 (a neuron of zero outgoing weight) and 28 (zero incoming weight, its constant cancelled by a
+    sign-flipped teacher neuron) of the sample: analysed afresh, both embed the 2-4-1 teacher."""
+    sample = load_session(SAMPLE)
+    runs = dataclasses.replace(sample.runs, symmetry_induced=np.zeros_like(sample.runs.symmetry_induced))
+    session = dataclasses.replace(sample, runs=runs, analyses={})
+    run_generator(analyze_session(session, [5, 28], ["closest_saddle"]))
+    table = closest_saddle.read_table(session)
+    assert table.run.tolist() == [5, 28] and table.symmetry_type.tolist() == ["zero_outgoing", "zero_incoming"]
+    assert session.runs.symmetry_induced[[5, 28]].all() and not session.runs.symmetry_induced[[0, 1]].any()
+    for row in (5, 28):
+        reduced = closest_saddle.read_reduction(session, row)
+        assert reduced.is_si and reduced.narrower.kind == "global_min" and reduced.narrower.spec.widths == (2, 4, 1)
+        match = match_to_teacher(reduced.narrower.spec, reduced.narrower.theta, reduced.narrower.spec,
+                                 session.teacher_theta)
+        assert match.incoming_residual.max() < 1e-10

@@ -120,14 +120,15 @@ def reduce_and_certify(spec: MLPSpec, theta, x, y, tol: float | None = None, ref
                                                              eigvals=eigvals), kind)
     moved = float(np.linalg.norm(refined.theta - found.theta))
     widths = "-".join(str(w) for w in found.spec.widths)
+    name = found.symmetry_type.replace("+", " + ")
     if kind == "not_converged":
-        reason = f"the narrower {widths} point is not a certified critical point ({refined.stop_reason})"
+        reason = f"{name}: the narrower {widths} point is not a certified critical point ({refined.stop_reason})"
     elif found.defect > tol:
-        reason = f"holds the structure only within {found.defect:.2g} > {tol:.2g}"
+        reason = f"{name}: holds the structure only within {found.defect:.2g} > {tol:.2g}"
     elif moved > tol:
-        reason = f"the narrower {widths} critical point lies {moved:.2g} > {tol:.2g} from the reduced point"
+        reason = f"{name}: the narrower {widths} critical point lies {moved:.2g} > {tol:.2g} from the reduced point"
     else:
-        reason = f"embeds a {kind} of the {widths} net (defect {found.defect:.1g}, moved {moved:.1g})"
+        reason = f"{name}: embeds a {kind} of the {widths} net (defect {found.defect:.1g}, moved {moved:.1g})"
     is_si = kind != "not_converged" and found.defect <= tol and moved <= tol
     return Reduction(found.symmetry_type, is_si, found.defect, moved, tol, narrower, reason)
 

@@ -58,6 +58,7 @@ from ..style import (
     plain_axes,
 )
 from .base import PanelBase, Table
+from .run_table import short_type, symmetry_types
 
 #: Smallest height of a plot here, and the panel width from which the two histograms sit side by side.
 PLOT_MIN_HEIGHT = 150
@@ -107,11 +108,16 @@ class QtStatisticsPanel(PanelBase):
 
     def _build_outcome_table(self) -> QWidget:
         """Table 6.1: one row per kind and a total; columns count, symmetry-induced, other."""
-        table = self.outcome_table = QTableWidget(len(KINDS) + 1, 3)
-        table.setHorizontalHeaderLabels(["Count", "Symmetry-\ninduced", "Other"])  # two lines: fits a narrow dock
+        table = self.outcome_table = QTableWidget(len(KINDS) + 1, 4)
+        # two-line headers: the table fits a narrow dock
+        table.setHorizontalHeaderLabels(["Count", "Symmetry-\ninduced", "Other", "Symmetry\ntypes"])
+        table.horizontalHeaderItem(3).setToolTip("How the analysed points reduce to a narrower network: dup duplicated "
+                                                 "neuron, flip sign-flipped duplicate, a=0 zero outgoing weight, w=0 "
+                                                 "zero incoming weight (closest-saddle analysis)")
         table.setVerticalHeaderLabels([KIND_PLURALS[k] for k in KINDS] + ["Total"])
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         table.verticalHeader().setDefaultSectionSize(22)
         table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         table.setFixedHeight(table.horizontalHeader().sizeHint().height() + 22 * (len(KINDS) + 1) + 6)
@@ -265,18 +271,24 @@ class QtStatisticsPanel(PanelBase):
     def _fill_outcomes(self) -> None:
         s = self.model.session
         counts = s.outcome_counts() if s is not None else {"runs": 0}
+        types = np.array(symmetry_types(s) if s is not None else [], dtype=object)
         for row, kind in enumerate(KINDS):
             n = counts.get(kind, 0)
             sym = int(np.count_nonzero((s.runs.kind == kind) & s.runs.symmetry_induced)) if s is not None else 0
-            self._set_cell(row, (n, sym, n - sym))
+            self._set_cell(row, (n, sym, n - sym), types[s.runs.kind == kind] if s is not None else types)
         sym_all = counts.get("symmetry_induced", 0)
-        self._set_cell(len(KINDS), (counts["runs"], sym_all, counts["runs"] - sym_all))
+        self._set_cell(len(KINDS), (counts["runs"], sym_all, counts["runs"] - sym_all), types)
 
-    def _set_cell(self, row: int, values) -> None:
+    def _set_cell(self, row: int, values, types: np.ndarray) -> None:
         for col, value in enumerate(values):
             item = QTableWidgetItem(str(value))
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.outcome_table.setItem(row, col, item)
+        named, counted = np.unique([t for t in types if t], return_counts=True)
+        order = np.argsort(-counted, kind="stable")
+        item = QTableWidgetItem(" · ".join(f"{counted[k]} {short_type(named[k])}" for k in order))
+        item.setToolTip("\n".join(f"{counted[k]} {named[k].replace('+', ' + ')}" for k in order))
+        self.outcome_table.setItem(row, 3, item)
 
     def _draw_scatter(self) -> None:
         s = self.model.session
@@ -376,10 +388,11 @@ class QtStatisticsPanel(PanelBase):
         outcome = []
         for row in range(self.outcome_table.rowCount()):
             label = self.outcome_table.verticalHeaderItem(row).text()
-            outcome.append([label] + [int(self.outcome_table.item(row, c).text()) for c in range(3)])
+            outcome.append([label] + [int(self.outcome_table.item(row, c).text()) for c in range(3)]
+                           + [self.outcome_table.item(row, 3).toolTip().replace("\n", "; ")])
         return {"lambda_min_vs_loss": Table(["seed", "kind", "loss", "lambda_min"], scatter),
                 "nearest_neuron_distance": Table(["bin_start", "bin_end", "count"], hist),
-                "outcomes": Table(["outcome", "count", "symmetry_induced", "other"], outcome),
+                "outcomes": Table(["outcome", "count", "symmetry_induced", "other", "symmetry_types"], outcome),
                 "saddle_distance": Table(["log10_bin_start", "log10_bin_end", "count"],
                                          [[e0, e1, int(n)] for e0, e1, n in zip(self.saddle_hist[1][:-1],
                                                                                   self.saddle_hist[1][1:],
