@@ -1,0 +1,51 @@
+"""The symmetry types in the app: the run table's Type column and the Statistics table's types, on the sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lsexplorer.core.analyses import closest_saddle
+from lsexplorer.gui._testsupport import *  # noqa: F403  (the qapp fixture)
+from lsexplorer.gui.model import SessionModel
+from lsexplorer.gui.panels import QtRunTable, QtStatisticsPanel
+from lsexplorer.gui.panels.run_table import COLUMNS
+
+
+def shown(qtbot, panel):
+    qtbot.addWidget(panel)
+    panel.resize(700, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel
+
+
+@pytest.fixture
+def sample_model(qapp, sample_session):
+    model = SessionModel()
+    model.set_session(sample_session)
+    return model
+
+
+def test_the_run_table_shows_each_runs_type_and_why_a_run_did_not_converge(qtbot, sample_model):
+    panel = shown(qtbot, QtRunTable(sample_model))
+    column = [field for _, field, _ in COLUMNS].index("symmetry_type")
+    cells = [panel.table_model.index(row, column).data() for row in range(100)]
+    assert cells[2] == "dup" and cells[5] == "a=0" and cells[28] == "w=0" and cells[0] == "flip"
+    assert cells[1] == "–" and cells[37] == "" and cells[62] == ""  # a local minimum; two unanalysed runs
+    tip = panel.table_model.index(37, 0).data(3)  # ToolTipRole
+    assert "why: neurons 0, 1, 4 diverge together" in tip
+    assert "finite, large weights" in panel.table_model.index(62, 0).data(3)
+
+
+def test_the_statistics_table_counts_the_types_of_each_outcome(qtbot, sample_model):
+    panel = shown(qtbot, QtStatisticsPanel(sample_model))
+    table = panel.outcome_table
+    row = [table.verticalHeaderItem(r).text() for r in range(table.rowCount())].index("Global minima")
+    assert table.item(row, 1).text() == "51"
+    assert table.item(row, 3).text() == "25 dup · 14 a=0 · 8 w=0 · 4 flip"
+    assert table.item(row, 3).toolTip().splitlines() == ["25 duplicate", "14 zero_outgoing", "8 zero_incoming",
+                                                         "4 flipped_duplicate"]
+    stored = closest_saddle.type_counts(sample_model.session)
+    assert sum(stored.values()) == len(closest_saddle.analysed_rows(sample_model.session)) == 98
+    assert np.isin(["duplicate", "irreducible"], list(stored)).all()
