@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from lsexplorer.core.analyses import closest_saddle
@@ -38,14 +37,17 @@ def test_the_run_table_shows_each_runs_type_and_why_a_run_did_not_converge(qtbot
     assert "finite, large weights" in panel.table_model.index(62, 0).data(3)
 
 
-def test_the_statistics_table_counts_the_types_of_each_outcome(qtbot, sample_model):
+def test_the_statistics_panel_counts_the_types_of_the_analysed_runs(qtbot, sample_model):
     panel = shown(qtbot, QtStatisticsPanel(sample_model))
-    table = panel.outcome_table
-    row = [table.verticalHeaderItem(r).text() for r in range(table.rowCount())].index("Global minima")
-    assert table.item(row, 1).text() == "51"
-    assert table.item(row, 3).text() == "25 dup · 14 a=0 · 8 w=0 · 4 flip"
-    assert table.item(row, 3).toolTip().splitlines() == ["25 duplicate", "14 zero_outgoing", "8 zero_incoming",
-                                                         "4 flipped_duplicate"]
+    table = panel.type_table
+    rows = {table.verticalHeaderItem(r).text(): (table.item(r, 0).text(), table.item(r, 1).text())
+            for r in range(table.rowCount())}
+    assert rows["duplicate"] == ("25", "25 global minima")
+    assert rows["zero outgoing"] == ("14", "14 global minima")
+    assert rows["zero incoming"] == ("8", "8 global minima")
+    assert rows["flipped duplicate"] == ("4", "4 global minima")
+    assert rows["irreducible"][0] == "47" and table.verticalHeaderItem(table.rowCount() - 1).text() == "irreducible"
     stored = closest_saddle.type_counts(sample_model.session)
     assert sum(stored.values()) == len(closest_saddle.analysed_rows(sample_model.session)) == 98
-    assert np.isin(["duplicate", "irreducible"], list(stored)).all()
+    assert stored["duplicate"] == 25 and stored["irreducible"] == 98 - 51
+    assert panel.tables()["symmetry_types"].rows[0] == ["duplicate", 25, "global_min 25"]

@@ -58,6 +58,17 @@ _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 
 
+#: Names of the symmetry types a person reads in the Statistics panel.
+TYPE_LABELS = {"duplicate": "duplicate", "flipped_duplicate": "flipped duplicate", "zero_outgoing": "zero outgoing",
+               "zero_incoming": "zero incoming", "irreducible": "irreducible"}
+IRREDUCIBLE = "irreducible"
+
+
+def type_label(symmetry_type: str) -> str:
+    """``"duplicate+zero_outgoing"`` as ``"duplicate + zero outgoing"`` (:data:`TYPE_LABELS`)."""
+    return " + ".join(TYPE_LABELS.get(part, part) for part in symmetry_type.split("+"))
+
+
 def short_type(symmetry_type: str) -> str:
     """``"duplicate+zero_outgoing"`` as ``"dup+a=0"`` (:data:`SHORT_TYPES`)."""
     return "+".join(SHORT_TYPES.get(part, part) for part in symmetry_type.split("+")) if symmetry_type else ""
@@ -322,6 +333,7 @@ class QtRunTable(PanelBase):
             return {}
         r = s.runs
         fields = [f for _, f, _ in COLUMNS]
-        rows = [[getattr(r, f)[i].item() if f != "kind" else str(r.kind[i]) for f in fields]
-                for i in self.visible_rows()]
+        types = symmetry_types(s)
+        rows = [[str(r.kind[i]) if f == "kind" else types[i] if f == "symmetry_type" else getattr(r, f)[i].item()
+                 for f in fields] for i in self.visible_rows()]
         return {"runs": Table(fields, rows)}

@@ -58,7 +58,7 @@ from ..style import (
     plain_axes,
 )
 from .base import PanelBase, Table
-from .run_table import short_type, symmetry_types
+from .run_table import IRREDUCIBLE, symmetry_types, type_label
 
 #: Smallest height of a plot here, and the panel width from which the two histograms sit side by side.
 PLOT_MIN_HEIGHT = 150
@@ -108,20 +108,33 @@ class QtStatisticsPanel(PanelBase):
 
     def _build_outcome_table(self) -> QWidget:
         """Table 6.1: one row per kind and a total; columns count, symmetry-induced, other."""
-        table = self.outcome_table = QTableWidget(len(KINDS) + 1, 4)
-        # two-line headers: the table fits a narrow dock
-        table.setHorizontalHeaderLabels(["Count", "Symmetry-\ninduced", "Other", "Symmetry\ntypes"])
-        table.horizontalHeaderItem(3).setToolTip("How the analysed points reduce to a narrower network: dup duplicated "
-                                                 "neuron, flip sign-flipped duplicate, a=0 zero outgoing weight, w=0 "
-                                                 "zero incoming weight (closest-saddle analysis)")
+        table = self.outcome_table = QTableWidget(len(KINDS) + 1, 3)
+        table.setHorizontalHeaderLabels(["Count", "Symmetry-\ninduced", "Other"])  # two lines: fits a narrow dock
         table.setVerticalHeaderLabels([KIND_PLURALS[k] for k in KINDS] + ["Total"])
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         table.verticalHeader().setDefaultSectionSize(22)
         table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         table.setFixedHeight(table.horizontalHeader().sizeHint().height() + 22 * (len(KINDS) + 1) + 6)
-        return table
+        # the symmetry types below it, one row each: a column of them would not fit a narrow dock
+        types = self.type_table = QTableWidget(0, 2)
+        types.setHorizontalHeaderLabels(["Runs", "Of which"])
+        types.horizontalHeaderItem(0).setToolTip("Analysed runs of this symmetry type (closest-saddle analysis)")
+        types.horizontalHeaderItem(1).setToolTip("Their kinds")
+        types.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        types.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        types.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        types.verticalHeader().setDefaultSectionSize(22)
+        types.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        types.setFixedHeight(types.horizontalHeader().sizeHint().height() + 6)  # no rows until a session has types
+        types.hide()
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(table)
+        layout.addWidget(types)
+        return box
 
     def _build_scatter(self) -> QWidget:
         """Fig 6.3: one clickable point per run and kind, the selected run ringed."""
@@ -271,24 +284,47 @@ class QtStatisticsPanel(PanelBase):
     def _fill_outcomes(self) -> None:
         s = self.model.session
         counts = s.outcome_counts() if s is not None else {"runs": 0}
-        types = np.array(symmetry_types(s) if s is not None else [], dtype=object)
         for row, kind in enumerate(KINDS):
             n = counts.get(kind, 0)
             sym = int(np.count_nonzero((s.runs.kind == kind) & s.runs.symmetry_induced)) if s is not None else 0
-            self._set_cell(row, (n, sym, n - sym), types[s.runs.kind == kind] if s is not None else types)
+            self._set_cell(row, (n, sym, n - sym))
         sym_all = counts.get("symmetry_induced", 0)
-        self._set_cell(len(KINDS), (counts["runs"], sym_all, counts["runs"] - sym_all), types)
+        self._set_cell(len(KINDS), (counts["runs"], sym_all, counts["runs"] - sym_all))
+        self._fill_types()
 
-    def _set_cell(self, row: int, values, types: np.ndarray) -> None:
+    def _set_cell(self, row: int, values) -> None:
         for col, value in enumerate(values):
             item = QTableWidgetItem(str(value))
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.outcome_table.setItem(row, col, item)
-        named, counted = np.unique([t for t in types if t], return_counts=True)
-        order = np.argsort(-counted, kind="stable")
-        item = QTableWidgetItem(" · ".join(f"{counted[k]} {short_type(named[k])}" for k in order))
-        item.setToolTip("\n".join(f"{counted[k]} {named[k].replace('+', ' + ')}" for k in order))
-        self.outcome_table.setItem(row, 3, item)
+
+    def type_rows(self) -> list[tuple[str, int, dict[str, int]]]:
+        """``(symmetry type, runs, {kind: runs})`` of the analysed runs, most frequent first."""
+        s = self.model.session
+        if s is None:
+            return []
+        kinds = {}
+        for kind, found in zip(s.runs.kind, symmetry_types(s)):
+            if found:
+                kinds.setdefault(found, {}).setdefault(str(kind), 0)
+                kinds[found][str(kind)] += 1
+        rows = [(found, sum(by_kind.values()), by_kind) for found, by_kind in kinds.items()]
+        return sorted(rows, key=lambda row: (row[0] == IRREDUCIBLE, -row[1], row[0]))
+
+    def _fill_types(self) -> None:
+        rows = self.type_rows()
+        table = self.type_table
+        table.setRowCount(len(rows))
+        table.setVerticalHeaderLabels([type_label(found) for found, _, _ in rows])
+        for row, (found, n, by_kind) in enumerate(rows):
+            count = QTableWidgetItem(str(n))
+            count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            table.setItem(row, 0, count)
+            table.setItem(row, 1, QTableWidgetItem(", ".join(f"{k} {KIND_PLURALS.get(kind, kind).lower()}"
+                                                             for kind, k in by_kind.items())))
+            table.verticalHeaderItem(row).setToolTip(found.replace("+", " + "))
+        table.setVisible(bool(rows))
+        table.setFixedHeight(table.horizontalHeader().sizeHint().height() + 22 * len(rows) + 6)
 
     def _draw_scatter(self) -> None:
         s = self.model.session
@@ -388,11 +424,13 @@ class QtStatisticsPanel(PanelBase):
         outcome = []
         for row in range(self.outcome_table.rowCount()):
             label = self.outcome_table.verticalHeaderItem(row).text()
-            outcome.append([label] + [int(self.outcome_table.item(row, c).text()) for c in range(3)]
-                           + [self.outcome_table.item(row, 3).toolTip().replace("\n", "; ")])
+            outcome.append([label] + [int(self.outcome_table.item(row, c).text()) for c in range(3)])
         return {"lambda_min_vs_loss": Table(["seed", "kind", "loss", "lambda_min"], scatter),
                 "nearest_neuron_distance": Table(["bin_start", "bin_end", "count"], hist),
-                "outcomes": Table(["outcome", "count", "symmetry_induced", "other", "symmetry_types"], outcome),
+                "outcomes": Table(["outcome", "count", "symmetry_induced", "other"], outcome),
+                "symmetry_types": Table(["symmetry_type", "runs", "kinds"],
+                                        [[found, n, "; ".join(f"{kind} {k}" for kind, k in by_kind.items())]
+                                         for found, n, by_kind in self.type_rows()]),
                 "saddle_distance": Table(["log10_bin_start", "log10_bin_end", "count"],
                                          [[e0, e1, int(n)] for e0, e1, n in zip(self.saddle_hist[1][:-1],
                                                                                   self.saddle_hist[1][1:],
