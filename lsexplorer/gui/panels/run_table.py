@@ -117,7 +117,8 @@ class QtRunTableModel(QAbstractTableModel):
                 if field == "symmetry_type":
                     types = symmetry_types(s)
                     display.append([short_type(t) for t in types])
-                    sort.append([float(len(t)) for t in types])
+                    rank = {t: float(k) for k, t in enumerate(sorted(set(types)))}  # alphabetical; none first
+                    sort.append([rank[t] for t in types])
                     continue
                 values = getattr(r, field)
                 if field == "kind":
