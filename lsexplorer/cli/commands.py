@@ -474,6 +474,24 @@ def _headline_word(key: str) -> str:
     return KIND_LABELS.get(key, key.replace("_", " "))
 
 
+def _symmetry_type_counts(session) -> dict:
+    """``{"symmetry_types": {type: count}, "symmetry_types_by_kind": {kind: {type: count}}}`` of the analysed
+    runs (the closest-saddle analysis); empty when none is stored."""
+    from ..core.analyses.closest_saddle import read_table
+
+    table = read_table(session)
+    if table is None:
+        return {}
+    types = [str(t) for t in table.symmetry_type]
+    kinds = [str(session.runs.kind[int(row)]) for row in table.run]
+    by_kind: dict = {}
+    for kind, kind_type in zip(kinds, types):
+        by_kind.setdefault(kind, {}).setdefault(kind_type, 0)
+        by_kind[kind][kind_type] += 1
+    overall = {t: types.count(t) for t in sorted(set(types))}
+    return {"symmetry_types": overall, "symmetry_types_by_kind": by_kind}
+
+
 def _path_records(session) -> dict:
     from ..core.analyses.paths import summary_rows
 
@@ -563,6 +581,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         record: dict = {k: int(v) for k, v in session.outcome_counts().items()}
         if not symmetry_computed(session):
             record["symmetry_induced"] = None  # not computed, which is not 0
+        record.update(_symmetry_type_counts(session))
         if args.runs:
             record["per_run"] = run_records(session)
         record.update(_path_records(session))
