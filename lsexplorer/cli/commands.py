@@ -1023,7 +1023,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             code = COMMANDS[args.verb](args)
             sys.stdout.flush()  # a closed pipe or a full disk shows here, not in the interpreter's exit
-            return code
+            stop = stop_requested()  # a stop whose exception Python dropped (it came during a __del__)
+            return code if stop is None else report_stop(verb, stop, args.on_interrupt)
         except BrokenPipeError:
             _quiet_stdout()
             return 0
