@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.base.kinds import kind_phrase
+from ...core.base.kinds import kind_label, kind_phrase
 from ...core.landscape.slices import PlaneRow
 from ...core.population.relu_gaussian_session import is_population, session_landscape
 from ...core.saddles.closest_saddle import ClosestSaddle
@@ -58,6 +58,11 @@ def plane_progress(record) -> tuple[int, int, str]:
 
 #: Panel width from which the 1D and 2D slices sit side by side.
 SIDE_BY_SIDE_FROM = 720
+
+
+#: The least span of the colour bar, in decades of loss: a plane flatter than this is drawn in one
+#: colour under a colour bar that still has tick labels.
+MIN_DECADES = 0.1
 
 
 class QtSlicesPanel(AnalysisPanelBase):
@@ -220,6 +225,10 @@ class QtSlicesPanel(AnalysisPanelBase):
         self.saddle_line_item.setData(xy[:, 0], xy[:, 1])
         self.saddle_item.setData([0.0], [0.0])
         self.minimum_item.setData([plane.minimum[0]], [plane.minimum[1]])
+        row = self.model.current
+        if self.model.session is not None and row >= 0:  # the run's own kind: not every run is a minimum
+            kind = kind_label(self.model.session.runs.kind[row])
+            self.plane_plot.legend.getLabel(self.minimum_item).setText(f"run {row} ({kind})")
         us, vs = setup.us, setup.vs
         du, dv = us[1] - us[0], vs[1] - vs[0]
         self._rect = QRectF(us[0] - du / 2, vs[0] - dv / 2, du * us.size, dv * vs.size)
@@ -249,8 +258,9 @@ class QtSlicesPanel(AnalysisPanelBase):
         if finite.size == 0:
             return
         lo, hi = float(finite.min()), float(finite.max())
-        if hi <= lo:
-            hi = lo + 1e-9
+        if hi - lo < MIN_DECADES:  # a plane flat to round-off: a colour bar with ticks, one colour
+            mid = 0.5 * (lo + hi)
+            lo, hi = mid - MIN_DECADES / 2, mid + MIN_DECADES / 2
         self.image.setImage(logv.T, autoLevels=False)
         self.image.setRect(self._rect)  # after setImage: the transform depends on the image's size
         self.colorbar.setLevels((lo, hi))
