@@ -31,6 +31,24 @@ def test_a_run_that_did_not_converge_is_not_called_a_not_converged(main_window):
     assert any("did not converge" in t for t in texts)
 
 
+def test_a_paths_saddle_window_names_its_point_by_the_path_not_as_run_0(main_window):
+    from lsexplorer.core.analyses import paths as stored_paths
+    from lsexplorer.core.paths.path_points import saddle_session
+    from lsexplorer.core.store.samples import sample_session_path
+    from lsexplorer.core.store.session import load_session
+
+    s = load_session(sample_session_path())
+    result = stored_paths.to_global(s, 1)  # the sample stores run 1's path to its nearest global minimum
+    window = main_window.open_point_window(saddle_session(s, result))
+    arrow = result.key.replace("_to_", "→")
+    assert f"the saddle of path {arrow} (unsaved)" in window.windowTitle()
+    texts = [window.escape.missing.label.text(), window.saddle_line.missing.label.text()]
+    assert all("Run 0" not in t for t in texts), texts
+    assert any(f"The saddle of path {arrow} (from run 1, seed {int(s.runs.seed[1])})" in t for t in texts), texts
+    window.model.set_modified(False)  # close without the "discard?" prompt
+    window.close()
+
+
 # ---------------------------------------------------------------- stale state
 
 def test_the_kind_filter_never_leaves_a_hidden_run_selected(main_window):
@@ -242,6 +260,30 @@ def test_a_loss_that_is_round_off_is_said_in_words_not_drawn(qtbot):
     real = 1e-4 + np.linspace(0, 1e-6, 9)
     assert plot_unless_roundoff(plot, item, mus, real - 1e-4, real, 1e-4, "the loss") == ""
     assert len(item.getData()[0]) == 9 and not plot.getViewBox()._roundoff_label.isVisible()
+
+
+def test_slices_of_a_point_at_infinity_show_a_window_around_the_saddle_and_the_point(main_window, qtbot):
+    from lsexplorer.core.saddles.saddle_slices import plane_grid
+    from lsexplorer.core.store.samples import sample_session_path
+    from lsexplorer.core.store.session import load_session
+
+    s = load_session(sample_session_path())
+    main_window.model.set_session(s)
+    panel = main_window.slices
+    panel.resolution.setValue(11)
+    row = int(np.flatnonzero(s.runs.kind == "channel")[0])
+    main_window.model.select(row)
+    qtbot.waitUntil(lambda: panel.setup is not None, timeout=120_000)
+    setup = panel.setup
+    full_us, _ = plane_grid(panel.saddle.mu, setup.plane, 11)
+    reach = abs(float(setup.plane.minimum[1]))
+    span = setup.us[-1] - setup.us[0]
+    assert span < 0.1 * (full_us[-1] - full_us[0])  # not the μ = 0…1 span, where the two are one pixel
+    assert setup.us[0] < 0.0 < setup.us[-1] and setup.vs[0] < setup.plane.minimum[1] < setup.vs[-1]
+    assert span <= 5 * reach  # a window of a few times the point's distance to the line
+    assert "drawn around the saddle" in panel.note.text()
+    panel.job.cancel()
+    assert panel.job.wait(60_000)
 
 
 def test_a_panel_for_local_minima_offers_to_go_to_one(main_window):

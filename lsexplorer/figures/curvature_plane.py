@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core.base.classify import Tolerances, loss_scale
 from ..core.base.kinds import kind_label
+from ..core.store.run_names import run_title
 from ..core.store.session import Session
 from .available import FigureUnavailable, is_roundoff, roundoff_note
 from .catalog import FigureOptions, FigureSpec
@@ -109,7 +110,7 @@ def _eigenvalue_words(session: Session, run: int, eigvals: np.ndarray) -> tuple[
 
 
 def _header(session: Session, run: int) -> str:
-    return f"Run {run} ({kind_label(str(session.runs.kind[run]))})"
+    return f"{run_title(session, run, seed=False)} ({kind_label(str(session.runs.kind[run]))})"
 
 
 def softest_lines(session: Session, run: int, options: FigureOptions | None = None) -> Plot:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.base.kinds import Kind, kind_label
+from ..core.store.run_names import run_name
 from ..core.store.session import Session
 from ..core.symmetry.neuron_vectors import incoming_and_outgoing, principal_axes
 from ..core.symmetry.operations import SIGN_SYMMETRIC, match_to_teacher
@@ -263,7 +264,8 @@ def neurons_figure(session: Session, run: int, options: FigureOptions | None = N
         paths = "; the point was not trained here, so there is no training path"
     else:
         paths = f", paths from initialisation{'' if stored else ' through the end of training'} to the refined point"
-    caption = (f"Neurons of run {run} (seed {int(r.seed[run])}, {kind}, loss {float(r.loss[run]):.3g}): incoming "
+    caption = (f"Neurons of {run_name(session, run)} (seed {int(r.seed[run])}, {kind}, loss {float(r.loss[run]):.3g}): "
+               "incoming "
                f"weights{plane} coloured by {colour_text}{teacher}{paths}{flips}.")
     limits = _degenerate_limits(drawn, span)
     return Plot(name="neurons_neurons", caption=caption,

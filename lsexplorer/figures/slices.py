@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.base.kinds import Kind, kind_label
+from ..core.base.kinds import kind_label
+from ..core.store.run_names import run_name
 from ..core.store.session import Session
 from .available import ROUNDOFF
 from .catalog import FigureOptions, FigureSpec
 from .plot import Axes, Heatmap, Line, Plot, Scatter
-from .saddle_line import loss_roundoff_note, run_closest_saddle, signed
+from .saddle_line import loss_roundoff_note, run_closest_saddle
 
 if TYPE_CHECKING:
     from ..core.saddles.closest_saddle import ClosestSaddle
@@ -35,15 +36,6 @@ if TYPE_CHECKING:
 RESOLUTION = 41
 LEAST_RESOLUTION = 21
 PLANE_BUDGET = 1.2e9
-#: How far beyond [0, 1] μ* may lie for the panel's plane (which spans the narrower point's μ = 0 and 1
-#: and μ*) to still show the saddle and the point; farther, the figure shows the window around them.
-FAR_MU = 4.0
-#: Kinds at the end of a channel to infinity: their closest saddle's plane is shown as a window.
-AT_INFINITY = (Kind.CHANNEL, Kind.CHANNEL_SADDLE)
-#: The window's half-height in units of the point's distance to the line (the panel's 1.6), and its
-#: half-width in units of its half-height.
-WINDOW_REACH = 1.6
-WINDOW_WIDTH = 1.5
 #: Loss ranges at least this many-fold are coloured (and drawn) on a log scale, narrower ones linearly.
 LOG_FROM = 10.0
 
@@ -67,12 +59,13 @@ def _setup(session: Session, run: int) -> tuple[ClosestSaddle, SaddleSlices, obj
     traj = session.runs.trajectory
     landscape = session_landscape(session)
     snaps = None if traj is None else traj.theta[run]
-    setup = next(saddle_slices(landscape, session.runs.theta[run], saddle, snaps, resolution(session)))
+    setup = next(saddle_slices(landscape, session.runs.theta[run], saddle, snaps, resolution(session),
+                               kind=str(session.runs.kind[run])))
     return saddle, setup, landscape
 
 
 def _point_label(session: Session, run: int) -> str:
-    return f"run {run} ({kind_label(str(session.runs.kind[run]))})"
+    return f"{run_name(session, run)} ({kind_label(str(session.runs.kind[run]))})"
 
 
 def _unconverged(saddle: ClosestSaddle) -> str:
@@ -110,27 +103,6 @@ def saddle_to_minimum(session: Session, run: int, options: FigureOptions) -> Plo
         aspect=0.62, legend_columns=2)
 
 
-def plane_grid(saddle: ClosestSaddle, setup: SaddleSlices, kind: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """``us, vs`` of the plane drawn and a sentence when it is not the panel's: the window around the
-    saddle and the point for a point at infinity's end (``kind``: its weights are huge, and so is the line's
-    stretch between μ = 0 and 1) or when μ* lies more than :data:`FAR_MU` beyond [0, 1]; the panel's
-    range there makes the two one pixel."""
-    plane = setup.plane
-    reach = WINDOW_REACH * abs(float(plane.minimum[1]))
-    far = not -FAR_MU <= saddle.mu <= 1.0 + FAR_MU
-    if not (far or kind in AT_INFINITY) or reach == 0.0:
-        return setup.us, setup.vs, ""
-    us = np.linspace(-WINDOW_WIDTH * reach, WINDOW_WIDTH * reach, setup.us.size)
-    vs = np.linspace(-reach, reach, setup.vs.size)
-    dmu = WINDOW_WIDTH * reach / plane.line_speed
-    where = (f"μ* = {signed(saddle.mu, '.0f')} lies far out on the saddle line" if far else
-             f"the run is a {kind_label(kind)}, so the line is long (‖θ'(μ)‖ = {plane.line_speed:.3g})")
-    why = (f"{where}: the plane is drawn around the saddle and the run's point (μ* ± {dmu:.2g}), not from the "
-           f"narrower point's μ = 0 and 1, which are {max(abs(saddle.mu), abs(saddle.mu - 1)) * plane.line_speed:.3g} "
-           "away along u.")
-    return us, vs, why
-
-
 def plane_heatmap(us: np.ndarray, vs: np.ndarray, values: np.ndarray, run_loss: float, run: str) -> Heatmap:
     """The plane's loss in colour: on a log scale where it spans :data:`LOG_FROM`-fold or more (a valley
     and its walls); where it is narrower (a minimum at infinity's window, a deep net's saddle), its
@@ -156,14 +128,14 @@ def plane(session: Session, run: int, options: FigureOptions) -> Plot:
 
     saddle, setup, landscape = _setup(session, run)
     pl = setup.plane
-    us, vs, window = plane_grid(saddle, setup, str(session.runs.kind[run]))
+    us, vs, window = setup.us, setup.vs, setup.window_note
     values = drive(plane_slice(None, pl.origin, pl.basis[0], pl.basis[1], None, None, us, vs,
                                landscape=landscape)).loss
     point = _point_label(session, run)
     run_loss = float(session.runs.loss[run])
     reference = run_loss if np.isfinite(run_loss) else float(np.nanmax(np.abs(values)))
     note = loss_roundoff_note("The loss on the plane", values, session, reference)
-    layers: list = [] if note else [plane_heatmap(us, vs, values, run_loss, f"run {run}")]
+    layers: list = [] if note else [plane_heatmap(us, vs, values, run_loss, run_name(session, run))]
     layers.append(Line("saddle line", [us[0], us[-1]], [0.0, 0.0], color=SADDLE_COLOR, style="--", width=1.2))
     notes = [window] if window else []
     if setup.trajectory is not None:
@@ -193,4 +165,4 @@ FIGURES = (
                needs=("closest_saddle",)),
 )
 
-__all__ = ["FIGURES", "RESOLUTION", "plane", "plane_grid", "saddle_to_minimum"]
+__all__ = ["FIGURES", "RESOLUTION", "plane", "saddle_to_minimum"]

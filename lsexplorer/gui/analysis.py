@@ -25,8 +25,10 @@ from ..core.analyses.escape import EscapeResult
 from ..core.base.kinds import Kind
 from ..core.saddles.closest_saddle import ClosestSaddle
 from ..core.saddles.inertia import MuSweep
+from ..core.store.run_names import run_name
 from ..core.store.session import Session
 from .workers import Worker
+
 
 def requestable() -> tuple[str, ...]:
     """Analyses a panel may request for one run: every one in :data:`lsexplorer.core.analyses.REGISTRY`
@@ -110,7 +112,7 @@ class AnalysisQueue(QObject):
         worker = self._worker = Worker(_analyze, _working_copy(session), row, names)
         worker.returned.connect(lambda out: self._store(session, row, names, *out))
         worker.errored.connect(lambda exc: self._model.error.emit(
-            "Analysis failed", f"{', '.join(names)} of run {row}: {type(exc).__name__}: {exc}"))
+            "Analysis failed", f"{', '.join(names)} of {run_name(session, row)}: {type(exc).__name__}: {exc}"))
         worker.finished.connect(self._done)
         seed = int(session.runs.seed[row])
         self._model.tasks.start(worker, f"Analysing seed {seed} ({', '.join(n.replace('_', ' ') for n in names)})")
@@ -119,7 +121,8 @@ class AnalysisQueue(QObject):
         if session is not self._model.session:  # another session was opened meanwhile
             return
         for name, runs in summary.get(FAILED, {}).items():
-            self._model.error.emit("Analysis failed", f"{name.replace('_', ' ')} of run {row}: {runs[row]}")
+            self._model.error.emit("Analysis failed",
+                                   f"{name.replace('_', ' ')} of {run_name(session, row)}: {runs[row]}")
         relabelled = not (np.array_equal(session.runs.kind, work.runs.kind)
                           and np.array_equal(session.runs.symmetry_induced, work.runs.symmetry_induced))
         session.analyses.clear()
@@ -129,7 +132,8 @@ class AnalysisQueue(QObject):
         self._model.set_modified(True)
         if relabelled:
             self._model.runsChanged.emit()
-        self._model.message.emit(f"Computed {', '.join(names)} for run {row}; save the session to keep them")
+        self._model.message.emit(f"Computed {', '.join(names)} for {run_name(session, row)}; "
+                                 "save the session to keep them")
         self.finished.emit(row, names)
 
     def _done(self) -> None:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from .._version import __version__
 from ..core.analyses.opening import open_session
 from ..core.base.errors import InputError
+from ..core.store.run_names import session_title
 from ..core.store.samples import bundled_samples, sample_session_path
 from ..core.store.session import Session, SessionError, save_session
 from ..figures.files import IMAGE_FORMATS
@@ -633,7 +634,9 @@ class MainWindow(QMainWindow):
 
     def _update_title(self, *args) -> None:
         path = self.model.path
-        name = path.name if path else ("unsaved session" if self.model.has_session else "no session")
+        derived = session_title(self.model.session) if self.model.session is not None else None
+        name = path.name if path else (f"{derived} (unsaved)" if derived else
+                                       "unsaved session" if self.model.has_session else "no session")
         self.setWindowTitle(f"lsexplorer — {name}[*]")
         self.setWindowModified(self.model.modified)
         spec = self.model.spec

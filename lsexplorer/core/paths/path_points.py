@@ -76,7 +76,8 @@ def saddle_session(session: Session, result: PathResult) -> Session:
                 train_loss=np.array([float(np.max(result.values))]), theta_trained=climbing[None],
                 symmetry_induced=np.array([o.outcome == "symmetry_induced"]))
     config = dict(session.config)
-    config["origin"] = {"path": result.key, "outcome": o.outcome, "label": outcome_label(o)}
+    config["origin"] = {"path": result.key, "run": int(result.run_from), "outcome": o.outcome,
+                        "label": outcome_label(o)}
     return Session(config, session.x.copy(), session.y.copy(), session.teacher_theta, runs,
                    distribution=session.distribution)
 

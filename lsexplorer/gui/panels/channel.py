@@ -24,6 +24,7 @@ from ...core.analyses import channels as channel_analysis
 from ...core.base.kinds import kind_phrase
 from ...core.channels.flat_channel import ChannelResult
 from ...core.channels.limit_model import unpack
+from ...core.store.run_names import run_title
 from ...figures.channel import approach, group_output, limit_unit, unit_is_affine, unit_plane
 from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
@@ -150,14 +151,13 @@ class QtChannelPanel(AnalysisPanelBase):
         if result is None or not result.structure:
             kind = str(s.runs.kind[row])
             can = kind in _CHANNEL_ROWS and result is None
-            seed = int(s.runs.seed[row])
             if result is not None:
-                text = f"Run {row} (seed {seed}) is not in a flat channel: {result.reason}."
+                text = f"{run_title(s, row)} is not in a flat channel: {result.reason}."
             elif can:
-                text = (f"Run {row} (seed {seed}) did not converge and has no channel analysis yet: "
+                text = (f"{run_title(s, row)} did not converge and has no channel analysis yet: "
                         "is it running off along a flat channel to a minimum at infinity?")
             else:
-                text = (f"Run {row} (seed {seed}) {kind_phrase(kind)}, a finite critical point.\n\n"
+                text = (f"{run_title(s, row)} {kind_phrase(kind)}, a finite critical point.\n\n"
                         "Channels are analysed for runs that ran off to infinity.")
             self.missing.show_reason(text, can, self.model.analysis.pending(row, "channels"))
             self._pages.setCurrentIndex(0)

@@ -28,6 +28,7 @@ from ...core.base.kinds import kind_label
 from ...core.landscape.curvature_plane import CurvaturePlane, curvature_plane
 from ...core.landscape.slices import PlaneRow, project
 from ...core.population.relu_gaussian_session import session_landscape
+from ...core.store.run_names import run_title
 from ...figures.curvature_plane import HALF_WIDTH, RESOLUTION
 from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
@@ -163,11 +164,12 @@ class QtCurvaturePlanePanel(PanelBase):
             item.setData([], [])
         self.point_item.setData([], [])
         if s is None or row < 0 or not np.isfinite(s.runs.theta[row]).all():
-            self.header.setText("" if s is None or row < 0 else f"Run {row}: its point is not finite.")
+            self.header.setText("" if s is None or row < 0 else
+                                f"{run_title(s, row, seed=False)}: its point is not finite.")
             return
         traj = s.runs.trajectory
         self._drawn_half_width = self.half_width.value()
-        self.header.setText(f"Run {row} (seed {int(s.runs.seed[row])}): computing the Hessian…")
+        self.header.setText(f"{run_title(s, row)}: computing the Hessian…")
         self.job.start(curvature_work, session_landscape(s), s.runs.theta[row], self.half_width.value(),
                        self.resolution.value(), traj.theta[row] if traj is not None else None,
                        on_record=self._record,
@@ -192,7 +194,7 @@ class QtCurvaturePlanePanel(PanelBase):
         us, vs = setup.us, setup.vs
         du, dv = us[1] - us[0], vs[1] - vs[0]
         self._rect = QRectF(us[0] - du / 2, vs[0] - dv / 2, du * us.size, dv * vs.size)
-        self.header.setText(f"Run {row} (seed {int(s.runs.seed[row])}), {kind_label(s.runs.kind[row])}: "
+        self.header.setText(f"{run_title(s, row)}, {kind_label(s.runs.kind[row])}: "
                             f"λ1 = {fmt(setup.eigvals[0])}, λ2 = {fmt(setup.eigvals[1])}")
         note = ""
         if proj is not None:

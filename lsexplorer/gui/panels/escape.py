@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ...core.base.kinds import kind_label, kind_phrase
+from ...core.store.run_names import run_title
 from ..analysis import analysable, escape_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
@@ -82,8 +83,8 @@ class QtEscapePanel(AnalysisPanelBase):
         if found is None:
             can = analysable(s, row)
             kind = str(s.runs.kind[row])
-            text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no escape analysis yet." if can else
-                    f"Run {row} (seed {int(s.runs.seed[row])}) {kind_phrase(kind)}: the escape algorithms run at local "
+            text = (f"{run_title(s, row)} has no escape analysis yet." if can else
+                    f"{run_title(s, row)} {kind_phrase(kind)}: the escape algorithms run at local "
                     "minima.\n\nSelect a local minimum (Go ▸ Next local minimum).")
             self.missing.show_reason(text, can, self.model.analysis.pending(row, "escape"))
             self._pages.setCurrentIndex(0)

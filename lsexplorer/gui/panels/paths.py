@@ -41,6 +41,7 @@ from ...core.paths.neb import NEBConfig
 from ...core.paths.path_points import saddle_session
 from ...core.paths.path_saddle import outcome_label
 from ...core.paths.saddle_search import SaddleConfig
+from ...core.store.run_names import run_title
 from ...figures.paths import highest_index, highest_point, loss_floor, plane_loss
 from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
@@ -195,8 +196,8 @@ class QtPathsPanel(PanelBase):
         if result is None:
             row = self.model.current
             self._clear()
-            self.summary.setText(f"Run {row}: no path computed yet. <b>Compute path</b> builds it in the background."
-                                 if row >= 0 else "Select a run.")
+            self.summary.setText(f"{run_title(self.model.session, row, seed=False)}: no path computed yet. "
+                                 "<b>Compute path</b> builds it in the background." if row >= 0 else "Select a run.")
             return
         self._show(result)
 

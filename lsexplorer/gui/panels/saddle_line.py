@@ -44,6 +44,7 @@ from ...core.base.kinds import kind_label, kind_phrase
 from ...core.population.relu_gaussian_session import is_population
 from ...core.saddles.inertia import MuSweep, mu_sweep
 from ...core.saddles.line_spectrum import LineSpectra, SpectrumAtMu
+from ...core.store.run_names import run_title
 from ...figures.catalog import FigureOptions
 from ...figures.saddle_line import EIGENVALUE_COLORS, SaddleLine, closest_line, drawn_indices, expanded_line
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
@@ -317,8 +318,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         if self.saddle is None:
             kind = str(s.runs.kind[row])
             can = analysable(s, row)
-            text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet." if can else
-                    f"Run {row} (seed {int(s.runs.seed[row])}) {kind_phrase(kind)}: the app computes closest saddles "
+            text = (f"{run_title(s, row)} has no closest saddle yet." if can else
+                    f"{run_title(s, row)} {kind_phrase(kind)}: the app computes closest saddles "
                     "for local minima only (lsexplorer analyze SESSION --closest-saddle does every certified "
                     "point).\n\nSelect a local minimum (Go ▸ Next local minimum).")
             self.missing.show_reason(text, can, running)
@@ -326,7 +327,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             return
         if self.saddle.narrower.kind == "not_converged":
             self.missing.show_reason(
-                f"Run {row}: the narrower point of its closest saddle did not converge "
+                f"{run_title(s, row, seed=False)}: the narrower point of its closest saddle did not converge "
                 f"(‖∇L‖ = {fmt(self.saddle.narrower.grad_norm)}), so θ(μ) is not a line of critical points.",
                 False)
             self._pages.setCurrentIndex(0)
@@ -334,17 +335,19 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         if self.sweep is None and not analysable(s, row):
             kind = str(s.runs.kind[row])
             self.missing.show_reason(
-                f"Run {row} {kind_phrase(kind)}: its closest saddle is {fmt(self.saddle.distance)} away; μ sweeps are "
+                f"{run_title(s, row, seed=False)} {kind_phrase(kind)}: its closest saddle is "
+                f"{fmt(self.saddle.distance)} away; μ sweeps are "
                 "computed for local minima only.\n\nSelect a local minimum (Go ▸ Next local minimum).", False)
             self._pages.setCurrentIndex(0)
             return
         if self.sweep is None:
-            self.missing.show_reason(f"Run {row} has a closest saddle but no μ sweep yet.", True, running)
+            self.missing.show_reason(f"{run_title(s, row, seed=False)} has a closest saddle but no μ sweep yet.",
+                                     True, running)
             self._pages.setCurrentIndex(0)
             return
         c = self.saddle
         self._show(closest_line(c),
-                   f"Run {row} (seed {int(s.runs.seed[row])}): narrower point {c.narrower.spec.describe()} "
+                   f"{run_title(s, row)}: narrower point {c.narrower.spec.describe()} "
                    f"({kind_label(c.narrower.kind)}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
                    f"{c.layer} duplicated; closest saddle at μ* = {fmt(c.mu)}, distance {fmt(c.distance)}.")
 
@@ -384,14 +387,16 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         theta = s.runs.theta[row]
         kind = str(s.runs.kind[row])
         if not np.isfinite(theta).all():
-            self.missing.show_reason(f"Run {row}: its point is not finite, so it has no line to expand.", False)
+            self.missing.show_reason(
+                f"{run_title(s, row, seed=False)}: its point is not finite, so it has no line to expand.", False)
             self._pages.setCurrentIndex(0)
             return
         self.sweep = self._expand_cache.get(key)
         if self.sweep is None:
             running = self.sweep_job.busy and self._sweep_key == key
             self.missing.show_reason(
-                f"Run {row} ({kind_label(kind)}): no μ sweep yet for neuron {neuron} of hidden layer {layer} "
+                f"{run_title(s, row, seed=False)} ({kind_label(kind)}): no μ sweep yet for neuron {neuron} of hidden "
+                f"layer {layer} "
                 "duplicated.\n\nCompute draws the Hessian eigenvalues along the line (in the background; a "
                 "minute or more for a deep net) and opens on the first eigenvalue that reaches zero.",
                 not self.sweep_job.busy or running, running)
@@ -408,7 +413,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
                 self.first_spin.setValue(first)
                 self.k_spin.setValue(WINDOW)
         self._show(expanded_line(s.spec, theta, loss, layer, neuron, self.sweep),
-                   f"Run {row} (seed {int(s.runs.seed[row])}, {kind_label(kind)}, loss {fmt(loss)}): "
+                   f"{run_title(s, row)} ({kind_label(kind)}, loss {fmt(loss)}): "
                    f"{s.spec.describe()}, neuron {neuron} of hidden layer {layer} duplicated at share μ.{note}")
 
     def _open_on_the_deep_result(self, s) -> None:

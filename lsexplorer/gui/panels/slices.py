@@ -8,6 +8,8 @@ the saddle, the minimum and the training trajectory projected onto the plane. Th
 least squares; how far the snapshots lie *out of* the plane is said in the legend, because a path
 drawn in a 2D slice of a 15-dimensional space can mislead. Minima lying on their saddle line
 (symmetry-induced, distance at rounding level) get the smallest Hessian eigenvector as second axis.
+A point at the end of a channel to infinity, or a saddle far out on its line, gets the plane as a
+window around the saddle and the point (``saddle_slices.window_grid``), and the note says why.
 
 Everything is computed in the panel's :class:`~lsexplorer.gui.background.LatestJob`: plane, line
 slice and projection first, then the image row by row, drawn as the rows arrive. The resolution
@@ -15,6 +17,8 @@ control restarts it.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pyqtgraph as pg
@@ -32,6 +36,7 @@ from ...core.landscape.slices import PlaneRow
 from ...core.population.relu_gaussian_session import is_population, session_landscape
 from ...core.saddles.closest_saddle import ClosestSaddle
 from ...core.saddles.saddle_slices import SaddleSlices, saddle_slices
+from ...core.store.run_names import run_name, run_title
 from ..analysis import analysable, closest_saddle_of
 from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
@@ -161,8 +166,8 @@ class QtSlicesPanel(AnalysisPanelBase):
             self.job.cancel()
             can = analysable(s, row)
             running = self.model.analysis.pending(row, "closest_saddle")
-            text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet; the slices need it." if can
-                    else f"Run {row} (seed {int(s.runs.seed[row])}) {kind_phrase(s.runs.kind[row])}: "
+            text = (f"{run_title(s, row)} has no closest saddle yet; the slices need it." if can
+                    else f"{run_title(s, row)} {kind_phrase(s.runs.kind[row])}: "
                     "slices through the closest saddle are drawn for local minima.\n\n"
                     "Select a local minimum (Go ▸ Next local minimum).")
             self.missing.show_reason(text, can, running)
@@ -172,7 +177,7 @@ class QtSlicesPanel(AnalysisPanelBase):
         c = self.saddle
         warn = "" if c.narrower.kind != "not_converged" else " — the narrower point did not converge, so this " \
                                                              "line is not a line of critical points"
-        self.header.setText(f"Run {row} (seed {int(s.runs.seed[row])}): closest saddle at μ* = {fmt(c.mu)}, "
+        self.header.setText(f"{run_title(s, row)}: closest saddle at μ* = {fmt(c.mu)}, "
                             f"distance {fmt(c.distance)}{warn}")
         self._start()
 
@@ -198,7 +203,8 @@ class QtSlicesPanel(AnalysisPanelBase):
         traj = s.runs.trajectory
         snaps = traj.theta[row] if traj is not None else None
         self.epochs = traj.epochs if traj is not None else None
-        self.job.start(saddle_slices, session_landscape(s), s.runs.theta[row], c, snaps, self.resolution.value(),
+        slices = functools.partial(saddle_slices, kind=str(s.runs.kind[row]))  # a point at infinity: a window
+        self.job.start(slices, session_landscape(s), s.runs.theta[row], c, snaps, self.resolution.value(),
                        on_record=self._record,
                        on_error=lambda exc: self.model.error.emit("Slice failed", f"{type(exc).__name__}: {exc}"),
                        task=f"Slicing seed {int(s.runs.seed[row])}", progress=plane_progress)
@@ -228,11 +234,11 @@ class QtSlicesPanel(AnalysisPanelBase):
         row = self.model.current
         if self.model.session is not None and row >= 0:  # the run's own kind: not every run is a minimum
             kind = kind_label(self.model.session.runs.kind[row])
-            self.plane_plot.legend.getLabel(self.minimum_item).setText(f"run {row} ({kind})")
+            self.plane_plot.legend.getLabel(self.minimum_item).setText(f"{run_name(self.model.session, row)} ({kind})")
         us, vs = setup.us, setup.vs
         du, dv = us[1] - us[0], vs[1] - vs[0]
         self._rect = QRectF(us[0] - du / 2, vs[0] - dv / 2, du * us.size, dv * vs.size)
-        notes = []
+        notes = [setup.window_note[0].upper() + setup.window_note[1:]] if setup.window_note else []
         if setup.trajectory is not None:
             coords, res = setup.trajectory.coords, setup.trajectory.residual
             self.trajectory_item.setData(coords[:, 0], coords[:, 1])
