@@ -98,3 +98,12 @@ def test_the_samples_fit_at_1280x720(main_window, name):
     laid_out(main_window, SIZES[0])
     problems = check_every_dock(main_window, first_of_each_kind(main_window.model.session), wait_jobs=True)
     assert not problems, "\n".join(problems)
+
+
+def test_the_lambda_min_scatter_keeps_a_plot_one_can_click_at_1280(main_window):
+    laid_out(main_window, SIZES[0])
+    main_window.docks["Statistics"].raise_()
+    settle(main_window)
+    view = main_window.statistics.scatter_plot.getViewBox()
+    assert view.height() >= 150, view.height()  # a legend beside it once left ~60 px of plot
+    assert view.width() >= 0.6 * main_window.statistics.scatter_widget.width()  # the legend sits below, not beside

@@ -62,6 +62,9 @@ from .run_table import IRREDUCIBLE, symmetry_types, type_label
 
 #: Smallest height of a plot here, and the panel width from which the two histograms sit side by side.
 PLOT_MIN_HEIGHT = 150
+#: Smallest height of the λ_min scatter, the plot one clicks to pick a run: its points, in a column of a
+#: hundred-odd runs per kind, must stay apart.
+SCATTER_MIN_HEIGHT = 320
 SIDE_BY_SIDE_FROM = 640
 
 
@@ -143,7 +146,7 @@ class QtStatisticsPanel(PanelBase):
         self.scatter_plot = self.scatter_widget.getPlotItem()
         plain_axes(self.scatter_plot)
         self.scatter_plot.showGrid(x=True, y=True, alpha=0.2)
-        legend_below(self.scatter_plot, beside=True)
+        legend_below(self.scatter_plot, columns=1)  # below: a narrow dock keeps the plot its full width
         self.kind_items: dict[str, pg.ScatterPlotItem] = {}
         for kind in KINDS:
             item = pg.ScatterPlotItem(size=8, pen=pg.mkPen("#333333", width=0.5), brush=pg.mkBrush(KIND_COLORS[kind]),
@@ -161,7 +164,9 @@ class QtStatisticsPanel(PanelBase):
         self.y_mode.currentIndexChanged.connect(self._draw_scatter)
         self.scatter_note = QLabel()
         self.scatter_note.setStyleSheet("color: #666;")
-        return _boxed([QLabel("Smallest eigenvalue vs loss:"), self.y_mode], self.scatter_widget, self.scatter_note)
+        box = _boxed([QLabel("Smallest eigenvalue vs loss:"), self.y_mode], self.scatter_widget, self.scatter_note)
+        self.scatter_widget.setMinimumHeight(SCATTER_MIN_HEIGHT)
+        return box
 
     def _build_histogram(self) -> QWidget:
         """Fig 6.7: nearest-neuron distances of the runs of one kind, the selected run marked."""
