@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lsexplorer.core.analyses import expanded_lines
 from lsexplorer.core.base.classify import Tolerances
 from lsexplorer.core.saddles.inertia import mu_sweep
 from lsexplorer.core.base.progress import run_generator
@@ -59,7 +60,8 @@ def test_expand_neuron_sweep_plots_the_core_sweep(main_window, qtbot, layer):
     assert panel._pages.currentIndex() == 0 and panel.missing.compute.isVisible()
     panel.compute()
     assert panel.sweep_job.wait()
-    assert panel._pages.currentIndex() == 1 and (row, layer, neuron) in panel._expand_cache
+    assert panel._pages.currentIndex() == 1 and w.model.modified
+    assert expanded_lines.stored_keys(s) == [(row, layer, neuron)]  # kept with the session, saved with it
     tol = Tolerances.from_dict(s.config["tolerances"])
     with TORCH_AUTODIFF_LOCK:  # the live spectrum's worker computes Hessians meanwhile
         expected = run_generator(mu_sweep(s.spec, s.runs.theta[row], s.x, s.y, layer, neuron, MUS, tol))
@@ -91,7 +93,7 @@ def test_expand_neuron_sweep_plots_the_core_sweep(main_window, qtbot, layer):
     assert "differ" not in panel.inertia_label.text() or panel.live.measured != panel.live.predicted
     panel.set_mu(1.0)
     assert panel.live_job.wait() and panel.live.mu == 1.0
-    # Cached: switching away and back shows the same sweep at once, without a new worker.
+    # Stored: switching away and back shows the same sweep at once, without a new worker.
     panel.neuron_spin.setValue(0)
     assert panel._pages.currentIndex() == 0
     panel.neuron_spin.setValue(neuron)
@@ -99,4 +101,32 @@ def test_expand_neuron_sweep_plots_the_core_sweep(main_window, qtbot, layer):
     np.testing.assert_allclose(panel.sweep.eigvals, expected.eigvals, rtol=1e-10, atol=atol)
     panel.source_combo.setCurrentIndex(panel.source_combo.findData("closest"))
     assert panel._pages.currentIndex() == 0
+    panel.stop()
+
+
+def test_an_expanded_line_is_saved_with_the_session_and_shown_on_reopening(main_window, qtbot, tmp_path):
+    from lsexplorer.core.analyses.opening import open_session
+    from lsexplorer.core.store.session import save_session
+
+    w = main_window
+    s, panel = w.model.session, w.saddle_line
+    panel.expand_mus = MUS
+    w.model.select(0)
+    panel.layer_spin.setValue(3)
+    panel.neuron_spin.setValue(1)
+    panel.compute()
+    assert panel.sweep_job.wait() and panel.sweep is not None
+    computed = panel.sweep
+    path = tmp_path / "deep.h5"
+    save_session(s, path)
+    again = open_session(path)
+    stored = expanded_lines.read(again, 0, 3, 1)
+    assert stored is not None and stored.layer == 3 and stored.neuron == 1
+    np.testing.assert_array_equal(stored.eigvals, computed.eigvals)
+    w.model.set_session(again, path)
+    w.model.select(0)
+    panel.layer_spin.setValue(3)
+    panel.neuron_spin.setValue(1)
+    assert panel._pages.currentIndex() == 1 and not panel.sweep_job.busy  # shown at once: nothing to compute
+    np.testing.assert_array_equal(panel.sweep.eigvals, computed.eigvals)
     panel.stop()

@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-from ..core.analyses import closest_saddle, mu_sweep
+from ..core.analyses import closest_saddle, expanded_lines, mu_sweep
 from ..core.base.classify import Tolerances
 from ..core.base.distribution import is_population
 from ..core.base.errors import InputError
@@ -166,10 +166,14 @@ def _expand_target(session: Session, run: int, expand: tuple[int, int]) -> tuple
 
 
 def expand_sweep(session: Session, run: int, layer: int, neuron: int) -> MuSweep:
-    """The μ sweep of run ``run``'s point with ``neuron`` of hidden ``layer`` duplicated (on :data:`EXPAND_MUS`)."""
+    """The μ sweep of run ``run``'s point with ``neuron`` of hidden ``layer`` duplicated: the one kept with the
+    session (the app's "expand a neuron"), else computed on :data:`EXPAND_MUS`."""
     from ..core.analyses.base import drive
     from ..core.saddles.inertia import mu_sweep as sweep_line
 
+    stored = expanded_lines.read(session, run, layer, neuron)
+    if stored is not None:
+        return stored
     theta = np.asarray(session.runs.theta[run], dtype=np.float64)
     return drive(sweep_line(session.spec, theta, session.x, session.y, layer, neuron, EXPAND_MUS,
                             tolerances_of(session)))

@@ -14,7 +14,17 @@ reads), so the CLI can build its flags from it quickly.
 
 from __future__ import annotations
 
-from . import channels, closest_saddle, escape, mu_sweep, paths, saddle_descent, teacher_match, theorems
+from . import (
+    channels,
+    closest_saddle,
+    escape,
+    expanded_lines,
+    mu_sweep,
+    paths,
+    saddle_descent,
+    teacher_match,
+    theorems,
+)
 from .base import Analysis, Check, Context
 
 #: Every analysis by name, in the order :func:`~lsexplorer.core.analyses.analyze.analyze_session` runs them
@@ -30,7 +40,8 @@ REGISTRY: dict[str, Analysis] = {a.name: a for a in (
 
 
 #: Checks of stored groups written by analyses that run apart from the registry, by group.
-CHECKS_APART: dict[str, Check] = {saddle_descent.GROUP: saddle_descent.check, paths.GROUP: paths.check}
+CHECKS_APART: dict[str, Check] = {saddle_descent.GROUP: saddle_descent.check, paths.GROUP: paths.check,
+                                  expanded_lines.GROUP: expanded_lines.check}
 
 
 def stored_checks() -> dict[str, Check]:

@@ -87,16 +87,19 @@ def check(group, session: Session, results: bool) -> None:
     from ..saddles.inertia import MuSweep  # imported here: layouts need no torch
 
     for row, point in g.get("points", {}).items():
-        at = f"{where}/points/{row}"
-        sw = checks.parse(MuSweep, point, at)
-        k = sw.mus.shape[0] if sw.mus.ndim == 1 else -1
-        for name in ("mus", "loss", "grad_norm", "zero_tol"):
-            checks.shape(f"{at}/{name}", getattr(sw, name), k)
-        checks.shape(f"{at}/eigvals", sw.eigvals, k, None)
-        checks.shape(f"{at}/measured", sw.measured, k, 3)
-        checks.shape(f"{at}/predicted", sw.predicted, k, 3)
-        for name in ("y_eigvals", "y_restricted_eigvals", "u_singular_values", "narrow_eigvals"):
-            checks.shape(f"{at}/{name}", getattr(sw, name), None)
+        check_sweep(checks.parse(MuSweep, point, f"{where}/points/{row}"), f"{where}/points/{row}")
+
+
+def check_sweep(sw: MuSweep, at: str) -> None:
+    """Every array of a parsed sweep stored at ``at`` has the shape its grid implies (:mod:`.checks`)."""
+    k = sw.mus.shape[0] if sw.mus.ndim == 1 else -1
+    for name in ("mus", "loss", "grad_norm", "zero_tol"):
+        checks.shape(f"{at}/{name}", getattr(sw, name), k)
+    checks.shape(f"{at}/eigvals", sw.eigvals, k, None)
+    checks.shape(f"{at}/measured", sw.measured, k, 3)
+    checks.shape(f"{at}/predicted", sw.predicted, k, 3)
+    for name in ("y_eigvals", "y_restricted_eigvals", "u_singular_values", "narrow_eigvals"):
+        checks.shape(f"{at}/{name}", getattr(sw, name), None)
 
 
 ANALYSIS = Analysis(
@@ -104,4 +107,4 @@ ANALYSIS = Analysis(
     compute=compute, write=write, read=read, summary=summary, needs=("closest_saddle",),
     applies=splits_neurons, check=check)
 
-__all__ = ["ANALYSIS", "analysed_rows", "read", "write"]
+__all__ = ["ANALYSIS", "analysed_rows", "check_sweep", "read", "write"]

@@ -15,8 +15,8 @@ same plots for papers.
 Source "expand a neuron of this run" (any depth, issue 5): the line is instead the selected run's own
 point θ with neuron ``j`` of hidden layer ``l`` (both chosen in spin boxes) duplicated at share μ; its
 sweep (``core.inertia.mu_sweep`` on :attr:`QtSaddleLinePanel.expand_mus`) is computed on request in
-a second job (a status-bar task, cancellable) and kept in memory per (row, layer, neuron) for the open
-session only; it is not written to the session file.
+a second job (a status-bar task, cancellable) and kept with the session per (row, layer, neuron)
+(``/analyses/expanded_lines``, written when the session is saved): on a deep net it takes minutes.
 """
 
 from __future__ import annotations
@@ -39,12 +39,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.analyses import expanded_lines
 from ...core.base.classify import Tolerances
 from ...core.base.kinds import kind_label, kind_phrase
 from ...core.population.relu_gaussian_session import is_population
 from ...core.saddles.inertia import MuSweep, mu_sweep
 from ...core.saddles.line_spectrum import LineSpectra, SpectrumAtMu
-from ...core.store.run_names import run_title
+from ...core.store.run_names import run_name, run_title
 from ...figures.catalog import FigureOptions
 from ...figures.saddle_line import EIGENVALUE_COLORS, SaddleLine, closest_line, drawn_indices, expanded_line
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
@@ -102,8 +103,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.line: SaddleLine | None = None
         #: μ grid of "expand a neuron" sweeps; None: ``core.inertia.default_mu_grid()``.
         self.expand_mus: np.ndarray | None = None
-        self._expand_cache: dict[tuple[int, int, int], MuSweep] = {}
-        self._cache_session = None
+        self._shown_session = None
         #: The expand sweep whose eigenvalue window was last chosen (a sweep chooses it once).
         self._window_key: tuple[int, int, int] | None = None
         self.sweep_job = self.new_job()
@@ -293,9 +293,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self._spectra = None
         self.live = None
         self.line = None
-        if s is not self._cache_session:
-            self._expand_cache.clear()
-            self._cache_session = s
+        if s is not self._shown_session:
+            self._shown_session = s
             self._window_key = None
             self._open_on_the_deep_result(s)
         self._update_source_widgets()
@@ -391,7 +390,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
                 f"{run_title(s, row, seed=False)}: its point is not finite, so it has no line to expand.", False)
             self._pages.setCurrentIndex(0)
             return
-        self.sweep = self._expand_cache.get(key)
+        self.sweep = expanded_lines.read(s, *key)
         if self.sweep is None:
             running = self.sweep_job.busy and self._sweep_key == key
             self.missing.show_reason(
@@ -436,7 +435,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         if s is None or row < 0 or self.sweep_job.busy:
             return
         key = self.expand_key()
-        if key in self._expand_cache:
+        if expanded_lines.read(s, *key) is not None:
             self._load()
             return
         tolerances = Tolerances.from_dict(s.config.get("tolerances", {}))
@@ -445,7 +444,10 @@ class QtSaddleLinePanel(AnalysisPanelBase):
 
         def arrived(sweep: MuSweep) -> None:
             if self.model.session is session and not sweep.stopped:
-                self._expand_cache[key] = sweep
+                expanded_lines.write(session, key[0], sweep)
+                self.model.set_modified(True)
+                self.model.message.emit(f"Computed the μ sweep of {run_name(session, key[0])} with neuron {key[2]} of "
+                                        f"hidden layer {key[1]} duplicated; save the session to keep it")
 
         def finished() -> None:
             self._sweep_key = None
