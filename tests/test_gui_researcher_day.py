@@ -245,6 +245,19 @@ def test_a_deep_session_opens_the_saddle_line_on_expanding_its_last_layer(main_w
     assert panel.source == "expand"  # a choice of the user's is kept for shallow sessions
 
 
+def test_the_deep_sample_opens_on_its_result_without_a_click(main_window):
+    from lsexplorer.core.analyses.opening import open_session
+    from lsexplorer.core.store.samples import sample_session_path
+
+    main_window.model.set_session(open_session(sample_session_path("mnist5k_deep.h5")))
+    panel = main_window.saddle_line
+    assert panel.source == "expand" and panel.layer_spin.value() == 3 and panel.neuron_spin.value() == 0
+    assert panel._pages.currentIndex() == 1 and not panel.sweep_job.busy  # the stored sweep, shown at once
+    assert panel.first_spin.value() == 62  # λ64 reaches zero along the line: the thesis' view
+    np.testing.assert_allclose(panel.sweep.eigvals[:, :70], np.load(DEEP_EIGVALS)[:, :70], rtol=0, atol=1e-12)
+    panel.stop()
+
+
 def test_a_loss_that_is_round_off_is_said_in_words_not_drawn(qtbot):
     from lsexplorer.gui.roundoff import plot_unless_roundoff
 
