@@ -45,6 +45,9 @@ def test_a_paths_saddle_window_names_its_point_by_the_path_not_as_run_0(main_win
     texts = [window.escape.missing.label.text(), window.saddle_line.missing.label.text()]
     assert all("Run 0" not in t for t in texts), texts
     assert any(f"The saddle of path {arrow} (from run 1, seed {int(s.runs.seed[1])})" in t for t in texts), texts
+    # its one run is no local minimum: no advice to go to one, and no button that would do nothing
+    assert "no local minimum" in window.escape.missing.label.text()
+    assert window.escape.missing.next_local.isHidden() and "Next local minimum" not in texts[0]
     window.model.set_modified(False)  # close without the "discard?" prompt
     window.close()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
@@ -103,6 +106,10 @@ class PanelBase(QWidget):
         return {}
 
 
+#: The advice a panel for local minima gives on another kind of point.
+SELECT_LOCAL = "Select a local minimum (Go ▸ Next local minimum)."
+
+
 class MissingAnalysis(QWidget):
     """Shown instead of a panel's plots when the selected run lacks an analysis: why, and a Compute button.
 
@@ -130,11 +137,18 @@ class MissingAnalysis(QWidget):
         layout.addWidget(self.next_local, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(1)
 
+        #: Whether the session shown has a local minimum to go to (the panel sets it); without one the
+        #: text's advice to select one becomes a statement that there is none, and no button is offered.
+        self.has_local_minimum: Callable[[], bool] = lambda: True
+
     def show_reason(self, text: str, can_compute: bool, running: bool = False) -> None:
+        offer = not can_compute and "Next local minimum" in text
+        if offer and not self.has_local_minimum():
+            text, offer = text.replace(SELECT_LOCAL, "This session has no local minimum."), False
         self.label.setText(text + ("\n\nComputing in the background…" if running else ""))
         self.compute.setVisible(can_compute)
         self.compute.setEnabled(can_compute and not running)
-        self.next_local.setVisible(not can_compute and "Next local minimum" in text)
+        self.next_local.setVisible(offer)
 
 
 class AnalysisPanelBase(PanelBase):
@@ -149,6 +163,8 @@ class AnalysisPanelBase(PanelBase):
         self.missing = MissingAnalysis()
         self.missing.compute.clicked.connect(self.compute)
         self.missing.next_local.clicked.connect(lambda: self.model.step(+1, "local_min"))
+        self.missing.has_local_minimum = lambda: (self.model.session is not None
+                                                  and bool(np.any(self.model.session.runs.kind == "local_min")))
         self._pages.addWidget(self.missing)
         self._pages.addWidget(self._build_plots())
         self.set_content(outer)
