@@ -23,6 +23,7 @@ from .export import add_export_parser
 from .export import cmd_export as run_export_verb
 from .signals import (
     install_stop_handlers,
+    leave,
     report_stop,
     restore_handlers,
     signals_deferred,
@@ -1047,5 +1048,10 @@ def main(argv: list[str] | None = None) -> int:
         restore_handlers(previous)
 
 
+def run() -> None:
+    """The ``lsexplorer`` console script: :func:`main`, ending the process as :func:`~.signals.leave` does."""
+    leave(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

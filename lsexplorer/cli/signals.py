@@ -15,9 +15,11 @@ imports of the first moments) the signals wait: :func:`signals_deferred`.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
+import typing
 
 #: Exit statuses of a stop by Ctrl-C (SIGINT) and by SIGTERM.
 INTERRUPTED, TERMINATED = 130, 143
@@ -91,6 +93,21 @@ def restore_handlers(previous: dict) -> None:
             signal.signal(sig, handler)
 
 
+def leave(status: int) -> typing.NoReturn:
+    """End the process with ``status``; a stopped command (:data:`INTERRUPTED`, :data:`TERMINATED`) leaves
+    without the interpreter's finalisation, once its line is written and its files settled: a signal that
+    cut the import of a compiled module in half leaves that module in a state whose finalisers can crash
+    the process after the line (status −11 instead of 143)."""
+    if status not in (INTERRUPTED, TERMINATED):
+        sys.exit(status)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach the reader
+            pass
+    os._exit(status)
+
+
 def report_stop(verb: str, exc: KeyboardInterrupt, what: str | None) -> int:
     """Say on stderr that ``verb`` was stopped (and ``what`` became of its files); its exit status."""
     terminated = isinstance(exc, Terminated)
@@ -99,5 +116,5 @@ def report_stop(verb: str, exc: KeyboardInterrupt, what: str | None) -> int:
     return TERMINATED if terminated else INTERRUPTED
 
 
-__all__ = ["INTERRUPTED", "TERMINATED", "Terminated", "install_stop_handlers", "restore_handlers", "stop_requested",
-           "signals_deferred", "report_stop"]
+__all__ = ["INTERRUPTED", "TERMINATED", "Terminated", "install_stop_handlers", "leave", "restore_handlers",
+           "stop_requested", "signals_deferred", "report_stop"]
