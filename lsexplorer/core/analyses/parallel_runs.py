@@ -1,0 +1,162 @@
+"""The per-run computations of one analysis, on every usable core: processes, results kept per run.
+
+Runs are independent within an analysis, so :func:`computed_rows` hands them to a pool of worker
+processes (``forkserver``: a clean process with the numerics imported once, never a fork of a
+threaded GUI) and yields each run's result as it completes; the caller stores them by run, so the
+stored results do not depend on the completion order. Each worker computes with one intra-op thread,
+as the serial path does, so a run's numbers are the same on one core or many.
+
+A run whose numerics fail is reported as that run's failure (the others go on), as in the serial
+loop. ``ctx.stop`` or Ctrl-C ends the batch at the next completed run: runs not started are
+dropped, running workers are terminated, and what completed is kept. Workers ignore SIGINT; the
+parent process alone decides what a Ctrl-C means.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+from collections.abc import Generator, Iterator, Sequence
+from typing import Any
+
+import torch
+
+from ..base.numerical_failure import failure_reason, is_numerical_failure
+from ..base.threads import parallel_threads
+from . import REGISTRY
+from .base import Analysis, Context, drive
+
+#: Fewer runs than this are computed in this process: a pool's start-up would cost more than it gives.
+MIN_PARALLEL_RUNS = 4
+#: Modules the pool's server imports once, so that each worker starts without importing them.
+PRELOAD = ["lsexplorer.core.analyses.analyze"]
+
+#: One ``(row, result, failure)`` per run: ``result`` (None when nothing is stored) or ``failure``
+#: (the one-line reason of a numerical failure).
+RowOutcome = tuple[int, Any, str | None]
+
+
+class _Failed:
+    """A run's numerical failure, sent back as its reason (the exception itself may not pickle)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def workers_for(rows: int, workers: int | None = None) -> int:
+    """Processes to use for ``rows`` runs: ``workers`` (default: every usable core, or ``--threads``),
+    at most one per run, and 1 (this process) below :data:`MIN_PARALLEL_RUNS` runs."""
+    n = parallel_threads() if workers is None else int(workers)
+    if rows < MIN_PARALLEL_RUNS:
+        return 1
+    return max(1, min(n, rows))
+
+
+def computed_rows(analysis: Analysis, ctx: Context, rows: Sequence[int], workers: int | None = None
+                  ) -> Generator[RowOutcome, None, None]:
+    """Compute ``analysis`` for every run of ``rows``; yield ``(row, result, failure)`` as each completes
+    (in this process, in order, when one worker suffices). Errors other than a run's numerical
+    failure escape, as in the serial loop."""
+    n = workers_for(len(rows), workers)
+    if n == 1:
+        yield from _serial(analysis, ctx, rows)
+    else:
+        yield from _parallel(analysis, ctx, rows, n)
+
+
+def _serial(analysis: Analysis, ctx: Context, rows: Sequence[int]) -> Generator[RowOutcome, None, None]:
+    for row in rows:
+        if ctx.stopped():
+            return
+        try:
+            result = drive(analysis.compute(ctx, row))
+        except Exception as exc:
+            if not is_numerical_failure(exc):
+                raise
+            yield row, None, failure_reason(exc)
+        else:
+            yield row, result, None
+
+
+def _parallel(analysis: Analysis, ctx: Context, rows: Sequence[int], n: int
+              ) -> Generator[RowOutcome, None, None]:
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(PRELOAD)
+    # The context as the workers need it: no stop event (the parent stops them), pickled once.
+    payload = pickle.dumps(Context(session=ctx.session, tolerances=ctx.tolerances, rows=ctx.rows, local=ctx.local,
+                                   options=dict(ctx.options)), protocol=pickle.HIGHEST_PROTOCOL)
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=mp, initializer=_start_worker, initargs=(payload,))
+    finished = False
+    try:
+        with _main_hidden():  # the workers start while submitting
+            futures = {pool.submit(_compute_row, analysis.name, int(row)): int(row) for row in rows}
+        for future in cf.as_completed(futures):
+            row = futures[future]
+            outcome = future.result()  # a run's other errors escape here, as in the serial loop
+            if isinstance(outcome, _Failed):
+                yield row, None, outcome.reason
+            else:
+                yield row, outcome, None
+            if ctx.stopped():
+                break
+        else:
+            finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # stopped, interrupted or failed: drop what has not started, end what is running
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Within: ``__main__`` has no file and no module name, so workers started now do not import it.
+
+    multiprocessing re-imports the parent's main script (or ``-m`` module) in every new process; a
+    script without a main guard, or ``python -m lsexplorer`` itself, would run again in each worker.
+    The per-run computations need nothing from ``__main__``.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+_CONTEXT: Context | None = None
+
+
+def _start_worker(payload: bytes) -> None:
+    """In a worker: ignore Ctrl-C (the parent handles it), compute with one intra-op thread, load the context."""
+    global _CONTEXT
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _CONTEXT = pickle.loads(payload)
+
+
+def _compute_row(name: str, row: int) -> Any:
+    """In a worker: the result of analysis ``name`` for ``row``, or its numerical failure as :class:`_Failed`."""
+    try:
+        return drive(REGISTRY[name].compute(_CONTEXT, row))
+    except Exception as exc:
+        if is_numerical_failure(exc):
+            return _Failed(failure_reason(exc))
+        raise
+
+
+__all__ = ["MIN_PARALLEL_RUNS", "RowOutcome", "computed_rows", "workers_for"]
