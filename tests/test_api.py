@@ -152,11 +152,12 @@ def test_runs_hold_what_info_lists_and_na_where_nothing_was_computed(sample, cap
     channels = runs[kinds == "channel"]
     assert channels.loss_limit.notna().all() and runs.loc[kinds != "channel", "loss_limit"].isna().all()
     assert channels.loss_limit.between(4e-5, 2e-4).all()
-    # Every symmetry-induced minimum of the sample lies on a saddle line: its pair is duplicated.
+    # Every global minimum of the sample reduces to the teacher, each with its symmetry type; nothing else does.
     induced = runs[runs.symmetry_induced.fillna(False)]
-    assert len(induced) == 25 and (induced.symmetry_type == "duplicate").all()
-    assert set(runs.symmetry_type.dropna()) <= {"duplicate", "flipped_duplicate", "zero_outgoing", "zero_incoming",
-                                                "irreducible"}
+    assert len(induced) == 51 and (induced.kind == "global_min").all()
+    assert induced.symmetry_type.value_counts().to_dict() == {"duplicate": 25, "zero_outgoing": 14, "zero_incoming": 8,
+                                                              "flipped_duplicate": 4}
+    assert (runs.loc[kinds == "local_min", "symmetry_type"] == "irreducible").all()
 
 
 def test_outcomes_are_the_info_table(sample, capsys):
@@ -165,7 +166,9 @@ def test_outcomes_are_the_info_table(sample, capsys):
     counts = json.loads(capsys.readouterr().out)
     for kind in table.index[:-1]:
         assert table.loc[kind, "count"] == counts[kind]
-    assert table.loc["total", "count"] == counts["runs"] and table.loc["total", "symmetry_induced"] == 25
+    assert table.loc["total", "count"] == counts["runs"] and table.loc["total", "symmetry_induced"] == 51
+    assert counts["symmetry_types_by_kind"]["global_min"] == {"duplicate": 25, "zero_outgoing": 14, "zero_incoming": 8,
+                                                              "flipped_duplicate": 4}
 
 
 def test_point_holds_the_stored_run(sample):

@@ -27,8 +27,20 @@ def test_info_json_counts_every_run_once(toy_session, capsys):
     assert main(["info", str(toy_session), "--json"]) == 0
     counts = json.loads(capsys.readouterr().out)
     assert set(counts) == {"runs", *KINDS, "symmetry_induced"}
-    assert all(isinstance(v, int) for v in counts.values())
+    assert all(isinstance(counts[k], int) for k in ("runs", *KINDS))
     assert counts["runs"] == 6 == sum(counts[k] for k in KINDS)
+
+
+def test_info_says_not_computed_for_an_analysis_that_did_not_run(toy_session, capsys):
+    """After ``train`` no closest saddle is computed, so "symmetry-induced" is unknown, not 0."""
+    assert main(["info", str(toy_session), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["symmetry_induced"] is None
+    assert main(["info", str(toy_session)]) == 0
+    out = capsys.readouterr().out
+    total = next(line for line in out.splitlines() if line.startswith("total"))
+    assert total.endswith("not computed") and "--closest-saddle" in out
+    tolerances = next(line for line in out.splitlines() if line.startswith("tolerances:"))
+    assert "{" not in tolerances and "‖∇L‖ ≤ 1e-12" in tolerances
 
 
 def test_info_table_names_every_outcome(toy_session, capsys):

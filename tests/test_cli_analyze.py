@@ -71,7 +71,9 @@ def test_analyze_stores_every_analysis_and_counts(width3_session, tmp_path, caps
             assert sweep["crossings_at_0"][0] == sweep["crossings_at_1"][0] == sweep["predicted_crossings"][0]
     assert main(["info", str(out), "--json"]) == 0
     counts = json.loads(capsys.readouterr().out)
+    types = {k: counts.pop(k) for k in ("symmetry_types", "symmetry_types_by_kind")}
     assert counts == result["counts"]
+    assert sum(types["symmetry_types"].values()) == result["analyses"]["closest_saddle"]["runs"]
 
 
 @pytest.mark.parametrize("argv, needle", [

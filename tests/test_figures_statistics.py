@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -98,7 +99,11 @@ def test_nearest_neuron_distance_unavailable_without_converged_runs(sample_sessi
 
 
 def test_saddle_distance_counts_the_stored_distances_in_log_bins(sample_session, tmp_path):
-    s = sample_session
+    # a point that lies exactly on its saddle line (distance 0), as a polished one may
+    analyses = copy.deepcopy(sample_session.analyses)
+    summary = analyses["closest_saddle"]["summary"]
+    summary["distance"] = np.where(summary["distance"] == summary["distance"].min(), 0.0, summary["distance"])
+    s = dataclasses.replace(sample_session, analyses=analyses)
     p = plot("statistics_saddle_distance", s)
     d = np.asarray(s.analyses["closest_saddle"]["summary"]["distance"], dtype=float)
     floor = d[d > 0].min() / 10  # a polished point lies on its saddle line: distance 0, a decade below the rest

@@ -171,7 +171,13 @@ def test_slices_image_is_the_loss_on_the_plane_and_fills_row_by_row(qtbot, sampl
     tx = panel.trajectory_item.getData()[0]
     assert len(tx) == s.runs.trajectory.theta.shape[1] + 1
     assert "off-plane" in panel.plane_plot.legend.getLabel(panel.trajectory_item).text
+    assert panel.plane_plot.legend.getLabel(panel.minimum_item).text == f"run {row} (local minimum)"
     assert "saddle_to_minimum" in panel.tables() and "plane" in panel.tables()
+    # A plane flat to round-off still gets a colour bar with a span (and so tick labels).
+    panel.plane_values = np.full_like(panel.plane_values, 1e-20)
+    panel._draw_image()
+    lo, hi = panel.colorbar.levels()
+    assert hi - lo == pytest.approx(0.1) and lo < -20 < hi
 
 
 def test_curvature_plane_redraws_for_a_new_half_width_only(qtbot, sample_model):

@@ -85,7 +85,7 @@ def test_filter_by_kind_and_navigation_follow_the_visible_rows(qtbot, main_windo
     messages = []
     w.model.message.connect(messages.append)
     w.next_local_action.trigger()
-    assert w.model.current == saddles[1] and messages == ["no local min in the run table"]
+    assert w.model.current == saddles[1] and messages == ["no local minimum in the run table"]
     # Sorted by loss, descending: stepping follows the sorted order.
     table.set_kind_filter(None)
     table.view.sortByColumn(2, Qt.SortOrder.DescendingOrder)

@@ -37,7 +37,10 @@ def test_every_panel_shows_a_deep_session_without_a_teacher(main_window):
                 for name, fig in panel.figures().items():
                     assert not fig.grab().isNull(), (panel.title, name)
                 panel.tables()
-    # Not a local minimum: the closest-saddle source says why, without a Compute button.
+    # A deep session opens on expanding a neuron of its last layer; the closest-saddle source says why it
+    # has nothing for a point that is not a local minimum, without a Compute button.
+    assert w.saddle_line.source == "expand" and w.saddle_line.layer_spin.value() == 3
+    w.saddle_line.source_combo.setCurrentIndex(w.saddle_line.source_combo.findData("closest"))
     assert w.saddle_line._pages.currentIndex() == 0 and "local minima only" in w.saddle_line.missing.label.text()
     assert w.error_box is None
 
@@ -64,7 +67,11 @@ def test_expand_neuron_sweep_plots_the_core_sweep(main_window, qtbot, layer):
     assert len(panel.curve_items) == k
     # The panel's sweep ran in a worker thread: the same numbers up to rounding, whatever the BLAS build.
     atol = 1e-12 * np.abs(expected.eigvals).max()
-    for i, item in enumerate(panel.curve_items):
+    first = panel.first_spin.value()  # the window opens on the first eigenvalue that reaches zero, if any
+    from lsexplorer.gui.panels.saddle_line import touching_window
+
+    assert first == (touching_window(expected.eigvals) or 1)
+    for i, item in enumerate(panel.curve_items, start=first - 1):
         mus, values = item.getOriginalDataset()
         np.testing.assert_array_equal(mus, MUS)
         np.testing.assert_allclose(values, expected.eigvals[:, i], rtol=1e-10, atol=atol)

@@ -89,13 +89,13 @@ def test_every_plot_with_a_paper_figure_offers_it_on_right_click(figures, tmp_pa
         for name, view in panel.figures().items():
             if figure_spec(spec.slug, name) is None or not hasattr(view, "scene"):
                 continue
-            actions = view.scene().contextMenu
-            assert [a.text() for a in actions] == ["Export figure…"], (spec.slug, name)
+            actions = [a.text() for a in view.scene().contextMenu]
+            assert actions[-1] == "Export figure…" and "Reset view" in actions, (spec.slug, name)
     import pyqtgraph as pg
 
     for view in w.findChildren(pg.GraphicsView):  # pyqtgraph's own "Export..." is offered nowhere
         assert "Export..." not in [a.text() for a in view.scene().contextMenu]
-    w.training.plot_widget.scene().contextMenu[0].trigger()
+    w.training.plot_widget.scene().contextMenu[-1].trigger()
     box = w.figure_box
     assert box.isVisible() and box.path_edit.text().endswith("training_loss")
     (tmp_path / "out").mkdir()

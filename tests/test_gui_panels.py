@@ -179,6 +179,7 @@ def test_statistics_outcome_table_scatter_and_histogram(qtbot, session_model):
 
 def test_statistics_click_on_a_point_selects_its_run(qtbot, session_model):
     panel = shown(qtbot, QtStatisticsPanel(session_model))
+    panel.resize(900, 1000)  # room for the scatter, so that no other point lies under the one clicked
     r = session_model.session.runs
     target = int(np.flatnonzero(r.kind == "strict_saddle")[1])
     item = panel.kind_items["strict_saddle"]

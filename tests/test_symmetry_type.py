@@ -24,16 +24,21 @@ def test_an_irreducible_point_has_no_reduction():
 
 @pytest.mark.parametrize("change, expected", [
     (lambda w, a: w.__setitem__(1, w[0]), ("duplicate",)),
-    (lambda w, a: w.__setitem__(1, -w[0]), ("flipped_duplicate",)),
+    # a_1 sigma(-z) = a_1 - a_1 sigma(z): the constant -0.4 cancels by flipping neuron 2 (c = 0.4)
+    (lambda w, a: (w.__setitem__(1, -w[0]), a.__setitem__((0, 1), -0.4)), ("flipped_duplicate",)),
     (lambda w, a: a.__setitem__((0, 2), 0.0), ("zero_outgoing",)),
-    (lambda w, a: w.__setitem__(3, 0.0), ("zero_incoming",)),
+    # 2.4 sigma(0) = 1.2 cancels by flipping neuron 1 (c = -1.2)
+    (lambda w, a: (w.__setitem__(3, 0.0), a.__setitem__((0, 3), 2.4)), ("zero_incoming",)),
     (lambda w, a: (w.__setitem__(1, w[0]), a.__setitem__((0, 3), 0.0)), ("duplicate", "zero_outgoing")),
+    # constants no flip cancels: without a bias the narrower net cannot compute them
+    (lambda w, a: w.__setitem__(1, -w[0]), ()),
+    (lambda w, a: w.__setitem__(3, 0.0), ()),
 ])
 def test_each_planted_structure_is_named(change, expected):
     w, a = W.copy(), A.copy()
     change(w, a)
     assert reductions(SPEC, point(w, a)) == expected
-    assert symmetry_type(SPEC, point(w, a)) == "+".join(expected)
+    assert symmetry_type(SPEC, point(w, a)) == ("+".join(expected) or IRREDUCIBLE)
 
 
 def test_equal_means_within_the_symmetry_induced_tolerance():
@@ -56,9 +61,9 @@ def test_biases_count_in_the_incoming_vector_and_tanh_flips_but_softplus_does_no
     assert reductions(MLPSpec((2, 2, 1), "softplus", bias=True), flipped) == ()
 
 
-def test_a_fixed_output_layer_has_no_zero_outgoing_weight_and_nan_has_no_structure():
-    spec = MLPSpec((2, 3, 1), "relu", fixed_output=True)
-    assert reductions(spec, np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])) == ("duplicate",)
+def test_a_fixed_output_layer_does_not_reduce_and_nan_has_no_structure():
+    spec = MLPSpec((2, 3, 1), "relu", fixed_output=True)  # its outgoing ones cannot carry a merged pair's sum
+    assert reductions(spec, np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])) == ()
     assert reductions(SPEC, np.full(SPEC.n_params, np.nan)) == ()
     with pytest.raises(ValueError, match="shape"):
         reductions(SPEC, np.zeros(3))

@@ -11,11 +11,15 @@ nothing yet, so nothing is half written. The command line drives its verbs throu
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any
+
+from ..core.base.threads import INTRA_OP_VARIABLES
 
 #: A stage's progress bar: ``(description, unit, unit_scale)``.
 StageBar = tuple[str, str, bool]
@@ -61,10 +65,15 @@ def drive(runner: Generator[Any, None, Any], stages: Mapping[str, StageBar], *, 
     KeyboardInterrupt
         After ``stop`` is set, ``runner`` closed and the bars closed.
     """
-    import numpy as np
-
     bar = bar or auto_bar()
     bars: dict[str, Any] = {}
+    with one_intra_op_thread():
+        return _drive(runner, stages, progress, stop, bar, bars)
+
+
+def _drive(runner, stages, progress, stop, bar, bars) -> Any:
+    import numpy as np
+
     try:
         while True:
             try:
@@ -94,6 +103,28 @@ def drive(runner: Generator[Any, None, Any], stages: Mapping[str, StageBar], *, 
 
 
 @contextlib.contextmanager
+def one_intra_op_thread() -> Iterator[None]:
+    """Within: torch computes each operation on one thread, unless the user sized its pool.
+
+    The core's operations are small (Hessians and refinements of networks with a few hundred
+    parameters); a second intra-op thread buys little on an idle machine and spin-waits on a loaded
+    one (the closest-saddle analysis of 12 sample runs took 28 s with two threads on a busy 2-core
+    machine, 2 s with one). The command line pins the pools at start-up; a notebook imports numpy and
+    torch before lsexplorer, so the API pins torch's pool around each computation instead.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or any(name in os.environ for name in INTRA_OP_VARIABLES):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
 def signals_ask_to_stop(stop: threading.Event) -> Iterator[list[int]]:
     """Ctrl-C and SIGTERM set ``stop`` (and are listed) for the ``with`` block instead of raising.
 
@@ -118,4 +149,4 @@ def signals_ask_to_stop(stop: threading.Event) -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
-__all__ = ["StageBar", "auto_bar", "drive", "signals_ask_to_stop"]
+__all__ = ["StageBar", "auto_bar", "drive", "one_intra_op_thread", "signals_ask_to_stop"]

@@ -31,10 +31,11 @@ COLUMNS: dict[str, str] = {
     "lambda_min": "the smallest Hessian eigenvalue there",
     "index": "negative Hessian eigenvalues (of the limit model for channel kinds); NA when not converged",
     "degeneracy": "Hessian eigenvalues counted as zero; NA where the spectrum is not finite",
-    "symmetry_induced": "on a saddle line of a narrower critical point (the closest-saddle analysis); NA when "
-                        "not analysed",
+    "symmetry_induced": "embeds a certified narrower critical point: on a saddle line, or reduced under a symmetry "
+                        "(the closest-saddle analysis); NA when not analysed",
     "symmetry_type": "how the point reduces to a narrower network: duplicate, flipped_duplicate, zero_outgoing, "
-                     "zero_incoming joined by +, or irreducible; NA when it is not a finite critical point",
+                     "zero_incoming joined by +, or irreducible (the stored analysis where there is one, else "
+                     "read off the point); NA when it is not a finite critical point",
     "loss_limit": "the loss L∞ a channel approaches (channel kinds with a stored limit); NaN otherwise",
     "train_loss": "the loss where training ended",
     "stop_reason": "why refinement stopped",
@@ -63,6 +64,16 @@ def _symmetry_decisions(session: Session) -> dict[int, bool]:
     return {int(r): bool(si) for r, si in zip(table.run, table.symmetry_induced)}
 
 
+def _symmetry_types(session: Session) -> dict[int, str]:
+    """The stored symmetry type of every analysed run (empty strings: stored before types were)."""
+    from ..core.analyses import closest_saddle
+
+    table = closest_saddle.read_table(session)
+    if table is None:
+        return {}
+    return {int(r): str(t) for r, t in zip(table.run, table.symmetry_type) if str(t)}
+
+
 def _channel_limits(session: Session, tolerances: Tolerances) -> dict[int, tuple[float, int | None]]:
     """``run -> (limit loss, index of the limit model)`` of every run stored as a channel kind."""
     from ..core.analyses import channels
@@ -83,11 +94,13 @@ class StoredFacts:
     tolerances: Tolerances
     decisions: dict[int, bool]
     limits: dict[int, tuple[float, int | None]]
+    types: dict[int, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, session: Session) -> StoredFacts:
         tolerances = Tolerances.from_dict(session.config.get("tolerances", {}))
-        return cls(tolerances, _symmetry_decisions(session), _channel_limits(session, tolerances))
+        return cls(tolerances, _symmetry_decisions(session), _channel_limits(session, tolerances),
+                   _symmetry_types(session))
 
 
 def run_values(session: Session, facts: StoredFacts, row: int) -> dict[str, Any]:
@@ -104,7 +117,8 @@ def run_values(session: Session, facts: StoredFacts, row: int) -> dict[str, Any]
             "grad_norm": _number(runs.grad_norm[row]), "lambda_min": _number(runs.lambda_min[row]), "index": index,
             "degeneracy": int(runs.degeneracy[row]) if spectrum_known else None,
             "symmetry_induced": facts.decisions.get(row),
-            "symmetry_type": _symmetry_type(session.spec, runs.theta[row]) if finite else None,
+            "symmetry_type": (facts.types.get(row) or _symmetry_type(session.spec, runs.theta[row])) if finite
+            else None,
             "loss_limit": limit, "train_loss": _number(runs.train_loss[row]),
             "stop_reason": str(runs.stop_reason[row])}
 

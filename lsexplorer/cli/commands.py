@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..core.base.kinds import Kind
+from ..core.base.kinds import Kind, kind_label
 from .errors import UserError
 from .export import add_export_parser
 from .export import cmd_export as run_export_verb
@@ -393,6 +393,7 @@ def format_outcome_table(session, path: Path | str) -> str:
     counts = session.outcome_counts()
     runs = session.runs
     cfg = session.config
+    computed = symmetry_computed(session)
     lines = [f"{path}: {_describe_run(cfg, session.spec.describe(), counts['runs'])}"]
     if session.distribution is not None:
         lines.append(f"loss: expectation over x ~ {session.distribution.get('kind', '?')} in R^"
@@ -402,7 +403,7 @@ def format_outcome_table(session, path: Path | str) -> str:
     for kind, label in KIND_LABELS.items():
         mask = runs.kind == kind
         n = int(mask.sum())
-        si = int((mask & runs.symmetry_induced).sum())
+        si = int((mask & runs.symmetry_induced).sum()) if computed else "–"
         if n:
             lo, hi = np.nanmin(runs.loss[mask]), np.nanmax(runs.loss[mask])
             extra = (f"   {lo:9.2e} … {hi:9.2e}  {np.nanmax(runs.grad_norm[mask]):9.1e}"
@@ -421,11 +422,34 @@ def format_outcome_table(session, path: Path | str) -> str:
         if kind == "not_converged" and n:
             diverged = int(sum("diverged" in reason for reason in runs.stop_reason[mask]))
             lines.append(f"{'  ran off (‖θ‖→∞)':<20}{diverged:>7}")
-    lines.append(f"{'total':<20}{counts['runs']:>7}{counts['symmetry_induced']:>10}")
+    lines.append(f"{'total':<20}{counts['runs']:>7}{counts['symmetry_induced'] if computed else 'not computed':>10}")
+    if not computed:
+        lines.append(f"sym.-ind.: not computed (lsexplorer analyze {path} --closest-saddle)")
     degenerate = int((runs.degeneracy > 0).sum())
-    lines.append(f"{degenerate} of {counts['runs']} points have zero Hessian eigenvalues "
-                 f"(tolerances: {json.dumps(cfg.get('tolerances', {}))})")
+    lines.append(f"{degenerate} of {counts['runs']} points have zero Hessian eigenvalues")
+    lines.append(f"tolerances: {format_tolerances(cfg.get('tolerances', {}))}")
     return "\n".join(lines)
+
+
+def symmetry_computed(session) -> bool:
+    """Whether the closest-saddle analysis, which decides "symmetry-induced", ran on any run of ``session``
+    (before it has, every run's flag is a stored False that means "not computed", not "no")."""
+    group = session.analyses.get("closest_saddle")  # read directly: info loads no numerics (torch, scipy)
+    return isinstance(group, dict) and bool(group.get("points") or group.get("summary"))
+
+
+#: How ``info`` words each classification tolerance (``Tolerances`` field → words).
+TOLERANCE_WORDS = {"grad_tol": "critical if ‖∇L‖ ≤ {}", "eig_rtol": "zero eigenvalue if |λ| ≤ {} · max|λ|",
+                   "eig_atol": "or ≤ {}", "loss_rtol": "zero loss if L ≤ {} · mean ‖y‖²", "loss_atol": "or ≤ {}",
+                   "max_norm_growth": "ran off if ‖θ‖ grew more than {}×"}
+
+
+def format_tolerances(tolerances: dict) -> str:
+    """The classification tolerances in words, in the order of :class:`~lsexplorer.core.base.classify.Tolerances`
+    (a field this version does not know is shown as ``name = value``)."""
+    words = [TOLERANCE_WORDS[k].format(f"{v:g}" if isinstance(v, (int, float)) else v) if k in TOLERANCE_WORDS
+             else f"{k} = {v}" for k, v in tolerances.items()]
+    return ", ".join(words) if words else "none stored"
 
 
 def format_analyses(session) -> str:
@@ -441,8 +465,31 @@ def format_analyses(session) -> str:
                             f"recompute it with lsexplorer analyze --{analysis.name.replace('_', '-')}") from None
         if headline:
             lines.append(f"analysis {analysis.name.replace('_', ' ')}: "
-                         + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in headline.items()))
+                         + ", ".join(f"{_headline_word(k)} {v}" for k, v in headline.items()))
     return "\n".join(lines)
+
+
+def _headline_word(key: str) -> str:
+    """A headline count's name: a kind's plural (the one name of each kind), else the key in words."""
+    return KIND_LABELS.get(key, key.replace("_", " "))
+
+
+def _symmetry_type_counts(session) -> dict:
+    """``{"symmetry_types": {type: count}, "symmetry_types_by_kind": {kind: {type: count}}}`` of the analysed
+    runs (the closest-saddle analysis); empty when none is stored."""
+    from ..core.analyses.closest_saddle import read_table
+
+    table = read_table(session)
+    if table is None:
+        return {}
+    types = [str(t) for t in table.symmetry_type]
+    kinds = [str(session.runs.kind[int(row)]) for row in table.run]
+    by_kind: dict = {}
+    for kind, kind_type in zip(kinds, types):
+        by_kind.setdefault(kind, {}).setdefault(kind_type, 0)
+        by_kind[kind][kind_type] += 1
+    overall = {t: types.count(t) for t in sorted(set(types))}
+    return {"symmetry_types": overall, "symmetry_types_by_kind": by_kind}
 
 
 def _path_records(session) -> dict:
@@ -465,12 +512,13 @@ def format_paths(session) -> str:
 def format_run_list(session) -> str:
     runs = session.runs
     points = session.analyses.get("channels", {}).get("points", {})
-    lines = [f"{'run':>4} {'seed':>6}  {'kind':<17}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}{'sym.':>5}"
+    lines = [f"{'run':>4} {'seed':>6}  {'kind':<20}{'loss':>11}{'‖∇L‖':>10}{'λ_min':>11}{'zero λ':>7}{'sym.':>5}"
              f"  stop reason"]
     for i in range(len(runs.seed)):
         channel = points.get(str(i)) if runs.kind[i] in ("channel", "channel_saddle") else None
         limit = f"  [{channel.get('reason', '')}]" if isinstance(channel, dict) else ""
-        lines.append(f"{i:>4} {int(runs.seed[i]):>6}  {runs.kind[i]:<17}{runs.loss[i]:>11.3e}{runs.grad_norm[i]:>10.1e}"
+        lines.append(f"{i:>4} {int(runs.seed[i]):>6}  {kind_label(runs.kind[i]):<20}"
+                     f"{runs.loss[i]:>11.3e}{runs.grad_norm[i]:>10.1e}"
                      f"{runs.lambda_min[i]:>11.2e}{int(runs.degeneracy[i]):>7}"
                      f"{'yes' if runs.symmetry_induced[i] else '-':>5}  {runs.stop_reason[i]}{limit}")
     return "\n".join(lines)
@@ -531,6 +579,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     session = open_session(args.session, check_results=False)  # info reads the summary tables only
     if args.json:
         record: dict = {k: int(v) for k, v in session.outcome_counts().items()}
+        if not symmetry_computed(session):
+            record["symmetry_induced"] = None  # not computed, which is not 0
+        record.update(_symmetry_type_counts(session))
         if args.runs:
             record["per_run"] = run_records(session)
         record.update(_path_records(session))
@@ -972,7 +1023,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             code = COMMANDS[args.verb](args)
             sys.stdout.flush()  # a closed pipe or a full disk shows here, not in the interpreter's exit
-            return code
+            stop = stop_requested()  # a stop whose exception Python dropped (it came during a __del__)
+            return code if stop is None else report_stop(verb, stop, args.on_interrupt)
         except BrokenPipeError:
             _quiet_stdout()
             return 0

@@ -38,11 +38,29 @@ def _raise_stop(signum, frame) -> None:
 def install_stop_handlers() -> dict:
     """Make SIGINT raise KeyboardInterrupt and SIGTERM raise :class:`Terminated`; returns the
     previous handlers (for :func:`restore_handlers`). Only the main thread may set handlers; from
-    another one nothing changes."""
+    another one nothing changes.
+
+    A stop raised where Python cannot propagate it (a weakref callback or ``__del__`` running when
+    the signal comes) is dropped with an "Exception ignored" traceback; that traceback is not shown
+    (the signal is recorded, and the command reports the stop when it returns: :func:`stop_requested`).
+    """
     if threading.current_thread() is not threading.main_thread():
         return {}
     _received.clear()
+    if sys.unraisablehook is not _quiet_stops:
+        global _default_unraisable
+        _default_unraisable = sys.unraisablehook
+        sys.unraisablehook = _quiet_stops
     return {sig: signal.signal(sig, _raise_stop) for sig in _STOP_SIGNALS}
+
+
+_default_unraisable = sys.__unraisablehook__
+
+
+def _quiet_stops(unraisable) -> None:
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _received:
+        return
+    _default_unraisable(unraisable)
 
 
 def stop_requested() -> KeyboardInterrupt | None:

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
+from .._version import __version__
 from ..core.analyses.opening import open_session
 from ..core.base.errors import InputError
 from ..core.store.samples import bundled_samples, sample_session_path
@@ -43,6 +45,7 @@ from .layout import Role, arrange_docks, dock_role, fitted_size, make_dock, new_
 from .model import SessionModel, derived_data
 from .panels import PANELS
 from .panels.base import PanelBase
+from .plot_navigation import QtPlotNavigation
 from .remembered import last_folder, remember_folder
 from .style import configure_pyqtgraph
 from .sweep_view import QtSweepView
@@ -61,6 +64,16 @@ MAX_RECENT = 8
 #: Bumped when the dock set changes, so an old saved layout is not applied to new docks.
 LAYOUT_VERSION = 5
 SESSION_FILTER = "lsexplorer sessions (*.h5 *.hdf5);;All files (*)"
+#: What Help ▸ About asks users to cite: the thesis whose methods the tool implements (README).
+CITATION = ("T. Stoican, <i>An Empirical Investigation of the Failure Mode of Training in Mildly "
+            "Over-parameterized Neural Networks</i>, Master's thesis, Technical University of Munich, 2022.")
+
+
+def docs_url() -> QUrl:
+    """Help ▸ Documentation: the docs/ folder of the checkout the package runs from, else its README."""
+    root = Path(__file__).resolve().parents[2]
+    target = root / "docs" if (root / "docs").is_dir() else root / "README.md"
+    return QUrl.fromLocalFile(str(target))
 
 
 def load_with_derived_data(path: Path) -> tuple[Session, dict]:
@@ -79,6 +92,22 @@ def _once(fn):
             pending.clear()
             fn()
     return call
+
+
+def dropped_sessions(mime) -> list[Path]:
+    """The local ``.h5``/``.hdf5`` files among dragged ``mime`` data."""
+    urls = mime.urls() if mime is not None and mime.hasUrls() else []
+    paths = [Path(url.toLocalFile()) for url in urls if url.isLocalFile()]
+    return [p for p in paths if p.suffix.lower() in (".h5", ".hdf5")]
+
+
+def about_text() -> str:
+    """Help ▸ About's text: version, what the tool is, what to cite, links."""
+    return (f"<h3>lsexplorer {__version__}</h3>"
+            "<p>Loss landscapes of small neural networks: teacher–student training, certified critical points, "
+            "saddle lines, channels to infinity.</p>"
+            f"<p><b>Cite:</b> {CITATION}</p>"
+            f"<p>Documentation: <a href='{docs_url().toString()}'>{docs_url().toLocalFile()}</a></p>")
 
 
 def default_settings() -> QSettings:
@@ -113,9 +142,13 @@ class MainWindow(QMainWindow):
         arrange_docks(self, self.docks)
 
         self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)  # a session file dropped on the window opens
         self._build_status_bar()
         self._build_menus()
         self._offer_figure_export_on_right_click()
+        self.plot_navigation = QtPlotNavigation(self)  # wheel scrolls panels; Ctrl+wheel zooms; Back, Reset view
+        for panel in self.panels:
+            self.plot_navigation.install(panel)
         self.model.sessionChanged.connect(self._update_title)
         self.model.pathChanged.connect(self._update_title)
         # Every session shown from a file — opened, saved as, or written by a finished training — is recent.
@@ -159,6 +192,8 @@ class MainWindow(QMainWindow):
         self.new_action = self._action("&New experiment…", self.new_experiment, "Ctrl+N",
                                        "Train students from a preset and certify their end points")
         self.open_action = self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.save_action = self._action("&Save", self.save, QKeySequence.StandardKey.Save,
+                                        "Save the open session to its file (Save As… if it has none)")
         self.save_as_action = self._action("Save &As…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
         self.open_sweep_action = self._action("Open s&weep…", self.open_sweep_dialog, None,
                                               "Outcome fractions against width of a sweep folder (lsexplorer sweep)")
@@ -169,7 +204,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self.sample_menu = menu.addMenu("Open &sample")
         self.sample_menu.aboutToShow.connect(self._fill_samples)
-        menu.addAction(self.save_as_action)
+        menu.addActions([self.save_action, self.save_as_action])
         menu.addSeparator()
         self.export_figure_menu = menu.addMenu("Export &figure")
         self.export_figure_menu.aboutToShow.connect(lambda: self._fill_export_menu(self.export_figure_menu, True))
@@ -187,7 +222,10 @@ class MainWindow(QMainWindow):
                                              "Ctrl+Shift+Down")
         self.prev_same_action = self._action("Previous run of the same kind", lambda: self._step_same_kind(-1),
                                              "Ctrl+Shift+Up")
-        go.addActions([self.next_local_action, self.prev_local_action, self.next_same_action, self.prev_same_action])
+        self.go_to_action = self._action("Go to &seed or run…", self.go_to_dialog, "Ctrl+G",
+                                         "Select the run of a seed (or a row number: #12)")
+        go.addActions([self.next_local_action, self.prev_local_action, self.next_same_action, self.prev_same_action,
+                       self.go_to_action])
         self.addActions(go.actions())  # window-wide shortcuts, whichever panel has the focus
 
         self.path_action = self._action("Path to nearest global minimum", self._path_from_selection,
@@ -200,6 +238,12 @@ class MainWindow(QMainWindow):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction(self._action("&Reset layout", self.reset_layout))
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self.docs_action = self._action("&Documentation", lambda: QDesktopServices.openUrl(docs_url()),
+                                        QKeySequence.StandardKey.HelpContents, "The user guide (docs/)")
+        self.about_action = self._action("&About lsexplorer", self.show_about)
+        help_menu.addActions([self.docs_action, self.about_action])
 
     def open_point_window(self, session) -> MainWindow:
         """A window of its own on the in-memory one-run ``session`` (a path's saddle); Save As stores it."""
@@ -335,6 +379,69 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot import students", str(exc))
         else:
             self._io_failed("Cannot import students", exc)
+
+    def save(self) -> Worker | None:
+        """File ▸ Save: the open session to its own file; one without a file asks where (Save As)."""
+        if self.model.has_session and self.model.path is not None:
+            return self.save_session_as(self.model.path)
+        self.save_as_dialog()
+        return None
+
+    def ask_text(self, title: str, label: str) -> str | None:
+        text, ok = QInputDialog.getText(self, title, label)
+        return text if ok else None
+
+    def go_to_dialog(self) -> None:
+        text = self.ask_text("Go to seed or run", "Seed (or #row for a row of the run table):")
+        if text is not None:
+            self.go_to(text)
+
+    def go_to(self, text: str) -> bool:
+        """Select the run of seed ``text`` (``#N``: row N); False, with a message saying why, if there is none."""
+        if not self.model.has_session:
+            self.statusBar().showMessage("No session is open", 8000)
+            return False
+        runs, text = self.model.session.runs, text.strip()
+        try:
+            number = int(text.lstrip("#"))
+        except ValueError:
+            self.statusBar().showMessage(f"Go to: {text!r} is not a seed or #row number", 8000)
+            return False
+        if text.startswith("#"):
+            row = number if 0 <= number < runs.n_runs else -1
+        else:
+            rows = [int(r) for r in (runs.seed == number).nonzero()[0]]
+            row = rows[0] if rows else -1
+        if row < 0:
+            self.statusBar().showMessage(f"Go to: no {'row' if text.startswith('#') else 'seed'} {number} "
+                                         "in this session", 8000)
+            return False
+        if row not in self.model.view_order():
+            self.run_table.set_kind_filter(None)  # the run must be listed to be shown
+        self.model.select(row)
+        return True
+
+    def show_about(self) -> QMessageBox:
+        """Help ▸ About: the version, what to cite and where the documentation is (non-blocking)."""
+        box = QMessageBox(QMessageBox.Icon.Information, "About lsexplorer", about_text(), QMessageBox.StandardButton.Ok,
+                          self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.about_box = box
+        return box
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, event) -> None:
+        if dropped_sessions(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        """A session file dropped on the window opens (the first, if several are dropped)."""
+        files = dropped_sessions(event.mimeData())
+        if files:
+            event.acceptProposedAction()
+            self.open_session(files[0])
 
     def save_as_dialog(self) -> None:
         if not self.model.has_session:
@@ -549,16 +656,19 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         if self.model.modified and self.model.has_session:
+            text = (f"{self.model.path.name} has changes that are not saved. Save them before quitting?"
+                    if self.model.path is not None else
+                    "The open session has never been saved to a file. Save it before quitting?")
             answer = self.ask_question(
-                "Unsaved session", "The open session is not saved to a file. Save it before quitting?",
+                "Unsaved changes", text,
                 QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                 | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
             if answer == QMessageBox.StandardButton.Cancel:
                 event.ignore()
                 return
             if answer == QMessageBox.StandardButton.Save:
-                path = self.ask_save_path("Save session as", str(Path(self._last_dir()) / "session.h5"),
-                                          SESSION_FILTER)
+                path = self.model.path or self.ask_save_path(
+                    "Save session as", str(Path(self._last_dir()) / "session.h5"), SESSION_FILTER)
                 if not path:
                     event.ignore()
                     return

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.base.estimates import estimate_experiment
 from .dialog_parts import ok_cancel_buttons, problem_label
 from .remembered import (
     last_folder,
@@ -106,9 +108,13 @@ class QtExperimentDialog(QDialog):
         form.addRow("Device", self.device)
         form.addRow("Save session to", out_row)
         self.problem = problem_label()
+        # What the fields cost, before Train is pressed (the thesis' defaults take over half an hour on 2 cores).
+        self.estimate = QLabel()
+        self.estimate.setWordWrap(True)
         self.buttons = ok_cancel_buttons(self, "Train")
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.estimate)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
 
@@ -220,6 +226,7 @@ class QtExperimentDialog(QDialog):
         note = f"{path.name} exists and will be replaced when training finishes" if (
             not problem and path is not None and path.exists()) else ""
         self.problem.setText(problem or note)
+        self.estimate.setText(f"Estimated: {estimate_experiment(config).describe()}." if config is not None else "")
         self.problem.setStyleSheet("color: #b00020;" if problem else "color: #8a6d00;")
         self.config = config if not problem else None
         self.output_path = path if not problem else None

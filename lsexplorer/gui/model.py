@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from ..core.base.kinds import kind_label
 from ..core.landscape.nets import MLPSpec
 from ..core.store.session import Session
 from ..core.symmetry import operations as symmetry
@@ -130,9 +131,10 @@ class SessionModel(QObject):
 
     # ------------------------------------------------------------------ selection
     def select(self, index: int) -> None:
-        """Make run ``index`` (a row of ``session.runs``) the current one; out-of-range is ignored."""
+        """Make run ``index`` (a row of ``session.runs``) the current one, or none with -1; out-of-range is
+        ignored."""
         index = int(index)
-        if not 0 <= index < self.n_runs or index == self._current:
+        if not -1 <= index < self.n_runs or index == self._current:
             return
         self._current = index
         self.currentChanged.emit(index)
@@ -155,7 +157,7 @@ class SessionModel(QObject):
         order = self.view_order()
         matches = np.flatnonzero(self._session.runs.kind[order] == kind) if kind else np.arange(order.size)
         if matches.size == 0:
-            what = f"no {kind.replace('_', ' ')}" if kind else "no run"
+            what = f"no {kind_label(kind)}" if kind else "no run"
             self.message.emit(f"{what} in the run table")
             return -1
         here = np.flatnonzero(order == self._current)

@@ -45,4 +45,13 @@ def kind_label(kind: str, form: str = "label") -> str:
         return str(kind)
 
 
-__all__ = ["KINDS", "Kind", "kind_label"]
+def kind_phrase(kind: str) -> str:
+    """What a point of ``kind`` is, as the end of a sentence about it: "is a local minimum", "is a saddle at
+    infinity", "did not converge" (a run that did not converge is not a kind of point)."""
+    if str(kind) == Kind.NOT_CONVERGED:
+        return "did not converge"
+    label = kind_label(kind)
+    return f"is {'an' if label[:1] in 'aeiou' else 'a'} {label}"
+
+
+__all__ = ["KINDS", "Kind", "kind_label", "kind_phrase"]

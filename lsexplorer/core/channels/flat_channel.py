@@ -40,6 +40,7 @@ import torch
 
 from ..base.classify import Tolerances, classify, loss_scale
 from ..base.record import AS_ARRAY, Record
+from ..landscape.hessian import loss_grad_hessian, spectrum
 from ..landscape.nets import MLPSpec
 from .limit_model import (
     AT_ZERO,
@@ -201,7 +202,7 @@ def decompose(spec: MLPSpec, theta, x, settings: ChannelSettings | None = None) 
     units = sorted(clusters.values(), key=min)
     for g, members in enumerate(units):
         if len(members) < 2:
-            return f"the outgoing weight of neuron {members[0]} diverges with no partner to cancel it"
+            return _unpartnered(w, a, rest, members[0], act in _FLIPPABLE, x_rms, settings.link_moment)
         group_of[members] = g
 
     constant, flips = 0.0, False
@@ -238,6 +239,36 @@ def decompose(spec: MLPSpec, theta, x, settings: ChannelSettings | None = None) 
     g = limit_output(structure, torch.from_numpy(phi), torch.from_numpy(x)).numpy()
     err = float(np.sqrt(np.mean((g - network_output(spec, theta, x)) ** 2)))
     return ChannelGroups(structure, group_of, sign, phi, err)
+
+
+def _unpartnered(w: np.ndarray, a: np.ndarray, diverging: list[int], k: int, flips: bool, x_rms: float,
+                 link_moment: float) -> str:
+    """Why diverging neuron ``k`` has no partner, measured: the diverging neurons within ten link moments of
+    it (up to sign) close in as one group of three or more, whose limit has a second-order term a gated
+    linear unit lacks; or its nearest diverging neuron is simply too far."""
+
+    def moment(i: int, j: int) -> tuple[float, int]:
+        gaps = [(float(np.linalg.norm(w[i] - w[j])), 1)] + ([(float(np.linalg.norm(w[i] + w[j])), -1)] if flips else [])
+        gap, sign = min(gaps)
+        return gap * max(abs(a[i]), abs(a[j])) * x_rms, sign
+
+    others = [j for j in diverging if j != k]
+    if not others:
+        return f"the outgoing weight of neuron {k} ({a[k]:.3g}) diverges alone, with no partner to cancel it"
+    near = sorted((moment(k, j)[0], j) for j in others)
+    close = [j for m, j in near if m <= 10 * link_moment]
+    if len(close) >= 2:
+        group = sorted([k, *close])
+        flipped = [j for j in close if moment(k, j)[1] < 0]
+        signs = f"; {', '.join(map(str, flipped))} sign-flipped against {k}" if flipped else ""
+        worst = max(moment(i, j)[0] for i in group for j in group if i < j)
+        return (f"neurons {', '.join(map(str, group))} diverge together (outgoing "
+                f"{', '.join(f'{a[j]:.2g}' for j in group)}{signs}"
+                f"), moments up to {worst:.3g} > {link_moment:g}: a group of {len(group)} whose limit has a "
+                "second-order term the gated-linear-unit model lacks")
+    m, j = near[0]
+    return (f"the outgoing weight of neuron {k} ({a[k]:.3g}) diverges with no partner to cancel it: the nearest, "
+            f"neuron {j}, has moment {m:.3g} > {link_moment:g}")
 
 
 @dataclasses.dataclass
@@ -406,8 +437,12 @@ def _analyse_channel(spec: MLPSpec, history, x, y, tolerances: Tolerances | None
     elif result.drift > settings.max_drift:
         result.reason = f"the limit model refined to a critical point far from the channel (drift {result.drift:.2g})"
     elif crit.loss > net_loss:
+        value, grad, hess = loss_grad_hessian(spec, end, x, y[:, None])
+        at = classify(value, float(np.linalg.norm(grad)), spectrum(hess)[0], loss_scale(y[:, None]), tolerances)
         result.reason = (f"the network's loss {net_loss:.6e} lies below the limit's {crit.loss:.6e}: "
-                         "the point is not on a channel descending to infinity")
+                         f"the point is not on a channel descending to infinity but at finite, large weights "
+                         f"(‖θ‖ {np.linalg.norm(end):.3g}), with ‖∇L‖ {np.linalg.norm(grad):.2g} "
+                         f"(grad_tol {tolerances.grad_tol:g}) and {at.n_negative} negative Hessian eigenvalues")
     else:
         result.kind = "channel_saddle" if c.kind == "strict_saddle" else "channel"
         units = ", ".join("+".join(str(k) for k in grp) for grp in result.groups())

@@ -25,7 +25,10 @@ barrier (a critical point outside that range is not the saddle of this band):
 4. the limit model of the nearest neuron pairs with outgoing weights of opposite sign, refined by
    Levenberg–Marquardt (``"channel i+j"``), then checked on the network itself: along the channel
    :func:`channel_model.realise` builds towards the limit, the network's loss must approach
-   ``L_inf`` and its gradient norm must fall.
+   ``L_inf`` and its gradient norm must fall; then, for the sigmoid and tanh, the limit model of the
+   nearest sign-flipped pairs (``w_i ~ -w_j``, outgoing weights of the same sign), two at a time when
+   their constants must cancel, with the free constant they leave (:mod:`..channels.flipped_pairs`,
+   ``"channel i-j & k-l"``), checked on networks of the point's own width that realise it.
 
 Every certificate is re-checked independently by central finite differences of the gradient: the
 Hessian's relative error and the inertia of the finite-difference Hessian (:func:`fd_check`).
@@ -46,6 +49,7 @@ from ..base.classify import Tolerances, classify, loss_scale
 from ..base.record import Record
 from ..base.refined import Status
 from ..channels.flat_channel import _network_loss
+from ..channels.flipped_pairs import flipped_candidates, flipped_pair_limit, realise_flipped
 from ..channels.limit_model import (
     LimitParams,
     LimitStructure,
@@ -252,11 +256,13 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
     x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64).reshape(-1)
     y_scale = loss_scale(y64[:, None])
     tried = []
-    for pairs in channel_candidates(spec, theta):
+    candidates = [(pairs, False) for pairs in channel_candidates(spec, theta)]
+    candidates += [(pairs, True) for pairs in flipped_candidates(spec, theta)]
+    for pairs, flipped in candidates:
         if stop is not None and stop.is_set():
             return None
-        name = " & ".join(f"{i}+{j}" for i, j in pairs)
-        structure, phi0 = pair_limit(spec, theta, pairs)
+        name = " & ".join(f"{i}{'-' if flipped else '+'}{j}" for i, j in pairs)
+        structure, phi0 = (flipped_pair_limit if flipped else pair_limit)(spec, theta, pairs)
 
         def vgh(p, structure=structure):
             return limit_loss_grad_hessian(structure, p, x64, y64)
@@ -268,12 +274,12 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
         if out.index < 0 or not out.in_range:
             tried.append(f"{name}: |grad| {out.grad_norm:.1e}, L_inf {out.loss:.4e}")
             continue
-        m = realised_width(structure)
+        m = structure.n_finite + 2 * structure.n_glu if flipped else realised_width(structure)
         wide = MLPSpec((structure.d, m, 1), structure.activation, False)
         amps = np.array(APPROACH_AMPLITUDES)
         losses, grads = [], []
         for amp in amps:
-            point = realise(structure, lm.theta, amp)
+            point = (realise_flipped if flipped else realise)(structure, lm.theta, amp)
             losses.append(_network_loss(wide, point, x64, y64))
             grads.append(float(np.linalg.norm(loss_grad_hessian(wide, point, x64, y64[:, None])[1])))
         out.approach_amplitude, out.approach_loss, out.approach_grad = amps, np.array(losses), np.array(grads)
@@ -281,7 +287,8 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
         if not (excess[-1] < excess[0] and out.approach_grad[-1] < out.approach_grad[0]):
             # a limit with v = 0 is a plain neuron: every realised point is the same function, a finite
             # critical point on the saddle line of the duplicated neuron (split c/2 +- A)
-            line = _on_saddle_line(spec, x64, y64, structure, lm.theta, pairs, y_scale, tolerances, low, high, name)
+            line = None if flipped else _on_saddle_line(spec, x64, y64, structure, lm.theta, pairs, y_scale,
+                                                        tolerances, low, high, name)
             if line is not None:
                 return line
             tried.append(f"{name}: the realised channel does not approach the limit")

@@ -124,12 +124,17 @@ class MissingAnalysis(QWidget):
         self.compute = QPushButton("Compute")
         self.compute.setToolTip("Compute the missing analysis in the background (File ▸ Save As keeps it)")
         layout.addWidget(self.compute, 0, Qt.AlignmentFlag.AlignHCenter)
+        #: Offered where the panel shows local minima only and the text says to select one.
+        self.next_local = QPushButton("Next local minimum")
+        self.next_local.setToolTip("Select the next local minimum in the run table (Go ▸ Next local minimum)")
+        layout.addWidget(self.next_local, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(1)
 
     def show_reason(self, text: str, can_compute: bool, running: bool = False) -> None:
         self.label.setText(text + ("\n\nComputing in the background…" if running else ""))
         self.compute.setVisible(can_compute)
         self.compute.setEnabled(can_compute and not running)
+        self.next_local.setVisible(not can_compute and "Next local minimum" in text)
 
 
 class AnalysisPanelBase(PanelBase):
@@ -143,6 +148,7 @@ class AnalysisPanelBase(PanelBase):
         self._pages = QStackedLayout(outer)
         self.missing = MissingAnalysis()
         self.missing.compute.clicked.connect(self.compute)
+        self.missing.next_local.clicked.connect(lambda: self.model.step(+1, "local_min"))
         self._pages.addWidget(self.missing)
         self._pages.addWidget(self._build_plots())
         self.set_content(outer)

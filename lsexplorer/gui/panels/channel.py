@@ -18,12 +18,14 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ...core.analyses import channels as channel_analysis
+from ...core.base.kinds import kind_phrase
 from ...core.channels.flat_channel import ChannelResult
 from ...core.channels.limit_model import unpack
 from ...figures.channel import approach, group_output, limit_unit, unit_is_affine, unit_plane
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import (
     KIND_COLORS,
@@ -64,13 +66,12 @@ class QtChannelPanel(AnalysisPanelBase):
         self.summary.setStyleSheet("font-size: 9pt;")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.summary)
-        controls = QHBoxLayout()
+        controls = QtFlowLayout()
         controls.addWidget(QLabel("Group (neurons from 0):"))
         self.group_combo = QComboBox()
         self.group_combo.setToolTip("Which group of neurons (limit unit) the middle plots show")
         self.group_combo.currentIndexChanged.connect(self._draw_unit)
         controls.addWidget(self.group_combo)
-        controls.addStretch(1)
         layout.addLayout(controls)
 
         self.approach_widget = pg.GraphicsLayoutWidget()
@@ -156,7 +157,7 @@ class QtChannelPanel(AnalysisPanelBase):
                 text = (f"Run {row} (seed {seed}) did not converge and has no channel analysis yet: "
                         "is it running off along a flat channel to a minimum at infinity?")
             else:
-                text = (f"Run {row} (seed {seed}) is a {KIND_LABELS.get(kind, kind)}, a finite critical point.\n\n"
+                text = (f"Run {row} (seed {seed}) {kind_phrase(kind)}, a finite critical point.\n\n"
                         "Channels are analysed for runs that ran off to infinity.")
             self.missing.show_reason(text, can, self.model.analysis.pending(row, "channels"))
             self._pages.setCurrentIndex(0)

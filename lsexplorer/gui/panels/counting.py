@@ -16,7 +16,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QSpinBox,
     QVBoxLayout,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from ...core.symmetry.counting import ZERO_TYPES, G, RatioCurve, T, ratio_curve
 from ...figures.counting import M_MAX, R_STAR, TOTAL_COLOR, grey
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import LogAxis, legend_below, plain_axes
 from .base import PanelBase, Table
@@ -92,11 +92,10 @@ class QtCountingPanel(PanelBase):
         sizes = QVBoxLayout()  # two short rows: the panel fits a narrow secondary column
         for group in ((("r*", self.r_star), ("m up to", self.m_max), ("zero-type", self.zero_type)),
                       (("r", self.r), ("m", self.m))):
-            row = QHBoxLayout()
+            row = QtFlowLayout()
             for text, spin in group:
                 row.addWidget(QLabel(text))
                 row.addWidget(spin)
-            row.addStretch(1)
             sizes.addLayout(row)
         values = QFormLayout()
         values.addRow("T(r*, m)", self.t_label)

@@ -17,7 +17,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
-    QHBoxLayout,
     QLabel,
     QSpinBox,
     QSplitter,
@@ -25,10 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.base.kinds import kind_label
 from ...core.landscape.curvature_plane import CurvaturePlane, curvature_plane
 from ...core.landscape.slices import PlaneRow, project
 from ...core.population.relu_gaussian_session import session_landscape
 from ...figures.curvature_plane import HALF_WIDTH, RESOLUTION
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import (
     SELECTION_COLOR,
@@ -68,10 +69,10 @@ class QtCurvaturePlanePanel(PanelBase):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
         self.header = QLabel()
         self.header.setWordWrap(True)
-        row.addWidget(self.header, 1)
+        layout.addWidget(self.header)  # a line of its own: beside the controls it squeezed them off the dock
+        row = QtFlowLayout()
         row.addWidget(QLabel("half-width"))
         self.half_width = QDoubleSpinBox()
         self.half_width.setRange(1e-4, 100.0)
@@ -191,7 +192,7 @@ class QtCurvaturePlanePanel(PanelBase):
         us, vs = setup.us, setup.vs
         du, dv = us[1] - us[0], vs[1] - vs[0]
         self._rect = QRectF(us[0] - du / 2, vs[0] - dv / 2, du * us.size, dv * vs.size)
-        self.header.setText(f"Run {row} (seed {int(s.runs.seed[row])}), {str(s.runs.kind[row]).replace('_', ' ')}: "
+        self.header.setText(f"Run {row} (seed {int(s.runs.seed[row])}), {kind_label(s.runs.kind[row])}: "
                             f"λ1 = {fmt(setup.eigvals[0])}, λ2 = {fmt(setup.eigvals[1])}")
         note = ""
         if proj is not None:

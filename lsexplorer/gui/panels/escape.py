@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from ...core.base.kinds import kind_label, kind_phrase
 from ..analysis import analysable, escape_of
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, plain_axes
@@ -80,9 +81,9 @@ class QtEscapePanel(AnalysisPanelBase):
             return
         if found is None:
             can = analysable(s, row)
-            kind = str(s.runs.kind[row]).replace("_", " ")
+            kind = str(s.runs.kind[row])
             text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no escape analysis yet." if can else
-                    f"Run {row} (seed {int(s.runs.seed[row])}) is a {kind}: the escape algorithms run at local "
+                    f"Run {row} (seed {int(s.runs.seed[row])}) {kind_phrase(kind)}: the escape algorithms run at local "
                     "minima.\n\nSelect a local minimum (Go ▸ Next local minimum).")
             self.missing.show_reason(text, can, self.model.analysis.pending(row, "escape"))
             self._pages.setCurrentIndex(0)
@@ -108,8 +109,8 @@ class QtEscapePanel(AnalysisPanelBase):
                 + ("escapes: a lower point reached through flat nodes" if flat.escape else
                    f"lower point found (loss {fmt(flat.lower_loss)}) but not without climbing" if flat.found_lower else
                    "no lower point") + f" — stopped: {flat.stop_reason}.")
-        kind_now = str(s.runs.kind[row]).replace("_", " ")
-        verdict = (f"Kind before the search: {before.replace('_', ' ')}; now: <b>{kind_now}</b>." if before else "")
+        kind_now = kind_label(s.runs.kind[row])
+        verdict = (f"Kind before the search: {kind_label(before)}; now: <b>{kind_now}</b>." if before else "")
         self.outcome.setText(f"{alg1}<br>{alg2}<br>{verdict}")
 
     def compute(self) -> None:

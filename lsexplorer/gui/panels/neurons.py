@@ -20,13 +20,13 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from ...core.base.kinds import kind_label
 from ...figures.catalog import FigureOptions
 from ...figures.neurons import (
     axis_choices,
@@ -38,6 +38,7 @@ from ...figures.neurons import (
     pca_basis,
     projection,
 )
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, TEACHER_COLOR, diverging_colormap, fmt, plain_axes
 from .base import PanelBase, Table
@@ -106,12 +107,12 @@ class QtNeuronPanel(PanelBase):
 
         self.message = QLabel()
         self.message.setStyleSheet("color: #666;")
-        controls = QHBoxLayout()
+        self.message.setWordWrap(True)  # a long note wraps instead of widening the dock
+        controls = QtFlowLayout()
         self.layer_label = QLabel("Layer:")
         for w in (self.layer_label, self.layer_spin, self.axes_label, self.axes_combo, self.trajectory_check,
                   self.flip_check):
             controls.addWidget(w)
-        controls.addStretch(1)
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -244,7 +245,7 @@ class QtNeuronPanel(PanelBase):
         for side, text in zip(("bottom", "left"), d["labels"]):
             if self.plot.getAxis(side).labelText != text:  # a new label re-lays out the plot
                 self.plot.setLabel(side, text)
-        self.plot.setTitle(f"seed {int(s.runs.seed[i])} — {str(s.runs.kind[i]).replace('_', ' ')}", size="10pt")
+        self.plot.setTitle(f"seed {int(s.runs.seed[i])} — {kind_label(s.runs.kind[i])}", size="10pt")
         self.plot.enableAutoRange()
         self.message.setText(self._note(i, flipped))
         self._show_legend(("teacher",) * teacher + ("student",) * bool((~flipped).any())

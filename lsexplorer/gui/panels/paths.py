@@ -24,7 +24,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -36,12 +35,14 @@ from PySide6.QtWidgets import (
 
 from ...core.analyses import paths as stored_paths
 from ...core.base.classify import Tolerances
+from ...core.base.kinds import kind_label
 from ...core.paths.minimum_energy import PathConfig, PathResult, minimum_energy_path, nearest_global_minimum
 from ...core.paths.neb import NEBConfig
 from ...core.paths.path_points import saddle_session
 from ...core.paths.path_saddle import outcome_label
 from ...core.paths.saddle_search import SaddleConfig
 from ...figures.paths import highest_index, highest_point, loss_floor, plane_loss
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from ..workers import Worker, autodiff_locked
@@ -82,7 +83,7 @@ class QtPathsPanel(PanelBase):
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(2, 2, 2, 2)
-        controls = QHBoxLayout()
+        controls = QtFlowLayout()  # wraps in a narrow dock: Compute path stays in sight
         self.target = QComboBox()
         self.target.addItem("nearest global minimum", None)
         self.target.setToolTip("Where the path goes: the global minimum nearest after permutation/sign alignment, "
@@ -114,7 +115,6 @@ class QtPathsPanel(PanelBase):
         for w in (QLabel("to"), self.target, self.target_run, self.auto, self.images, self.compute_button,
                   self.cancel_button, self.open_button, self.progress):
             controls.addWidget(w)
-        controls.addStretch(1)
         layout.addLayout(controls)
         # Three figures of their own (each exports at a column's width): the loss along the path on top,
         # the band's plane and the saddle's spectrum side by side below.
@@ -156,7 +156,7 @@ class QtPathsPanel(PanelBase):
         self.plane_saddle = self.plane_plot.plot(pen=None, symbol="star", symbolSize=16, symbolBrush=SELECTION_COLOR)
         for item in (self.saddle_item, self.plane_saddle):
             item.sigPointsClicked.connect(lambda *_: self.open_saddle())
-        self.spectrum_plot.setLabel("bottom", "eigenvalue index")
+        self.spectrum_plot.setLabel("bottom", "index")  # short: the plot may be a third of a narrow dock
         self.spectrum_plot.setLabel("left", "sign(λ) log10(1 + |λ|/1e-12)")
         self.spectrum_item = pg.ScatterPlotItem(size=8)
         self.spectrum_plot.addItem(self.spectrum_item)
@@ -226,8 +226,9 @@ class QtPathsPanel(PanelBase):
             colors = [pg.mkBrush(SELECTION_COLOR if v < -cut else "#888888" if abs(v) <= cut else "#0072B2")
                       for v in lam]
             self.spectrum_item.setData(np.arange(len(lam)), y, brush=colors)
-            self.spectrum_plot.setTitle(f"Hessian at the {point.where}: {point.n_negative} negative, "
-                                        f"{point.n_zero} zero", size="9pt")
+            # Two short lines: the plot may be half of a narrow dock.
+            self.spectrum_plot.setTitle(f"Hessian: {point.n_negative} negative, {point.n_zero} zero<br>"
+                                        f"at the {point.where}", size="9pt")
         else:
             self.saddle_item.setData([], [])
             self.spectrum_item.setData([], [])
@@ -254,7 +255,7 @@ class QtPathsPanel(PanelBase):
         s = r.saddle
         cert = ("—" if s is None else
                 f"loss {fmt(s.loss, 6)}, ‖∇L‖ = {s.grad_norm:.1e}, λ_min = {fmt(float(s.eigvals[0]))}, "
-                f"<b>{'certified index-1 saddle' if s.index1 else s.kind.replace('_', ' ')}</b>"
+                f"<b>{'certified index-1 saddle' if s.index1 else kind_label(s.kind)}</b>"
                 f" ({s.n_negative} negative eigenvalue{'s' if s.n_negative != 1 else ''}"
                 + (f"; found on a saddle line, {s.route}" if s.route != "direct" else "") + ")")
         residual = float(p.residual.max()) / max(float(np.linalg.norm(p.target)), 1e-300)

@@ -21,13 +21,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.analyses import closest_saddle
 from ...core.base.kinds import KINDS, Kind
 from ..model import SessionModel
 from ..style import KIND_COLORS, KIND_LABELS, fmt
+from .base import PanelBase, Table
 
 #: Short kind names that keep the column narrow.
 SHORT_KINDS = {k.value: k.short for k in Kind}
-from .base import PanelBase, Table
 
 #: (header, runs field, tooltip) of each column.
 COLUMNS = (
@@ -38,7 +39,12 @@ COLUMNS = (
     ("λ_min", "lambda_min", "Smallest Hessian eigenvalue"),
     ("Deg.", "degeneracy", "Degeneracy: number of Hessian eigenvalues counted as zero"),
     ("Sym.", "symmetry_induced", "Symmetry-induced: embedded from a narrower network"),
+    ("Type", "symmetry_type", "Symmetry type: how the point reduces to a narrower one (dup: duplicated neuron, "
+                              "flip: sign-flipped duplicate, a=0: zero outgoing weight, w=0: zero incoming weight)"),
 )
+#: Short names of the symmetry types (``core/symmetry/reduction.py``) that keep the column narrow.
+SHORT_TYPES = {"duplicate": "dup", "flipped_duplicate": "flip", "zero_outgoing": "a=0", "zero_incoming": "w=0",
+               "irreducible": "–"}
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
@@ -50,6 +56,39 @@ _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _SORT = int(SORT_ROLE)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
+
+#: Names of the symmetry types a person reads in the Statistics panel.
+TYPE_LABELS = {"duplicate": "duplicate", "flipped_duplicate": "flipped duplicate", "zero_outgoing": "zero outgoing",
+               "zero_incoming": "zero incoming", "irreducible": "irreducible"}
+IRREDUCIBLE = "irreducible"
+
+
+def type_label(symmetry_type: str) -> str:
+    """``"duplicate+zero_outgoing"`` as ``"duplicate + zero outgoing"`` (:data:`TYPE_LABELS`)."""
+    return " + ".join(TYPE_LABELS.get(part, part) for part in symmetry_type.split("+"))
+
+
+def short_type(symmetry_type: str) -> str:
+    """``"duplicate+zero_outgoing"`` as ``"dup+a=0"`` (:data:`SHORT_TYPES`)."""
+    return "+".join(SHORT_TYPES.get(part, part) for part in symmetry_type.split("+")) if symmetry_type else ""
+
+
+def symmetry_types(session) -> list[str]:
+    """The stored symmetry type of every run (the closest-saddle analysis), ``""`` where none is stored."""
+    table = closest_saddle.read_table(session)
+    types = [""] * session.runs.n_runs
+    if table is not None:
+        for row, kind in zip(table.run, table.symmetry_type):
+            types[int(row)] = str(kind)
+    return types
+
+
+def not_converged_reasons(session) -> dict[int, str]:
+    """The channel analysis' measured reason for each run that stays not converged after it."""
+    points = session.analyses.get("channels", {}).get("points", {})
+    return {int(row): str(point["reason"]) for row, point in points.items()
+            if isinstance(point, dict) and point.get("kind") == Kind.NOT_CONVERGED and point.get("reason")}
 
 
 class QtRunTableModel(QAbstractTableModel):
@@ -75,6 +114,12 @@ class QtRunTableModel(QAbstractTableModel):
         if s is not None:
             r = s.runs
             for _, field, _ in COLUMNS:
+                if field == "symmetry_type":
+                    types = symmetry_types(s)
+                    display.append([short_type(t) for t in types])
+                    rank = {t: float(k) for k, t in enumerate(sorted(set(types)))}  # alphabetical; none first
+                    sort.append([rank[t] for t in types])
+                    continue
                 values = getattr(r, field)
                 if field == "kind":
                     display.append([SHORT_KINDS.get(str(k), str(k)) for k in values])
@@ -90,9 +135,11 @@ class QtRunTableModel(QAbstractTableModel):
                     # NaN compares false both ways and would scramble a sort: put it last.
                     sort.append(np.where(np.isnan(values), np.inf, values).astype(float).tolist())
             colors = [QColor(KIND_COLORS.get(str(k), "#999999")) for k in r.kind]
+            unexplained = not_converged_reasons(s)
             tips = [f"seed {int(r.seed[i])}: {KIND_LABELS.get(str(r.kind[i]), r.kind[i])}\n"
                     f"loss {fmt(r.loss[i], 6)}, ‖∇L‖ {fmt(r.grad_norm[i], 3)}, λ_min {fmt(r.lambda_min[i], 4)}\n"
-                    f"refinement: {r.stop_reason[i]}" for i in range(r.n_runs)]
+                    f"refinement: {r.stop_reason[i]}" + (f"\nwhy: {unexplained[i]}" if i in unexplained else "")
+                    for i in range(r.n_runs)]
             kind_col = [f for _, f, _ in COLUMNS].index("kind")
             none = [None] * r.n_runs
             self._roles = {
@@ -261,13 +308,17 @@ class QtRunTable(PanelBase):
         self.set_kind_filter(self.kind_filter.currentData())
 
     def set_kind_filter(self, kind: str | None) -> None:
-        """Show only runs of ``kind`` (None: all); the selection stays, highlighted if visible."""
+        """Show only runs of ``kind`` (None: all). The selection stays if it is listed; otherwise the first
+        listed run is selected (none if none is), so the panels never show a run the table hides."""
         index = self.kind_filter.findData(kind)
         if index >= 0 and index != self.kind_filter.currentIndex():
             self.kind_filter.setCurrentIndex(index)  # re-enters through _filter_changed
             return
         self.proxy.set_kind(kind)
         self._publish_order()
+        rows = self.visible_rows()
+        if self.model.current not in rows:
+            self.model.select(int(rows[0]) if len(rows) else -1)
         self._show_current()
 
     def _publish_order(self, *args) -> None:
@@ -287,6 +338,7 @@ class QtRunTable(PanelBase):
             return {}
         r = s.runs
         fields = [f for _, f, _ in COLUMNS]
-        rows = [[getattr(r, f)[i].item() if f != "kind" else str(r.kind[i]) for f in fields]
-                for i in self.visible_rows()]
+        types = symmetry_types(s)
+        rows = [[str(r.kind[i]) if f == "kind" else types[i] if f == "symmetry_type" else getattr(r, f)[i].item()
+                 for f in fields] for i in self.visible_rows()]
         return {"runs": Table(fields, rows)}

@@ -28,6 +28,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -39,17 +40,41 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.base.classify import Tolerances
+from ...core.base.kinds import kind_label, kind_phrase
 from ...core.population.relu_gaussian_session import is_population
 from ...core.saddles.inertia import MuSweep, mu_sweep
 from ...core.saddles.line_spectrum import LineSpectra, SpectrumAtMu
 from ...figures.catalog import FigureOptions
 from ...figures.saddle_line import EIGENVALUE_COLORS, SaddleLine, closest_line, drawn_indices, expanded_line
 from ..analysis import analysable, closest_saddle_of, mu_sweep_of
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
+from ..roundoff import plot_unless_roundoff
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
 from .base import AnalysisPanelBase, Table
 
 SLIDER_STEPS = 1000
+#: How many eigenvalues a new "expand a neuron" sweep shows around the first one that reaches zero.
+WINDOW = 4
+
+
+def touching_window(eigvals: np.ndarray, below: int = 2, rtol: float = 1e-10) -> int | None:
+    """The 1-based first eigenvalue to draw so that the window shows, with ``below`` smaller ones, the
+    smallest eigenvalue that is zero somewhere along the line and not zero elsewhere (it touches or
+    crosses zero: where the inertia changes); None if none does. ``eigvals (n_mu, k)``, ascending in each row.
+
+    Zero is ``|λ| ≤ rtol · max|λ|`` over the sweep (the classification's ``eig_rtol``), so eigenvalues that
+    are zero all along the line (flat directions of the duplication) do not count.
+    """
+    ev = np.asarray(eigvals, dtype=float)
+    if ev.ndim != 2 or not np.isfinite(ev).any():
+        return None
+    size = np.abs(ev)
+    tol = rtol * float(np.nanmax(size))
+    zero_somewhere = np.nanmin(size, axis=0) <= tol
+    crosses = (np.nanmin(ev, axis=0) < -tol) & (np.nanmax(ev, axis=0) > tol)
+    reaches = np.flatnonzero((zero_somewhere & (np.nanmax(size, axis=0) > tol)) | crosses)
+    return max(1, int(reaches[0]) + 1 - below) if reaches.size else None
 #: Least heights of the "eigenvalues of Y" and "loss along θ(μ)" plots (title, three ticks, x axis)
 #: and of the eigenvalues-along-μ plot (with its legend), so none is squashed on a laptop screen.
 SMALL_PLOT_MIN_HEIGHT = 110
@@ -78,6 +103,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.expand_mus: np.ndarray | None = None
         self._expand_cache: dict[tuple[int, int, int], MuSweep] = {}
         self._cache_session = None
+        #: The expand sweep whose eigenvalue window was last chosen (a sweep chooses it once).
+        self._window_key: tuple[int, int, int] | None = None
         self.sweep_job = self.new_job()
         self._sweep_key: tuple[int, int, int] | None = None
         self.live: SpectrumAtMu | None = None
@@ -93,7 +120,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
 
     def _build_source_bar(self) -> None:
         self.source_bar = QWidget()
-        row = QHBoxLayout(self.source_bar)
+        row = QtFlowLayout(self.source_bar)
         row.setContentsMargins(4, 2, 4, 2)
         self.source_combo = QComboBox()
         self.source_combo.addItem("closest saddle", "closest")
@@ -114,7 +141,6 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         for w in (QLabel("Line:"), self.source_combo, QLabel("layer"), self.layer_spin, QLabel("neuron"),
                   self.neuron_spin, self.sweep_button):
             row.addWidget(w)
-        row.addStretch(1)
         self.source_combo.currentIndexChanged.connect(lambda _: self._load())
         self.layer_spin.valueChanged.connect(lambda _: self._load())
         self.neuron_spin.valueChanged.connect(lambda _: self._load())
@@ -159,8 +185,14 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
         self.slider.valueChanged.connect(self._slider_moved)
-        self.mu_label = QLabel()
-        self.mu_label.setMinimumWidth(90)
+        # The slider moves μ quickly; the spin box sets it exactly (a pixel of slider is a large step of μ).
+        self.mu_spin = QDoubleSpinBox()
+        self.mu_spin.setDecimals(4)
+        self.mu_spin.setSingleStep(0.01)
+        self.mu_spin.setKeyboardTracking(False)
+        self.mu_spin.setPrefix("μ = ")
+        self.mu_spin.setToolTip("μ along the line θ(μ); type a value or step with the arrows")
+        self.mu_spin.valueChanged.connect(self._spin_changed)
         self.k_spin = QSpinBox()
         self.k_spin.setRange(1, 64)
         self.k_spin.setValue(6)
@@ -176,11 +208,14 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.scale.addItem("symlog", "symlog")
         self.scale.setToolTip("symlog: sign(λ)·log10(1 + |λ|/10⁻⁸), to see eigenvalues near 0 cross")
         self.scale.currentIndexChanged.connect(self._draw_curves)
-        for w in (QLabel("μ"), self.slider, self.mu_label, QLabel("smallest"), self.k_spin, QLabel("from λ"),
-                  self.first_spin, self.scale):
+        for w in (QLabel("μ"), self.slider, self.mu_spin):
             row.addWidget(w)
         row.setStretch(1, 1)
         layout.addLayout(row)
+        choices = QtFlowLayout()  # a line of its own, wrapped in a narrow dock
+        for w in (QLabel("smallest"), self.k_spin, QLabel("from λ"), self.first_spin, self.scale):
+            choices.addWidget(w)
+        layout.addLayout(choices)
 
         self.eig_widget = _plot()
         self.eig_plot = self.eig_widget.getPlotItem()
@@ -260,6 +295,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         if s is not self._cache_session:
             self._expand_cache.clear()
             self._cache_session = s
+            self._window_key = None
+            self._open_on_the_deep_result(s)
         self._update_source_widgets()
         if s is not None and is_population(s):
             self.saddle = self.sweep = None
@@ -278,10 +315,10 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         queue = self.model.analysis
         running = queue.pending(row, "closest_saddle") or queue.pending(row, "mu_sweep")
         if self.saddle is None:
-            kind = str(s.runs.kind[row]).replace("_", " ")
+            kind = str(s.runs.kind[row])
             can = analysable(s, row)
             text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet." if can else
-                    f"Run {row} (seed {int(s.runs.seed[row])}) is a {kind}: the app computes closest saddles "
+                    f"Run {row} (seed {int(s.runs.seed[row])}) {kind_phrase(kind)}: the app computes closest saddles "
                     "for local minima only (lsexplorer analyze SESSION --closest-saddle does every certified "
                     "point).\n\nSelect a local minimum (Go ▸ Next local minimum).")
             self.missing.show_reason(text, can, running)
@@ -295,9 +332,9 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self._pages.setCurrentIndex(0)
             return
         if self.sweep is None and not analysable(s, row):
-            kind = str(s.runs.kind[row]).replace("_", " ")
+            kind = str(s.runs.kind[row])
             self.missing.show_reason(
-                f"Run {row} is a {kind}: its closest saddle is {fmt(self.saddle.distance)} away; μ sweeps are "
+                f"Run {row} {kind_phrase(kind)}: its closest saddle is {fmt(self.saddle.distance)} away; μ sweeps are "
                 "computed for local minima only.\n\nSelect a local minimum (Go ▸ Next local minimum).", False)
             self._pages.setCurrentIndex(0)
             return
@@ -308,7 +345,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         c = self.saddle
         self._show(closest_line(c),
                    f"Run {row} (seed {int(s.runs.seed[row])}): narrower point {c.narrower.spec.describe()} "
-                   f"({c.narrower.kind.replace('_', ' ')}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
+                   f"({kind_label(c.narrower.kind)}, loss {fmt(c.narrower.loss)}), neuron {c.neuron} of layer "
                    f"{c.layer} duplicated; closest saddle at μ* = {fmt(c.mu)}, distance {fmt(c.distance)}.")
 
     def _show(self, line: SaddleLine, header: str) -> None:
@@ -327,7 +364,8 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         self.y_plot.enableAutoRange()
         # θ(μ) is a line of critical points of one loss value: what is left is rounding (or, for a
         # narrower point that is not exactly critical, the real change).
-        self.loss_item.setData(sw.mus, sw.loss - line.base_loss)
+        self.loss_note = plot_unless_roundoff(self.loss_plot, self.loss_item, sw.mus, sw.loss - line.base_loss,
+                                              sw.loss, line.base_loss, "the loss along θ(μ)")
         self.loss_plot.enableAutoRange()
         self._draw_curves()
         self.set_mu(line.mu0)
@@ -344,7 +382,7 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         key = self.expand_key()
         _, layer, neuron = key
         theta = s.runs.theta[row]
-        kind = str(s.runs.kind[row]).replace("_", " ")
+        kind = str(s.runs.kind[row])
         if not np.isfinite(theta).all():
             self.missing.show_reason(f"Run {row}: its point is not finite, so it has no line to expand.", False)
             self._pages.setCurrentIndex(0)
@@ -353,16 +391,40 @@ class QtSaddleLinePanel(AnalysisPanelBase):
         if self.sweep is None:
             running = self.sweep_job.busy and self._sweep_key == key
             self.missing.show_reason(
-                f"Run {row} ({kind}): no μ sweep yet for neuron {neuron} of hidden layer {layer} duplicated.",
+                f"Run {row} ({kind_label(kind)}): no μ sweep yet for neuron {neuron} of hidden layer {layer} "
+                "duplicated.\n\nCompute draws the Hessian eigenvalues along the line (in the background; a "
+                "minute or more for a deep net) and opens on the first eigenvalue that reaches zero.",
                 not self.sweep_job.busy or running, running)
             self._pages.setCurrentIndex(0)
             return
         loss = float(s.runs.loss[row])
-        note = "" if kind in ("local min", "global min") else \
-            f" The point is a {kind}: θ(μ) need not be a line of critical points."
+        note = "" if kind in ("local_min", "global_min") else \
+            f" The point {kind_phrase(kind)}: θ(μ) need not be a line of critical points."
+        if self._window_key != key:  # a new sweep opens on the eigenvalues that reach zero along the line
+            self._window_key = key
+            first = touching_window(self.sweep.eigvals)
+            if first is not None:
+                self.first_spin.setMaximum(max(self.first_spin.maximum(), self.sweep.eigvals.shape[1]))
+                self.first_spin.setValue(first)
+                self.k_spin.setValue(WINDOW)
         self._show(expanded_line(s.spec, theta, loss, layer, neuron, self.sweep),
-                   f"Run {row} (seed {int(s.runs.seed[row])}, {kind}, loss {fmt(loss)}): {s.spec.describe()}, "
-                   f"neuron {neuron} of hidden layer {layer} duplicated at share μ.{note}")
+                   f"Run {row} (seed {int(s.runs.seed[row])}, {kind_label(kind)}, loss {fmt(loss)}): "
+                   f"{s.spec.describe()}, neuron {neuron} of hidden layer {layer} duplicated at share μ.{note}")
+
+    def _open_on_the_deep_result(self, s) -> None:
+        """A deep session opens on "expand a neuron" of its last hidden layer: there its points show an
+        eigenvalue reaching zero along the line (thesis §6.3), which a closest saddle does not."""
+        if s is None or is_population(s) or len(s.spec.hidden_widths) < 2:
+            return
+        self.source_combo.blockSignals(True)
+        self.layer_spin.blockSignals(True)
+        try:
+            self.source_combo.setCurrentIndex(self.source_combo.findData("expand"))
+            self.layer_spin.setMaximum(len(s.spec.hidden_widths))
+            self.layer_spin.setValue(len(s.spec.hidden_widths))
+        finally:
+            self.source_combo.blockSignals(False)
+            self.layer_spin.blockSignals(False)
 
     def _start_expand(self) -> None:
         s, row = self.model.session, self.model.current
@@ -441,15 +503,20 @@ class QtSaddleLinePanel(AnalysisPanelBase):
             self.slider.setValue(round((self.mu - lo) / (hi - lo) * SLIDER_STEPS))
             self.cursor.setValue(self.mu)
             self.loss_cursor.setValue(self.mu)
+            self.mu_spin.setRange(min(lo, self.mu), max(hi, self.mu))
+            self.mu_spin.setValue(self.mu)
         finally:
             self._syncing = False
-        self.mu_label.setText(f"μ = {self.mu:.4f}")
         self._request_live(self.mu)
 
     def _slider_moved(self, value: int) -> None:
         if not self._syncing:
             lo, hi = self.mu_range
             self.set_mu(lo + (hi - lo) * value / SLIDER_STEPS)
+
+    def _spin_changed(self, mu: float) -> None:
+        if not self._syncing and float(mu) != self.mu:
+            self.set_mu(float(mu))
 
     def _cursor_moved(self, mu: float) -> None:
         if not self._syncing and float(mu) != self.mu:

@@ -20,7 +20,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QSpinBox,
     QSplitter,
@@ -28,12 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.base.kinds import kind_label, kind_phrase
 from ...core.landscape.slices import PlaneRow
 from ...core.population.relu_gaussian_session import is_population, session_landscape
 from ...core.saddles.closest_saddle import ClosestSaddle
 from ...core.saddles.saddle_slices import SaddleSlices, saddle_slices
 from ..analysis import analysable, closest_saddle_of
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
+from ..roundoff import plot_unless_roundoff
 from ..style import (
     SELECTION_COLOR,
     fmt,
@@ -58,6 +60,11 @@ def plane_progress(record) -> tuple[int, int, str]:
 SIDE_BY_SIDE_FROM = 720
 
 
+#: The least span of the colour bar, in decades of loss: a plane flatter than this is drawn in one
+#: colour under a colour bar that still has tick labels.
+MIN_DECADES = 0.1
+
+
 class QtSlicesPanel(AnalysisPanelBase):
     """Panel: 1D loss saddle → minimum, and the 2D plane of saddle line and minimum (log colour)."""
 
@@ -79,10 +86,10 @@ class QtSlicesPanel(AnalysisPanelBase):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
         self.header = QLabel()
         self.header.setWordWrap(True)
-        row.addWidget(self.header, 1)
+        layout.addWidget(self.header)  # a line of its own: beside the controls it squeezed them off the dock
+        row = QtFlowLayout()
         row.addWidget(QLabel("resolution"))
         self.resolution = QSpinBox()
         self.resolution.setRange(11, 401)
@@ -155,7 +162,7 @@ class QtSlicesPanel(AnalysisPanelBase):
             can = analysable(s, row)
             running = self.model.analysis.pending(row, "closest_saddle")
             text = (f"Run {row} (seed {int(s.runs.seed[row])}) has no closest saddle yet; the slices need it." if can
-                    else f"Run {row} (seed {int(s.runs.seed[row])}) is a {str(s.runs.kind[row]).replace('_', ' ')}: "
+                    else f"Run {row} (seed {int(s.runs.seed[row])}) {kind_phrase(s.runs.kind[row])}: "
                     "slices through the closest saddle are drawn for local minima.\n\n"
                     "Select a local minimum (Go ▸ Next local minimum).")
             self.missing.show_reason(text, can, running)
@@ -208,13 +215,20 @@ class QtSlicesPanel(AnalysisPanelBase):
         self.setup = setup
         c, plane = self.saddle, setup.plane
         self.plane_values = np.full((setup.vs.size, setup.us.size), np.nan)
-        self.line_item.setData(setup.line.ts, setup.line.loss)
+        loss = np.asarray(setup.line.loss, dtype=float)
+        self.line_note = plot_unless_roundoff(self.line_plot, self.line_item, setup.line.ts, loss, loss,
+                                              float(np.nanmax(np.abs(loss), initial=0.0)),
+                                              "the loss from the saddle to the minimum")
         self.line_plot.enableAutoRange()
         mus = np.linspace(min(0.0, c.mu) - 0.5, max(1.0, c.mu) + 0.5, 200)
         xy = plane.line_coords(mus)
         self.saddle_line_item.setData(xy[:, 0], xy[:, 1])
         self.saddle_item.setData([0.0], [0.0])
         self.minimum_item.setData([plane.minimum[0]], [plane.minimum[1]])
+        row = self.model.current
+        if self.model.session is not None and row >= 0:  # the run's own kind: not every run is a minimum
+            kind = kind_label(self.model.session.runs.kind[row])
+            self.plane_plot.legend.getLabel(self.minimum_item).setText(f"run {row} ({kind})")
         us, vs = setup.us, setup.vs
         du, dv = us[1] - us[0], vs[1] - vs[0]
         self._rect = QRectF(us[0] - du / 2, vs[0] - dv / 2, du * us.size, dv * vs.size)
@@ -244,8 +258,9 @@ class QtSlicesPanel(AnalysisPanelBase):
         if finite.size == 0:
             return
         lo, hi = float(finite.min()), float(finite.max())
-        if hi <= lo:
-            hi = lo + 1e-9
+        if hi - lo < MIN_DECADES:  # a plane flat to round-off: a colour bar with ticks, one colour
+            mid = 0.5 * (lo + hi)
+            lo, hi = mid - MIN_DECADES / 2, mid + MIN_DECADES / 2
         self.image.setImage(logv.T, autoLevels=False)
         self.image.setRect(self._rect)  # after setImage: the transform depends on the image's size
         self.colorbar.setLevels((lo, hi))

@@ -21,7 +21,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsItem,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QSpinBox,
@@ -46,6 +45,7 @@ from ...figures.statistics import (
     saddle_distances,
     saddle_histogram,
 )
+from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import (
     KIND_COLORS,
@@ -58,6 +58,7 @@ from ..style import (
     plain_axes,
 )
 from .base import PanelBase, Table
+from .run_table import IRREDUCIBLE, symmetry_types, type_label
 
 #: Smallest height of a plot here, and the panel width from which the two histograms sit side by side.
 PLOT_MIN_HEIGHT = 150
@@ -69,14 +70,15 @@ def _boxed(controls: list[QWidget], plot: QWidget, footer: QWidget | None = None
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
-    row = QHBoxLayout()
+    row = QtFlowLayout()
     for w in controls:
         row.addWidget(w)
-    row.addStretch(1)
     layout.addLayout(row)
     plot.setMinimumHeight(PLOT_MIN_HEIGHT)  # the dock scrolls rather than squash a plot's labels
     layout.addWidget(plot, 1)
     if footer is not None:
+        if isinstance(footer, QLabel):
+            footer.setWordWrap(True)  # a long note wraps instead of widening the dock
         layout.addWidget(footer)
     return box
 
@@ -115,7 +117,25 @@ class QtStatisticsPanel(PanelBase):
         table.verticalHeader().setDefaultSectionSize(22)
         table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         table.setFixedHeight(table.horizontalHeader().sizeHint().height() + 22 * (len(KINDS) + 1) + 6)
-        return table
+        # the symmetry types below it, one row each: a column of them would not fit a narrow dock
+        types = self.type_table = QTableWidget(0, 2)
+        types.setHorizontalHeaderLabels(["Runs", "Of which"])
+        types.horizontalHeaderItem(0).setToolTip("Analysed runs of this symmetry type (closest-saddle analysis)")
+        types.horizontalHeaderItem(1).setToolTip("Their kinds")
+        types.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        types.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        types.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        types.verticalHeader().setDefaultSectionSize(22)
+        types.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        types.setFixedHeight(types.horizontalHeader().sizeHint().height() + 6)  # no rows until a session has types
+        types.hide()
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(table)
+        layout.addWidget(types)
+        return box
 
     def _build_scatter(self) -> QWidget:
         """Fig 6.3: one clickable point per run and kind, the selected run ringed."""
@@ -271,12 +291,41 @@ class QtStatisticsPanel(PanelBase):
             self._set_cell(row, (n, sym, n - sym))
         sym_all = counts.get("symmetry_induced", 0)
         self._set_cell(len(KINDS), (counts["runs"], sym_all, counts["runs"] - sym_all))
+        self._fill_types()
 
     def _set_cell(self, row: int, values) -> None:
         for col, value in enumerate(values):
             item = QTableWidgetItem(str(value))
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.outcome_table.setItem(row, col, item)
+
+    def type_rows(self) -> list[tuple[str, int, dict[str, int]]]:
+        """``(symmetry type, runs, {kind: runs})`` of the analysed runs, most frequent first."""
+        s = self.model.session
+        if s is None:
+            return []
+        kinds = {}
+        for kind, found in zip(s.runs.kind, symmetry_types(s)):
+            if found:
+                kinds.setdefault(found, {}).setdefault(str(kind), 0)
+                kinds[found][str(kind)] += 1
+        rows = [(found, sum(by_kind.values()), by_kind) for found, by_kind in kinds.items()]
+        return sorted(rows, key=lambda row: (row[0] == IRREDUCIBLE, -row[1], row[0]))
+
+    def _fill_types(self) -> None:
+        rows = self.type_rows()
+        table = self.type_table
+        table.setRowCount(len(rows))
+        table.setVerticalHeaderLabels([type_label(found) for found, _, _ in rows])
+        for row, (found, n, by_kind) in enumerate(rows):
+            count = QTableWidgetItem(str(n))
+            count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            table.setItem(row, 0, count)
+            table.setItem(row, 1, QTableWidgetItem(", ".join(f"{k} {KIND_PLURALS.get(kind, kind).lower()}"
+                                                             for kind, k in by_kind.items())))
+            table.verticalHeaderItem(row).setToolTip(found.replace("+", " + "))
+        table.setVisible(bool(rows))
+        table.setFixedHeight(table.horizontalHeader().sizeHint().height() + 22 * len(rows) + 6)
 
     def _draw_scatter(self) -> None:
         s = self.model.session
@@ -380,6 +429,9 @@ class QtStatisticsPanel(PanelBase):
         return {"lambda_min_vs_loss": Table(["seed", "kind", "loss", "lambda_min"], scatter),
                 "nearest_neuron_distance": Table(["bin_start", "bin_end", "count"], hist),
                 "outcomes": Table(["outcome", "count", "symmetry_induced", "other"], outcome),
+                "symmetry_types": Table(["symmetry_type", "runs", "kinds"],
+                                        [[found, n, "; ".join(f"{kind} {k}" for kind, k in by_kind.items())]
+                                         for found, n, by_kind in self.type_rows()]),
                 "saddle_distance": Table(["log10_bin_start", "log10_bin_end", "count"],
                                          [[e0, e1, int(n)] for e0, e1, n in zip(self.saddle_hist[1][:-1],
                                                                                   self.saddle_hist[1][1:],

@@ -33,11 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.base.estimates import format_seconds
 from ...core.store.session import Session, SessionError, save_session
+from ...figures.training import band
 from ..experiment_dialog import QtExperimentDialog, experiment_module
 from ..model import SessionModel, derived_data
 from ..style import SELECTION_COLOR, LogAxis, fmt, legend_below, plain_axes
-from ...figures.training import band
 from ..workers import Worker
 from .base import PanelBase, Table
 
@@ -58,6 +59,16 @@ class TrainingOutcome:
     save_error: str | None
     elapsed: float
     derived: dict
+
+
+def time_left(record) -> str:
+    """", about 3 min left" for a training progress record, from its epoch rate (else its average pace);
+    empty before there is a rate to go by."""
+    left = int(record.total) - int(record.done)
+    if left <= 0 or record.done <= 0:
+        return ""
+    rate = record.epochs_per_s or (record.done / record.elapsed if record.elapsed > 0 else 0.0)
+    return f", about {format_seconds(left / rate)} left" if rate > 0 else ""
 
 
 def train_and_save(runner: Callable, config: dict, stop: threading.Event, path: Path):
@@ -229,7 +240,8 @@ class QtTrainingPanel(PanelBase):
             rate = f", {record.epochs_per_s:,.0f} epochs/s" if record.epochs_per_s else ""
             median = f", median loss {fmt(np.nanmedian(record.loss), 3)}" if record.loss is not None else ""
             self.progress.setFormat("training: epoch %v of %m (%p%)")
-            self.status.setText(f"Training {self._n_seeds} seeds: {record.elapsed:.1f} s{rate}{median}")
+            self.status.setText(f"Training {self._n_seeds} seeds: {record.elapsed:.1f} s{rate}{median}"
+                                f"{time_left(record)}")
         else:
             self.progress.setFormat("certifying: point %v of %m")
             self.status.setText(f"Certifying the end points: {record.done} of {record.total}")
@@ -263,6 +275,7 @@ class QtTrainingPanel(PanelBase):
     # ---------------------------------------------------------------- drawing
     def on_session_changed(self) -> None:
         if not self.running:
+            self.status.setText("No training running.")  # what the last training said is about another session
             self.redraw()
 
     def on_current_changed(self, index: int) -> None:
