@@ -27,12 +27,14 @@ from typing import Any
 import torch
 
 from ..base.numerical_failure import failure_reason, is_numerical_failure
-from ..base.threads import parallel_threads
+from ..base.threads import INTRA_OP_VARIABLES, parallel_threads
 from . import REGISTRY
 from .base import Analysis, Context, drive
 
 #: Fewer runs than this are computed in this process: a pool's start-up would cost more than it gives.
 MIN_PARALLEL_RUNS = 4
+#: Seconds between looks at the running runs: the reaction time to ``ctx.stop``.
+POLL_SECONDS = 0.1
 #: Modules the pool's server imports once, so that each worker starts without importing them.
 PRELOAD = ["lsexplorer.core.analyses.analyze"]
 
@@ -93,26 +95,48 @@ def _parallel(analysis: Analysis, ctx: Context, rows: Sequence[int], n: int
     pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=mp, initializer=_start_worker, initargs=(payload,))
     finished = False
     try:
-        with _main_hidden():  # the workers start while submitting
+        with _main_hidden(), _one_thread_pools():  # the workers (and the forkserver, once) start while submitting
             futures = {pool.submit(_compute_row, analysis.name, int(row)): int(row) for row in rows}
-        for future in cf.as_completed(futures):
-            row = futures[future]
-            outcome = future.result()  # a run's other errors escape here, as in the serial loop
-            if isinstance(outcome, _Failed):
-                yield row, None, outcome.reason
-            else:
-                yield row, outcome, None
-            if ctx.stopped():
-                break
-        else:
-            finished = True
+        pending = set(futures)
+        while pending and not ctx.stopped():
+            # A timeout, so that a stop set while long runs compute ends them within POLL_SECONDS.
+            done, pending = cf.wait(pending, timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
+            for future in sorted(done, key=futures.__getitem__):
+                row = futures[future]
+                outcome = future.result()  # a run's other errors escape here, as in the serial loop
+                if isinstance(outcome, _Failed):
+                    yield row, None, outcome.reason
+                else:
+                    yield row, outcome, None
+        finished = not pending
     finally:
         if finished:
             pool.shutdown(wait=True)
         else:  # stopped, interrupted or failed: drop what has not started, end what is running
+            processes = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
+            for process in processes:
                 process.terminate()
+            for process in processes:
+                process.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _one_thread_pools() -> Iterator[None]:
+    """Within: processes started inherit one-thread intra-op pools (BLAS reads the variables when it
+    loads, in the forkserver), unless the user sized them: runs are the parallelism, and a second
+    intra-op thread per run only contends for the same cores."""
+    saved = {name: os.environ.get(name) for name in INTRA_OP_VARIABLES}
+    if not any(value is not None for value in saved.values()):
+        os.environ.update({name: "1" for name in INTRA_OP_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager
@@ -145,7 +169,6 @@ def _start_worker(payload: bytes) -> None:
     global _CONTEXT
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _CONTEXT = pickle.loads(payload)
 
 

@@ -188,10 +188,16 @@ class TheoremReport(Record):
 # --------------------------------------------------------------------------- the computation
 
 class _Budget:
-    """Wall-clock deadline and stop event shared by the stages of one report."""
+    """Stop event and safety cap shared by the stages of one report.
 
-    def __init__(self, max_seconds: float, stop: threading.Event | None):
-        self.deadline, self.stop, self.reason = time.monotonic() + max_seconds, stop, "completed"
+    The work each stage does is fixed by counts (starts, evaluations, sample points), so a report
+    does not depend on the machine's speed or load; ``max_seconds`` (None: none) only ends a report
+    that runs far longer than expected, which is then reported as ``max_seconds``.
+    """
+
+    def __init__(self, max_seconds: float | None, stop: threading.Event | None):
+        self.deadline = math.inf if max_seconds is None else time.monotonic() + max_seconds
+        self.stop, self.reason = stop, "completed"
 
     def over(self) -> bool:
         if self.reason == "completed":
@@ -248,7 +254,8 @@ def _slsqp_on_sphere(third, u0: np.ndarray, cone: np.ndarray | None, budget: _Bu
         opt.add_inequality_constraint(guard(t_nonnegative), 1e-14)
     opt.set_xtol_rel(1e-12)
     opt.set_maxeval(maxeval)
-    opt.set_maxtime(max(budget.deadline - time.monotonic(), 1e-3))
+    if math.isfinite(budget.deadline):
+        opt.set_maxtime(max(budget.deadline - time.monotonic(), 1e-3))
     u = guard.optimize(u0.copy())
     return u if np.isfinite(u).all() else u0
 
@@ -323,7 +330,7 @@ def _verdicts(lam_min: float, n_neg: int, n_zero: int, third: ThirdDerivativeBou
 
 def theorem_report(landscape: Landscape, theta, radius: float, zero_tol: float | None = None,
                    n_random_starts: int = 8, maxeval: int = 300, n_points: int = 32, n_random_directions: int = 16,
-                   max_eigvecs: int = 16, b_rel_tol: float = 1e-6, seed: int = 0, max_seconds: float = 120.0,
+                   max_eigvecs: int = 16, b_rel_tol: float = 1e-6, seed: int = 0, max_seconds: float | None = None,
                    stop: threading.Event | None = None) -> Generator[SearchProgress, None, TheoremReport]:
     """Check Theorems 1 and 2 at the critical point ``theta: (P,)`` of ``landscape`` with ball radius ``radius``.
 
@@ -331,8 +338,10 @@ def theorem_report(landscape: Landscape, theta, radius: float, zero_tol: float |
     ``n_random_starts`` random starts besides the negative-curvature eigenvectors, at most ``maxeval``
     evaluations each. ``B1 <= b_rel_tol * max|T|`` counts as zero. The fourth derivative is sampled at
     ``n_points`` points of the ball times ``max_eigvecs`` eigenvectors plus ``n_random_directions``
-    random directions. Yields progress per solve and per sample point; stops at ``max_seconds`` or
-    when ``stop`` is set, reporting what it has with ``stop_reason`` set and no theorem holding.
+    random directions. These counts fix the work, so the report is the same on any machine and
+    load. Yields progress per solve and per sample point; stops when ``stop`` is set, or at the
+    safety cap ``max_seconds`` (None: none), reporting what it has with ``stop_reason`` set and no
+    theorem holding.
     """
     start = time.perf_counter()
     if not radius > 0:
@@ -371,7 +380,10 @@ def theorem_report(landscape: Landscape, theta, radius: float, zero_tol: float |
     sphere_starts = [vecs[:, i] for i in range(min(int((lam < 0).sum()), 8))]
     sphere_starts += [s / np.linalg.norm(s) for s in rng.normal(size=(n_random_starts, theta.size))]
     (b2, u2), n2 = yield from solve(sphere_starts, None, n1)
-    finite = lambda b: float(b) if math.isfinite(b) else math.nan  # inf: no feasible direction was reached
+
+    def finite(b: float) -> float:
+        return float(b) if math.isfinite(b) else math.nan  # inf: no feasible direction was reached
+
     bounds = ThirdDerivativeBounds(finite(b1), u1, n1, finite(b2), u2, n2)
     fourth = yield from _fourth_sample(landscape, theta, vecs, radius, n_points, n_random_directions, max_eigvecs,
                                        rng, budget)
