@@ -50,16 +50,23 @@ from ..landscape.surface import BATCH_BYTES, Landscape, SearchProgress, network_
 def directional_derivatives(landscape: Landscape, points, directions, order: int) -> np.ndarray:
     """``d^k/dt^k f(xi_i + t u_i)`` at ``t = 0``, ``k = order`` (1..4), for ``points, directions: (K, P)`` -> ``(K,)``.
 
-    Exact: ``k`` reverse passes, each differentiating the previous one's ``grad . u`` (classic
-    autograd with ``create_graph``; ``torch.func``'s nested ``jvp`` gives the same numbers but costs
-    ~10 ms of dispatch per call on these small graphs, 4-25x more). Pairs are batched within
-    :data:`escape.BATCH_BYTES`; ``directions`` are used as given (not normalised).
+    Exact: the landscape's closed form where it has one (one hidden layer,
+    :mod:`~lsexplorer.core.landscape.two_layer_jets`), else ``k`` reverse passes, each
+    differentiating the previous one's ``grad . u`` (classic autograd with ``create_graph``;
+    ``torch.func``'s nested ``jvp`` gives the same numbers but costs far more dispatch on these small
+    graphs). Pairs are batched within :data:`escape.BATCH_BYTES`; ``directions`` are used as given
+    (not normalised).
     """
     if order not in (1, 2, 3, 4):
         raise ValueError(f"order must be 1, 2, 3 or 4, got {order!r}")
     xi, u = landscape.points(points), landscape.points(directions)
     if xi.shape != u.shape:
         raise ValueError(f"points {tuple(xi.shape)} and directions {tuple(u.shape)} must pair up")
+    if landscape.batch_directional is not None:  # a closed form: one forward pass of order + 1 products
+        rows = int(max(1, BATCH_BYTES // (4 * (order + 1) * landscape.tangent_bytes)))
+        with torch.no_grad():
+            return np.concatenate([landscape.batch_directional(xi[i:i + rows], u[i:i + rows], order).numpy()
+                                   for i in range(0, len(xi), rows)])
     rows = int(max(1, BATCH_BYTES // (2 ** order * landscape.tangent_bytes)))
     return np.concatenate([_along(landscape, xi[i:i + rows], u[i:i + rows], order)[0].numpy()
                            for i in range(0, len(xi), rows)])
@@ -81,7 +88,8 @@ def third_derivative(landscape: Landscape, theta):
     """``u (P,) -> (T(u), grad T(u) (P,))`` with ``T(u) = D^3 f(theta)[u, u, u]``, exact.
 
     The third reverse pass gives ``D^3 f(theta)[u, u, .]``; its dot with ``u`` is ``T(u)`` and three
-    times it is ``grad T`` (``T`` is a symmetric cubic form).
+    times it is ``grad T`` (``T`` is a symmetric cubic form). The landscape's closed form of ``T``
+    and its gradient is used where it has one.
     """
     t = landscape.points(theta)
 
@@ -90,6 +98,8 @@ def third_derivative(landscape: Landscape, theta):
         with np.errstate(over="ignore"):  # the optimiser may probe far off the unit sphere; inf is an answer
             return float(value[0]), 3.0 * g[0].numpy()
 
+    if landscape.cubic_form is not None:
+        return landscape.cubic_form(t[0].numpy())
     return value_and_gradient
 
 
