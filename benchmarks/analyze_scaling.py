@@ -115,7 +115,8 @@ def main() -> None:
     with pinned_to_one_cpu():
         one, stages1, total1 = timed_analyze(session, rows, 1)
     many, stages2, total2 = timed_analyze(session, rows, args.workers)
-    print(f"{'analysis':>16} {'runs':>5} {'s/run, 1 worker':>16} {f's/run, {args.workers} workers':>18} {'speed-up':>9}")
+    many_head = f"s/run, {args.workers} workers"
+    print(f"{'analysis':>16} {'runs':>5} {'s/run, 1 worker':>16} {many_head:>18} {'speed-up':>9}")
     for name, (n, seconds1) in stages1.items():
         seconds2 = stages2.get(name, (n, float("nan")))[1]
         print(f"{name:>16} {n:>5} {seconds1 / n:>16.3f} {seconds2 / n:>18.3f} {seconds1 / seconds2:>8.2f}x")

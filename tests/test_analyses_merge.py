@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_analyses_registry import _assert_tree_equal, _bare
 
 from lsexplorer.core.analyses import REGISTRY, closest_saddle, escape, mu_sweep, teacher_match, theorems
 from lsexplorer.core.analyses.merge import copy_results
 from lsexplorer.core.store.session import load_session
-from test_analyses_registry import _assert_tree_equal, _bare
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
 ROW_ARRAYS = ("seed", "theta_init", "theta", "loss", "grad_norm", "hessian_eigvals", "kind", "degeneracy",

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_analyses_registry import _assert_tree_equal, _bare
 
 from lsexplorer.core.analyses import escape, theorems
 from lsexplorer.core.analyses.analyze import analyze_session
 from lsexplorer.core.analyses.parallel_runs import MIN_PARALLEL_RUNS, workers_for
 from lsexplorer.core.base.kinds import Kind
-from lsexplorer.core.base.progress import run_generator
 from lsexplorer.core.store.session import load_session
-from test_analyses_registry import _assert_tree_equal, _bare
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
 ANALYSES = ["closest_saddle", "escape"]

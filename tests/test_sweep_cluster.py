@@ -23,8 +23,8 @@ distributed = pytest.importorskip("distributed")
 from lsexplorer.cli.commands import main as cli_main  # noqa: E402
 from lsexplorer.core.base.progress import run_generator  # noqa: E402
 from lsexplorer.core.store.session import load_session  # noqa: E402
-from lsexplorer.core.sweep.sweep import run_sweep  # noqa: E402
 from lsexplorer.core.sweep.manifest import SweepError, plan_sweep, read_manifest  # noqa: E402
+from lsexplorer.core.sweep.sweep import run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A small Gaussian-teacher problem whose end points refine in well under a second each; widths 2
@@ -400,9 +400,10 @@ def test_a_sweep_with_analyze_returns_sessions_analysed_as_one_process_would(clu
     analysing the plain session in this process stores, and ``info`` counts symmetry-induced points."""
     import dataclasses
 
+    from test_analyses_registry import _assert_tree_equal
+
     from lsexplorer.core.analyses.analyze import analyze_session
     from lsexplorer.core.base.kinds import Kind
-    from test_analyses_registry import _assert_tree_equal
 
     out = tmp_path / "sweep"
     args = ["sweep", "--preset", "gaussian", "--config", str(toml_file), "--widths", "3", "--seeds", "6",
