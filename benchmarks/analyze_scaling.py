@@ -13,6 +13,9 @@ There is no batched path to compare: the analyses' per-run work is a chain of sm
 solves (SLSQP, trust-region Newton), which share the network and data but not their steps.
 
 The load average is printed before and after: other programs on the machine eat into the speed-up.
+Where the kernel groups processes by session for scheduling (``/proc/sys/kernel/sched_autogroup_enabled``),
+a busy machine gives this session one share of the CPUs however many processes it runs, so the
+speed-up of N workers shows only on idle cores; the script says when autogrouping is on.
 
     python benchmarks/analyze_scaling.py [--workers N] [--runs 0,1,2,...]
 """
@@ -97,8 +100,18 @@ def differences(a, b, where: str = "") -> list[str]:
     if isinstance(a, np.ndarray):
         return [] if np.array_equal(a, b) else [where]
     if isinstance(a, float) and isinstance(b, float):
-        return [] if (a != a and b != b) or abs(a - b) <= 1e-10 * max(abs(a), abs(b), 1e-3) else [where]
+        same = a == b or (a != a and b != b) or abs(a - b) <= 1e-10 * max(abs(a), abs(b), 1e-3)
+        return [] if same else [where]
     return [] if a == b else [where]
+
+
+def autogroup_note() -> str:
+    """A note when the scheduler shares CPUs between sessions rather than processes."""
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return ""
+    return "; autogrouping on (a busy machine gives this session one share)" if enabled else ""
 
 
 def main() -> None:
@@ -111,7 +124,7 @@ def main() -> None:
     torch.set_num_threads(1)
     session = load_session(SAMPLE)
     print(f"{SAMPLE.name}: {len(session.runs.seed)} runs, {'all' if rows is None else len(rows)} analysed; "
-          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} before")
+          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} before" + autogroup_note())
     with pinned_to_one_cpu():
         one, stages1, total1 = timed_analyze(session, rows, 1)
     many, stages2, total2 = timed_analyze(session, rows, args.workers)
