@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import pickle
@@ -89,8 +90,11 @@ def _parallel(analysis: Analysis, ctx: Context, rows: Sequence[int], n: int
               ) -> Generator[RowOutcome, None, None]:
     mp = multiprocessing.get_context("forkserver")
     mp.set_forkserver_preload(PRELOAD)
-    # The context as the workers need it: no stop event (the parent stops them), pickled once.
-    payload = pickle.dumps(Context(session=ctx.session, tolerances=ctx.tolerances, rows=ctx.rows, local=ctx.local,
+    # The context as the workers need it, pickled once: no stop event (the parent stops them), and no
+    # training history (no analysis reads it; it can outweigh the rest of the session many times).
+    session = ctx.session
+    session = dataclasses.replace(session, runs=dataclasses.replace(session.runs, trajectory=None, loss_curve=None))
+    payload = pickle.dumps(Context(session=session, tolerances=ctx.tolerances, rows=ctx.rows, local=ctx.local,
                                    options=dict(ctx.options)), protocol=pickle.HIGHEST_PROTOCOL)
     pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=mp, initializer=_start_worker, initargs=(payload,))
     finished = False
