@@ -6,10 +6,10 @@ threaded GUI) and yields each run's result as it completes; the caller stores th
 stored results do not depend on the completion order. Each worker computes with one intra-op thread,
 as the serial path does, so a run's numbers are the same on one core or many.
 
-Processes, not threads: a run is thousands of small steps (an optimiser's Python callbacks, torch
-operations on tensors of a few thousand entries) that hold the interpreter lock most of the time,
-and forward-mode autodiff takes a process-wide lock; two threads of a process measured no faster
-than one. One worker, or fewer than :data:`MIN_PARALLEL_RUNS` runs, computes in this process with
+Processes, not threads: much of a run is thousands of small steps (an optimiser's Python
+callbacks, the dispatch of torch operations on tensors of a few thousand entries) that hold the
+interpreter lock, and forward-mode autodiff takes a process-wide lock, so threads would take turns
+where processes run side by side. One worker, or fewer than :data:`MIN_PARALLEL_RUNS` runs, computes in this process with
 no pool (the app's one-run requests, tests).
 
 A run whose numerics fail is reported as that run's failure (the others go on), as in the serial
