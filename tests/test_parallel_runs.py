@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from test_analyses_registry import _assert_tree_equal, _bare
 
-from lsexplorer.core.analyses import escape, theorems
-from lsexplorer.core.analyses.analyze import analyze_session
+from lsexplorer.core.analyses import REGISTRY, closest_saddle, escape, parallel_runs, theorems
+from lsexplorer.core.analyses.analyze import FAILED, analyze_session
 from lsexplorer.core.analyses.parallel_runs import MIN_PARALLEL_RUNS, workers_for
 from lsexplorer.core.base.kinds import Kind
+from lsexplorer.core.base.progress import run_generator
 from lsexplorer.core.store.session import load_session
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "toy_width5.h5"
@@ -73,6 +74,27 @@ def test_a_stop_ends_the_workers_and_keeps_the_runs_completed(bare):
     done = [r.run for r in records if r.run is not None]
     assert 1 <= len(done) < len(rows)
     assert sorted(int(r) for r in stopped.analyses["closest_saddle"]["points"]) == sorted(done)
+
+
+def failing_on_the_second_run(ctx, row):
+    """The closest saddle, except that LAPACK gives up on the second run asked for (module level, so
+    that it reaches the worker processes)."""
+    if row == ctx.rows[1]:
+        raise np.linalg.LinAlgError("Eigenvalues did not converge")
+    return (yield from closest_saddle.compute(ctx, row))
+
+
+def test_a_run_failing_in_a_worker_is_reported_and_the_others_are_stored(bare, monkeypatch):
+    import dataclasses
+
+    assert parallel_runs._sendable(failing_on_the_second_run)  # so it runs in the workers, not here
+    analysis = REGISTRY["closest_saddle"]
+    monkeypatch.setitem(REGISTRY, "closest_saddle", dataclasses.replace(analysis, compute=failing_on_the_second_run))
+    rows = _local_minima(bare, MIN_PARALLEL_RUNS)
+    session = dataclasses.replace(bare, analyses={})
+    summary = run_generator(analyze_session(session, rows, ["closest_saddle"], workers=2))
+    assert summary[FAILED] == {"closest_saddle": {rows[1]: "failed: LinAlgError: Eigenvalues did not converge"}}
+    assert sorted(int(r) for r in session.analyses["closest_saddle"]["points"]) == [r for r in rows if r != rows[1]]
 
 
 def test_few_runs_or_one_worker_compute_in_this_process():

@@ -9,8 +9,9 @@ as the serial path does, so a run's numbers are the same on one core or many.
 Processes, not threads: much of a run is thousands of small steps (an optimiser's Python
 callbacks, the dispatch of torch operations on tensors of a few thousand entries) that hold the
 interpreter lock, and forward-mode autodiff takes a process-wide lock, so threads would take turns
-where processes run side by side. One worker, or fewer than :data:`MIN_PARALLEL_RUNS` runs, computes in this process with
-no pool (the app's one-run requests, tests).
+where processes run side by side. One worker, fewer than :data:`MIN_PARALLEL_RUNS` runs, or a
+computation that cannot be sent to another process (a closure) computes in this process, with no
+pool (the app's one-run requests, tests).
 
 A run whose numerics fail is reported as that run's failure (the others go on), as in the serial
 loop. ``ctx.stop`` or Ctrl-C ends the batch at the next completed run: runs not started are
@@ -35,14 +36,14 @@ import torch
 
 from ..base.numerical_failure import failure_reason, is_numerical_failure
 from ..base.threads import INTRA_OP_VARIABLES, parallel_threads
-from . import REGISTRY
-from .base import Analysis, Context, drive
+from .base import Analysis, Compute, Context, drive
 
 #: Fewer runs than this are computed in this process: a pool's start-up would cost more than it gives.
 MIN_PARALLEL_RUNS = 4
 #: Seconds between looks at the running runs: the reaction time to ``ctx.stop``.
 POLL_SECONDS = 0.1
-#: Modules the pool's server imports once, so that each worker starts without importing them.
+#: Modules the pool's server imports once, so that each worker starts without importing them
+#: (a run's computation is sent by name and imported where it is not among them).
 PRELOAD = ["lsexplorer.core.analyses.analyze"]
 
 #: One ``(row, result, failure)`` per run: ``result`` (None when nothing is stored) or ``failure``
@@ -72,7 +73,7 @@ def computed_rows(analysis: Analysis, ctx: Context, rows: Sequence[int], workers
     (in this process, in order, when one worker suffices). Errors other than a run's numerical
     failure escape, as in the serial loop."""
     n = workers_for(len(rows), workers)
-    if n == 1:
+    if n == 1 or not _sendable(analysis.compute):
         yield from _serial(analysis, ctx, rows)
     else:
         yield from _parallel(analysis, ctx, rows, n)
@@ -106,7 +107,7 @@ def _parallel(analysis: Analysis, ctx: Context, rows: Sequence[int], n: int
     finished = False
     try:
         with _main_hidden(), _one_thread_pools():  # the workers (and the forkserver, once) start while submitting
-            futures = {pool.submit(_compute_row, analysis.name, int(row)): int(row) for row in rows}
+            futures = {pool.submit(_compute_row, analysis.compute, int(row)): int(row) for row in rows}
         pending = set(futures)
         while pending and not ctx.stopped():
             # A timeout, so that a stop set while long runs compute ends them within POLL_SECONDS.
@@ -182,10 +183,20 @@ def _start_worker(payload: bytes) -> None:
     _CONTEXT = pickle.loads(payload)
 
 
-def _compute_row(name: str, row: int) -> Any:
-    """In a worker: the result of analysis ``name`` for ``row``, or its numerical failure as :class:`_Failed`."""
+def _sendable(compute: Compute) -> bool:
+    """Whether ``compute`` reaches a worker: a module-level function is sent by name; a closure or a
+    lambda cannot be, and its runs are computed in this process."""
     try:
-        return drive(REGISTRY[name].compute(_CONTEXT, row))
+        pickle.dumps(compute)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def _compute_row(compute: Compute, row: int) -> Any:
+    """In a worker: ``compute``'s result for ``row``, or its numerical failure as :class:`_Failed`."""
+    try:
+        return drive(compute(_CONTEXT, row))
     except Exception as exc:
         if is_numerical_failure(exc):
             return _Failed(failure_reason(exc))
