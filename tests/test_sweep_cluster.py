@@ -23,8 +23,8 @@ distributed = pytest.importorskip("distributed")
 from lsexplorer.cli.commands import main as cli_main  # noqa: E402
 from lsexplorer.core.base.progress import run_generator  # noqa: E402
 from lsexplorer.core.store.session import load_session  # noqa: E402
-from lsexplorer.core.sweep.sweep import run_sweep  # noqa: E402
 from lsexplorer.core.sweep.manifest import SweepError, plan_sweep, read_manifest  # noqa: E402
+from lsexplorer.core.sweep.sweep import run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A small Gaussian-teacher problem whose end points refine in well under a second each; widths 2
@@ -393,3 +393,51 @@ def test_sweeps_that_cannot_run_are_refused_before_a_cluster_starts(tmp_path, to
     assert len(lines) == 1 and lines[0].startswith("lsexplorer sweep: error: ") and message in lines[0], proc.stderr
     assert "local cluster" not in proc.stderr  # the line a started cluster prints first
     assert not folder.exists() or [p.name for p in folder.iterdir()] == ["mine.txt"]
+
+
+def test_a_sweep_with_analyze_returns_sessions_analysed_as_one_process_would(cluster, toml_file, tmp_path, capsys):
+    """``--analyze`` runs the analyses inside the tasks; the assembled session holds, row for row, what
+    analysing the plain session in this process stores, and ``info`` counts symmetry-induced points."""
+    import dataclasses
+
+    from test_analyses_registry import _assert_tree_equal
+
+    from lsexplorer.core.analyses.analyze import analyze_session
+    from lsexplorer.core.base.kinds import Kind
+
+    out = tmp_path / "sweep"
+    args = ["sweep", "--preset", "gaussian", "--config", str(toml_file), "--widths", "3", "--seeds", "6",
+            "--chunk", "3", "--scheduler", str(cluster.scheduler_file), "-o", str(out), "-q",
+            "--analyze", "closest_saddle", "escape"]
+    assert cli_main(args) == 0, capsys.readouterr().err
+    assert read_manifest(out)["analyses"] == ["closest_saddle", "escape"]
+    swept = load_session(out / "w3.h5")
+    assert set(swept.analyses) == {"closest_saddle", "escape"}
+
+    kind = swept.runs.kind.copy()  # the session as the sweep would have assembled it without --analyze
+    points = swept.analyses["escape"]["points"]
+    for row, point in points.items():
+        kind[int(row)] = point["kind_before"]
+    runs = dataclasses.replace(swept.runs, kind=kind, symmetry_induced=np.zeros(len(kind), dtype=bool))
+    here = dataclasses.replace(swept, runs=runs, analyses={})
+    run_generator(analyze_session(here, None, ["closest_saddle", "escape"], workers=1))
+    for group in ("closest_saddle", "escape"):
+        _assert_tree_equal(_timeless(here.analyses[group]), _timeless(swept.analyses[group]), group)
+    np.testing.assert_array_equal(here.runs.kind, swept.runs.kind)
+    np.testing.assert_array_equal(here.runs.symmetry_induced, swept.runs.symmetry_induced)
+    assert len(points) == int(np.sum(kind == Kind.LOCAL_MIN))
+
+    capsys.readouterr()
+    assert cli_main(["info", str(out), "--json"]) == 0
+    (point,) = json.loads(capsys.readouterr().out)["points"]
+    assert point["symmetry_induced"]["count"] == int(swept.runs.symmetry_induced.sum())
+
+    with pytest.raises(SweepError, match="other analyses"):
+        run_generator(run_sweep(_plan(toml_file, 3), out, client=None))
+
+
+def _timeless(tree):
+    """``tree`` without the wall-clock fields (``elapsed``, ``seconds``), which differ between any two runs."""
+    if isinstance(tree, dict):
+        return {k: _timeless(v) for k, v in tree.items() if k not in ("elapsed", "seconds")}
+    return tree

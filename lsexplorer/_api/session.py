@@ -113,7 +113,8 @@ class Session:
                      stop_reason=v["stop_reason"])
 
     def analyze(self, analyses: str | Sequence[str] | None = None, runs: int | Sequence[int] | None = None, *,
-                options: Mapping[str, Mapping[str, float]] | None = None, progress: bool = True) -> dict:
+                options: Mapping[str, Mapping[str, float]] | None = None, workers: int | None = None,
+                progress: bool = True) -> dict:
         """Compute analyses for some runs and keep them in this session (in memory; :meth:`save` writes them).
 
         Parameters
@@ -127,6 +128,9 @@ class Session:
         options
             Budgets and knobs by analysis, e.g. ``{"escape": {"max_seconds": 30}}``
             (``lsexplorer analyze --help`` lists them).
+        workers
+            Processes that analyse runs side by side (default: every CPU this process may use; 1: in
+            this process). The results do not depend on it.
         progress
             Show a progress bar per analysis.
 
@@ -156,12 +160,14 @@ class Session:
         if unknown:
             raise InputError(f"unknown analysis {unknown[0]!r}; choose from {', '.join(REGISTRY)}")
         rows = run_rows(runs, len(self))
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise InputError(f"workers= must be a positive whole number, got {workers!r}")
         chosen_options = analysis_options(options)
         tune_glibc_malloc()
         stop = threading.Event()
         stages = {name: (name.replace("_", " "), "run", False) for name in REGISTRY}
         with one_line_errors(ValueError):
-            return drive(analyze_session(self._core, rows, chosen, chosen_options, stop), stages,
+            return drive(analyze_session(self._core, rows, chosen, chosen_options, stop, workers), stages,
                          progress=progress, stop=stop)
 
     def path(self, run_from: int, run_to: int | str = "global", *, images: int = 16, auto: bool = False,

@@ -92,7 +92,8 @@ def open_sweep(folder: str | os.PathLike) -> Sweep:
 def sweep(widths: Sequence[int], output: str | os.PathLike, *, preset: str | None = None,
           seeds: int | Sequence[int] | None = None, first_seed: int | None = None, lrs: Sequence[float] | None = None,
           chunk: int = 8, workers: int | None = None, scheduler: str | None = None,
-          config: str | os.PathLike | Mapping | None = None, progress: bool = True, **overrides: Any) -> Sweep:
+          config: str | os.PathLike | Mapping | None = None, analyses: Sequence[str] | None = None,
+          progress: bool = True, **overrides: Any) -> Sweep:
     """Train and certify a width x seed (x learning rate) sweep as Dask tasks, as ``lsexplorer sweep`` does.
 
     Parameters
@@ -111,6 +112,9 @@ def sweep(widths: Sequence[int], output: str | os.PathLike, *, preset: str | Non
         Worker processes of the local cluster (default one per core).
     scheduler
         A running Dask scheduler (``tcp://HOST:PORT`` or its scheduler file) instead of a local cluster.
+    analyses
+        Analyses each task runs on its seeds where they trained (names as for
+        :meth:`Session.analyze`), so the sessions come back analysed; default none.
     progress
         Show a progress bar over the tasks.
 
@@ -139,7 +143,8 @@ def sweep(widths: Sequence[int], output: str | os.PathLike, *, preset: str | Non
     out = Path(output)
     stop = threading.Event()
     with one_line_errors(SweepError, ConfigError), sweep_folder_lock(out):
-        plan = plan_sweep("toy", table, layered, list(widths), None if lrs is None else list(lrs), chunk)
+        chosen = [analyses] if isinstance(analyses, str) else list(analyses or ())
+        plan = plan_sweep("toy", table, layered, list(widths), None if lrs is None else list(lrs), chunk, chosen)
         check_sweep_folder(plan, out)
         device = plan.points[0].config["train"]["device"]
         if not scheduler:

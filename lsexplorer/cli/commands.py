@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="threads for seed-parallel work (default: every usable CPU); torch and BLAS use one "
                         "thread unless OMP_NUM_THREADS etc. say otherwise")
+    p.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="processes that analyse runs side by side (default: --threads, else every usable CPU; "
+                        "1: in this process); the results do not depend on it")
 
     add_export_parser(sub, _positive_int, _positive_float)
 
@@ -672,7 +675,7 @@ def _analyze(args: argparse.Namespace) -> int:
     chosen = [name for name in REGISTRY if getattr(args, name)] or list(default)
     stages = {name: (name.replace("_", " "), "run", False) for name in REGISTRY}
     try:
-        summary = drive_with_progress(analyze_session(session, rows, chosen, options), stages,
+        summary = drive_with_progress(analyze_session(session, rows, chosen, options, workers=args.workers), stages,
                                       args.quiet or args.json)
     except ValueError as exc:
         raise UserError(str(exc)) from None

@@ -42,6 +42,10 @@ def add_sweep_parser(sub, positive_int, positive_float, epochs) -> None:
                    help="a running Dask scheduler, tcp://HOST:PORT or its --scheduler-file JSON "
                         "(default: a local cluster sized to this machine)")
     p.add_argument("--workers", type=positive_int, help="worker processes of the local cluster (default: one per core)")
+    p.add_argument("--analyze", nargs="*", metavar="NAME", default=None,
+                   help="also analyse each task's seeds where they trained, so the sessions come back analysed: "
+                        "the analyses named (as lsexplorer analyze's flags, e.g. closest_saddle escape), or every "
+                        "one that applies when none is named")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="sweep folder (created; re-use it to resume)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -62,6 +66,16 @@ def _overrides(args: argparse.Namespace) -> dict:
     if train:
         overrides["train"] = train
     return overrides
+
+
+def _analyses(args: argparse.Namespace) -> list[str]:
+    """The analyses of ``--analyze``: none without it, every registered one when it names none."""
+    from ..core.analyses import REGISTRY  # light: the registry imports without torch
+
+    if args.analyze is None:
+        return []
+    names = [name.replace("-", "_") for item in args.analyze for name in item.split(",") if name.strip()]
+    return names or list(REGISTRY)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -94,7 +108,7 @@ def _sweep_locked(args: argparse.Namespace, out: Path) -> int:
 
     try:
         toml = read_toml(args.config) if args.config else None
-        plan = plan_sweep("toy", toml, _overrides(args), args.widths, args.lr, args.chunk)
+        plan = plan_sweep("toy", toml, _overrides(args), args.widths, args.lr, args.chunk, _analyses(args))
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     check_sweep_folder(plan, out)

@@ -33,13 +33,12 @@ import numpy as np
 from ..base.classify import Tolerances
 from ..base.distribution import refuse_inapplicable
 from ..base.kinds import Kind
-from ..base.numerical_failure import failure_reason, is_numerical_failure
 from ..base.progress import Progress
 from ..saddles.saddle_descent import DescentConfig, SaddleDescent, saddle_descent
 from ..store.session import Session
 from . import REGISTRY, Analysis, Context
 from . import saddle_descent as saddle_descent_store
-from .base import drive
+from .parallel_runs import computed_rows
 from .teacher_match import MATCH_RESIDUAL
 
 #: The summary key of the runs each analysis failed on numerically.
@@ -65,8 +64,8 @@ def plan(analyses: Sequence[str]) -> list[tuple[Analysis, bool]]:
 
 
 def analyze_session(session: Session, runs: Sequence[int] | None = None, analyses: Sequence[str] | None = None,
-                    options: Mapping[str, Any] | None = None, stop: threading.Event | None = None
-                    ) -> Generator[Progress, None, dict]:
+                    options: Mapping[str, Any] | None = None, stop: threading.Event | None = None,
+                    workers: int | None = None) -> Generator[Progress, None, dict]:
     """Compute ``analyses`` (default: every registered one) for ``runs`` (row indices; default all)
     and store them in ``session``.
 
@@ -74,7 +73,9 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
     (``stage`` the analysis, ``run`` the row). Returns a JSON-able summary: per analysis the rows
     stored and headline counts, and under :data:`FAILED` the runs an analysis failed on numerically
     (``{analysis: {row: reason}}``; those runs store nothing, the others are unaffected). A set
-    ``stop`` ends after the current run, keeping what is complete.
+    ``stop`` ends after the current run, keeping what is complete. The runs of an analysis are
+    computed on ``workers`` processes (default every usable core, or ``--threads``:
+    :mod:`.parallel_runs`); what is stored does not depend on how many.
     """
     analyses = list(REGISTRY) if analyses is None else list(analyses)
     steps = plan(analyses)
@@ -100,19 +101,13 @@ def analyze_session(session: Session, runs: Sequence[int] | None = None, analyse
         results = {}
         if todo:  # the stage has begun: a progress bar shows from here, and ends at total exactly
             yield Progress(analysis.name, 0, len(todo), time.perf_counter() - started)
-        for done, row in enumerate(todo, 1):
-            if ctx.stopped():
-                break
-            try:
-                result = drive(analysis.compute(ctx, row))
-            except Exception as exc:
-                if not is_numerical_failure(exc):
-                    raise
-                failed.setdefault(analysis.name, {})[row] = failure_reason(exc)
-                result = None
-            if result is not None:
+        for done, (row, result, failure) in enumerate(computed_rows(analysis, ctx, todo, workers), 1):
+            if failure is not None:
+                failed.setdefault(analysis.name, {})[row] = failure
+            elif result is not None:
                 results[row] = result
             yield Progress(analysis.name, done, len(todo), time.perf_counter() - started, run=row)
+        results = dict(sorted(results.items()))  # stored in run order, whatever order they completed in
         analysis.write(session, results)
         headline = analysis.summary(session)
         if headline is not None:

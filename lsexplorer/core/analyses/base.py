@@ -98,6 +98,10 @@ class Analysis:
     check:
         ``(group, session, results)``: refuses (:class:`~.checks.Malformed`) a stored group its
         readers cannot use, when a session is opened; the result fields only when ``results``.
+    stored:
+        ``(session, row, as_row) -> what write takes`` to store run ``row``'s stored result as run
+        ``as_row`` of another session (None when absent), for results computed apart and merged
+        (:mod:`.merge`); None: the reader's result, which must not name its row.
     """
 
     name: str
@@ -114,6 +118,7 @@ class Analysis:
     summary_key: str | None = None
     check: Check | None = None
     options: type = NoOptions
+    stored: Callable[[Session, int, int], Any] | None = None
 
 
 def splits_neurons(session: Session) -> bool:

@@ -108,6 +108,16 @@ def read(session: Session | None, row: int) -> ChannelResult | None:
     return None if point is None else ChannelResult.from_dict(point)
 
 
+def stored(session: Session, row: int, as_row: int) -> ChannelAnalysis | None:
+    """Run ``row``'s stored analysis and its kind before, as :func:`write` takes them (for :mod:`.merge`)."""
+    result = read(session, row)
+    if result is None:
+        return None
+    table = group_of(session, GROUP).get("summary", {})
+    before = {int(r): str(k) for r, k in zip(table.get("run", ()), table.get("kind_before", ()))}
+    return ChannelAnalysis(result, before.get(int(row), str(Kind.NOT_CONVERGED)))
+
+
 def summary(session: Session) -> dict | None:
     table = group_of(session, GROUP).get("summary")
     if table is None:
@@ -125,6 +135,6 @@ def applies(session: Session) -> bool:
 ANALYSIS = Analysis(
     name="channels", group=GROUP,
     help="re-examine not-converged runs for flat channels to infinity (minima/saddles at infinity)",
-    compute=compute, write=write, read=read, summary=summary, rows=rows, applies=applies)
+    compute=compute, write=write, read=read, summary=summary, rows=rows, applies=applies, stored=stored)
 
 __all__ = ["ANALYSIS", "ELIGIBLE", "ChannelAnalysis", "read", "store", "write"]

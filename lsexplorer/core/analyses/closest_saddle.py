@@ -26,6 +26,7 @@ again; ``/runs/symmetry_induced`` is set for every analysed row.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import TYPE_CHECKING
 
@@ -118,6 +119,15 @@ def store(session: Session, analysis: dict) -> None:
     group["summary"]["symmetry_induced"] |= np.array([bool(e.get("reduction", {}).get("is_si", False))
                                                       for e in entries], dtype=bool)
     session.runs.symmetry_induced[group["summary"]["run"]] = group["summary"]["symmetry_induced"]
+
+
+def stored(session: Session, row: int, as_row: int) -> dict | None:
+    """Run ``row``'s stored analysis as :func:`write` takes it for run ``as_row`` (for :mod:`.merge`)."""
+    point = _point(session, row)
+    if point is None:
+        return None
+    return {"settings": copy.deepcopy(group_of(session, GROUP)["settings"]),
+            "points": {str(int(as_row)): copy.deepcopy(point)}}
 
 
 def _symmetry_type(entry: dict) -> str:
@@ -249,7 +259,7 @@ def check(group, session: Session, results: bool) -> None:
 ANALYSIS = Analysis(
     name="closest_saddle", group=GROUP, help="closest saddle of every certified critical point, any kind (§6.2.5)",
     compute=compute, write=write, read=read, summary=summary, rows=critical_rows,
-    applies=splits_neurons, check=check, options=ClosestSaddleOptions)
+    applies=splits_neurons, check=check, options=ClosestSaddleOptions, stored=stored)
 
 __all__ = ["ANALYSIS", "ClosestSaddleTable", "analysed_rows", "read", "read_decision", "read_reduction", "read_table",
            "store", "type_counts", "write"]

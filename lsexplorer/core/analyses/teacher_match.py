@@ -72,6 +72,12 @@ def read(session: Session, row: int) -> TeacherMatch | None:
     return next((m for m in read_all(session) if m.run == int(row)), None)
 
 
+def stored(session: Session, row: int, as_row: int) -> TeacherMatch | None:
+    """Run ``row``'s stored match as the match of run ``as_row`` (for :mod:`.merge`)."""
+    match = read(session, row)
+    return None if match is None else dataclasses.replace(match, run=int(as_row))
+
+
 def write(session: Session, results: dict[int, TeacherMatch]) -> None:
     if not results:
         return
@@ -105,6 +111,6 @@ ANALYSIS = Analysis(
     name="symmetry", group=GROUP, summary_key=GROUP,
     help="match each run to the teacher; decide which critical points (any kind) are symmetry-induced",
     compute=compute, write=write, read=read, summary=summary, rows=lambda ctx: list(ctx.rows),
-    includes=("closest_saddle",), applies=applies, check=check)
+    includes=("closest_saddle",), applies=applies, check=check, stored=stored)
 
 __all__ = ["ANALYSIS", "MATCH_RESIDUAL", "TeacherMatch", "read", "read_all", "write"]

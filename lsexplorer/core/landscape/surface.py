@@ -21,6 +21,7 @@ from ..base.progress import Progress
 from .autodiff import forward_mode
 from .hessian import float64_problem, hessian_t
 from .nets import MLPSpec, activation_derivative_from_output, activation_fn, loss, loss_and_grad
+from .two_layer_jets import cubic_form, directional
 
 #: Memory, in bytes, one vectorised batch of derivative evaluations may use.
 BATCH_BYTES = 256 * 2**20
@@ -52,6 +53,12 @@ class Landscape:
     point_hessian:
         Optional ``(P,) -> (P, P)`` used one point at a time when a batch of Hessians would not fit
         in :data:`BATCH_BYTES`.
+    batch_directional:
+        Optional ``(points (K, P), directions (K, P), k) -> (K,)`` directional derivatives
+        ``D^k fn[u, ..., u]`` (``k`` up to 4), differentiable in the directions, faster than
+        repeated reverse-mode autograd of ``fn``.
+    cubic_form:
+        Optional ``theta (P,) -> (u (P,) -> (D^3 fn(theta)[u, u, u], its gradient in u (P,)))``.
     """
 
     fn: Callable[[torch.Tensor], torch.Tensor]
@@ -61,6 +68,8 @@ class Landscape:
     batch_value_and_grad: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
     batch_hessian: Callable[[torch.Tensor], torch.Tensor] | None = None
     point_hessian: Callable[[torch.Tensor], torch.Tensor] | None = None
+    batch_directional: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor] | None = None
+    cubic_form: Callable[[np.ndarray], Callable[[np.ndarray], tuple[float, np.ndarray]]] | None = None
 
     @property
     def value_rows(self) -> int:
@@ -168,7 +177,8 @@ def network_landscape(spec: MLPSpec, x, y) -> Landscape:
     Values and gradients come from the batched explicit back-propagation of
     :func:`nets.loss_and_grad`; Hessians from :func:`two_layer_hessians` for one hidden layer, else
     from ``torch.func`` on :func:`nets.loss`, vectorised over points when they fit and
-    :func:`hessian.hessian_t` (chunked over tangents) otherwise.
+    :func:`hessian.hessian_t` (chunked over tangents) otherwise; directional derivatives of one
+    hidden layer in closed form (:mod:`.two_layer_jets`).
     """
     _, xt, yt = float64_problem(spec, np.zeros(spec.n_params), x, y)
     return Landscape(
@@ -180,6 +190,8 @@ def network_landscape(spec: MLPSpec, x, y) -> Landscape:
         batch_value_and_grad=lambda t: loss_and_grad(spec, t, xt, yt),
         batch_hessian=two_layer_hessians(spec, xt, yt) if spec.n_layers == 2 else None,
         point_hessian=lambda t: hessian_t(spec, t, xt, yt),
+        batch_directional=((lambda t, u, k: directional(spec, xt, yt, t, u, k)) if spec.n_layers == 2 else None),
+        cubic_form=((lambda theta: cubic_form(spec, xt.numpy(), yt.numpy(), theta)) if spec.n_layers == 2 else None),
     )
 
 

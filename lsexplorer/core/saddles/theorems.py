@@ -50,16 +50,23 @@ from ..landscape.surface import BATCH_BYTES, Landscape, SearchProgress, network_
 def directional_derivatives(landscape: Landscape, points, directions, order: int) -> np.ndarray:
     """``d^k/dt^k f(xi_i + t u_i)`` at ``t = 0``, ``k = order`` (1..4), for ``points, directions: (K, P)`` -> ``(K,)``.
 
-    Exact: ``k`` reverse passes, each differentiating the previous one's ``grad . u`` (classic
-    autograd with ``create_graph``; ``torch.func``'s nested ``jvp`` gives the same numbers but costs
-    ~10 ms of dispatch per call on these small graphs, 4-25x more). Pairs are batched within
-    :data:`escape.BATCH_BYTES`; ``directions`` are used as given (not normalised).
+    Exact: the landscape's closed form where it has one (one hidden layer,
+    :mod:`~lsexplorer.core.landscape.two_layer_jets`), else ``k`` reverse passes, each
+    differentiating the previous one's ``grad . u`` (classic autograd with ``create_graph``;
+    ``torch.func``'s nested ``jvp`` gives the same numbers but costs far more dispatch on these small
+    graphs). Pairs are batched within :data:`escape.BATCH_BYTES`; ``directions`` are used as given
+    (not normalised).
     """
     if order not in (1, 2, 3, 4):
         raise ValueError(f"order must be 1, 2, 3 or 4, got {order!r}")
     xi, u = landscape.points(points), landscape.points(directions)
     if xi.shape != u.shape:
         raise ValueError(f"points {tuple(xi.shape)} and directions {tuple(u.shape)} must pair up")
+    if landscape.batch_directional is not None:  # a closed form: one forward pass of order + 1 products
+        rows = int(max(1, BATCH_BYTES // (4 * (order + 1) * landscape.tangent_bytes)))
+        with torch.no_grad():
+            return np.concatenate([landscape.batch_directional(xi[i:i + rows], u[i:i + rows], order).numpy()
+                                   for i in range(0, len(xi), rows)])
     rows = int(max(1, BATCH_BYTES // (2 ** order * landscape.tangent_bytes)))
     return np.concatenate([_along(landscape, xi[i:i + rows], u[i:i + rows], order)[0].numpy()
                            for i in range(0, len(xi), rows)])
@@ -81,7 +88,8 @@ def third_derivative(landscape: Landscape, theta):
     """``u (P,) -> (T(u), grad T(u) (P,))`` with ``T(u) = D^3 f(theta)[u, u, u]``, exact.
 
     The third reverse pass gives ``D^3 f(theta)[u, u, .]``; its dot with ``u`` is ``T(u)`` and three
-    times it is ``grad T`` (``T`` is a symmetric cubic form).
+    times it is ``grad T`` (``T`` is a symmetric cubic form). The landscape's closed form of ``T``
+    and its gradient is used where it has one.
     """
     t = landscape.points(theta)
 
@@ -90,6 +98,8 @@ def third_derivative(landscape: Landscape, theta):
         with np.errstate(over="ignore"):  # the optimiser may probe far off the unit sphere; inf is an answer
             return float(value[0]), 3.0 * g[0].numpy()
 
+    if landscape.cubic_form is not None:
+        return landscape.cubic_form(t[0].numpy())
     return value_and_gradient
 
 
@@ -188,10 +198,16 @@ class TheoremReport(Record):
 # --------------------------------------------------------------------------- the computation
 
 class _Budget:
-    """Wall-clock deadline and stop event shared by the stages of one report."""
+    """Stop event and safety cap shared by the stages of one report.
 
-    def __init__(self, max_seconds: float, stop: threading.Event | None):
-        self.deadline, self.stop, self.reason = time.monotonic() + max_seconds, stop, "completed"
+    The work each stage does is fixed by counts (starts, evaluations, sample points), so a report
+    does not depend on the machine's speed or load; ``max_seconds`` (None: none) only ends a report
+    that runs far longer than expected, which is then reported as ``max_seconds``.
+    """
+
+    def __init__(self, max_seconds: float | None, stop: threading.Event | None):
+        self.deadline = math.inf if max_seconds is None else time.monotonic() + max_seconds
+        self.stop, self.reason = stop, "completed"
 
     def over(self) -> bool:
         if self.reason == "completed":
@@ -248,7 +264,8 @@ def _slsqp_on_sphere(third, u0: np.ndarray, cone: np.ndarray | None, budget: _Bu
         opt.add_inequality_constraint(guard(t_nonnegative), 1e-14)
     opt.set_xtol_rel(1e-12)
     opt.set_maxeval(maxeval)
-    opt.set_maxtime(max(budget.deadline - time.monotonic(), 1e-3))
+    if math.isfinite(budget.deadline):
+        opt.set_maxtime(max(budget.deadline - time.monotonic(), 1e-3))
     u = guard.optimize(u0.copy())
     return u if np.isfinite(u).all() else u0
 
@@ -323,7 +340,7 @@ def _verdicts(lam_min: float, n_neg: int, n_zero: int, third: ThirdDerivativeBou
 
 def theorem_report(landscape: Landscape, theta, radius: float, zero_tol: float | None = None,
                    n_random_starts: int = 8, maxeval: int = 300, n_points: int = 32, n_random_directions: int = 16,
-                   max_eigvecs: int = 16, b_rel_tol: float = 1e-6, seed: int = 0, max_seconds: float = 120.0,
+                   max_eigvecs: int = 16, b_rel_tol: float = 1e-6, seed: int = 0, max_seconds: float | None = None,
                    stop: threading.Event | None = None) -> Generator[SearchProgress, None, TheoremReport]:
     """Check Theorems 1 and 2 at the critical point ``theta: (P,)`` of ``landscape`` with ball radius ``radius``.
 
@@ -331,8 +348,10 @@ def theorem_report(landscape: Landscape, theta, radius: float, zero_tol: float |
     ``n_random_starts`` random starts besides the negative-curvature eigenvectors, at most ``maxeval``
     evaluations each. ``B1 <= b_rel_tol * max|T|`` counts as zero. The fourth derivative is sampled at
     ``n_points`` points of the ball times ``max_eigvecs`` eigenvectors plus ``n_random_directions``
-    random directions. Yields progress per solve and per sample point; stops at ``max_seconds`` or
-    when ``stop`` is set, reporting what it has with ``stop_reason`` set and no theorem holding.
+    random directions. These counts fix the work, so the report is the same on any machine and
+    load. Yields progress per solve and per sample point; stops when ``stop`` is set, or at the
+    safety cap ``max_seconds`` (None: none), reporting what it has with ``stop_reason`` set and no
+    theorem holding.
     """
     start = time.perf_counter()
     if not radius > 0:
@@ -371,7 +390,10 @@ def theorem_report(landscape: Landscape, theta, radius: float, zero_tol: float |
     sphere_starts = [vecs[:, i] for i in range(min(int((lam < 0).sum()), 8))]
     sphere_starts += [s / np.linalg.norm(s) for s in rng.normal(size=(n_random_starts, theta.size))]
     (b2, u2), n2 = yield from solve(sphere_starts, None, n1)
-    finite = lambda b: float(b) if math.isfinite(b) else math.nan  # inf: no feasible direction was reached
+
+    def finite(b: float) -> float:
+        return float(b) if math.isfinite(b) else math.nan  # inf: no feasible direction was reached
+
     bounds = ThirdDerivativeBounds(finite(b1), u1, n1, finite(b2), u2, n2)
     fourth = yield from _fourth_sample(landscape, theta, vecs, radius, n_points, n_random_directions, max_eigvecs,
                                        rng, budget)

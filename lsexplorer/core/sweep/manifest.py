@@ -6,7 +6,8 @@ its seeds are cut into *chunks*, the unit of work (one Dask task). The output fo
 
     sweep.json                       the manifest: what was asked (every point's full config, the
                                      chunk size) and what is done (chunks and sessions finished)
-    chunks/<point>/<index>.npz       one finished chunk's arrays, written the moment it arrives
+    chunks/<point>/<index>.npz       one finished chunk's arrays, written the moment it arrives (with
+                                     the analyses of its seeds when the sweep analyses them)
     <point>.h5                       the point's session, assembled once all its chunks are in
 
 Everything is written atomically (:mod:`lsexplorer.core.store.atomic_write`: temporary file, fsync,
@@ -32,6 +33,7 @@ import numpy as np
 from ..._version import __version__
 from ..store.atomic_write import SaveError, remove_stale_temporaries, write_atomically
 from ..store.writer_lock import LockFailed, LockHeld, writer_lock
+from .chunk_tree import flatten_tree, unflatten_tree, without_tree
 
 MANIFEST_NAME = "sweep.json"
 MANIFEST_FORMAT = "lsexplorer.sweep"
@@ -83,6 +85,8 @@ class SweepPlan:
     widths: list[int]
     lrs: list[float]
     seeds: list[int]
+    #: The analyses each task runs on its seeds (registry names; empty: none).
+    analyses: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def chunks(self) -> list[SweepChunk]:
@@ -97,10 +101,11 @@ class SweepPlan:
 
     def asked(self) -> dict:
         """The part of the manifest that says what was asked; equal asks are the same sweep."""
-        return {"axes": {"widths": list(self.widths), "lr": list(self.lrs), "seeds": list(self.seeds)},
-                "chunk": self.chunk,
-                "points": [{"name": p.name, "width": p.width, "lr": p.lr, "session": p.session_file,
-                            "config": p.config} for p in self.points]}
+        asked = {"axes": {"widths": list(self.widths), "lr": list(self.lrs), "seeds": list(self.seeds)},
+                 "chunk": self.chunk,
+                 "points": [{"name": p.name, "width": p.width, "lr": p.lr, "session": p.session_file,
+                             "config": p.config} for p in self.points]}
+        return {**asked, "analyses": list(self.analyses)} if self.analyses else asked
 
 
 def _point_name(width: int, lr: float, several_lrs: bool) -> str:
@@ -108,11 +113,14 @@ def _point_name(width: int, lr: float, several_lrs: bool) -> str:
 
 
 def plan_sweep(preset: str = "toy", toml: Mapping | None = None, overrides: Mapping | None = None,
-               widths: Sequence[int] = (), lrs: Sequence[float] | None = None, chunk: int = 8) -> SweepPlan:
+               widths: Sequence[int] = (), lrs: Sequence[float] | None = None, chunk: int = 8,
+               analyses: Sequence[str] = ()) -> SweepPlan:
     """The sweep of ``widths`` x ``lrs`` over the config ``preset < toml < overrides`` and its seeds.
 
-    ``lrs`` None keeps the config's learning rate. Raises :class:`~lsexplorer.core.experiment.experiment.ConfigError` for a config that
-    cannot run and :class:`SweepError` for impossible axes. Sweeps train a fixed number of epochs
+    ``lrs`` None keeps the config's learning rate. ``analyses`` (registry names, in the registry's
+    order whatever order given) run in each task on its seeds. Raises
+    :class:`~lsexplorer.core.experiment.experiment.ConfigError` for a config that cannot run and
+    :class:`SweepError` for impossible axes or analyses. Sweeps train a fixed number of epochs
     (``train.grad_tol`` must be 0): a gradient-norm stop is checked on a wall-clock schedule, so a
     seed's end point would depend on the machine and on its chunk.
     """
@@ -143,7 +151,17 @@ def plan_sweep(preset: str = "toy", toml: Mapping | None = None, overrides: Mapp
             config = build_config(preset, toml, layer)
             points.append(SweepPoint(_point_name(width, lr, lrs is not None and len(lr_values) > 1),
                                      width, lr, config))
-    return SweepPlan(points, chunk, widths, lr_values, list(base["seeds"]))
+    return SweepPlan(points, chunk, widths, lr_values, list(base["seeds"]), _analyses(analyses))
+
+
+def _analyses(names: Sequence[str]) -> list[str]:
+    """``names`` checked against the registry, in its order."""
+    from ..analyses import REGISTRY  # light: the registry imports without torch
+
+    unknown = sorted(set(names) - set(REGISTRY))
+    if unknown:
+        raise SweepError(f"unknown analyses {unknown}; choose from {', '.join(REGISTRY)}")
+    return [name for name in REGISTRY if name in set(names)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -202,9 +220,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_chunk(folder: Path, chunk: SweepChunk, arrays: Mapping[str, Any]) -> Path:
-    """Store one finished chunk's arrays (``run_chunk``'s result) atomically; returns the file."""
+    """Store one finished chunk's arrays (``run_chunk``'s result, its ``analyses`` tree flattened:
+    :mod:`.chunk_tree`) atomically; returns the file."""
     path = Path(folder) / chunk.relpath
-    plain = {k: np.asarray(v) for k, v in arrays.items() if k != "run"}
+    plain = {k: np.asarray(v) for k, v in arrays.items() if k not in ("run", "analyses")}
+    plain.update(flatten_tree(arrays.get("analyses") or {}))
     plain["run_json"] = np.asarray(json.dumps(arrays.get("run", {})))
     buffer = io.BytesIO()
     np.savez(buffer, **plain)
@@ -237,6 +257,9 @@ def read_chunk(folder: Path, chunk: SweepChunk) -> dict | None:
     if tuple(int(s) for s in arrays.get("seed", ())) != chunk.seeds:
         return None
     arrays["run"] = json.loads(str(arrays.pop("run_json")))
+    tree = unflatten_tree(arrays)
+    arrays = without_tree(arrays)
+    arrays["analyses"] = tree
     return arrays
 
 
@@ -294,6 +317,11 @@ def read_manifest(folder: str | os.PathLike) -> dict:
 def check_same_sweep(manifest: Mapping, plan: SweepPlan, folder: Path) -> None:
     """:class:`SweepError` unless ``manifest`` asked for exactly ``plan`` (so its chunks can be reused)."""
     asked = _normalised(plan.asked())
+    if list(manifest.get("analyses", [])) != list(plan.analyses):
+        there = ", ".join(manifest.get("analyses", [])) or "none"
+        raise SweepError(f"{folder} holds a sweep with other analyses ({there} there, "
+                         f"{', '.join(plan.analyses) or 'none'} now); run it with the same --analyze "
+                         "or choose another output folder")
     for key in ("axes", "chunk"):
         if _normalised(manifest.get(key)) != asked[key]:
             raise SweepError(f"{folder} holds a different sweep ({key} {manifest.get(key)} there, {asked[key]} now); "

@@ -5,7 +5,8 @@ Kinds are counted from the stored strings, whatever they are, and gathered into 
 global minima, local minima, channels (any kind naming a channel, where the session has them),
 saddles (every kind naming a saddle), not converged, and any other kind under its own name. A point
 whose session is not assembled yet is counted from its finished chunks, so an unfinished sweep
-can be inspected while it runs.
+can be inspected while it runs. A sweep that analysed its seeds (``sweep --analyze``) also counts
+the symmetry-induced points of each sweep point.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def ordered_groups(groups: Iterable[str]) -> list[str]:
 
 @dataclasses.dataclass
 class PointOutcomes:
-    """One sweep point: its width, lr, session path, seeds done of those asked, and kind counts."""
+    """One sweep point: its width, lr, session path, seeds done of those asked, and kind counts;
+    ``symmetry_induced``: how many of the seeds done ended at a symmetry-induced point (None when
+    the sweep did not analyse them: no closest saddle)."""
 
     name: str
     width: int
@@ -81,6 +84,7 @@ class PointOutcomes:
     n_done: int
     n_asked: int
     kinds: dict[str, int]
+    symmetry_induced: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -94,9 +98,18 @@ class PointOutcomes:
 
     def fraction(self, group: str) -> tuple[float, float, float]:
         """``(fraction, low, high)`` of seeds in ``group`` among those done, with its 95 % interval."""
-        k, n = self.groups().get(group, 0), self.n_done
-        lo, hi = wilson_interval(k, n)
-        return (k / n if n else math.nan), lo, hi
+        return _fraction(self.groups().get(group, 0), self.n_done)
+
+    def symmetry_induced_fraction(self) -> tuple[float, float, float]:
+        """``(fraction, low, high)`` of symmetry-induced seeds among those done (NaN when not analysed)."""
+        return _fraction(self.symmetry_induced, self.n_done)
+
+
+def _fraction(k: int | None, n: int) -> tuple[float, float, float]:
+    if k is None:
+        return math.nan, math.nan, math.nan
+    lo, hi = wilson_interval(k, n)
+    return (k / n if n else math.nan), lo, hi
 
 
 @dataclasses.dataclass
@@ -115,10 +128,15 @@ class SweepOutcomes:
             fractions = {}
             for g in self.groups:
                 f, lo, hi = p.fraction(g)
-                fractions[g] = {"count": p.groups().get(g, 0), "fraction": _finite(f), "ci95": [_finite(lo), _finite(hi)]}
+                fractions[g] = {"count": p.groups().get(g, 0), "fraction": _finite(f),
+                                "ci95": [_finite(lo), _finite(hi)]}
+            si = None
+            if p.symmetry_induced is not None:
+                f, lo, hi = p.symmetry_induced_fraction()
+                si = {"count": p.symmetry_induced, "fraction": _finite(f), "ci95": [_finite(lo), _finite(hi)]}
             rows.append({"name": p.name, "width": p.width, "lr": p.lr, "session": str(p.session),
                          "seeds_done": p.n_done, "seeds_asked": p.n_asked, "complete": p.complete,
-                         "kinds": dict(sorted(p.kinds.items())), "outcomes": fractions})
+                         "kinds": dict(sorted(p.kinds.items())), "outcomes": fractions, "symmetry_induced": si})
         return {"folder": str(self.folder), "interval": "Wilson score, 95 %", "points": rows}
 
 
@@ -126,9 +144,12 @@ def _finite(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
-def _session_kinds(path: Path) -> np.ndarray:
+def _session_kinds(path: Path) -> tuple[np.ndarray, int | None]:
+    """The kinds of a session file, and its symmetry-induced count when its closest saddles were analysed."""
     with h5py.File(path, "r") as f:
-        return np.asarray(f["runs/kind"].asstr()[()])
+        kinds = np.asarray(f["runs/kind"].asstr()[()])
+        analysed = "analyses/closest_saddle" in f and "runs/symmetry_induced" in f
+        return kinds, (int(np.count_nonzero(f["runs/symmetry_induced"][()])) if analysed else None)
 
 
 def read_sweep_outcomes(folder: str | os.PathLike) -> SweepOutcomes:
@@ -142,9 +163,10 @@ def read_sweep_outcomes(folder: str | os.PathLike) -> SweepOutcomes:
         session = folder / p["session"]
         kinds: Counter[str] = Counter()
         n_done = 0
+        symmetry_induced: int | None = None
         if session.exists():
             try:
-                stored = _session_kinds(session)
+                stored, symmetry_induced = _session_kinds(session)
             except (OSError, KeyError) as exc:
                 raise SweepError(f"cannot read {session}: {exc}") from None
             kinds.update(str(k) for k in stored)
@@ -155,8 +177,10 @@ def read_sweep_outcomes(folder: str | os.PathLike) -> SweepOutcomes:
                 if arrays is not None:
                     kinds.update(str(k) for k in arrays["kind"])
                     n_done += len(arrays["kind"])
+                    if "symmetry_induced" in arrays:
+                        symmetry_induced = (symmetry_induced or 0) + int(np.count_nonzero(arrays["symmetry_induced"]))
         points.append(PointOutcomes(p["name"], int(p["width"]), float(p["lr"]), session, n_done, len(seeds),
-                                    dict(kinds)))
+                                    dict(kinds), symmetry_induced))
     groups = ordered_groups(g for p in points for g in p.groups())
     config = manifest["points"][0]["config"] if manifest["points"] else {}
     return SweepOutcomes(folder, points, groups, config)
@@ -169,14 +193,16 @@ def format_sweep_table(outcomes: SweepOutcomes) -> str:
     lines = [f"{outcomes.folder}: {cfg.get('preset', '?')} preset, {len(outcomes.points)} points, "
              f"{train.get('optimizer', '?')} {train.get('epochs', '?')} epochs; fractions with Wilson 95 % intervals"]
     several_lrs = len({p.lr for p in outcomes.points}) > 1
+    analysed = any(p.symmetry_induced is not None for p in outcomes.points)
     head = f"{'width':>5}" + (f"{'lr':>9}" if several_lrs else "") + f"{'seeds':>11}"
     head += "".join(f"  {g:>21}" for g in outcomes.groups)
+    head += f"  {'symmetry-induced':>21}" if analysed else ""
     lines.append(head)
     for p in outcomes.points:
         row = f"{p.width:>5}" + (f"{p.lr:>9.2g}" if several_lrs else "")
         row += f"{f'{p.n_done}/{p.n_asked}':>11}"
-        for g in outcomes.groups:
-            f, lo, hi = p.fraction(g)
+        cells = [p.fraction(g) for g in outcomes.groups] + ([p.symmetry_induced_fraction()] if analysed else [])
+        for f, lo, hi in cells:
             row += f"  {'—':>21}" if math.isnan(f) else f"  {f'{f:.3f} [{lo:.3f}, {hi:.3f}]':>21}"
         lines.append(row + ("" if p.complete else "   (running or interrupted)"))
     return "\n".join(lines)

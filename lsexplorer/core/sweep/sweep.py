@@ -38,6 +38,9 @@ import numpy as np
 import torch
 
 from ..._version import __version__
+from ..analyses.analyze import analyze_session
+from ..analyses.merge import copy_results
+from ..base.distribution import APPLICABLE_ANALYSES, is_population
 from ..base.estimates import estimate_experiment, format_bytes
 from ..base.memory import available_memory
 from ..base.progress import Progress, run_generator
@@ -81,13 +84,17 @@ def _task_threads() -> None:
     set_parallel_threads(1)
 
 
-def run_chunk(config: Mapping, seeds: Sequence[int]) -> dict[str, Any]:
-    """Train, refine and certify ``seeds`` of ``config`` (one sweep task); plain arrays out.
+def run_chunk(config: Mapping, seeds: Sequence[int], analyses: Sequence[str] = ()) -> dict[str, Any]:
+    """Train, refine and certify ``seeds`` of ``config`` (one sweep task), then run ``analyses`` on
+    them (registry names; those that do not apply to the session are skipped); plain arrays out.
 
-    Returns the per-seed arrays of :data:`RUN_ARRAYS` (``(S,)`` or ``(S, P)``), the trajectory
-    (``snapshot_epochs (K,)``, ``snapshots (S, K, P)`` float32, ``snapshot_loss (S, K)``), the loss
-    curve (``loss_epochs (L,)``, ``loss_curve (S, L)``) and ``run``, a dict saying how and where it
-    ran (``config["run"]`` of a session plus ``worker``, ``seconds`` and ``cpu_seconds`` of the task).
+    Returns the per-seed arrays of :data:`RUN_ARRAYS` (``(S,)`` or ``(S, P)``; ``kind`` as the
+    analyses left it), the trajectory (``snapshot_epochs (K,)``, ``snapshots (S, K, P)`` float32,
+    ``snapshot_loss (S, K)``), the loss curve (``loss_epochs (L,)``, ``loss_curve (S, L)``), the
+    session's ``analyses`` tree (rows are the chunk's: 0 is its first seed), ``symmetry_induced (S,)``
+    when the closest saddle was analysed, and ``run``, a dict saying how and where it ran
+    (``config["run"]`` of a session plus ``worker``, ``seconds``, ``cpu_seconds`` and
+    ``analyse_seconds`` of the task).
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     _task_threads()
@@ -95,15 +102,24 @@ def run_chunk(config: Mapping, seeds: Sequence[int]) -> dict[str, Any]:
     cfg = json.loads(json.dumps(dict(config)))
     cfg["seeds"] = [int(s) for s in seeds]
     session = run_generator(run_experiment(cfg))
+    analysed = time.perf_counter()
+    out: dict[str, Any] = {}
+    if analyses:
+        chosen = [n for n in analyses if n in APPLICABLE_ANALYSES] if is_population(session) else list(analyses)
+        # One process per task: the parallelism of a sweep is its tasks.
+        run_generator(analyze_session(session, None, chosen, workers=1))
+        if "closest_saddle" in session.analyses:
+            out["symmetry_induced"] = np.asarray(session.runs.symmetry_induced, dtype=bool)
     runs = session.runs
-    out: dict[str, Any] = {name: getattr(runs, name) for name in RUN_ARRAYS}
+    out.update({name: getattr(runs, name) for name in RUN_ARRAYS})
     out["kind"] = np.asarray(runs.kind, dtype=str)
     out["stop_reason"] = np.asarray(runs.stop_reason, dtype=str)
     out.update(snapshot_epochs=runs.trajectory.epochs, snapshots=runs.trajectory.theta,
                snapshot_loss=runs.trajectory.loss, loss_epochs=runs.loss_curve.epochs,
                loss_curve=runs.loss_curve.loss)
-    out["run"] = {**session.config["run"], "worker": _worker_name(),
-                  "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started}
+    out["analyses"] = session.analyses
+    out["run"] = {**session.config["run"], "worker": _worker_name(), "seconds": time.perf_counter() - started,
+                  "cpu_seconds": time.process_time() - cpu_started, "analyse_seconds": time.perf_counter() - analysed}
     return out
 
 
@@ -135,8 +151,19 @@ def assemble_point(folder: Path, plan: SweepPlan, point: SweepPoint) -> Session:
     config = json.loads(json.dumps(point.config))
     config["run"] = _merged_run_info([p["run"] for p in parts], plan.chunk)
     dataset = make_dataset(config)
-    return Session(config=config, x=dataset.x, y=dataset.y, teacher_theta=dataset.teacher_theta, runs=runs,
-                   analyses={}, lsexplorer_version=__version__)
+    session = Session(config=config, x=dataset.x, y=dataset.y, teacher_theta=dataset.teacher_theta, runs=runs,
+                      analyses={}, lsexplorer_version=__version__)
+    offset = 0
+    for part in parts:  # each chunk's analyses, from its rows to the rows its seeds take here
+        n = len(part["seed"])
+        if part.get("analyses"):
+            chunk_runs = dataclasses.replace(runs, trajectory=None, loss_curve=None,
+                                             **{name: part[name] for name in RUN_ARRAYS},
+                                             symmetry_induced=np.zeros(n, dtype=bool))
+            chunk = dataclasses.replace(session, runs=chunk_runs, analyses=part["analyses"])
+            copy_results(chunk, session, {r: offset + r for r in range(n)})
+        offset += n
+    return session
 
 
 def _merged_run_info(runs: list[dict], chunk: int) -> dict:
@@ -181,9 +208,10 @@ class SweepSummary:
     complete: bool
 
 
-def _task_key(chunk: SweepChunk, config: Mapping) -> str:
-    """A Dask key naming the chunk and fingerprinting its config, so equal keys mean equal work."""
-    digest = hashlib.sha1(json.dumps([config, list(chunk.seeds)], sort_keys=True).encode()).hexdigest()[:12]
+def _task_key(chunk: SweepChunk, config: Mapping, analyses: Sequence[str] = ()) -> str:
+    """A Dask key naming the chunk and fingerprinting its work, so equal keys mean equal work."""
+    work = [config, list(chunk.seeds)] + ([list(analyses)] if analyses else [])
+    digest = hashlib.sha1(json.dumps(work, sort_keys=True).encode()).hexdigest()[:12]
     return f"lsexplorer-sweep-{chunk.point}-{chunk.index:05d}-{digest}"
 
 
@@ -243,7 +271,9 @@ def _run_locked(plan: SweepPlan, folder: Path, client, stop: threading.Event | N
     try:
         for c in todo:
             config = plan.point(c.point).config
-            future = client.submit(run_chunk, config, list(c.seeds), key=_task_key(c, config), retries=retries)
+            analyses = [list(plan.analyses)] if plan.analyses else []  # a task without any is the one it was
+            future = client.submit(run_chunk, config, list(c.seeds), *analyses,
+                                   key=_task_key(c, config, plan.analyses), retries=retries)
             pending[future] = c
         while pending:
             if stop is not None and stop.is_set():
