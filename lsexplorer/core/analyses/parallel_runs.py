@@ -29,7 +29,9 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections.abc import Generator, Iterator, Sequence
+from multiprocessing import forkserver
 from typing import Any
 
 import torch
@@ -106,8 +108,11 @@ def _parallel(analysis: Analysis, ctx: Context, rows: Sequence[int], n: int
     pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=mp, initializer=_start_worker, initargs=(payload,))
     finished = False
     try:
-        with _main_hidden(), _one_thread_pools():  # the workers (and the forkserver, once) start while submitting
-            futures = {pool.submit(_compute_row, analysis.compute, int(row)): int(row) for row in rows}
+        with _main_hidden(), _one_thread_pools():
+            # The forkserver first, with the stops let through: every worker is forked from it, with its signal mask.
+            forkserver.ensure_running()
+            with _stops_held():  # the workers start while submitting; a stop waits until each is registered
+                futures = {pool.submit(_compute_row, analysis.compute, int(row)): int(row) for row in rows}
         pending = set(futures)
         while pending and not ctx.stopped():
             # A timeout, so that a stop set while long runs compute ends them within POLL_SECONDS.
@@ -124,7 +129,7 @@ def _parallel(analysis: Analysis, ctx: Context, rows: Sequence[int], n: int
         if finished:
             pool.shutdown(wait=True)
         else:  # stopped, interrupted or failed: drop what has not started, end what is running
-            processes = list((getattr(pool, "_processes", None) or {}).values())
+            processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
             pool.shutdown(wait=False, cancel_futures=True)
             for process in processes:
                 process.terminate()
@@ -148,6 +153,32 @@ def _one_thread_pools() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _stops_held() -> Iterator[None]:
+    """Within: a Ctrl-C or SIGTERM is noted, and handled as usual when the block ends.
+
+    A worker is started in steps (the new process, the work it is sent, its registration with the pool);
+    a stop raised between them would leave a process the pool does not know, which cannot be ended and
+    which, once this process has gone, prints a traceback about the pool's vanished semaphores. The
+    handlers are swapped rather than the signals blocked: a signal that arrived just before the block
+    is handled at the next Python instruction, inside it. Only the main thread handles signals; from
+    another thread nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: noted.append(signum)) for sig in stops}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(noted):
+            signal.raise_signal(sig)  # the handler put back decides what the stop means
 
 
 @contextlib.contextmanager
@@ -176,9 +207,12 @@ _CONTEXT: Context | None = None
 
 
 def _start_worker(payload: bytes) -> None:
-    """In a worker: ignore Ctrl-C (the parent handles it), compute with one intra-op thread, load the context."""
+    """In a worker: ignore Ctrl-C (the parent handles it), compute with one intra-op thread, load the context.
+
+    SIGTERM ends it (the parent's way to stop it), whatever the handlers it inherited."""
     global _CONTEXT
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     torch.set_num_threads(1)
     _CONTEXT = pickle.loads(payload)
 
