@@ -141,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_positive_float, help="learning rate (1e-4 in the thesis)")
     p.add_argument("--optimizer", choices=["adam", "sgd", "flow"],
                    help="flow: gradient flow integrated as an ODE (float64; times t in place of epochs)")
-    p.add_argument("--flow-method", choices=["rosenbrock23", "radau", "bdf"],
-                   help="gradient-flow integrator (default rosenbrock23, batched over seeds)")
+    p.add_argument("--flow-method", choices=["rodas4", "rosenbrock23", "radau", "bdf"],
+                   help="gradient-flow integrator: rodas4 (default) and rosenbrock23 run all seeds at once, "
+                        "radau and bdf (scipy) one at a time")
     p.add_argument("--rtol", type=_positive_float, help="gradient flow: relative local error tolerance (default 1e-3)")
     p.add_argument("--atol", type=_positive_float, help="gradient flow: absolute local error tolerance (default 1e-6)")
     p.add_argument("--t-max", type=_positive_float, metavar="T", help="gradient flow: end time (default 1e7)")

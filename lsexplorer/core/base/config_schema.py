@@ -26,8 +26,8 @@ from .spec import ACTIVATIONS
 #: checking a config needs no torch).
 OPTIMIZERS = ("adam", "sgd", "flow")
 #: Integrators of ``optimizer = "flow"`` (:mod:`lsexplorer.core.training.flow`): the batched Rosenbrock
-#: method, or scipy's Radau / BDF one seed at a time.
-FLOW_METHODS = ("rosenbrock23", "radau", "bdf")
+#: methods (order 4 and order 2), or scipy's Radau / BDF one seed at a time.
+FLOW_METHODS = ("rodas4", "rosenbrock23", "radau", "bdf")
 DTYPES = ("float32", "float64")
 BACKENDS = ("auto", "native", "triton", "torch")
 #: Stage-1 methods of refinement (:class:`lsexplorer.core.critical.refine.RefineConfig` imports them from here).

@@ -41,7 +41,7 @@ from ..landscape.nets import MLPSpec, loss, xavier_init
 from ..population.relu_gaussian_session import PRESET as RELU_GAUSSIAN_PRESET
 from ..population.relu_gaussian_session import is_population, population_config, run_population_experiment
 from ..store.session import LossCurve, Runs, Session, Trajectory
-from ..training.flow_training import train_flow
+from ..training.flow_training import flow_train_result, train_flow
 from ..training.train import TrainConfig, TrainResult, train
 
 #: Epoch cap of the deep presets. The thesis ran 2e7 epochs, days on a CPU; 1e5 takes 8 seeds about
@@ -344,7 +344,7 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
     = "flow"``, where epochs are times) also ``flow_end``, why each seed's integration ended.
     """
     if is_population(config):
-        return (yield from run_population_experiment(config, stop))
+        return (yield from run_population_experiment(config, stop, flow=_population_flow(config)))
     config = copy.deepcopy(dict(config))
     spec = MLPSpec.from_dict(config["network"])
     dataset = make_dataset(config)
@@ -365,6 +365,14 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
                                                  Tolerances.from_dict(config["tolerances"]), stop)
 
     return experiment_session(config, spec, dataset, seeds, theta_init, trained, points)
+
+
+def _population_flow(config: Mapping):
+    """The gradient-flow trainer a population run of ``config`` hands its loss to (its ``[train]`` settings)."""
+    def flow(value_grad, hessians, theta0, stop):
+        train_cfg = TrainConfig.from_dict({**config["train"], "device": "cpu"})
+        return flow_train_result(value_grad, hessians, theta0, train_cfg, stop)
+    return flow
 
 
 def experiment_session(config: dict, spec: MLPSpec, dataset: Dataset, seeds: np.ndarray, theta_init: np.ndarray,

@@ -81,7 +81,7 @@ def flow_train_result(value_grad: ValueGrad, hessians: Hessians, theta0: np.ndar
     times, snaps, losses = flow_times(config)
     settings = flow_settings(config)
     records = integrate(value_grad, hessians, theta0, times, settings, stop)
-    batched = settings.method == "rosenbrock23"
+    batched = settings.method not in ("radau", "bdf")
     result: FlowResult = yield from (_in_time_units(records, times) if batched else records)
     done = int(math.ceil(result.t_end.max()))
     keep = times < done

@@ -50,6 +50,10 @@ PROGRESS_SECONDS = 0.1
 GRAD_CHECK_SECONDS = 1.0
 
 
+#: The settings of ``optimizer = "flow"`` alone.
+FLOW_KEYS = ("flow_method", "rtol", "atol", "t_max")
+
+
 @dataclasses.dataclass
 class TrainConfig(Record):
     """How to train: optimizer, step size, length, precision, device and what to record.
@@ -78,7 +82,7 @@ class TrainConfig(Record):
     n_loss_points: int = 256
     backend: str = "auto"
     grad_tol: float = 0.0
-    flow_method: str = "rosenbrock23"
+    flow_method: str = "rodas4"
     rtol: float = 1e-3
     atol: float = 1e-6
     t_max: float = 1e7
@@ -87,6 +91,15 @@ class TrainConfig(Record):
         if isinstance(self.betas, (list, tuple)):
             self.betas = tuple(self.betas)  # JSON gives lists
         self.validate()
+
+    def to_dict(self) -> dict:
+        """The stored settings; the gradient-flow keys only where ``optimizer = "flow"`` uses them, so
+        an Adam or SGD config reads as it always did."""
+        out = super().to_dict()
+        if self.optimizer != "flow":
+            for key in FLOW_KEYS:
+                out.pop(key)
+        return out
 
     def validate(self) -> None:
         """Raise ValueError naming the first impossible setting."""
