@@ -196,6 +196,13 @@ SCHEMA: dict[str, dict[str, Any]] = {
 }
 
 
+def is_flow(config: Any) -> bool:
+    """Whether a config's runs followed gradient flow (``train.optimizer = "flow"``): their trajectory and
+    loss-curve "epochs" are times ``t``."""
+    train = config.get("train") if isinstance(config, Mapping) else None
+    return isinstance(train, Mapping) and train.get("optimizer") == "flow"
+
+
 def check_seeds(seeds: Any, key: str = "seeds", min_count: int = 1) -> list[int]:
     """The seed list of a count, ``{start, count}`` or a list of seeds; raises naming what is wrong.
 
@@ -277,4 +284,4 @@ def check_stored_config(config: Any) -> None:
 
 __all__ = ["OPTIMIZERS", "FLOW_METHODS", "DTYPES", "BACKENDS", "SEED_MAX", "EPOCHS_MAX", "SEEDS_MAX", "WIDTH_MAX", "DEPTH_MAX", "ConfigValueError", "Integer", "Number",
            "Flag", "OneOf", "Text", "Sequence", "Nullable", "DATA_KINDS", "SCHEMA", "check_seeds",
-           "check_config_values", "check_stored_config"]
+           "check_config_values", "check_stored_config", "is_flow"]
