@@ -25,6 +25,9 @@ from ..landscape.surface import two_layer_hessians
 from .flow import FlowResult, FlowSettings, Hessians, ValueGrad, integrate
 from .train import TrainConfig, TrainResult, log_spaced_epochs
 
+#: Memory one batch of closed-form Hessians may take; more seeds are done in several batches.
+HESSIAN_CHUNK_BYTES = 512 * 2**20
+
 
 def flow_settings(config: TrainConfig) -> FlowSettings:
     """The integrator settings a training config asks for (``t_max`` rounded down to whole time units)."""
@@ -43,7 +46,14 @@ def network_flow_functions(spec: MLPSpec, x: np.ndarray, y: np.ndarray) -> tuple
         return loss_and_grad(spec, theta, xt, yt)
 
     if spec.n_layers == 2:
-        return value_grad, two_layer_hessians(spec, xt, yt)
+        batch = two_layer_hessians(spec, xt, yt)
+        # The closed form holds a (rows, N d_out, P) Jacobian and a few temporaries of that size.
+        rows = max(1, HESSIAN_CHUNK_BYTES // (8 * 4 * xt.shape[0] * spec.d_out * spec.n_params))
+
+        def hessians_in_chunks(theta: torch.Tensor) -> torch.Tensor:
+            return torch.cat([batch(theta[i:i + rows]) for i in range(0, theta.shape[0], rows)])
+
+        return value_grad, hessians_in_chunks
 
     def hessians(theta: torch.Tensor) -> torch.Tensor:
         return torch.stack([hessian_t(spec, row, xt, yt) for row in theta])
