@@ -4,6 +4,7 @@ that fail alone, the settings, and a flow experiment from the command line to a 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from lsexplorer.core.data.datasets import toy_dataset
 from lsexplorer.core.experiment.experiment import ConfigError, build_config, run_experiment
 from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
 from lsexplorer.core.store.session import load_session, save_session
+from lsexplorer.core.sweep.manifest import SweepError, plan_sweep
 from lsexplorer.core.training.flow import FlowSettings, integrate, integrate_flow, output_times
 from lsexplorer.core.training.flow_training import network_flow_functions, train_flow
 from lsexplorer.core.training.train import TrainConfig
@@ -85,8 +87,6 @@ def test_a_diverging_and_a_nan_seed_do_not_lose_the_others():
 
 
 def test_a_stop_event_ends_every_seed_as_cancelled(toy_functions):
-    import threading
-
     stop = threading.Event()
     stop.set()
     theta0 = xavier_init(TOY, [0, 1])
@@ -172,3 +172,12 @@ def test_the_relu_gaussian_population_loss_under_gradient_flow():
     session = run_generator(run_experiment(config))
     assert session.config["run"]["backend"] == "flow:rodas4"
     assert (session.runs.grad_norm <= 1e-8).all()
+
+
+def test_sweeps_accept_gradient_flow():
+    plan = plan_sweep("toy", None, {"seeds": {"count": 2}, "train": {"optimizer": "flow", "grad_tol": 1e-7}},
+                      [4, 5])
+    assert [p.config["train"]["optimizer"] for p in plan.points] == ["flow", "flow"]
+    assert plan.points[0].config["train"]["dtype"] == "float64"
+    with pytest.raises(SweepError, match="learning rate"):
+        plan_sweep("toy", None, {"seeds": {"count": 2}, "train": {"optimizer": "flow"}}, [4], [1e-3, 1e-2])
