@@ -16,7 +16,8 @@ Three measurements, each against a baseline run in the same process:
    401 parameters), float64, one thread; time per gradient and per Hessian of ours against PyTorch as
    their script calls it (``nn.Sequential`` + ``backward``; ``torch.autograd.functional.hessian``).
 
-    python benchmarks/flow.py [--seeds 8] [--adam-epochs 1000000] [--skip-adam] [--write-reference]
+    python benchmarks/flow.py [--parts accuracy certified efficiency] [--seeds 8] [--adam-epochs 1000000]
+                              [--skip-adam] [--samples 100 1000] [--write-reference]
 """
 
 from __future__ import annotations
@@ -127,14 +128,14 @@ def _best(fn, repeat: int, number: int) -> float:
     return best
 
 
-def efficiency() -> None:
+def efficiency(samples: list[int]) -> None:
     print("\n3. MLPGradientFlow.jl's efficiency configuration: d = 2, softplus hidden layer with biases, 1 output, "
           "float64, 1 thread\n   params      N   grad ours   grad torch  ratio   hess ours   hess torch  ratio")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         for k in (10, 50, 100):
-            for n in (100, 1000, 10000):
+            for n in samples:
                 _efficiency_row(k, n)
     finally:
         torch.set_num_threads(threads)
@@ -178,14 +179,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--adam-epochs", type=int, default=1_000_000)
     parser.add_argument("--skip-adam", action="store_true")
+    parser.add_argument("--samples", type=int, nargs="+", default=[100, 1000],
+                        help="data set sizes N of the efficiency part (their script: 10 ... 1e5)")
+    parser.add_argument("--parts", nargs="+", choices=["accuracy", "certified", "efficiency"],
+                        default=["accuracy", "certified", "efficiency"])
     parser.add_argument("--write-reference", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.write_reference:
         write_reference(REFERENCE)
-    accuracy()
-    certified(args.seeds, args.adam_epochs, args.skip_adam)
-    efficiency()
+    if "accuracy" in args.parts:
+        accuracy()
+    if "certified" in args.parts:
+        certified(args.seeds, args.adam_epochs, args.skip_adam)
+    if "efficiency" in args.parts:
+        efficiency(args.samples)
 
 
 if __name__ == "__main__":
