@@ -181,3 +181,11 @@ def test_sweeps_accept_gradient_flow():
     assert plan.points[0].config["train"]["dtype"] == "float64"
     with pytest.raises(SweepError, match="learning rate"):
         plan_sweep("toy", None, {"seeds": {"count": 2}, "train": {"optimizer": "flow"}}, [4], [1e-3, 1e-2])
+
+
+def test_the_python_api_trains_by_gradient_flow():
+    import lsexplorer as lx
+
+    session = lx.train("toy", seeds=1, optimizer="flow", t_max=1e4, rtol=1e-4, progress=False)
+    assert session.config["train"]["optimizer"] == "flow" and session.config["train"]["rtol"] == 1e-4
+    assert session.config["run"]["flow_end"] == ["t_max"]
