@@ -15,7 +15,7 @@ from lsexplorer.cli.commands import main
 from lsexplorer.core.base.config_schema import ConfigValueError, check_config_values
 from lsexplorer.core.base.progress import run_generator
 from lsexplorer.core.data.datasets import toy_dataset
-from lsexplorer.core.experiment.experiment import ConfigError, build_config, run_experiment
+from lsexplorer.core.experiment.experiment import ConfigError, build_config, make_dataset, run_experiment
 from lsexplorer.core.landscape.nets import MLPSpec, xavier_init
 from lsexplorer.core.store.session import load_session, save_session
 from lsexplorer.core.sweep.manifest import SweepError, plan_sweep
@@ -35,6 +35,7 @@ def toy_functions():
     return network_flow_functions(TOY, data.x, data.y)
 
 
+@pytest.mark.slow
 def test_rodas4_follows_the_radau_reference_through_plateau_and_approach(toy_functions):
     """Eight toy seeds, five times from the first descent through the plateau (loss ~1e-4) into the
     approach: relative distance to an independent order-5 solution at most 1e-6."""
@@ -189,3 +190,32 @@ def test_the_python_api_trains_by_gradient_flow():
     session = lx.train("toy", seeds=1, optimizer="flow", t_max=1e4, rtol=1e-4, progress=False)
     assert session.config["train"]["optimizer"] == "flow" and session.config["train"]["rtol"] == 1e-4
     assert session.config["run"]["flow_end"] == ["t_max"]
+
+
+@pytest.mark.slow
+def test_a_deep_net_follows_the_radau_solution():
+    """Two hidden layers with biases: the per-seed closed-form Hessians drive the same integrator."""
+    spec = MLPSpec((2, 3, 2, 1), "tanh", True)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 2)), rng.normal(size=(50, 1))
+    functions = network_flow_functions(spec, x, y)
+    theta0, times = xavier_init(spec, [0, 1]), np.array([0.0, 1.0, 10.0])
+    ours = run_generator(integrate(*functions, theta0, times, FlowSettings(rtol=1e-8, atol=1e-11, t_max=10.0,
+                                                                             grad_tol=0.0)))
+    ref = run_generator(integrate(*functions, theta0, times, FlowSettings(method="radau", rtol=1e-10, atol=1e-13,
+                                                                            t_max=10.0, grad_tol=0.0)))
+    rel = np.linalg.norm(ours.out_theta - ref.out_theta, axis=2) / np.linalg.norm(ref.out_theta, axis=2)
+    assert rel.max() <= 1e-6 and (ref.out_loss[:, -1] < ref.out_loss[:, 0]).all()
+
+
+def test_the_gaussian_and_deep_presets_train_by_gradient_flow():
+    for preset, t_max in (("gaussian", 1e3), ("digits-pca10", 10.0)):
+        config = build_config(preset, overrides={"train": {"optimizer": "flow", "t_max": t_max}, "seeds": [0]})
+        trained = run_generator(train_flow(MLPSpec.from_dict(config["network"]), xavier_init(
+            MLPSpec.from_dict(config["network"]), [0]), *_data(config), TrainConfig.from_dict(config["train"])))
+        assert trained.end_reason.tolist() == ["t_max"] and trained.loss_curve[0, -1] < trained.loss_curve[0, 0]
+
+
+def _data(config):
+    data = make_dataset(config)
+    return data.x, data.y
