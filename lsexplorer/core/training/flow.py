@@ -34,10 +34,9 @@ seed's does.
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch
@@ -45,18 +44,13 @@ from scipy.integrate import solve_ivp
 
 from ..base.config_schema import FLOW_METHODS
 from ..base.progress import Progress
+from .flow_steps import STEPPERS, Hessians, ValueGrad
 
 #: Why a seed's integration ended.
 END_REASONS = ("grad_tol", "t_max", "diverged", "non_finite", "step_underflow", "max_steps", "cancelled")
 #: Least wall time between two progress records.
 PROGRESS_SECONDS = 0.1
 
-#: ``ode23s``'s constants: ``d = 1 / (2 + sqrt 2)`` and ``e32 = 6 + sqrt 2``.
-_D = 1.0 / (2.0 + math.sqrt(2.0))
-_E32 = 6.0 + math.sqrt(2.0)
-
-ValueGrad = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-Hessians = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,7 +169,7 @@ def integrate_flow(value_grad: ValueGrad, hessians: Hessians, theta0: np.ndarray
     ``grad_tol``; returns a :class:`FlowResult`.
     """
     theta0, times = check_inputs(theta0, times, settings)
-    step, order = _STEPPERS[settings.method]
+    step, order = STEPPERS[settings.method]
     started = time.perf_counter()
     rec = _Record(theta0, times)
     s = len(theta0)
@@ -281,98 +275,6 @@ def _initial_steps(y: torch.Tensor, f: torch.Tensor, settings: FlowSettings) -> 
     return np.where((d0 > 1e-5) & (d1 > 1e-5), 0.01 * d0 / np.maximum(d1, 1e-300), 1e-6)
 
 
-def _factorise(hessians: Hessians, y: torch.Tensor, diagonal: torch.Tensor):
-    """LU factors of ``diagonal I + H(y)`` per row, and which rows failed (singular or not finite).
-
-    Both methods solve with ``c I - J`` where ``J = -H`` is the exact Jacobian of ``-grad L``.
-    """
-    k_rows, p = y.shape
-    w = torch.diag_embed(diagonal[:, None].expand(k_rows, p)) + hessians(y)
-    lu, pivots, info = torch.linalg.lu_factor_ex(w)
-    bad = (info != 0).numpy() | ~torch.isfinite(w).flatten(1).all(dim=1).numpy()
-    if bad.any():  # keep the other rows' solves finite; the failed rows' steps are rejected
-        lu = torch.where(torch.from_numpy(bad)[:, None, None], torch.eye(p, dtype=y.dtype), lu)
-
-    def solve(b: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.lu_solve(lu, pivots, b[:, :, None])[:, :, 0]
-
-    return solve, bad
-
-
-def _error_norm(err: torch.Tensor, y: torch.Tensor, ynew: torch.Tensor, fnew: torch.Tensor, lnew: torch.Tensor,
-                bad: np.ndarray, settings: FlowSettings) -> np.ndarray:
-    """Root-mean-square of ``err`` in units of ``atol + rtol max(|y|, |ynew|)``; NaN where anything failed."""
-    scale = settings.atol + settings.rtol * torch.maximum(y.abs(), ynew.abs())
-    errn = torch.sqrt(((err / scale) ** 2).mean(dim=1)).numpy()
-    finite = torch.isfinite(ynew).all(dim=1) & torch.isfinite(fnew).all(dim=1) & torch.isfinite(lnew)
-    return np.where(finite.numpy() & ~bad, errn, np.nan)
-
-
-def _ode23s_step(value_grad: ValueGrad, hessians: Hessians, y: torch.Tensor, f0: torch.Tensor, h: np.ndarray,
-                 settings: FlowSettings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
-    """One ``ode23s`` step of size ``h (K,)`` from ``y (K, P)`` with ``f0 = -grad L(y)``.
-
-    Returns the new points, ``-grad L`` and ``L`` there, and the scaled error norm ``(K,)``
-    (``<= 1``: accept; NaN where anything was not finite).
-    """
-    ht = torch.from_numpy(h)[:, None]
-    # W = I - h d J; dividing by h d gives (1 / (h d)) I + H, factorised once for three solves.
-    solve_scaled, bad = _factorise(hessians, y, torch.from_numpy(1.0 / (h * _D)))
-    hd = ht * _D
-
-    def solve(b: torch.Tensor) -> torch.Tensor:
-        return solve_scaled(b) / hd
-
-    k1 = solve(f0)
-    _, g1 = value_grad(y + 0.5 * ht * k1)
-    f1 = -g1
-    k2 = solve(f1 - k1) + k1
-    ynew = y + ht * k2
-    lnew, g2 = value_grad(ynew)
-    f2 = -g2
-    k3 = solve(f2 - _E32 * (k2 - f1) - 2.0 * (k1 - f0))
-    err = (ht / 6.0) * (k1 - 2.0 * k2 + k3)
-    return ynew, f2, lnew, _error_norm(err, y, ynew, f2, lnew, bad, settings)
-
-
-#: Hairer & Wanner's RODAS (Solving ODEs II, section VI.4): gamma, the stage coefficients a_ij (the
-#: sixth stage's are the fifth's plus a_65 = 1) and c_ij of the form that solves
-#: ``(1 / (gamma h) - J) k_i = f(y + sum_j a_ij k_j) + sum_j c_ij k_j / h``; the solution is
-#: ``y + sum_j a_5j k_j + k_5 + k_6`` and ``k_6`` the error estimate (order 3 against order 4).
-_RODAS_GAMMA = 0.25
-_RODAS_A = ((), (1.544,), (0.9466785280815826, 0.2557011698983284),
-            (3.314825187068521, 2.896124015972201, 0.9986419139977817),
-            (1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950))
-_RODAS_C = ((), (-5.6688,), (-2.430093356833875, -0.2063599157091915),
-            (-0.1073529058151375, -9.594562251023355, -20.47028614809616),
-            (7.496443313967647, -10.24680431464352, -33.99990352819905, 11.70890893206160),
-            (8.083246795921522, -7.981132988064893, -31.52159432874371, 16.31930543123136, -6.058818238834054))
-
-
-def _rodas4_step(value_grad: ValueGrad, hessians: Hessians, y: torch.Tensor, f0: torch.Tensor, h: np.ndarray,
-                 settings: FlowSettings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
-    """One RODAS step (order 4, stiffly accurate, L-stable) of size ``h (K,)``: as :func:`_ode23s_step`."""
-    ht = torch.from_numpy(h)[:, None]
-    solve, bad = _factorise(hessians, y, torch.from_numpy(1.0 / (_RODAS_GAMMA * h)))
-    ks: list[torch.Tensor] = []
-    for i in range(6):
-        if i == 0:
-            f = f0
-        else:
-            stage = y + sum(a * k for a, k in zip(_RODAS_A[min(i, 4)], ks))
-            if i == 5:
-                stage = stage + ks[4]
-            f = -value_grad(stage)[1]
-        ks.append(solve(f + sum(c * k for c, k in zip(_RODAS_C[i], ks)) / ht))
-    ynew = y + sum(a * k for a, k in zip(_RODAS_A[4], ks)) + ks[4] + ks[5]
-    lnew, gnew = value_grad(ynew)
-    return ynew, -gnew, lnew, _error_norm(ks[5], y, ynew, -gnew, lnew, bad, settings)
-
-
-#: Per batched method: its step and the order of its error estimate's leading term (for the controller).
-_STEPPERS = {"rodas4": (_rodas4_step, 4), "rosenbrock23": (_ode23s_step, 3)}
-
-
 def integrate_flow_scipy(value_grad: ValueGrad, hessians: Hessians, theta0: np.ndarray, times: np.ndarray,
                          settings: FlowSettings, stop: threading.Event | None = None
                          ) -> Generator[Progress, None, FlowResult]:
@@ -445,7 +347,7 @@ def integrate_flow_scipy(value_grad: ValueGrad, hessians: Hessians, theta0: np.n
 def integrate(value_grad: ValueGrad, hessians: Hessians, theta0: np.ndarray, times: np.ndarray,
               settings: FlowSettings, stop: threading.Event | None = None) -> Generator[Progress, None, FlowResult]:
     """The integrator ``settings.method`` names (:func:`integrate_flow` or :func:`integrate_flow_scipy`)."""
-    if settings.method in _STEPPERS:
+    if settings.method in STEPPERS:
         return integrate_flow(value_grad, hessians, theta0, times, settings, stop)
     return integrate_flow_scipy(value_grad, hessians, theta0, times, settings, stop)
 
