@@ -219,3 +219,11 @@ def test_the_gaussian_and_deep_presets_train_by_gradient_flow():
 def _data(config):
     data = make_dataset(config)
     return data.x, data.y
+
+
+def test_cli_refuses_epochs_or_lr_with_gradient_flow(tmp_path, capsys):
+    for flag, value in (("--epochs", "1000"), ("--lr", "0.01")):
+        assert main(["train", "--preset", "toy", "--optimizer", "flow", flag, value, "-q",
+                     "-o", str(tmp_path / "x.h5")]) != 0
+        err = capsys.readouterr().err.strip()
+        assert "--t-max" in err and "\n" not in err

@@ -268,6 +268,8 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         overrides["data"] = {"mnist_dir": str(Path(args.mnist_dir).expanduser().resolve())}
     if args.teacher_width is not None:
         overrides.setdefault("data", {}).update(teacher_width=args.teacher_width, d_in=args.teacher_width)
+    if args.optimizer == "flow" and (args.epochs is not None or args.lr is not None):
+        raise UserError("gradient flow has no epochs or learning rate: give its end time with --t-max")
     train = {k: getattr(args, k) for k in ("epochs", "lr", "optimizer", "dtype", "device", "flow_method", "rtol",
                                             "atol", "t_max") if getattr(args, k) is not None}
     if args.train_grad_tol is not None:
