@@ -251,3 +251,39 @@ def test_the_legend_lists_the_selected_run_only_while_it_is_drawn(qtbot, session
     session_model.set_session(None)  # nothing selected: no selected curve, so no legend entry for it
     assert "selected run" not in listed()
     assert len(panel.selected_item.getData()[0] if panel.selected_item.getData()[0] is not None else []) == 0
+
+
+def test_gradient_flow_in_the_new_experiment_dialog(qtbot, main_window, tmp_path):
+    """Choosing gradient flow turns the length into an end time t, fixes float64 and builds a flow config."""
+    from lsexplorer.core.experiment import experiment
+    dialog = main_window.training.new_experiment()
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    dialog.output.setText(str(tmp_path / "flow.h5"))
+    dialog.seeds.setValue(2)
+    dialog.device.setCurrentText("cpu")
+    dialog.optimizer.setCurrentIndex(dialog.optimizer.findData("flow"))
+    assert dialog.optimizer.currentText() == "gradient flow"
+    assert dialog.epochs_label.text() == "End time t" and dialog.epochs.text() == "1e+07"
+    assert not dialog.lr.isEnabled() and dialog.dtype.currentText() == "float64"
+    dialog.epochs.setText("1e5")
+    assert ok.isEnabled(), dialog.problem.text()
+    expected = experiment.build_config("toy", None, {"seeds": {"start": 0, "count": 2}, "network": {"width": 5},
+                                                     "train": {"optimizer": "flow", "t_max": 1e5, "device": "cpu"}})
+    assert dialog.config == expected and dialog.config["train"]["dtype"] == "float64"
+    dialog.epochs.setText("0.5")
+    assert not ok.isEnabled() and "t_max" in dialog.problem.text()
+    dialog.optimizer.setCurrentIndex(dialog.optimizer.findData("adam"))
+    assert dialog.epochs_label.text() == "Epochs" and dialog.lr.isEnabled() and dialog.epochs.text() == "1e+07"
+
+
+@pytest.mark.slow
+def test_a_real_gradient_flow_training_shows_time_t(qtbot, main_window, tmp_path):
+    from lsexplorer.core.experiment.experiment import build_config
+
+    config = build_config("toy", None, {"seeds": {"start": 0, "count": 2},
+                                        "train": {"optimizer": "flow", "t_max": 1e4, "device": "cpu"}})
+    worker = main_window.training.start(config, tmp_path / "flow.h5")
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
+    assert main_window.model.n_runs == 2
+    assert main_window.training.plot.getAxis("bottom").labelText == "time t"

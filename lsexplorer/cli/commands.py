@@ -140,7 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-seed", type=int, default=None, metavar="FIRST", help="first seed (default 0)")
     p.add_argument("--epochs", type=_epochs, help="full-batch training epochs (1e7 in the thesis)")
     p.add_argument("--lr", type=_positive_float, help="learning rate (1e-4 in the thesis)")
-    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--optimizer", choices=["adam", "sgd", "flow"],
+                   help="flow: gradient flow integrated as an ODE (float64; times t in place of epochs)")
+    p.add_argument("--flow-method", choices=["rodas4", "rosenbrock23", "radau", "bdf"],
+                   help="gradient-flow integrator: rodas4 (default) and rosenbrock23 run all seeds at once, "
+                        "radau and bdf (scipy) one at a time")
+    p.add_argument("--rtol", type=_positive_float, help="gradient flow: relative local error tolerance (default 1e-3)")
+    p.add_argument("--atol", type=_positive_float, help="gradient flow: absolute local error tolerance (default 1e-6)")
+    p.add_argument("--t-max", type=_positive_float, metavar="T", help="gradient flow: end time (default 1e7)")
+    p.add_argument("--train-grad-tol", type=_positive_float, metavar="G",
+                   help="stop a seed's training once ||grad L|| <= G (default: never)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="training precision (refinement is float64)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
@@ -263,8 +272,12 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         overrides["data"] = {"mnist_dir": str(Path(args.mnist_dir).expanduser().resolve())}
     if args.teacher_width is not None:
         overrides.setdefault("data", {}).update(teacher_width=args.teacher_width, d_in=args.teacher_width)
-    train = {k: getattr(args, k) for k in ("epochs", "lr", "optimizer", "dtype", "device")
-             if getattr(args, k) is not None}
+    if args.optimizer == "flow" and (args.epochs is not None or args.lr is not None):
+        raise UserError("gradient flow has no epochs or learning rate: give its end time with --t-max")
+    train = {k: getattr(args, k) for k in ("epochs", "lr", "optimizer", "dtype", "device", "flow_method", "rtol",
+                                            "atol", "t_max") if getattr(args, k) is not None}
+    if args.train_grad_tol is not None:
+        train["grad_tol"] = args.train_grad_tol
     if train:
         overrides["train"] = train
     return overrides
@@ -272,6 +285,8 @@ def _train_overrides(args: argparse.Namespace) -> dict:
 
 #: tqdm description, unit and unit scaling for each stage of :func:`run_experiment`'s progress.
 _TRAIN_STAGES = {"train": ("training", "epoch", True), "certify": ("refining", "point", False)}
+#: The same under gradient flow, where training advances in time ``t``.
+_FLOW_STAGES = {**_TRAIN_STAGES, "train": ("gradient flow", "t", True)}
 
 
 def drive_with_progress(runner, stages: dict, quiet: bool):
@@ -346,7 +361,8 @@ def _train(args: argparse.Namespace) -> int:
     runner = run_experiment(config, stop)
     args.on_interrupt = f"nothing written to {out}"
     try:
-        session = drive_with_progress(runner, _TRAIN_STAGES, args.quiet)
+        stages = _FLOW_STAGES if config["train"].get("optimizer") == "flow" else _TRAIN_STAGES
+        session = drive_with_progress(runner, stages, args.quiet)
     except KeyboardInterrupt:
         stop.set()
         raise
@@ -386,8 +402,13 @@ def _describe_run(cfg: dict, network: str, n_runs: int) -> str:
     epochs = _optional(ran, "epochs_done") if "epochs_done" in ran else _optional(train, "epochs")
     how = (f" on {_optional(ran, 'device')} ({_optional(ran, 'backend')}, {_optional(ran, 'train_seconds', '.1f')} s)"
            if "backend" in ran else "")
-    return (f"{_optional(cfg, 'preset')} preset, {network}, {n_runs} runs, {_optional(train, 'optimizer')} "
-            f"lr {_optional(train, 'lr')}, {epochs} epochs{' (stopped early)' if stopped else ''}{how}")
+    if train.get("optimizer") == "flow":
+        method = (f"gradient flow ({_optional(train, 'flow_method')}, rtol {_optional(train, 'rtol')}, "
+                  f"atol {_optional(train, 'atol')}) to t = {epochs}")
+    else:
+        method = f"{_optional(train, 'optimizer')} lr {_optional(train, 'lr')}, {epochs} epochs"
+    return (f"{_optional(cfg, 'preset')} preset, {network}, {n_runs} runs, {method}"
+            f"{' (stopped early)' if stopped else ''}{how}")
 
 
 def format_outcome_table(session, path: Path | str) -> str:

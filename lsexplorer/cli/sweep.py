@@ -33,7 +33,8 @@ def add_sweep_parser(sub, positive_int, positive_float, epochs) -> None:
     p.add_argument("--lr", type=positive_float, nargs="+", metavar="LR",
                    help="learning rates to sweep as a second axis (default: the config's one)")
     p.add_argument("--epochs", type=epochs, help="full-batch training epochs (1e7 in the thesis)")
-    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--optimizer", choices=["adam", "sgd", "flow"],
+                   help="flow: gradient flow integrated as an ODE (float64; its [train] t_max, rtol, atol apply)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="training precision (refinement is float64)")
     p.add_argument("--chunk", type=positive_int, default=8, help="seeds per task (default 8)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,

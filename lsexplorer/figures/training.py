@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.base.config_schema import is_flow
 from ..core.store.session import Session
 from .available import FigureUnavailable
 from .catalog import FigureOptions, FigureSpec
@@ -45,12 +46,14 @@ def training_loss(session: Session, run: int | None = None, options: FigureOptio
     epochs, losses = epochs[keep], losses[keep]
     median, low, high = band(np.where(losses > 0, losses, np.nan))
     runs = losses.shape[1]
+    flow = is_flow(session.config)
     return Plot(
         name="training_loss",
-        caption=f"Training loss of {runs} runs against epochs: median and 10–90 % band over runs.",
+        caption=f"Training loss of {runs} runs against {'time t of gradient flow' if flow else 'epochs'}: "
+                "median and 10–90 % band over runs.",
         axes=[Axes(layers=[Band("10–90 % of runs", epochs, low, high, color="C0"),
                            Line("median", epochs, median, color="C0", width=1.2)],
-                   xlabel="epoch", ylabel="loss", xscale="log", yscale="log")],
+                   xlabel="time t" if flow else "epoch", ylabel="loss", xscale="log", yscale="log")],
         aspect=0.62)
 
 

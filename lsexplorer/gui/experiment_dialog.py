@@ -83,7 +83,10 @@ class QtExperimentDialog(QDialog):
         self.lr = QLineEdit()
         self.lr.setToolTip("Learning rate; 1e-4 in the thesis")
         self.optimizer = QComboBox()
-        self.optimizer.addItems(["adam", "sgd"])
+        for text, name in (("adam", "adam"), ("sgd", "sgd"), ("gradient flow", "flow")):
+            self.optimizer.addItem(text, name)
+        self.optimizer.setToolTip("gradient flow: the ODE θ' = −∇L(θ) integrated in float64 (RODAS4, exact Hessian); "
+                                  "its length is an end time t, and it has no learning rate")
         self.dtype = QComboBox()
         self.dtype.addItems(["float32", "float64"])
         self.dtype.setToolTip("Training precision; refinement is always float64")
@@ -102,6 +105,7 @@ class QtExperimentDialog(QDialog):
         form.addRow("Seeds", self.seeds)
         form.addRow("First seed", self.first_seed)
         form.addRow("Epochs", self.epochs)
+        self.epochs_label = form.labelForField(self.epochs)
         form.addRow("Learning rate", self.lr)
         form.addRow("Optimizer", self.optimizer)
         form.addRow("Training dtype", self.dtype)
@@ -128,8 +132,9 @@ class QtExperimentDialog(QDialog):
             edit.textChanged.connect(self.validate)
         for spin in (self.width, self.seeds, self.first_seed):
             spin.valueChanged.connect(self.validate)
-        for combo in (self.optimizer, self.dtype, self.device):
+        for combo in (self.dtype, self.device):
             combo.currentTextChanged.connect(self.validate)
+        self.optimizer.currentIndexChanged.connect(self._optimizer_changed)
         self._restore_fields()
 
     def _load_preset(self, name: str) -> None:
@@ -148,20 +153,49 @@ class QtExperimentDialog(QDialog):
         self.epochs.setText(f"{int(p['train']['epochs']):g}" if p["train"]["epochs"] >= 1e5 else
                             str(int(p["train"]["epochs"])))
         self.lr.setText(f"{p['train']['lr']:g}")
-        self.optimizer.setCurrentText(p["train"].get("optimizer", "adam"))
+        self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(p["train"].get("optimizer", "adam"))))
         self.dtype.setCurrentText(p["train"].get("dtype", "float32"))
         self.device.setCurrentText(p["train"].get("device", "auto"))
         for w in widgets:
             w.blockSignals(False)
+        self._show_optimizer()
         if not self.output.text():
             stamp = time.strftime("%Y%m%d-%H%M%S")
             self.output.setText(str(self._default_dir / f"{name}-{stamp}.h5"))
         self.validate()
 
+    def _flow(self) -> bool:
+        return self.optimizer.currentData() == "flow"
+
+    def _show_optimizer(self) -> None:
+        """Gradient flow runs to an end time t in float64 and has no learning rate: the fields say so."""
+        flow = self._flow()
+        self.epochs_label.setText("End time t" if flow else "Epochs")
+        self.epochs.setToolTip("Gradient flow runs from t = 0 to this time; 1e7 by default." if flow else
+                               "Full-batch epochs; 1e7 in the thesis. Scientific notation is fine.")
+        self.lr.setEnabled(not flow)
+        self.dtype.setEnabled(not flow)
+        if flow:
+            self.dtype.setCurrentText("float64")
+
+    def _optimizer_changed(self) -> None:
+        """Switching to or from gradient flow puts the matching length in the field (an end time t, or
+        the preset's epochs)."""
+        if self._experiment is not None and self.preset.currentText() in self._experiment.PRESETS:
+            train = self._experiment.PRESETS[self.preset.currentText()]["train"]
+            length = self._experiment.TrainConfig().t_max if self._flow() else train["epochs"]
+            self.epochs.blockSignals(True)
+            self.epochs.setText(f"{length:g}" if length >= 1e5 else str(int(length)))
+            self.epochs.blockSignals(False)
+            if not self._flow():
+                self.dtype.setCurrentText(train.get("dtype", "float32"))
+        self._show_optimizer()
+        self.validate()
+
     def _fields(self) -> dict[str, object]:
         return {"preset": self.preset.currentText(), "width": self.width.value(), "seeds": self.seeds.value(),
                 "first_seed": self.first_seed.value(), "epochs": self.epochs.text(), "lr": self.lr.text(),
-                "optimizer": self.optimizer.currentText(), "dtype": self.dtype.currentText(),
+                "optimizer": self.optimizer.currentData(), "dtype": self.dtype.currentText(),
                 "device": self.device.currentText()}
 
     def _restore_fields(self) -> None:
@@ -180,19 +214,32 @@ class QtExperimentDialog(QDialog):
         for edit, key in ((self.epochs, "epochs"), (self.lr, "lr")):
             if saved.get(key):
                 edit.setText(saved[key])
-        for combo, key in ((self.optimizer, "optimizer"), (self.dtype, "dtype"), (self.device, "device")):
+        if self.optimizer.findData(saved.get("optimizer", "")) >= 0:
+            self.optimizer.blockSignals(True)
+            self.optimizer.setCurrentIndex(self.optimizer.findData(saved["optimizer"]))
+            self.optimizer.blockSignals(False)
+        for combo, key in ((self.dtype, "dtype"), (self.device, "device")):
             if combo.findText(saved.get(key, "")) >= 0:
                 combo.setCurrentText(saved[key])
+        self._show_optimizer()
         self.validate()
 
     def overrides(self) -> dict:
         """The fields as ``build_config`` overrides; ValueError names a field that is not a number."""
+        length = "end time t" if self._flow() else "epochs"
         try:
             epochs_f = float(self.epochs.text())
         except ValueError:
-            raise ValueError(f"epochs must be a number, got {self.epochs.text()!r}") from None
-        if epochs_f != int(epochs_f):
+            raise ValueError(f"{length} must be a number, got {self.epochs.text()!r}") from None
+        if not self._flow() and epochs_f != int(epochs_f):
             raise ValueError(f"epochs must be a whole number, got {self.epochs.text()}")
+        if self._flow():
+            return {
+                "preset": self.preset.currentText(),
+                "network": {"width": self.width.value()},
+                "seeds": {"start": self.first_seed.value(), "count": self.seeds.value()},
+                "train": {"optimizer": "flow", "t_max": epochs_f, "device": self.device.currentText()},
+            }
         try:
             lr = float(self.lr.text())
         except ValueError:
@@ -201,7 +248,7 @@ class QtExperimentDialog(QDialog):
             "preset": self.preset.currentText(),
             "network": {"width": self.width.value()},
             "seeds": {"start": self.first_seed.value(), "count": self.seeds.value()},
-            "train": {"epochs": int(epochs_f), "lr": lr, "optimizer": self.optimizer.currentText(),
+            "train": {"epochs": int(epochs_f), "lr": lr, "optimizer": self.optimizer.currentData(),
                       "dtype": self.dtype.currentText(), "device": self.device.currentText()},
         }
 

@@ -24,7 +24,10 @@ from .spec import ACTIVATIONS
 
 #: Training choices (:class:`lsexplorer.core.training.train.TrainConfig` imports them from here, so that
 #: checking a config needs no torch).
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "flow")
+#: Integrators of ``optimizer = "flow"`` (:mod:`lsexplorer.core.training.flow`): the batched Rosenbrock
+#: methods (order 4 and order 2), or scipy's Radau / BDF one seed at a time.
+FLOW_METHODS = ("rodas4", "rosenbrock23", "radau", "bdf")
 DTYPES = ("float32", "float64")
 BACKENDS = ("auto", "native", "triton", "torch")
 #: Stage-1 methods of refinement (:class:`lsexplorer.core.critical.refine.RefineConfig` imports them from here).
@@ -169,7 +172,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
               "dtype": OneOf(DTYPES), "device": Text(), "betas": Sequence(Number(0.0, 1.0, hi_open=True), 2, 2),
               "eps": Number(0.0, 1.0), "momentum": Number(0.0, 1.0, hi_open=True),
               "n_snapshots": Integer(2, 100_000), "n_loss_points": Integer(2, 10**7),
-              "backend": OneOf(BACKENDS), "grad_tol": Number(0.0, 1e6)},
+              "backend": OneOf(BACKENDS), "grad_tol": Number(0.0, 1e6),
+              "flow_method": OneOf(FLOW_METHODS), "rtol": Number(0.0, 1.0, lo_open=True, hi_open=True),
+              "atol": Number(0.0, 1e3, lo_open=True), "t_max": Number(1.0, 1e15)},
     # nlopt reads a zero maxeval/maxtime as "no limit", so both must be positive.
     "refine": {"slsqp_maxeval": Integer(1, 10**9), "slsqp_maxtime": _SECONDS,
                "slsqp_xtol_rel": Number(0.0, 1.0), "slsqp_ftol_rel": Number(0.0, 1.0),
@@ -187,8 +192,15 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "run": {"epochs_done": Integer(0, EPOCHS_MAX), "stopped": Flag(), "device": Text(), "backend": Text(),
             "train_seconds": Number(0.0, 1e12), "grad_tol_converged": Integer(0, SEEDS_MAX),
             "imported_from": Sequence(Text(), 0, SEEDS_MAX), "formats": Sequence(Text(), 0, SEEDS_MAX),
-            "refined": Flag()},
+            "refined": Flag(), "flow_end": Sequence(Text(), 0, SEEDS_MAX)},
 }
+
+
+def is_flow(config: Any) -> bool:
+    """Whether a config's runs followed gradient flow (``train.optimizer = "flow"``): their trajectory and
+    loss-curve "epochs" are times ``t``."""
+    train = config.get("train") if isinstance(config, Mapping) else None
+    return isinstance(train, Mapping) and train.get("optimizer") == "flow"
 
 
 def check_seeds(seeds: Any, key: str = "seeds", min_count: int = 1) -> list[int]:
@@ -270,6 +282,6 @@ def check_stored_config(config: Any) -> None:
     check_config_values(config, stored=True)
 
 
-__all__ = ["OPTIMIZERS", "DTYPES", "BACKENDS", "SEED_MAX", "EPOCHS_MAX", "SEEDS_MAX", "WIDTH_MAX", "DEPTH_MAX", "ConfigValueError", "Integer", "Number",
+__all__ = ["OPTIMIZERS", "FLOW_METHODS", "DTYPES", "BACKENDS", "SEED_MAX", "EPOCHS_MAX", "SEEDS_MAX", "WIDTH_MAX", "DEPTH_MAX", "ConfigValueError", "Integer", "Number",
            "Flag", "OneOf", "Text", "Sequence", "Nullable", "DATA_KINDS", "SCHEMA", "check_seeds",
-           "check_config_values", "check_stored_config"]
+           "check_config_values", "check_stored_config", "is_flow"]

@@ -120,6 +120,14 @@ def estimate_experiment(config: Mapping) -> Estimate:
     memory = data_bytes + session_bytes + max(train_bytes, refine_bytes, snapshot_bytes, session_bytes)
 
     train_seconds = S * epochs * N * P / (_NATIVE_RATE if native else _TORCH_RATE)
+    if train.get("optimizer") == "flow":
+        # Gradient flow: about 250 RODAS4 steps a seed at rtol 1e-3 (measured on the toy problem),
+        # growing as rtol^(-1/4); each one closed-form Hessian (~10 N P^2 with its temporaries) and six
+        # batched gradients (~20 N P each). The output times' float64 states of every seed and a batch
+        # of Hessians are held.
+        steps = 250 * (1e-3 / float(train.get("rtol", 1e-3))) ** (1 / 4)
+        train_seconds = S * steps * (10 * N * P * P + 120 * N * P + P ** 3) / _FLOPS
+        memory += S * (K + L) * P * 8 + S * P * P * 8 * 3
     per_point = _refine_seconds(N, P, refine)
     return Estimate(memory=int(memory), train_seconds=train_seconds, refine_seconds=S * per_point, points=S)
 

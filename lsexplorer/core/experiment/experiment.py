@@ -41,6 +41,7 @@ from ..landscape.nets import MLPSpec, loss, xavier_init
 from ..population.relu_gaussian_session import PRESET as RELU_GAUSSIAN_PRESET
 from ..population.relu_gaussian_session import is_population, population_config, run_population_experiment
 from ..store.session import LossCurve, Runs, Session, Trajectory
+from ..training.flow_training import flow_train_result, train_flow
 from ..training.train import TrainConfig, TrainResult, train
 
 #: Epoch cap of the deep presets. The thesis ran 2e7 epochs, days on a CPU; 1e5 takes 8 seeds about
@@ -241,6 +242,7 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
                        bool(network.get("bias", False)))
     except ValueError as exc:
         raise ConfigError(f"network: {exc}") from None
+    _flow_in_float64(layered, (toml, overrides or {}))
     settings = {}
     for section, cls in (("train", TrainConfig), ("refine", RefineConfig), ("tolerances", Tolerances)):
         try:
@@ -258,6 +260,17 @@ def build_config(preset: str = "toy", toml: Mapping | None = None, overrides: Ma
         "refine": refine_cfg.to_dict(),
         "tolerances": tolerances.to_dict(),
     }
+
+
+def _flow_in_float64(layered: dict, layers: tuple[Mapping, ...]) -> None:
+    """Gradient flow runs in float64: a preset's float32 gives way unless a layer asked for it explicitly
+    (then :class:`TrainConfig` refuses it in one line)."""
+    train_cfg = layered.get("train")
+    if not isinstance(train_cfg, dict) or train_cfg.get("optimizer") != "flow":
+        return
+    asked = [layer["train"].get("dtype") for layer in layers if isinstance(layer.get("train"), Mapping)]
+    if not any(asked):
+        train_cfg["dtype"] = "float64"
 
 
 def _refuse_unknown_keys(layers: tuple[Mapping, ...], kind: Any) -> None:
@@ -327,10 +340,11 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
     remaining points are stored as ``not_converged`` with stop reason ``cancelled``.
     How training actually ran is recorded in the session's config under ``run``: ``epochs_done``,
     ``stopped``, ``device``, ``backend`` (``native``, ``triton`` or ``torch``), ``train_seconds``,
-    ``grad_tol_converged`` (seeds stopped by ``train.grad_tol``).
+    ``grad_tol_converged`` (seeds stopped by ``train.grad_tol``); under gradient flow (``train.optimizer
+    = "flow"``, where epochs are times) also ``flow_end``, why each seed's integration ended.
     """
     if is_population(config):
-        return (yield from run_population_experiment(config, stop))
+        return (yield from run_population_experiment(config, stop, flow=_population_flow(config)))
     config = copy.deepcopy(dict(config))
     spec = MLPSpec.from_dict(config["network"])
     dataset = make_dataset(config)
@@ -338,16 +352,27 @@ def run_experiment(config: Mapping, stop: threading.Event | None = None
     theta_init = xavier_init(spec, seeds)
     train_cfg = TrainConfig.from_dict(config["train"])
 
-    trained: TrainResult = yield from train(spec, theta_init, dataset.x, dataset.y, train_cfg, stop)
+    trainer = train_flow if train_cfg.optimizer == "flow" else train
+    trained: TrainResult = yield from trainer(spec, theta_init, dataset.x, dataset.y, train_cfg, stop)
     config["run"] = {"epochs_done": int(trained.epochs_done), "stopped": bool(trained.stopped),
                      "device": trained.device, "backend": trained.backend, "train_seconds": float(trained.elapsed),
                      "grad_tol_converged": int((trained.converged_epoch >= 0).sum())}
+    if trained.end_reason is not None:
+        config["run"]["flow_end"] = [str(r) for r in trained.end_reason]
 
     points: CertifiedPoints = yield from certify(spec, trained.theta, dataset.x, dataset.y,
                                                  RefineConfig.from_dict(config["refine"]),
                                                  Tolerances.from_dict(config["tolerances"]), stop)
 
     return experiment_session(config, spec, dataset, seeds, theta_init, trained, points)
+
+
+def _population_flow(config: Mapping):
+    """The gradient-flow trainer a population run of ``config`` hands its loss to (its ``[train]`` settings)."""
+    def flow(value_grad, hessians, theta0, stop):
+        train_cfg = TrainConfig.from_dict({**config["train"], "device": "cpu"})
+        return flow_train_result(value_grad, hessians, theta0, train_cfg, stop)
+    return flow
 
 
 def experiment_session(config: dict, spec: MLPSpec, dataset: Dataset, seeds: np.ndarray, theta_init: np.ndarray,

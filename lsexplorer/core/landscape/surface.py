@@ -135,6 +135,8 @@ def two_layer_hessians(spec: MLPSpec, x: torch.Tensor, y: torch.Tensor
     only has the blocks ``d^2 f / du_j^2 = A_oj s'' x~ x~^T`` and ``d^2 f / du_j dA_oj = s' x~``.
     10-20x faster than vectorised autograd on the toy problem (0.5 vs 4-8 ms per 15-parameter
     Hessian with N = 1681), which is what makes a Hessian at each of Algorithm 1's 1601 points cheap.
+    The Jacobian's columns are concatenated in the parameters' order (no scattered writes into a
+    ``(K, N, d_out, P)`` tensor), so ``J^T J`` is one batched product.
     """
     (w1l, w2l), (n, m, d_out) = spec.layers, (x.shape[0], spec.widths[1], spec.d_out)
     xt = torch.cat([x, torch.ones(n, 1, dtype=x.dtype)], 1) if spec.bias else x
@@ -149,21 +151,28 @@ def two_layer_hessians(spec: MLPSpec, x: torch.Tensor, y: torch.Tensor
         k, p = theta.shape
         u = theta[:, iu]                                            # (K, m, d~)
         a = theta[:, ia]                                            # (K, d_out, m)
-        z = torch.einsum("na,kja->knj", xt, u)
+        z = torch.matmul(xt, u.transpose(1, 2))                     # (K, N, m)
         s = act(z)
         s1 = activation_derivative_from_output(spec.activation, s, z)
-        r = torch.einsum("knj,koj->kno", s, a) - y                  # biases c_o: added below
+        r = torch.bmm(s, a.transpose(1, 2)) - y                     # (K, N, d_out); biases c_o: added below
         if spec.bias:
             r = r + theta[:, w2l.b_start:w2l.b_stop][:, None, :]
-        jac = theta.new_zeros(k, n, d_out, p)
-        jac[..., iu] = (a[:, None, :, :, None] * s1[:, :, None, :, None]) * xt[None, :, None, None, :]
-        jac[..., ia] = eye_out[None, None, :, :, None] * s[:, :, None, None, :]
+        # Rows (sample, output) of the output Jacobian, its columns assembled in theta's order
+        # (W_1, b_1, W_2, b_2) by concatenation, so J^T J is one batched matrix product.
+        g = a[:, None, :, :] * s1[:, :, None, :]                    # (K, N, d_out, m): d f_o / d z_j
+        parts = [(g[..., None] * x[None, :, None, None, :]).reshape(k, n, d_out, -1)]
         if spec.bias:
-            jac[..., w2l.b_start:w2l.b_stop] = eye_out
-        h = torch.einsum("knop,knoq->kpq", jac, jac)
-        rho = torch.einsum("kno,koj->knj", r, a) * ddact(s, s1, z)
-        h[:, iu[:, :, None], iu[:, None, :]] += torch.einsum("knj,na,nb->kjab", rho, xt, xt)
-        ua = torch.einsum("kno,knj,na->koja", r, s1, xt)  # (K, d_out, m, d~)
+            parts.append(g)
+        parts.append((eye_out[None, None, :, :, None] * s[:, :, None, None, :]).reshape(k, n, d_out, d_out * m))
+        if spec.bias:
+            parts.append(eye_out.expand(k, n, d_out, d_out))
+        jac = torch.cat(parts, dim=-1).reshape(k, n * d_out, p)
+        h = torch.bmm(jac.transpose(1, 2), jac)
+        rho = torch.bmm(r, a) * ddact(s, s1, z)                     # (K, N, m)
+        uu = torch.matmul((rho[..., None] * xt[None, :, None, :]).reshape(k, n, -1).transpose(1, 2), xt)
+        h[:, iu[:, :, None], iu[:, None, :]] += uu.reshape(k, m, -1, xt.shape[1])
+        ua = torch.matmul((r[..., None] * s1[:, :, None, :]).reshape(k, n, -1).transpose(1, 2), xt)
+        ua = ua.reshape(k, d_out, m, xt.shape[1])                   # (K, d_out, m, d~)
         h[:, iu[None, :, :], ia[:, :, None]] += ua
         h[:, ia[:, :, None], iu[None, :, :]] += ua
         return h * (2.0 / n)

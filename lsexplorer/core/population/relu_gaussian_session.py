@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import numpy as np
@@ -69,14 +69,18 @@ def population_config(layered: Mapping, preset: str, seeds: list[int]) -> dict:
         raise ValueError(f"the {KIND} landscape is for one hidden ReLU layer without biases and with output "
                          "weights fixed to 1")
     train = dict(layered.get("train", {}))
-    if train.pop("optimizer", "gd") != "gd":
-        raise ValueError(f"the {KIND} preset trains by plain gradient descent (train.optimizer = gd)")
+    optimizer = train.pop("optimizer", "gd")
+    if optimizer not in ("gd", "flow"):
+        raise ValueError(f"the {KIND} preset trains by plain gradient descent (train.optimizer = gd) or "
+                         "gradient flow (flow)")
     if train.pop("dtype", "float64") != "float64":
         raise ValueError(f"the {KIND} preset computes in float64 (train.dtype)")
     train.pop("device", None)                       # the population loss runs on the CPU
+    if optimizer == "flow":
+        flow = _flow_settings(train)
     if "epochs" in train:                           # the CLI's --epochs caps the descent steps
         train["max_steps"] = train.pop("epochs")
-    descent = DescentConfig.from_dict(train)
+    descent = DescentConfig.from_dict(train) if optimizer == "gd" else DescentConfig()
     if descent.lr is None:                          # record the step actually taken
         descent.lr = 2.5 / k
     tolerances = type(POPULATION_TOLERANCES).from_dict(layered.get("tolerances", {}))
@@ -88,10 +92,33 @@ def population_config(layered: Mapping, preset: str, seeds: list[int]) -> dict:
         "network": spec.to_dict(),
         "teacher": MLPSpec((d, k, 1), "relu", False, fixed_output=True).to_dict(),
         "seeds": seeds,
-        "train": {"optimizer": "gd", **descent.to_dict()},
+        "train": flow if optimizer == "flow" else {"optimizer": "gd", **descent.to_dict()},
         "refine": dict(PRESET["refine"]),
         "tolerances": tolerances.to_dict(),
     }
+
+
+#: The settings gradient flow reads here (``n_snapshots``: output times), with the defaults of
+#: :class:`~lsexplorer.core.training.train.TrainConfig`.
+FLOW_DEFAULTS = {"flow_method": "rodas4", "rtol": 1e-3, "atol": 1e-6, "t_max": 1e7, "grad_tol": 1e-9,
+                 "n_snapshots": 41, "n_loss_points": 41}
+
+
+def _flow_settings(train: dict) -> dict:
+    """The ``[train]`` of a gradient-flow population run: :data:`FLOW_DEFAULTS` under what was given.
+
+    The preset's descent settings give way; any other key given explicitly is refused.
+    """
+    given = {k: v for k, v in train.items() if k not in DescentConfig().to_dict() or k == "grad_tol"}
+    unknown = sorted(set(given) - set(FLOW_DEFAULTS) - {"epochs"})
+    if unknown:
+        raise ValueError(f"unknown gradient-flow setting(s) for {KIND}: {', '.join(unknown)}; "
+                         f"known: {', '.join(FLOW_DEFAULTS)}")
+    out = {"optimizer": "flow", "dtype": "float64", **FLOW_DEFAULTS}
+    out.update({k: v for k, v in given.items() if k in FLOW_DEFAULTS})
+    for key in FLOW_DEFAULTS:
+        train.pop(key, None)
+    return out
 
 
 def population_problem(session_or_config) -> ReluGaussian:
@@ -117,8 +144,17 @@ def distribution_sample(problem: ReluGaussian, n_samples: int, seed: int) -> tup
     return x, y
 
 
-def run_population_experiment(config: Mapping, stop: threading.Event | None = None) -> Generator[Any, None, Session]:
-    """Descend and certify every seed of a ``relu-gaussian`` config; returns the session.
+#: ``(value_grad, hessians, theta0 (S, P), stop) -> generator`` returning a training result with
+#: ``theta``, ``snapshot_epochs``, ``snapshots``, ``loss_epochs``, ``loss_curve``, ``epochs_done``,
+#: ``stopped``, ``elapsed``, ``converged_epoch``, ``end_reason`` (the gradient-flow trainer, which
+#: this package does not import: the experiment layer hands it in).
+FlowTrainer = Callable[..., Generator[Any, None, Any]]
+
+
+def run_population_experiment(config: Mapping, stop: threading.Event | None = None,
+                              flow: FlowTrainer | None = None) -> Generator[Any, None, Session]:
+    """Descend (or follow the gradient flow with ``flow``) and certify every seed of a ``relu-gaussian``
+    config; returns the session.
 
     Yields :class:`~lsexplorer.core.base.progress.Progress` records (stage ``train``: steps, stage
     ``certify``: points), like :func:`~lsexplorer.core.experiment.experiment.run_experiment`.
@@ -127,6 +163,20 @@ def run_population_experiment(config: Mapping, stop: threading.Event | None = No
     problem = population_problem(config)
     seeds = np.asarray(config["seeds"], dtype=np.int64)
     theta_init = xavier_normal(problem.n, problem.d, seeds)
+    if config["train"].get("optimizer") == "flow":
+        if flow is None:
+            raise ValueError("a gradient-flow population run needs the flow trainer")
+        trained = yield from flow(lambda t: problem.loss_and_grad(t, robust=False), problem.hessian, theta_init, stop)
+        config["run"] = {"epochs_done": int(trained.epochs_done), "stopped": bool(trained.stopped), "device": "cpu",
+                         "backend": trained.backend, "train_seconds": float(trained.elapsed),
+                         "grad_tol_converged": int((trained.converged_epoch >= 0).sum()),
+                         "flow_end": [str(r) for r in trained.end_reason]}
+        trajectory = Trajectory(trained.snapshot_epochs, trained.snapshots.astype(np.float32),
+                                np.stack([problem.loss(trained.snapshots[:, k]).numpy()
+                                          for k in range(trained.snapshots.shape[1])], axis=1))
+        return (yield from _certified_session(config, problem, seeds, theta_init, trained.theta,
+                                              trained.loss_curve[:, -1], trajectory,
+                                              LossCurve(trained.loss_epochs, trained.loss_curve), stop))
     descent_cfg = DescentConfig.from_dict({k: v for k, v in config["train"].items() if k != "optimizer"})
     descent = descend(problem, theta_init, descent_cfg, stop)
     while True:
@@ -139,8 +189,17 @@ def run_population_experiment(config: Mapping, stop: threading.Event | None = No
     config["run"] = {"epochs_done": int(trained.steps.max()), "stopped": bool(trained.stopped), "device": "cpu",
                      "backend": "population", "train_seconds": float(trained.elapsed),
                      "grad_tol_converged": int(trained.converged.sum())}
+    trajectory = Trajectory(trained.snapshot_steps, trained.snapshots.astype(np.float32), trained.snapshot_loss)
+    return (yield from _certified_session(config, problem, seeds, theta_init, trained.theta, trained.loss, trajectory,
+                                          LossCurve(trained.snapshot_steps, trained.snapshot_loss), stop))
+
+
+def _certified_session(config: dict, problem: ReluGaussian, seeds: np.ndarray, theta_init: np.ndarray,
+                       theta: np.ndarray, train_loss: np.ndarray, trajectory: Trajectory, loss_curve: LossCurve,
+                       stop: threading.Event | None) -> Generator[Any, None, Session]:
+    """Certify the end points ``theta (S, P)`` and make the session."""
     started = time.perf_counter()
-    certifier = certify_population(problem, trained.theta,
+    certifier = certify_population(problem, theta,
                                    type(POPULATION_TOLERANCES).from_dict(config["tolerances"]), stop)
     while True:
         try:
@@ -150,10 +209,8 @@ def run_population_experiment(config: Mapping, stop: threading.Event | None = No
             break
         yield Progress("certify", c.done, c.total, time.perf_counter() - started)
     x, y = distribution_sample(problem, config["data"]["n_samples"], config["data"]["seed"])
-    runs = Runs.from_certified(
-        points, seed=seeds, theta_init=theta_init, train_loss=trained.loss, theta_trained=trained.theta,
-        trajectory=Trajectory(trained.snapshot_steps, trained.snapshots.astype(np.float32), trained.snapshot_loss),
-        loss_curve=LossCurve(trained.snapshot_steps, trained.snapshot_loss))
+    runs = Runs.from_certified(points, seed=seeds, theta_init=theta_init, train_loss=train_loss, theta_trained=theta,
+                               trajectory=trajectory, loss_curve=loss_curve)
     distribution = {"kind": "standard-normal", "d": problem.d,
                     "loss": "E[(sum_i relu(w_i.x) - sum_j relu(v_j.x))^2]",
                     "sample": "x, y are a sample for plots; losses are expectations"}

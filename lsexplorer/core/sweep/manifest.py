@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..._version import __version__
+from ..base.config_schema import is_flow
 from ..store.atomic_write import SaveError, remove_stale_temporaries, write_atomically
 from ..store.writer_lock import LockFailed, LockHeld, writer_lock
 from .chunk_tree import flatten_tree, unflatten_tree, without_tree
@@ -122,7 +123,8 @@ def plan_sweep(preset: str = "toy", toml: Mapping | None = None, overrides: Mapp
     :class:`~lsexplorer.core.experiment.experiment.ConfigError` for a config that cannot run and
     :class:`SweepError` for impossible axes or analyses. Sweeps train a fixed number of epochs
     (``train.grad_tol`` must be 0): a gradient-norm stop is checked on a wall-clock schedule, so a
-    seed's end point would depend on the machine and on its chunk.
+    seed's end point would depend on the machine and on its chunk. Gradient flow
+    (``train.optimizer = "flow"``) checks it at every step and may use it; it has no learning rate.
     """
     from ..experiment.experiment import build_config  # torch: only to plan a sweep, not to read one
 
@@ -136,7 +138,10 @@ def plan_sweep(preset: str = "toy", toml: Mapping | None = None, overrides: Mapp
     base = build_config(preset, toml, overrides)
     if "widths" in ((toml or {}).get("network") or {}) or "widths" in ((overrides or {}).get("network") or {}):
         raise SweepError("a width sweep sets network.width; remove the explicit network.widths list from the config")
-    if base["train"].get("grad_tol", 0.0) > 0:
+    if is_flow(base) and lrs is not None:
+        raise SweepError("gradient flow has no learning rate to sweep; drop --lr")
+    # Gradient flow checks grad_tol at every step of every seed, so its end points do not depend on the clock.
+    if base["train"].get("grad_tol", 0.0) > 0 and not is_flow(base):
         raise SweepError("sweeps train a fixed number of epochs so that a seed's end point does not depend on "
                          "its chunk or machine; set train.grad_tol = 0")
     lr_values = [float(base["train"]["lr"])] if lrs is None else [float(v) for v in lrs]

@@ -35,7 +35,7 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
-from ..base.config_schema import BACKENDS, DTYPES, OPTIMIZERS  # noqa: F401  (the choices, kept with the schema)
+from ..base.config_schema import BACKENDS, DTYPES, FLOW_METHODS, OPTIMIZERS  # noqa: F401  (kept with the schema)
 from ..base.progress import Progress
 from ..base.record import AS_LIST, Record
 from ..landscape.nets import MLPSpec, loss_and_grad
@@ -50,6 +50,10 @@ PROGRESS_SECONDS = 0.1
 GRAD_CHECK_SECONDS = 1.0
 
 
+#: The settings of ``optimizer = "flow"`` alone.
+FLOW_KEYS = ("flow_method", "rtol", "atol", "t_max")
+
+
 @dataclasses.dataclass
 class TrainConfig(Record):
     """How to train: optimizer, step size, length, precision, device and what to record.
@@ -57,7 +61,9 @@ class TrainConfig(Record):
     ``backend`` picks the implementation (``auto``: native C kernel on CPU, Triton on CUDA, where
     they cover the network, else torch); all implement the same arithmetic. ``grad_tol > 0`` stops
     each seed once its gradient norm is at most ``grad_tol`` (module docstring); 0 trains every seed
-    for ``epochs``.
+    for ``epochs``. ``optimizer = "flow"`` integrates gradient flow instead (:mod:`.flow_training`):
+    ``flow_method``, the local error tolerances ``rtol``/``atol`` and the end time ``t_max`` apply to
+    it (``grad_tol`` too), ``lr``, ``epochs``, ``betas``, ``eps``, ``momentum`` and ``backend`` do not.
     """
 
     tagged = False
@@ -76,11 +82,24 @@ class TrainConfig(Record):
     n_loss_points: int = 256
     backend: str = "auto"
     grad_tol: float = 0.0
+    flow_method: str = "rodas4"
+    rtol: float = 1e-3
+    atol: float = 1e-6
+    t_max: float = 1e7
 
     def __post_init__(self) -> None:
         if isinstance(self.betas, (list, tuple)):
             self.betas = tuple(self.betas)  # JSON gives lists
         self.validate()
+
+    def to_dict(self) -> dict:
+        """The stored settings; the gradient-flow keys only where ``optimizer = "flow"`` uses them, so
+        an Adam or SGD config reads as it always did."""
+        out = super().to_dict()
+        if self.optimizer != "flow":
+            for key in FLOW_KEYS:
+                out.pop(key)
+        return out
 
     def validate(self) -> None:
         """Raise ValueError naming the first impossible setting."""
@@ -119,6 +138,12 @@ class TrainConfig(Record):
         count("n_snapshots", 2)
         count("n_loss_points", 2)
         number("grad_tol", 0.0, False)
+        choice("flow_method", FLOW_METHODS)
+        number("rtol", 0.0, True, 1.0)
+        number("atol", 0.0, True)
+        number("t_max", 1.0, False, 1e15)
+        if self.optimizer == "flow" and self.dtype != "float64":
+            raise ValueError("gradient flow integrates in float64; set dtype = float64 (or leave it out)")
 
 
 #: :func:`train`'s record: stage ``"train"``, ``done`` of ``total`` epochs, ``loss (S,)`` at the last
@@ -135,6 +160,8 @@ class TrainResult:
     update, at ``epochs_done`` the loss of ``theta``. Both epoch lists start at 0 and end at
     ``epochs_done``; after a stop they hold the epochs reached plus the point where training stopped.
     ``converged_epoch: (S,)`` is the epoch at which ``grad_tol`` stopped each seed, -1 where it did not.
+    Gradient flow (:mod:`.flow_training`) fills the same fields with times in place of epochs and
+    ``end_reason: (S,)``, why each seed's integration ended (None for Adam and SGD).
     """
 
     theta: np.ndarray
@@ -149,6 +176,7 @@ class TrainResult:
     dtype: str
     backend: str = ""
     converged_epoch: np.ndarray | None = None
+    end_reason: np.ndarray | None = None
 
 
 def tune_glibc_malloc(threshold: int = 1 << 30) -> bool:
@@ -319,6 +347,8 @@ def train(spec: MLPSpec, theta0: np.ndarray, x: np.ndarray, y: np.ndarray, confi
     ``stop`` ends training within one chunk (about 0.1 s) with ``stopped=True``.
     """
     config.validate()
+    if config.optimizer == "flow":
+        raise ValueError("optimizer 'flow' is integrated by lsexplorer.core.training.flow_training.train_flow")
     theta0 = np.asarray(theta0, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.base.config_schema import is_flow
 from ...core.base.estimates import format_seconds
 from ...core.store.session import Session, SessionError, save_session
 from ...figures.training import band
@@ -99,6 +100,7 @@ class QtTrainingPanel(PanelBase):
         self.dialog: QtExperimentDialog | None = None
         self._stop = threading.Event()
         self._epochs: list[int] = []
+        self._flow = False   # the running experiment follows gradient flow: its "epochs" are times
         self._losses: list[np.ndarray] = []
         self._dirty = False
 
@@ -191,7 +193,8 @@ class QtTrainingPanel(PanelBase):
         runner = self.experiment_runner or experiment_module().run_experiment
         self._stop = threading.Event()
         self._epochs, self._losses = [], []
-        self._total_epochs = int(config["train"]["epochs"])
+        self._flow = is_flow(config)
+        self._total_epochs = int(config["train"]["t_max"] if self._flow else config["train"]["epochs"])
         self._n_seeds = len(config["seeds"])
         self.worker = Worker(train_and_save, runner, config, self._stop, Path(path))
         self.worker.yielded.connect(self._on_progress)
@@ -200,7 +203,8 @@ class QtTrainingPanel(PanelBase):
         self.worker.aborted.connect(self._on_aborted)
         self.worker.finished.connect(self._on_finished)
         self._set_running(True)
-        self.status.setText(f"Starting: {self._n_seeds} seeds, {self._total_epochs:,} epochs → {Path(path).name}")
+        length = f"gradient flow to t = {self._total_epochs:,}" if self._flow else f"{self._total_epochs:,} epochs"
+        self.status.setText(f"Starting: {self._n_seeds} seeds, {length} → {Path(path).name}")
         self.model.tasks.start(self.worker, "Training")
         self.started.emit()
         self._timer.start()
@@ -239,7 +243,7 @@ class QtTrainingPanel(PanelBase):
                 self._dirty = True
             rate = f", {record.epochs_per_s:,.0f} epochs/s" if record.epochs_per_s else ""
             median = f", median loss {fmt(np.nanmedian(record.loss), 3)}" if record.loss is not None else ""
-            self.progress.setFormat("training: epoch %v of %m (%p%)")
+            self.progress.setFormat("gradient flow: t = %v of %m" if self._flow else "training: epoch %v of %m (%p%)")
             self.status.setText(f"Training {self._n_seeds} seeds: {record.elapsed:.1f} s{rate}{median}"
                                 f"{time_left(record)}")
         else:
@@ -297,8 +301,15 @@ class QtTrainingPanel(PanelBase):
             return np.zeros(0), np.zeros((0, 0))
         return s.runs.loss_curve.epochs.astype(float), s.runs.loss_curve.loss.T
 
+    def _time_axis_label(self) -> str:
+        """``time t`` for a gradient-flow run (times stand where epochs do), else ``epoch``."""
+        s = self.model.session
+        flow = self._flow if self.running else (s is not None and is_flow(s.config))
+        return "time t" if flow else "epoch"
+
     def redraw(self) -> None:
         self._dirty = False
+        self.plot.setLabel("bottom", self._time_axis_label())
         epochs, losses = self.curves()
         keep = epochs > 0  # epoch 0 has no place on a log axis
         epochs, losses = epochs[keep], losses[keep]
