@@ -337,8 +337,8 @@ def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
     Neurons: the finite ones, then each unit as the pair ``a = c/2 +- A``, ``w = u +- v/(2A)``, then
     each second-order unit as the triple ``a = (s A, c - 2 s A, s A)``,
     ``w = (u + v/(2 s A) + m / sqrt(2A), u, u + v/(2 s A) - m / sqrt(2A))`` (module docstring), then
-    (when ``b`` or ``l`` is free) an affine
-    pair at ``w = +-l / (2 A sigma'(0))`` with ``a = b / (2 sigma(0)) +- A``. The returned ``theta`` is in the network layout
+    (when ``b`` or ``l`` is free) an affine pair at ``w = +-l / (2 A sigma'(0))`` with
+    ``a = b / (2 sigma(0)) +- A``. The returned ``theta`` is in the network layout
     ``(w_1, ..., w_m, a_1, ..., a_m)`` with ``m`` = :func:`realised_width`; its function differs
     from the limit by ``O(1/A^2)`` (``O(1/A)`` with second-order units).
     """
