@@ -42,6 +42,7 @@ from ..base.classify import Tolerances, classify, loss_scale
 from ..base.record import AS_ARRAY, Record
 from ..landscape.hessian import loss_grad_hessian, spectrum
 from ..landscape.nets import MLPSpec
+from .group_limit import moments
 from .limit_model import (
     AT_ZERO,
     LimitParams,
@@ -198,36 +199,13 @@ def decompose(spec: MLPSpec, theta, x, settings: ChannelSettings | None = None,
     quadratic = [len(g) >= 3 and len(_linked(w, a, g, flippable, x_rms, settings.link_moment, 1)) > 1
                  for g in groups]
     units = [g for g, q in zip(groups, quadratic) if not q] + [g for g, q in zip(groups, quadratic) if q]
+    quadratic = sorted(quadratic)  # the units' order: gated linear units first
     for g, members in enumerate(units):
         group_of[members] = g
 
-    constant, flips = 0.0, False
-    U, C, V, U2, C2, V2, M2, signs = [], [], [], [], [], [], [], []
-    for members in units:
-        ref = max(members, key=lambda k: abs(a[k]))
-        ws, as_ = [], []
-        for k in members:
-            if flippable and k != ref and np.linalg.norm(w[k] + w[ref]) < np.linalg.norm(w[k] - w[ref]):
-                sign[k], flips = -1, True
-                constant += a[k] if act == "sigmoid" else 0.0
-            ws.append(sign[k] * w[k])
-            as_.append(sign[k] * a[k])
-        ws, as_ = np.array(ws), np.array(as_)
-        weights = np.abs(as_)
-        u = weights @ ws / weights.sum()
-        if len(members) >= 3 and quadratic[groups.index(members)]:
-            spread = ws - u
-            lam, vec = np.linalg.eigh((as_[:, None] * spread).T @ spread)
-            top = int(np.argmax(np.abs(lam)))
-            U2.append(u)
-            C2.append(as_.sum())
-            V2.append(as_ @ spread)
-            M2.append(math.sqrt(abs(lam[top])) * vec[:, top])
-            signs.append(1 if lam[top] >= 0 else -1)
-            continue
-        U.append(u)
-        C.append(as_.sum())
-        V.append(as_ @ (ws - u))
+    mo = moments(w, a, units, quadratic, act)
+    sign[:] = mo.orientation
+    constant, flips = mo.constant, mo.flipped
     lin = np.zeros(d)
     for k in affine:
         constant += a[k] * s0
@@ -237,11 +215,10 @@ def decompose(spec: MLPSpec, theta, x, settings: ChannelSettings | None = None,
     if abs(constant) > 0.0 and not has_constant:
         return "the diverging neurons leave a constant the net cannot represent"
     finite = np.flatnonzero(group_of == FINITE)
-    structure = LimitStructure(d=d, activation=act, n_finite=len(finite), n_glu=len(U),
-                               constant=has_constant, linear=has_linear, second_order=tuple(signs) or None)
-    params = LimitParams(w=w[finite], a=a[finite], u=np.array(U).reshape(-1, d), c=np.array(C),
-                         v=np.array(V).reshape(-1, d), b=constant, l=lin, u2=np.array(U2).reshape(-1, d),
-                         c2=np.array(C2), v2=np.array(V2).reshape(-1, d), m2=np.array(M2).reshape(-1, d))
+    structure = LimitStructure(d=d, activation=act, n_finite=len(finite), n_glu=len(mo.c),
+                               constant=has_constant, linear=has_linear, second_order=mo.signs or None)
+    params = LimitParams(w=w[finite], a=a[finite], u=mo.u, c=mo.c, v=mo.v, b=constant, l=lin, u2=mo.u2, c2=mo.c2,
+                         v2=mo.v2, m2=mo.m2)
     phi = pack(structure, params)
     g = limit_output(structure, torch.from_numpy(phi), torch.from_numpy(x)).numpy()
     err = float(np.sqrt(np.mean((g - network_output(spec, theta, x)) ** 2)))
