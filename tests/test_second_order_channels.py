@@ -152,3 +152,22 @@ def test_two_neurons_closing_in_still_give_a_gated_linear_unit(activation):
     assert result.kind in ("channel", "channel_saddle"), result.reason
     assert result.limit_structure.second_order is None and result.limit_structure.n_glu == 1
     assert "second_order" not in result.structure  # stored as before
+
+
+def test_a_path_point_near_a_three_neuron_channel_resolves_to_its_second_order_limit():
+    """A point on the channel towards a planted second-order limit (sigmoid, small amplitude: the neurons
+    still 0.3 apart) whose loss range holds the limit's: the path's highest-point resolution certifies it
+    at infinity through the triple, and checks it on networks of the point's own width."""
+    from lsexplorer.core.base.classify import Tolerances
+    from lsexplorer.core.paths.path_saddle import channel_saddle
+
+    structure, phi = limit_point("sigmoid")
+    y = planted_data(structure, phi)
+    loss = float(limit_loss_grad_hessian(structure, phi, X, y)[0])
+    theta = realise(structure, phi, 10.0)
+    out = channel_saddle(MLPSpec((2, 4, 1), "sigmoid", bias=False), X, y[:, None], theta, Tolerances(),
+                         0.9 * loss, 1.1 * loss, max_steps=150)
+    assert out is not None and out.outcome == "channel", out and out.reason
+    assert out.route == "channel 1+2+3" and out.index == 0 and out.grad_norm <= 1e-12
+    assert abs(out.loss - loss) <= 1e-10 * loss
+    assert out.approach_grad[-1] < out.approach_grad[0] and len(out.theta) == 12

@@ -103,6 +103,29 @@ def group_limit(w: np.ndarray, a: np.ndarray, groups: list, activation: str,
     return structure, pack(structure, params)
 
 
+def _gap(w: np.ndarray, i: int, j: int, flips: bool) -> float:
+    gap = float(np.linalg.norm(w[i] - w[j]))
+    return min(gap, float(np.linalg.norm(w[i] + w[j]))) if flips else gap
+
+
+def triple_candidates(w: np.ndarray, activation: str, limit: int = 2) -> list[list[tuple]]:
+    """Groupings whose limit models are tried where three neurons close in: each of the ``limit`` triples
+    of incoming vectors ``w (m, d)`` with the smallest largest gap (up to sign where the activation has the
+    sign symmetry) alone, then with the nearest pair disjoint from it, the pair first."""
+    m = len(w)
+    flips = activation in FLIP_CONSTANT
+    triples = sorted(itertools.combinations(range(m), 3),
+                     key=lambda t: max(_gap(w, i, j, flips) for i, j in itertools.combinations(t, 2)))
+    out = []
+    for triple in triples[:limit]:
+        out.append([triple])
+        rest = [k for k in range(m) if k not in triple]
+        pairs = sorted(itertools.combinations(rest, 2), key=lambda p: _gap(w, *p, flips))
+        if pairs:
+            out.append([pairs[0], triple])
+    return out
+
+
 def _unit_neurons(structure: LimitStructure, p: LimitParams, unit: int, amplitude: float):
     """Incoming ``(k, d)``, outgoing ``(k,)`` of unit ``unit`` (gated linear units first) realised at
     ``amplitude``, and the outgoing weights' slopes ``(k,)`` in the amplitude."""
@@ -160,4 +183,4 @@ def realise_groups(structure: LimitStructure, phi, flipped: list, amplitude: flo
     return np.concatenate([np.concatenate(ws).ravel(), np.concatenate(as_)])
 
 
-__all__ = ["FLIP_CONSTANT", "GroupMoments", "group_limit", "moments", "realise_groups"]
+__all__ = ["FLIP_CONSTANT", "GroupMoments", "group_limit", "moments", "realise_groups", "triple_candidates"]
