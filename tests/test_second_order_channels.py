@@ -127,7 +127,7 @@ def test_a_realised_three_neuron_channel_is_detected_and_its_planted_limit_certi
     assert isinstance(first, str) or first.approx_error > 1e-4  # not a gated linear unit
     result = analyse_channel(spec, history, X, y[:, None])
     assert result.kind == "channel", result.reason
-    assert result.limit_structure.second_order == (-1,) and result.limit_structure.n_glu == 0
+    assert result.limit_structure.second_order == "-" and result.limit_structure.n_glu == 0
     assert result.groups()[0].tolist() == [1, 2, 3]
     assert np.abs(np.abs(result.phi) - np.abs(phi)).max() < 1e-8  # m up to its sign
     assert abs(result.loss_limit - crit.loss) <= 1e-10 * crit.loss and result.grad_norm_limit <= 1e-12

@@ -67,16 +67,17 @@ def unit_is_affine(result, group: int) -> bool:
 
 
 def limit_unit(result, group: int, points: np.ndarray) -> np.ndarray:
-    """The limit of group ``group`` at ``points (K, d)``: its unit ``c σ(u·x) + (v·x) σ′(u·x)``, or
-    ``l·x`` for the affine group (whose diverging constant cancels against others)."""
-    from ..core.channels.limit_model import unit_output, unpack
+    """The limit of group ``group`` at ``points (K, d)``: its unit ``c σ(u·x) + (v·x) σ′(u·x)`` (plus
+    ``½ s σ″(u·x) (m·x)²`` for a group of three or more with a second-order limit), or ``l·x`` for the
+    affine group (whose diverging constant cancels against others)."""
+    from ..core.channels.limit_model import group_output as unit_limit
+    from ..core.channels.limit_model import unpack
 
     structure = result.limit_structure
-    p = unpack(structure, result.phi)
     points = np.asarray(points, dtype=np.float64)
     if unit_is_affine(result, group):
-        return points @ p.l
-    return unit_output(structure.activation, p.u[group], float(p.c[group]), p.v[group], points)
+        return points @ unpack(structure, result.phi).l
+    return unit_limit(structure, result.phi, group, points)
 
 
 def group_output(session: Session, run: int, result, group: int) -> np.ndarray:

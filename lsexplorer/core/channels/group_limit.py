@@ -134,7 +134,7 @@ def _unit_neurons(structure: LimitStructure, p: LimitParams, unit: int, amplitud
         u, c, v = p.u[unit], p.c[unit], p.v[unit]
         return np.stack([u + v / (2 * A), u - v / (2 * A)]), np.array([c / 2 + A, c / 2 - A]), np.array([1.0, -1.0])
     q = unit - structure.n_glu
-    s = structure.second_order[q]
+    s = structure.curvature_signs[q]
     return (second_order_triple(p.u2[q], p.v2[q], p.m2[q], s, A), np.array([s * A, p.c2[q] - 2 * s * A, s * A]),
             np.array([s, -2.0 * s, s]))
 

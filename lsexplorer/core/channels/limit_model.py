@@ -74,8 +74,9 @@ AT_ZERO = {"sigmoid": (0.5, 0.25), "tanh": (0.0, 1.0), "softplus": (math.log(2.0
 @dataclasses.dataclass(frozen=True)
 class LimitStructure(Record):
     """Shape of a limit model: ``d`` inputs, ``n_finite`` neurons, ``n_glu`` gated linear units,
-    whether the constant ``b`` and the linear term ``l . x`` are free parameters, and the curvature
-    signs ``s_q = +-1`` of the second-order units (None: there are none; left out of the stored dict)."""
+    whether the constant ``b`` and the linear term ``l . x`` are free parameters, and the second-order
+    units as the signs ``s_q`` of their curvatures, one character ``+`` or ``-`` each (None: there are
+    none; left out of the stored dict). A tuple of +-1 is accepted and stored as that string."""
 
     tagged = False
     what = "limit-model structure fields"
@@ -87,21 +88,28 @@ class LimitStructure(Record):
     n_glu: int
     constant: bool
     linear: bool
-    second_order: tuple | None = None
+    second_order: str | None = None
 
     def __post_init__(self) -> None:
         if self.activation not in AT_ZERO:
             raise ValueError(f"no limit model for activation {self.activation!r}")
         if self.second_order is not None:
-            signs = tuple(int(s) for s in self.second_order)
-            if not signs or any(s not in (-1, 1) for s in signs):
-                raise ValueError(f"second-order signs must be +1 or -1, one per unit: {self.second_order!r}")
+            given = self.second_order
+            signs = given if isinstance(given, str) else "".join("+" if int(v) == 1 else "-" if int(v) == -1 else "?"
+                                                                 for v in given)
+            if not signs or set(signs) - {"+", "-"}:
+                raise ValueError(f"second-order signs must be '+' or '-', one per unit: {given!r}")
             object.__setattr__(self, "second_order", signs)
+
+    @property
+    def curvature_signs(self) -> tuple[int, ...]:
+        """``s_q`` of each second-order unit, +1 or -1."""
+        return tuple(1 if c == "+" else -1 for c in self.second_order or "")
 
     @property
     def n_second(self) -> int:
         """The number of second-order units."""
-        return len(self.second_order or ())
+        return len(self.second_order or "")
 
     @property
     def n_params(self) -> int:
@@ -199,7 +207,7 @@ def limit_output(structure: LimitStructure, phi: torch.Tensor, x: torch.Tensor) 
         out = out + s @ p.c + ((x @ p.v.T) * ds).sum(dim=1)
     if structure.n_second:
         s, ds, d2s = _act2(structure.activation, x @ p.u2.T)
-        signs = torch.tensor(structure.second_order, dtype=x.dtype)
+        signs = torch.tensor(structure.curvature_signs, dtype=x.dtype)
         out = out + s @ p.c2 + ((x @ p.v2.T) * ds).sum(dim=1) + 0.5 * (d2s * (x @ p.m2.T) ** 2) @ signs
     if structure.constant:
         out = out + p.b
@@ -224,7 +232,7 @@ def group_output(structure: LimitStructure, phi, group: int, x) -> np.ndarray:
     q = group - structure.n_glu
     xt = torch.as_tensor(np.asarray(x, dtype=np.float64))
     s, ds, d2s = _act2(structure.activation, xt @ torch.as_tensor(p.u2[q]))
-    curvature = 0.5 * structure.second_order[q] * d2s * (xt @ torch.as_tensor(p.m2[q])) ** 2
+    curvature = 0.5 * structure.curvature_signs[q] * d2s * (xt @ torch.as_tensor(p.m2[q])) ** 2
     return (float(p.c2[q]) * s + (xt @ torch.as_tensor(p.v2[q])) * ds + curvature).numpy()
 
 
@@ -348,7 +356,7 @@ def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
     for u, c, v in zip(p.u, p.c, p.v):
         ws.append(np.stack([u + v / (2 * A), u - v / (2 * A)]))
         as_.append(np.array([c / 2 + A, c / 2 - A]))
-    for q, sign in enumerate(structure.second_order or ()):
+    for q, sign in enumerate(structure.curvature_signs):
         u, c, v, m = p.u2[q], p.c2[q], p.v2[q], p.m2[q]
         ws.append(second_order_triple(u, v, m, sign, A))
         as_.append(np.array([sign * A, c - 2 * sign * A, sign * A]))
