@@ -28,7 +28,10 @@ barrier (a critical point outside that range is not the saddle of this band):
    ``L_inf`` and its gradient norm must fall; then, for the sigmoid and tanh, the limit model of the
    nearest sign-flipped pairs (``w_i ~ -w_j``, outgoing weights of the same sign), two at a time when
    their constants must cancel, with the free constant they leave (:mod:`..channels.flipped_pairs`,
-   ``"channel i-j & k-l"``), checked on networks of the point's own width that realise it.
+   ``"channel i-j & k-l"``), checked on networks of the point's own width that realise it; then, where
+   three neurons close in, the second-order limit of the nearest triples, alone and with the nearest
+   pair (:mod:`..channels.group_limit`, ``"channel i+j-k & l-m"``, ``-`` a member that enters
+   sign-flipped), checked on networks of the point's own width where the flips can hold the free constant.
 
 Every certificate is re-checked independently by central finite differences of the gradient: the
 Hessian's relative error and the inertia of the finite-difference Hessian (:func:`fd_check`).
