@@ -255,26 +255,32 @@ APPROACH_AMPLITUDES = (10.0, 30.0, 100.0, 300.0, 1000.0)
 
 
 def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: float, high: float,
-                   max_steps: int = 150, stop: threading.Event | None = None) -> SaddleOutcome | None:
-    """The first certified in-range critical point of a pair's limit model (module docstring, step 4)."""
+                   max_steps: int = 150, stop: threading.Event | None = None, heading=None) -> SaddleOutcome | None:
+    """The first certified in-range critical point of a pair's limit model (module docstring, step 4).
+
+    The groups of three are read off ``heading (P,)`` when given (the saddle search's end: where the band
+    was going; the network's nearest near-critical point may have left that channel), else off ``theta``.
+    """
     x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64).reshape(-1)
     y_scale = loss_scale(y64[:, None])
     tried = []
-    candidates = [(pairs, "pairs") for pairs in channel_candidates(spec, theta)]
-    candidates += [(pairs, "flipped") for pairs in flipped_candidates(spec, theta)]
+    heading = theta if heading is None else heading
+    candidates = [(pairs, "pairs", theta) for pairs in channel_candidates(spec, theta)]
+    candidates += [(pairs, "flipped", theta) for pairs in flipped_candidates(spec, theta)]
     if spec.activation in AT_ZERO and len(spec.hidden_widths) == 1 and spec.d_out == 1 and not spec.bias:
-        candidates += [(groups, "groups") for groups in triple_candidates(_incoming(spec, theta), spec.activation)]
-    for pairs, how in candidates:
+        candidates += [(groups, "groups", heading)
+                       for groups in triple_candidates(_incoming(spec, heading), spec.activation)]
+    for pairs, how, start in candidates:
         if stop is not None and stop.is_set():
             return None
-        name, structure, phi0, realiser = _limit_candidate(spec, theta, pairs, how)
+        name, structure, phi0, realiser = _limit_candidate(spec, start, pairs, how)
 
         def vgh(p, structure=structure):
             return limit_loss_grad_hessian(structure, p, x64, y64)
 
         lm = critical_point_lm(vgh, phi0, max_steps, stop)
         out = _certify(vgh, lm.theta, y_scale, tolerances, low, high, outcome="channel", route=f"channel {name}",
-                       theta=np.asarray(theta, dtype=np.float64).copy(),
+                       theta=np.asarray(start, dtype=np.float64).copy(),
                        pair=np.array([k for g in pairs for k in g], dtype=np.int64),
                        limit_structure=_json(structure), limit_phi=lm.theta)
         if out.index < 0 or not out.in_range:
@@ -500,7 +506,8 @@ def resolve_highest_point(spec: MLPSpec, x, y, band_values, climbing_theta, sear
                                   route=reduced.route, theta=reduced.theta))
             if got:
                 return got
-    channel = channel_saddle(spec, x, y, best_theta, tolerances, low, high, saddle_config.channel_steps, stop)
+    channel = channel_saddle(spec, x, y, best_theta, tolerances, low, high, saddle_config.channel_steps, stop,
+                             heading=search_theta)
     if channel is not None and channel.certified:
         return channel
     if channel is not None:
