@@ -171,3 +171,31 @@ def test_a_path_point_near_a_three_neuron_channel_resolves_to_its_second_order_l
     assert out.route == "channel 1+2+3" and out.index == 0 and out.grad_norm <= 1e-12
     assert abs(out.loss - loss) <= 1e-10 * loss
     assert out.approach_grad[-1] < out.approach_grad[0] and len(out.theta) == 12
+
+
+def test_flipped_members_hold_the_free_constant_at_the_points_own_width():
+    """A sign-flipped pair and a triple with two flipped members (the shape of the sample's run 37, sigmoid):
+    the constants the flips leave sum to the limit's free ``b`` with every neuron in a unit, and the network
+    approaches the limit at O(1/A); read back, the point is the same limit model."""
+    from lsexplorer.core.channels.group_limit import group_limit, realise_groups
+
+    structure = LimitStructure(d=2, activation="sigmoid", n_finite=0, n_glu=1, constant=True, linear=False,
+                               second_order="-")
+    params = LimitParams(np.zeros((0, 2)), np.zeros(0), np.array([[-1.0, 0.5]]), np.array([-0.6]),
+                         np.array([[-0.2, 0.05]]), 0.3, np.zeros(2), u2=np.array([[0.75, 0.6]]), c2=np.array([0.6]),
+                         v2=np.array([[-0.1, -0.15]]), m2=np.array([[0.08, -0.04]]))
+    phi = pack(structure, params)
+    limit = limit_output(structure, torch.from_numpy(phi), torch.from_numpy(X)).numpy()
+    errors = []
+    for amp in (1e2, 1e3, 1e4):
+        theta = realise_groups(structure, phi, [1, 2], amp)
+        assert theta is not None and theta.size == 15
+        errors.append(np.abs(network("sigmoid", theta) - limit).max())
+        w, a = theta[:10].reshape(5, 2), theta[10:]
+        assert np.linalg.norm(w[0] + w[1]) < 1e-2 and a[0] * a[1] > 0  # the pair: flipped, outgoing of one sign
+        read, phi_read = group_limit(w, a, [(0, 1), (2, 3, 4)], "sigmoid")
+        assert read == structure
+        again = limit_output(read, torch.from_numpy(phi_read), torch.from_numpy(X)).numpy()
+        assert np.abs(again - network("sigmoid", theta)).max() < 10 / amp
+    assert errors[0] / errors[1] > 7 and errors[1] / errors[2] > 7  # O(1/A)
+    assert realise_groups(structure, phi, [0, 0], 100.0) is None  # nothing flipped holds no constant
