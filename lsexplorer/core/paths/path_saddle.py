@@ -32,6 +32,9 @@ barrier (a critical point outside that range is not the saddle of this band):
    three neurons close in, the second-order limit of the nearest triples, alone and with the nearest
    pair (:mod:`..channels.group_limit`, ``"channel i+j-k & l-m"``, ``-`` a member that enters
    sign-flipped), checked on networks of the point's own width where the flips can hold the free constant.
+   The symmetric stencil that realises a second-order unit misses it by ``O(1/A)``, which outgoing weights
+   of order ``A`` turn into an ``O(1)`` gradient: along it the network's loss approaches ``L_inf`` but its
+   gradient norm only falls to a plateau (the reason states it at the largest amplitude).
 
 Every certificate is re-checked independently by central finite differences of the gradient: the
 Hessian's relative error and the inertia of the finite-difference Hessian (:func:`fd_check`).
