@@ -7,8 +7,8 @@ two-layer net a group of neurons has merged its incoming weights while its outgo
 point (e.g. the trained point and the refined one), finds the groups (:func:`decompose`), builds the
 finite limit model of ``limit_model.py`` (the other neurons plus one gated linear unit per group,
 plus a free constant/linear term where the groups create one; where read so it misses the network,
-groups linked by their second moment, three or more neurons closing in, become second-order units), refines it to a certified critical
-point in float64 with its exact Hessian, and classifies it:
+groups linked by their second moment, three or more neurons closing in, become second-order units),
+refines it to a certified critical point in float64 with its exact Hessian, and classifies it:
 
 ``channel``
     the limit model's critical point has no negative Hessian eigenvalue: a minimum at infinity, whose
