@@ -55,6 +55,21 @@ def test_channel_panel_plots_the_stored_limit(qapp, qtbot, sample):
     assert panel._pages.currentIndex() == 0 and not panel.missing.compute.isVisible()
 
 
+def test_channel_panel_shows_a_second_order_unit(qapp, qtbot, sample):
+    """Run 37: a sign-flipped pair and three neurons closing in, whose limit keeps the second moment."""
+    model = SessionModel()
+    model.set_session(sample)
+    panel = shown(qtbot, QtChannelPanel(model))
+    model.select(37)
+    assert panel._pages.currentIndex() == 1 and panel.group_combo.count() == 2
+    assert panel.group_combo.itemText(1) == "neurons 0+1+4"
+    panel.group_combo.setCurrentIndex(1)
+    limit, group = panel._scatter["limit"], panel._scatter["group"]
+    assert np.abs(limit - group).max() < 1e-5 * np.abs(limit).max()
+    assert "½ s σ″(u·x) (m·x)²" in panel.unit_plot.titleLabel.text
+    assert "(second order)" in panel.summary.text() and "s = -1" in panel.summary.text()
+
+
 def test_channel_panel_computes_a_missing_analysis(qapp, qtbot, sample):
     old = copy.deepcopy(sample)
     old.analyses.pop("channels")

@@ -67,16 +67,38 @@ def unit_is_affine(result, group: int) -> bool:
 
 
 def limit_unit(result, group: int, points: np.ndarray) -> np.ndarray:
-    """The limit of group ``group`` at ``points (K, d)``: its unit ``c σ(u·x) + (v·x) σ′(u·x)``, or
-    ``l·x`` for the affine group (whose diverging constant cancels against others)."""
-    from ..core.channels.limit_model import unit_output, unpack
+    """The limit of group ``group`` at ``points (K, d)``: its unit ``c σ(u·x) + (v·x) σ′(u·x)`` (plus
+    ``½ s σ″(u·x) (m·x)²`` for a group of three or more with a second-order limit), or ``l·x`` for the
+    affine group (whose diverging constant cancels against others)."""
+    from ..core.channels.limit_model import group_output as unit_limit
+    from ..core.channels.limit_model import unpack
+
+    structure = result.limit_structure
+    points = np.asarray(points, dtype=np.float64)
+    if unit_is_affine(result, group):
+        return points @ unpack(structure, result.phi).l
+    return unit_limit(structure, result.phi, group, points)
+
+
+def unit_gate(result, group: int) -> np.ndarray:
+    """The gate vector ``u (d,)`` of group ``group``'s unit (gated linear units first, then second-order ones;
+    zeros for the affine group)."""
+    from ..core.channels.limit_model import unpack
 
     structure = result.limit_structure
     p = unpack(structure, result.phi)
-    points = np.asarray(points, dtype=np.float64)
     if unit_is_affine(result, group):
-        return points @ p.l
-    return unit_output(structure.activation, p.u[group], float(p.c[group]), p.v[group], points)
+        return np.zeros(structure.d)
+    return p.u[group] if group < structure.n_glu else p.u2[group - structure.n_glu]
+
+
+def unit_formula(result, group: int) -> str:
+    """What group ``group``'s limit computes, in symbols."""
+    if unit_is_affine(result, group):
+        return "l·x (w → 0: affine)"
+    if group >= result.limit_structure.n_glu:
+        return "c σ(u·x) + (v·x) σ′(u·x) + ½ s σ″(u·x) (m·x)²"
+    return "c σ(u·x) + (v·x) σ′(u·x)"
 
 
 def group_output(session: Session, run: int, result, group: int) -> np.ndarray:
@@ -279,4 +301,4 @@ FIGURES = (
 
 __all__ = ["FIGURES", "SIGN_COLORS", "UNIT_GRID", "approach", "channel_approach", "channel_match", "channel_result",
            "channel_spectrum", "channel_unit", "group_output", "limit_unit", "magnitude_layers", "sign_classes",
-           "sign_layers", "unit_is_affine", "unit_plane"]
+           "sign_layers", "unit_formula", "unit_gate", "unit_is_affine", "unit_plane"]

@@ -5,9 +5,10 @@ two-layer net a group of neurons has merged its incoming weights while its outgo
 ``+-inf`` with cancelling signs, and the loss falls, ever more slowly, towards a finite limit
 (Martinelli et al. 2025, arXiv 2506.14951). :func:`analyse_channel` takes the history of such a
 point (e.g. the trained point and the refined one), finds the groups (:func:`decompose`), builds the
-finite limit model of ``channel_model.py`` (the other neurons plus one gated linear unit per group,
-plus a free constant/linear term where the groups create one), refines it to a certified critical
-point in float64 with its exact Hessian, and classifies it:
+finite limit model of ``limit_model.py`` (the other neurons plus one gated linear unit per group,
+plus a free constant/linear term where the groups create one; where read so it misses the network,
+groups linked by their second moment, three or more neurons closing in, become second-order units),
+refines it to a certified critical point in float64 with its exact Hessian, and classifies it:
 
 ``channel``
     the limit model's critical point has no negative Hessian eigenvalue: a minimum at infinity, whose
@@ -42,6 +43,7 @@ from ..base.classify import Tolerances, classify, loss_scale
 from ..base.record import AS_ARRAY, Record
 from ..landscape.hessian import loss_grad_hessian, spectrum
 from ..landscape.nets import MLPSpec
+from .group_limit import moments
 from .limit_model import (
     AT_ZERO,
     LimitParams,
@@ -162,8 +164,15 @@ def diverging_neurons(a: np.ndarray, settings: ChannelSettings) -> np.ndarray:
     return np.zeros(0, dtype=np.int64)
 
 
-def decompose(spec: MLPSpec, theta, x, settings: ChannelSettings | None = None) -> ChannelGroups | str:
-    """Read ``theta (P,)`` as a limit model, or say (a str) why it is not in a channel."""
+def decompose(spec: MLPSpec, theta, x, settings: ChannelSettings | None = None,
+              second_order: bool = False) -> ChannelGroups | str:
+    """Read ``theta (P,)`` as a limit model, or say (a str) why it is not in a channel.
+
+    Diverging neurons are linked when their first moment ``||w_k -+ w_l|| max(|a_k|, |a_l|) x_rms`` is at
+    most ``link_moment``; with ``second_order`` when their second moment ``||w_k -+ w_l||^2 max(|a_k|, |a_l|)
+    x_rms^2`` is, and a group of three or more that the first moment does not link throughout becomes a
+    second-order unit (``limit_model``), its curvature the leading rank-one part of ``sum a_k delta_k delta_k^T``.
+    """
     settings = settings or ChannelSettings()
     why = _two_layer(spec)
     if why:
@@ -182,46 +191,22 @@ def decompose(spec: MLPSpec, theta, x, settings: ChannelSettings | None = None) 
     affine = [k for k in div if np.linalg.norm(w[k]) * abs(a[k]) * x_rms <= settings.link_moment]
     group_of[affine] = AFFINE
     rest = [k for k in div if k not in affine]
-    parent = {k: k for k in rest}
-
-    def root(k):
-        while parent[k] != k:
-            k = parent[k]
-        return k
-
-    for i, k in enumerate(rest):
-        for j in rest[i + 1:]:
-            gap = np.linalg.norm(w[k] - w[j])
-            if act in _FLIPPABLE:
-                gap = min(gap, np.linalg.norm(w[k] + w[j]))
-            if gap * max(abs(a[k]), abs(a[j])) * x_rms <= settings.link_moment:
-                parent[root(j)] = root(k)
-    clusters: dict[int, list[int]] = {}
-    for k in rest:
-        clusters.setdefault(root(k), []).append(k)
-    units = sorted(clusters.values(), key=min)
-    for g, members in enumerate(units):
+    flippable = act in _FLIPPABLE
+    power = 2 if second_order else 1
+    groups = _linked(w, a, rest, flippable, x_rms, settings.link_moment, power)
+    for members in groups:
         if len(members) < 2:
-            return _unpartnered(w, a, rest, members[0], act in _FLIPPABLE, x_rms, settings.link_moment)
+            return _unpartnered(w, a, rest, members[0], flippable, x_rms, settings.link_moment)
+    quadratic = [len(g) >= 3 and len(_linked(w, a, g, flippable, x_rms, settings.link_moment, 1)) > 1
+                 for g in groups]
+    units = [g for g, q in zip(groups, quadratic) if not q] + [g for g, q in zip(groups, quadratic) if q]
+    quadratic = sorted(quadratic)  # the units' order: gated linear units first
+    for g, members in enumerate(units):
         group_of[members] = g
 
-    constant, flips = 0.0, False
-    U, C, V = [], [], []
-    for members in units:
-        ref = max(members, key=lambda k: abs(a[k]))
-        ws, as_ = [], []
-        for k in members:
-            if act in _FLIPPABLE and k != ref and np.linalg.norm(w[k] + w[ref]) < np.linalg.norm(w[k] - w[ref]):
-                sign[k], flips = -1, True
-                constant += a[k] if act == "sigmoid" else 0.0
-            ws.append(sign[k] * w[k])
-            as_.append(sign[k] * a[k])
-        ws, as_ = np.array(ws), np.array(as_)
-        weights = np.abs(as_)
-        u = weights @ ws / weights.sum()
-        U.append(u)
-        C.append(as_.sum())
-        V.append(as_ @ (ws - u))
+    mo = moments(w, a, units, quadratic, act)
+    sign[:] = mo.orientation
+    constant, flips = mo.constant, mo.flipped
     lin = np.zeros(d)
     for k in affine:
         constant += a[k] * s0
@@ -231,14 +216,39 @@ def decompose(spec: MLPSpec, theta, x, settings: ChannelSettings | None = None) 
     if abs(constant) > 0.0 and not has_constant:
         return "the diverging neurons leave a constant the net cannot represent"
     finite = np.flatnonzero(group_of == FINITE)
-    structure = LimitStructure(d=d, activation=act, n_finite=len(finite), n_glu=len(units),
-                               constant=has_constant, linear=has_linear)
-    params = LimitParams(w=w[finite], a=a[finite], u=np.array(U).reshape(-1, d), c=np.array(C),
-                         v=np.array(V).reshape(-1, d), b=constant, l=lin)
+    structure = LimitStructure(d=d, activation=act, n_finite=len(finite), n_glu=len(mo.c),
+                               constant=has_constant, linear=has_linear, second_order=mo.signs or None)
+    params = LimitParams(w=w[finite], a=a[finite], u=mo.u, c=mo.c, v=mo.v, b=constant, l=lin, u2=mo.u2, c2=mo.c2,
+                         v2=mo.v2, m2=mo.m2)
     phi = pack(structure, params)
     g = limit_output(structure, torch.from_numpy(phi), torch.from_numpy(x)).numpy()
     err = float(np.sqrt(np.mean((g - network_output(spec, theta, x)) ** 2)))
     return ChannelGroups(structure, group_of, sign, phi, err)
+
+
+def _linked(w: np.ndarray, a: np.ndarray, neurons: list[int], flips: bool, x_rms: float, link_moment: float,
+            power: int) -> list[list[int]]:
+    """The groups (single linkage, in order of their first neuron) of ``neurons`` whose pairwise moment
+    ``gap^power max(|a_k|, |a_l|) x_rms^power`` is at most ``link_moment``, ``gap = ||w_k -+ w_l||`` (the
+    sign only where the activation ``flips``)."""
+    parent = {k: k for k in neurons}
+
+    def root(k):
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    for i, k in enumerate(neurons):
+        for j in neurons[i + 1:]:
+            gap = np.linalg.norm(w[k] - w[j])
+            if flips:
+                gap = min(gap, np.linalg.norm(w[k] + w[j]))
+            if (gap * x_rms) ** power * max(abs(a[k]), abs(a[j])) <= link_moment:
+                parent[root(j)] = root(k)
+    clusters: dict[int, list[int]] = {}
+    for k in neurons:
+        clusters.setdefault(root(k), []).append(k)
+    return sorted(clusters.values(), key=min)
 
 
 def _unpartnered(w: np.ndarray, a: np.ndarray, diverging: list[int], k: int, flips: bool, x_rms: float,
@@ -402,7 +412,13 @@ def _analyse_channel(spec: MLPSpec, history, x, y, tolerances: Tolerances | None
     if not np.isfinite(end).all():
         return ChannelResult("not_converged", "the end point is not finite", math.nan)
     net_loss = _network_loss(spec, end, x, y) if _two_layer(spec) is None else math.nan
+    y_rms = math.sqrt(loss_scale(y[:, None]))
     dec = decompose(spec, end, x, settings)
+    if isinstance(dec, str) or dec.approx_error > settings.approx_rtol * max(y_rms, 1e-300):
+        # three or more neurons closing in: their limit keeps the second moment
+        wider = decompose(spec, end, x, settings, second_order=True)
+        if isinstance(wider, ChannelGroups) and wider.structure.n_second:
+            dec = wider
     if isinstance(dec, str):
         if len(spec.hidden_widths) > 1 and len(history) > 1:
             dec = f"{dec}; {runoff_report(spec, history[0], end, x).summary()}"
@@ -414,13 +430,12 @@ def _analyse_channel(spec: MLPSpec, history, x, y, tolerances: Tolerances | None
     result.history_norm_a = np.array([np.linalg.norm(_parts(spec, h)[1]) for h in history])
     result.history_loss = np.array([_network_loss(spec, h, x, y) for h in history])
     result.growth = float(norms[-1] / norms[0]) if len(history) > 1 and norms[0] > 0 else math.nan
-    y_rms = math.sqrt(loss_scale(y[:, None]))
     if len(history) > 1 and not result.growth > 1.0:
         result.reason = f"the group's outgoing weights did not grow along the history (x{result.growth:.3g})"
         return result
     if dec.approx_error > settings.approx_rtol * max(y_rms, 1e-300):
         result.reason = (f"the limit units do not reproduce the network (rms error {dec.approx_error:.2e}): "
-                         "the groups are not gated linear units")
+                         "the groups are not gated linear or second-order units")
         return result
     crit = refine_limit(dec.structure, dec.phi, x, y, stop=stop)
     result.phi, result.loss_limit, result.grad_norm_limit = crit.theta, crit.loss, crit.grad_norm

@@ -17,6 +17,18 @@ with an ``O(1/A^2)`` remainder. A larger group whose members are centred on thei
 ``|a|``-weighted mean has the same first two moments, and its higher moments vanish as long as
 ``|a_k| |delta_k|^2 -> 0``, which the detector (``channels.py``) checks on the network's function.
 
+Three (or more) neurons closing in with outgoing weights ``~A`` and spreads ``~A^(-1/2)`` keep the second
+moment: ``T_2 -> M`` finite while ``T_3 ~ A^(-1/2) -> 0``, and the group tends to the *second-order unit*
+
+    c sigma(u . x) + (v . x) sigma'(u . x) + (1/2) sigma''(u . x) x^T M x.
+
+For three neurons ``M`` has rank one: with ``a_k ~ A alpha_k``, ``delta_k ~ p_k / sqrt(A)``, finite
+``T_0`` and ``T_1`` force ``sum alpha_k = 0`` and ``sum alpha_k p_k = 0``, an affine dependence of three
+points, which are therefore collinear, ``p_k = p + t_k e``, and ``M = (sum alpha_k t_k^2) e e^T``. The
+unit's curvature is therefore ``M = s m m^T`` with a sign ``s = +-1`` fixed by the structure and ``m``
+free. The symmetric stencil ``a = (s A, c - 2 s A, s A)`` at ``w = u + v/(2 s A) +- m / sqrt(2A)`` and
+``w = u`` realises it with an ``O(1/A)`` remainder (odd moments of the stencil cancel).
+
 When the gate is ``u = 0`` the unit is affine, ``c sigma(0) + sigma'(0) (v . x)``; the same holds for
 a lone neuron with ``w -> 0`` and ``|a| -> inf`` (``a sigma(0) + sigma'(0) a (w . x)``, the cubic
 term ``a |w|^3 -> 0``; ``sigma''(0) = 0`` for the sigmoid). Its diverging constant must cancel
@@ -28,11 +40,14 @@ parameters of the limit even though the net has no biases.
 The limit model is therefore
 
     g(x) = sum_{finite k} a_k sigma(w_k . x) + sum_g [c_g sigma(u_g . x) + (v_g . x) sigma'(u_g . x)]
+           + sum_q [c_q sigma(u_q . x) + (v_q . x) sigma'(u_q . x) + (s_q/2) sigma''(u_q . x) (m_q . x)^2]
            + b + l . x
 
-with ``b`` present iff :attr:`LimitStructure.constant` and ``l`` iff :attr:`LimitStructure.linear`.
+with ``b`` present iff :attr:`LimitStructure.constant` and ``l`` iff :attr:`LimitStructure.linear`, and
+one second-order unit ``q`` per sign in :attr:`LimitStructure.second_order`.
 Flat layout of its parameters ``phi``: ``W (F, d)`` row-major, ``a (F,)``, ``U (G, d)``,
-``C (G,)``, ``V (G, d)``, then ``b`` and ``l (d,)`` when present. Everything is float64; the
+``C (G,)``, ``V (G, d)``, then (``S`` second-order units) ``U2 (S, d)``, ``C2 (S,)``, ``V2 (S, d)``,
+``M2 (S, d)``, then ``b`` and ``l (d,)`` when present. Everything is float64; the
 gradient and the exact Hessian come from torch autograd.
 """
 
@@ -58,11 +73,14 @@ AT_ZERO = {"sigmoid": (0.5, 0.25), "tanh": (0.0, 1.0), "softplus": (math.log(2.0
 
 @dataclasses.dataclass(frozen=True)
 class LimitStructure(Record):
-    """Shape of a limit model: ``d`` inputs, ``n_finite`` neurons, ``n_glu`` gated linear units, and
-    whether the constant ``b`` and the linear term ``l . x`` are free parameters."""
+    """Shape of a limit model: ``d`` inputs, ``n_finite`` neurons, ``n_glu`` gated linear units,
+    whether the constant ``b`` and the linear term ``l . x`` are free parameters, and the second-order
+    units as the signs ``s_q`` of their curvatures, one character ``+`` or ``-`` each (None: there are
+    none; left out of the stored dict). A tuple of +-1 is accepted and stored as that string."""
 
     tagged = False
     what = "limit-model structure fields"
+    omit_none = True
 
     d: int
     activation: str
@@ -70,20 +88,40 @@ class LimitStructure(Record):
     n_glu: int
     constant: bool
     linear: bool
+    second_order: str | None = None
 
     def __post_init__(self) -> None:
         if self.activation not in AT_ZERO:
             raise ValueError(f"no limit model for activation {self.activation!r}")
+        if self.second_order is not None:
+            given = self.second_order
+            signs = given if isinstance(given, str) else "".join("+" if int(v) == 1 else "-" if int(v) == -1 else "?"
+                                                                 for v in given)
+            if not signs or set(signs) - {"+", "-"}:
+                raise ValueError(f"second-order signs must be '+' or '-', one per unit: {given!r}")
+            object.__setattr__(self, "second_order", signs)
+
+    @property
+    def curvature_signs(self) -> tuple[int, ...]:
+        """``s_q`` of each second-order unit, +1 or -1."""
+        return tuple(1 if c == "+" else -1 for c in self.second_order or "")
+
+    @property
+    def n_second(self) -> int:
+        """The number of second-order units."""
+        return len(self.second_order or "")
 
     @property
     def n_params(self) -> int:
-        return self.n_finite * (self.d + 1) + self.n_glu * (2 * self.d + 1) + int(self.constant) + self.d * self.linear
+        return (self.n_finite * (self.d + 1) + self.n_glu * (2 * self.d + 1) + self.n_second * (3 * self.d + 1)
+                + int(self.constant) + self.d * self.linear)
 
 
 @dataclasses.dataclass
 class LimitParams:
     """The parameters of a limit model as arrays: ``w (F, d)``, ``a (F,)``, ``u (G, d)``, ``c (G,)``,
-    ``v (G, d)``, ``b`` (0.0 when absent) and ``l (d,)`` (zeros when absent)."""
+    ``v (G, d)``, ``b`` (0.0 when absent), ``l (d,)`` (zeros when absent), and the second-order units'
+    ``u2 (S, d)``, ``c2 (S,)``, ``v2 (S, d)``, ``m2 (S, d)`` (curvature ``s_q m_q m_q^T``; None when absent)."""
 
     w: np.ndarray
     a: np.ndarray
@@ -92,11 +130,17 @@ class LimitParams:
     v: np.ndarray
     b: float
     l: np.ndarray
+    u2: np.ndarray | None = None
+    c2: np.ndarray | None = None
+    v2: np.ndarray | None = None
+    m2: np.ndarray | None = None
 
 
 def pack(structure: LimitStructure, p: LimitParams) -> np.ndarray:
     """The flat vector ``phi (Q,)`` of ``p`` (module docstring for the layout)."""
     parts = [np.ravel(p.w), np.ravel(p.a), np.ravel(p.u), np.ravel(p.c), np.ravel(p.v)]
+    if structure.n_second:
+        parts += [np.ravel(p.u2), np.ravel(p.c2), np.ravel(p.v2), np.ravel(p.m2)]
     if structure.constant:
         parts.append([p.b])
     if structure.linear:
@@ -123,23 +167,33 @@ def unpack(structure: LimitStructure, phi) -> LimitParams:
     u = take(G * d).reshape(G, d)
     c = take(G)
     v = take(G * d).reshape(G, d)
+    S = structure.n_second
+    second = (take(S * d).reshape(S, d), take(S), take(S * d).reshape(S, d), take(S * d).reshape(S, d)) if S else ()
     b = take(1)[0] if structure.constant else 0.0
     if structure.linear:
         lin = take(d)
     else:
         lin = np.zeros(d) if isinstance(phi, np.ndarray) else torch.zeros(d, dtype=phi.dtype)
-    return LimitParams(w, a, u, c, v, b, lin)
+    return LimitParams(w, a, u, c, v, b, lin, *second)
 
 
 def _act(name: str, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``sigma(z)`` and ``sigma'(z)`` as differentiable torch expressions."""
+    return _act2(name, z)[:2]
+
+
+def _act2(name: str, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``sigma(z)``, ``sigma'(z)`` and ``sigma''(z)`` as differentiable torch expressions."""
     if name == "sigmoid":
         s = torch.sigmoid(z)
-        return s, s * (1.0 - s)
+        ds = s * (1.0 - s)
+        return s, ds, ds * (1.0 - 2.0 * s)
     if name == "tanh":
         t = torch.tanh(z)
-        return t, 1.0 - t * t
-    return torch.nn.functional.softplus(z), torch.sigmoid(z)
+        dt = 1.0 - t * t
+        return t, dt, -2.0 * t * dt
+    s = torch.sigmoid(z)
+    return torch.nn.functional.softplus(z), s, s * (1.0 - s)
 
 
 def limit_output(structure: LimitStructure, phi: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -151,6 +205,10 @@ def limit_output(structure: LimitStructure, phi: torch.Tensor, x: torch.Tensor) 
     if structure.n_glu:
         s, ds = _act(structure.activation, x @ p.u.T)
         out = out + s @ p.c + ((x @ p.v.T) * ds).sum(dim=1)
+    if structure.n_second:
+        s, ds, d2s = _act2(structure.activation, x @ p.u2.T)
+        signs = torch.tensor(structure.curvature_signs, dtype=x.dtype)
+        out = out + s @ p.c2 + ((x @ p.v2.T) * ds).sum(dim=1) + 0.5 * (d2s * (x @ p.m2.T) ** 2) @ signs
     if structure.constant:
         out = out + p.b
     if structure.linear:
@@ -163,6 +221,19 @@ def unit_output(activation: str, u, c: float, v, x) -> np.ndarray:
     xt = torch.as_tensor(np.asarray(x, dtype=np.float64))
     s, ds = _act(activation, xt @ torch.as_tensor(np.asarray(u, dtype=np.float64)))
     return (c * s + (xt @ torch.as_tensor(np.asarray(v, dtype=np.float64))) * ds).numpy()
+
+
+def group_output(structure: LimitStructure, phi, group: int, x) -> np.ndarray:
+    """The limit of unit ``group`` at ``x (N, d)``: ``(N,)``; units ``0 .. n_glu - 1`` are the gated linear
+    units, then come the second-order units."""
+    p = unpack(structure, np.asarray(phi, dtype=np.float64))
+    if group < structure.n_glu:
+        return unit_output(structure.activation, p.u[group], float(p.c[group]), p.v[group], x)
+    q = group - structure.n_glu
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    s, ds, d2s = _act2(structure.activation, xt @ torch.as_tensor(p.u2[q]))
+    curvature = 0.5 * structure.curvature_signs[q] * d2s * (xt @ torch.as_tensor(p.m2[q])) ** 2
+    return (float(p.c2[q]) * s + (xt @ torch.as_tensor(p.v2[q])) * ds + curvature).numpy()
 
 
 def limit_loss_t(structure: LimitStructure, phi: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -272,10 +343,12 @@ def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
     """A two-layer network point on the channel towards ``phi``, outgoing weights ``+-amplitude``.
 
     Neurons: the finite ones, then each unit as the pair ``a = c/2 +- A``, ``w = u +- v/(2A)``, then
+    each second-order unit as the triple ``a = (s A, c - 2 s A, s A)``,
+    ``w = (u + v/(2 s A) + m / sqrt(2A), u, u + v/(2 s A) - m / sqrt(2A))`` (module docstring), then
     (when ``b`` or ``l`` is free) an affine pair at ``w = +-l / (2 A sigma'(0))`` with
     ``a = b / (2 sigma(0)) +- A``. The returned ``theta`` is in the network layout
     ``(w_1, ..., w_m, a_1, ..., a_m)`` with ``m`` = :func:`realised_width`; its function differs
-    from the limit by ``O(1/A^2)``.
+    from the limit by ``O(1/A^2)`` (``O(1/A)`` with second-order units).
     """
     p = unpack(structure, np.asarray(phi, dtype=np.float64))
     A = float(amplitude)
@@ -283,6 +356,10 @@ def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
     for u, c, v in zip(p.u, p.c, p.v):
         ws.append(np.stack([u + v / (2 * A), u - v / (2 * A)]))
         as_.append(np.array([c / 2 + A, c / 2 - A]))
+    for q, sign in enumerate(structure.curvature_signs):
+        u, c, v, m = p.u2[q], p.c2[q], p.v2[q], p.m2[q]
+        ws.append(second_order_triple(u, v, m, sign, A))
+        as_.append(np.array([sign * A, c - 2 * sign * A, sign * A]))
     if structure.constant or structure.linear:
         s0, ds0 = AT_ZERO[structure.activation]
         if structure.constant and s0 == 0.0:
@@ -294,15 +371,26 @@ def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
     return np.concatenate([np.concatenate(ws).ravel(), np.concatenate(as_)])
 
 
+def second_order_triple(u, v, m, sign: int, amplitude: float) -> np.ndarray:
+    """Incoming vectors ``(3, d)`` of the stencil that realises a second-order unit at outgoing weights
+    ``(s A, c - 2 s A, s A)`` (:func:`realise`)."""
+    shift = np.asarray(v, dtype=np.float64) / (2 * sign * amplitude)
+    spread = np.asarray(m, dtype=np.float64) / math.sqrt(2 * amplitude)
+    u = np.asarray(u, dtype=np.float64)
+    return np.stack([u + shift + spread, u, u + shift - spread])
+
+
 def realised_width(structure: LimitStructure) -> int:
     """Hidden width of the networks :func:`realise` builds."""
-    return structure.n_finite + 2 * structure.n_glu + 2 * int(structure.constant or structure.linear)
+    return (structure.n_finite + 2 * structure.n_glu + 3 * structure.n_second
+            + 2 * int(structure.constant or structure.linear))
 
 
 __all__ = [
     "AT_ZERO",
     "LimitParams",
     "LimitStructure",
+    "group_output",
     "limit_loss_grad_hessian",
     "limit_loss_t",
     "limit_output",
@@ -310,6 +398,7 @@ __all__ = [
     "realise",
     "realised_width",
     "refine_limit",
+    "second_order_triple",
     "unit_output",
     "unpack",
 ]

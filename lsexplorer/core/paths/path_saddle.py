@@ -28,7 +28,13 @@ barrier (a critical point outside that range is not the saddle of this band):
    ``L_inf`` and its gradient norm must fall; then, for the sigmoid and tanh, the limit model of the
    nearest sign-flipped pairs (``w_i ~ -w_j``, outgoing weights of the same sign), two at a time when
    their constants must cancel, with the free constant they leave (:mod:`..channels.flipped_pairs`,
-   ``"channel i-j & k-l"``), checked on networks of the point's own width that realise it.
+   ``"channel i-j & k-l"``), checked on networks of the point's own width that realise it; then, where
+   three neurons close in, the second-order limit of the nearest triples, alone and with the nearest
+   pair (:mod:`..channels.group_limit`, ``"channel i+j-k & l-m"``, ``-`` a member that enters
+   sign-flipped), checked on networks of the point's own width where the flips can hold the free constant.
+   The symmetric stencil that realises a second-order unit misses it by ``O(1/A)``, which outgoing weights
+   of order ``A`` turn into an ``O(1)`` gradient: along it the network's loss approaches ``L_inf`` but its
+   gradient norm only falls to a plateau (the reason states it at the largest amplitude).
 
 Every certificate is re-checked independently by central finite differences of the gradient: the
 Hessian's relative error and the inertia of the finite-difference Hessian (:func:`fd_check`).
@@ -50,13 +56,14 @@ from ..base.record import Record
 from ..base.refined import Status
 from ..channels.flat_channel import _network_loss
 from ..channels.flipped_pairs import flipped_candidates, flipped_pair_limit, realise_flipped
+from ..channels.group_limit import group_limit, moments, realise_groups, triple_candidates
 from ..channels.limit_model import (
+    AT_ZERO,
     LimitParams,
     LimitStructure,
     limit_loss_grad_hessian,
     pack,
     realise,
-    realised_width,
 )
 from ..critical.critical_lm import critical_point_lm
 from ..landscape import symmetric_eigen
@@ -251,35 +258,43 @@ APPROACH_AMPLITUDES = (10.0, 30.0, 100.0, 300.0, 1000.0)
 
 
 def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: float, high: float,
-                   max_steps: int = 150, stop: threading.Event | None = None) -> SaddleOutcome | None:
-    """The first certified in-range critical point of a pair's limit model (module docstring, step 4)."""
+                   max_steps: int = 150, stop: threading.Event | None = None, heading=None) -> SaddleOutcome | None:
+    """The first certified in-range critical point of a pair's limit model (module docstring, step 4).
+
+    The groups of three are read off ``heading (P,)`` when given (the saddle search's end: where the band
+    was going; the network's nearest near-critical point may have left that channel), else off ``theta``.
+    """
     x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64).reshape(-1)
     y_scale = loss_scale(y64[:, None])
     tried = []
-    candidates = [(pairs, False) for pairs in channel_candidates(spec, theta)]
-    candidates += [(pairs, True) for pairs in flipped_candidates(spec, theta)]
-    for pairs, flipped in candidates:
+    heading = theta if heading is None else heading
+    candidates = [(pairs, "pairs", theta) for pairs in channel_candidates(spec, theta)]
+    candidates += [(pairs, "flipped", theta) for pairs in flipped_candidates(spec, theta)]
+    if spec.activation in AT_ZERO and len(spec.hidden_widths) == 1 and spec.d_out == 1 and not spec.bias:
+        candidates += [(groups, "groups", heading)
+                       for groups in triple_candidates(_incoming(spec, heading), spec.activation)]
+    for pairs, how, start in candidates:
         if stop is not None and stop.is_set():
             return None
-        name = " & ".join(f"{i}{'-' if flipped else '+'}{j}" for i, j in pairs)
-        structure, phi0 = (flipped_pair_limit if flipped else pair_limit)(spec, theta, pairs)
+        name, structure, phi0, realiser = _limit_candidate(spec, start, pairs, how)
 
         def vgh(p, structure=structure):
             return limit_loss_grad_hessian(structure, p, x64, y64)
 
         lm = critical_point_lm(vgh, phi0, max_steps, stop)
         out = _certify(vgh, lm.theta, y_scale, tolerances, low, high, outcome="channel", route=f"channel {name}",
-                       theta=np.asarray(theta, dtype=np.float64).copy(), pair=np.array(pairs, dtype=np.int64).ravel(),
+                       theta=np.asarray(start, dtype=np.float64).copy(),
+                       pair=np.array([k for g in pairs for k in g], dtype=np.int64),
                        limit_structure=_json(structure), limit_phi=lm.theta)
         if out.index < 0 or not out.in_range:
             tried.append(f"{name}: |grad| {out.grad_norm:.1e}, L_inf {out.loss:.4e}")
             continue
-        m = structure.n_finite + 2 * structure.n_glu if flipped else realised_width(structure)
-        wide = MLPSpec((structure.d, m, 1), structure.activation, False)
+        width = len(realiser(structure, lm.theta, APPROACH_AMPLITUDES[0])) // (structure.d + 1)
+        wide = MLPSpec((structure.d, width, 1), structure.activation, False)
         amps = np.array(APPROACH_AMPLITUDES)
         losses, grads = [], []
         for amp in amps:
-            point = (realise_flipped if flipped else realise)(structure, lm.theta, amp)
+            point = realiser(structure, lm.theta, amp)
             losses.append(_network_loss(wide, point, x64, y64))
             grads.append(float(np.linalg.norm(loss_grad_hessian(wide, point, x64, y64[:, None])[1])))
         out.approach_amplitude, out.approach_loss, out.approach_grad = amps, np.array(losses), np.array(grads)
@@ -287,8 +302,8 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
         if not (excess[-1] < excess[0] and out.approach_grad[-1] < out.approach_grad[0]):
             # a limit with v = 0 is a plain neuron: every realised point is the same function, a finite
             # critical point on the saddle line of the duplicated neuron (split c/2 +- A)
-            line = None if flipped else _on_saddle_line(spec, x64, y64, structure, lm.theta, pairs, y_scale,
-                                                        tolerances, low, high, name)
+            line = None if how != "pairs" else _on_saddle_line(spec, x64, y64, structure, lm.theta, pairs,
+                                                               y_scale, tolerances, low, high, name)
             if line is not None:
                 return line
             tried.append(f"{name}: the realised channel does not approach the limit")
@@ -298,6 +313,36 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
                       f"at A = {amps[-1]:g}")
         return out
     return None if not tried else _empty(reason="no channel limit certifies (" + "; ".join(tried) + ")")
+
+
+def _incoming(spec: MLPSpec, theta) -> np.ndarray:
+    m, d = spec.hidden_widths[0], spec.d_in
+    return np.asarray(theta, dtype=np.float64)[:m * d].reshape(m, d)
+
+
+def _limit_candidate(spec: MLPSpec, theta, groups: list[tuple], how: str):
+    """``(name, structure, phi0, realiser)`` of a candidate: ``how`` is ``"pairs"`` (opposite-sign pairs),
+    ``"flipped"`` (sign-flipped pairs) or ``"groups"`` (a second-order unit for each group of three, a
+    member marked ``-`` where it enters sign-flipped); ``realiser(structure, phi, amplitude)`` builds a
+    network on the channel, of the point's own width where the constant of the flips allows."""
+    if how != "groups":
+        name = " & ".join(f"{i}{'-' if how == 'flipped' else '+'}{j}" for i, j in groups)
+        structure, phi0 = (flipped_pair_limit if how == "flipped" else pair_limit)(spec, theta, groups)
+        return name, structure, phi0, realise_flipped if how == "flipped" else realise
+    w = _incoming(spec, theta)
+    a = np.asarray(theta, dtype=np.float64)[w.size:]
+    structure, phi0 = group_limit(w, a, groups, spec.activation)
+    orientation = moments(w, a, groups, [len(g) >= 3 for g in groups], spec.activation).orientation
+    name = " & ".join("".join(("" if n == 0 else "-" if orientation[k] < 0 else "+") + str(k)
+                              for n, k in enumerate(g)) for g in groups)
+    counts = [int((orientation[list(g)] < 0).sum()) for g in groups]
+
+    def realiser(st, phi, amplitude):
+        # a constant the flips cannot hold at the point's own width is held by an affine pair
+        point = realise_groups(st, phi, counts, amplitude)
+        return point if point is not None else realise(st, phi, amplitude)
+
+    return name, structure, phi0, realiser
 
 
 def _on_saddle_line(spec, x, y, structure, phi, pairs, y_scale, tolerances, low, high, name) -> SaddleOutcome | None:
@@ -464,7 +509,8 @@ def resolve_highest_point(spec: MLPSpec, x, y, band_values, climbing_theta, sear
                                   route=reduced.route, theta=reduced.theta))
             if got:
                 return got
-    channel = channel_saddle(spec, x, y, best_theta, tolerances, low, high, saddle_config.channel_steps, stop)
+    channel = channel_saddle(spec, x, y, best_theta, tolerances, low, high, saddle_config.channel_steps, stop,
+                             heading=search_theta)
     if channel is not None and channel.certified:
         return channel
     if channel is not None:

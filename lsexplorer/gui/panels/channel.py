@@ -25,7 +25,15 @@ from ...core.base.kinds import kind_phrase
 from ...core.channels.flat_channel import ChannelResult
 from ...core.channels.limit_model import unpack
 from ...core.store.run_names import run_title
-from ...figures.channel import approach, group_output, limit_unit, unit_is_affine, unit_plane
+from ...figures.channel import (
+    approach,
+    group_output,
+    limit_unit,
+    unit_formula,
+    unit_gate,
+    unit_is_affine,
+    unit_plane,
+)
 from ..flow_layout import QtFlowLayout
 from ..model import SessionModel
 from ..style import (
@@ -188,6 +196,10 @@ class QtChannelPanel(AnalysisPanelBase):
         for g in range(len(p.c)):
             lines.append(f"unit {g + 1}: u = {np.array2string(p.u[g], precision=4)}, c = {fmt(p.c[g], 5)}, "
                          f"v = {np.array2string(p.v[g], precision=4)}")
+        for q, sign in enumerate(r.limit_structure.curvature_signs):
+            lines.append(f"unit {len(p.c) + q + 1} (second order): u = {np.array2string(p.u2[q], precision=4)}, "
+                         f"c = {fmt(p.c2[q], 5)}, v = {np.array2string(p.v2[q], precision=4)}, "
+                         f"m = {np.array2string(p.m2[q], precision=4)}, s = {sign:+d}")
         if r.limit_structure.constant or r.limit_structure.linear:
             lines.append(f"affine part: b = {fmt(p.b, 5)}, l = {np.array2string(p.l, precision=4)}")
         self.summary.setText("<br>".join(lines))
@@ -207,7 +219,6 @@ class QtChannelPanel(AnalysisPanelBase):
         if r is None or s is None or self.group_combo.count() == 0:
             return
         g = max(self.group_combo.currentIndex(), 0)
-        p = unpack(r.limit_structure, r.phi)
         affine = unit_is_affine(r, g)
         d = s.spec.d_in
         group_out = group_output(s, self.model.current, r, g)
@@ -224,8 +235,9 @@ class QtChannelPanel(AnalysisPanelBase):
             self.unit_image.setRect(x0, y0, x1 - x0, y1 - y0)
             top = float(np.abs(values).max()) or 1.0
             self.unit_bar.setLevels((-top, top))
-            if not affine and np.linalg.norm(p.u[g]) > 0:  # the gate's centre line u.x = 0
-                u = p.u[g] / np.linalg.norm(p.u[g])
+            gate = unit_gate(r, g)
+            if not affine and np.linalg.norm(gate) > 0:  # the gate's centre line u.x = 0
+                u = gate / np.linalg.norm(gate)
                 t = np.linspace(-10, 10, 2)
                 self.gate_item.setData(-u[1] * t, u[0] * t)
             else:
@@ -233,8 +245,7 @@ class QtChannelPanel(AnalysisPanelBase):
             self.unit_plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
             self.unit_plot.setLabel("bottom", "x₁")
             self.unit_plot.setLabel("left", "x₂")
-            what = "l·x (w → 0: affine)" if affine else "c σ(u·x) + (v·x) σ′(u·x)"
-            self.unit_plot.setTitle(f"limit unit {what}", size="9pt")
+            self.unit_plot.setTitle(f"limit unit {unit_formula(r, g)}", size="9pt")
         self.unit_plot.setVisible(d == 2)
 
     def _draw_spectrum(self) -> None:
