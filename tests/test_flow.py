@@ -227,3 +227,37 @@ def test_cli_refuses_epochs_or_lr_with_gradient_flow(tmp_path, capsys):
                      "-o", str(tmp_path / "x.h5")]) != 0
         err = capsys.readouterr().err.strip()
         assert "--t-max" in err and "\n" not in err
+
+
+def test_the_time_left_of_a_flow_goes_by_its_share_of_log_t_not_by_t():
+    """Half of log(1 + t) done in 10 s leaves about 10 s, though t has covered a thousandth of t_max; the bar
+    counts the share too."""
+    from lsexplorer._api.progress import SHARE_STEPS, drive
+    from lsexplorer.core.base.progress import Progress
+    from lsexplorer.gui.panels.training import time_left
+
+    record = Progress("train", 10_000, 10**7, 10.0, share=0.5)
+    assert time_left(record) == ", about 10 s left"
+    assert time_left(Progress("train", 10_000, 10**7, 10.0)).startswith(", about 2.8 h")  # by t: meaningless
+
+    seen = []
+
+    class Bar:
+        def __init__(self, total, **kw):
+            self.total, self.n, self.kw = total, 0, kw
+
+        def set_postfix(self, postfix, refresh):
+            self.postfix = postfix
+
+        def refresh(self):
+            seen.append((self.n, self.total, dict(self.postfix)))
+
+        def close(self):
+            pass
+
+    def run():
+        yield Progress("train", 10_000, 10**7, 10.0, share=0.5, loss=np.array([1e-3]))
+        return "done"
+
+    assert drive(run(), {"train": ("gradient flow", "t", True)}, bar=Bar) == "done"
+    assert seen == [(SHARE_STEPS // 2, SHARE_STEPS, {"t": "1e+04", "median_loss": "1.000e-03"})]

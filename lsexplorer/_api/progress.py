@@ -21,6 +21,8 @@ from typing import Any
 
 from ..core.base.threads import INTRA_OP_VARIABLES
 
+#: Steps of a bar that shows a share of the work done (``Progress.share``): per mille.
+SHARE_STEPS = 1000
 #: A stage's progress bar: ``(description, unit, unit_scale)``.
 StageBar = tuple[str, str, bool]
 
@@ -81,16 +83,23 @@ def _drive(runner, stages, progress, stop, bar, bars) -> Any:
             except StopIteration as done:
                 return done.value
             current = bars.get(p.stage)
+            share = getattr(p, "share", None)
             if current is None:
                 for other in bars.values():
                     other.close()
                 desc, unit, scale = stages.get(p.stage, (p.stage, "point", False))
-                current = bars[p.stage] = bar(total=p.total, desc=desc, unit=unit, disable=not progress,
-                                              dynamic_ncols=True, unit_scale=scale)
-            current.n = p.done
+                if share is not None:  # the bar, and its time left, go by the share of the work done
+                    desc, unit, scale = f"{desc} ({unit} on a log scale)", "‰", False
+                current = bars[p.stage] = bar(total=SHARE_STEPS if share is not None else p.total, desc=desc,
+                                              unit=unit, disable=not progress, dynamic_ncols=True, unit_scale=scale)
+            current.n = round(share * SHARE_STEPS) if share is not None else p.done
+            # where the stage stands in its own unit (gradient flow: t = 1.2e+03)
+            postfix = {} if share is None else {stages.get(p.stage, (p.stage, "point", False))[1]: f"{p.done:.3g}"}
             loss = getattr(p, "loss", None)
             if loss is not None and len(loss):
-                current.set_postfix(median_loss=f"{float(np.median(loss)):.3e}", refresh=False)
+                postfix["median_loss"] = f"{float(np.median(loss)):.3e}"
+            if postfix:
+                current.set_postfix(postfix, refresh=False)
             current.refresh()
     except BaseException:
         if stop is not None:

@@ -24,7 +24,8 @@ class Progress:
     ``stage`` says what runs (``"train"``, ``"certify"``, an analysis' name, a search phase).
     Optional facts some stages add (keyword-only): ``run``, the session row just finished; ``loss (S,)``, the
     training loss per seed; ``epochs_per_s``; ``converged``, seeds stopped by a gradient tolerance;
-    ``mu``, the split value just computed on a saddle line.
+    ``mu``, the split value just computed on a saddle line; ``share``, the fraction of the stage's work done
+    where ``done`` of ``total`` does not measure it (gradient flow counts time t, and its work grows with log t).
     """
 
     stage: str
@@ -37,6 +38,7 @@ class Progress:
     epochs_per_s: float | None = None
     converged: int = 0
     mu: float | None = None
+    share: float | None = None
 
 
 def run_generator(gen: Generator[Any, None, R], on_progress: Callable[[Any], None] | None = None) -> R:

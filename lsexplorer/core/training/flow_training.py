@@ -111,7 +111,9 @@ def flow_train_result(value_grad: ValueGrad, hessians: Hessians, theta0: np.ndar
 
 def _in_time_units(gen: Generator[Progress, None, FlowResult], times: np.ndarray
                    ) -> Generator[Progress, None, FlowResult]:
-    """The integrator's records with ``done`` of ``total`` in time units (the last output time every seed passed)."""
+    """The integrator's records with ``done`` of ``total`` in time units (the last output time every seed passed),
+    and the ``share`` of the integration done: that of log(1 + t), since an adaptive step covers the plateaus and
+    the approach in steps whose length grows with t."""
     total = int(times[-1])
     while True:
         try:
@@ -119,6 +121,7 @@ def _in_time_units(gen: Generator[Progress, None, FlowResult], times: np.ndarray
         except StopIteration as finished:
             return finished.value
         p.done, p.total = int(times[max(p.done, 1) - 1]), total
+        p.share = min(1.0, math.log1p(p.done) / math.log1p(total))
         yield p
 
 

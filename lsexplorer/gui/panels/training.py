@@ -64,7 +64,11 @@ class TrainingOutcome:
 
 def time_left(record) -> str:
     """", about 3 min left" for a training progress record, from its epoch rate (else its average pace);
-    empty before there is a rate to go by."""
+    empty before there is a rate to go by. A record with a ``share`` of its work done (gradient flow) goes by that."""
+    share = getattr(record, "share", None)
+    if share is not None:
+        return f", about {format_seconds(record.elapsed * (1 - share) / share)} left" \
+            if 0 < share < 1 and record.elapsed > 0 else ""
     left = int(record.total) - int(record.done)
     if left <= 0 or record.done <= 0:
         return ""
