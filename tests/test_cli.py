@@ -34,11 +34,13 @@ def test_info_json_counts_every_run_once(toy_session, capsys):
 def test_info_says_not_computed_for_an_analysis_that_did_not_run(toy_session, capsys):
     """After ``train`` no closest saddle is computed, so "symmetry-induced" is unknown, not 0."""
     assert main(["info", str(toy_session), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["symmetry_induced"] is None
+    out_json = capsys.readouterr().out
+    assert json.loads(out_json)["symmetry_induced"] is None
     assert main(["info", str(toy_session)]) == 0
     out = capsys.readouterr().out
     total = next(line for line in out.splitlines() if line.startswith("total"))
-    assert total.endswith("not computed") and "--closest-saddle" in out
+    assert total.endswith(" not computed") and "--closest-saddle" in out
+    assert total.split()[:2] == ["total", str(json.loads(out_json)["runs"])]  # the count is not run into the words
     tolerances = next(line for line in out.splitlines() if line.startswith("tolerances:"))
     assert "{" not in tolerances and "‖∇L‖ ≤ 1e-12" in tolerances
 

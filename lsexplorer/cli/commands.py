@@ -447,7 +447,8 @@ def format_outcome_table(session, path: Path | str) -> str:
         if kind == "not_converged" and n:
             diverged = int(sum("diverged" in reason for reason in runs.stop_reason[mask]))
             lines.append(f"{'  ran off (‖θ‖→∞)':<20}{diverged:>7}")
-    lines.append(f"{'total':<20}{counts['runs']:>7}{counts['symmetry_induced'] if computed else 'not computed':>10}")
+    sym = f"{counts['symmetry_induced']:>10}" if computed else "  not computed"  # wider than the column: set apart
+    lines.append(f"{'total':<20}{counts['runs']:>7}{sym}")
     if not computed:
         lines.append(f"sym.-ind.: not computed (lsexplorer analyze {path} --closest-saddle)")
     degenerate = int((runs.degeneracy > 0).sum())
