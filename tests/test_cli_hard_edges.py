@@ -245,15 +245,15 @@ def test_keyboard_interrupt_inside_nlopt_propagates_as_itself(monkeypatch):
     spec, teacher = toy_teacher()
     data = toy_dataset()
     calls = {"n": 0}
-    original = refine_stages.loss_and_grad  # SLSQP's objective
+    original = refine_stages.PointLoss.__call__  # SLSQP's objective
 
-    def interrupted(*a, **k):
+    def interrupted(self, *a, **k):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return original(*a, **k)
+        return original(self, *a, **k)
 
-    monkeypatch.setattr(refine_stages, "loss_and_grad", interrupted)
+    monkeypatch.setattr(refine_stages.PointLoss, "__call__", interrupted)
     start = teacher + np.random.default_rng(0).normal(size=teacher.size) * 0.1
     with pytest.raises(KeyboardInterrupt):
         refine_module.refine(spec, start, data.x, data.y)

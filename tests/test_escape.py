@@ -122,7 +122,8 @@ def test_scan_matches_direct_evaluation(toy, width3_min):
 
 
 @pytest.mark.parametrize("spec", [MLPSpec((2, 5, 1)), MLPSpec((3, 4, 2), "tanh", True),
-                                  MLPSpec((2, 3, 3), "softplus", True)], ids=lambda s: s.describe())
+                                  MLPSpec((2, 4, 1), "sigmoid", True), MLPSpec((2, 3, 3), "softplus", True)],
+                         ids=lambda s: s.describe())
 def test_closed_form_two_layer_hessians_match_autograd(spec):
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(40, spec.d_in)), rng.normal(size=(40, spec.d_out))

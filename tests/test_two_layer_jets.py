@@ -10,7 +10,7 @@ import torch
 from lsexplorer.core.landscape.nets import MLPSpec
 from lsexplorer.core.landscape.surface import network_landscape
 from lsexplorer.core.landscape.two_layer_jets import cubic_form, directional
-from lsexplorer.core.saddles.theorems import _along, third_derivative
+from lsexplorer.core.saddles.theorems import _along, directional_derivatives, third_derivative
 
 
 def _problem(activation: str, bias: bool, seed: int = 0):
@@ -56,3 +56,19 @@ def test_deeper_nets_are_refused():
     with pytest.raises(ValueError, match="one hidden layer"):
         cubic_form(spec, np.zeros((2, 2)), np.zeros((2, 1)), np.zeros(spec.n_params))
     assert network_landscape(spec, np.zeros((2, 2)), np.zeros((2, 1))).cubic_form is None
+
+
+def test_one_shared_point_gives_every_direction_its_own_derivative():
+    """Directions at one point: the point's activations are computed once and broadcast; the numbers
+    are those of the point repeated, and of the autograd route."""
+    spec = MLPSpec((3, 4, 2), "tanh", True)
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(25, 3)), rng.normal(size=(25, 2))
+    theta, dirs = rng.normal(size=spec.n_params), rng.normal(size=(6, spec.n_params))
+    landscape = network_landscape(spec, x, y)
+    for order in (3, 4):
+        shared = directional_derivatives(landscape, theta, dirs, order)
+        repeated = directional_derivatives(landscape, np.repeat(theta[None], 6, 0), dirs, order)
+        np.testing.assert_allclose(shared, repeated, rtol=1e-12, atol=1e-12 * np.abs(repeated).max())
+        autograd = directional_derivatives(dataclasses.replace(landscape, batch_directional=None), theta, dirs, order)
+        np.testing.assert_allclose(shared, autograd, rtol=1e-10, atol=1e-10 * np.abs(autograd).max())

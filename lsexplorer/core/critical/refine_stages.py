@@ -25,7 +25,8 @@ from ..base.record import Record
 from ..base.refined import RefinedPoint, Stage, StageEnd, Status
 from ..landscape import symmetric_eigen
 from ..landscape.hessian import float64_problem, hessian_t, loss_grad_t, output_jacobian_t
-from ..landscape.nets import MLPSpec, forward, loss_and_grad
+from ..landscape.nets import MLPSpec, forward
+from ..landscape.point_loss import PointLoss
 from .trust_newton import trust_newton
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -48,6 +49,12 @@ class RefineConfig(Record):
         nlopt's relative step and loss-change tolerances, near float64 resolution so that SLSQP runs
         to convergence as in the thesis rather than stopping on a plateau, from where the Newton
         polish would go to whatever critical point is nearest.
+    slsqp_max_norm_growth:
+        When positive, SLSQP stops (``runaway``) once ``||theta||`` exceeds ``slsqp_max_norm_growth *
+        max(||theta_0||, 1)``: a start on a flat channel to infinity then costs a few hundred
+        evaluations instead of ``slsqp_maxeval``, and ends ``not_converged`` as it would anyway.
+        Off (0) for end points, which must run far out for their channel to be recognised; the closest
+        saddle's narrower refinements, which only need the finite critical points, turn it on.
     gauss_newton_below, gauss_newton_max_iter:
         Stage 2 runs when the loss after SLSQP is at most ``gauss_newton_below * mean ||y_i||^2``
         (the loss of the zero function), for at most this many Jacobians. 1e-8 is far below the
@@ -89,6 +96,7 @@ class RefineConfig(Record):
     slsqp_maxtime: float = 30.0
     slsqp_xtol_rel: float = 1e-16
     slsqp_ftol_rel: float = 1e-16
+    slsqp_max_norm_growth: float = 0.0
     gauss_newton_below: float = 1e-8
     gauss_newton_max_iter: int = 100
     newton_max_iter: int = 30
@@ -116,6 +124,7 @@ class _Problem:
                  stop: threading.Event | None):
         self.spec, self.x, self.y, self.config, self.stop = spec, x, y, config, stop
         self.deadline = math.inf
+        self.point_loss = PointLoss(spec, x, y)
 
     def interrupted(self) -> Status | None:
         """``cancelled`` or ``maxtime`` if the current stage must end now, else None."""
@@ -132,8 +141,10 @@ class _Problem:
 
 
 def _slsqp(pb: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, int, Status]:
-    """Stage 1: (best point seen, its loss, objective evaluations, nlopt's result or ``nonfinite``)."""
-    best = {"f": math.inf, "x": theta0.copy(), "nonfinite": False}
+    """Stage 1: (best point seen, its loss, objective evaluations, nlopt's result, ``nonfinite`` or ``runaway``)."""
+    best = {"f": math.inf, "x": theta0.copy(), "nonfinite": False, "runaway": False}
+    growth = pb.config.slsqp_max_norm_growth
+    max_norm = growth * max(float(np.linalg.norm(theta0)), 1.0) if growth > 0 else math.inf
     opt = nlopt.opt(nlopt.LD_SLSQP, theta0.size)
     opt.set_exceptions_enabled(False)
     guard = CallbackGuard(opt)
@@ -141,16 +152,18 @@ def _slsqp(pb: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, int, St
     def objective(th: np.ndarray, grad_out: np.ndarray) -> float:
         if pb.stop is not None and pb.stop.is_set():
             opt.force_stop()
-        value, g = loss_and_grad(pb.spec, torch.from_numpy(th.copy())[None], pb.x, pb.y)
-        f = float(value[0])
+        f, g = pb.point_loss(th)
         if grad_out.size:
-            grad_out[:] = g[0].numpy()
+            grad_out[:] = g
         if not (math.isfinite(f) and np.isfinite(grad_out).all()):
             best["nonfinite"] = True
             opt.force_stop()
             return math.inf
         if f < best["f"]:
             best["f"], best["x"] = f, th.copy()
+        if float(th @ th) > max_norm * max_norm:
+            best["runaway"] = True
+            opt.force_stop()
         return f
 
     opt.set_min_objective(guard(objective))
@@ -159,7 +172,8 @@ def _slsqp(pb: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, int, St
     opt.set_maxeval(pb.config.slsqp_maxeval)
     opt.set_maxtime(pb.config.slsqp_maxtime)
     guard.optimize(theta0.copy())
-    status = Status.NONFINITE if best["nonfinite"] else Status(NLOPT_RESULTS.get(opt.last_optimize_result(), "UNKNOWN"))
+    status = (Status.NONFINITE if best["nonfinite"] else Status.RUNAWAY if best["runaway"]
+              else Status(NLOPT_RESULTS.get(opt.last_optimize_result(), "UNKNOWN")))
     return best["x"], best["f"], opt.get_numevals(), status
 
 

@@ -20,7 +20,8 @@ from torch.func import grad_and_value, hessian, vmap
 from ..base.progress import Progress
 from .autodiff import forward_mode
 from .hessian import float64_problem, hessian_t
-from .nets import MLPSpec, activation_derivative_from_output, activation_fn, loss, loss_and_grad
+from .nets import MLPSpec, activation_derivative_from_output, activation_fn, loss
+from .point_loss import PointLoss
 from .two_layer_jets import cubic_form, directional
 
 #: Memory, in bytes, one vectorised batch of derivative evaluations may use.
@@ -133,46 +134,51 @@ def two_layer_hessians(spec: MLPSpec, x: torch.Tensor, y: torch.Tensor
     ``f_o = sum_j A_oj s(u_j . x~) + c_o`` with ``x~ = (x, 1)`` when there are biases; the Hessian of
     the mean squared error is ``(2/N) sum_i [J_i^T J_i + sum_o r_io d^2 f_io]``, whose second part
     only has the blocks ``d^2 f / du_j^2 = A_oj s'' x~ x~^T`` and ``d^2 f / du_j dA_oj = s' x~``.
-    10-20x faster than vectorised autograd on the toy problem (0.5 vs 4-8 ms per 15-parameter
-    Hessian with N = 1681), which is what makes a Hessian at each of Algorithm 1's 1601 points cheap.
-    The Jacobian's columns are concatenated in the parameters' order (no scattered writes into a
-    ``(K, N, d_out, P)`` tensor), so ``J^T J`` is one batched product.
+    An order of magnitude faster than vectorised autograd, which is what makes a Hessian at each of
+    Algorithm 1's 1601 points cheap. Samples run along the last axis, so every elementwise step works
+    on long contiguous rows; the Jacobian's rows are written in the parameters' order, so ``J^T J`` is
+    one batched product, and the second part's ``x~ x~^T`` sums are products with the precomputed
+    ``(N, d~^2)`` table of ``x~ x~^T`` rather than with a ``(K, N, m, d~)`` intermediate.
     """
     (w1l, w2l), (n, m, d_out) = spec.layers, (x.shape[0], spec.widths[1], spec.d_out)
-    xt = torch.cat([x, torch.ones(n, 1, dtype=x.dtype)], 1) if spec.bias else x
+    xt = torch.cat([x, torch.ones(n, 1, dtype=x.dtype)], 1) if spec.bias else x   # (N, d~)
+    dt = xt.shape[1]
+    xs = xt.T.contiguous()                                           # (d~, N)
+    x2 = (xt[:, :, None] * xt[:, None, :]).reshape(n, dt * dt)      # (N, d~^2): x~ x~^T per sample
+    ys = y.T.contiguous()                                            # (d_out, N)
     iu = torch.arange(w1l.w_start, w1l.w_stop).reshape(m, -1)   # flat index of u_j's entries: (m, d~)
     if spec.bias:
         iu = torch.cat([iu, torch.arange(w1l.b_start, w1l.b_stop)[:, None]], 1)
     ia = torch.arange(w2l.w_start, w2l.w_stop).reshape(d_out, m)
     act, ddact = activation_fn(spec.activation), _SECOND_DERIVATIVE[spec.activation]
-    eye_out = torch.eye(d_out, dtype=x.dtype)
 
     def hessians(theta: torch.Tensor) -> torch.Tensor:
         k, p = theta.shape
         u = theta[:, iu]                                            # (K, m, d~)
         a = theta[:, ia]                                            # (K, d_out, m)
-        z = torch.matmul(xt, u.transpose(1, 2))                     # (K, N, m)
+        z = torch.matmul(u, xs)                                     # (K, m, N)
         s = act(z)
         s1 = activation_derivative_from_output(spec.activation, s, z)
-        r = torch.bmm(s, a.transpose(1, 2)) - y                     # (K, N, d_out); biases c_o: added below
+        r = torch.bmm(a, s) - ys                                    # (K, d_out, N)
         if spec.bias:
-            r = r + theta[:, w2l.b_start:w2l.b_stop][:, None, :]
-        # Rows (sample, output) of the output Jacobian, its columns assembled in theta's order
-        # (W_1, b_1, W_2, b_2) by concatenation, so J^T J is one batched matrix product.
-        g = a[:, None, :, :] * s1[:, :, None, :]                    # (K, N, d_out, m): d f_o / d z_j
-        parts = [(g[..., None] * x[None, :, None, None, :]).reshape(k, n, d_out, -1)]
-        if spec.bias:
-            parts.append(g)
-        parts.append((eye_out[None, None, :, :, None] * s[:, :, None, None, :]).reshape(k, n, d_out, d_out * m))
-        if spec.bias:
-            parts.append(eye_out.expand(k, n, d_out, d_out))
-        jac = torch.cat(parts, dim=-1).reshape(k, n * d_out, p)
-        h = torch.bmm(jac.transpose(1, 2), jac)
-        rho = torch.bmm(r, a) * ddact(s, s1, z)                     # (K, N, m)
-        uu = torch.matmul((rho[..., None] * xt[None, :, None, :]).reshape(k, n, -1).transpose(1, 2), xt)
-        h[:, iu[:, :, None], iu[:, None, :]] += uu.reshape(k, m, -1, xt.shape[1])
-        ua = torch.matmul((r[..., None] * s1[:, :, None, :]).reshape(k, n, -1).transpose(1, 2), xt)
-        ua = ua.reshape(k, d_out, m, xt.shape[1])                   # (K, d_out, m, d~)
+            r = r + theta[:, w2l.b_start:w2l.b_stop][:, :, None]
+        # The Jacobian transposed, (K, P, d_out, N), its rows in theta's order.
+        jt = theta.new_empty(k, p, d_out, n)
+        g = a[:, :, :, None] * s1[:, None, :, :]                    # (K, d_out, m, N): d f_o / d z_j
+        rows_u = (g.transpose(1, 2)[:, :, None, :, :] * xs[None, None, :, None, :])   # (K, m, d~, d_out, N)
+        jt[:, iu.reshape(-1)] = rows_u.reshape(k, m * dt, d_out, n)
+        if d_out > 1 or spec.bias:  # rows of output o's parameters are zero for the other outputs
+            jt[:, w2l.w_start:] = 0.0
+        for o in range(d_out):
+            jt[:, ia[o], o] = s
+            if spec.bias:
+                jt[:, w2l.b_start + o, o] = 1.0
+        jt = jt.reshape(k, p, d_out * n)
+        h = torch.bmm(jt, jt.transpose(1, 2))
+        rho = torch.bmm(a.transpose(1, 2), r) * ddact(s, s1, z)     # (K, m, N): sum_o r_o A_oj s''_j
+        uu = torch.matmul(rho, x2).reshape(k, m, dt, dt)
+        h[:, iu[:, :, None], iu[:, None, :]] += uu
+        ua = torch.matmul(r[:, :, None, :] * s1[:, None, :, :], xt)  # (K, d_out, m, d~): sum_n r_o s'_j x~
         h[:, iu[None, :, :], ia[:, :, None]] += ua
         h[:, ia[:, :, None], iu[None, :, :]] += ua
         return h * (2.0 / n)
@@ -183,20 +189,21 @@ def two_layer_hessians(spec: MLPSpec, x: torch.Tensor, y: torch.Tensor
 def network_landscape(spec: MLPSpec, x, y) -> Landscape:
     """The loss of ``spec`` on ``x: (N, d)``, ``y: (N, d_out)`` as a :class:`Landscape` (float64).
 
-    Values and gradients come from the batched explicit back-propagation of
-    :func:`nets.loss_and_grad`; Hessians from :func:`two_layer_hessians` for one hidden layer, else
+    Values and gradients come from the explicit back-propagation of :class:`.point_loss.PointLoss`
+    (numpy, batched over points); Hessians from :func:`two_layer_hessians` for one hidden layer, else
     from ``torch.func`` on :func:`nets.loss`, vectorised over points when they fit and
     :func:`hessian.hessian_t` (chunked over tangents) otherwise; directional derivatives of one
     hidden layer in closed form (:mod:`.two_layer_jets`).
     """
     _, xt, yt = float64_problem(spec, np.zeros(spec.n_params), x, y)
+    point_loss = PointLoss(spec, xt, yt)
     return Landscape(
         fn=lambda t: loss(spec, t, xt, yt),
         n_params=spec.n_params,
         value_scale=float((yt * yt).sum()) / yt.shape[0],
         # primal + tangent of every pre-activation and activation, forward and backward: ~8 (N, width)
         tangent_bytes=8 * 8 * xt.shape[0] * sum(spec.widths[1:]),
-        batch_value_and_grad=lambda t: loss_and_grad(spec, t, xt, yt),
+        batch_value_and_grad=lambda t: tuple(map(torch.from_numpy, point_loss.many(t.numpy()))),
         batch_hessian=two_layer_hessians(spec, xt, yt) if spec.n_layers == 2 else None,
         point_hessian=lambda t: hessian_t(spec, t, xt, yt),
         batch_directional=((lambda t, u, k: directional(spec, xt, yt, t, u, k)) if spec.n_layers == 2 else None),

@@ -60,6 +60,9 @@ def directional(spec: MLPSpec, x: torch.Tensor, y: torch.Tensor, theta: torch.Te
                 order: int) -> torch.Tensor:
     """``D^order L(theta_i)[u_i, ..., u_i]`` for ``theta, u: (K, P)`` -> ``(K,)``; ``x: (N, d)``, ``y: (N, d_out)``.
 
+    ``theta (P,)`` is one point for every direction: its activations and their derivatives, which
+    dominate the cost, are then computed once.
+
     ``spec`` must have one hidden layer; ``order`` 1..:data:`MAX_ORDER`. Differentiable in ``u``
     (and ``theta``) by ordinary autograd.
     """
@@ -71,11 +74,13 @@ def directional(spec: MLPSpec, x: torch.Tensor, y: torch.Tensor, theta: torch.Te
     (dw1, db1), (dw2, db2) = unflatten(spec, u)
     if spec.layers[-1].w_start == spec.layers[-1].w_stop:  # fixed output weights: not parameters, no direction
         dw2 = torch.zeros_like(dw2)
-    z0 = x @ w1.transpose(-1, -2)                       # (K, N, m)
-    z1 = x @ dw1.transpose(-1, -2)
+    # Samples along the last axis: the elementwise work runs over long contiguous rows.
+    xs, ys = x.T, y.T                                   # (d, N), (d_out, N)
+    z0 = w1 @ xs                                        # (K, m, N)
+    z1 = dw1 @ xs
     if b1 is not None:
-        z0 = z0 + b1.unsqueeze(-2)
-        z1 = z1 + db1.unsqueeze(-2)
+        z0 = z0 + b1.unsqueeze(-1)
+        z1 = z1 + db1.unsqueeze(-1)
     ds = activation_derivatives(spec.activation, z0, order)
     power = torch.ones_like(z1)
     s = []
@@ -83,15 +88,21 @@ def directional(spec: MLPSpec, x: torch.Tensor, y: torch.Tensor, theta: torch.Te
         s.append(ds[k] * power / math.factorial(k))
         power = power * z1
     r = []
-    for k in range(order + 1):                          # o_k = s_k W2^T + s_(k-1) dW2^T
-        o = s[k] @ w2.transpose(-1, -2)
+    for k in range(order + 1):                          # o_k = W2 s_k + dW2 s_(k-1)
+        o = w2 @ s[k]
         if k >= 1:
-            o = o + s[k - 1] @ dw2.transpose(-1, -2)
+            o = o + dw2 @ s[k - 1]
         if b2 is not None and k <= 1:
-            o = o + (b2 if k == 0 else db2).unsqueeze(-2)
-        r.append(o - y if k == 0 else o)
+            o = o + (b2 if k == 0 else db2).unsqueeze(-1)
+        r.append(o - ys if k == 0 else o)
     f = sum((r[a] * r[order - a]).sum(dim=(-1, -2)) for a in range(order + 1))
     return f * (math.factorial(order) / x.shape[0])
+
+
+def _transposed_times(w: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``w.T @ a`` for ``w (d_out, m)``, ``a (d_out, N)``; for one output a broadcast product, which numpy
+    does faster than a product over an axis of length 1."""
+    return w[0][:, None] * a[0] if w.shape[0] == 1 else w.T @ a
 
 
 def cubic_form(spec: MLPSpec, x: np.ndarray, y: np.ndarray, theta: np.ndarray
@@ -109,28 +120,31 @@ def cubic_form(spec: MLPSpec, x: np.ndarray, y: np.ndarray, theta: np.ndarray
     x, y, theta = (np.asarray(a, dtype=np.float64) for a in (x, y, theta))
     (w1, b1), (w2, b2) = unflatten(spec, theta)
     fixed_output = spec.layers[-1].w_start == spec.layers[-1].w_stop
-    z0 = x @ w1.T + (b1 if b1 is not None else 0.0)
+    xs = np.ascontiguousarray(x.T)                      # (d, N): samples along the last axis
+    z0 = w1 @ xs + (b1[:, None] if b1 is not None else 0.0)
     d0, d1, d2, d3 = (d.numpy() for d in activation_derivatives(spec.activation, torch.from_numpy(z0), 3))
-    r0 = d0 @ w2.T + (b2 if b2 is not None else 0.0) - y
+    r0 = w2 @ d0 + (b2[:, None] if b2 is not None else 0.0) - y.T
     c = 12.0 / x.shape[0]
 
     def value_and_gradient(u: np.ndarray) -> tuple[float, np.ndarray]:
         (dw1, db1), (dw2, db2) = unflatten(spec, np.asarray(u, dtype=np.float64))
         dw2 = np.zeros_like(dw2) if fixed_output else dw2
         with np.errstate(over="ignore", invalid="ignore"):  # an optimiser may probe far out; inf is an answer
-            z1 = x @ dw1.T + (db1 if db1 is not None else 0.0)
+            z1 = dw1 @ xs + (db1[:, None] if db1 is not None else 0.0)
             z1sq = z1 * z1
             s1, s2, s3 = d1 * z1, d2 * z1sq / 2, d3 * z1sq * z1 / 6
-            r1 = s1 @ w2.T + d0 @ dw2.T + (db2 if db2 is not None else 0.0)
-            r2 = s2 @ w2.T + s1 @ dw2.T
-            r3 = s3 @ w2.T + s2 @ dw2.T
-            value = c * float(np.sum(r0 * r3) + np.sum(r1 * r2))
+            r1 = w2 @ s1 + dw2 @ d0 + (db2[:, None] if db2 is not None else 0.0)
+            r2 = w2 @ s2 + dw2 @ s1
+            r3 = w2 @ s3 + dw2 @ s2
+            value = c * float(np.vdot(r0, r3) + np.vdot(r1, r2))
             a1, a2, a3 = c * r2, c * r1, c * r0                       # adjoints of r1, r2, r3
-            g_dw2 = a1.T @ d0 + a2.T @ s1 + a3.T @ s2
-            g_s1, g_s2, g_s3 = a1 @ w2 + a2 @ dw2, a2 @ w2 + a3 @ dw2, a3 @ w2
+            g_dw2 = a1 @ d0.T + a2 @ s1.T + a3 @ s2.T
+            g_s1 = _transposed_times(w2, a1) + _transposed_times(dw2, a2)
+            g_s2 = _transposed_times(w2, a2) + _transposed_times(dw2, a3)
+            g_s3 = _transposed_times(w2, a3)
             g_z1 = g_s1 * d1 + g_s2 * d2 * z1 + g_s3 * d3 * z1sq / 2
-            layers = [(g_z1.T @ x, g_z1.sum(axis=0) if db1 is not None else None),
-                      (g_dw2, a1.sum(axis=0) if db2 is not None else None)]
+            layers = [(g_z1 @ x, g_z1.sum(axis=1) if db1 is not None else None),
+                      (g_dw2, a1.sum(axis=1) if db2 is not None else None)]
         return value, flatten(spec, layers)
 
     return value_and_gradient

@@ -28,8 +28,9 @@ heuristic, for one hidden layer of any MLP:
    ``1 - mu`` (the same line), so ``mu`` is reported as the share of the *lower* position ``p``.
    Sign flips are not searched.
 
-It is a heuristic: where the merged net's loss keeps decreasing towards infinity, step 3 ends
-``not_converged`` far away and the distance means nothing (the narrower point's kind says so).
+It is a heuristic: where the merged net's loss keeps decreasing towards infinity, step 1 stops once
+the point has run away (:class:`MergeConfig`), step 3 ends ``not_converged`` far away and the
+distance means nothing (the narrower point's kind says so).
 
 :func:`symmetry_induced` calls ``theta_min`` symmetry-induced when it lies within a stated,
 scale-aware distance of that line and the narrower point is a certified critical point;
@@ -61,7 +62,8 @@ from ..base.record import Record
 from ..base.refined import RefinedPoint
 from ..critical.refine import NLOPT_RESULTS, RefineConfig, refine
 from ..landscape.hessian import float64_problem, loss_grad_hessian, spectrum
-from ..landscape.nets import MLPSpec, loss, loss_and_grad
+from ..landscape.nets import MLPSpec, loss
+from ..landscape.point_loss import PointLoss
 from ..store.session import Session
 from ..symmetry.operations import (
     duplicate_neuron,
@@ -99,12 +101,19 @@ class MergeConfig(Record):
         floor 1e-12). On the toy problem's width-5 local minima 1e-6, 1e-3 and 1e-1 all bring the
         pair to within 1e-11 and lead to the same narrower points and distances, except one point
         whose narrower refinement ends at ``||grad L||`` ~ 1e-12, on either side of ``grad_tol``;
-        1e-3 needed the fewest SLSQP evaluations (110..160). Where the merged net's loss decreases
-        towards infinity the phase runs to ``maxeval`` and the narrower point ends ``not_converged``.
+        1e-3 needed the fewest SLSQP evaluations (110..160).
     maxeval, maxtime:
         Hard limits on SLSQP (objective evaluations; seconds).
     xtol_rel:
         nlopt's relative step tolerance.
+    max_norm_growth:
+        Where the penalised loss keeps decreasing towards infinity (the pair merges within ~100
+        evaluations, then the point drifts along a flat channel with ``||theta||`` growing without
+        bound) the phase stops (``RUNAWAY``) once ``||theta||`` exceeds ``max_norm_growth *
+        max(||theta_min||, 1)``, the growth at which refinement calls a point diverged; the narrower
+        point then ends ``not_converged`` as it would after ``maxeval``. On the toy sample this halves
+        the phase's evaluations and changes no narrower point's kind and no symmetry-induced decision.
+        0 switches the stop off.
     """
 
     tagged = False
@@ -115,6 +124,13 @@ class MergeConfig(Record):
     maxeval: int = 5000
     maxtime: float = 10.0
     xtol_rel: float = 1e-10
+    max_norm_growth: float = 10.0
+
+
+#: Step 3's refinement by default: refinement's defaults, except that SLSQP gives up once the merged net
+#: runs off towards infinity (:attr:`RefineConfig.slsqp_max_norm_growth`); such a narrower point ends
+#: ``not_converged`` either way, and only a finite critical point makes a saddle line.
+NARROWER_REFINE = RefineConfig(slsqp_max_norm_growth=10.0)
 
 
 @dataclasses.dataclass
@@ -267,24 +283,27 @@ def _pull_pair_together(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: to
                         stop: threading.Event | None) -> tuple[np.ndarray, int, str]:
     """Minimise ``L + lam * (sqrt(||w_i - w_j||^2 + delta^2) - delta)`` from ``theta (P,)``.
 
-    Returns (best point seen, objective evaluations, nlopt result name).
+    Returns (best point seen, objective evaluations, nlopt result name or ``RUNAWAY``).
     """
     ii, jj = (_incoming_indices(spec, layer, k) for k in pair)
     delta = max(config.smoothing * float(np.linalg.norm(theta[ii] - theta[jj])), 1e-12)
-    best = {"f": math.inf, "x": theta.copy()}
+    best = {"f": math.inf, "x": theta.copy(), "runaway": False}
+    growth = config.max_norm_growth
+    max_norm = growth * max(float(np.linalg.norm(theta)), 1.0) if growth > 0 else math.inf
     opt = nlopt.opt(nlopt.LD_SLSQP, theta.size)
     opt.set_exceptions_enabled(False)
     guard = CallbackGuard(opt)
+    point_loss = PointLoss(spec, x, y)
 
     def objective(th: np.ndarray, grad_out: np.ndarray) -> float:
         if stop is not None and stop.is_set():
             opt.force_stop()
-        value, g = loss_and_grad(spec, torch.from_numpy(th.copy())[None], x, y)
+        value, g = point_loss(th)
         d = th[ii] - th[jj]
         root = math.sqrt(float(d @ d) + delta * delta)
-        f = float(value[0]) + lam * (root - delta)
+        f = value + lam * (root - delta)
         if grad_out.size:
-            grad_out[:] = g[0].numpy()
+            grad_out[:] = g
             grad_out[ii] += lam * d / root
             grad_out[jj] -= lam * d / root
         if not math.isfinite(f):
@@ -292,6 +311,9 @@ def _pull_pair_together(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: to
             return math.inf
         if f < best["f"]:
             best["f"], best["x"] = f, th.copy()
+        if float(th @ th) > max_norm * max_norm:
+            best["runaway"] = True
+            opt.force_stop()
         return f
 
     opt.set_min_objective(guard(objective))
@@ -299,7 +321,8 @@ def _pull_pair_together(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: to
     opt.set_maxeval(config.maxeval)
     opt.set_maxtime(config.maxtime)
     guard.optimize(theta.copy())
-    return best["x"], opt.get_numevals(), NLOPT_RESULTS.get(opt.last_optimize_result(), "UNKNOWN")
+    reason = "RUNAWAY" if best["runaway"] else NLOPT_RESULTS.get(opt.last_optimize_result(), "UNKNOWN")
+    return best["x"], opt.get_numevals(), reason
 
 
 def _loss(spec: MLPSpec, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -381,7 +404,7 @@ def closest_saddle(spec: MLPSpec, theta_min, x, y, layer: int | None = None, pai
                        _loss(spec, theta_min, xt, yt), _loss(spec, pulled, xt, yt), _loss(nspec, merged, xt, yt),
                        evals, reason, t_merge - t_start)
 
-    refined = refine(nspec, merged, xt, yt, refine_config, stop)
+    refined = refine(nspec, merged, xt, yt, refine_config or NARROWER_REFINE, stop)
     t_refine = time.perf_counter()
     value, g, h = loss_grad_hessian(nspec, refined.theta, xt, yt)
     eigvals = spectrum(h)[0]
@@ -511,7 +534,7 @@ def closest_saddle_all(session: Session, runs: Sequence[int] | None = None, laye
     merge_config = merge_config or MergeConfig()
     settings = {"layer": layer, "lam": float(lam), "distance_tol": distance_tol, "si_rtol": SI_RTOL,
                 "si_atol": SI_ATOL, "merge": merge_config.to_dict(),
-                "refine": (refine_config or RefineConfig()).to_dict(), "tolerances": tolerances.to_dict()}
+                "refine": (refine_config or NARROWER_REFINE).to_dict(), "tolerances": tolerances.to_dict()}
     points = {}
     start = time.perf_counter()
     for done, row in enumerate(runs, 1):

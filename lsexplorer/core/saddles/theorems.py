@@ -48,25 +48,31 @@ from ..landscape.surface import BATCH_BYTES, Landscape, SearchProgress, network_
 # --------------------------------------------------------------------------- derivatives
 
 def directional_derivatives(landscape: Landscape, points, directions, order: int) -> np.ndarray:
-    """``d^k/dt^k f(xi_i + t u_i)`` at ``t = 0``, ``k = order`` (1..4), for ``points, directions: (K, P)`` -> ``(K,)``.
+    """``d^k/dt^k f(xi_i + t u_i)`` at ``t = 0``, ``k = order`` (1..4), for ``points, directions: (K, P)`` -> ``(K,)``;
+    ``points (P,)``: every direction at the one point.
 
     Exact: the landscape's closed form where it has one (one hidden layer,
-    :mod:`~lsexplorer.core.landscape.two_layer_jets`), else ``k`` reverse passes, each
-    differentiating the previous one's ``grad . u`` (classic autograd with ``create_graph``;
-    ``torch.func``'s nested ``jvp`` gives the same numbers but costs far more dispatch on these small
-    graphs). Pairs are batched within :data:`escape.BATCH_BYTES`; ``directions`` are used as given
-    (not normalised).
+    :mod:`~lsexplorer.core.landscape.two_layer_jets`, where what depends on a shared point alone is
+    computed once), else ``k`` reverse passes, each differentiating the previous one's ``grad . u``
+    (classic autograd with ``create_graph``; ``torch.func``'s nested ``jvp`` gives the same numbers but
+    costs far more dispatch on these small graphs). Pairs are batched within :data:`escape.BATCH_BYTES`;
+    ``directions`` are used as given (not normalised).
     """
     if order not in (1, 2, 3, 4):
         raise ValueError(f"order must be 1, 2, 3 or 4, got {order!r}")
-    xi, u = landscape.points(points), landscape.points(directions)
-    if xi.shape != u.shape:
+    u = landscape.points(directions)
+    shared = np.ndim(points) == 1
+    xi = landscape.points(points)
+    if shared:
+        xi = xi[0] if landscape.batch_directional is not None else xi.expand(len(u), -1)
+    elif xi.shape != u.shape:
         raise ValueError(f"points {tuple(xi.shape)} and directions {tuple(u.shape)} must pair up")
     if landscape.batch_directional is not None:  # a closed form: one forward pass of order + 1 products
         rows = int(max(1, BATCH_BYTES // (4 * (order + 1) * landscape.tangent_bytes)))
         with torch.no_grad():
-            return np.concatenate([landscape.batch_directional(xi[i:i + rows], u[i:i + rows], order).numpy()
-                                   for i in range(0, len(xi), rows)])
+            return np.concatenate([landscape.batch_directional(xi if shared else xi[i:i + rows], u[i:i + rows],
+                                                               order).numpy()
+                                   for i in range(0, len(u), rows)])
     rows = int(max(1, BATCH_BYTES // (2 ** order * landscape.tangent_bytes)))
     return np.concatenate([_along(landscape, xi[i:i + rows], u[i:i + rows], order)[0].numpy()
                            for i in range(0, len(xi), rows)])
@@ -300,7 +306,7 @@ def _fourth_sample(landscape: Landscape, theta: np.ndarray, vecs: np.ndarray, ra
     for i in range(n_points):
         if budget.over():
             break
-        values[i] = directional_derivatives(landscape, theta + np.repeat(offsets[i:i + 1], len(dirs), 0), dirs, 4)
+        values[i] = directional_derivatives(landscape, theta + offsets[i], dirs, 4)
         yield SearchProgress("fourth_derivative", i + 1, n_points, time.perf_counter() - start)
     done = values[np.isfinite(values).all(axis=1)]
     if done.size == 0:
