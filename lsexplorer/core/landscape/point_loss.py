@@ -27,8 +27,13 @@ _SOFTPLUS_THRESHOLD = 20.0
 def _activation(name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(sigma(z), sigma'(z))`` for the hidden activation ``name``, as :mod:`.nets` defines them."""
     if name == "sigmoid":
-        s = 1.0 / (1.0 + np.exp(-z))  # exp(-z) = inf gives sigma = 0, as it should
-        return s, s * (1.0 - s)
+        s = np.negative(z)              # 1 / (1 + exp(-z)) in place: exp(-z) = inf gives sigma = 0, as it should
+        np.exp(s, out=s)
+        s += 1.0
+        np.reciprocal(s, out=s)
+        d = 1.0 - s
+        d *= s
+        return s, d
     if name == "tanh":
         s = np.tanh(z)
         return s, 1.0 - s * s
@@ -67,13 +72,14 @@ class PointLoss:
         self._yt = np.ascontiguousarray(y.T)
         self._n = len(x)
         self._layers = spec.layers
+        self._n_params = spec.n_params
         self._block = max(1, _BLOCK_BYTES // (8 * self._n * max(spec.widths)))
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The loss and its gradient; non-finite where ``theta`` overflows the net (callers check)."""
         theta = np.asarray(theta, dtype=np.float64)
-        if theta.shape != (self.spec.n_params,):
-            raise ValueError(f"theta must have shape ({self.spec.n_params},), got {theta.shape}")
+        if theta.shape != (self._n_params,):
+            raise ValueError(f"theta must have shape ({self._n_params},), got {theta.shape}")
         with np.errstate(over="ignore", invalid="ignore"):
             value, grad = self._evaluate(theta)
         return float(value), grad
@@ -82,8 +88,8 @@ class PointLoss:
         """Losses ``(K,)`` and gradients ``(K, P)`` at ``thetas (K, P)``, a few points per pass; each
         point's numbers do not depend on the others in the batch (every reduction runs over samples only)."""
         thetas = np.asarray(thetas, dtype=np.float64)
-        if thetas.ndim != 2 or thetas.shape[1] != self.spec.n_params:
-            raise ValueError(f"thetas must have shape (K, {self.spec.n_params}), got {thetas.shape}")
+        if thetas.ndim != 2 or thetas.shape[1] != self._n_params:
+            raise ValueError(f"thetas must have shape (K, {self._n_params}), got {thetas.shape}")
         values, grads = np.empty(len(thetas)), np.empty(thetas.shape)
         with np.errstate(over="ignore", invalid="ignore"):
             for start in range(0, len(thetas), self._block):
@@ -113,7 +119,7 @@ class PointLoss:
                 h = z
         r = h - self._yt
         values = (r * r).sum(axis=(-1, -2)) / self._n
-        grads = np.empty((*batch, self.spec.n_params))
+        grads = np.empty((*batch, self._n_params))
         delta = r * (2.0 / self._n)  # dL/d(output), (..., d_out, N)
         for i in range(last, -1, -1):
             layer = self._layers[i]
