@@ -54,3 +54,14 @@ def test_every_global_minimum_matches_the_teacher(sample):
     np.testing.assert_allclose([at[int(r)] for r in rows], residuals, rtol=1e-6, atol=1e-15)
     # Duplicated neurons are merged exactly (refinement's polishing stage): those minima are symmetry-induced.
     assert runs.symmetry_induced[rows].sum() >= 25 and runs.loss[rows].max() < 1e-25
+
+
+def test_every_stored_theorem_report_is_complete(sample):
+    """The sample's Theorem 1-2 reports ran to the end of their work budgets, none cut by the seconds cap,
+    and each sits at a stored closest saddle whose narrower point is certified."""
+    reports = sample.analyses["theorems"]
+    points = sample.analyses["closest_saddle"]["points"]
+    assert len(reports) >= 10
+    for row, report in reports.items():
+        assert report["stop_reason"] == "completed", row
+        assert points[row]["narrower"]["kind"] != "not_converged", row
