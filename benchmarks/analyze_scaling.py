@@ -37,9 +37,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from lsexplorer.core.base.heap import retain_freed_memory  # noqa: E402
 from lsexplorer.core.base.threads import pin_intra_op_pools  # noqa: E402
 
 pin_intra_op_pools()  # as the CLI does, before numpy and torch load
+retain_freed_memory()  # as the CLI and the worker processes do
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

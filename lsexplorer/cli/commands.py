@@ -1004,11 +1004,14 @@ COMMANDS = {"gui": cmd_gui, "train": cmd_train, "import": cmd_import, "info": cm
 
 
 def _configure_threads(args: argparse.Namespace) -> None:
-    """Thread pools for this process, before numpy or torch load (see core/base/threads.py for why)."""
+    """Thread pools for this process, before numpy or torch load (see core/base/threads.py for why), and
+    freed memory kept for reuse (core/base/heap.py)."""
+    from ..core.base.heap import retain_freed_memory
     from ..core.base.threads import pin_intra_op_pools, set_parallel_threads
 
     pin_intra_op_pools()
     set_parallel_threads(getattr(args, "threads", None))
+    retain_freed_memory()
 
 
 def _mark_written(args: argparse.Namespace, path, what: str | None = None) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from ..base.heap import retain_freed_memory
 from ..base.numerical_failure import failure_reason, is_numerical_failure
 from ..base.threads import INTRA_OP_VARIABLES, parallel_threads
 from .base import Analysis, Compute, Context, drive
@@ -45,8 +46,9 @@ MIN_PARALLEL_RUNS = 4
 #: Seconds between looks at the running runs: the reaction time to ``ctx.stop``.
 POLL_SECONDS = 0.1
 #: Modules the pool's server imports once, so that each worker starts without importing them
-#: (a run's computation is sent by name and imported where it is not among them).
-PRELOAD = ["lsexplorer.core.analyses.analyze"]
+#: (a run's computation is sent by name and imported where it is not among them). torch loads its
+#: forward-mode rules on the first forward-mode derivative; loaded here, no worker pays for it.
+PRELOAD = ["lsexplorer.core.analyses.analyze", "torch._decomp.decompositions_for_jvp"]
 
 #: One ``(row, result, failure)`` per run: ``result`` (None when nothing is stored) or ``failure``
 #: (the one-line reason of a numerical failure).
@@ -207,13 +209,15 @@ _CONTEXT: Context | None = None
 
 
 def _start_worker(payload: bytes) -> None:
-    """In a worker: ignore Ctrl-C (the parent handles it), compute with one intra-op thread, load the context.
+    """In a worker: ignore Ctrl-C (the parent handles it), compute with one intra-op thread and freed
+    memory kept for reuse (:mod:`..base.heap`), load the context.
 
     SIGTERM ends it (the parent's way to stop it), whatever the handlers it inherited."""
     global _CONTEXT
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     torch.set_num_threads(1)
+    retain_freed_memory()
     _CONTEXT = pickle.loads(payload)
 
 

@@ -42,6 +42,7 @@ from ..analyses.analyze import analyze_session
 from ..analyses.merge import copy_results
 from ..base.distribution import APPLICABLE_ANALYSES, is_population
 from ..base.estimates import estimate_experiment, format_bytes
+from ..base.heap import retain_freed_memory
 from ..base.memory import available_memory
 from ..base.progress import Progress, run_generator
 from ..base.threads import set_parallel_threads
@@ -73,7 +74,7 @@ RUN_ARRAYS = ("seed", "theta_init", "theta", "loss", "grad_norm", "hessian_eigva
 def _task_threads() -> None:
     """One thread per task in a Dask worker, for torch and for the seed-parallel kernels: the
     parallelism comes from tasks (one per worker thread), and extra threads on a node already busy
-    with other tasks only contend."""
+    with other tasks only contend. Freed memory is kept for reuse (:mod:`..base.heap`)."""
     try:
         from distributed import get_worker  # optional: sweeps only, and Dask loads slowly
 
@@ -82,6 +83,7 @@ def _task_threads() -> None:
         return
     torch.set_num_threads(1)
     set_parallel_threads(1)
+    retain_freed_memory()
 
 
 def run_chunk(config: Mapping, seeds: Sequence[int], analyses: Sequence[str] = ()) -> dict[str, Any]:
