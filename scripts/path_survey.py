@@ -7,6 +7,7 @@ saddles (finite, symmetry-induced or at infinity in a flat channel), and what th
 ``--json FILE`` writes the rows.
 
     python scripts/path_survey.py sample_data/toy_width5.h5 [--auto] [--images N] [--json out.json]
+    python scripts/path_survey.py sample_data/toy_width5.h5 --runs 8 94 95   # only these local minima
     python scripts/path_survey.py --summarize out.json      # the summary of a saved survey
 
 A highest point that is not certified is described by where its saddle search was heading: two
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--auto", action="store_true")
     parser.add_argument("--json")
+    parser.add_argument("--runs", type=int, nargs="+", metavar="RUN", help="survey only these local minima")
     args = parser.parse_args()
     if args.summarize:
         with open(args.summarize) as f:
@@ -50,7 +52,13 @@ def main() -> None:
     rows = []
     print(f"{'run':>4} {'to':>4} {'saved':>6} {'barrier':>10} {'straight':>10} {'|grad|':>9} {'neg':>3} {'zero':>4} "
           f"{'|theta|':>8} {'lambda_2':>9} {'pair':>7} {'a_i,a_j':>13} {'min|a|':>7} {'kind':>14} search")
-    for row in np.flatnonzero(session.runs.kind == "local_min"):
+    local = np.flatnonzero(session.runs.kind == "local_min")
+    if args.runs:
+        missing = sorted(set(args.runs) - set(local.tolist()))
+        if missing:
+            parser.error(f"not local minima of this session: {', '.join(map(str, missing))}")
+        local = np.array(sorted(args.runs))
+    for row in local:
         started = time.perf_counter()
         r = run_generator(path_analysis(session, int(row), "global", config))
         s = r.saddle

@@ -33,8 +33,11 @@ barrier (a critical point outside that range is not the saddle of this band):
    pair (:mod:`..channels.group_limit`, ``"channel i+j-k & l-m"``, ``-`` a member that enters
    sign-flipped), checked on networks of the point's own width where the flips can hold the free constant.
    The symmetric stencil that realises a second-order unit misses it by ``O(1/A)``, which outgoing weights
-   of order ``A`` turn into an ``O(1)`` gradient: along it the network's loss approaches ``L_inf`` but its
-   gradient norm only falls to a plateau (the reason states it at the largest amplitude).
+   of order ``A`` turn into an ``O(1)`` gradient; the network is therefore checked at the corrected points
+   of :func:`..channels.channel_polish.polish_on_channel` (the limit point moved by ``O(1/A)`` so that the
+   network is stationary in every direction the stencil spans), whose ``||grad L||`` falls like ``A^(-2)``,
+   and a second-order channel is accepted only where it is at most :data:`APPROACH_GRAD_TOL` times the loss
+   scale at the largest amplitude (the reason gives it, and the plain stencil's, there).
 
 Every certificate is re-checked independently by central finite differences of the gradient: the
 Hessian's relative error and the inertia of the finite-difference Hessian (:func:`fd_check`).
@@ -54,6 +57,7 @@ import numpy as np
 from ..base.classify import Tolerances, classify, loss_scale
 from ..base.record import Record
 from ..base.refined import Status
+from ..channels.channel_polish import network_spec, polish_on_channel
 from ..channels.flat_channel import _network_loss
 from ..channels.flipped_pairs import flipped_candidates, flipped_pair_limit, realise_flipped
 from ..channels.group_limit import group_limit, moments, realise_groups, triple_candidates
@@ -256,6 +260,11 @@ def pair_limit(spec: MLPSpec, theta, pairs: list[tuple[int, int]]) -> tuple[Limi
 #: Outgoing amplitudes at which a certified channel is realised as a network and checked.
 APPROACH_AMPLITUDES = (10.0, 30.0, 100.0, 300.0, 1000.0)
 
+#: A second-order channel is accepted only where the corrected network's ``||grad L||`` at the largest amplitude
+#: is at most this times the loss scale ``mean y^2``: it falls like ``A^(-2)`` to a float64 floor near
+#: ``eps A^2`` (measured on planted limits: 1e-11 .. 1e-10 at A = 1000), so 1e-6 leaves four orders each way.
+APPROACH_GRAD_TOL = 1e-6
+
 
 def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: float, high: float,
                    max_steps: int = 150, stop: threading.Event | None = None, heading=None) -> SaddleOutcome | None:
@@ -289,15 +298,9 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
         if out.index < 0 or not out.in_range:
             tried.append(f"{name}: |grad| {out.grad_norm:.1e}, L_inf {out.loss:.4e}")
             continue
-        width = len(realiser(structure, lm.theta, APPROACH_AMPLITUDES[0])) // (structure.d + 1)
-        wide = MLPSpec((structure.d, width, 1), structure.activation, False)
         amps = np.array(APPROACH_AMPLITUDES)
-        losses, grads = [], []
-        for amp in amps:
-            point = realiser(structure, lm.theta, amp)
-            losses.append(_network_loss(wide, point, x64, y64))
-            grads.append(float(np.linalg.norm(loss_grad_hessian(wide, point, x64, y64[:, None])[1])))
-        out.approach_amplitude, out.approach_loss, out.approach_grad = amps, np.array(losses), np.array(grads)
+        approach = _approach(realiser, structure, lm.theta, amps, x64, y64, polish=how == "groups")
+        out.approach_amplitude, out.approach_loss, out.approach_grad, stencil_grad = amps, *approach
         excess = np.abs(out.approach_loss - out.loss)
         if not (excess[-1] < excess[0] and out.approach_grad[-1] < out.approach_grad[0]):
             # a limit with v = 0 is a plain neuron: every realised point is the same function, a finite
@@ -308,11 +311,41 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
                 return line
             tried.append(f"{name}: the realised channel does not approach the limit")
             continue
+        limit = APPROACH_GRAD_TOL * y_scale
+        if how == "groups" and not out.approach_grad[-1] <= limit:
+            tried.append(f"{name}: limit certified (L_inf {out.loss:.4e}) but the realised network's |grad| "
+                         f"{out.approach_grad[-1]:.1e} at A = {amps[-1]:g} exceeds {limit:.1e}")
+            continue
+        corrected = "" if stencil_grad is None else f" (corrected stencil; plain stencil {stencil_grad[-1]:.1e})"
         out.reason = (f"limit model of neurons {name} certified: L_inf {out.loss:.6e}, |grad| {out.grad_norm:.1e}; "
-                      f"network along the channel: L - L_inf {excess[-1]:.1e}, |grad| {out.approach_grad[-1]:.1e} "
-                      f"at A = {amps[-1]:g}")
+                      f"network along the channel: L - L_inf {excess[-1]:.1e}, |grad| {out.approach_grad[-1]:.1e}"
+                      f"{corrected} at A = {amps[-1]:g}")
         return out
     return None if not tried else _empty(reason="no channel limit certifies (" + "; ".join(tried) + ")")
+
+
+def _approach(realiser, structure: LimitStructure, phi, amps, x, y, polish: bool):
+    """Loss ``(K,)`` and gradient norm ``(K,)`` of the network realised towards ``phi`` at each amplitude, and
+    the plain realisation's gradient norms ``(K,)`` where ``polish`` (else None): then each point is the
+    corrected one of :func:`..channels.channel_polish.polish_on_channel`, whose gradient vanishes."""
+    losses, grads, plain = [], [], []
+    for amp in amps:
+        if polish:
+            try:
+                point = polish_on_channel(realiser, structure, phi, float(amp), x, y)
+            except ValueError:  # the realiser changes the network's width near phi: left uncorrected
+                point = None
+            if point is not None:
+                losses.append(point.loss)
+                grads.append(point.grad_norm)
+                plain.append(point.stencil_grad_norm)
+                continue
+        theta = realiser(structure, phi, amp)
+        wide = network_spec(structure, theta)
+        losses.append(_network_loss(wide, theta, x, y))
+        grads.append(float(np.linalg.norm(loss_grad_hessian(wide, theta, x, y[:, None])[1])))
+        plain.append(grads[-1])
+    return np.array(losses), np.array(grads), np.array(plain) if polish else None
 
 
 def _incoming(spec: MLPSpec, theta) -> np.ndarray:
