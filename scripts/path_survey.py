@@ -24,10 +24,10 @@ import time
 
 import numpy as np
 
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis
 from lsexplorer.core.paths.neb import NEBConfig
 from lsexplorer.core.paths.path_saddle import outcome_label
-from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis
-from lsexplorer.core.base.progress import run_generator
 from lsexplorer.core.store.session import load_session
 from lsexplorer.core.symmetry.operations import nearest_neuron_pair, outgoing_weights
 
@@ -76,13 +76,15 @@ def main() -> None:
                "outcome_grad_norm": r.outcome.grad_norm, "outcome_route": r.outcome.route,
                "fd_hessian_error": r.outcome.fd_hessian_error, "fd_index": r.outcome.fd_index,
                "outcome_reason": r.outcome.reason, "band_stop": r.stop_reason,
-               "search": r.search.stop_reason, "moved": s.distance_to_climbing, "seconds": time.perf_counter() - started}
+               "search": r.search.stop_reason, "moved": s.distance_to_climbing,
+               "seconds": time.perf_counter() - started}
         rows.append(rec)
         print(f"{row:>4} {r.run_to:>4} {r.alignment.saved:>6.3f} {r.barrier:>10.3e} {r.straight_barrier:>10.3e} "
               f"{s.grad_norm:>9.1e} {s.n_negative:>3} {s.n_zero:>4} {rec['theta_norm']:>8.2f} {rec['lambda_2']:>9.1e} "
               f"{rec['nearest_pair']:>7.3f} {rec['pair_outgoing'][0]:>6.2f},{rec['pair_outgoing'][1]:>6.2f} "
               f"{rec['min_outgoing']:>7.3f} {s.kind:>14} "
-              f"{r.search.stop_reason}/{s.route} (moved {s.distance_to_climbing:.3g}, {rec['seconds']:.0f} s)", flush=True)
+              f"{r.search.stop_reason}/{s.route} (moved {s.distance_to_climbing:.3g}, {rec['seconds']:.0f} s)",
+              flush=True)
         print(f"     -> {rec['outcome_label']}: loss {r.outcome.loss:.6e}, |grad| {r.outcome.grad_norm:.1e}, "
               f"fd Hessian error {r.outcome.fd_hessian_error:.1e}, fd index {r.outcome.fd_index}", flush=True)
     summarize(rows)

@@ -158,8 +158,8 @@ def test_a_path_point_near_a_three_neuron_channel_resolves_to_its_second_order_l
     """A point on the channel towards a planted second-order limit (sigmoid, small amplitude: the neurons
     still 0.3 apart) whose loss range holds the limit's: the path's highest-point resolution certifies it
     at infinity through the triple, and checks it on networks of the point's own width."""
-    from lsexplorer.core.base.classify import Tolerances
-    from lsexplorer.core.paths.path_saddle import channel_saddle
+    from lsexplorer.core.base.classify import Tolerances, loss_scale
+    from lsexplorer.core.paths.path_saddle import APPROACH_GRAD_TOL, channel_saddle
 
     structure, phi = limit_point("sigmoid")
     y = planted_data(structure, phi)
@@ -171,6 +171,8 @@ def test_a_path_point_near_a_three_neuron_channel_resolves_to_its_second_order_l
     assert out.route == "channel 1+2+3" and out.index == 0 and out.grad_norm <= 1e-12
     assert abs(out.loss - loss) <= 1e-10 * loss
     assert out.approach_grad[-1] < out.approach_grad[0] and len(out.theta) == 12
+    # checked on the corrected networks, whose gradient vanishes, not on the plain stencil's plateau
+    assert out.approach_grad[-1] <= APPROACH_GRAD_TOL * loss_scale(y[:, None]) and "corrected stencil" in out.reason
 
 
 def test_flipped_members_hold_the_free_constant_at_the_points_own_width():

@@ -82,8 +82,9 @@ def network_spec(structure: LimitStructure, theta) -> MLPSpec:
 
 
 def polish_on_channel(realiser: Realiser, structure: LimitStructure, phi, amplitude: float, x, y,
-                      max_steps: int = 12, max_uphill: int = 3) -> PolishedPoint:
-    """The network point ``R_A(phi_A)`` with ``phi_A`` the root of ``F`` nearest ``phi`` (module docstring).
+                      max_steps: int = 12, max_uphill: int = 3, start=None) -> PolishedPoint:
+    """The network point ``R_A(phi_A)`` with ``phi_A`` the root of ``F`` nearest ``phi`` (module docstring), the
+    Newton steps started from ``start`` (default ``phi``).
 
     Newton steps on ``F`` with the Jacobian ``J^T H J`` (the realiser's own curvature left out: it multiplies
     the network's gradient, which the steps drive down), damped in the eigenbasis and kept only when ``|F|``
@@ -96,6 +97,9 @@ def polish_on_channel(realiser: Realiser, structure: LimitStructure, phi, amplit
     phi = np.array(phi, dtype=np.float64)
     theta = realiser(structure, phi, A)
     spec = network_spec(structure, theta)
+    stencil_grad = float(np.linalg.norm(loss_grad_hessian(spec, theta, x64, y64)[1]))
+    if start is not None:
+        phi = np.array(start, dtype=np.float64)
 
     def evaluate(p):
         t = realiser(structure, p, A)
@@ -104,7 +108,6 @@ def polish_on_channel(realiser: Realiser, structure: LimitStructure, phi, amplit
         return t, value, g, h, jac, jac.T @ g
 
     current = evaluate(phi)
-    stencil_grad = float(np.linalg.norm(current[2]))
     fnorm = float(np.linalg.norm(current[5]))
     best = (fnorm, phi, current)
     mu, uphill = 0.0, 0
@@ -134,6 +137,26 @@ def polish_on_channel(realiser: Realiser, structure: LimitStructure, phi, amplit
     return PolishedPoint(theta, phi, A, float(value), float(np.linalg.norm(g)), fnorm, stencil_grad)
 
 
+def polish_along_channel(realiser: Realiser, structure: LimitStructure, phi, amplitudes, x, y,
+                         max_steps: int = 12) -> list[PolishedPoint]:
+    """:func:`polish_on_channel` at each of ``amplitudes``, in their order, by continuation from the largest
+    down: ``phi_A - phi = O(1/A)`` is small there, and each point starts the Newton steps at the next smaller
+    amplitude (from ``phi`` itself the steps at ``A ~ 10`` can wander off); where that ends short of a root,
+    longer steps from ``phi`` with more uphill steps allowed are tried too, and the better point kept."""
+    order = np.argsort(-np.asarray(amplitudes, dtype=np.float64), kind="stable")
+    points: list[PolishedPoint | None] = [None] * len(order)
+    start = np.asarray(phi, dtype=np.float64)
+    for i in order:
+        A = float(amplitudes[i])
+        point = polish_on_channel(realiser, structure, phi, A, x, y, max_steps, start=start)
+        if point.stationary_norm > 1e-12 * max(point.stencil_grad_norm, 1.0):  # not a root: from phi itself, longer
+            again = polish_on_channel(realiser, structure, phi, A, x, y, 3 * max_steps, max_uphill=10)
+            point = min(point, again, key=lambda p: p.stationary_norm)
+        start = point.phi
+        points[i] = point
+    return points
+
+
 def power_law_exponent(amplitudes, values) -> float:
     """The least-squares slope ``p`` of ``log values = const - p log amplitudes`` (how fast ``values`` fall)."""
     la = np.log(np.asarray(amplitudes, dtype=np.float64))
@@ -141,5 +164,5 @@ def power_law_exponent(amplitudes, values) -> float:
     return float(-np.polyfit(la, lv, 1)[0])
 
 
-__all__ = ["PolishedPoint", "Realiser", "network_spec", "polish_on_channel", "power_law_exponent",
-           "realiser_jacobian"]
+__all__ = ["PolishedPoint", "Realiser", "network_spec", "polish_along_channel", "polish_on_channel",
+           "power_law_exponent", "realiser_jacobian"]

@@ -57,7 +57,7 @@ import numpy as np
 from ..base.classify import Tolerances, classify, loss_scale
 from ..base.record import Record
 from ..base.refined import Status
-from ..channels.channel_polish import network_spec, polish_on_channel
+from ..channels.channel_polish import network_spec, polish_along_channel
 from ..channels.flat_channel import _network_loss
 from ..channels.flipped_pairs import flipped_candidates, flipped_pair_limit, realise_flipped
 from ..channels.group_limit import group_limit, moments, realise_groups, triple_candidates
@@ -327,25 +327,21 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
 def _approach(realiser, structure: LimitStructure, phi, amps, x, y, polish: bool):
     """Loss ``(K,)`` and gradient norm ``(K,)`` of the network realised towards ``phi`` at each amplitude, and
     the plain realisation's gradient norms ``(K,)`` where ``polish`` (else None): then each point is the
-    corrected one of :func:`..channels.channel_polish.polish_on_channel`, whose gradient vanishes."""
-    losses, grads, plain = [], [], []
+    corrected one of :func:`..channels.channel_polish.polish_along_channel`, whose gradient vanishes."""
+    if polish:
+        try:
+            points = polish_along_channel(realiser, structure, phi, amps, x, y)
+            return (np.array([p.loss for p in points]), np.array([p.grad_norm for p in points]),
+                    np.array([p.stencil_grad_norm for p in points]))
+        except ValueError:  # the realiser changes the network's width near phi: checked uncorrected
+            pass
+    losses, grads = [], []
     for amp in amps:
-        if polish:
-            try:
-                point = polish_on_channel(realiser, structure, phi, float(amp), x, y)
-            except ValueError:  # the realiser changes the network's width near phi: left uncorrected
-                point = None
-            if point is not None:
-                losses.append(point.loss)
-                grads.append(point.grad_norm)
-                plain.append(point.stencil_grad_norm)
-                continue
         theta = realiser(structure, phi, amp)
         wide = network_spec(structure, theta)
         losses.append(_network_loss(wide, theta, x, y))
         grads.append(float(np.linalg.norm(loss_grad_hessian(wide, theta, x, y[:, None])[1])))
-        plain.append(grads[-1])
-    return np.array(losses), np.array(grads), np.array(plain) if polish else None
+    return np.array(losses), np.array(grads), np.array(grads) if polish else None
 
 
 def _incoming(spec: MLPSpec, theta) -> np.ndarray:
@@ -391,7 +387,8 @@ def _on_saddle_line(spec, x, y, structure, phi, pairs, y_scale, tolerances, low,
                    outcome="symmetry_induced", route=f"saddle line of {name}", theta=theta)
     if out.index < 0 or not out.in_range:
         return None
-    out.reason = f"the limit of {name} is a plain neuron: a duplicated neuron on its saddle line, certified on the network"
+    out.reason = (f"the limit of {name} is a plain neuron: a duplicated neuron on its saddle line, certified on "
+                  "the network")
     return out
 
 
@@ -452,8 +449,8 @@ def symmetry_reduced_saddle(spec: MLPSpec, x, y, theta, config: SaddleConfig, to
     only linearly. For every hidden layer the nearest pair is merged, the narrower net's critical
     point searched from there (:func:`find_saddle`), and the neuron
     duplicated back with the outgoing split it had, in the original neuron order; the first
-    certified result is returned (Newton alone is tried first, then eigenvector following). A pair whose merge raises the loss by more than 1 % is skipped:
-    neurons that approach each other with opposite, growing outgoing weights are entering a flat
+    certified result is returned (Newton alone is tried first, then eigenvector following). A pair whose merge
+    raises the loss by more than 1 % is skipped: neurons that approach each other with opposite, growing outgoing weights are entering a flat
     channel towards infinity (Martinelli et al. 2025), not a saddle line.
     """
     theta = np.asarray(theta, dtype=np.float64)
