@@ -447,11 +447,11 @@ def symmetry_reduced_saddle(spec: MLPSpec, x, y, theta, config: SaddleConfig, to
     eigenvalue going to 0) is converging onto a *line* of critical points, the image of a critical
     point of the narrower net under neuron duplication (thesis section 4.3), where Newton converges
     only linearly. For every hidden layer the nearest pair is merged, the narrower net's critical
-    point searched from there (:func:`find_saddle`), and the neuron
-    duplicated back with the outgoing split it had, in the original neuron order; the first
-    certified result is returned (Newton alone is tried first, then eigenvector following). A pair whose merge
-    raises the loss by more than 1 % is skipped: neurons that approach each other with opposite, growing outgoing weights are entering a flat
-    channel towards infinity (Martinelli et al. 2025), not a saddle line.
+    point searched from there (:func:`find_saddle`), and the neuron duplicated back with the outgoing
+    split it had, in the original neuron order; the first certified result is returned (Newton alone
+    is tried first, then eigenvector following). A pair whose merge raises the loss by more than 1 %
+    is skipped: neurons that approach each other with opposite, growing outgoing weights are entering
+    a flat channel towards infinity (Martinelli et al. 2025), not a saddle line.
     """
     theta = np.asarray(theta, dtype=np.float64)
     for layer in range(1, len(spec.hidden_widths) + 1):
