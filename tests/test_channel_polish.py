@@ -151,3 +151,21 @@ def test_a_triple_with_flipped_members_and_a_free_constant_is_corrected_too():
     assert all(p.theta.size == 15 for p in points)
     assert points[1].grad_norm < points[0].grad_norm / 30  # ~ A^(-2), near the float64 floor at A = 300
     assert points[1].grad_norm < 1e-6 * points[1].stencil_grad_norm
+
+
+def test_the_saddle_at_infinity_the_app_opens_is_the_corrected_network():
+    """``path_points.saddle_point`` with the data: a second-order channel's network at A = 1000 is the corrected
+    point (gradient ~1e-10), not the stencil (gradient of order one)."""
+    import json
+    from types import SimpleNamespace
+
+    from lsexplorer.core.paths.path_points import saddle_point
+
+    structure, phi = limit_point("tanh", -1)
+    y = planted_targets(structure, phi)
+    outcome = SimpleNamespace(certified=True, outcome="channel", limit_structure=json.dumps(structure.to_dict()),
+                              limit_phi=phi)
+    result = SimpleNamespace(outcome=outcome)
+    plain = np.linalg.norm(network_gradient(structure, saddle_point(result), y))
+    corrected = np.linalg.norm(network_gradient(structure, saddle_point(result, X, y[:, None]), y))
+    assert plain > 1e-2 and corrected < 1e-8, (plain, corrected)
