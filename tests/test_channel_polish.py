@@ -169,3 +169,38 @@ def test_the_saddle_at_infinity_the_app_opens_is_the_corrected_network():
     plain = np.linalg.norm(network_gradient(structure, saddle_point(result), y))
     corrected = np.linalg.norm(network_gradient(structure, saddle_point(result, X, y[:, None]), y))
     assert plain > 1e-2 and corrected < 1e-8, (plain, corrected)
+
+
+#: The limit model the path survey certifies for the sample's run 94 (``channel 0-4 & 1+2-3``: a sign-flipped pair
+#: and a group of three, sigmoid, with the free constant; L_inf 8.772996e-05, index 1), as stored in its outcome.
+RUN_94_PHI = [-0.7930825379282447, -0.8460534151013327, -0.4465549525955608, -0.010743453041363586,
+              -0.15426286547724113, 0.6641364982741427, -0.39567852656970987, 0.7965017474713313,
+              -0.03502697769569318, 0.030881858257834297, -0.2259617424251907, 0.28188275866523904,
+              -0.17497339743788526]
+
+
+def test_the_samples_run_94_channel_is_checked_on_networks_whose_gradient_vanishes():
+    """On the sample's own data the plain stencil towards run 94's certified limit keeps ``||grad L|| ~ 8e-3``;
+    the corrected networks of the sample's width fall like ``A^(-2)`` and pass the path check's threshold."""
+    from lsexplorer.core.base.classify import loss_scale
+    from lsexplorer.core.paths.path_saddle import APPROACH_GRAD_TOL
+    from lsexplorer.core.store.samples import sample_session_path
+    from lsexplorer.core.store.session import load_session
+
+    session = load_session(sample_session_path())
+    structure = LimitStructure(d=2, activation="sigmoid", n_finite=0, n_glu=1, constant=True, linear=False,
+                               second_order="+")
+    phi = np.array(RUN_94_PHI)
+    l_inf, g_inf, _ = limit_loss_grad_hessian(structure, phi, session.x, session.y)
+    assert abs(l_inf - 8.772996e-05) < 1e-11 and np.linalg.norm(g_inf) < 1e-15
+
+    def realiser(st, p, amplitude):  # member 4 of the pair and member 3 of the triple enter sign-flipped
+        return realise_groups(st, p, [1, 1], amplitude)
+
+    amps = (30.0, 300.0, 1000.0)
+    points = polish_along_channel(realiser, structure, phi, amps, session.x, session.y)
+    assert all(p.theta.size == 15 for p in points)
+    assert all(p.stencil_grad_norm > 5e-3 for p in points)  # the plateau
+    assert 1.8 < power_law_exponent(amps[:2], [p.grad_norm for p in points[:2]]) < 2.3
+    assert points[-1].grad_norm <= APPROACH_GRAD_TOL * loss_scale(session.y)
+    assert abs(points[-1].loss - l_inf) < 1e-8
