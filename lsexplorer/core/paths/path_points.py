@@ -10,8 +10,8 @@ norm, spectrum and kind:
   itself, ``strict_saddle`` (``local_min`` if it has no negative eigenvalue), symmetry-induced when
   it came from the narrower net;
 * a saddle at infinity: the network realised on the channel towards the certified limit model
-  (:func:`channel_model.realise`) at the largest checked amplitude (for a second-order unit the point
-  corrected so that its gradient vanishes, :mod:`..channels.channel_polish`), kind ``channel_saddle``
+  (:func:`channel_model.realise`) at the largest checked amplitude, corrected so that its gradient
+  vanishes (:mod:`..channels.channel_polish`), kind ``channel_saddle``
   (``channel`` for an index-0 limit), as the channel analysis classifies diverged points; the
   stop reason carries the limit's certificate.
 
@@ -36,8 +36,8 @@ from .path_saddle import APPROACH_AMPLITUDES, outcome_label
 
 def saddle_point(result: PathResult, x=None, y=None) -> np.ndarray | None:
     """The network point that stands for ``result``'s certified highest point, None if there is none; with the
-    data ``x (N, d)``, ``y (N, 1)`` a second-order channel's point is the corrected one whose gradient vanishes
-    (:func:`..channels.channel_polish.polish_on_channel`), not the plain stencil's."""
+    data ``x (N, d)``, ``y (N, 1)`` a channel's point is the corrected one whose gradient vanishes
+    (:func:`..channels.channel_polish.polish_on_channel`), not the plain realisation's."""
     o = result.outcome
     if o is None or not o.certified:
         return None
@@ -45,7 +45,7 @@ def saddle_point(result: PathResult, x=None, y=None) -> np.ndarray | None:
         return np.array(o.theta, dtype=np.float64)
     structure = LimitStructure.from_dict(json.loads(o.limit_structure))
     amplitude = APPROACH_AMPLITUDES[-1]
-    if structure.n_second and x is not None and y is not None:
+    if x is not None and y is not None:
         return polish_on_channel(realise, structure, o.limit_phi, amplitude, x, y).theta
     return realise(structure, o.limit_phi, amplitude)
 
