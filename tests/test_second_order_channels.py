@@ -175,6 +175,26 @@ def test_a_path_point_near_a_three_neuron_channel_resolves_to_its_second_order_l
     assert out.approach_grad[-1] <= APPROACH_GRAD_TOL * loss_scale(y[:, None]) and "corrected" in out.reason
 
 
+def test_the_path_check_rejects_a_second_order_channel_whose_network_keeps_a_gradient(monkeypatch):
+    """Checked on the plain stencil (the correction made unavailable), the same planted channel's network keeps
+    ``||grad L||`` of order 1e-2 at A = 1000: the falling loss no longer suffices, the gradient threshold rejects
+    it and says so."""
+    from lsexplorer.core.base.classify import Tolerances
+    from lsexplorer.core.paths import path_saddle
+
+    def unavailable(*args, **kwargs):
+        raise ValueError("no correction")
+
+    monkeypatch.setattr(path_saddle, "polish_along_channel", unavailable)
+    structure, phi = limit_point("sigmoid")
+    y = planted_data(structure, phi)
+    loss = float(limit_loss_grad_hessian(structure, phi, X, y)[0])
+    out = path_saddle.channel_saddle(MLPSpec((2, 4, 1), "sigmoid", bias=False), X, y[:, None],
+                                     realise(structure, phi, 10.0), Tolerances(), 0.9 * loss, 1.1 * loss, max_steps=150)
+    assert out is not None and out.outcome == "not_certified"
+    assert "1+2+3: limit certified" in out.reason and "exceeds" in out.reason, out.reason
+
+
 def test_flipped_members_hold_the_free_constant_at_the_points_own_width():
     """A sign-flipped pair and a triple with two flipped members (the shape of the sample's run 37, sigmoid):
     the constants the flips leave sum to the limit's free ``b`` with every neuron in a unit, and the network
