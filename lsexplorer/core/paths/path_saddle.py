@@ -302,7 +302,7 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
             tried.append(f"{name}: |grad| {out.grad_norm:.1e}, L_inf {out.loss:.4e}")
             continue
         amps = np.array(APPROACH_AMPLITUDES)
-        approach = _approach(realiser, structure, lm.theta, amps, x64, y64, polish=True)
+        approach = _approach(realiser, structure, lm.theta, amps, x64, y64)
         out.approach_amplitude, out.approach_loss, out.approach_grad, stencil_grad = amps, *approach
         excess = np.abs(out.approach_loss - out.loss)
         if not (excess[-1] < excess[0] and out.approach_grad[-1] < out.approach_grad[0]):
@@ -327,25 +327,24 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
     return None if not tried else _empty(reason="no channel limit certifies (" + "; ".join(tried) + ")")
 
 
-def _approach(realiser, structure: LimitStructure, phi, amps, x, y, polish: bool):
-    """Loss ``(K,)`` and gradient norm ``(K,)`` of the network realised towards ``phi`` at each amplitude, and
-    the plain realisation's gradient norms ``(K,)`` where ``polish`` (else None): then each point is the
-    corrected one of :func:`..channels.channel_polish.polish_along_channel`, whose gradient vanishes (where the
-    realiser changes the network's width near ``phi`` the plain points are checked)."""
-    if polish:
-        try:
-            points = polish_along_channel(realiser, structure, phi, amps, x, y)
-            return (np.array([p.loss for p in points]), np.array([p.grad_norm for p in points]),
-                    np.array([p.stencil_grad_norm for p in points]))
-        except ValueError:  # the realiser changes the network's width near phi: checked uncorrected
-            pass
+def _approach(realiser, structure: LimitStructure, phi, amps, x, y):
+    """Loss ``(K,)`` and gradient norm ``(K,)`` of the corrected networks of
+    :func:`..channels.channel_polish.polish_along_channel` towards ``phi``, one per amplitude, and the plain
+    realisation's gradient norms ``(K,)``; where the realiser changes the network's width near ``phi`` the plain
+    points themselves, and None for the third."""
+    try:
+        points = polish_along_channel(realiser, structure, phi, amps, x, y)
+        return (np.array([p.loss for p in points]), np.array([p.grad_norm for p in points]),
+                np.array([p.stencil_grad_norm for p in points]))
+    except ValueError:
+        pass
     losses, grads = [], []
     for amp in amps:
         theta = realiser(structure, phi, amp)
         wide = network_spec(structure, theta)
         losses.append(_network_loss(wide, theta, x, y))
         grads.append(float(np.linalg.norm(loss_grad_hessian(wide, theta, x, y[:, None])[1])))
-    return np.array(losses), np.array(grads), np.array(grads) if polish else None
+    return np.array(losses), np.array(grads), None
 
 
 def _incoming(spec: MLPSpec, theta) -> np.ndarray:
