@@ -28,6 +28,8 @@ along the channel (cosine above 0.99), ``||grad L||`` falls like ``A^(-2)`` (fit
 ``A = 30 .. 300``) where the plain stencil's stays at its ``O(1)`` plateau, ``L - L_inf`` and the function's miss
 fall like ``1/A``. From ``A ~ 1000`` float64 sets the floor (``1e-11 .. 1e-10`` there): the outgoing weights
 ``~A`` cancel in the network's output, so its gradient carries a rounding error that grows like ``eps A^2``.
+A pair's realisation misses its gated linear unit by only ``O(1/A^2)``, so its plain gradient already falls,
+but only like ``1/A``; corrected it falls like ``A^(-3)`` (its loss approaches ``L_inf`` like ``1/A^2``).
 
 ``J_A`` is taken by central differences of the realiser (exact for the realisers that are affine in ``phi``).
 """
