@@ -204,3 +204,17 @@ def test_the_samples_run_94_channel_is_checked_on_networks_whose_gradient_vanish
     assert 1.8 < power_law_exponent(amps[:2], [p.grad_norm for p in points[:2]]) < 2.3
     assert points[-1].grad_norm <= APPROACH_GRAD_TOL * loss_scale(session.y)
     assert abs(points[-1].loss - l_inf) < 1e-8
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_a_pairs_corrected_gradient_falls_like_a_to_the_minus_three(activation):
+    """A gated linear unit's pair misses it by O(1/A^2): the plain gradient falls like 1/A, the corrected like A^-3."""
+    structure = LimitStructure(d=2, activation=activation, n_finite=2, n_glu=1, constant=False, linear=False)
+    params = LimitParams(np.array([[0.4, -0.9], [-0.6, 0.3]]), np.array([1.3, 0.8]), np.array([[0.7, 0.5]]),
+                         np.array([0.6]), np.array([[0.3, -0.2]]), 0.0, np.zeros(2))
+    phi = pack(structure, params)
+    y = planted_targets(structure, phi)
+    amps = (10.0, 30.0, 100.0)
+    points = polish_along_channel(realise, structure, phi, amps, X, y)
+    assert 0.9 < power_law_exponent(amps, [p.stencil_grad_norm for p in points]) < 1.1
+    assert 2.6 < power_law_exponent(amps, [p.grad_norm for p in points]) < 3.4
