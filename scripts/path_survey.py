@@ -7,6 +7,7 @@ saddles (finite, symmetry-induced or at infinity in a flat channel), and what th
 ``--json FILE`` writes the rows.
 
     python scripts/path_survey.py sample_data/toy_width5.h5 [--auto] [--images N] [--json out.json]
+    python scripts/path_survey.py sample_data/toy_width5.h5 --runs 8 94 95   # only these local minima
     python scripts/path_survey.py --summarize out.json      # the summary of a saved survey
 
 A highest point that is not certified is described by where its saddle search was heading: two
@@ -23,10 +24,10 @@ import time
 
 import numpy as np
 
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis
 from lsexplorer.core.paths.neb import NEBConfig
 from lsexplorer.core.paths.path_saddle import outcome_label
-from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis
-from lsexplorer.core.base.progress import run_generator
 from lsexplorer.core.store.session import load_session
 from lsexplorer.core.symmetry.operations import nearest_neuron_pair, outgoing_weights
 
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--auto", action="store_true")
     parser.add_argument("--json")
+    parser.add_argument("--runs", type=int, nargs="+", metavar="RUN", help="survey only these local minima")
     args = parser.parse_args()
     if args.summarize:
         with open(args.summarize) as f:
@@ -50,7 +52,13 @@ def main() -> None:
     rows = []
     print(f"{'run':>4} {'to':>4} {'saved':>6} {'barrier':>10} {'straight':>10} {'|grad|':>9} {'neg':>3} {'zero':>4} "
           f"{'|theta|':>8} {'lambda_2':>9} {'pair':>7} {'a_i,a_j':>13} {'min|a|':>7} {'kind':>14} search")
-    for row in np.flatnonzero(session.runs.kind == "local_min"):
+    local = np.flatnonzero(session.runs.kind == "local_min")
+    if args.runs:
+        missing = sorted(set(args.runs) - set(local.tolist()))
+        if missing:
+            parser.error(f"not local minima of this session: {', '.join(map(str, missing))}")
+        local = np.array(sorted(args.runs))
+    for row in local:
         started = time.perf_counter()
         r = run_generator(path_analysis(session, int(row), "global", config))
         s = r.saddle
@@ -68,13 +76,15 @@ def main() -> None:
                "outcome_grad_norm": r.outcome.grad_norm, "outcome_route": r.outcome.route,
                "fd_hessian_error": r.outcome.fd_hessian_error, "fd_index": r.outcome.fd_index,
                "outcome_reason": r.outcome.reason, "band_stop": r.stop_reason,
-               "search": r.search.stop_reason, "moved": s.distance_to_climbing, "seconds": time.perf_counter() - started}
+               "search": r.search.stop_reason, "moved": s.distance_to_climbing,
+               "seconds": time.perf_counter() - started}
         rows.append(rec)
         print(f"{row:>4} {r.run_to:>4} {r.alignment.saved:>6.3f} {r.barrier:>10.3e} {r.straight_barrier:>10.3e} "
               f"{s.grad_norm:>9.1e} {s.n_negative:>3} {s.n_zero:>4} {rec['theta_norm']:>8.2f} {rec['lambda_2']:>9.1e} "
               f"{rec['nearest_pair']:>7.3f} {rec['pair_outgoing'][0]:>6.2f},{rec['pair_outgoing'][1]:>6.2f} "
               f"{rec['min_outgoing']:>7.3f} {s.kind:>14} "
-              f"{r.search.stop_reason}/{s.route} (moved {s.distance_to_climbing:.3g}, {rec['seconds']:.0f} s)", flush=True)
+              f"{r.search.stop_reason}/{s.route} (moved {s.distance_to_climbing:.3g}, {rec['seconds']:.0f} s)",
+              flush=True)
         print(f"     -> {rec['outcome_label']}: loss {r.outcome.loss:.6e}, |grad| {r.outcome.grad_norm:.1e}, "
               f"fd Hessian error {r.outcome.fd_hessian_error:.1e}, fd index {r.outcome.fd_index}", flush=True)
     summarize(rows)

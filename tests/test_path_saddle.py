@@ -15,13 +15,13 @@ import torch
 from lsexplorer.cli.commands import format_paths
 from lsexplorer.core.channels.limit_model import LimitStructure, limit_output, realise
 from lsexplorer.core.channels.flat_channel import network_output
-from lsexplorer.core.base.classify import Tolerances
+from lsexplorer.core.base.classify import Tolerances, loss_scale
 from lsexplorer.core.critical.critical_lm import critical_point_lm
 from lsexplorer.core.landscape.hessian import loss_grad_hessian
 from lsexplorer.core.landscape.muller_brown import SADDLES, muller_brown
 from lsexplorer.core.paths.neb import NEBConfig
 from lsexplorer.core.paths.path_points import saddle_session
-from lsexplorer.core.paths.path_saddle import fd_check, outcome_label
+from lsexplorer.core.paths.path_saddle import APPROACH_GRAD_TOL, fd_check, outcome_label
 from lsexplorer.core.analyses import paths as stored_paths
 from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis
 from lsexplorer.core.base.progress import run_generator
@@ -74,8 +74,11 @@ def test_toy_path_saddle_is_certified_at_infinity_and_checked_on_the_network(toy
     assert o.in_range and o.range_low <= o.loss <= o.range_high
     assert max(r.values[0], r.values[-1]) < o.loss < r.values.max()  # a barrier between the ends, below the band
     assert o.fd_hessian_error < 1e-6 and o.fd_index == 1
-    # the network itself, realised along the channel: loss -> L_inf, gradient -> 0
-    assert np.all(np.diff(np.abs(o.approach_loss - o.loss)) < 0) and np.all(np.diff(o.approach_grad) < 0)
+    # the network itself, realised along the channel and corrected: loss -> L_inf, gradient -> 0 like A^-3 until
+    # float64's floor (A = 10, 30, 100), and below the path check's threshold at A = 1000
+    assert np.all(np.diff(np.abs(o.approach_loss - o.loss)) < 0) and np.all(np.diff(o.approach_grad[:3]) < 0)
+    assert o.approach_grad[0] / o.approach_grad[2] > 10 ** 2.5  # A: 10 -> 100
+    assert o.approach_grad[-1] <= APPROACH_GRAD_TOL * loss_scale(session.y) and "corrected" in o.reason
     structure = LimitStructure.from_dict(json.loads(o.limit_structure))
     x = np.asarray(session.x)
     g = limit_output(structure, torch.from_numpy(o.limit_phi), torch.from_numpy(x)).numpy()
@@ -97,6 +100,7 @@ def test_toy_path_outcome_is_stored_listed_and_opens_as_a_session(toy_path, tmp_
     assert point.runs.n_runs == 1 and point.runs.kind[0] == "channel_saddle"
     assert point.runs.loss[0] == pytest.approx(r.outcome.loss, rel=1e-6)
     assert point.runs.hessian_eigvals[0][0] < 0 < point.runs.hessian_eigvals[0][2]
+    assert point.runs.grad_norm[0] < 1e-9  # the corrected network at A = 1000 (the plain pair's: ~1e-6)
 
 
 def test_a_path_stored_before_outcomes_reads_as_unresolved(toy_path):

@@ -158,8 +158,8 @@ def test_a_path_point_near_a_three_neuron_channel_resolves_to_its_second_order_l
     """A point on the channel towards a planted second-order limit (sigmoid, small amplitude: the neurons
     still 0.3 apart) whose loss range holds the limit's: the path's highest-point resolution certifies it
     at infinity through the triple, and checks it on networks of the point's own width."""
-    from lsexplorer.core.base.classify import Tolerances
-    from lsexplorer.core.paths.path_saddle import channel_saddle
+    from lsexplorer.core.base.classify import Tolerances, loss_scale
+    from lsexplorer.core.paths.path_saddle import APPROACH_GRAD_TOL, channel_saddle
 
     structure, phi = limit_point("sigmoid")
     y = planted_data(structure, phi)
@@ -171,6 +171,28 @@ def test_a_path_point_near_a_three_neuron_channel_resolves_to_its_second_order_l
     assert out.route == "channel 1+2+3" and out.index == 0 and out.grad_norm <= 1e-12
     assert abs(out.loss - loss) <= 1e-10 * loss
     assert out.approach_grad[-1] < out.approach_grad[0] and len(out.theta) == 12
+    # checked on the corrected networks, whose gradient vanishes, not on the plain stencil's plateau
+    assert out.approach_grad[-1] <= APPROACH_GRAD_TOL * loss_scale(y[:, None]) and "corrected" in out.reason
+
+
+def test_the_path_check_rejects_a_second_order_channel_whose_network_keeps_a_gradient(monkeypatch):
+    """Checked on the plain stencil (the correction made unavailable), the same planted channel's network keeps
+    ``||grad L||`` of order 1e-2 at A = 1000: the falling loss no longer suffices, the gradient threshold rejects
+    it and says so."""
+    from lsexplorer.core.base.classify import Tolerances
+    from lsexplorer.core.paths import path_saddle
+
+    def unavailable(*args, **kwargs):
+        raise ValueError("no correction")
+
+    monkeypatch.setattr(path_saddle, "polish_along_channel", unavailable)
+    structure, phi = limit_point("sigmoid")
+    y = planted_data(structure, phi)
+    loss = float(limit_loss_grad_hessian(structure, phi, X, y)[0])
+    out = path_saddle.channel_saddle(MLPSpec((2, 4, 1), "sigmoid", bias=False), X, y[:, None],
+                                     realise(structure, phi, 10.0), Tolerances(), 0.9 * loss, 1.1 * loss, max_steps=150)
+    assert out is not None and out.outcome == "not_certified"
+    assert "1+2+3: limit certified" in out.reason and "exceeds" in out.reason, out.reason
 
 
 def test_flipped_members_hold_the_free_constant_at_the_points_own_width():

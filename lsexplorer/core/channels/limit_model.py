@@ -27,7 +27,10 @@ For three neurons ``M`` has rank one: with ``a_k ~ A alpha_k``, ``delta_k ~ p_k 
 points, which are therefore collinear, ``p_k = p + t_k e``, and ``M = (sum alpha_k t_k^2) e e^T``. The
 unit's curvature is therefore ``M = s m m^T`` with a sign ``s = +-1`` fixed by the structure and ``m``
 free. The symmetric stencil ``a = (s A, c - 2 s A, s A)`` at ``w = u + v/(2 s A) +- m / sqrt(2A)`` and
-``w = u`` realises it with an ``O(1/A)`` remainder (odd moments of the stencil cancel).
+``w = u`` realises it with an ``O(1/A)`` remainder (odd moments of the stencil cancel). Outgoing weights of
+order ``A`` turn that remainder into an ``O(1)`` gradient on the members' incoming vectors, so the plain stencil's
+``||grad L||`` does not vanish; :mod:`.channel_polish` moves the limit point by ``O(1/A)`` at each amplitude so
+that it does (like ``A^(-2)``).
 
 When the gate is ``u = 0`` the unit is affine, ``c sigma(0) + sigma'(0) (v . x)``; the same holds for
 a lone neuron with ``w -> 0`` and ``|a| -> inf`` (``a sigma(0) + sigma'(0) a (w . x)``, the cubic
@@ -348,7 +351,8 @@ def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
     (when ``b`` or ``l`` is free) an affine pair at ``w = +-l / (2 A sigma'(0))`` with
     ``a = b / (2 sigma(0)) +- A``. The returned ``theta`` is in the network layout
     ``(w_1, ..., w_m, a_1, ..., a_m)`` with ``m`` = :func:`realised_width`; its function differs
-    from the limit by ``O(1/A^2)`` (``O(1/A)`` with second-order units).
+    from the limit by ``O(1/A^2)`` (``O(1/A)`` with second-order units, whose networks' gradient then stays of
+    order one: :func:`.channel_polish.polish_on_channel` corrects them).
     """
     p = unpack(structure, np.asarray(phi, dtype=np.float64))
     A = float(amplitude)

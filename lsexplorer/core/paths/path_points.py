@@ -10,7 +10,8 @@ norm, spectrum and kind:
   itself, ``strict_saddle`` (``local_min`` if it has no negative eigenvalue), symmetry-induced when
   it came from the narrower net;
 * a saddle at infinity: the network realised on the channel towards the certified limit model
-  (:func:`channel_model.realise`) at the largest checked amplitude, kind ``channel_saddle``
+  (:func:`channel_model.realise`) at the largest checked amplitude, corrected so that its gradient
+  vanishes (:mod:`..channels.channel_polish`), kind ``channel_saddle``
   (``channel`` for an index-0 limit), as the channel analysis classifies diverged points; the
   stop reason carries the limit's certificate.
 
@@ -25,6 +26,7 @@ import json
 import numpy as np
 
 from ..base.classify import Tolerances, classify, loss_scale
+from ..channels.channel_polish import polish_on_channel
 from ..channels.limit_model import LimitStructure, realise
 from ..landscape.hessian import loss_grad_hessian, spectrum
 from ..store.session import Runs, Session
@@ -32,15 +34,20 @@ from .minimum_energy import PathResult
 from .path_saddle import APPROACH_AMPLITUDES, outcome_label
 
 
-def saddle_point(result: PathResult) -> np.ndarray | None:
-    """The network point that stands for ``result``'s certified highest point, None if there is none."""
+def saddle_point(result: PathResult, x=None, y=None) -> np.ndarray | None:
+    """The network point that stands for ``result``'s certified highest point, None if there is none; with the
+    data ``x (N, d)``, ``y (N, 1)`` a channel's point is the corrected one whose gradient vanishes
+    (:func:`..channels.channel_polish.polish_on_channel`), not the plain realisation's."""
     o = result.outcome
     if o is None or not o.certified:
         return None
     if o.outcome != "channel":
         return np.array(o.theta, dtype=np.float64)
     structure = LimitStructure.from_dict(json.loads(o.limit_structure))
-    return realise(structure, o.limit_phi, APPROACH_AMPLITUDES[-1])
+    amplitude = APPROACH_AMPLITUDES[-1]
+    if x is not None and y is not None:
+        return polish_on_channel(realise, structure, o.limit_phi, amplitude, x, y).theta
+    return realise(structure, o.limit_phi, amplitude)
 
 
 def saddle_session(session: Session, result: PathResult) -> Session:
@@ -48,7 +55,7 @@ def saddle_session(session: Session, result: PathResult) -> Session:
 
     Raises ``ValueError`` when the path's highest point is not certified.
     """
-    theta = saddle_point(result)
+    theta = saddle_point(result, session.x, session.y)
     if theta is None:
         raise ValueError(f"the highest point of path {result.key} is not certified: "
                          f"{outcome_label(result.outcome)}")

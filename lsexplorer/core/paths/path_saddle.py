@@ -32,9 +32,14 @@ barrier (a critical point outside that range is not the saddle of this band):
    three neurons close in, the second-order limit of the nearest triples, alone and with the nearest
    pair (:mod:`..channels.group_limit`, ``"channel i+j-k & l-m"``, ``-`` a member that enters
    sign-flipped), checked on networks of the point's own width where the flips can hold the free constant.
-   The symmetric stencil that realises a second-order unit misses it by ``O(1/A)``, which outgoing weights
-   of order ``A`` turn into an ``O(1)`` gradient: along it the network's loss approaches ``L_inf`` but its
-   gradient norm only falls to a plateau (the reason states it at the largest amplitude).
+   Every channel is checked on the corrected networks of :func:`..channels.channel_polish.polish_along_channel`
+   (at each amplitude the limit point moved by ``O(1/A)`` so that the network is stationary in every direction
+   the realiser spans): the symmetric stencil that realises a second-order unit misses it by ``O(1/A)``, which
+   outgoing weights of order ``A`` turn into an ``O(1)`` gradient, and a pair's ``O(1/A^2)`` miss leaves a
+   gradient that falls only like ``1/A``; the corrected networks' ``||grad L||`` falls like ``A^(-2)``
+   (second-order unit) or ``A^(-3)`` (pairs) to float64's floor, and a channel is accepted only where it is at
+   most :data:`APPROACH_GRAD_TOL` times the loss scale at the largest amplitude (the reason gives it, and the
+   plain realisation's, there).
 
 Every certificate is re-checked independently by central finite differences of the gradient: the
 Hessian's relative error and the inertia of the finite-difference Hessian (:func:`fd_check`).
@@ -54,6 +59,7 @@ import numpy as np
 from ..base.classify import Tolerances, classify, loss_scale
 from ..base.record import Record
 from ..base.refined import Status
+from ..channels.channel_polish import network_spec, polish_along_channel
 from ..channels.flat_channel import _network_loss
 from ..channels.flipped_pairs import flipped_candidates, flipped_pair_limit, realise_flipped
 from ..channels.group_limit import group_limit, moments, realise_groups, triple_candidates
@@ -256,6 +262,12 @@ def pair_limit(spec: MLPSpec, theta, pairs: list[tuple[int, int]]) -> tuple[Limi
 #: Outgoing amplitudes at which a certified channel is realised as a network and checked.
 APPROACH_AMPLITUDES = (10.0, 30.0, 100.0, 300.0, 1000.0)
 
+#: A channel is accepted only where the corrected network's ``||grad L||`` at the largest amplitude is at most
+#: this times the loss scale ``mean y^2``: it falls like ``A^(-2)`` (second-order unit) or ``A^(-3)`` (pairs) to a
+#: float64 floor that grows like ``eps A^2`` (measured: 1e-12 .. 5e-10 at A = 1000 on planted limits and the
+#: sample), while the plain stencil of a second-order unit stays near 1e-2; 1e-6 leaves orders of margin each way.
+APPROACH_GRAD_TOL = 1e-6
+
 
 def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: float, high: float,
                    max_steps: int = 150, stop: threading.Event | None = None, heading=None) -> SaddleOutcome | None:
@@ -289,15 +301,9 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
         if out.index < 0 or not out.in_range:
             tried.append(f"{name}: |grad| {out.grad_norm:.1e}, L_inf {out.loss:.4e}")
             continue
-        width = len(realiser(structure, lm.theta, APPROACH_AMPLITUDES[0])) // (structure.d + 1)
-        wide = MLPSpec((structure.d, width, 1), structure.activation, False)
         amps = np.array(APPROACH_AMPLITUDES)
-        losses, grads = [], []
-        for amp in amps:
-            point = realiser(structure, lm.theta, amp)
-            losses.append(_network_loss(wide, point, x64, y64))
-            grads.append(float(np.linalg.norm(loss_grad_hessian(wide, point, x64, y64[:, None])[1])))
-        out.approach_amplitude, out.approach_loss, out.approach_grad = amps, np.array(losses), np.array(grads)
+        approach = _approach(realiser, structure, lm.theta, amps, x64, y64)
+        out.approach_amplitude, out.approach_loss, out.approach_grad, stencil_grad = amps, *approach
         excess = np.abs(out.approach_loss - out.loss)
         if not (excess[-1] < excess[0] and out.approach_grad[-1] < out.approach_grad[0]):
             # a limit with v = 0 is a plain neuron: every realised point is the same function, a finite
@@ -308,11 +314,37 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
                 return line
             tried.append(f"{name}: the realised channel does not approach the limit")
             continue
+        limit = APPROACH_GRAD_TOL * y_scale
+        if not out.approach_grad[-1] <= limit:
+            tried.append(f"{name}: limit certified (L_inf {out.loss:.4e}) but the corrected network's |grad| "
+                         f"{out.approach_grad[-1]:.1e} at A = {amps[-1]:g} exceeds {limit:.1e}")
+            continue
+        corrected = "" if stencil_grad is None else f" (corrected; plain realisation {stencil_grad[-1]:.1e})"
         out.reason = (f"limit model of neurons {name} certified: L_inf {out.loss:.6e}, |grad| {out.grad_norm:.1e}; "
-                      f"network along the channel: L - L_inf {excess[-1]:.1e}, |grad| {out.approach_grad[-1]:.1e} "
-                      f"at A = {amps[-1]:g}")
+                      f"network along the channel: L - L_inf {excess[-1]:.1e}, |grad| {out.approach_grad[-1]:.1e}"
+                      f"{corrected} at A = {amps[-1]:g}")
         return out
     return None if not tried else _empty(reason="no channel limit certifies (" + "; ".join(tried) + ")")
+
+
+def _approach(realiser, structure: LimitStructure, phi, amps, x, y):
+    """Loss ``(K,)`` and gradient norm ``(K,)`` of the corrected networks of
+    :func:`..channels.channel_polish.polish_along_channel` towards ``phi``, one per amplitude, and the plain
+    realisation's gradient norms ``(K,)``; where the realiser changes the network's width near ``phi`` the plain
+    points themselves, and None for the third."""
+    try:
+        points = polish_along_channel(realiser, structure, phi, amps, x, y)
+        return (np.array([p.loss for p in points]), np.array([p.grad_norm for p in points]),
+                np.array([p.stencil_grad_norm for p in points]))
+    except ValueError:
+        pass
+    losses, grads = [], []
+    for amp in amps:
+        theta = realiser(structure, phi, amp)
+        wide = network_spec(structure, theta)
+        losses.append(_network_loss(wide, theta, x, y))
+        grads.append(float(np.linalg.norm(loss_grad_hessian(wide, theta, x, y[:, None])[1])))
+    return np.array(losses), np.array(grads), None
 
 
 def _incoming(spec: MLPSpec, theta) -> np.ndarray:
@@ -358,7 +390,8 @@ def _on_saddle_line(spec, x, y, structure, phi, pairs, y_scale, tolerances, low,
                    outcome="symmetry_induced", route=f"saddle line of {name}", theta=theta)
     if out.index < 0 or not out.in_range:
         return None
-    out.reason = f"the limit of {name} is a plain neuron: a duplicated neuron on its saddle line, certified on the network"
+    out.reason = (f"the limit of {name} is a plain neuron: a duplicated neuron on its saddle line, certified on "
+                  "the network")
     return out
 
 
@@ -417,11 +450,11 @@ def symmetry_reduced_saddle(spec: MLPSpec, x, y, theta, config: SaddleConfig, to
     eigenvalue going to 0) is converging onto a *line* of critical points, the image of a critical
     point of the narrower net under neuron duplication (thesis section 4.3), where Newton converges
     only linearly. For every hidden layer the nearest pair is merged, the narrower net's critical
-    point searched from there (:func:`find_saddle`), and the neuron
-    duplicated back with the outgoing split it had, in the original neuron order; the first
-    certified result is returned (Newton alone is tried first, then eigenvector following). A pair whose merge raises the loss by more than 1 % is skipped:
-    neurons that approach each other with opposite, growing outgoing weights are entering a flat
-    channel towards infinity (Martinelli et al. 2025), not a saddle line.
+    point searched from there (:func:`find_saddle`), and the neuron duplicated back with the outgoing
+    split it had, in the original neuron order; the first certified result is returned (Newton alone
+    is tried first, then eigenvector following). A pair whose merge raises the loss by more than 1 %
+    is skipped: neurons that approach each other with opposite, growing outgoing weights are entering
+    a flat channel towards infinity (Martinelli et al. 2025), not a saddle line.
     """
     theta = np.asarray(theta, dtype=np.float64)
     for layer in range(1, len(spec.hidden_widths) + 1):
