@@ -110,10 +110,11 @@ class MergeConfig(Record):
         Where the penalised loss keeps decreasing towards infinity (the pair merges within ~100
         evaluations, then the point drifts along a flat channel with ``||theta||`` growing without
         bound) the phase stops (``RUNAWAY``) once ``||theta||`` exceeds ``max_norm_growth *
-        max(||theta_min||, 1)``, the growth at which refinement calls a point diverged; the narrower
-        point then ends ``not_converged`` as it would after ``maxeval``. On the toy sample this halves
-        the phase's evaluations and changes no narrower point's kind and no symmetry-induced decision.
-        0 switches the stop off.
+        max(||theta_min||, 1)``, the growth at which refinement calls a point diverged. Step 3 starts
+        from where it stopped, as it would after ``maxeval``: a merge that closes the channel (the
+        diverging outgoing weights summed) still refines to its finite narrower point, one that does
+        not ends ``not_converged``. On the toy sample this halves the phase's evaluations and changes
+        no narrower point's kind and no symmetry-induced decision. 0 switches the stop off.
     """
 
     tagged = False
