@@ -46,7 +46,7 @@ def _activation(name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"unknown activation {name!r}")
 
 
-def _times_transpose(w: np.ndarray, delta: np.ndarray) -> np.ndarray:
+def transposed_times(w: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """``w^T @ delta`` per point, ``w (..., n_out, n_in)``, ``delta (..., n_out, N)``; for a single output
     row as a broadcast product, which numpy does faster than a product over an axis of length 1."""
     return w[..., 0, :, None] * delta[..., 0, None, :] if w.shape[-2] == 1 else w.swapaxes(-1, -2) @ delta
@@ -128,8 +128,8 @@ class PointLoss:
             if layer.b_start is not None:
                 grads[..., layer.b_start:layer.b_stop] = delta.sum(axis=-1)
             if i > 0:
-                delta = _times_transpose(weights[i], delta) * derivs[i - 1]
+                delta = transposed_times(weights[i], delta) * derivs[i - 1]
         return values, grads
 
 
-__all__ = ["PointLoss"]
+__all__ = ["PointLoss", "transposed_times"]

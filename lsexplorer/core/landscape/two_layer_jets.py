@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .nets import MLPSpec, activation_fn, flatten, unflatten
+from .point_loss import transposed_times
 
 #: The highest order the closed form covers.
 MAX_ORDER = 4
@@ -99,12 +100,6 @@ def directional(spec: MLPSpec, x: torch.Tensor, y: torch.Tensor, theta: torch.Te
     return f * (math.factorial(order) / x.shape[0])
 
 
-def _transposed_times(w: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """``w.T @ a`` for ``w (d_out, m)``, ``a (d_out, N)``; for one output a broadcast product, which numpy
-    does faster than a product over an axis of length 1."""
-    return w[0][:, None] * a[0] if w.shape[0] == 1 else w.T @ a
-
-
 def cubic_form(spec: MLPSpec, x: np.ndarray, y: np.ndarray, theta: np.ndarray
                ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     """``u (P,) -> (T(u), grad T(u) (P,))`` with ``T(u) = D^3 L(theta)[u, u, u]``, in numpy, for one hidden layer.
@@ -139,9 +134,9 @@ def cubic_form(spec: MLPSpec, x: np.ndarray, y: np.ndarray, theta: np.ndarray
             value = c * float(np.vdot(r0, r3) + np.vdot(r1, r2))
             a1, a2, a3 = c * r2, c * r1, c * r0                       # adjoints of r1, r2, r3
             g_dw2 = a1 @ d0.T + a2 @ s1.T + a3 @ s2.T
-            g_s1 = _transposed_times(w2, a1) + _transposed_times(dw2, a2)
-            g_s2 = _transposed_times(w2, a2) + _transposed_times(dw2, a3)
-            g_s3 = _transposed_times(w2, a3)
+            g_s1 = transposed_times(w2, a1) + transposed_times(dw2, a2)
+            g_s2 = transposed_times(w2, a2) + transposed_times(dw2, a3)
+            g_s3 = transposed_times(w2, a3)
             g_z1 = g_s1 * d1 + g_s2 * d2 * z1 + g_s3 * d3 * z1sq / 2
             layers = [(g_z1 @ x, g_z1.sum(axis=1) if db1 is not None else None),
                       (g_dw2, a1.sum(axis=1) if db2 is not None else None)]
