@@ -13,18 +13,18 @@ import pytest
 import torch
 
 from lsexplorer.cli.commands import format_paths
-from lsexplorer.core.channels.limit_model import LimitStructure, limit_output, realise
-from lsexplorer.core.channels.flat_channel import network_output
+from lsexplorer.core.analyses import paths as stored_paths
 from lsexplorer.core.base.classify import Tolerances, loss_scale
-from lsexplorer.core.critical.critical_lm import critical_point_lm
+from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.channels.flat_channel import network_output
+from lsexplorer.core.channels.limit_model import LimitStructure, limit_output, realise
+from lsexplorer.core.critical.critical_lm import FOLD_RATIO, critical_point_lm, fold_ratio
 from lsexplorer.core.landscape.hessian import loss_grad_hessian
 from lsexplorer.core.landscape.muller_brown import SADDLES, muller_brown
+from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis
 from lsexplorer.core.paths.neb import NEBConfig
 from lsexplorer.core.paths.path_points import saddle_session
-from lsexplorer.core.paths.path_saddle import APPROACH_GRAD_TOL, fd_check, outcome_label
-from lsexplorer.core.analyses import paths as stored_paths
-from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis
-from lsexplorer.core.base.progress import run_generator
+from lsexplorer.core.paths.path_saddle import APPROACH_GRAD_TOL, _fold_note, fd_check, outcome_label
 from lsexplorer.core.store.samples import sample_session_path
 from lsexplorer.core.store.session import load_session
 
@@ -56,6 +56,30 @@ def test_levenberg_marquardt_certifies_a_planted_degenerate_index1_saddle():
     assert value == pytest.approx(energy, abs=1e-2)  # the published saddle energy (2 decimals)
     err, fd_index = fd_check(_vgh, res.theta, tol)
     assert err < 1e-6 and fd_index == 1
+
+
+def _fold(delta: float):
+    """``x^3/3 + delta x + y^2``: two critical points at ``x = +-sqrt(-delta)`` for ``delta < 0``; for ``delta > 0``
+    none, and at the origin ``||grad||^2`` has a positive minimum ``delta^2`` with ``grad = (delta, 0)`` in the
+    Hessian's null space ``diag(2x, 2)``, a fold."""
+    def vgh(t):
+        x, y = t
+        return x ** 3 / 3 + delta * x + y ** 2, np.array([x * x + delta, 2 * y]), np.diag([2 * x, 2.0])
+    return vgh
+
+
+def test_a_stall_at_a_fold_is_told_from_a_critical_point():
+    vgh = _fold(0.01)
+    lm = critical_point_lm(vgh, np.array([0.5, 0.3]), 200)
+    assert lm.status == "stalled" and lm.grad_norm == pytest.approx(0.01, rel=1e-6)
+    _, g, h = vgh(lm.theta)
+    assert fold_ratio(g, h) <= FOLD_RATIO
+    assert "a fold" in _fold_note(vgh, lm)
+    vgh = _fold(-0.01)
+    lm = critical_point_lm(vgh, np.array([0.5, 0.3]), 200)
+    assert lm.status == "grad_converged" and abs(lm.theta[0] - 0.1) < 1e-12 and _fold_note(vgh, lm) == ""
+    _, g, h = vgh(np.array([0.5, 0.3]))
+    assert fold_ratio(g, h) > 0.1  # far from the fold the Hessian sees the gradient
 
 
 @pytest.fixture(scope="module")

@@ -217,7 +217,7 @@ def decompose(spec: MLPSpec, theta, x, settings: ChannelSettings | None = None,
         return "the diverging neurons leave a constant the net cannot represent"
     finite = np.flatnonzero(group_of == FINITE)
     structure = LimitStructure(d=d, activation=act, n_finite=len(finite), n_glu=len(mo.c),
-                               constant=has_constant, linear=has_linear, second_order=mo.signs or None)
+                               constant=has_constant, linear=has_linear, second_order=mo.second_order or None)
     params = LimitParams(w=w[finite], a=a[finite], u=mo.u, c=mo.c, v=mo.v, b=constant, l=lin, u2=mo.u2, c2=mo.c2,
                          v2=mo.v2, m2=mo.m2)
     phi = pack(structure, params)

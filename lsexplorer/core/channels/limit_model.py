@@ -32,6 +32,14 @@ order ``A`` turn that remainder into an ``O(1)`` gradient on the members' incomi
 ``||grad L||`` does not vanish; :mod:`.channel_polish` moves the limit point by ``O(1/A)`` at each amplitude so
 that it does (like ``A^(-2)``).
 
+Four or more neurons can keep a curvature of higher rank: ``k`` members give ``M = sum alpha_k p_k p_k^T`` with
+``alpha`` orthogonal to ``1`` and to the points' coordinates, a quadratic form of rank at most ``k - 2`` (and at
+most ``d``). Such a unit's curvature is ``M = sum_j s_j m_j m_j^T`` over ``r`` terms with a signature fixed by the
+structure (``[++]``, ``[+-]``, ...) and a lower trapezoidal factor (row ``j`` zero in its first ``j`` entries, so
+that no continuous change of the rows keeps ``M``). :func:`second_order_stencil` realises it with ``r + 2``
+neurons: each sign's rows spread over a regular simplex. Stencils that are not symmetric about ``u`` (``[++]``:
+a triangle about its centre, which four neurons cannot avoid) keep a third moment of order ``A^(-1/2)``.
+
 When the gate is ``u = 0`` the unit is affine, ``c sigma(0) + sigma'(0) (v . x)``; the same holds for
 a lone neuron with ``w -> 0`` and ``|a| -> inf`` (``a sigma(0) + sigma'(0) a (w . x)``, the cubic
 term ``a |w|^3 -> 0``; ``sigma''(0) = 0`` for the sigmoid). Its diverging constant must cancel
@@ -43,14 +51,15 @@ parameters of the limit even though the net has no biases.
 The limit model is therefore
 
     g(x) = sum_{finite k} a_k sigma(w_k . x) + sum_g [c_g sigma(u_g . x) + (v_g . x) sigma'(u_g . x)]
-           + sum_q [c_q sigma(u_q . x) + (v_q . x) sigma'(u_q . x) + (s_q/2) sigma''(u_q . x) (m_q . x)^2]
+           + sum_q [c_q sigma(u_q . x) + (v_q . x) sigma'(u_q . x) + (1/2) sigma''(u_q . x) x^T M_q x]
            + b + l . x
 
 with ``b`` present iff :attr:`LimitStructure.constant` and ``l`` iff :attr:`LimitStructure.linear`, and
-one second-order unit ``q`` per sign in :attr:`LimitStructure.second_order`.
-Flat layout of its parameters ``phi``: ``W (F, d)`` row-major, ``a (F,)``, ``U (G, d)``,
-``C (G,)``, ``V (G, d)``, then (``S`` second-order units) ``U2 (S, d)``, ``C2 (S,)``, ``V2 (S, d)``,
-``M2 (S, d)``, then ``b`` and ``l (d,)`` when present. Everything is float64; the
+one second-order unit ``q`` per code of :attr:`LimitStructure.second_order` (``M_q = s_q m_q m_q^T`` for
+``+`` or ``-``). Flat layout of its parameters ``phi``: ``W (F, d)`` row-major, ``a (F,)``, ``U (G, d)``,
+``C (G,)``, ``V (G, d)``, then (``S`` second-order units) ``U2 (S, d)``, ``C2 (S,)``, ``V2 (S, d)``, then
+each unit's curvature rows, row ``j`` of a unit without its ``j`` leading zeros (``M2 (S, d)`` when all have
+rank one), then ``b`` and ``l (d,)`` when present. Everything is float64; the
 gradient and the exact Hessian come from torch autograd.
 """
 
@@ -74,12 +83,46 @@ _EPS = float(np.finfo(np.float64).eps)
 AT_ZERO = {"sigmoid": (0.5, 0.25), "tanh": (0.0, 1.0), "softplus": (math.log(2.0), 0.5)}
 
 
+def _unit_codes(text: str) -> list[str]:
+    """The units of a stored ``second_order`` string: ``"+"``, ``"-"`` or a bracketed signature like ``"[+-]"``."""
+    units, i = [], 0
+    while i < len(text):
+        if text[i] in "+-":
+            units.append(text[i])
+            i += 1
+            continue
+        end = text.find("]", i)
+        body = text[i + 1:end] if text[i] == "[" and end > i else ""
+        if len(body) < 2 or set(body) - {"+", "-"}:
+            raise ValueError(f"second-order units must be '+', '-' or a bracketed signature like '[+-]': {text!r}")
+        units.append(text[i:end + 1])
+        i = end + 1
+    return units
+
+
+def second_order_code(signatures) -> str:
+    """The stored ``second_order`` string of units given as signs +-1 (rank one) or tuples of signs."""
+    return "".join(_unit_code(v) for v in signatures)
+
+
+def _unit_code(signature) -> str:
+    signs = [int(v) for v in (signature if isinstance(signature, (tuple, list)) else (signature,))]
+    if not signs or set(signs) - {1, -1}:
+        raise ValueError(f"second-order signs must be +1 or -1: {signature!r}")
+    text = "".join("+" if v == 1 else "-" for v in signs)
+    return text if len(text) == 1 else f"[{text}]"
+
+
 @dataclasses.dataclass(frozen=True)
 class LimitStructure(Record):
     """Shape of a limit model: ``d`` inputs, ``n_finite`` neurons, ``n_glu`` gated linear units,
     whether the constant ``b`` and the linear term ``l . x`` are free parameters, and the second-order
-    units as the signs ``s_q`` of their curvatures, one character ``+`` or ``-`` each (None: there are
-    none; left out of the stored dict). A tuple of +-1 is accepted and stored as that string."""
+    units (None: there are none; left out of the stored dict).
+
+    ``second_order`` holds one code per unit: ``+`` or ``-`` for a curvature ``s m m^T`` of rank one, a
+    bracketed signature such as ``[++]`` or ``[+-]`` for a curvature ``sum_j s_j m_j m_j^T`` of higher rank.
+    A tuple with one entry per unit (a sign +-1, or a tuple of signs) is accepted and stored as that string.
+    """
 
     tagged = False
     what = "limit-model structure fields"
@@ -98,33 +141,58 @@ class LimitStructure(Record):
             raise ValueError(f"no limit model for activation {self.activation!r}")
         if self.second_order is not None:
             given = self.second_order
-            signs = given if isinstance(given, str) else "".join("+" if int(v) == 1 else "-" if int(v) == -1 else "?"
-                                                                 for v in given)
-            if not signs or set(signs) - {"+", "-"}:
-                raise ValueError(f"second-order signs must be '+' or '-', one per unit: {given!r}")
-            object.__setattr__(self, "second_order", signs)
+            codes = _unit_codes(given) if isinstance(given, str) else [_unit_code(v) for v in given]
+            if not codes:
+                raise ValueError(f"second-order units need at least one sign: {given!r}")
+            object.__setattr__(self, "second_order", "".join(codes))
+            if max(len(sig) for sig in self.signatures) > self.d:
+                raise ValueError(f"a curvature of rank above the input dimension {self.d}: {given!r}")
+
+    @property
+    def signatures(self) -> tuple[tuple[int, ...], ...]:
+        """The signs ``s_j`` of each second-order unit's curvature terms, one tuple per unit."""
+        return tuple(tuple(1 if c == "+" else -1 for c in code.strip("[]"))
+                     for code in _unit_codes(self.second_order or ""))
 
     @property
     def curvature_signs(self) -> tuple[int, ...]:
-        """``s_q`` of each second-order unit, +1 or -1."""
-        return tuple(1 if c == "+" else -1 for c in self.second_order or "")
+        """``s_j`` of every curvature term, the units' terms in order (one per unit when all have rank one)."""
+        return tuple(s for sig in self.signatures for s in sig)
+
+    @property
+    def curvature_owner(self) -> tuple[int, ...]:
+        """The second-order unit each curvature term belongs to."""
+        return tuple(q for q, sig in enumerate(self.signatures) for _ in sig)
 
     @property
     def n_second(self) -> int:
         """The number of second-order units."""
-        return len(self.second_order or "")
+        return len(self.signatures)
+
+    @property
+    def n_curvature_params(self) -> int:
+        """Free entries of the curvature rows: term ``j`` of a unit has ``d - j`` (its first ``j`` are zero)."""
+        return sum(self.d - j for sig in self.signatures for j in range(len(sig)))
+
+    @property
+    def unit_sizes(self) -> tuple[int, ...]:
+        """Neurons that realise each unit: 2 per gated linear unit, rank + 2 per second-order unit."""
+        return (2,) * self.n_glu + tuple(len(sig) + 2 for sig in self.signatures)
 
     @property
     def n_params(self) -> int:
-        return (self.n_finite * (self.d + 1) + self.n_glu * (2 * self.d + 1) + self.n_second * (3 * self.d + 1)
-                + int(self.constant) + self.d * self.linear)
+        return (self.n_finite * (self.d + 1) + self.n_glu * (2 * self.d + 1) + self.n_second * (2 * self.d + 1)
+                + self.n_curvature_params + int(self.constant) + self.d * self.linear)
 
 
 @dataclasses.dataclass
 class LimitParams:
     """The parameters of a limit model as arrays: ``w (F, d)``, ``a (F,)``, ``u (G, d)``, ``c (G,)``,
     ``v (G, d)``, ``b`` (0.0 when absent), ``l (d,)`` (zeros when absent), and the second-order units'
-    ``u2 (S, d)``, ``c2 (S,)``, ``v2 (S, d)``, ``m2 (S, d)`` (curvature ``s_q m_q m_q^T``; None when absent)."""
+    ``u2 (S, d)``, ``c2 (S,)``, ``v2 (S, d)`` and curvature rows ``m2 (R, d)``, the units' rows in order
+    (unit ``q``'s curvature is ``sum_j s_j m_j m_j^T`` over its rows; None when absent). Row ``j`` of a unit
+    has zeros in its first ``j`` entries: the factor is lower trapezoidal, which leaves no continuous
+    freedom in the rows that keeps the curvature (an ``LDL^T`` factor of it)."""
 
     w: np.ndarray
     a: np.ndarray
@@ -143,7 +211,15 @@ def pack(structure: LimitStructure, p: LimitParams) -> np.ndarray:
     """The flat vector ``phi (Q,)`` of ``p`` (module docstring for the layout)."""
     parts = [np.ravel(p.w), np.ravel(p.a), np.ravel(p.u), np.ravel(p.c), np.ravel(p.v)]
     if structure.n_second:
-        parts += [np.ravel(p.u2), np.ravel(p.c2), np.ravel(p.v2), np.ravel(p.m2)]
+        rows = np.asarray(p.m2, dtype=np.float64).reshape(-1, structure.d)
+        if len(rows) != len(structure.curvature_signs):
+            raise ValueError(f"{len(rows)} curvature rows for {len(structure.curvature_signs)} curvature terms")
+        free = []
+        for row, j in zip(rows, _row_offsets(structure)):
+            if np.any(row[:j] != 0.0):
+                raise ValueError(f"curvature row {row} must start with {j} zeros (a lower trapezoidal factor)")
+            free.append(row[j:])
+        parts += [np.ravel(p.u2), np.ravel(p.c2), np.ravel(p.v2), *free]
     if structure.constant:
         parts.append([p.b])
     if structure.linear:
@@ -154,9 +230,15 @@ def pack(structure: LimitStructure, p: LimitParams) -> np.ndarray:
     return phi
 
 
+def _row_offsets(structure: LimitStructure) -> list[int]:
+    """For each curvature row, how many of its leading entries are fixed zeros (its place in its unit)."""
+    return [j for sig in structure.signatures for j in range(len(sig))]
+
+
 def unpack(structure: LimitStructure, phi) -> LimitParams:
     """Inverse of :func:`pack`; works on numpy arrays and (for autograd) torch tensors."""
     d, F, G = structure.d, structure.n_finite, structure.n_glu
+    numpy = isinstance(phi, np.ndarray)
     i = 0
 
     def take(n: int):
@@ -171,12 +253,20 @@ def unpack(structure: LimitStructure, phi) -> LimitParams:
     c = take(G)
     v = take(G * d).reshape(G, d)
     S = structure.n_second
-    second = (take(S * d).reshape(S, d), take(S), take(S * d).reshape(S, d), take(S * d).reshape(S, d)) if S else ()
+    second = ()
+    if S:
+        u2, c2, v2 = take(S * d).reshape(S, d), take(S), take(S * d).reshape(S, d)
+        rows = []
+        for j in _row_offsets(structure):
+            free = take(d - j)
+            rows.append(np.concatenate([np.zeros(j), free]) if numpy
+                        else torch.cat([torch.zeros(j, dtype=phi.dtype), free]))
+        second = (u2, c2, v2, np.stack(rows) if numpy else torch.stack(rows))
     b = take(1)[0] if structure.constant else 0.0
     if structure.linear:
         lin = take(d)
     else:
-        lin = np.zeros(d) if isinstance(phi, np.ndarray) else torch.zeros(d, dtype=phi.dtype)
+        lin = np.zeros(d) if numpy else torch.zeros(d, dtype=phi.dtype)
     return LimitParams(w, a, u, c, v, b, lin, *second)
 
 
@@ -210,13 +300,21 @@ def limit_output(structure: LimitStructure, phi: torch.Tensor, x: torch.Tensor) 
         out = out + s @ p.c + ((x @ p.v.T) * ds).sum(dim=1)
     if structure.n_second:
         s, ds, d2s = _act2(structure.activation, x @ p.u2.T)
-        signs = torch.tensor(structure.curvature_signs, dtype=x.dtype)
-        out = out + s @ p.c2 + ((x @ p.v2.T) * ds).sum(dim=1) + 0.5 * (d2s * (x @ p.m2.T) ** 2) @ signs
+        curvature = 0.5 * (d2s * _curvature_forms(structure, p.m2, x)).sum(1)
+        out = out + s @ p.c2 + ((x @ p.v2.T) * ds).sum(dim=1) + curvature
     if structure.constant:
         out = out + p.b
     if structure.linear:
         out = out + x @ p.l
     return out
+
+
+def _curvature_forms(structure: LimitStructure, m2: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``x^T M_q x`` of each second-order unit at ``x (N, d)``: ``(N, S)``."""
+    signs = torch.tensor(structure.curvature_signs, dtype=x.dtype)
+    owner = torch.zeros(len(signs), structure.n_second, dtype=x.dtype)
+    owner[torch.arange(len(signs)), torch.tensor(structure.curvature_owner)] = 1.0
+    return ((x @ m2.T) ** 2 * signs) @ owner
 
 
 def unit_output(activation: str, u, c: float, v, x) -> np.ndarray:
@@ -235,7 +333,7 @@ def group_output(structure: LimitStructure, phi, group: int, x) -> np.ndarray:
     q = group - structure.n_glu
     xt = torch.as_tensor(np.asarray(x, dtype=np.float64))
     s, ds, d2s = _act2(structure.activation, xt @ torch.as_tensor(p.u2[q]))
-    curvature = 0.5 * structure.curvature_signs[q] * d2s * (xt @ torch.as_tensor(p.m2[q])) ** 2
+    curvature = 0.5 * d2s * _curvature_forms(structure, torch.as_tensor(p.m2), xt)[:, q]
     return (float(p.c2[q]) * s + (xt @ torch.as_tensor(p.v2[q])) * ds + curvature).numpy()
 
 
@@ -343,16 +441,17 @@ def refine_limit(structure: LimitStructure, phi0, x, y, max_iter: int = 60, newt
 
 
 def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
-    """A two-layer network point on the channel towards ``phi``, outgoing weights ``+-amplitude``.
+    """A two-layer network point on the channel towards ``phi``, outgoing weights of order ``amplitude``.
 
     Neurons: the finite ones, then each unit as the pair ``a = c/2 +- A``, ``w = u +- v/(2A)``, then
-    each second-order unit as the triple ``a = (s A, c - 2 s A, s A)``,
-    ``w = (u + v/(2 s A) + m / sqrt(2A), u, u + v/(2 s A) - m / sqrt(2A))`` (module docstring), then
+    each second-order unit as :func:`second_order_stencil` builds it (for rank one the triple
+    ``a = (s A, c - 2 s A, s A)``, ``w = (u + v/(2 s A) + m / sqrt(2A), u, u + v/(2 s A) - m / sqrt(2A))``), then
     (when ``b`` or ``l`` is free) an affine pair at ``w = +-l / (2 A sigma'(0))`` with
     ``a = b / (2 sigma(0)) +- A``. The returned ``theta`` is in the network layout
     ``(w_1, ..., w_m, a_1, ..., a_m)`` with ``m`` = :func:`realised_width`; its function differs
-    from the limit by ``O(1/A^2)`` (``O(1/A)`` with second-order units, whose networks' gradient then stays of
-    order one: :func:`.channel_polish.polish_on_channel` corrects them).
+    from the limit by ``O(1/A^2)`` (``O(1/A)`` with second-order units, ``O(A^(-1/2))`` where a unit's stencil
+    is not symmetric; their networks' gradient then stays of order one: :func:`.channel_polish.polish_on_channel`
+    corrects them).
     """
     p = unpack(structure, np.asarray(phi, dtype=np.float64))
     A = float(amplitude)
@@ -360,10 +459,10 @@ def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
     for u, c, v in zip(p.u, p.c, p.v):
         ws.append(np.stack([u + v / (2 * A), u - v / (2 * A)]))
         as_.append(np.array([c / 2 + A, c / 2 - A]))
-    for q, sign in enumerate(structure.curvature_signs):
-        u, c, v, m = p.u2[q], p.c2[q], p.v2[q], p.m2[q]
-        ws.append(second_order_triple(u, v, m, sign, A))
-        as_.append(np.array([sign * A, c - 2 * sign * A, sign * A]))
+    for q in range(structure.n_second):
+        w, a, _ = unit_stencil(structure, p, q, A)
+        ws.append(w)
+        as_.append(a)
     if structure.constant or structure.linear:
         s0, ds0 = AT_ZERO[structure.activation]
         if structure.constant and s0 == 0.0:
@@ -375,19 +474,58 @@ def realise(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
     return np.concatenate([np.concatenate(ws).ravel(), np.concatenate(as_)])
 
 
-def second_order_triple(u, v, m, sign: int, amplitude: float) -> np.ndarray:
-    """Incoming vectors ``(3, d)`` of the stencil that realises a second-order unit at outgoing weights
-    ``(s A, c - 2 s A, s A)`` (:func:`realise`)."""
-    shift = np.asarray(v, dtype=np.float64) / (2 * sign * amplitude)
-    spread = np.asarray(m, dtype=np.float64) / math.sqrt(2 * amplitude)
-    u = np.asarray(u, dtype=np.float64)
-    return np.stack([u + shift + spread, u, u + shift - spread])
+def unit_stencil(structure: LimitStructure, p: LimitParams, q: int, amplitude: float):
+    """:func:`second_order_stencil` of second-order unit ``q`` of unpacked parameters ``p``."""
+    rows = np.flatnonzero(np.array(structure.curvature_owner) == q)
+    return second_order_stencil(p.u2[q], float(p.c2[q]), p.v2[q], p.m2[rows], structure.signatures[q], amplitude)
+
+
+def simplex(n: int) -> np.ndarray:
+    """``n`` points ``z (n, n - 1)`` of a regular simplex with ``sum z_i = 0`` and ``sum z_i z_i^T = I``
+    (the columns are the Helmert contrasts); one point is the origin of ``R^0``."""
+    z = np.zeros((n, n - 1))
+    for k in range(1, n):
+        z[:k, k - 1] = 1.0
+        z[k, k - 1] = -k
+        z[:, k - 1] /= math.sqrt(k * (k + 1))
+    return z
+
+
+def second_order_stencil(u, c: float, v, rows, signs, amplitude: float):
+    """A group of ``r + 2`` neurons (``r`` curvature terms) realising the second-order unit ``(u, c, v,
+    M = sum_j s_j m_j m_j^T)`` at amplitude ``A``: incoming ``(r + 2, d)``, outgoing ``(r + 2,)`` and the
+    outgoing weights' slopes in ``A`` ``(r + 2,)``.
+
+    The ``p`` positive terms' rows ``F_+`` are spread over a regular simplex of ``p + 1`` neurons of equal
+    outgoing weight, the ``q`` negative ones' ``F_-`` over ``q + 1`` neurons of the opposite weight: the side
+    with more terms (the positive side on a tie) gets ``+-A`` each, the other side balances it (``T_0`` stays
+    finite) and carries ``c`` in equal shares. A neuron of weight ``alpha`` sits at ``u + F z_i / sqrt|alpha|``, so
+    ``sum a_k delta_k delta_k^T = M``; the larger side is shifted by ``v / (its total weight)`` so that
+    ``sum a_k delta_k = v``. Order: the larger side's first neuron, the other side, the rest of the larger side
+    (for rank one the symmetric triple of :func:`realise`). A stencil whose sides are both symmetric about ``u``
+    (rank one, or ``[+-]``) has no third moment; others (``[++]``: a triangle about its centre) leave one of
+    order ``A^(-1/2)``.
+    """
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    rows = np.asarray(rows, dtype=np.float64).reshape(len(signs), -1)
+    signs = np.asarray(signs, dtype=np.int64)
+    A = float(amplitude)
+    big_sign = 1 if (signs > 0).sum() >= (signs < 0).sum() else -1
+    big, small = rows[signs == big_sign], rows[signs != big_sign]
+    n_big, n_small = len(big) + 1, len(small) + 1
+    alpha_big, alpha_small = big_sign * A, -big_sign * A * n_big / n_small
+    w_big = u + v / (n_big * alpha_big) + simplex(n_big) @ big / math.sqrt(abs(alpha_big))
+    w_small = u + simplex(n_small) @ small / math.sqrt(abs(alpha_small))
+    w = np.concatenate([w_big[:1], w_small, w_big[1:]])
+    a = np.concatenate([[alpha_big], np.full(n_small, alpha_small + c / n_small), np.full(n_big - 1, alpha_big)])
+    slope = np.concatenate([[big_sign], np.full(n_small, -big_sign * n_big / n_small),
+                            np.full(n_big - 1, float(big_sign))])
+    return w, a, slope
 
 
 def realised_width(structure: LimitStructure) -> int:
     """Hidden width of the networks :func:`realise` builds."""
-    return (structure.n_finite + 2 * structure.n_glu + 3 * structure.n_second
-            + 2 * int(structure.constant or structure.linear))
+    return structure.n_finite + sum(structure.unit_sizes) + 2 * int(structure.constant or structure.linear)
 
 
 __all__ = [
@@ -402,7 +540,10 @@ __all__ = [
     "realise",
     "realised_width",
     "refine_limit",
-    "second_order_triple",
+    "second_order_code",
+    "second_order_stencil",
+    "simplex",
+    "unit_stencil",
     "unit_output",
     "unpack",
 ]

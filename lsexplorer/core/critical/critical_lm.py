@@ -99,4 +99,25 @@ def critical_point_lm(value_grad_hessian: ValueGradHessian, theta0, max_steps: i
                         moved=float(np.linalg.norm(x - x0)))
 
 
-__all__ = ["critical_point_lm", "grad_floor"]
+def fold_ratio(grad: np.ndarray, hessian: np.ndarray) -> float:
+    """``||H g|| / (max|lam| ||g||)``: how much of the gradient ``grad (P,)`` the Hessian ``hessian (P, P)`` sees.
+
+    Where Levenberg–Marquardt stalls at a non-zero gradient, ``H g = 0`` is exactly the condition for a
+    stationary point of ``||grad L||^2`` that is not a zero: the gradient lies along a flat Hessian direction, the
+    loss there is an inflection with a non-zero slope (a fold, the trace a pair of critical points leaves where
+    they have merged and vanished), and no critical point is nearby. A ratio near float64's ``eps`` says so; a
+    stall with a ratio of order one is the damping's failure, not the landscape's."""
+    g = np.asarray(grad, dtype=np.float64)
+    h = np.asarray(hessian, dtype=np.float64)
+    scale = float(np.abs(symmetric_eigen.eigvalsh(0.5 * (h + h.T))).max(initial=0.0))
+    norm = float(np.linalg.norm(g))
+    if not (scale > 0.0 and norm > 0.0):
+        return float("nan")
+    return float(np.linalg.norm(h @ g)) / (scale * norm)
+
+
+#: A stalled gradient whose :func:`fold_ratio` is below this lies in the Hessian's null space.
+FOLD_RATIO = 1e-6
+
+
+__all__ = ["FOLD_RATIO", "critical_point_lm", "fold_ratio", "grad_floor"]

@@ -29,9 +29,10 @@ barrier (a critical point outside that range is not the saddle of this band):
    nearest sign-flipped pairs (``w_i ~ -w_j``, outgoing weights of the same sign), two at a time when
    their constants must cancel, with the free constant they leave (:mod:`..channels.flipped_pairs`,
    ``"channel i-j & k-l"``), checked on networks of the point's own width that realise it; then, where
-   three neurons close in, the second-order limit of the nearest triples, alone and with the nearest
-   pair (:mod:`..channels.group_limit`, ``"channel i+j-k & l-m"``, ``-`` a member that enters
-   sign-flipped), checked on networks of the point's own width where the flips can hold the free constant.
+   three neurons close in, the second-order limit of the nearest triples (a curvature of rank one), then of the
+   nearest groups of four (rank two, in two or more inputs), each alone and with the nearest pair
+   (:mod:`..channels.group_limit`, ``"channel i+j-k & l-m"``, ``-`` a member that enters sign-flipped), checked
+   on networks of the point's own width where the flips can hold the free constant.
    Every channel is checked on the corrected networks of :func:`..channels.channel_polish.polish_along_channel`
    (at each amplitude the limit point moved by ``O(1/A)`` so that the network is stationary in every direction
    the realiser spans): the symmetric stencil that realises a second-order unit misses it by ``O(1/A)``, which
@@ -62,7 +63,7 @@ from ..base.refined import Status
 from ..channels.channel_polish import network_spec, polish_along_channel
 from ..channels.flat_channel import _network_loss
 from ..channels.flipped_pairs import flipped_candidates, flipped_pair_limit, realise_flipped
-from ..channels.group_limit import group_limit, moments, realise_groups, triple_candidates
+from ..channels.group_limit import group_candidates, group_limit, moments, realise_groups
 from ..channels.limit_model import (
     AT_ZERO,
     LimitParams,
@@ -71,7 +72,7 @@ from ..channels.limit_model import (
     pack,
     realise,
 )
-from ..critical.critical_lm import critical_point_lm
+from ..critical.critical_lm import FOLD_RATIO, critical_point_lm, fold_ratio
 from ..landscape import symmetric_eigen
 from ..landscape.hessian import loss_grad_hessian, spectrum
 from ..landscape.nets import MLPSpec
@@ -273,7 +274,7 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
                    max_steps: int = 150, stop: threading.Event | None = None, heading=None) -> SaddleOutcome | None:
     """The first certified in-range critical point of a pair's limit model (module docstring, step 4).
 
-    The groups of three are read off ``heading (P,)`` when given (the saddle search's end: where the band
+    The groups of three and four are read off ``heading (P,)`` when given (the saddle search's end: where the band
     was going; the network's nearest near-critical point may have left that channel), else off ``theta``.
     """
     x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64).reshape(-1)
@@ -283,8 +284,10 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
     candidates = [(pairs, "pairs", theta) for pairs in channel_candidates(spec, theta)]
     candidates += [(pairs, "flipped", theta) for pairs in flipped_candidates(spec, theta)]
     if spec.activation in AT_ZERO and len(spec.hidden_widths) == 1 and spec.d_out == 1 and not spec.bias:
-        candidates += [(groups, "groups", heading)
-                       for groups in triple_candidates(_incoming(spec, heading), spec.activation)]
+        # three neurons closing in keep a rank-one curvature; four, in two or more inputs, one of rank two
+        sizes = (3, 4) if spec.d_in >= 2 else (3,)
+        candidates += [(groups, "groups", heading) for size in sizes
+                       for groups in group_candidates(_incoming(spec, heading), spec.activation, size)]
     for pairs, how, start in candidates:
         if stop is not None and stop.is_set():
             return None
@@ -298,8 +301,12 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
                        theta=np.asarray(start, dtype=np.float64).copy(),
                        pair=np.array([k for g in pairs for k in g], dtype=np.int64),
                        limit_structure=_json(structure), limit_phi=lm.theta)
-        if out.index < 0 or not out.in_range:
-            tried.append(f"{name}: |grad| {out.grad_norm:.1e}, L_inf {out.loss:.4e}")
+        if out.index < 0:
+            tried.append(f"{name}: |grad| {out.grad_norm:.1e}, L_inf {out.loss:.4e}{_fold_note(vgh, lm)}")
+            continue
+        if not out.in_range:
+            tried.append(f"{name}: limit certified (|grad| {out.grad_norm:.1e}) but L_inf {out.loss:.4e} lies outside "
+                         f"the band's barrier range [{low:.4e}, {high:.4e}]")
             continue
         amps = np.array(APPROACH_AMPLITUDES)
         approach = _approach(realiser, structure, lm.theta, amps, x64, y64)
@@ -347,6 +354,19 @@ def _approach(realiser, structure: LimitStructure, phi, amps, x, y):
     return np.array(losses), np.array(grads), None
 
 
+def _fold_note(vgh: ValueGradHessian, lm) -> str:
+    """``" (a fold: ...)"`` where Levenberg–Marquardt stalled with the gradient in the Hessian's null space
+    (:func:`..critical.critical_lm.fold_ratio`), else ``""``."""
+    if lm.status is not Status.STALLED:
+        return ""
+    _, g, h = vgh(lm.theta)
+    ratio = fold_ratio(g, h)
+    if not ratio <= FOLD_RATIO:
+        return ""
+    return (f" (a fold: |grad| has a non-zero minimum there, the gradient along a flat Hessian direction, "
+            f"|H g| / (max|lambda| |g|) = {ratio:.0e}: no critical point nearby)")
+
+
 def _incoming(spec: MLPSpec, theta) -> np.ndarray:
     m, d = spec.hidden_widths[0], spec.d_in
     return np.asarray(theta, dtype=np.float64)[:m * d].reshape(m, d)
@@ -354,7 +374,7 @@ def _incoming(spec: MLPSpec, theta) -> np.ndarray:
 
 def _limit_candidate(spec: MLPSpec, theta, groups: list[tuple], how: str):
     """``(name, structure, phi0, realiser)`` of a candidate: ``how`` is ``"pairs"`` (opposite-sign pairs),
-    ``"flipped"`` (sign-flipped pairs) or ``"groups"`` (a second-order unit for each group of three, a
+    ``"flipped"`` (sign-flipped pairs) or ``"groups"`` (a second-order unit for each group of three or more, a
     member marked ``-`` where it enters sign-flipped); ``realiser(structure, phi, amplitude)`` builds a
     network on the channel, of the point's own width where the constant of the flips allows."""
     if how != "groups":
@@ -533,6 +553,7 @@ def resolve_highest_point(spec: MLPSpec, x, y, band_values, climbing_theta, sear
                               theta=lm.theta))
         if got:
             return got
+        notes[-1] += _fold_note(vgh, lm)
         if lm.grad_norm < best_norm:
             best_theta, best_norm = lm.theta, lm.grad_norm
     if spec.hidden_widths:

@@ -196,10 +196,12 @@ class QtChannelPanel(AnalysisPanelBase):
         for g in range(len(p.c)):
             lines.append(f"unit {g + 1}: u = {np.array2string(p.u[g], precision=4)}, c = {fmt(p.c[g], 5)}, "
                          f"v = {np.array2string(p.v[g], precision=4)}")
-        for q, sign in enumerate(r.limit_structure.curvature_signs):
+        owner, signs = np.array(r.limit_structure.curvature_owner), r.limit_structure.curvature_signs
+        for q in range(r.limit_structure.n_second):
+            terms = ", ".join(f"m = {np.array2string(p.m2[j], precision=4)}, s = {signs[j]:+d}"
+                              for j in np.flatnonzero(owner == q))
             lines.append(f"unit {len(p.c) + q + 1} (second order): u = {np.array2string(p.u2[q], precision=4)}, "
-                         f"c = {fmt(p.c2[q], 5)}, v = {np.array2string(p.v2[q], precision=4)}, "
-                         f"m = {np.array2string(p.m2[q], precision=4)}, s = {sign:+d}")
+                         f"c = {fmt(p.c2[q], 5)}, v = {np.array2string(p.v2[q], precision=4)}, {terms}")
         if r.limit_structure.constant or r.limit_structure.linear:
             lines.append(f"affine part: b = {fmt(p.b, 5)}, l = {np.array2string(p.l, precision=4)}")
         self.summary.setText("<br>".join(lines))
