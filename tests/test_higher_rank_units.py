@@ -199,7 +199,9 @@ def test_groups_of_four_are_candidates_nearest_first():
 @pytest.mark.parametrize("code", ["[++]", "[+-]"])
 def test_four_neurons_run_out_are_a_rank_two_unit_and_their_planted_limit_certified(code):
     """A sigmoid network whose four neurons have run out along the channel towards a planted limit minimum: the
-    channel analysis reads them as one second-order unit of rank two and certifies the limit."""
+    channel analysis reads them as one second-order unit of rank two and certifies the limit. With one curvature
+    sign on each side the corrected networks along the channel reach float64's floor: a minimum at infinity;
+    with a definite curvature they keep a gradient, and the point is not called a critical point at infinity."""
     structure, phi = limit_point("sigmoid", code)
     y = planted_data(structure, phi)
     spec = MLPSpec((2, 5, 1), "sigmoid", bias=False)
@@ -207,10 +209,17 @@ def test_four_neurons_run_out_are_a_rank_two_unit_and_their_planted_limit_certif
     wider = decompose(spec, history[-1], X, second_order=True)
     assert wider.structure.second_order == code and wider.group_of.tolist() == [-1, 0, 0, 0, 0]
     result = analyse_channel(spec, history, X, y[:, None])
-    assert result.kind == "channel", result.reason
     assert result.limit_structure == structure
     assert np.abs(curvature(structure, result.phi) - curvature(structure, phi)).max() < 1e-8
     assert result.grad_norm_limit <= 1e-12
+    limit = APPROACH_GRAD_TOL * loss_scale(y[:, None])
+    assert result.grad_amplitude.tolist() == [10.0, 100.0, 1000.0]
+    if code == "[+-]":
+        assert result.kind == "channel", result.reason
+        assert result.approach_grad[-1] <= limit < result.plain_grad[-1]
+    else:
+        assert result.kind == "not_converged" and result.approach_grad[-1] > limit
+        assert "limit model is certified (minimum" in result.reason and "keeps |grad L|" in result.reason
 
 
 @pytest.mark.parametrize("code", ["[+-]", "[++]"])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from lsexplorer.core.base.classify import loss_scale
 from lsexplorer.core.base.spec import MLPSpec
 from lsexplorer.core.channels.flat_channel import analyse_channel, decompose, network_output
 from lsexplorer.core.channels.limit_model import (
@@ -134,6 +135,9 @@ def test_a_realised_three_neuron_channel_is_detected_and_its_planted_limit_certi
     # the network misses the limit by O(1/A): L - L_inf ~ A^-p, p between 1 (that miss against the residual)
     # and 2 (its square), not the O(1/A^2) miss of a gated linear unit's pair (p >= 2, up to 4)
     assert 0.7 < result.approach_exponent < 2.0
+    # and the networks along the channel, corrected, tend to a critical point; the plain stencil keeps a gradient
+    assert result.approach_grad[-1] <= 1e-6 * loss_scale(y[:, None]) < result.plain_grad[-1]
+    assert result.approach_grad[-1] < 1e-2 * result.approach_grad[0]
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh"])

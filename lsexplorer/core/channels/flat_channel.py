@@ -21,7 +21,12 @@ refines it to a certified critical point in float64 with its exact Hessian, and 
 
 It also measures how the network's loss approaches ``L_inf`` along the channel: on the path
 :func:`channel_model.realise` builds towards the certified limit (``L(A) - L_inf ~ A^-p``, ``A`` the
-outgoing amplitude) and at the points of the given history.
+outgoing amplitude) and at the points of the given history. And it checks that the network itself tends to a
+critical point: on networks of the point's own width along the channel (sign-flipped members holding the free
+constant where there are some), each corrected so that it is stationary in every direction the realisation spans
+(:mod:`.channel_polish`), ``||grad L||`` at the largest checked amplitude must be at most
+:data:`.channel_polish.APPROACH_GRAD_TOL` times the loss scale, as for a path's saddle at infinity; a limit that
+certifies on a channel whose networks keep a gradient is ``not_converged``, with the measured gradient as reason.
 
 Scope: nets with one hidden layer, one output and no biases (the thesis' students). For a deeper
 net the reason also says how it ran off (``runoff.py``: saturating layers, merging pairs). Results are
@@ -43,7 +48,8 @@ from ..base.classify import Tolerances, classify, loss_scale
 from ..base.record import AS_ARRAY, Record
 from ..landscape.hessian import loss_grad_hessian, spectrum
 from ..landscape.nets import MLPSpec
-from .group_limit import moments
+from .channel_polish import APPROACH_GRAD_TOL, polish_along_channel
+from .group_limit import moments, realise_groups
 from .limit_model import (
     AT_ZERO,
     LimitParams,
@@ -294,7 +300,9 @@ class ChannelResult:
     growth: the largest diverging ``|a|`` at the end over that at the first history point.
     approach_amplitude (K,), approach_loss (K,): ``L(A)`` on the path :func:`realise` builds towards
     the limit, and approach_exponent ``p`` of ``L(A) - L_inf ~ A^-p`` (fit over the larger half of
-    the amplitudes). history_norm_a (H,), history_loss (H,): ``||a||`` and loss at the given
+    the amplitudes). grad_amplitude (J,), approach_grad (J,), plain_grad (J,): the network's ``||grad L||`` along
+    the channel at the point's own width, corrected (module docstring) and plainly realised (empty where the limit
+    did not certify or no network of that width realises it). history_norm_a (H,), history_loss (H,): ``||a||`` and loss at the given
     history points. stop_reason: how the limit model's refinement ended.
     """
 
@@ -317,6 +325,9 @@ class ChannelResult:
     approach_amplitude: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     approach_loss: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     approach_exponent: float = math.nan
+    grad_amplitude: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    approach_grad: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    plain_grad: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     history_norm_a: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     history_loss: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     stop_reason: str = ""
@@ -459,11 +470,46 @@ def _analyse_channel(spec: MLPSpec, history, x, y, tolerances: Tolerances | None
                          f"(‖θ‖ {np.linalg.norm(end):.3g}), with ‖∇L‖ {np.linalg.norm(grad):.2g} "
                          f"(grad_tol {tolerances.grad_tol:g}) and {at.n_negative} negative Hessian eigenvalues")
     else:
-        result.kind = "channel_saddle" if c.kind == "strict_saddle" else "channel"
         units = ", ".join("+".join(str(k) for k in grp) for grp in result.groups())
-        what = "saddle" if result.kind == "channel_saddle" else "minimum"
+        what = "saddle" if c.kind == "strict_saddle" else "minimum"
+        limit = APPROACH_GRAD_TOL * loss_scale(y[:, None])
+        _check_network(result, dec, crit.theta, x, y)
+        if result.approach_grad.size and not result.approach_grad[-1] <= limit:
+            result.reason = (f"the limit model is certified ({what}, L_inf {crit.loss:.6e}) but the network along the "
+                             f"channel keeps |grad L| {result.approach_grad[-1]:.1e} at A = {result.grad_amplitude[-1]:g} "
+                             f"(corrected; at most {limit:.1e} for a critical point at infinity)")
+            return result
+        result.kind = "channel_saddle" if c.kind == "strict_saddle" else "channel"
         result.reason = f"{what} at infinity: neurons {units} -> limit loss {crit.loss:.6e}"
     return result
+
+
+#: Amplitudes at which the network along a certified channel is corrected and its gradient measured.
+GRAD_AMPLITUDES = (10.0, 100.0, 1000.0)
+
+
+def _check_network(result: ChannelResult, dec: ChannelGroups, phi, x, y) -> None:
+    """Fill ``result``'s ``grad_amplitude``, ``approach_grad`` and ``plain_grad`` (module docstring); left empty
+    where no realisation of the point's own width keeps its width near ``phi``."""
+    st = dec.structure
+    realiser = realise
+    if st.constant and not st.linear:
+        # the constant is held by sign-flipped members, as in the network, not by an affine pair (whose
+        # outgoing weights +-A meet a linear term the limit does not have, a gradient growing like A)
+        units = st.n_glu + st.n_second
+        counts = [int(((dec.group_of == g) & (dec.sign < 0)).sum()) for g in range(units)]
+
+        def realiser(structure, p, amplitude):
+            point = realise_groups(structure, p, counts, amplitude)
+            return point if point is not None else realise(structure, p, amplitude)
+
+    try:
+        points = polish_along_channel(realiser, st, phi, GRAD_AMPLITUDES, x, y)
+    except ValueError:
+        return
+    result.grad_amplitude = np.array(GRAD_AMPLITUDES)
+    result.approach_grad = np.array([p.grad_norm for p in points])
+    result.plain_grad = np.array([p.stencil_grad_norm for p in points])
 
 
 def limit_hessian(result: ChannelResult, x, y) -> np.ndarray:

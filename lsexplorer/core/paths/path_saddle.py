@@ -60,7 +60,7 @@ import numpy as np
 from ..base.classify import Tolerances, classify, loss_scale
 from ..base.record import Record
 from ..base.refined import Status
-from ..channels.channel_polish import network_spec, polish_along_channel
+from ..channels.channel_polish import APPROACH_GRAD_TOL, network_spec, polish_along_channel
 from ..channels.flat_channel import _network_loss
 from ..channels.flipped_pairs import flipped_candidates, flipped_pair_limit, realise_flipped
 from ..channels.group_limit import group_candidates, group_limit, moments, realise_groups
@@ -263,11 +263,6 @@ def pair_limit(spec: MLPSpec, theta, pairs: list[tuple[int, int]]) -> tuple[Limi
 #: Outgoing amplitudes at which a certified channel is realised as a network and checked.
 APPROACH_AMPLITUDES = (10.0, 30.0, 100.0, 300.0, 1000.0)
 
-#: A channel is accepted only where the corrected network's ``||grad L||`` at the largest amplitude is at most
-#: this times the loss scale ``mean y^2``: it falls like ``A^(-2)`` (second-order unit) or ``A^(-3)`` (pairs) to a
-#: float64 floor that grows like ``eps A^2`` (measured: 1e-12 .. 5e-10 at A = 1000 on planted limits and the
-#: sample), while the plain stencil of a second-order unit stays near 1e-2; 1e-6 leaves orders of margin each way.
-APPROACH_GRAD_TOL = 1e-6
 
 
 def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: float, high: float,

@@ -188,10 +188,19 @@ class QtChannelPanel(AnalysisPanelBase):
         color = KIND_COLORS.get(r.kind, "#000000")
         reason = r.reason.split(": ", 1)[-1]
         lines = [f"<b style='color:{color}'>{KIND_LABELS.get(r.kind, r.kind)}</b>: {reason}",
-                 f"L∞ = {fmt(r.loss_limit, 8)} (network at the end point {fmt(r.network_loss, 8)}, "
-                 f"after training {fmt(s.runs.train_loss[row], 8)}); limit model ‖∇‖ = {fmt(r.grad_norm_limit, 2)}, "
-                 f"λ_min = {fmt(r.lambda_min, 3)}, {len(r.eigvals)} parameters; "
+                 f"L∞ = {fmt(r.loss_limit, 8)} (end point {fmt(r.network_loss, 8)}, "
+                 f"trained {fmt(s.runs.train_loss[row], 8)}); limit ‖∇‖ = {fmt(r.grad_norm_limit, 2)}, "
+                 f"λ_min = {fmt(r.lambda_min, 3)}, {len(r.eigvals)} params; "
                  f"L − L∞ ∝ ‖a‖^−{fmt(r.approach_exponent, 3)} along the channel"]
+        tip = ""
+        if r.approach_grad.size:
+            lines[-1] += f", network ‖∇L‖ {fmt(r.approach_grad[-1], 2)} at A = {r.grad_amplitude[-1]:g}"
+            tip = ("The network along the channel, at the point's own width, corrected at each amplitude A so that "
+                   "it is stationary in every direction the realisation spans: ‖∇L‖ = "
+                   + ", ".join(f"{fmt(g, 2)} at A = {a:g}" for a, g in zip(r.grad_amplitude, r.approach_grad))
+                   + "; plainly realised: "
+                   + ", ".join(f"{fmt(g, 2)} at A = {a:g}" for a, g in zip(r.grad_amplitude, r.plain_grad)))
+        self.summary.setToolTip(tip)
         p = unpack(r.limit_structure, r.phi)
         for g in range(len(p.c)):
             lines.append(f"unit {g + 1}: u = {np.array2string(p.u[g], precision=4)}, c = {fmt(p.c[g], 5)}, "
