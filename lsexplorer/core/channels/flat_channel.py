@@ -302,8 +302,8 @@ class ChannelResult:
     the limit, and approach_exponent ``p`` of ``L(A) - L_inf ~ A^-p`` (fit over the larger half of
     the amplitudes). grad_amplitude (J,), approach_grad (J,), plain_grad (J,): the network's ``||grad L||`` along
     the channel at the point's own width, corrected (module docstring) and plainly realised (empty where the limit
-    did not certify or no network of that width realises it). history_norm_a (H,), history_loss (H,): ``||a||`` and loss at the given
-    history points. stop_reason: how the limit model's refinement ended.
+    did not certify or no network of that width realises it). history_norm_a (H,), history_loss (H,):
+    ``||a||`` and loss at the given history points. stop_reason: how the limit model's refinement ended.
     """
 
     kind: str
@@ -475,8 +475,9 @@ def _analyse_channel(spec: MLPSpec, history, x, y, tolerances: Tolerances | None
         limit = APPROACH_GRAD_TOL * loss_scale(y[:, None])
         _check_network(result, dec, crit.theta, x, y)
         if result.approach_grad.size and not result.approach_grad[-1] <= limit:
+            kept, amplitude = result.approach_grad[-1], result.grad_amplitude[-1]
             result.reason = (f"the limit model is certified ({what}, L_inf {crit.loss:.6e}) but the network along the "
-                             f"channel keeps |grad L| {result.approach_grad[-1]:.1e} at A = {result.grad_amplitude[-1]:g} "
+                             f"channel keeps |grad L| {kept:.1e} at A = {amplitude:g} "
                              f"(corrected; at most {limit:.1e} for a critical point at infinity)")
             return result
         result.kind = "channel_saddle" if c.kind == "strict_saddle" else "channel"
