@@ -17,14 +17,30 @@ from lsexplorer.core.analyses import paths as stored_paths
 from lsexplorer.core.base.classify import Tolerances, loss_scale
 from lsexplorer.core.base.progress import run_generator
 from lsexplorer.core.channels.flat_channel import network_output
-from lsexplorer.core.channels.limit_model import LimitStructure, limit_output, realise
+from lsexplorer.core.channels.limit_model import (
+    LimitParams,
+    LimitStructure,
+    limit_loss_grad_hessian,
+    limit_output,
+    pack,
+    realise,
+)
 from lsexplorer.core.critical.critical_lm import FOLD_RATIO, critical_point_lm, fold_ratio
 from lsexplorer.core.landscape.hessian import loss_grad_hessian
 from lsexplorer.core.landscape.muller_brown import SADDLES, muller_brown
+from lsexplorer.core.landscape.nets import MLPSpec
 from lsexplorer.core.paths.minimum_energy import PathConfig, path_analysis
 from lsexplorer.core.paths.neb import NEBConfig
 from lsexplorer.core.paths.path_points import saddle_session
-from lsexplorer.core.paths.path_saddle import APPROACH_GRAD_TOL, _fold_note, fd_check, outcome_label
+from lsexplorer.core.paths.path_saddle import (
+    APPROACH_GRAD_TOL,
+    _approaches,
+    _fold_note,
+    affine_candidates,
+    channel_saddle,
+    fd_check,
+    outcome_label,
+)
 from lsexplorer.core.store.samples import sample_session_path
 from lsexplorer.core.store.session import load_session
 
@@ -139,3 +155,44 @@ def test_a_path_stored_before_outcomes_reads_as_unresolved(toy_path):
     older = dataclasses.replace(session, analyses={"paths": {r.key: old}})
     (row,) = stored.summary_rows(older)
     assert row["outcome"] == "unresolved" and row["index"] == -1 and "not certified" in row["label"]
+
+
+def test_a_channel_approaches_when_its_excess_falls_and_its_gradient_falls_or_sits_at_the_floor():
+    loss, limit = 1e-4, 1e-7
+    assert _approaches(np.array([1e-8, 1e-10, 1e-12]), np.array([1e-6, 1e-8, 1e-10]), loss, limit)
+    # corrected networks at float64's floor from the smallest amplitude on: the last digits go either way
+    assert _approaches(np.array([5e-10, 5e-11, 5e-12]), np.array([3.9e-11, 6e-13, 4.2e-11]), loss, limit)
+    # every realised point the same function (a plain neuron): the excess stays at rounding level
+    assert not _approaches(np.array([3e-20, 1e-20, 0.0]), np.array([1e-11, 2e-12, 1e-12]), loss, limit)
+    # a gradient that grows above the threshold is no approach
+    assert not _approaches(np.array([1e-8, 1e-10, 1e-12]), np.array([1e-8, 1e-7, 1e-6]), loss, limit)
+
+
+def test_a_same_sign_pair_heading_to_zero_incoming_weight_resolves_as_an_affine_group():
+    """Sigmoid: a planted limit with a free constant and linear term (an affine group) and a gated linear unit,
+    realised at A = 10 with one member of each pair sign-flipped (their constants cancel: ``b = -c/2``), so that
+    the affine pair has outgoing weights of the same sign, as in the sample's run 39. The path resolution reads
+    the pair as an affine group next to the flipped pair and certifies the planted limit at infinity."""
+    x = np.random.default_rng(0).uniform(-2.0, 2.0, size=(60, 2))
+    structure = LimitStructure(d=2, activation="sigmoid", n_finite=1, n_glu=1, constant=True, linear=True)
+    phi = pack(structure, LimitParams(np.array([[0.4, -0.9]]), np.array([1.3]), np.array([[0.7, 0.5]]),
+                                      np.array([0.6]), np.array([[0.3, -0.2]]), -0.3, np.array([0.25, -0.15])))
+    jac = torch.autograd.functional.jacobian(lambda p: limit_output(structure, p, torch.from_numpy(x)),
+                                             torch.from_numpy(phi)).numpy()
+    z = np.random.default_rng(1).normal(size=len(x))
+    r = z - jac @ np.linalg.lstsq(jac, z, rcond=None)[0]
+    y = limit_output(structure, torch.from_numpy(phi), torch.from_numpy(x)).numpy() + 0.02 * r / np.abs(r).max()
+    loss = float(limit_loss_grad_hessian(structure, phi, x, y)[0])
+    theta = realise(structure, phi, 10.0)
+    w, a = theta[:10].reshape(5, 2), theta[10:]
+    for k in (1, 4):
+        w[k], a[k] = -w[k], -a[k]
+    theta = np.concatenate([w.ravel(), a])
+    spec = MLPSpec((2, 5, 1), "sigmoid", bias=False)
+    assert a[3] * a[4] > 0 and np.abs(network_output(spec, theta, x) - limit_output(
+        structure, torch.from_numpy(phi), torch.from_numpy(x)).numpy()).max() < 2e-3
+    assert affine_candidates(spec, theta)[0] == [(3, 4)]
+    out = channel_saddle(spec, x, y[:, None], theta, Tolerances(), 0.9 * loss, 1.1 * loss, max_steps=40)
+    assert out.outcome == "channel" and out.route == "channel affine 3,4 & 1-2", out.reason
+    assert out.grad_norm <= 1e-12 and abs(out.loss - loss) <= 1e-10 * loss and out.index == 0
+    assert out.approach_grad[-1] <= APPROACH_GRAD_TOL * loss_scale(y[:, None])

@@ -32,7 +32,10 @@ barrier (a critical point outside that range is not the saddle of this band):
    three neurons close in, the second-order limit of the nearest triples (a curvature of rank one), then of the
    nearest groups of four (rank two, in two or more inputs), each alone and with the nearest pair
    (:mod:`..channels.group_limit`, ``"channel i+j-k & l-m"``, ``-`` a member that enters sign-flipped), checked
-   on networks of the point's own width where the flips can hold the free constant.
+   on networks of the point's own width where the flips can hold the free constant; then the pair nearest zero
+   incoming weight as an affine group (the limit's free constant and linear term), alone and with the nearest
+   opposite-sign or sign-flipped pair (``"channel affine i,j & k-l"``). A candidate whose Levenberg–Marquardt run
+   stalls with its gradient in the Hessian's null space is reported as a fold (no critical point nearby).
    Every channel is checked on the corrected networks of :func:`..channels.channel_polish.polish_along_channel`
    (at each amplitude the limit point moved by ``O(1/A)`` so that the network is stationary in every direction
    the realiser spans): the symmetric stencil that realises a second-order unit misses it by ``O(1/A)``, which
@@ -50,6 +53,7 @@ The result is a :class:`SaddleOutcome`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import threading
@@ -63,7 +67,7 @@ from ..base.refined import Status
 from ..channels.channel_polish import APPROACH_GRAD_TOL, network_spec, polish_along_channel
 from ..channels.flat_channel import _network_loss
 from ..channels.flipped_pairs import flipped_candidates, flipped_pair_limit, realise_flipped
-from ..channels.group_limit import group_candidates, group_limit, moments, realise_groups
+from ..channels.group_limit import FLIP_CONSTANT, group_candidates, group_limit, moments, realise_groups
 from ..channels.limit_model import (
     AT_ZERO,
     LimitParams,
@@ -71,6 +75,7 @@ from ..channels.limit_model import (
     limit_loss_grad_hessian,
     pack,
     realise,
+    unpack,
 )
 from ..critical.critical_lm import FOLD_RATIO, critical_point_lm, fold_ratio
 from ..landscape import symmetric_eigen
@@ -88,6 +93,8 @@ from ..symmetry.operations import (
 from .saddle_search import SaddleConfig, find_saddle
 
 #: What a path's highest point turned out to be (``SaddleOutcome.outcome``).
+_EPS = float(np.finfo(np.float64).eps)
+
 OUTCOMES = ("saddle", "symmetry_induced", "channel", "not_certified")
 
 
@@ -283,6 +290,7 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
         sizes = (3, 4) if spec.d_in >= 2 else (3,)
         candidates += [(groups, "groups", heading) for size in sizes
                        for groups in group_candidates(_incoming(spec, heading), spec.activation, size)]
+        candidates += [(groups, "affine", heading) for groups in affine_candidates(spec, heading)]
     for pairs, how, start in candidates:
         if stop is not None and stop.is_set():
             return None
@@ -307,7 +315,8 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
         approach = _approach(realiser, structure, lm.theta, amps, x64, y64)
         out.approach_amplitude, out.approach_loss, out.approach_grad, stencil_grad = amps, *approach
         excess = np.abs(out.approach_loss - out.loss)
-        if not (excess[-1] < excess[0] and out.approach_grad[-1] < out.approach_grad[0]):
+        limit = APPROACH_GRAD_TOL * y_scale
+        if not _approaches(excess, out.approach_grad, out.loss, limit):
             # a limit with v = 0 is a plain neuron: every realised point is the same function, a finite
             # critical point on the saddle line of the duplicated neuron (split c/2 +- A)
             line = None if how != "pairs" else _on_saddle_line(spec, x64, y64, structure, lm.theta, pairs,
@@ -316,7 +325,6 @@ def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: floa
                 return line
             tried.append(f"{name}: the realised channel does not approach the limit")
             continue
-        limit = APPROACH_GRAD_TOL * y_scale
         if not out.approach_grad[-1] <= limit:
             tried.append(f"{name}: limit certified (L_inf {out.loss:.4e}) but the corrected network's |grad| "
                          f"{out.approach_grad[-1]:.1e} at A = {amps[-1]:g} exceeds {limit:.1e}")
@@ -349,6 +357,17 @@ def _approach(realiser, structure: LimitStructure, phi, amps, x, y):
     return np.array(losses), np.array(grads), None
 
 
+def _approaches(excess, grads, loss: float, limit: float) -> bool:
+    """Whether networks along a channel approach its limit: their excess loss ``excess (K,)`` over ``L_inf = loss``
+    falls from above float64's rounding of the loss, and their gradient norms ``grads (K,)`` fall too or are all
+    at most ``limit`` already (corrected networks can reach float64's floor at the smallest amplitude, where the
+    last digits then go either way). A limit whose realised networks are all the same function (a plain neuron
+    on its saddle line) leaves the excess at rounding level throughout."""
+    rounding = 1e3 * _EPS * abs(loss)
+    falls = excess[0] > rounding and excess[-1] < excess[0]
+    return bool(falls and (grads[-1] < grads[0] or np.max(grads) <= limit))
+
+
 def _fold_note(vgh: ValueGradHessian, lm) -> str:
     """``" (a fold: ...)"`` where Levenberg–Marquardt stalled with the gradient in the Hessian's null space
     (:func:`..critical.critical_lm.fold_ratio`), else ``""``."""
@@ -367,11 +386,60 @@ def _incoming(spec: MLPSpec, theta) -> np.ndarray:
     return np.asarray(theta, dtype=np.float64)[:m * d].reshape(m, d)
 
 
+def affine_candidates(spec: MLPSpec, theta, limit: int = 1) -> list[list[tuple[int, int]]]:
+    """Groupings whose limit models are tried where two neurons head for zero incoming weight while their
+    outgoing weights grow (an affine group: ``a sigma(w . x) -> a sigma(0) + sigma'(0) a (w . x)``, the free
+    constant and linear term of the limit): the ``limit`` pairs of smallest largest incoming norm, alone, then
+    with the nearest opposite-sign pair and with the nearest sign-flipped pair disjoint from them, the affine
+    pair first."""
+    w = _incoming(spec, theta)
+    a = np.asarray(theta, dtype=np.float64)[w.size:]
+    norms = np.linalg.norm(w, axis=1)
+    pairs = sorted(itertools.combinations(range(len(w)), 2), key=lambda p: max(norms[p[0]], norms[p[1]]))
+    out = []
+    for pair in pairs[:limit]:
+        out.append([pair])
+        rest = [k for k in range(len(w)) if k not in pair]
+        partners = [min(((i, j) for i, j in itertools.combinations(rest, 2) if a[i] * a[j] < 0),
+                        key=lambda q: float(np.linalg.norm(w[q[0]] - w[q[1]])), default=None)]
+        if spec.activation in FLIP_CONSTANT:
+            partners.append(min(((i, j) for i, j in itertools.combinations(rest, 2) if a[i] * a[j] > 0),
+                                key=lambda q: float(np.linalg.norm(w[q[0]] + w[q[1]])), default=None))
+        out += [[pair, q] for q in partners if q is not None]
+    return out
+
+
+def _affine_limit(spec: MLPSpec, theta, groups: list[tuple]) -> tuple[LimitStructure, np.ndarray]:
+    """The limit model with the pair ``groups[0]`` an affine group (its constant ``sigma(0) sum a_k`` and linear
+    term ``sigma'(0) sum a_k w_k``) and each further group a unit as :func:`..channels.group_limit.group_limit`
+    reads it (a sign-flipped member's constant joins ``b``)."""
+    w = _incoming(spec, theta)
+    a = np.asarray(theta, dtype=np.float64)[w.size:]
+    affine = list(groups[0])
+    keep = [k for k in range(len(w)) if k not in affine]
+    local = [tuple(keep.index(k) for k in g) for g in groups[1:]]
+    inner, inner_phi = group_limit(w[keep], a[keep], local, spec.activation)
+    p = unpack(inner, inner_phi)
+    s0, ds0 = AT_ZERO[spec.activation]
+    structure = LimitStructure(d=spec.d_in, activation=spec.activation, n_finite=inner.n_finite, n_glu=inner.n_glu,
+                               constant=s0 != 0.0, linear=True, second_order=inner.second_order)
+    b = float(p.b) + s0 * float(a[affine].sum())
+    params = LimitParams(p.w, p.a, p.u, p.c, p.v, b, ds0 * (a[affine] @ w[affine]), p.u2, p.c2, p.v2, p.m2)
+    return structure, pack(structure, params)
+
+
 def _limit_candidate(spec: MLPSpec, theta, groups: list[tuple], how: str):
     """``(name, structure, phi0, realiser)`` of a candidate: ``how`` is ``"pairs"`` (opposite-sign pairs),
     ``"flipped"`` (sign-flipped pairs) or ``"groups"`` (a second-order unit for each group of three or more, a
     member marked ``-`` where it enters sign-flipped); ``realiser(structure, phi, amplitude)`` builds a
     network on the channel, of the point's own width where the constant of the flips allows."""
+    if how == "affine":
+        structure, phi0 = _affine_limit(spec, theta, groups)
+        w = _incoming(spec, theta)
+        partners = [f"{i}{'-' if np.linalg.norm(w[i] + w[j]) < np.linalg.norm(w[i] - w[j]) else '+'}{j}"
+                    for i, j in groups[1:]]
+        # the affine pair realised at +-l / (2 A sigma'(0)) holds b and l; the partner is realised unflipped
+        return " & ".join([f"affine {groups[0][0]},{groups[0][1]}", *partners]), structure, phi0, realise
     if how != "groups":
         name = " & ".join(f"{i}{'-' if how == 'flipped' else '+'}{j}" for i, j in groups)
         structure, phi0 = (flipped_pair_limit if how == "flipped" else pair_limit)(spec, theta, groups)
