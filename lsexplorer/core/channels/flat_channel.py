@@ -49,7 +49,7 @@ from ..base.record import AS_ARRAY, Record
 from ..landscape.hessian import loss_grad_hessian, spectrum
 from ..landscape.nets import MLPSpec
 from .channel_polish import APPROACH_GRAD_TOL, polish_along_channel
-from .group_limit import moments, realise_groups
+from .group_limit import moments, own_width_realiser
 from .limit_model import (
     AT_ZERO,
     LimitParams,
@@ -497,13 +497,8 @@ def _check_network(result: ChannelResult, dec: ChannelGroups, phi, x, y) -> None
     if st.constant and not st.linear:
         # the constant is held by sign-flipped members, as in the network, not by an affine pair (whose
         # outgoing weights +-A meet a linear term the limit does not have, a gradient growing like A)
-        units = st.n_glu + st.n_second
-        counts = [int(((dec.group_of == g) & (dec.sign < 0)).sum()) for g in range(units)]
-
-        def realiser(structure, p, amplitude):
-            point = realise_groups(structure, p, counts, amplitude)
-            return point if point is not None else realise(structure, p, amplitude)
-
+        counts = [int(((dec.group_of == g) & (dec.sign < 0)).sum()) for g in range(st.n_glu + st.n_second)]
+        realiser = own_width_realiser(counts)
     try:
         points = polish_along_channel(realiser, st, phi, GRAD_AMPLITUDES, x, y)
     except ValueError:

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .limit_model import LimitParams, LimitStructure, pack, second_order_code, unit_stencil, unpack
+from .limit_model import LimitParams, LimitStructure, pack, realise, second_order_code, unit_stencil, unpack
 
 #: ``kappa`` of ``sigma(-z) = kappa - sigma(z)`` for the activations with the sign symmetry.
 FLIP_CONSTANT = {"sigmoid": 1.0, "tanh": 0.0}
@@ -202,5 +202,17 @@ def realise_groups(structure: LimitStructure, phi, flipped: list, amplitude: flo
     return np.concatenate([np.concatenate(ws).ravel(), np.concatenate(as_)])
 
 
+def own_width_realiser(flipped: list):
+    """A realiser ``(structure, phi, amplitude) -> theta`` for :mod:`.channel_polish`: :func:`realise_groups` with
+    ``flipped[g]`` members of unit ``g`` sign-flipped, where the flips can hold the free constant at the point's
+    own width, else :func:`.limit_model.realise` (an affine pair holds it)."""
+
+    def realiser(structure: LimitStructure, phi, amplitude: float) -> np.ndarray:
+        point = realise_groups(structure, phi, flipped, amplitude)
+        return point if point is not None else realise(structure, phi, amplitude)
+
+    return realiser
+
+
 __all__ = ["FLIP_CONSTANT", "GroupMoments", "curvature_factor", "group_candidates", "group_limit", "moments",
-           "realise_groups"]
+           "own_width_realiser", "realise_groups"]

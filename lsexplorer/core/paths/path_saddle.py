@@ -67,7 +67,7 @@ from ..base.refined import Status
 from ..channels.channel_polish import APPROACH_GRAD_TOL, network_spec, polish_along_channel
 from ..channels.flat_channel import _network_loss
 from ..channels.flipped_pairs import flipped_candidates, flipped_pair_limit, realise_flipped
-from ..channels.group_limit import FLIP_CONSTANT, group_candidates, group_limit, moments, realise_groups
+from ..channels.group_limit import FLIP_CONSTANT, group_candidates, group_limit, moments, own_width_realiser
 from ..channels.limit_model import (
     AT_ZERO,
     LimitParams,
@@ -92,9 +92,9 @@ from ..symmetry.operations import (
 )
 from .saddle_search import SaddleConfig, find_saddle
 
-#: What a path's highest point turned out to be (``SaddleOutcome.outcome``).
 _EPS = float(np.finfo(np.float64).eps)
 
+#: What a path's highest point turned out to be (``SaddleOutcome.outcome``).
 OUTCOMES = ("saddle", "symmetry_induced", "channel", "not_certified")
 
 
@@ -269,7 +269,6 @@ def pair_limit(spec: MLPSpec, theta, pairs: list[tuple[int, int]]) -> tuple[Limi
 
 #: Outgoing amplitudes at which a certified channel is realised as a network and checked.
 APPROACH_AMPLITUDES = (10.0, 30.0, 100.0, 300.0, 1000.0)
-
 
 
 def channel_saddle(spec: MLPSpec, x, y, theta, tolerances: Tolerances, low: float, high: float,
@@ -451,13 +450,7 @@ def _limit_candidate(spec: MLPSpec, theta, groups: list[tuple], how: str):
     name = " & ".join("".join(("" if n == 0 else "-" if orientation[k] < 0 else "+") + str(k)
                               for n, k in enumerate(g)) for g in groups)
     counts = [int((orientation[list(g)] < 0).sum()) for g in groups]
-
-    def realiser(st, phi, amplitude):
-        # a constant the flips cannot hold at the point's own width is held by an affine pair
-        point = realise_groups(st, phi, counts, amplitude)
-        return point if point is not None else realise(st, phi, amplitude)
-
-    return name, structure, phi0, realiser
+    return name, structure, phi0, own_width_realiser(counts)
 
 
 def _on_saddle_line(spec, x, y, structure, phi, pairs, y_scale, tolerances, low, high, name) -> SaddleOutcome | None:
