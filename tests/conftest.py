@@ -1,6 +1,8 @@
-"""Test-wide settings: headless Qt, and small thread pools so the suite behaves on 2 cores."""
+"""Test-wide settings: headless Qt, small thread pools so the suite behaves on 2 cores, and Ctrl-C as in a
+terminal."""
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -9,6 +11,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # loaded 2-core machine); set before torch or numpy load their thread pools.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+# A suite started in the background (``pytest &`` from a script) inherits SIGINT ignored, and Python then keeps it
+# ignored: the tests of what Ctrl-C does would see no interrupt at all. Restore the terminal's behaviour.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Test helpers such as the independent numpy reference live beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))
