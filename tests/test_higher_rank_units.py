@@ -33,6 +33,7 @@ from lsexplorer.core.channels.limit_model import (
     unpack,
 )
 from lsexplorer.core.paths.path_saddle import APPROACH_GRAD_TOL, channel_saddle
+from lsexplorer.figures.channel import limit_unit, unit_formula
 
 X = np.random.default_rng(0).uniform(-2.0, 2.0, size=(60, 2))
 ROWS = np.array([[1.1, 0.4], [0.0, 0.8]])
@@ -217,6 +218,11 @@ def test_four_neurons_run_out_are_a_rank_two_unit_and_their_planted_limit_certif
     if code == "[+-]":
         assert result.kind == "channel", result.reason
         assert result.approach_grad[-1] <= limit < result.plain_grad[-1]
+        # the Channel panel and the figures name the unit and draw its limit against the group's output
+        assert unit_formula(result, 0) == "c σ(u·x) + (v·x) σ′(u·x) + ½ σ″(u·x) xᵀMx"
+        w, a = history[-1][:10].reshape(5, 2), history[-1][10:]
+        group = (1.0 / (1.0 + np.exp(-X @ w[1:].T))) @ a[1:]
+        assert np.abs(limit_unit(result, 0, X) - group).max() < 1e-3
     else:
         assert result.kind == "not_converged" and result.approach_grad[-1] > limit
         assert "limit model is certified (minimum" in result.reason and "keeps |grad L|" in result.reason

@@ -68,7 +68,7 @@ def unit_is_affine(result, group: int) -> bool:
 
 def limit_unit(result, group: int, points: np.ndarray) -> np.ndarray:
     """The limit of group ``group`` at ``points (K, d)``: its unit ``c σ(u·x) + (v·x) σ′(u·x)`` (plus
-    ``½ s σ″(u·x) (m·x)²`` for a group of three or more with a second-order limit), or ``l·x`` for the
+    ``½ σ″(u·x) xᵀMx`` for a group of three or more with a second-order limit), or ``l·x`` for the
     affine group (whose diverging constant cancels against others)."""
     from ..core.channels.limit_model import group_output as unit_limit
     from ..core.channels.limit_model import unpack
@@ -96,7 +96,10 @@ def unit_formula(result, group: int) -> str:
     """What group ``group``'s limit computes, in symbols."""
     if unit_is_affine(result, group):
         return "l·x (w → 0: affine)"
-    if group >= result.limit_structure.n_glu:
+    structure = result.limit_structure
+    if group >= structure.n_glu:
+        if len(structure.signatures[group - structure.n_glu]) > 1:  # four or more neurons: a curvature of rank > 1
+            return "c σ(u·x) + (v·x) σ′(u·x) + ½ σ″(u·x) xᵀMx"
         return "c σ(u·x) + (v·x) σ′(u·x) + ½ s σ″(u·x) (m·x)²"
     return "c σ(u·x) + (v·x) σ′(u·x)"
 
